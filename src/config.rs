@@ -1,0 +1,86 @@
+//! Every setting of the `palaver` binary, as a flag and a `PALAVER_*` environment variable.
+//!
+//! The names in the first block are part of the public contract (`API.md`, "Running"); the rest
+//! are tuning knobs with defaults that suit a single machine.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser, ValueEnum};
+
+#[derive(Parser, Debug, Clone)]
+#[command(name = "palaver", version, about = "Palaver: a self-hosted real-time chat server")]
+pub struct Config {
+    /// Address to serve HTTP and WebSocket on.
+    #[arg(long, env = "PALAVER_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Where the embedded SQLite file lives.
+    #[arg(long, env = "PALAVER_DATA_DIR", default_value = "./palaver-data")]
+    pub data_dir: PathBuf,
+
+    /// Database URL; default is SQLite in the data dir. `postgres://…` selects PostgreSQL.
+    #[arg(long, env = "PALAVER_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// `redis://…` joins the nodes sharing that Redis; default is the in-process bus.
+    #[arg(long, env = "PALAVER_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Extra browser origins (comma-separated, e.g. `https://chat.example.com`) allowed to open
+    /// sockets, besides the origin the server was reached at.
+    #[arg(long, env = "PALAVER_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Whether name-only guest sign-in is allowed.
+    #[arg(long, env = "PALAVER_ALLOW_GUESTS", default_value_t = true, action = ArgAction::Set)]
+    pub allow_guests: bool,
+
+    /// This node's name in logs, metrics and `hello`; random when not given.
+    #[arg(long, env = "PALAVER_NODE_ID")]
+    pub node_id: Option<String>,
+
+    /// Log format: `text` for people, `json` for log collectors. Levels come from `RUST_LOG`.
+    #[arg(long, env = "PALAVER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Mark the session cookie `Secure` (set when Palaver is served over TLS).
+    #[arg(long, env = "PALAVER_SECURE_COOKIES", default_value_t = false, action = ArgAction::Set)]
+    pub secure_cookies: bool,
+
+    /// Largest WebSocket message a client may send, in bytes; larger ones close with 1009.
+    #[arg(long, env = "PALAVER_WS_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
+    pub ws_max_message_bytes: usize,
+
+    /// Frames that may wait for one connection before it counts as a slow consumer (4008).
+    #[arg(long, env = "PALAVER_WS_OUTBOUND_QUEUE", default_value_t = 1024)]
+    pub ws_outbound_queue: usize,
+
+    /// Seconds between the server's keepalive pings.
+    #[arg(long, env = "PALAVER_WS_PING_SECS", default_value_t = 20)]
+    pub ws_ping_secs: u64,
+
+    /// Seconds without any frame from the client (pongs count) before the socket is closed.
+    #[arg(long, env = "PALAVER_WS_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub ws_idle_timeout_secs: u64,
+
+    /// Seconds that shutdown waits for open connections to finish before giving up on them.
+    #[arg(long, env = "PALAVER_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Config {
+    /// A configuration for tests and embedding: defaults, listening on an ephemeral port.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        let mut config = Config::parse_from(["palaver"]);
+        config.listen = "127.0.0.1:0".parse().expect("valid address");
+        config.data_dir = data_dir.into();
+        config
+    }
+}

@@ -1,0 +1,149 @@
+//! The one error type of Palaver's public surface.
+//!
+//! REST answers it as `{"error": {"code", "message"}}` with a fitting status; the socket answers it
+//! as an `error` frame. Codes are part of the contract (`API.md`): add new ones, never rename.
+//! Internal failures are logged with their cause and reach the client only as `internal`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::protocol::{ErrorBody, ErrorDetail};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the request is not valid JSON: {0}")]
+    InvalidJson(String),
+    #[error("{0}")]
+    InvalidFrame(String),
+    #[error("unknown frame type {0:?}")]
+    UnknownType(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("sign in first")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("no such room")]
+    RoomNotFound,
+    #[error("no such message")]
+    MessageNotFound,
+    #[error("the message is empty")]
+    BodyEmpty,
+    #[error("the message is longer than {max} characters")]
+    BodyTooLong { max: usize },
+    #[error("{0}")]
+    InvalidClientId(&'static str),
+    #[error("too many requests; slow down")]
+    RateLimited,
+    #[error("{0}")]
+    InvalidUsername(&'static str),
+    #[error("passwords need at least {min} characters")]
+    WeakPassword { min: usize },
+    #[error("that username is taken")]
+    UsernameTaken,
+    #[error("wrong username or password")]
+    InvalidCredentials,
+    #[error("{0}")]
+    InvalidRoomName(&'static str),
+    #[error("a room with that name exists")]
+    RoomNameTaken,
+    #[error("guest sign-in is switched off on this server")]
+    GuestsDisabled,
+    #[error("no such resource")]
+    NotFound,
+    #[error("the store is unavailable; try again")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl Error {
+    /// The stable, snake_case code clients switch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidJson(_) => "invalid_json",
+            Error::InvalidFrame(_) => "invalid_frame",
+            Error::UnknownType(_) => "unknown_type",
+            Error::InvalidRequest(_) => "invalid_request",
+            Error::Unauthenticated => "unauthenticated",
+            Error::Forbidden(_) => "forbidden",
+            Error::RoomNotFound => "room_not_found",
+            Error::MessageNotFound => "message_not_found",
+            Error::BodyEmpty => "body_empty",
+            Error::BodyTooLong { .. } => "body_too_long",
+            Error::InvalidClientId(_) => "invalid_client_id",
+            Error::RateLimited => "rate_limited",
+            Error::InvalidUsername(_) => "invalid_username",
+            Error::WeakPassword { .. } => "weak_password",
+            Error::UsernameTaken => "username_taken",
+            Error::InvalidCredentials => "invalid_credentials",
+            Error::InvalidRoomName(_) => "invalid_room_name",
+            Error::RoomNameTaken => "room_name_taken",
+            Error::GuestsDisabled => "guests_disabled",
+            Error::NotFound => "not_found",
+            Error::Unavailable(_) => "unavailable",
+            Error::Internal(_) => "internal",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::InvalidJson(_)
+            | Error::InvalidFrame(_)
+            | Error::UnknownType(_)
+            | Error::InvalidRequest(_)
+            | Error::BodyEmpty
+            | Error::BodyTooLong { .. }
+            | Error::InvalidClientId(_)
+            | Error::InvalidUsername(_)
+            | Error::WeakPassword { .. }
+            | Error::InvalidRoomName(_) => StatusCode::BAD_REQUEST,
+            Error::Unauthenticated | Error::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) | Error::GuestsDisabled => StatusCode::FORBIDDEN,
+            Error::RoomNotFound | Error::MessageNotFound | Error::NotFound => StatusCode::NOT_FOUND,
+            Error::UsernameTaken | Error::RoomNameTaken => StatusCode::CONFLICT,
+            Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The text shown to the client; internal causes stay in the log.
+    pub fn public_message(&self) -> String {
+        self.to_string()
+    }
+
+    /// Log server-side failures with their cause chain; client mistakes are not worth a warning.
+    pub fn log_if_internal(&self) {
+        match self {
+            Error::Internal(cause) => tracing::error!(error = ?cause, "internal error"),
+            Error::Unavailable(cause) => tracing::warn!(error = ?cause, "store unavailable"),
+            _ => {}
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code().to_string(),
+                message: self.public_message(),
+            },
+        }
+    }
+}
+
+impl From<anyhow::Error> for Error {
+    fn from(err: anyhow::Error) -> Self {
+        Error::Internal(err)
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        self.log_if_internal();
+        (self.status(), Json(self.body())).into_response()
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,43 @@
+//! Palaver: a self-hosted, real-time, multi-room chat server with its web UI built in.
+//!
+//! One binary serves the REST API, the WebSocket gateway and the web page. On one machine it keeps
+//! everything in an embedded SQLite file and passes events between connections in process.
+//!
+//! The invariants every module relies on (see `DESIGN.md`):
+//! 1. the store is the source of truth: a send is acknowledged only after it is committed;
+//! 2. every change to a room is an event with the next per-room `seq` (1, 2, 3, … no gaps),
+//!    appended in the same transaction as the change;
+//! 3. live delivery is an optimisation, the event log is the guarantee: clients resume from it;
+//! 4. sends are idempotent by `(author, client_id)`.
+//!
+//! # Layout
+//! Data flows one way: `gateway`/`http` → `chat` (rules) → `store` (commit, seq) → `bus` → `hub`
+//! (every subscriber on this node) → each connection's queue → socket.
+//!
+//! - [`config`]: every setting, as a flag and a `PALAVER_*` environment variable.
+//! - [`app`]: builds the running server from a config; the one startup path for `main` and tests.
+//! - [`protocol`]: the wire types: objects, events, client and server frames. The one definition.
+//! - [`error`]: the one error type, shared by REST bodies and the socket's `error` frame.
+//! - [`auth`]: password hashing, session tokens, and the extractor that yields the current user.
+//! - [`chat`]: the rules: validation, who may do what, ordering; commits through the store and
+//!   publishes the resulting events on the bus.
+//! - [`store`]: the `Store` trait (the durable log) and its SQLite implementation.
+//! - [`bus`]: the `Bus` trait that carries committed events to every node; the in-process bus.
+//! - [`hub`]: this node's subscribers per room; ordered, gap-free fan-out of encoded events.
+//! - [`gateway`]: one WebSocket connection: reader, writer task, bounded outbound queue.
+//! - [`http`]: the REST handlers (one module per resource), health and the root page.
+
+pub mod app;
+pub mod auth;
+pub mod bus;
+pub mod chat;
+pub mod config;
+pub mod error;
+pub mod gateway;
+pub mod http;
+pub mod hub;
+pub mod protocol;
+pub mod store;
+
+pub use app::Application;
+pub use config::Config;
