@@ -465,6 +465,7 @@ export function sendMessage(roomId: string, text: string): boolean {
   set((s) => ({ outbox: [...s.outbox, entry] }));
   saveOutbox();
   conn?.send(roomId, entry.clientId, body);
+  lastTypingSent = 0; // the next keystroke starts a fresh "is typing"
   return true;
 }
 

@@ -392,7 +392,7 @@ export class Connection {
         this.sink.ack(frame.client_id, frame.message);
         break;
       case "error":
-        if (frame.client_id !== undefined) {
+        if (frame.client_id != null) {
           this.outstanding.delete(frame.client_id);
           this.sink.sendFailed(frame.client_id, frame.code, frame.message);
         } else {

@@ -1,4 +1,5 @@
 import { useSortable } from "@dnd-kit/sortable";
+import { DownIcon, GripIcon, PencilIcon, TrashIcon, UpIcon } from "./icons";
 import { CSS } from "@dnd-kit/utilities";
 import { memo, useState } from "react";
 import { deleteMessage, discardSend, editMessage, retrySend } from "../chat";
@@ -125,13 +126,13 @@ export const MessageItem = memo(function MessageItem(props: Props) {
                 {...attributes}
                 {...listeners}
               >
-                ⠿
+                <GripIcon />
               </button>
               <button className="icon-btn" aria-label="Move up" title="Move up" onClick={() => onMoveBy(m.id, -1)}>
-                ↑
+                <UpIcon />
               </button>
               <button className="icon-btn" aria-label="Move down" title="Move down" onClick={() => onMoveBy(m.id, 1)}>
-                ↓
+                <DownIcon />
               </button>
             </>
           )}
@@ -145,12 +146,12 @@ export const MessageItem = memo(function MessageItem(props: Props) {
                 setEditing(true);
               }}
             >
-              ✎
+              <PencilIcon />
             </button>
           )}
           {canDelete && (
             <button className="icon-btn danger-text" aria-label="Delete" title="Delete" onClick={remove}>
-              🗑
+              <TrashIcon />
             </button>
           )}
         </div>

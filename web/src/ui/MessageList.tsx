@@ -180,6 +180,7 @@ export function MessageList({ roomId, moderator }: { roomId: string; moderator: 
   return (
     <div className="messages-wrap">
       <div className="messages" ref={scrollRef} onScroll={onScroll} data-testid="messages">
+        <div className="messages-spacer" aria-hidden="true" />
         {view.loadingOlder && <div className="loading-older">Loading earlier messages…</div>}
         {!view.hasMore && hiddenAbove === 0 && (
           <div className="room-start">

@@ -1,4 +1,5 @@
 import { useEffect, useRef, useState } from "react";
+import { CloseIcon, MenuIcon, MoreIcon } from "./icons";
 import { clearRoom, deleteRoom, fetchMembers, leaveRoom, setDrawer } from "../chat";
 import type { Role } from "../protocol";
 import { useChat } from "../store";
@@ -51,7 +52,7 @@ export function RoomPane({ roomId }: { roomId: string }) {
     <main className="room-pane" aria-labelledby="room-title">
       <header className="room-header">
         <button className="icon-btn drawer-toggle" aria-label="Open rooms" aria-controls="sidebar" onClick={() => setDrawer(true)}>
-          ☰
+          <MenuIcon size={20} />
         </button>
         <div className="room-title">
           <h1 id="room-title">
@@ -73,7 +74,7 @@ export function RoomPane({ roomId }: { roomId: string }) {
         </button>
         <div className="menu-wrap" ref={menuRef}>
           <button className="icon-btn" aria-label="Room options" aria-haspopup="menu" aria-expanded={menuOpen} onClick={() => setMenuOpen((o) => !o)}>
-            ⋯
+            <MoreIcon size={20} />
           </button>
           {menuOpen && (
             <div className="menu" role="menu">
@@ -105,7 +106,7 @@ export function RoomPane({ roomId }: { roomId: string }) {
             <div className="people-head">
               <h2>Online — {onlineUsers.length}</h2>
               <button className="icon-btn people-close" aria-label="Close" onClick={() => setPeopleOpen(false)}>
-                ×
+                <CloseIcon />
               </button>
             </div>
             <ul>

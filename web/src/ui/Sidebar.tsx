@@ -1,4 +1,5 @@
 import { useMemo, useState } from "react";
+import { BellIcon, BellOffIcon, PlusIcon } from "./icons";
 import { selectRoom, setSound, setTheme, signOut } from "../chat";
 import { unreadCount } from "../roomState";
 import { sortRooms, useChat, type ThemeChoice } from "../store";
@@ -10,7 +11,10 @@ import { Avatar } from "./Avatar";
 function RoomRow({ room, joined }: { room: Room; joined: boolean }) {
   const active = useChat((s) => s.activeRoomId === room.id);
   const unread = useChat((s) => unreadCount(s.views[room.id], s.readSeq[room.id] ?? 0, s.me));
-  const label = `${room.name}, ${room.online_count} online, ${room.member_count} members${
+  // A followed room knows its live presence; the room object's count can lag by a second.
+  const liveOnline = useChat((s) => s.views[room.id]?.online.length);
+  const online = liveOnline ?? room.online_count;
+  const label = `${room.name}, ${online} online, ${room.member_count} members${
     unread ? `, ${unread} unread` : ""
   }`;
   return (
@@ -33,9 +37,9 @@ function RoomRow({ room, joined }: { room: Room; joined: boolean }) {
               {unread > 99 ? "99+" : unread}
             </span>
           ) : (
-            <span className="count" title={`${room.online_count} online · ${room.member_count} members`}>
-              <span className={`dot${room.online_count > 0 ? " on" : ""}`} />
-              {room.online_count}/{room.member_count}
+            <span className="count" title={`${online} online · ${room.member_count} members`}>
+              <span className={`dot${online > 0 ? " on" : ""}`} />
+              {online}
             </span>
           )}
         </span>
@@ -74,7 +78,7 @@ export function Sidebar() {
         <div className="section-head">
           <h2>Your rooms</h2>
           <button className="icon-btn" aria-label="Create a room" title="Create a room" onClick={() => setCreating(true)}>
-            +
+            <PlusIcon />
           </button>
         </div>
         <ul className="room-list" data-testid="joined-rooms">
@@ -117,7 +121,7 @@ export function Sidebar() {
             title={sound ? "Sound on (when tab hidden)" : "Sound off"}
             onClick={() => setSound(!sound)}
           >
-            {sound ? "🔔" : "🔕"}
+            {sound ? <BellIcon /> : <BellOffIcon />}
           </button>
         </div>
         {me && (
