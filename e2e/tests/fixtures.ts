@@ -151,6 +151,12 @@ export class Person {
     return this.page.locator("[data-testid=message]").filter({ has: this.page.locator("[data-testid=body]", { hasText: text }) });
   }
 
+  /** The message whose body is exactly `text`. */
+  exactMessage(text: string) {
+    const exact = new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`);
+    return this.page.locator("[data-testid=message]").filter({ has: this.page.locator("[data-testid=body]", { hasText: exact }) });
+  }
+
   async connectionState(): Promise<string | null> {
     return this.page.getByTestId("connection").getAttribute("data-state");
   }
