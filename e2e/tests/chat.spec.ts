@@ -174,6 +174,12 @@ test.describe("two people chatting", () => {
     await expect.poll(() => bob.bodies()).toEqual(["third", "second", "first"]);
     await expect.poll(() => alice.bodies()).toEqual(["third", "second", "first"]);
     expect(await alice.serverBodies(room)).toEqual(["third", "second", "first"]);
+
+    // Keyboard only: focus a message, Alt+ArrowUp moves it.
+    await alice.message("first").focus();
+    await alice.page.keyboard.press("Alt+ArrowUp");
+    await expect.poll(() => bob.bodies()).toEqual(["third", "first", "second"]);
+    await expect.poll(() => alice.bodies()).toEqual(["third", "first", "second"]);
     await alice.close();
     await bob.close();
   });

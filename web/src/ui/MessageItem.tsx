@@ -17,11 +17,15 @@ type Props = {
   canDelete: boolean;
   canMove: boolean;
   now: number;
+  /** The one message in the tab order (roving tabindex); arrows move between messages. */
+  tabbable: boolean;
   onMoveBy: (messageId: string, delta: number) => void;
+  onFocusMessage: (messageId: string) => void;
 };
 
 export const MessageItem = memo(function MessageItem(props: Props) {
-  const { message: m, roomId, mine, grouped, canDelete, canMove, now, onMoveBy } = props;
+  const { message: m, roomId, mine, grouped, canDelete, canMove, now, tabbable, onMoveBy, onFocusMessage } = props;
+  const tab = tabbable ? 0 : -1;
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState(m.body);
   const [confirmDelete, setConfirmDelete] = useState(false);
@@ -50,6 +54,30 @@ export const MessageItem = memo(function MessageItem(props: Props) {
       data-id={m.id}
       data-state="sent"
       aria-label={`${m.author.username}: ${m.body}`}
+      aria-keyshortcuts={canMove ? "Alt+ArrowUp Alt+ArrowDown" : undefined}
+      tabIndex={tab}
+      onFocus={() => onFocusMessage(m.id)}
+      onKeyDown={(e) => {
+        if (e.target !== e.currentTarget) return;
+        if (e.key === "ArrowUp" || e.key === "ArrowDown") {
+          e.preventDefault();
+          const up = e.key === "ArrowUp";
+          if (e.altKey) {
+            if (canMove) onMoveBy(m.id, up ? -1 : 1);
+            return;
+          }
+          const all = [...(e.currentTarget.parentElement?.querySelectorAll<HTMLElement>("li.msg[data-id]") ?? [])];
+          const next = all[all.indexOf(e.currentTarget) + (up ? -1 : 1)];
+          next?.focus();
+        } else if (e.key === "Enter" && mine && !editing) {
+          e.preventDefault();
+          setDraft(m.body);
+          setEditing(true);
+        } else if (e.key === "Delete" && canDelete) {
+          e.preventDefault();
+          remove();
+        }
+      }}
     >
       <div className="msg-gutter">
         {grouped ? (
@@ -125,13 +153,14 @@ export const MessageItem = memo(function MessageItem(props: Props) {
                 title="Drag to move"
                 {...attributes}
                 {...listeners}
+                tabIndex={tab}
               >
                 <GripIcon />
               </button>
-              <button className="icon-btn" aria-label="Move up" title="Move up" onClick={() => onMoveBy(m.id, -1)}>
+              <button className="icon-btn" tabIndex={tab} aria-label="Move up" title="Move up" onClick={() => onMoveBy(m.id, -1)}>
                 <UpIcon />
               </button>
-              <button className="icon-btn" aria-label="Move down" title="Move down" onClick={() => onMoveBy(m.id, 1)}>
+              <button className="icon-btn" tabIndex={tab} aria-label="Move down" title="Move down" onClick={() => onMoveBy(m.id, 1)}>
                 <DownIcon />
               </button>
             </>
@@ -139,6 +168,7 @@ export const MessageItem = memo(function MessageItem(props: Props) {
           {mine && (
             <button
               className="icon-btn"
+              tabIndex={tab}
               aria-label="Edit"
               title="Edit"
               onClick={() => {
@@ -150,7 +180,7 @@ export const MessageItem = memo(function MessageItem(props: Props) {
             </button>
           )}
           {canDelete && (
-            <button className="icon-btn danger-text" aria-label="Delete" title="Delete" onClick={remove}>
+            <button className="icon-btn danger-text" tabIndex={tab} aria-label="Delete" title="Delete" onClick={remove}>
               <TrashIcon />
             </button>
           )}

@@ -144,6 +144,11 @@ export function MessageList({ roomId, moderator }: { roomId: string; moderator: 
     [move],
   );
 
+  const [focusedId, setFocusedId] = useState<string | null>(null);
+  const onFocusMessage = useCallback((id: string) => setFocusedId(id), []);
+  const tabbableId =
+    focusedId !== null && messages.some((m) => m.id === focusedId) ? focusedId : messages[messages.length - 1]?.id;
+
   function onDragEnd({ active, over }: DragEndEvent) {
     if (!over || active.id === over.id) return;
     const to = messagesRef.current.findIndex((m) => m.id === over.id);
@@ -194,7 +199,11 @@ export function MessageList({ roomId, moderator }: { roomId: string; moderator: 
           accessibility={{ announcements }}
         >
           <SortableContext items={sortableIds} strategy={verticalListSortingStrategy}>
-            <ol className="message-list" ref={contentRef} aria-label="Messages">
+            <ol
+              className="message-list"
+              ref={contentRef}
+              aria-label="Messages (arrow keys move between messages, Alt+arrow moves one)"
+            >
               {shown.map((item, i) => {
                 if (item.type === "notice") return <NoticeItem key={item.key} notice={item.notice} />;
                 if (item.type === "pending") {
@@ -217,7 +226,9 @@ export function MessageList({ roomId, moderator }: { roomId: string; moderator: 
                     canDelete={mine || moderator}
                     canMove={canMove}
                     now={now}
+                    tabbable={m.id === tabbableId}
                     onMoveBy={moveBy}
+                    onFocusMessage={onFocusMessage}
                   />
                 );
               })}
