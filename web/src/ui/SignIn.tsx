@@ -4,7 +4,7 @@ import { signIn } from "../chat";
 
 type Mode = "guest" | "login" | "register";
 
-const TITLES: Record<Mode, string> = { guest: "Guest", login: "Sign in", register: "Create account" };
+const TITLES: Record<Mode, string> = { guest: "Guest", login: "Sign in", register: "Register" };
 
 export function SignIn() {
   const [mode, setMode] = useState<Mode>("guest");
@@ -89,7 +89,7 @@ export function SignIn() {
           </p>
         )}
         <button className="btn primary wide" type="submit" disabled={busy}>
-          {mode === "guest" ? "Continue as guest" : TITLES[mode]}
+          {mode === "guest" ? "Continue as guest" : mode === "login" ? "Sign in" : "Create account"}
         </button>
       </form>
     </main>
