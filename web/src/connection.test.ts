@@ -8,11 +8,13 @@ type Setup = {
   conn: Connection;
   sink: RecordingSink;
   sockets: FakeSocket[];
-  api: { events: ReturnType<typeof vi.fn>; send: ReturnType<typeof vi.fn>; typing: ReturnType<typeof vi.fn> };
+  api: Record<"events" | "send" | "typing" | "me", ReturnType<typeof vi.fn>>;
   last: () => FakeSocket;
 };
 
-function setup(opts: { events?: (roomId: string, q: { after: number; wait?: number }) => Promise<EventPage> } = {}): Setup {
+function setup(
+  opts: { events?: (roomId: string, q: { after: number; wait?: number }) => Promise<EventPage>; httpDown?: boolean } = {},
+): Setup {
   const sockets: FakeSocket[] = [];
   const sink = new RecordingSink();
   const api = {
@@ -24,6 +26,7 @@ function setup(opts: { events?: (roomId: string, q: { after: number; wait?: numb
       body,
     })),
     typing: vi.fn(async () => undefined),
+    me: vi.fn(async () => (opts.httpDown ? Promise.reject(new ApiError(0, "network", "down")) : alice)),
   };
   const conn = new Connection(
     {
@@ -192,6 +195,7 @@ describe("Connection", () => {
     last().drop(1006);
     await vi.advanceTimersByTimeAsync(1_000);
     last().drop(1006);
+    await vi.advanceTimersByTimeAsync(0);
     expect(conn.state).toBe("polling");
     await vi.advanceTimersByTimeAsync(0);
     expect(api.events).toHaveBeenCalledWith("r1", expect.objectContaining({ after: 0, wait: 25 }), expect.anything());
@@ -206,6 +210,24 @@ describe("Connection", () => {
     goLive(last());
     expect(conn.state).toBe("live");
     expect(last().sentOfType("subscribe")).toEqual([{ type: "subscribe", room_id: "r1", after: 1 }]);
+  });
+
+  it("keeps reconnecting, not polling, when the server is down altogether", async () => {
+    const { conn, last, api, sockets } = setup({ httpDown: true });
+    conn.start();
+    conn.subscribe("r1", 0);
+    for (let i = 0; i < 4; i++) {
+      last().drop(1006);
+      await vi.advanceTimersByTimeAsync(20_000);
+    }
+    expect(conn.state).toBe("connecting");
+    expect(api.events).not.toHaveBeenCalled();
+    expect(sockets.length).toBeGreaterThanOrEqual(5);
+    // The server is back: the next attempt gets through.
+    const attempts = sockets.length;
+    while (sockets.length === attempts) await vi.advanceTimersByTimeAsync(100);
+    goLive(last());
+    expect(conn.state).toBe("live");
   });
 
   it("gives up and asks for sign-in on close code 1008", async () => {

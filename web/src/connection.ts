@@ -46,7 +46,7 @@ export interface ConnectionSink {
   unauthenticated(): void;
 }
 
-export type ConnectionApi = Pick<Api, "events" | "send" | "typing">;
+export type ConnectionApi = Pick<Api, "events" | "send" | "typing" | "me">;
 
 export interface ConnectionDeps {
   api: ConnectionApi;
@@ -269,11 +269,7 @@ export class Connection {
       return;
     }
     if (!gotHello && this.failures >= this.deps.failuresBeforePolling && this.deps.isOnline()) {
-      this.startPolling();
-      this.reconnectTimer = setTimeout(() => {
-        this.reconnectTimer = null;
-        this.openSocket();
-      }, this.deps.socketRetryMs);
+      void this.pollIfHttpWorks();
       return;
     }
     if (!this.deps.isOnline()) this.setState("offline");
@@ -283,6 +279,39 @@ export class Connection {
       this.reconnectTimer = null;
       this.openSocket();
     }, delay);
+  }
+
+  /**
+   * The socket keeps failing. Fall back to long polling only when plain HTTP gets through (a
+   * proxy that blocks WebSockets); when the server is simply down, keep reconnecting instead.
+   */
+  private async pollIfHttpWorks(): Promise<void> {
+    let reachable = false;
+    try {
+      await this.deps.api.me();
+      reachable = true;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) {
+        this.running = false;
+        this.setState("offline");
+        this.sink.unauthenticated();
+        return;
+      }
+    }
+    if (!this.running || this.socket || this.polling || this.reconnectTimer !== null) return;
+    if (reachable) {
+      this.startPolling();
+      this.reconnectTimer = setTimeout(() => {
+        this.reconnectTimer = null;
+        this.openSocket();
+      }, this.deps.socketRetryMs);
+    } else {
+      this.setState(this.everLive ? "reconnecting" : "connecting");
+      this.reconnectTimer = setTimeout(() => {
+        this.reconnectTimer = null;
+        this.openSocket();
+      }, this.backoffDelay(this.failures));
+    }
   }
 
   /** Exponential backoff with jitter: between half and all of base·2^(n-1), capped. */
