@@ -443,6 +443,14 @@ export async function leaveRoom(roomId: string): Promise<void> {
   saveJoined();
 }
 
+export async function updateRoom(
+  roomId: string,
+  patch: { name?: string; topic?: string; rearrange?: "anyone" | "moderators" | "nobody" },
+): Promise<void> {
+  const room = await api.updateRoom(roomId, patch);
+  set((s) => ({ rooms: { ...s.rooms, [room.id]: room } }));
+}
+
 export async function deleteRoom(roomId: string): Promise<void> {
   try {
     await api.deleteRoom(roomId);

@@ -7,9 +7,10 @@ import { Avatar } from "./Avatar";
 import { Composer } from "./Composer";
 import { ConfirmDialog } from "./Dialog";
 import { MessageList } from "./MessageList";
+import { RoomSettingsDialog } from "./RoomSettingsDialog";
 import { TypingLine } from "./TypingLine";
 
-type Confirm = "clear" | "delete" | "leave" | null;
+type Confirm = "clear" | "delete" | "leave" | "settings" | null;
 
 export function RoomPane({ roomId }: { roomId: string }) {
   const room = useChat((s) => s.rooms[roomId]);
@@ -78,6 +79,11 @@ export function RoomPane({ roomId }: { roomId: string }) {
           </button>
           {menuOpen && (
             <div className="menu" role="menu">
+              {isOwner && (
+                <button role="menuitem" onClick={() => { setMenuOpen(false); setConfirm("settings"); }}>
+                  Room settings…
+                </button>
+              )}
               {moderator && (
                 <button role="menuitem" className="danger-text" onClick={() => { setMenuOpen(false); setConfirm("clear"); }}>
                   Clear all messages…
@@ -145,6 +151,7 @@ export function RoomPane({ roomId }: { roomId: string }) {
           onClose={() => setConfirm(null)}
         />
       )}
+      {confirm === "settings" && <RoomSettingsDialog room={room} onClose={() => setConfirm(null)} />}
       {confirm === "leave" && (
         <ConfirmDialog
           title={`Leave #${room.name}?`}

@@ -1,5 +1,5 @@
 import { useMemo, useState } from "react";
-import { BellIcon, BellOffIcon, PlusIcon } from "./icons";
+import { BellIcon, BellOffIcon, PeopleIcon, PlusIcon } from "./icons";
 import { selectRoom, setSound, setTheme, signOut } from "../chat";
 import { unreadCount } from "../roomState";
 import { sortRooms, useChat, type ThemeChoice } from "../store";
@@ -40,6 +40,10 @@ function RoomRow({ room, joined }: { room: Room; joined: boolean }) {
             <span className="count" title={`${online} online · ${room.member_count} members`}>
               <span className={`dot${online > 0 ? " on" : ""}`} />
               {online}
+              <span className="members-count">
+                <PeopleIcon size={12} />
+                {room.member_count}
+              </span>
             </span>
           )}
         </span>
