@@ -1,4 +1,6 @@
+import { useEffect } from "react";
 import { dismissToast, setDrawer } from "../chat";
+import { unreadCount } from "../roomState";
 import { useChat } from "../store";
 import { RoomPane } from "./RoomPane";
 import { Sidebar } from "./Sidebar";
@@ -8,6 +10,15 @@ export function Shell() {
   const activeRoomId = useChat((s) => s.activeRoomId);
   const toasts = useChat((s) => s.toasts);
   const announcement = useChat((s) => s.announcement);
+  const roomName = useChat((s) => (s.activeRoomId ? s.rooms[s.activeRoomId]?.name : undefined));
+  const totalUnread = useChat((s) =>
+    s.joined.reduce((n, id) => n + unreadCount(s.views[id], s.readSeq[id] ?? 0, s.me), 0),
+  );
+  // The tab title tells a person in another tab that something is waiting.
+  useEffect(() => {
+    const base = roomName ? `#${roomName} · Palaver` : "Palaver";
+    document.title = totalUnread > 0 ? `(${totalUnread}) ${base}` : base;
+  }, [roomName, totalUnread]);
   return (
     <div className={`shell${drawerOpen ? " drawer-open" : ""}`}>
       <a className="skip-link" href="#composer-input">
