@@ -86,6 +86,37 @@ test.describe("two people chatting", () => {
     await alice.close();
   });
 
+  test("a refused send shows failed with a retry that sends it once", async ({ browser, server }) => {
+    const alice = await Person.open(browser, server, "alice");
+    let refuseNext = true;
+    await alice.page.routeWebSocket("/ws", (ws) => {
+      const upstream = ws.connectToServer();
+      ws.onMessage((m) => {
+        const frame = typeof m === "string" ? (JSON.parse(m) as { type: string; client_id?: string }) : null;
+        if (frame?.type === "send" && refuseNext) {
+          refuseNext = false;
+          ws.send(JSON.stringify({ type: "error", code: "rate_limited", message: "slow down", client_id: frame.client_id }));
+          return;
+        }
+        upstream.send(m);
+      });
+      upstream.onMessage((m) => ws.send(m));
+      ws.onClose(() => upstream.close());
+      upstream.onClose(() => ws.close());
+    });
+    await alice.signInAsGuest();
+    await alice.openRoom("General");
+    await alice.send("first try fails");
+    const msg = alice.message("first try fails");
+    await expect(msg).toHaveAttribute("data-state", "failed");
+    await expect(msg.getByTestId("status")).toContainText("Not sent");
+    await msg.getByRole("button", { name: "Retry" }).click();
+    await expect(msg).toHaveAttribute("data-state", "sent");
+    await expect(alice.message("first try fails")).toHaveCount(1);
+    expect((await alice.serverBodies("General")).filter((b) => b === "first try fails")).toHaveLength(1);
+    await alice.close();
+  });
+
   test("typing and presence", async ({ browser, server }) => {
     const alice = await Person.open(browser, server, "alice");
     const bob = await Person.open(browser, server, "bob");

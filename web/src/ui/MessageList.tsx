@@ -235,7 +235,7 @@ export function MessageList({ roomId, moderator }: { roomId: string; moderator: 
             </ol>
           </SortableContext>
         </DndContext>
-        {items.length === 0 && <p className="empty-room muted">No messages yet. Say hello 👋</p>}
+        {items.length === 0 && <p className="empty-room muted">No messages yet. Say hello!</p>}
       </div>
       {unseen > 0 && (
         <button
