@@ -480,13 +480,11 @@ fn take(rooms: &mut HashMap<Arc<str>, Subscription>, item: Outbound, batch: &mut
         Outbound::Frame(frame) => batch.push(frame),
         Outbound::Event(event) => match rooms.get_mut(&event.room_id) {
             Some(Subscription::Replaying(held)) => held.push(event),
-            Some(Subscription::Live(last)) => {
-                if event.seq > *last {
-                    *last = event.seq;
-                    batch.push(event.frame.clone());
-                }
+            Some(Subscription::Live(last)) if event.seq > *last => {
+                *last = event.seq;
+                batch.push(event.frame.clone());
             }
-            None => {}
+            _ => {}
         },
         Outbound::BeginSubscribe(room) => {
             rooms.insert(room, Subscription::Replaying(Vec::new()));

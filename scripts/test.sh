@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Every check and test of Palaver, on a fresh machine of this kind: installs what it needs
+# (Debian's Chromium and nginx, npm packages), starts PostgreSQL and Redis if they are installed
+# but stopped, then runs formatting, lints, the Rust tests (unit, API, store conformance on
+# SQLite and PostgreSQL, cluster) and the web UI's checks and browser tests.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+step() { printf '\n==> %s\n' "$*"; }
+
+step "services: PostgreSQL and Redis"
+if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -h 127.0.0.1 -q 2>/dev/null; then
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start
+fi
+if command -v redis-server >/dev/null 2>&1 && ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+fi
+for _ in $(seq 1 50); do
+  pg_isready -h 127.0.0.1 -q 2>/dev/null && redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break
+  sleep 0.2
+done
+
+step "system packages: chromium, nginx"
+missing=()
+[[ -x /usr/bin/chromium ]] || missing+=(chromium)
+[[ -x /usr/sbin/nginx ]] || missing+=(nginx)
+if ((${#missing[@]})); then
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+fi
+
+step "web UI build (once; the debug binary serves web/dist from disk)"
+bash scripts/build-web.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --all-targets -- -D warnings
+
+step "Rust tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --no-fail-fast
+else
+  cargo test --no-fail-fast
+fi
+
+step "web UI: tsc, lint, unit tests, browser tests (against target/debug/palaver)"
+PALAVER_BIN="$root/target/debug/palaver" bash scripts/test-web.sh
