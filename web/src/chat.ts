@@ -108,7 +108,8 @@ function onTabMessage(msg: TabMessage): void {
       if (get().me) endSession();
       break;
     case "signin":
-      if (!get().me) void checkSession();
+      // The cookie is shared: another tab signing in may have made this tab someone else.
+      void checkSession();
       break;
     case "read": {
       const { me, readSeq } = get();
@@ -139,16 +140,24 @@ export async function init(): Promise<void> {
   await checkSession();
 }
 
+let sessionRetries = 0;
+
+/** Ask the server who we are; (re)start the session when that is someone new. */
 async function checkSession(): Promise<void> {
   try {
     const me = await api.me();
-    await startSession(me);
+    sessionRetries = 0;
+    if (me.id !== get().me?.id) await startSession(me);
   } catch (err) {
-    set({ authChecked: true });
-    if (!(err instanceof ApiError) || err.isNetwork) {
-      toast("Can't reach the server. Retrying…");
-      setTimeout(() => void checkSession(), 3000);
+    if (err instanceof ApiError && err.status === 401) {
+      if (get().me) endSession();
+      set({ authChecked: true });
+      return;
     }
+    set({ authChecked: true });
+    if (sessionRetries === 0) toast("Can't reach the server. Retrying…");
+    sessionRetries += 1;
+    setTimeout(() => void checkSession(), Math.min(15_000, 1000 * 2 ** Math.min(sessionRetries, 4)));
   }
 }
 
@@ -295,7 +304,10 @@ function removeRoomLocally(roomId: string): void {
 
 const sink: ConnectionSink = {
   state: (connection) => set({ connection }),
-  hello: (user) => set({ me: user }),
+  hello: (user) => {
+    // Another tab signed in as someone else (the cookie is shared): follow it.
+    if (get().me && user.id !== get().me?.id) setTimeout(() => void checkSession(), 0);
+  },
   event: (event) => onEvent(event),
   subscribed: (roomId, online) => updateView(roomId, (v) => ({ ...v, online })),
   resync: async (roomId) => {
