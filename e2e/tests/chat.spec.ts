@@ -127,6 +127,8 @@ test.describe("two people chatting", () => {
     await alice.page.getByLabel("Name").fill(room);
     await alice.page.getByRole("button", { name: "Create", exact: true }).click();
     await expect(alice.page.locator("#room-title")).toContainText(room);
+    // The room list is live: bob sees the new room without reloading.
+    await expect(bob.page.locator(`[data-testid=room-row][data-room-name="${room}"]`)).toBeVisible();
     await bob.openRoom(room);
 
     const people = (p: Person) => p.page.getByTestId("online-count");
