@@ -117,6 +117,30 @@ test.describe("two people chatting", () => {
     await alice.close();
   });
 
+  test("composer: Enter sends, Shift+Enter is a new line, a counter near the limit", async ({ browser, server }) => {
+    const alice = await Person.open(browser, server, "alice");
+    await alice.signInAsGuest();
+    await alice.openRoom("Tech Talk");
+    const box = alice.composer();
+    await box.pressSequentially("line one");
+    await box.press("Shift+Enter");
+    await box.pressSequentially("line two");
+    await expect(box).toHaveValue("line one\nline two");
+    await box.press("Enter");
+    await expect(box).toHaveValue("");
+    await expect.poll(() => alice.serverBodies("Tech Talk")).toContain("line one\nline two");
+
+    await expect(alice.page.getByTestId("counter")).toHaveCount(0);
+    await box.fill("x".repeat(3990));
+    await expect(alice.page.getByTestId("counter")).toHaveText("10");
+    await box.fill("x".repeat(4001));
+    await expect(alice.page.getByTestId("counter")).toHaveText("-1");
+    await expect(alice.page.getByRole("button", { name: "Send" })).toBeDisabled();
+    await box.press("Enter");
+    await expect(box).toHaveValue("x".repeat(4001)); // not sent, not lost
+    await alice.close();
+  });
+
   test("typing and presence", async ({ browser, server }) => {
     const alice = await Person.open(browser, server, "alice");
     const bob = await Person.open(browser, server, "bob");
