@@ -296,6 +296,7 @@ function removeRoomLocally(roomId: string): void {
     const activeRoomId = s.activeRoomId === roomId ? (joined[0] ?? null) : s.activeRoomId;
     return { rooms, views, joined, activeRoomId, outbox: s.outbox.filter((e) => e.roomId !== roomId) };
   });
+  conn?.setFocus(get().activeRoomId);
   saveJoined();
   saveOutbox();
 }
@@ -452,6 +453,7 @@ export async function leaveRoom(roomId: string): Promise<void> {
     const joined = s.joined.filter((id) => id !== roomId);
     return { views, joined, activeRoomId: s.activeRoomId === roomId ? (joined[0] ?? null) : s.activeRoomId };
   });
+  conn?.setFocus(get().activeRoomId);
   saveJoined();
 }
 
