@@ -93,12 +93,13 @@ impl Application {
         let hub = Hub::new(store.clone());
         let bus: Arc<dyn Bus> = LocalBus::new(&hub);
         hub.attach_bus(bus.clone());
-        let chat = Arc::new(Chat {
-            store: store.clone(),
+        let chat = Arc::new(Chat::new(
+            store.clone(),
             bus,
-            hub: hub.clone(),
-            allow_guests: config.allow_guests,
-        });
+            hub.clone(),
+            config.allow_guests,
+            crate::chat::limits::Limits::from_config(&config),
+        ));
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
@@ -147,6 +148,7 @@ impl Application {
         let app = crate::http::router()
             .layer(TraceLayer::new_for_http())
             .with_state(state.clone());
+        let flusher = tokio::spawn(flush_batches(state.clone()));
         let signal = {
             let shutdown = shutdown.clone();
             async move {
@@ -158,9 +160,13 @@ impl Application {
                 shutdown.cancel();
             }
         };
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(signal)
-            .await?;
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(signal)
+        .await?;
+        flusher.abort();
         state
             .hub
             .close_all(close_code::GOING_AWAY, "server shutting down");
@@ -177,6 +183,25 @@ impl Application {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Sends batched presence (every 250 ms) and room-list count updates (every second), and
+/// prunes the rate limiters (every minute).
+async fn flush_batches(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut n: u64 = 0;
+    loop {
+        tick.tick().await;
+        n += 1;
+        state.hub.flush_presence();
+        if n % 4 == 0 {
+            state.chat.flush_room_list().await;
+        }
+        if n % 240 == 0 {
+            state.chat.limits.prune();
+        }
     }
 }
 

@@ -61,12 +61,41 @@ pub struct Config {
     pub ws_outbound_queue: usize,
 
     /// Seconds between the server's keepalive pings.
-    #[arg(long, env = "PALAVER_WS_PING_SECS", default_value_t = 20)]
+    #[arg(long, env = "PALAVER_WS_PING_SECS", default_value_t = 4)]
     pub ws_ping_secs: u64,
 
-    /// Seconds without any frame from the client (pongs count) before the socket is closed.
-    #[arg(long, env = "PALAVER_WS_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    /// Seconds without any frame from the client (pongs count) before the socket is closed. With
+    /// the pings above, a silently dropped client goes offline within this many seconds.
+    #[arg(long, env = "PALAVER_WS_IDLE_TIMEOUT_SECS", default_value_t = 10)]
     pub ws_idle_timeout_secs: u64,
+
+    /// Messages (sends, edits, deletes, moves) one user may make in a burst…
+    #[arg(long, env = "PALAVER_RATE_BURST", default_value_t = 20)]
+    pub rate_burst: u32,
+
+    /// …and per second after it; excess gets `rate_limited` and is not stored. 0 turns it off.
+    #[arg(long, env = "PALAVER_RATE_PER_SEC", default_value_t = 5)]
+    pub rate_per_sec: u32,
+
+    /// Login attempts per minute for one username. 0 turns it off.
+    #[arg(long, env = "PALAVER_LOGIN_PER_USER_PER_MIN", default_value_t = 10)]
+    pub login_per_user_per_min: u32,
+
+    /// Sign-in attempts (login, register, guest) per minute from one address. 0 turns it off.
+    #[arg(long, env = "PALAVER_LOGIN_PER_ADDRESS_PER_MIN", default_value_t = 60)]
+    pub login_per_address_per_min: u32,
+
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    #[arg(long, env = "PALAVER_TRUST_PROXY", default_value_t = false, action = ArgAction::Set)]
+    pub trust_proxy: bool,
+
+    /// Open WebSocket connections one user may have on this node.
+    #[arg(long, env = "PALAVER_MAX_CONNECTIONS_PER_USER", default_value_t = 20)]
+    pub max_connections_per_user: usize,
+
+    /// Rooms one user may own.
+    #[arg(long, env = "PALAVER_MAX_ROOMS_PER_USER", default_value_t = 10)]
+    pub max_rooms_per_user: usize,
 
     /// Seconds that shutdown waits for open connections to finish before giving up on them.
     #[arg(long, env = "PALAVER_SHUTDOWN_GRACE_SECS", default_value_t = 10)]

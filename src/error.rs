@@ -54,6 +54,10 @@ pub enum Error {
     NotFound,
     #[error("a connection may subscribe to at most {max} rooms")]
     TooManySubscriptions { max: usize },
+    #[error("you may own at most {max} rooms")]
+    TooManyRooms { max: usize },
+    #[error("you have too many connections open")]
+    TooManyConnections,
     #[error("the store is unavailable; try again")]
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
@@ -85,6 +89,8 @@ impl Error {
             Error::GuestsDisabled => "guests_disabled",
             Error::NotFound => "not_found",
             Error::TooManySubscriptions { .. } => "too_many_subscriptions",
+            Error::TooManyRooms { .. } => "too_many_rooms",
+            Error::TooManyConnections => "too_many_connections",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",
         }
@@ -107,7 +113,8 @@ impl Error {
             Error::Forbidden(_) | Error::GuestsDisabled => StatusCode::FORBIDDEN,
             Error::RoomNotFound | Error::MessageNotFound | Error::NotFound => StatusCode::NOT_FOUND,
             Error::UsernameTaken | Error::RoomNameTaken => StatusCode::CONFLICT,
-            Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Error::RateLimited | Error::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
+            Error::TooManyRooms { .. } => StatusCode::FORBIDDEN,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

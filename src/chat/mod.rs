@@ -4,9 +4,12 @@
 //! store (which appends the events with their `seq`), then publish the committed events on the
 //! bus. Both the REST handlers and the socket call these methods, so the two behave alike.
 
+pub mod limits;
 pub mod validate;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 
@@ -25,11 +28,17 @@ pub const DEFAULT_ROOMS: &[&str] = &["General", "Random", "Tech Talk"];
 /// Most events one `events?after=` page returns.
 pub const EVENTS_PAGE_MAX: u32 = 1000;
 
+/// Least time between two relayed typing notices of one user in one room.
+pub const TYPING_INTERVAL: Duration = Duration::from_secs(2);
+
 pub struct Chat {
     pub store: Arc<dyn Store>,
     pub bus: Arc<dyn Bus>,
     pub hub: Arc<Hub>,
     pub allow_guests: bool,
+    pub limits: limits::Limits,
+    /// When each (room, user) last had a typing notice relayed.
+    typing: Mutex<HashMap<(String, String), Instant>>,
 }
 
 /// A signed-in session: the user and the token that was issued.
@@ -39,10 +48,42 @@ pub struct Session {
 }
 
 impl Chat {
+    pub fn new(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        hub: Arc<Hub>,
+        allow_guests: bool,
+        limits: limits::Limits,
+    ) -> Self {
+        Chat {
+            store,
+            bus,
+            hub,
+            allow_guests,
+            limits,
+            typing: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// Publishes committed events to every node, in order.
     pub async fn publish(&self, events: &[StoredEvent]) {
         for stored in events {
+            if stored.json.contains(r#""kind":"member."#) {
+                self.hub.mark_counts(&stored.room_id);
+            }
             self.bus.publish(EncodedEvent::new(stored)).await;
+        }
+    }
+
+    /// Sends a `room_list` update for every room whose counts changed since the last call.
+    /// The flusher calls it once a second, which is what coalesces count updates.
+    pub async fn flush_room_list(&self) {
+        for room_id in self.hub.take_counts_dirty() {
+            match self.store.get_room(&room_id).await {
+                Ok(room) => self.room_list(RoomListChange::Updated, room),
+                Err(Error::RoomNotFound) => {}
+                Err(err) => err.log_if_internal(),
+            }
         }
     }
 
@@ -68,6 +109,7 @@ impl Chat {
     }
 
     pub async fn login(&self, username: &str, password: &str) -> Result<Session> {
+        self.limits.login(username)?;
         let record = self.store.find_user_by_name(username).await?;
         let (user, hash) = match record {
             Some(record) => match record.password_hash {
@@ -131,6 +173,17 @@ impl Chat {
     pub async fn create_room(&self, user: &User, name: &str, topic: Option<&str>) -> Result<Room> {
         let name = validate::room_name(name)?;
         let topic = validate::topic(topic.unwrap_or(""))?;
+        let max = self.limits.max_rooms_per_user;
+        let owned = self
+            .store
+            .list_rooms()
+            .await?
+            .iter()
+            .filter(|r| r.owner_id.as_deref() == Some(user.id.as_str()))
+            .count();
+        if owned >= max {
+            return Err(Error::TooManyRooms { max });
+        }
         let (room, events) = self.store.create_room(name, topic, user).await?;
         self.publish(&events).await;
         self.room_list(RoomListChange::Created, room.clone());
@@ -242,6 +295,7 @@ impl Chat {
     ) -> Result<(Message, bool)> {
         let client_id = validate::client_id(client_id)?;
         let body = validate::body(body)?;
+        self.limits.message(&user.id)?;
         match self
             .store
             .send_message(room_id, user, client_id, body)
@@ -267,6 +321,7 @@ impl Chat {
         if message.author.id != user.id {
             return Err(Error::Forbidden("only the author can edit a message"));
         }
+        self.limits.message(&user.id)?;
         let (message, event) = self.store.edit_message(room_id, message_id, body).await?;
         self.publish(std::slice::from_ref(&event)).await;
         Ok(message)
@@ -283,6 +338,7 @@ impl Chat {
             )
             .await?;
         }
+        self.limits.message(&user.id)?;
         let event = self.store.delete_message(room_id, message_id).await?;
         self.publish(std::slice::from_ref(&event)).await;
         Ok(())
@@ -311,6 +367,7 @@ impl Chat {
                 return Err(Error::Forbidden("rearranging is switched off in this room"))
             }
         }
+        self.limits.message(&user.id)?;
         let (message, events) = self.store.move_message(room_id, message_id, after).await?;
         self.publish(&events).await;
         Ok(message)
@@ -329,8 +386,24 @@ impl Chat {
         Ok(())
     }
 
-    /// Relays a typing notice to the room's other subscribers. Never stored.
+    /// Relays a typing notice to the room's other subscribers, at most one per user and room
+    /// every [`TYPING_INTERVAL`]. Never stored.
     pub async fn typing(&self, user: &User, room_id: &str) {
+        let now = Instant::now();
+        {
+            let mut last = self.typing.lock().unwrap();
+            let key = (room_id.to_string(), user.id.clone());
+            if last
+                .get(&key)
+                .is_some_and(|at| now.duration_since(*at) < TYPING_INTERVAL)
+            {
+                return;
+            }
+            if last.len() > 10_000 {
+                last.retain(|_, at| now.duration_since(*at) < TYPING_INTERVAL);
+            }
+            last.insert(key, now);
+        }
         self.hub.typing(room_id, user);
     }
 

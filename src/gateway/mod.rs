@@ -12,7 +12,7 @@ mod frames;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
@@ -39,8 +39,6 @@ pub const REPLAY_MAX: u64 = 1000;
 const READ_BUFFER: usize = 4 * 1024;
 /// Bytes gathered before a write goes out (the writer flushes after each drain anyway).
 const WRITE_BUFFER: usize = 16 * 1024;
-/// Least time between two typing relays of one connection in one room.
-const TYPING_INTERVAL: Duration = Duration::from_secs(2);
 
 /// How long a close frame may wait for the client to read what is ahead of it.
 const CLOSE_WAIT: Duration = Duration::from_secs(10);
@@ -98,7 +96,7 @@ async fn upgrade(
     let verdict = if !origin_allowed(&headers, &config.allowed_origins) {
         Err((close_code::POLICY, "origin not allowed", None))
     } else {
-        match auth::token_from_headers(&headers).or(params.token) {
+        match params.token.or_else(|| auth::token_from_headers(&headers)) {
             None => Err((
                 close_code::POLICY,
                 "unauthenticated",
@@ -151,7 +149,20 @@ async fn serve(state: AppState, socket: WebSocket, auth: AuthUser) {
         closer: Closer::default(),
         metrics: state.metrics.clone(),
     });
-    state.hub.add_connection(conn.clone());
+    if !state
+        .hub
+        .add_connection(conn.clone(), state.chat.limits.max_connections_per_user)
+    {
+        let mut sink = sink;
+        let frame = frames::error(&Error::TooManyConnections, None, None);
+        let _ = sink.send(Message::Text(frame)).await;
+        let close = CloseFrame {
+            code: close_code::POLICY,
+            reason: Utf8Bytes::from_static("too many connections"),
+        };
+        let _ = sink.send(Message::Close(Some(close))).await;
+        return;
+    }
     state
         .metrics
         .connections_opened
@@ -170,7 +181,6 @@ async fn serve(state: AppState, socket: WebSocket, auth: AuthUser) {
         state: state.clone(),
         conn: conn.clone(),
         subscribed: HashSet::new(),
-        last_typing: HashMap::new(),
     };
     reader.run(stream).await;
     state
@@ -183,7 +193,6 @@ struct Reader {
     state: AppState,
     conn: Arc<Connection>,
     subscribed: HashSet<Arc<str>>,
-    last_typing: HashMap<Arc<str>, Instant>,
 }
 
 impl Reader {
@@ -323,15 +332,7 @@ impl Reader {
                         "subscribe to the room before typing in it".into(),
                     ));
                 }
-                let now = Instant::now();
-                let due = self
-                    .last_typing
-                    .get(&room)
-                    .is_none_or(|at| now.duration_since(*at) >= TYPING_INTERVAL);
-                if due {
-                    self.last_typing.insert(room.clone(), now);
-                    chat.typing(user, &room).await;
-                }
+                chat.typing(user, &room).await;
             }
         }
         Ok(())

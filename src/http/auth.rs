@@ -1,6 +1,9 @@
 //! `/api/auth/*` and `/api/me`: register, login, guest sign-in, logout.
 
-use axum::extract::State;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::HeaderMap;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -31,11 +34,33 @@ fn signed_in(state: &AppState, status: StatusCode, session: Session) -> Response
     (status, [(header::SET_COOKIE, cookie)], Json(body)).into_response()
 }
 
+/// The caller's address: the socket's peer, or the first `X-Forwarded-For` hop when Palaver is
+/// configured to trust its proxy.
+fn client_address(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+    if state.config.trust_proxy {
+        if let Some(ip) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+        {
+            return ip;
+        }
+    }
+    peer.ip()
+}
+
 #[tracing::instrument(skip_all, fields(username = %body.username))]
 async fn register(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Response> {
+    state
+        .chat
+        .limits
+        .sign_in_from(client_address(&state, peer, &headers))?;
     let session = state.chat.register(&body.username, &body.password).await?;
     Ok(signed_in(&state, StatusCode::CREATED, session))
 }
@@ -43,8 +68,14 @@ async fn register(
 #[tracing::instrument(skip_all, fields(username = %body.username))]
 async fn login(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Response> {
+    state
+        .chat
+        .limits
+        .sign_in_from(client_address(&state, peer, &headers))?;
     let session = state.chat.login(&body.username, &body.password).await?;
     Ok(signed_in(&state, StatusCode::OK, session))
 }
@@ -52,8 +83,14 @@ async fn login(
 #[tracing::instrument(skip_all, fields(username = %body.username))]
 async fn guest(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<GuestRequest>,
 ) -> Result<Response> {
+    state
+        .chat
+        .limits
+        .sign_in_from(client_address(&state, peer, &headers))?;
     let session = state.chat.guest(&body.username).await?;
     Ok(signed_in(&state, StatusCode::CREATED, session))
 }

@@ -1,6 +1,9 @@
 //! A room's messages and events: history pages, send, edit, delete, move, clear, the event log
 //! (with long-polling), and typing.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
@@ -145,6 +148,21 @@ async fn events(
     if query.wait > 30 {
         return Err(Error::InvalidRequest("wait is at most 30 seconds".into()));
     }
+    let (events, last_seq) = state.chat.events(&room_id, query.after, limit).await?;
+    if !events.is_empty() || query.wait == 0 {
+        return Ok(Json(EventPage { events, last_seq }));
+    }
+    // Long-poll: wait until the room has an event after `after`, `wait` seconds pass, or the
+    // server shuts down; then answer whatever the log holds.
+    let room: Arc<str> = Arc::from(room_id.as_str());
+    let mut seq = state.hub.watch_seq(&room).await?;
+    let deadline = tokio::time::sleep(Duration::from_secs(query.wait));
+    tokio::select! {
+        _ = seq.wait_for(|last| *last > query.after) => {}
+        _ = deadline => {}
+        _ = state.shutdown.cancelled() => {}
+    }
+    state.hub.unwatch_seq(&room);
     let (events, last_seq) = state.chat.events(&room_id, query.after, limit).await?;
     Ok(Json(EventPage { events, last_seq }))
 }

@@ -12,14 +12,19 @@
 //! removed, never silently skipped.
 //!
 //! Presence (who is online in a room) lives here too: a user is online in a room while at least
-//! one of their connections on this node is subscribed to it.
+//! one of their connections on this node is subscribed to it. Presence changes are batched: a
+//! flusher sends each room at most one `presence` frame per tick, so a thousand people arriving
+//! at once cost a thousand frames per tick, not a million.
+//!
+//! Long-polling clients (`GET …/events?wait=`) watch a room through [`Hub::watch_seq`] without
+//! being subscribers: they see the room's last delivered `seq` change.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::Ordering;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::extract::ws::Utf8Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Metrics;
@@ -140,16 +145,50 @@ struct RoomState {
     subscribers: Vec<Arc<Connection>>,
     /// Online users: user id → (user, subscribed connections of theirs on this node).
     online: HashMap<String, (User, usize)>,
+    /// Presence changes not yet sent (see the flusher).
+    joined: Vec<User>,
+    left: Vec<User>,
+    /// Long-pollers waiting on this room, and the channel that tells them the last seq.
+    pollers: usize,
+    seq_watch: Option<watch::Sender<u64>>,
 }
 
 impl RoomState {
-    fn fan_out(&mut self, item: &Arc<EncodedEvent>) {
+    /// Delivers the next event to every subscriber and records it as the last one.
+    fn advance(&mut self, item: &Arc<EncodedEvent>, fanned_out: &AtomicU64) {
         let mut slow = false;
         for conn in &self.subscribers {
             slow |= !conn.push(Outbound::Event(item.clone()));
         }
+        fanned_out.fetch_add(self.subscribers.len() as u64, Ordering::Relaxed);
         if slow {
             self.subscribers.retain(|c| !c.closer.is_closed());
+        }
+        self.last = Some(item.seq);
+        if let Some(watch) = &self.seq_watch {
+            watch.send_replace(item.seq);
+        }
+    }
+
+    fn unused(&self) -> bool {
+        self.subscribers.is_empty() && self.pollers == 0
+    }
+
+    /// Records a presence change for the next flush; a change and its reversal cancel out.
+    fn presence(&mut self, joined: Option<&User>, left: Option<&User>) {
+        if let Some(user) = joined {
+            if let Some(i) = self.left.iter().position(|u| u.id == user.id) {
+                self.left.swap_remove(i);
+            } else {
+                self.joined.push(user.clone());
+            }
+        }
+        if let Some(user) = left {
+            if let Some(i) = self.joined.iter().position(|u| u.id == user.id) {
+                self.joined.swap_remove(i);
+            } else {
+                self.left.push(user.clone());
+            }
         }
     }
 
@@ -162,7 +201,7 @@ impl RoomState {
     }
 
     /// Fans out every pending event that is next in line.
-    fn drain_pending(&mut self) {
+    fn drain_pending(&mut self, fanned_out: &AtomicU64) {
         while let Some(last) = self.last {
             let Some(entry) = self.pending.first_entry() else {
                 break;
@@ -172,8 +211,7 @@ impl RoomState {
                 entry.remove();
             } else if seq == last + 1 {
                 let event = entry.remove();
-                self.fan_out(&event);
-                self.last = Some(seq);
+                self.advance(&event, fanned_out);
             } else {
                 break;
             }
@@ -187,6 +225,12 @@ pub struct Hub {
     bus: OnceLock<Arc<dyn Bus>>,
     rooms: Mutex<HashMap<Arc<str>, RoomState>>,
     connections: Mutex<HashMap<u64, Arc<Connection>>>,
+    /// Rooms whose presence changed since the last flush.
+    presence_dirty: Mutex<HashSet<Arc<str>>>,
+    /// Rooms whose member or online count changed since the last room-list flush.
+    counts_dirty: Mutex<HashSet<Arc<str>>>,
+    /// Event deliveries into connection queues, for `/metrics`.
+    pub fanned_out: AtomicU64,
 }
 
 impl Hub {
@@ -196,6 +240,9 @@ impl Hub {
             bus: OnceLock::new(),
             rooms: Mutex::new(HashMap::new()),
             connections: Mutex::new(HashMap::new()),
+            presence_dirty: Mutex::new(HashSet::new()),
+            counts_dirty: Mutex::new(HashSet::new()),
+            fanned_out: AtomicU64::new(0),
         })
     }
 
@@ -208,9 +255,28 @@ impl Hub {
         self.bus.get().expect("bus attached at startup")
     }
 
-    /// Registers an open connection (for logout and the room list).
-    pub fn add_connection(&self, conn: Arc<Connection>) {
-        self.connections.lock().unwrap().insert(conn.id, conn);
+    /// Registers an open connection (for logout and the room list), unless its user already
+    /// has `cap` open here: then `false`.
+    pub fn add_connection(&self, conn: Arc<Connection>, cap: usize) -> bool {
+        let mut connections = self.connections.lock().unwrap();
+        let open = connections
+            .values()
+            .filter(|c| c.user.id == conn.user.id)
+            .count();
+        if open >= cap {
+            return false;
+        }
+        connections.insert(conn.id, conn);
+        true
+    }
+
+    pub fn subscription_count(&self) -> usize {
+        self.rooms
+            .lock()
+            .unwrap()
+            .values()
+            .map(|s| s.subscribers.len())
+            .sum()
     }
 
     /// Forgets a closed connection and ends its subscriptions.
@@ -257,7 +323,7 @@ impl Hub {
         room_id: &Arc<str>,
         conn: &Arc<Connection>,
     ) -> Result<(u64, Vec<User>)> {
-        let (known, newly_online) = {
+        let known = {
             let mut rooms = self.rooms.lock().unwrap();
             let state = rooms.entry(room_id.clone()).or_default();
             state.subscribers.push(conn.clone());
@@ -266,28 +332,16 @@ impl Hub {
                 .entry(conn.user.id.clone())
                 .or_insert_with(|| (conn.user.clone(), 0));
             entry.1 += 1;
-            (state.last, entry.1 == 1)
+            if entry.1 == 1 {
+                state.presence(Some(&conn.user), None);
+                self.mark_presence(room_id);
+            }
+            state.last
         };
-        if newly_online {
-            self.presence_changed(room_id, Some(&conn.user), None);
-        }
         if known.is_none() {
-            // The first subscriber here: watch the room on the bus before reading the store, so
-            // nothing committed in between can go unseen.
-            self.bus().watch_room(room_id).await;
-            let store_last = match self.store.last_seq(room_id).await {
-                Ok(seq) => seq,
-                Err(err) => {
-                    self.unsubscribe(room_id, conn.id);
-                    return Err(err);
-                }
-            };
-            let mut rooms = self.rooms.lock().unwrap();
-            if let Some(state) = rooms.get_mut(room_id) {
-                if state.last.is_none() {
-                    state.last = Some(store_last);
-                    state.drain_pending();
-                }
+            if let Err(err) = self.initialize(room_id).await {
+                self.unsubscribe(room_id, conn.id);
+                return Err(err);
             }
         }
         let rooms = self.rooms.lock().unwrap();
@@ -299,9 +353,113 @@ impl Hub {
         Ok((last, online))
     }
 
-    /// Removes a subscriber; the room is forgotten (and unwatched) when its last one leaves.
+    /// Learns a newly watched room's last seq. Watches the room on the bus *before* reading the
+    /// store, so nothing committed in between goes unseen.
+    async fn initialize(&self, room_id: &Arc<str>) -> Result<()> {
+        self.bus().watch_room(room_id).await;
+        let store_last = self.store.last_seq(room_id).await?;
+        let mut rooms = self.rooms.lock().unwrap();
+        if let Some(state) = rooms.get_mut(room_id) {
+            if state.last.is_none() {
+                state.last = Some(store_last);
+                state.drain_pending(&self.fanned_out);
+                if let Some(watch) = &state.seq_watch {
+                    watch.send_replace(store_last);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// For a long-poll: a receiver of the room's last delivered seq. Call [`Hub::unwatch_seq`]
+    /// when done.
+    pub async fn watch_seq(&self, room_id: &Arc<str>) -> Result<watch::Receiver<u64>> {
+        let (receiver, known) = {
+            let mut rooms = self.rooms.lock().unwrap();
+            let state = rooms.entry(room_id.clone()).or_default();
+            state.pollers += 1;
+            let last = state.last;
+            let sender = state
+                .seq_watch
+                .get_or_insert_with(|| watch::channel(last.unwrap_or(0)).0);
+            (sender.subscribe(), last)
+        };
+        if known.is_none() {
+            if let Err(err) = self.initialize(room_id).await {
+                self.unwatch_seq(room_id);
+                return Err(err);
+            }
+        }
+        Ok(receiver)
+    }
+
+    pub fn unwatch_seq(&self, room_id: &Arc<str>) {
+        let now_unused = {
+            let mut rooms = self.rooms.lock().unwrap();
+            let Some(state) = rooms.get_mut(room_id) else {
+                return;
+            };
+            state.pollers = state.pollers.saturating_sub(1);
+            let unused = state.unused();
+            if unused {
+                rooms.remove(room_id);
+            }
+            unused
+        };
+        if now_unused {
+            self.unwatch_bus(room_id);
+        }
+    }
+
+    fn unwatch_bus(&self, room_id: &Arc<str>) {
+        if let Some(bus) = self.bus.get() {
+            let bus = bus.clone();
+            let room_id = room_id.clone();
+            tokio::spawn(async move { bus.unwatch_room(&room_id).await });
+        }
+    }
+
+    fn mark_presence(&self, room_id: &Arc<str>) {
+        self.presence_dirty.lock().unwrap().insert(room_id.clone());
+        self.counts_dirty.lock().unwrap().insert(room_id.clone());
+    }
+
+    /// A room's member count changed: its room-list entry is due for an update.
+    pub fn mark_counts(&self, room_id: &str) {
+        self.counts_dirty.lock().unwrap().insert(Arc::from(room_id));
+    }
+
+    /// Rooms whose counts changed since the last call.
+    pub fn take_counts_dirty(&self) -> Vec<Arc<str>> {
+        self.counts_dirty.lock().unwrap().drain().collect()
+    }
+
+    /// Sends every room's batched presence changes as one `presence` frame.
+    pub fn flush_presence(&self) {
+        let dirty: Vec<Arc<str>> = self.presence_dirty.lock().unwrap().drain().collect();
+        if dirty.is_empty() {
+            return;
+        }
+        let mut rooms = self.rooms.lock().unwrap();
+        for room_id in dirty {
+            let Some(state) = rooms.get_mut(&room_id) else {
+                continue;
+            };
+            if state.joined.is_empty() && state.left.is_empty() {
+                continue;
+            }
+            let frame = ServerFrame::Presence {
+                room_id: room_id.to_string(),
+                joined: std::mem::take(&mut state.joined),
+                left: std::mem::take(&mut state.left),
+            };
+            state.broadcast(&Utf8Bytes::from(frame.encode()), None);
+        }
+    }
+
+    /// Removes a subscriber; the room is forgotten (and unwatched) when nobody uses it.
     pub fn unsubscribe(&self, room_id: &Arc<str>, conn_id: u64) {
-        let (left_user, now_empty) = {
+        let now_unused = {
             let mut rooms = self.rooms.lock().unwrap();
             let Some(state) = rooms.get_mut(room_id) else {
                 return;
@@ -310,42 +468,22 @@ impl Hub {
                 return;
             };
             let conn = state.subscribers.swap_remove(index);
-            let mut left = None;
             if let Some(entry) = state.online.get_mut(&conn.user.id) {
                 entry.1 -= 1;
                 if entry.1 == 0 {
                     state.online.remove(&conn.user.id);
-                    left = Some(conn.user.clone());
+                    state.presence(None, Some(&conn.user));
+                    self.mark_presence(room_id);
                 }
             }
-            let empty = state.subscribers.is_empty();
-            if empty {
+            let unused = state.unused();
+            if unused {
                 rooms.remove(room_id);
             }
-            (left, empty)
+            unused
         };
-        if let Some(user) = left_user {
-            self.presence_changed(room_id, None, Some(&user));
-        }
-        if now_empty {
-            if let Some(bus) = self.bus.get() {
-                let bus = bus.clone();
-                let room_id = room_id.clone();
-                tokio::spawn(async move { bus.unwatch_room(&room_id).await });
-            }
-        }
-    }
-
-    fn presence_changed(&self, room_id: &str, joined: Option<&User>, left: Option<&User>) {
-        let frame = ServerFrame::Presence {
-            room_id: room_id.to_string(),
-            joined: joined.into_iter().cloned().collect(),
-            left: left.into_iter().cloned().collect(),
-        };
-        let frame = Utf8Bytes::from(frame.encode());
-        let rooms = self.rooms.lock().unwrap();
-        if let Some(state) = rooms.get(room_id) {
-            state.broadcast(&frame, None);
+        if now_unused {
+            self.unwatch_bus(room_id);
         }
     }
 
@@ -388,9 +526,8 @@ impl Hub {
         match state.last {
             Some(last) if event.seq <= last => {}
             Some(last) if event.seq == last + 1 => {
-                state.fan_out(&event);
-                state.last = Some(event.seq);
-                state.drain_pending();
+                state.advance(&event, &self.fanned_out);
+                state.drain_pending(&self.fanned_out);
             }
             _ => {
                 let gap_from = state.last;
@@ -436,7 +573,7 @@ impl Hub {
                         if let Some(state) = rooms.get_mut(&room_id) {
                             if let Some(&first) = state.pending.keys().next() {
                                 state.last = Some(first - 1);
-                                state.drain_pending();
+                                state.drain_pending(&self.fanned_out);
                             }
                             state.filling = false;
                         }

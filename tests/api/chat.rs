@@ -141,7 +141,7 @@ async fn sending_to_a_room_makes_the_sender_a_member_once() {
 
 #[tokio::test]
 async fn history_pages_walk_back_in_position_order() {
-    let app = spawn_app().await;
+    let app = crate::helpers::spawn_with(|c| c.rate_per_sec = 0).await;
     let (_, token) = app.guest("pager").await;
     let room = app.create_room(&token, "Pages").await;
     let path = format!("/api/rooms/{}/messages", room.id);

@@ -8,7 +8,7 @@ use crate::helpers::{spawn_app, spawn_with, Closed};
 
 #[tokio::test]
 async fn a_client_that_reconnects_gets_the_100_messages_it_missed_once_in_order() {
-    let app = spawn_app().await;
+    let app = spawn_with(|c| c.rate_per_sec = 0).await;
     let (_, reader) = app.guest("reader").await;
     let (_, writer) = app.guest("writer").await;
     let room = app.create_room(&writer, "Busy").await;
@@ -60,7 +60,7 @@ async fn a_client_that_reconnects_gets_the_100_messages_it_missed_once_in_order(
 
 #[tokio::test]
 async fn a_resume_racing_live_sends_has_no_gap_and_no_duplicate() {
-    let app = spawn_app().await;
+    let app = spawn_with(|c| c.rate_per_sec = 0).await;
     let (_, reader) = app.guest("reader").await;
     let (_, writer) = app.guest("writer").await;
     let room = app.create_room(&writer, "Race").await;
@@ -97,7 +97,7 @@ async fn a_resume_racing_live_sends_has_no_gap_and_no_duplicate() {
 
 #[tokio::test]
 async fn history_is_the_same_after_a_restart() {
-    let app = spawn_app().await;
+    let app = spawn_with(|c| c.rate_per_sec = 0).await;
     let (_, token) = app.guest("keeper").await;
     let room = app.create_room(&token, "Durable").await;
     let mut ws = app.ws(&token).await;
@@ -138,7 +138,7 @@ async fn shutdown_closes_sockets_with_1001() {
 
 #[tokio::test]
 async fn far_behind_clients_are_told_to_resync() {
-    let app = spawn_app().await;
+    let app = spawn_with(|c| c.rate_per_sec = 0).await;
     let (_, token) = app.guest("sleeper").await;
     let room = app.create_room(&token, "Chatty").await;
     let mut ws = app.ws(&token).await;
@@ -165,7 +165,11 @@ async fn far_behind_clients_are_told_to_resync() {
 
 #[tokio::test]
 async fn a_slow_consumer_is_closed_with_4008_while_the_others_keep_receiving() {
-    let app = spawn_with(|c| c.ws_outbound_queue = 16).await;
+    let app = spawn_with(|c| {
+        c.ws_outbound_queue = 16;
+        c.rate_per_sec = 0;
+    })
+    .await;
     let (_, writer) = app.guest("writer").await;
     let (_, fast) = app.guest("fast").await;
     let (_, slow) = app.guest("slow").await;
