@@ -394,6 +394,9 @@ impl SubscriberReader {
         let mut ledger = DeliveryLedger::new(self.publishers, self.per_publisher);
         let mut latency = LatencyRecorder::new(&shared.e2e, self.shard);
         let mut last_seq = self.last_seq;
+        let (mut received, mut last_delivery) = (0u64, 0u64);
+        let mut published = (0u64, 0u64, 0u64);
+        let mut published_at = 0u64;
         let (mut sink, mut stream) = ws.split();
         loop {
             let message = tokio::select! {
@@ -432,17 +435,20 @@ impl SubscriberReader {
                         continue;
                     };
                     let now = now_ns();
-                    Counters::add(&c.received, 1);
-                    c.last_delivery_ns.fetch_max(now, Ordering::Relaxed);
-                    let (unique, dups) = (ledger.unique, ledger.duplicates);
+                    received += 1;
+                    last_delivery = now;
                     match mark.publisher.checked_sub(self.first_publisher) {
                         Some(local) if local < self.publishers => ledger.mark(local, mark.number),
                         _ => ledger.foreign += 1,
                     }
-                    Counters::add(&c.unique, ledger.unique - unique);
-                    Counters::add(&c.duplicates, ledger.duplicates - dups);
                     if shared.timed(mark.sent_ns) {
                         latency.record_since(mark.sent_ns, now);
+                    }
+                    // Totals go to the shared counters in batches (every 256 deliveries or
+                    // 5 ms) so that subscribers on different threads don't fight over them.
+                    if received - published.0 >= 256 || now - published_at >= 5_000_000 {
+                        published = publish(c, received, &ledger, last_delivery, published);
+                        published_at = now;
                     }
                 }
                 Frame::Error { code } => {
@@ -452,9 +458,27 @@ impl SubscriberReader {
                 Frame::Ack { .. } | Frame::Other => Counters::add(&c.other_frames, 1),
             }
         }
+        publish(c, received, &ledger, last_delivery, published);
         Counters::add(&c.foreign, ledger.foreign);
         let _ = sink.close().await;
     }
+}
+
+/// Adds what a subscriber counted since its last report (`before`: received, unique,
+/// duplicates) to the shared totals, and returns the new report point.
+fn publish(
+    c: &Counters,
+    received: u64,
+    ledger: &DeliveryLedger,
+    last_delivery: u64,
+    before: (u64, u64, u64),
+) -> (u64, u64, u64) {
+    Counters::add(&c.received, received - before.0);
+    Counters::add(&c.unique, ledger.unique - before.1);
+    Counters::add(&c.duplicates, ledger.duplicates - before.2);
+    c.last_delivery_ns
+        .fetch_max(last_delivery, Ordering::Relaxed);
+    (received, ledger.unique, ledger.duplicates)
 }
 
 /// One rated publisher: sends `count` messages at `rate` a second and reads their acks.
