@@ -94,6 +94,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/auth/guest", post(guest))
         .route("/api/rooms", get(list_rooms).post(post_room))
+        .route("/api/rooms/{room_id}/join", post(join_room))
         .route("/ws", get(upgrade))
         .with_state(shared);
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
@@ -167,6 +168,24 @@ struct CreateRoom {
 
 async fn post_room(State(shared): State<AppState>, Json(req): Json<CreateRoom>) -> Response {
     (StatusCode::CREATED, Json(create_room(&shared, &req.name))).into_response()
+}
+
+/// Membership is not tracked: joining only answers the room.
+async fn join_room(
+    State(shared): State<AppState>,
+    axum::extract::Path(room_id): axum::extract::Path<String>,
+) -> Response {
+    match find_room(&shared, &room_id) {
+        Some(room) => {
+            let room = room.lock().unwrap();
+            Json(room_json(&room_id, &room.name, room.seq)).into_response()
+        }
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": {"code": "room_not_found", "message": "no such room"}})),
+        )
+            .into_response(),
+    }
 }
 
 #[derive(Deserialize)]

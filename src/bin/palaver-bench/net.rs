@@ -110,6 +110,25 @@ impl Rest {
     }
 }
 
+impl Rest {
+    /// Makes the token's user a member of the room (`member.joined` is appended now, while no
+    /// socket is subscribed, instead of fanning out to every earlier subscriber later).
+    pub async fn join(&self, i: usize, token: &str, room_id: &str) -> anyhow::Result<()> {
+        let response = self
+            .client(i)
+            .post(format!("{}/api/rooms/{room_id}/join", self.base))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            bail!("joining room {room_id} answered {status}: {body}");
+        }
+        Ok(())
+    }
+}
+
 /// Opens a WebSocket from `source` and waits for the server's `hello`.
 pub async fn connect(target: &Target, source: Ipv4Addr, token: &str) -> anyhow::Result<Ws> {
     let socket = TcpSocket::new_v4()?;

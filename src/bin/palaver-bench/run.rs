@@ -149,7 +149,9 @@ impl Opened {
 }
 
 /// Opens `tokens.len()` sockets, `connect_concurrency` at a time; socket `i` subscribes to
-/// `room_of(i)`. Returns the sockets by index (with their `subscribed.last_seq`).
+/// `room_of(i)`. Each socket is handed to `on_open` (with its `subscribed.last_seq`) as soon as
+/// it is ready, so that whatever the server sends meanwhile (presence) is read at once and no
+/// early socket is closed as a slow consumer before the run starts.
 async fn open_many(
     common: &Common,
     target: &Target,
@@ -157,9 +159,9 @@ async fn open_many(
     room_of: impl Fn(usize) -> Option<String>,
     mark: usize,
     opened: &mut Opened,
-) -> Vec<Option<(Ws, u64)>> {
+    mut on_open: impl FnMut(usize, Ws, u64),
+) {
     let started = Instant::now();
-    let mut sockets: Vec<Option<(Ws, u64)>> = (0..tokens.len()).map(|_| None).collect();
     let mut attempts = stream::iter(0..tokens.len())
         .map(|i| {
             let room = room_of(i);
@@ -175,8 +177,8 @@ async fn open_many(
     while let Some((i, result)) = attempts.next().await {
         opened.attempted += 1;
         match result {
-            Ok(socket) => {
-                sockets[i] = Some(socket);
+            Ok((ws, last_seq)) => {
+                on_open(i, ws, last_seq);
                 done += 1;
                 if done == mark {
                     opened.mark_secs = Some(started.elapsed().as_secs_f64());
@@ -186,7 +188,29 @@ async fn open_many(
         }
     }
     opened.secs = started.elapsed().as_secs_f64();
-    sockets
+}
+
+/// Makes every user with a token a member of `room_of(i)` over REST, before any socket opens.
+/// Returns the failures.
+async fn join_all(
+    common: &Common,
+    rest: &Rest,
+    tokens: &[Option<String>],
+    room_of: impl Fn(usize) -> String,
+) -> Vec<String> {
+    let results: Vec<_> = stream::iter(0..tokens.len())
+        .filter_map(|i| {
+            let room = room_of(i);
+            async move { tokens[i].as_ref().map(|token| (i, token, room)) }
+        })
+        .map(|(i, token, room)| async move { rest.join(i, token, &room).await })
+        .buffer_unordered(common.http_concurrency)
+        .collect()
+        .await;
+    results
+        .into_iter()
+        .filter_map(|r| r.err().map(|e| format!("{e:#}")))
+        .collect()
 }
 
 fn round3(x: f64) -> f64 {
@@ -238,47 +262,58 @@ pub async fn broadcast(common: &Common, plan: &Broadcast) -> anyhow::Result<Valu
                 .await?,
         );
     }
+    token_failures.extend(
+        join_all(common, &rest, &sub_tokens, |i| {
+            room_ids[i / plan.subscribers].clone()
+        })
+        .await,
+    );
+    token_failures.extend(
+        join_all(common, &rest, &pub_tokens, |g| {
+            room_ids[g / plan.publishers].clone()
+        })
+        .await,
+    );
     let tokens_secs = setup_started.elapsed().as_secs_f64();
 
     let shared = Shared::new(plan.rooms);
     let mut opened = Opened::default();
-    let subscribers = open_many(
+    let mut subs_per_room = vec![0u64; plan.rooms];
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut sub_tasks = Vec::new();
+    open_many(
         common,
         &common.target,
         &sub_tokens,
         |i| Some(room_ids[i / plan.subscribers].clone()),
         0,
         &mut opened,
+        |i, ws, last_seq| {
+            let room = i / plan.subscribers;
+            subs_per_room[room] += 1;
+            let reader = SubscriberReader {
+                shared: shared.clone(),
+                first_publisher: room * plan.publishers,
+                publishers: plan.publishers,
+                per_publisher,
+                last_seq,
+                shard: i,
+            };
+            sub_tasks.push(tokio::spawn(reader.run(ws, stop_rx.clone())));
+        },
     )
     .await;
-    let mut subs_per_room = vec![0u64; plan.rooms];
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut sub_tasks = Vec::new();
-    for (i, socket) in subscribers.into_iter().enumerate() {
-        let Some((ws, last_seq)) = socket else {
-            continue;
-        };
-        let room = i / plan.subscribers;
-        subs_per_room[room] += 1;
-        let reader = SubscriberReader {
-            shared: shared.clone(),
-            first_publisher: room * plan.publishers,
-            publishers: plan.publishers,
-            per_publisher,
-            last_seq,
-            shard: i,
-        };
-        sub_tasks.push(tokio::spawn(reader.run(ws, stop_rx.clone())));
-    }
 
     let publish_target = plan.publish_target.as_ref().unwrap_or(&common.target);
-    let publishers = open_many(
+    let mut publishers: Vec<Option<Ws>> = (0..n_pubs).map(|_| None).collect();
+    open_many(
         common,
         publish_target,
         &pub_tokens,
         |_| None,
         0,
         &mut opened,
+        |g, ws, _| publishers[g] = Some(ws),
     )
     .await;
 
@@ -294,7 +329,7 @@ pub async fn broadcast(common: &Common, plan: &Broadcast) -> anyhow::Result<Valu
     let deadline = start + Duration::from_secs_f64(plan.duration + plan.drain);
     let mut pub_tasks = Vec::new();
     for (g, socket) in publishers.into_iter().enumerate() {
-        let Some((ws, _)) = socket else { continue };
+        let Some(ws) = socket else { continue };
         let offset = g as f64 / n_pubs as f64 / plan.rate;
         let publisher = Publisher {
             shared: shared.clone(),
@@ -343,7 +378,7 @@ pub async fn broadcast(common: &Common, plan: &Broadcast) -> anyhow::Result<Valu
             "drain_secs": plan.drain, "body_bytes": plan.body_bytes,
             "publish_url": publish_target.base,
         },
-        "setup": { "guest_sign_ins": n_subs + n_pubs, "sign_in_failures": token_failures.len(),
+        "setup": { "guest_sign_ins": n_subs + n_pubs, "sign_in_or_join_failures": token_failures.len(),
                    "sign_in_failure_samples": token_failures.iter().take(5).collect::<Vec<_>>(),
                    "sign_in_and_rooms_secs": round3(tokens_secs) },
         "connections": opened.json(),
@@ -633,6 +668,12 @@ pub async fn idle(common: &Common, plan: &Idle) -> anyhow::Result<Value> {
         );
     }
     let tokens_secs = tokens_started.elapsed().as_secs_f64();
+    let join_started = Instant::now();
+    let join_failures = join_all(common, &rest, &tokens, |i| {
+        room_ids[i % room_ids.len()].clone()
+    })
+    .await;
+    let join_secs = join_started.elapsed().as_secs_f64();
     // Let the server settle after the sign-ins before taking its baseline.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let server = common.server_pid.as_deref().and_then(ProcWatch::start);
@@ -640,24 +681,21 @@ pub async fn idle(common: &Common, plan: &Idle) -> anyhow::Result<Value> {
     let server_before = server.as_ref().and_then(ProcWatch::current);
 
     let mut opened = Opened::default();
-    let sockets = open_many(
+    // Every socket is held open, reading (so that pings are answered) and counting what arrives.
+    let shared = Shared::new(room_ids.len());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut holders = Vec::new();
+    open_many(
         common,
         &common.target,
         &tokens,
         |i| Some(room_ids[i % room_ids.len()].clone()),
         plan.mark,
         &mut opened,
+        |_, ws, _| holders.push(tokio::spawn(hold(shared.clone(), ws, stop_rx.clone()))),
     )
     .await;
-    let connected = sockets.iter().flatten().count();
-    // Hold the sockets open, reading (so that pings are answered) and counting what arrives.
-    let shared = Shared::new(room_ids.len());
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let holders: Vec<_> = sockets
-        .into_iter()
-        .flatten()
-        .map(|(ws, _)| tokio::spawn(hold(shared.clone(), ws, stop_rx.clone())))
-        .collect();
+    let connected = holders.len();
     tokio::time::sleep(Duration::from_secs_f64(plan.hold)).await;
     let server_after = server.as_ref().and_then(ProcWatch::current);
     let _ = stop_tx.send(true);
@@ -677,7 +715,10 @@ pub async fn idle(common: &Common, plan: &Idle) -> anyhow::Result<Value> {
                     "connect_concurrency": common.connect_concurrency },
         "setup": { "guest_sign_ins": plan.connections, "sign_in_failures": token_failures.len(),
                    "sign_in_failure_samples": token_failures.iter().take(5).collect::<Vec<_>>(),
-                   "sign_in_and_rooms_secs": round3(tokens_secs) },
+                   "sign_in_and_rooms_secs": round3(tokens_secs),
+                   "join_failures": join_failures.len(),
+                   "join_failure_samples": join_failures.iter().take(5).collect::<Vec<_>>(),
+                   "join_secs": round3(join_secs) },
         "connections": opened.json(),
         "connect_mark": { "connections": plan.mark, "secs": opened.mark_secs.map(round3) },
         "closed_by_server": { "slow_consumer_4008": Counters::get(&c.closed_slow_consumer),
@@ -739,7 +780,17 @@ pub async fn persisted(common: &Common, plan: &Persisted) -> anyhow::Result<Valu
         );
     }
     let mut opened = Opened::default();
-    let sockets = open_many(common, &common.target, &tokens, |_| None, 0, &mut opened).await;
+    let mut sockets: Vec<Option<Ws>> = (0..tokens.len()).map(|_| None).collect();
+    open_many(
+        common,
+        &common.target,
+        &tokens,
+        |_| None,
+        0,
+        &mut opened,
+        |i, ws, _| sockets[i] = Some(ws),
+    )
+    .await;
     let shared = Shared::new(room_ids.len());
     let server = common.server_pid.as_deref().and_then(ProcWatch::start);
     let bench = ProcWatch::start("self");
@@ -752,7 +803,7 @@ pub async fn persisted(common: &Common, plan: &Persisted) -> anyhow::Result<Valu
     let tasks: Vec<_> = sockets
         .into_iter()
         .enumerate()
-        .filter_map(|(i, socket)| socket.map(|(ws, _)| (i, ws)))
+        .filter_map(|(i, socket)| socket.map(|ws| (i, ws)))
         .map(|(i, ws)| {
             let sender = Sender {
                 shared: shared.clone(),
