@@ -9,7 +9,11 @@ use std::path::PathBuf;
 use clap::{ArgAction, Parser, ValueEnum};
 
 #[derive(Parser, Debug, Clone)]
-#[command(name = "palaver", version, about = "Palaver: a self-hosted real-time chat server")]
+#[command(
+    name = "palaver",
+    version,
+    about = "Palaver: a self-hosted real-time chat server"
+)]
 pub struct Config {
     /// Address to serve HTTP and WebSocket on.
     #[arg(long, env = "PALAVER_LISTEN", default_value = "127.0.0.1:8080")]

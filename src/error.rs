@@ -52,6 +52,8 @@ pub enum Error {
     GuestsDisabled,
     #[error("no such resource")]
     NotFound,
+    #[error("a connection may subscribe to at most {max} rooms")]
+    TooManySubscriptions { max: usize },
     #[error("the store is unavailable; try again")]
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
@@ -82,6 +84,7 @@ impl Error {
             Error::RoomNameTaken => "room_name_taken",
             Error::GuestsDisabled => "guests_disabled",
             Error::NotFound => "not_found",
+            Error::TooManySubscriptions { .. } => "too_many_subscriptions",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",
         }
@@ -98,7 +101,8 @@ impl Error {
             | Error::InvalidClientId(_)
             | Error::InvalidUsername(_)
             | Error::WeakPassword { .. }
-            | Error::InvalidRoomName(_) => StatusCode::BAD_REQUEST,
+            | Error::InvalidRoomName(_)
+            | Error::TooManySubscriptions { .. } => StatusCode::BAD_REQUEST,
             Error::Unauthenticated | Error::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) | Error::GuestsDisabled => StatusCode::FORBIDDEN,
             Error::RoomNotFound | Error::MessageNotFound | Error::NotFound => StatusCode::NOT_FOUND,

@@ -6,18 +6,19 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use ts_rs::TS;
 
 /// The protocol version announced in `hello`.
 pub const PROTOCOL_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct User {
     pub id: String,
     pub username: String,
     pub guest: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "lowercase")]
 pub enum Rearrange {
     Anyone,
@@ -44,7 +45,7 @@ impl Rearrange {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Room {
     pub id: String,
     pub name: String,
@@ -58,7 +59,7 @@ pub struct Room {
     pub created_at: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Owner,
@@ -85,14 +86,14 @@ impl Role {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Member {
     pub user: User,
     pub role: Role,
     pub online: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Message {
     pub id: String,
     pub room_id: String,
@@ -108,7 +109,7 @@ pub struct Message {
 }
 
 /// One entry of a room's event log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Event {
     pub room_id: String,
     pub seq: u64,
@@ -117,7 +118,7 @@ pub struct Event {
     pub kind: EventKind,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(tag = "kind")]
 pub enum EventKind {
     #[serde(rename = "message.created")]
@@ -160,42 +161,126 @@ impl EventKind {
     }
 }
 
+/// A client's correlation value for a request: echoed in the answer (`pong`, `error`). Any JSON.
+pub type Ref = Value;
+
 /// Frames a client sends. `type` selects the variant.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
     Subscribe {
         room_id: String,
         #[serde(default)]
+        #[ts(optional)]
         after: Option<u64>,
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
-        reference: Option<Value>,
+        #[ts(optional, type = "unknown")]
+        reference: Option<Ref>,
     },
     Unsubscribe {
         room_id: String,
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
-        reference: Option<Value>,
+        #[ts(optional, type = "unknown")]
+        reference: Option<Ref>,
     },
     Send {
         room_id: String,
         client_id: String,
         body: String,
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
-        reference: Option<Value>,
+        #[ts(optional, type = "unknown")]
+        reference: Option<Ref>,
+    },
+    Edit {
+        room_id: String,
+        message_id: String,
+        body: String,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        #[ts(optional, type = "unknown")]
+        reference: Option<Ref>,
+    },
+    Delete {
+        room_id: String,
+        message_id: String,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        #[ts(optional, type = "unknown")]
+        reference: Option<Ref>,
+    },
+    Move {
+        room_id: String,
+        message_id: String,
+        /// The message to place it after; `null` moves it to the top. Required (may be null).
+        #[serde(deserialize_with = "required_nullable")]
+        after: Option<String>,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        #[ts(optional, type = "unknown")]
+        reference: Option<Ref>,
+    },
+    Clear {
+        room_id: String,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        #[ts(optional, type = "unknown")]
+        reference: Option<Ref>,
+    },
+    Typing {
+        room_id: String,
     },
     Ping {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
-        reference: Option<Value>,
+        #[ts(optional, type = "unknown")]
+        reference: Option<Ref>,
     },
+}
+
+/// `after` of a move must be present; `null` is a meaningful value (the top), not a default.
+fn required_nullable<'de, D>(deserializer: D) -> Result<Option<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Option::<String>::deserialize(deserializer)
 }
 
 impl ClientFrame {
     /// Every `type` the server understands; anything else is `unknown_type`.
-    pub const TYPES: &'static [&'static str] = &["subscribe", "unsubscribe", "send", "ping"];
+    pub const TYPES: &'static [&'static str] = &[
+        "subscribe",
+        "unsubscribe",
+        "send",
+        "edit",
+        "delete",
+        "move",
+        "clear",
+        "typing",
+        "ping",
+    ];
+
+    /// The request's `ref`, echoed in its error frame.
+    pub fn reference(&self) -> Option<&Ref> {
+        match self {
+            ClientFrame::Subscribe { reference, .. }
+            | ClientFrame::Unsubscribe { reference, .. }
+            | ClientFrame::Send { reference, .. }
+            | ClientFrame::Edit { reference, .. }
+            | ClientFrame::Delete { reference, .. }
+            | ClientFrame::Move { reference, .. }
+            | ClientFrame::Clear { reference, .. }
+            | ClientFrame::Ping { reference } => reference.as_ref(),
+            ClientFrame::Typing { .. } => None,
+        }
+    }
+}
+
+/// How the room list changed, in a `room_list` frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum RoomListChange {
+    Created,
+    Updated,
+    Deleted,
 }
 
 /// Frames the server sends.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
     Hello {
@@ -222,19 +307,42 @@ pub enum ServerFrame {
         client_id: String,
         message: Message,
     },
+    Typing {
+        room_id: String,
+        user: User,
+    },
+    Presence {
+        room_id: String,
+        joined: Vec<User>,
+        left: Vec<User>,
+    },
+    RoomList {
+        change: RoomListChange,
+        room: Room,
+    },
     Pong {
         #[serde(rename = "ref")]
-        reference: Option<Value>,
+        #[ts(type = "unknown")]
+        reference: Option<Ref>,
     },
     Error {
         code: String,
         message: String,
         #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
-        reference: Option<Value>,
+        #[ts(optional, type = "unknown")]
+        reference: Option<Ref>,
         /// For a failed `send`: the `client_id` it carried, so the sender can mark it failed.
         #[serde(skip_serializing_if = "Option::is_none", default)]
+        #[ts(optional)]
         client_id: Option<String>,
     },
+}
+
+impl ServerFrame {
+    /// Serialise for the wire. Protocol types always serialise.
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("protocol frames always serialise")
+    }
 }
 
 /// WebSocket close codes of the protocol.
@@ -251,62 +359,144 @@ pub mod close_code {
 
 // REST bodies.
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
 pub struct Credentials {
     pub username: String,
     pub password: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
 pub struct GuestRequest {
     pub username: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
 pub struct AuthResponse {
     pub user: User,
     pub token: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
 pub struct CreateRoomRequest {
     pub name: String,
     #[serde(default)]
+    #[ts(optional)]
     pub topic: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
 pub struct SendMessageRequest {
     pub client_id: String,
     pub body: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+pub struct UpdateRoomRequest {
+    #[serde(default)]
+    #[ts(optional)]
+    pub name: Option<String>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub topic: Option<String>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub rearrange: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+pub struct EditMessageRequest {
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+pub struct MoveMessageRequest {
+    /// The message to place it after; `null` moves it to the top.
+    #[serde(deserialize_with = "required_nullable")]
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
 pub struct MessagePage {
     pub messages: Vec<Message>,
     pub has_more: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
 pub struct EventPage {
     pub events: Vec<Event>,
     pub last_seq: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
 pub struct ErrorDetail {
     pub code: String,
     pub message: String,
 }
 
+/// The TypeScript declarations of every wire type, for the web client (`web/src/protocol.gen.ts`).
+pub fn typescript_declarations() -> String {
+    let cfg = ts_rs::Config::new().with_large_int("number");
+    let decls = [
+        User::decl(&cfg),
+        Rearrange::decl(&cfg),
+        Room::decl(&cfg),
+        Role::decl(&cfg),
+        Member::decl(&cfg),
+        Message::decl(&cfg),
+        Event::decl(&cfg),
+        EventKind::decl(&cfg),
+        ClientFrame::decl(&cfg),
+        RoomListChange::decl(&cfg),
+        ServerFrame::decl(&cfg),
+        Credentials::decl(&cfg),
+        GuestRequest::decl(&cfg),
+        AuthResponse::decl(&cfg),
+        CreateRoomRequest::decl(&cfg),
+        UpdateRoomRequest::decl(&cfg),
+        SendMessageRequest::decl(&cfg),
+        EditMessageRequest::decl(&cfg),
+        MoveMessageRequest::decl(&cfg),
+        MessagePage::decl(&cfg),
+        EventPage::decl(&cfg),
+        ErrorBody::decl(&cfg),
+        ErrorDetail::decl(&cfg),
+    ];
+    let mut out = String::from(
+        "// Generated from src/protocol.rs by `cargo test` (UPDATE_TS=1 rewrites it). Do not edit.\n\n",
+    );
+    for decl in decls {
+        out.push_str("export ");
+        out.push_str(&decl);
+        out.push_str("\n\n");
+    }
+    out.truncate(out.trim_end().len());
+    out.push('\n');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_web_clients_protocol_types_are_up_to_date() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/web/src/protocol.gen.ts");
+        let fresh = typescript_declarations();
+        if std::env::var_os("UPDATE_TS").is_some() {
+            std::fs::create_dir_all(std::path::Path::new(path).parent().unwrap()).unwrap();
+            std::fs::write(path, &fresh).unwrap();
+        }
+        let checked_in = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            checked_in == fresh,
+            "web/src/protocol.gen.ts is stale: run `UPDATE_TS=1 cargo test --lib protocol` and commit it"
+        );
+    }
 
     #[test]
     fn an_event_serialises_with_its_kind_beside_the_common_fields() {
@@ -330,10 +520,9 @@ mod tests {
 
     #[test]
     fn a_send_frame_parses_and_missing_fields_are_refused() {
-        let frame: ClientFrame = serde_json::from_str(
-            r#"{"type":"send","room_id":"r","client_id":"c","body":"hi"}"#,
-        )
-        .unwrap();
+        let frame: ClientFrame =
+            serde_json::from_str(r#"{"type":"send","room_id":"r","client_id":"c","body":"hi"}"#)
+                .unwrap();
         assert!(matches!(frame, ClientFrame::Send { .. }));
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"send","room_id":"r"}"#).is_err());
     }

@@ -1,1 +1,10 @@
+//! Black-box tests: each starts the real server on port 0 with its own temporary data dir.
 
+mod accounts;
+mod chat;
+mod errors;
+mod helpers;
+mod resume;
+mod rooms;
+mod security;
+mod store_conformance;

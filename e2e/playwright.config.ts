@@ -1,0 +1,36 @@
+import { defineConfig } from "@playwright/test";
+
+/**
+ * Browser tests against the real `palaver` binary (PALAVER_BIN, default target/debug/palaver),
+ * driving Debian's Chromium: no browser is ever downloaded. Each worker starts its own server
+ * on a free port with a fresh data dir (see tests/fixtures.ts).
+ */
+export default defineConfig({
+  testDir: "./tests",
+  timeout: 60_000,
+  expect: { timeout: 10_000 },
+  fullyParallel: true,
+  workers: process.env.E2E_WORKERS ? Number(process.env.E2E_WORKERS) : 2,
+  retries: 0,
+  reporter: [["list"]],
+  outputDir: "test-results",
+  use: {
+    browserName: "chromium",
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    },
+    trace: "off",
+    screenshot: "only-on-failure",
+    actionTimeout: 10_000,
+  },
+});

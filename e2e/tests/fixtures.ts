@@ -1,0 +1,201 @@
+/**
+ * Test fixtures: a real server per worker (or per test when it must be restarted), and a page
+ * object per person. Waiting is always `expect`/`expect.poll`, never a fixed sleep.
+ */
+import { test as base, expect, type Browser, type BrowserContext, type Page } from "@playwright/test";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, existsSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const binary = path.resolve(repoRoot, process.env.PALAVER_BIN ?? "target/debug/palaver");
+export const screenshotDir = path.join(repoRoot, "e2e", "screenshots");
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** One running `palaver`, restartable on the same port and data dir. */
+export class Server {
+  private child: ChildProcess | null = null;
+  private logs: string[] = [];
+  readonly dataDir = mkdtempSync(path.join(tmpdir(), "palaver-e2e-"));
+  port = 0;
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    if (!existsSync(binary)) throw new Error(`palaver binary not found at ${binary} (set PALAVER_BIN)`);
+    if (!this.port) this.port = await freePort();
+    const child = spawn(binary, ["--listen", `127.0.0.1:${this.port}`, "--data-dir", this.dataDir], {
+      cwd: repoRoot,
+      env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.child = child;
+    const keep = (b: Buffer) => {
+      this.logs.push(b.toString());
+      if (this.logs.length > 200) this.logs.shift();
+    };
+    child.stdout?.on("data", keep);
+    child.stderr?.on("data", keep);
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) throw new Error(`palaver exited early:\n${this.logs.join("")}`);
+      try {
+        const res = await fetch(`${this.url}/healthz`);
+        if (res.ok) return;
+      } catch {
+        // not up yet
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`palaver did not become healthy:\n${this.logs.join("")}`);
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = null;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise<void>((r) => child.once("exit", () => r()));
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  dispose(): void {
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  recentLogs(): string {
+    return this.logs.join("");
+  }
+}
+
+let nameSeq = 0;
+export function uniqueName(prefix: string): string {
+  nameSeq += 1;
+  return `${prefix}${process.pid % 1000}${nameSeq}${Math.floor(Math.random() * 1000)}`.slice(0, 32);
+}
+
+/** One person in one browser context. */
+export class Person {
+  constructor(
+    readonly name: string,
+    readonly context: BrowserContext,
+    readonly page: Page,
+    readonly server: Server,
+  ) {}
+
+  static async open(browser: Browser, server: Server, prefix: string, opts: Parameters<Browser["newContext"]>[0] = {}) {
+    const context = await browser.newContext({ baseURL: server.url, ...opts });
+    const page = await context.newPage();
+    return new Person(uniqueName(prefix), context, page, server);
+  }
+
+  async signInAsGuest(query = ""): Promise<void> {
+    await this.page.goto(`/${query}`);
+    await this.page.getByLabel("Username").fill(this.name);
+    await this.page.getByRole("button", { name: "Continue as guest" }).click();
+    await expect(this.page.getByTestId("me")).toHaveText(this.name);
+  }
+
+  async openRoom(name: string): Promise<void> {
+    const phone = (this.page.viewportSize()?.width ?? 1200) < 760;
+    if (phone) await this.page.getByRole("button", { name: "Open rooms" }).click();
+    await this.page.locator(`[data-testid=room-row][data-room-name="${name}"]`).click();
+    await expect(this.page.locator("#room-title")).toContainText(name);
+    await expect(this.page.getByTestId("messages")).toBeVisible();
+  }
+
+  composer() {
+    return this.page.getByRole("textbox", { name: /^Message #/ });
+  }
+
+  async send(text: string): Promise<void> {
+    await this.composer().fill(text);
+    await this.composer().press("Enter");
+  }
+
+  messageItems() {
+    return this.page.getByTestId("message");
+  }
+
+  /** Bodies on screen, top to bottom. */
+  async bodies(): Promise<string[]> {
+    return this.page.locator("[data-testid=message] [data-testid=body]").evaluateAll((els) =>
+      els.map((e) => (e.firstChild?.textContent ?? "").trim()),
+    );
+  }
+
+  message(text: string) {
+    return this.page.locator("[data-testid=message]").filter({ has: this.page.locator("[data-testid=body]", { hasText: text }) });
+  }
+
+  /** The message whose body is exactly `text`. */
+  exactMessage(text: string) {
+    const exact = new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`);
+    return this.page.locator("[data-testid=message]").filter({ has: this.page.locator("[data-testid=body]", { hasText: exact }) });
+  }
+
+  async connectionState(): Promise<string | null> {
+    return this.page.getByTestId("connection").getAttribute("data-state");
+  }
+
+  async roomId(name: string): Promise<string> {
+    const res = await this.page.request.get("/api/rooms");
+    const rooms = (await res.json()) as { id: string; name: string }[];
+    const room = rooms.find((r) => r.name === name);
+    if (!room) throw new Error(`no room ${name}`);
+    return room.id;
+  }
+
+  /** The server's history of a room, in display order. */
+  async serverBodies(roomName: string): Promise<string[]> {
+    const id = await this.roomId(roomName);
+    const res = await this.page.request.get(`/api/rooms/${id}/messages?limit=200`);
+    const page = (await res.json()) as { messages: { body: string }[] };
+    return page.messages.map((m) => m.body);
+  }
+
+  async close(): Promise<void> {
+    await this.context.close();
+  }
+}
+
+type WorkerFixtures = { server: Server };
+
+export const test = base.extend<object, WorkerFixtures>({
+  server: [
+    // eslint-disable-next-line no-empty-pattern
+    async ({}, use) => {
+      const server = new Server();
+      await server.start();
+      await use(server);
+      await server.stop();
+      server.dispose();
+    },
+    { scope: "worker" },
+  ],
+});
+
+export { expect };

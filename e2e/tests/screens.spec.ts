@@ -1,0 +1,65 @@
+import path from "node:path";
+import { Person, expect, screenshotDir, test, uniqueName } from "./fixtures";
+
+const SAMPLE = [
+  "Morning all! Deploy went out at 9, dashboards look calm so far.",
+  "Nice. Anyone seeing the login latency spike from yesterday?",
+  "Not since the cache fix.\nI'll keep an eye on it today.",
+];
+
+test("desktop light and dark, with a conversation", async ({ browser, server }) => {
+  const room = uniqueName("Design");
+  for (const scheme of ["light", "dark"] as const) {
+    const alice = await Person.open(browser, server, "alice", { colorScheme: scheme, viewport: { width: 1280, height: 800 } });
+    const bob = await Person.open(browser, server, "bob", { colorScheme: scheme });
+    await alice.signInAsGuest();
+    await bob.signInAsGuest();
+    if (scheme === "light") {
+      await alice.page.getByRole("button", { name: "Create a room" }).click();
+      await alice.page.getByLabel("Name").fill(room);
+      await alice.page.getByLabel("Topic (optional)").fill("Where the pixels are argued about");
+      await alice.page.getByRole("button", { name: "Create", exact: true }).click();
+    } else {
+      await alice.openRoom(room);
+    }
+    await bob.openRoom(room);
+    if (scheme === "light") {
+      await alice.send(SAMPLE[0]);
+      await bob.send(SAMPLE[1]);
+      await alice.send(SAMPLE[2]);
+    }
+    await expect(alice.message("cache fix")).toBeVisible();
+    // Typing notices are throttled (one per 2 s per person): keep typing until one gets through.
+    await bob.composer().pressSequentially("typing a reply", { delay: 40 });
+    await expect(async () => {
+      await bob.composer().press("End");
+      await bob.composer().pressSequentially(".", { delay: 10 });
+      await expect(alice.page.getByTestId("typing")).toContainText("is typing", { timeout: 1_000 });
+    }).toPass({ timeout: 10_000 });
+    await alice.page.screenshot({ path: path.join(screenshotDir, `desktop-${scheme}.png`) });
+    await alice.close();
+    await bob.close();
+  }
+});
+
+test("phone-sized screen: rooms in a drawer, chatting works", async ({ browser, server }) => {
+  const phone = await Person.open(browser, server, "phone", {
+    viewport: { width: 390, height: 844 },
+    isMobile: true,
+    hasTouch: true,
+    deviceScaleFactor: 2,
+  });
+  await phone.signInAsGuest();
+  await expect(phone.page.getByRole("navigation", { name: "Rooms" })).not.toBeInViewport();
+  await phone.openRoom("Random");
+  await expect(phone.page.getByRole("navigation", { name: "Rooms" })).not.toBeInViewport();
+  await phone.send("Hello from a phone");
+  await expect(phone.message("Hello from a phone")).toHaveAttribute("data-state", "sent");
+  await phone.page.screenshot({ path: path.join(screenshotDir, "phone.png") });
+  await phone.page.getByRole("button", { name: "Open rooms" }).click();
+  await expect(phone.page.getByRole("navigation", { name: "Rooms" })).toBeInViewport();
+  // Let the slide-in finish before the picture.
+  await expect.poll(async () => (await phone.page.getByRole("navigation", { name: "Rooms" }).boundingBox())?.x).toBe(0);
+  await phone.page.screenshot({ path: path.join(screenshotDir, "phone-drawer.png") });
+  await phone.close();
+});

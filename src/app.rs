@@ -1,0 +1,215 @@
+//! Builds the running server from a [`Config`]: store, bus, hub, chat rules, router, and the
+//! shutdown sequence. `main` and the tests start Palaver through the same [`Application`].
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_http::trace::TraceLayer;
+
+use crate::bus::{Bus, LocalBus};
+use crate::chat::{Chat, DEFAULT_ROOMS};
+use crate::config::{Config, LogFormat};
+use crate::hub::Hub;
+use crate::protocol::close_code;
+use crate::store::sqlite::SqliteStore;
+use crate::store::Store;
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub connections_opened: AtomicU64,
+    pub messages_sent: AtomicU64,
+    pub slow_consumers: AtomicU64,
+}
+
+/// What every handler shares. Cloning is an `Arc` increment.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
+    pub config: Config,
+    pub node_id: String,
+    pub store: Arc<dyn Store>,
+    pub hub: Arc<Hub>,
+    pub chat: Arc<Chat>,
+    pub metrics: Arc<Metrics>,
+    /// Cancelled when the server begins to shut down.
+    pub shutdown: CancellationToken,
+    /// Every WebSocket connection, so shutdown can wait for them to close.
+    pub tracker: TaskTracker,
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// A built server, bound to its port, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    sqlite: Option<Arc<SqliteStore>>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let node_id = config
+            .node_id
+            .clone()
+            .unwrap_or_else(|| format!("node-{:08x}", rand::random::<u32>()));
+        let (store, sqlite): (Arc<dyn Store>, Option<Arc<SqliteStore>>) = match &config.database_url
+        {
+            Some(url) if url.starts_with("postgres") => {
+                anyhow::bail!("PostgreSQL support is not built yet: leave PALAVER_DATABASE_URL unset to use SQLite")
+            }
+            Some(url) => {
+                let store = Arc::new(
+                    SqliteStore::open(url)
+                        .await
+                        .context("opening the SQLite store")?,
+                );
+                (store.clone(), Some(store))
+            }
+            None => {
+                let store = Arc::new(SqliteStore::open_in(&config.data_dir).await.with_context(
+                    || format!("opening the store in {}", config.data_dir.display()),
+                )?);
+                (store.clone(), Some(store))
+            }
+        };
+        if config.redis_url.is_some() {
+            anyhow::bail!("the Redis bus is not built yet: leave PALAVER_REDIS_URL unset for the in-process bus");
+        }
+        store.seed_default_rooms(DEFAULT_ROOMS).await?;
+        let hub = Hub::new(store.clone());
+        let bus: Arc<dyn Bus> = LocalBus::new(&hub);
+        hub.attach_bus(bus.clone());
+        let chat = Arc::new(Chat {
+            store: store.clone(),
+            bus,
+            hub: hub.clone(),
+            allow_guests: config.allow_guests,
+        });
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen))?;
+        let state = AppState(Arc::new(Shared {
+            config,
+            node_id,
+            store,
+            hub,
+            chat,
+            metrics: Arc::new(Metrics::default()),
+            shutdown: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+        }));
+        Ok(Application {
+            listener,
+            state,
+            sqlite,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    /// Cancel it to shut the server down as SIGTERM would.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.state.shutdown.clone()
+    }
+
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    /// Serves until SIGINT, SIGTERM or the shutdown token; then stops accepting, closes every
+    /// socket with 1001 once its in-flight frame is done, and waits for them (bounded).
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let state = self.state.clone();
+        let shutdown = state.shutdown.clone();
+        tracing::info!(addr = %self.local_addr(), node_id = %state.node_id, "palaver is serving");
+        let app = crate::http::router()
+            .layer(TraceLayer::new_for_http())
+            .with_state(state.clone());
+        let signal = {
+            let shutdown = shutdown.clone();
+            async move {
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = shutdown_signal() => {}
+                }
+                tracing::info!("shutting down: no new connections; closing sockets with 1001");
+                shutdown.cancel();
+            }
+        };
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(signal)
+            .await?;
+        state
+            .hub
+            .close_all(close_code::GOING_AWAY, "server shutting down");
+        state.tracker.close();
+        let grace = Duration::from_secs(state.config.shutdown_grace_secs);
+        if tokio::time::timeout(grace, state.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some connections did not close within the grace period");
+        }
+        if let Some(sqlite) = self.sqlite {
+            sqlite.close().await;
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}
+
+/// Structured logs to stderr; levels from `RUST_LOG` (default `info`).
+pub fn init_telemetry(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}

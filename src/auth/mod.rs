@@ -1,0 +1,154 @@
+//! Who is calling: password hashing (argon2id), opaque session tokens, and the extractors that
+//! turn a request's cookie or bearer header into the current user.
+//!
+//! Tokens are 32 random bytes, given to the client once and stored only as their SHA-256, so a
+//! leaked database holds no usable session. Logout deletes the hash: the token stops working on
+//! REST and on the socket at once.
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::app::AppState;
+use crate::error::{Error, Result};
+use crate::protocol::User;
+
+/// The name of the browser's session cookie.
+pub const SESSION_COOKIE: &str = "palaver_session";
+
+/// Hashes a password with argon2id. CPU-heavy: call it from `spawn_blocking`.
+pub fn hash_password(password: &str) -> Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|err| Error::Internal(anyhow::anyhow!("hashing failed: {err}")))
+}
+
+/// Checks a password against a stored hash. CPU-heavy: call it from `spawn_blocking`.
+pub fn verify_password(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// A fresh opaque session token (URL-safe, 43 characters).
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// What the store keeps of a token.
+pub fn token_hash(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The token a request carries: `Authorization: Bearer`, else the session cookie.
+pub fn token_from_headers(headers: &HeaderMap) -> Option<String> {
+    if let Some(bearer) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        return Some(bearer.trim().to_string());
+    }
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_string())
+}
+
+/// The `Set-Cookie` value that signs the browser in.
+pub fn session_cookie(token: &str, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000{secure}")
+}
+
+/// The `Set-Cookie` value that signs the browser out.
+pub fn clear_session_cookie(secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}")
+}
+
+/// The signed-in caller. Add this as a parameter to a handler to require a session;
+/// without one the request is answered 401 `unauthenticated`.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub user: User,
+    /// The hash of the token used, so logout can revoke exactly this session.
+    pub token_hash: String,
+}
+
+impl AuthUser {
+    /// Resolves a raw token to its user, or `None` when it is unknown or revoked.
+    pub async fn from_token(state: &AppState, token: &str) -> Result<Option<AuthUser>> {
+        let hash = token_hash(token);
+        Ok(state.store.session_user(&hash).await?.map(|user| AuthUser {
+            user,
+            token_hash: hash,
+        }))
+    }
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = token_from_headers(&parts.headers).ok_or(Error::Unauthenticated)?;
+        AuthUser::from_token(state, &token)
+            .await?
+            .ok_or(Error::Unauthenticated)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_verifies_against_its_hash_only() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password(&hash, "correct horse"));
+        assert!(!verify_password(&hash, "wrong horse"));
+        assert!(!verify_password("not a hash", "correct horse"));
+    }
+
+    #[test]
+    fn the_bearer_header_wins_over_the_cookie() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            "a=b; palaver_session=fromcookie".parse().unwrap(),
+        );
+        assert_eq!(token_from_headers(&headers).as_deref(), Some("fromcookie"));
+        headers.insert(header::AUTHORIZATION, "Bearer frombearer".parse().unwrap());
+        assert_eq!(token_from_headers(&headers).as_deref(), Some("frombearer"));
+    }
+
+    #[test]
+    fn tokens_are_random_and_hashes_are_stable() {
+        assert_ne!(new_token(), new_token());
+        assert_eq!(token_hash("x"), token_hash("x"));
+        assert_eq!(token_hash("x").len(), 64);
+    }
+}

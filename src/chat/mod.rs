@@ -1,0 +1,360 @@
+//! The rules of Palaver: validation, who may do what, and publishing what was committed.
+//!
+//! Every change goes the same way: check the input and the caller's rights, commit through the
+//! store (which appends the events with their `seq`), then publish the committed events on the
+//! bus. Both the REST handlers and the socket call these methods, so the two behave alike.
+
+pub mod validate;
+
+use std::sync::Arc;
+
+use axum::extract::ws::Utf8Bytes;
+
+use crate::auth;
+use crate::bus::Bus;
+use crate::error::{Error, Result};
+use crate::hub::{EncodedEvent, Hub};
+use crate::protocol::{
+    Event, Member, Message, Rearrange, Role, Room, RoomListChange, ServerFrame, User,
+};
+use crate::store::{MessagesPage, RoomPatch, SendOutcome, Store, StoredEvent};
+
+/// The rooms every new Palaver starts with.
+pub const DEFAULT_ROOMS: &[&str] = &["General", "Random", "Tech Talk"];
+
+/// Most events one `events?after=` page returns.
+pub const EVENTS_PAGE_MAX: u32 = 1000;
+
+pub struct Chat {
+    pub store: Arc<dyn Store>,
+    pub bus: Arc<dyn Bus>,
+    pub hub: Arc<Hub>,
+    pub allow_guests: bool,
+}
+
+/// A signed-in session: the user and the token that was issued.
+pub struct Session {
+    pub user: User,
+    pub token: String,
+}
+
+impl Chat {
+    /// Publishes committed events to every node, in order.
+    pub async fn publish(&self, events: &[StoredEvent]) {
+        for stored in events {
+            self.bus.publish(EncodedEvent::new(stored)).await;
+        }
+    }
+
+    fn room_list(&self, change: RoomListChange, mut room: Room) {
+        room.online_count = self.hub.online_count(&room.id);
+        let frame = ServerFrame::RoomList { change, room };
+        self.hub.broadcast_all(Utf8Bytes::from(frame.encode()));
+    }
+
+    // Accounts.
+
+    pub async fn register(&self, username: &str, password: &str) -> Result<Session> {
+        let username = validate::username(username)?;
+        let password = validate::password(password)?.to_string();
+        if self.store.find_user_by_name(username).await?.is_some() {
+            return Err(Error::UsernameTaken);
+        }
+        let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
+            .await
+            .map_err(|err| Error::Internal(err.into()))??;
+        let user = self.store.create_user(username, Some(&hash), false).await?;
+        self.start_session(user).await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Result<Session> {
+        let record = self.store.find_user_by_name(username).await?;
+        let (user, hash) = match record {
+            Some(record) => match record.password_hash {
+                Some(hash) => (Some(record.user), hash),
+                None => (None, String::new()),
+            },
+            None => (None, String::new()),
+        };
+        let password = password.to_string();
+        let ok = tokio::task::spawn_blocking(move || {
+            !hash.is_empty() && auth::verify_password(&hash, &password)
+        })
+        .await
+        .map_err(|err| Error::Internal(err.into()))?;
+        match user {
+            Some(user) if ok => self.start_session(user).await,
+            _ => Err(Error::InvalidCredentials),
+        }
+    }
+
+    pub async fn guest(&self, username: &str) -> Result<Session> {
+        if !self.allow_guests {
+            return Err(Error::GuestsDisabled);
+        }
+        let username = validate::username(username)?;
+        let user = self.store.create_user(username, None, true).await?;
+        self.start_session(user).await
+    }
+
+    async fn start_session(&self, user: User) -> Result<Session> {
+        let token = auth::new_token();
+        self.store
+            .create_session(&auth::token_hash(&token), &user.id)
+            .await?;
+        Ok(Session { user, token })
+    }
+
+    /// Revokes the session everywhere: REST at once, and its open sockets are closed.
+    pub async fn logout(&self, token_hash: &str) -> Result<()> {
+        self.store.delete_session(token_hash).await?;
+        self.hub.revoke_session(token_hash);
+        Ok(())
+    }
+
+    // Rooms.
+
+    fn with_presence(&self, mut room: Room) -> Room {
+        room.online_count = self.hub.online_count(&room.id);
+        room
+    }
+
+    pub async fn list_rooms(&self) -> Result<Vec<Room>> {
+        let rooms = self.store.list_rooms().await?;
+        Ok(rooms.into_iter().map(|r| self.with_presence(r)).collect())
+    }
+
+    pub async fn get_room(&self, room_id: &str) -> Result<Room> {
+        Ok(self.with_presence(self.store.get_room(room_id).await?))
+    }
+
+    pub async fn create_room(&self, user: &User, name: &str, topic: Option<&str>) -> Result<Room> {
+        let name = validate::room_name(name)?;
+        let topic = validate::topic(topic.unwrap_or(""))?;
+        let (room, events) = self.store.create_room(name, topic, user).await?;
+        self.publish(&events).await;
+        self.room_list(RoomListChange::Created, room.clone());
+        Ok(self.with_presence(room))
+    }
+
+    async fn require_role(
+        &self,
+        room_id: &str,
+        user: &User,
+        allowed: &[Role],
+        what: &'static str,
+    ) -> Result<Role> {
+        let room = self.store.get_room(room_id).await?;
+        let role = if room.owner_id.as_deref() == Some(user.id.as_str()) {
+            Some(Role::Owner)
+        } else {
+            self.store.role(room_id, &user.id).await?
+        };
+        match role {
+            Some(role) if allowed.contains(&role) => Ok(role),
+            _ => Err(Error::Forbidden(what)),
+        }
+    }
+
+    pub async fn update_room(
+        &self,
+        user: &User,
+        room_id: &str,
+        name: Option<&str>,
+        topic: Option<&str>,
+        rearrange: Option<&str>,
+    ) -> Result<Room> {
+        let patch = RoomPatch {
+            name: name
+                .map(validate::room_name)
+                .transpose()?
+                .map(str::to_string),
+            topic: topic.map(validate::topic).transpose()?.map(str::to_string),
+            rearrange: rearrange
+                .map(|r| {
+                    Rearrange::parse(r).ok_or_else(|| {
+                        Error::InvalidRequest(
+                            "rearrange is one of anyone, moderators, nobody".into(),
+                        )
+                    })
+                })
+                .transpose()?,
+        };
+        self.require_role(
+            room_id,
+            user,
+            &[Role::Owner, Role::Admin],
+            "only the room's owner or an admin can change it",
+        )
+        .await?;
+        let (room, event) = self.store.update_room(room_id, &patch).await?;
+        self.publish(std::slice::from_ref(&event)).await;
+        self.room_list(RoomListChange::Updated, room.clone());
+        Ok(self.with_presence(room))
+    }
+
+    pub async fn delete_room(&self, user: &User, room_id: &str) -> Result<()> {
+        let room = self.store.get_room(room_id).await?;
+        if room.owner_id.as_deref() != Some(user.id.as_str()) {
+            return Err(Error::Forbidden("only the room's owner can delete it"));
+        }
+        let event = self.store.delete_room(room_id).await?;
+        self.publish(std::slice::from_ref(&event)).await;
+        self.room_list(RoomListChange::Deleted, room);
+        Ok(())
+    }
+
+    pub async fn join(&self, user: &User, room_id: &str) -> Result<Room> {
+        if let Some(event) = self.store.join_room(room_id, user).await? {
+            self.publish(std::slice::from_ref(&event)).await;
+        }
+        self.get_room(room_id).await
+    }
+
+    pub async fn leave(&self, user: &User, room_id: &str) -> Result<()> {
+        if let Some(event) = self.store.leave_room(room_id, user).await? {
+            self.publish(std::slice::from_ref(&event)).await;
+        }
+        Ok(())
+    }
+
+    pub async fn members(&self, room_id: &str) -> Result<Vec<Member>> {
+        let members = self.store.members(room_id).await?;
+        Ok(members
+            .into_iter()
+            .map(|(user, role)| Member {
+                online: self.hub.is_online(room_id, &user.id),
+                user,
+                role,
+            })
+            .collect())
+    }
+
+    // Messages.
+
+    /// Stores and publishes a message; `(message, true)` when new, `(original, false)` for a retry.
+    pub async fn send(
+        &self,
+        user: &User,
+        room_id: &str,
+        client_id: &str,
+        body: &str,
+    ) -> Result<(Message, bool)> {
+        let client_id = validate::client_id(client_id)?;
+        let body = validate::body(body)?;
+        match self
+            .store
+            .send_message(room_id, user, client_id, body)
+            .await?
+        {
+            SendOutcome::Created { message, events } => {
+                self.publish(&events).await;
+                Ok((message, true))
+            }
+            SendOutcome::Existing(message) => Ok((message, false)),
+        }
+    }
+
+    pub async fn edit(
+        &self,
+        user: &User,
+        room_id: &str,
+        message_id: &str,
+        body: &str,
+    ) -> Result<Message> {
+        let body = validate::body(body)?;
+        let message = self.store.get_message(room_id, message_id).await?;
+        if message.author.id != user.id {
+            return Err(Error::Forbidden("only the author can edit a message"));
+        }
+        let (message, event) = self.store.edit_message(room_id, message_id, body).await?;
+        self.publish(std::slice::from_ref(&event)).await;
+        Ok(message)
+    }
+
+    pub async fn delete_message(&self, user: &User, room_id: &str, message_id: &str) -> Result<()> {
+        let message = self.store.get_message(room_id, message_id).await?;
+        if message.author.id != user.id {
+            self.require_role(
+                room_id,
+                user,
+                &[Role::Owner, Role::Admin],
+                "only the author, the room's owner or an admin can delete a message",
+            )
+            .await?;
+        }
+        let event = self.store.delete_message(room_id, message_id).await?;
+        self.publish(std::slice::from_ref(&event)).await;
+        Ok(())
+    }
+
+    pub async fn move_message(
+        &self,
+        user: &User,
+        room_id: &str,
+        message_id: &str,
+        after: Option<&str>,
+    ) -> Result<Message> {
+        let room = self.store.get_room(room_id).await?;
+        match room.rearrange {
+            Rearrange::Anyone => {}
+            Rearrange::Moderators => {
+                self.require_role(
+                    room_id,
+                    user,
+                    &[Role::Owner, Role::Admin],
+                    "only moderators can rearrange this room",
+                )
+                .await?;
+            }
+            Rearrange::Nobody => {
+                return Err(Error::Forbidden("rearranging is switched off in this room"))
+            }
+        }
+        let (message, events) = self.store.move_message(room_id, message_id, after).await?;
+        self.publish(&events).await;
+        Ok(message)
+    }
+
+    pub async fn clear(&self, user: &User, room_id: &str) -> Result<()> {
+        self.require_role(
+            room_id,
+            user,
+            &[Role::Owner, Role::Admin],
+            "only the room's owner or an admin can clear it",
+        )
+        .await?;
+        let event = self.store.clear_room(room_id, user).await?;
+        self.publish(std::slice::from_ref(&event)).await;
+        Ok(())
+    }
+
+    /// Relays a typing notice to the room's other subscribers. Never stored.
+    pub async fn typing(&self, user: &User, room_id: &str) {
+        self.hub.typing(room_id, user);
+    }
+
+    pub async fn messages(
+        &self,
+        room_id: &str,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<MessagesPage> {
+        self.store.messages_before(room_id, before, limit).await
+    }
+
+    /// Events after `after` (at most `limit`) and the room's last seq.
+    pub async fn events(&self, room_id: &str, after: u64, limit: u32) -> Result<(Vec<Event>, u64)> {
+        let last_seq = self.store.last_seq(room_id).await?;
+        self.store.get_room(room_id).await?;
+        let events = self
+            .store
+            .events_after(room_id, after, limit.min(EVENTS_PAGE_MAX))
+            .await?;
+        let events = events
+            .iter()
+            .map(StoredEvent::decode)
+            .collect::<Result<Vec<_>>>()?;
+        Ok((events, last_seq))
+    }
+}

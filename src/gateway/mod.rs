@@ -1,0 +1,533 @@
+//! One WebSocket connection: the upgrade (Origin and session checks), a reader that carries out
+//! the client's frames, and a writer task that owns the socket's sending half.
+//!
+//! Everything the client is sent goes through one bounded queue to the writer, which drains all
+//! that is queued and flushes once (write coalescing). The writer also finishes each room's
+//! subscription seam: it holds a room's live events until the replay from the store is written,
+//! then writes the held ones with a higher `seq` — so no gap and no duplicate, whatever the race
+//! between the replay and live delivery.
+
+mod frames;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use crate::app::AppState;
+use crate::auth::{self, AuthUser};
+use crate::error::Error;
+use crate::hub::{Closer, Connection, EncodedEvent, Outbound};
+use crate::protocol::{close_code, ClientFrame, Ref, ServerFrame, PROTOCOL_VERSION};
+
+/// Most rooms one connection may be subscribed to at once.
+pub const MAX_SUBSCRIPTIONS: usize = 100;
+/// Most missing events replayed on subscribe; beyond it the client gets `resync`.
+pub const REPLAY_MAX: u64 = 1000;
+/// The socket's read buffer: small, because most frames are small and there may be many sockets.
+const READ_BUFFER: usize = 4 * 1024;
+/// Bytes gathered before a write goes out (the writer flushes after each drain anyway).
+const WRITE_BUFFER: usize = 16 * 1024;
+/// Least time between two typing relays of one connection in one room.
+const TYPING_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How long a close frame may wait for the client to read what is ahead of it.
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
+
+static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/ws", get(upgrade))
+}
+
+#[derive(Deserialize)]
+struct WsParams {
+    token: Option<String>,
+}
+
+/// Whether a browser's `Origin` may open a socket: the origin the server was reached at, or one
+/// configured. Programs that send no `Origin` pass (their token still has to be valid).
+fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let origin = origin.trim_end_matches('/');
+    if allowed
+        .iter()
+        .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .unwrap_or("");
+    !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
+}
+
+async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<WsParams>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let config = &state.config;
+    let ws = ws
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_message_size(config.ws_max_message_bytes)
+        .max_frame_size(config.ws_max_message_bytes);
+    let verdict = if !origin_allowed(&headers, &config.allowed_origins) {
+        Err((close_code::POLICY, "origin not allowed", None))
+    } else {
+        match auth::token_from_headers(&headers).or(params.token) {
+            None => Err((
+                close_code::POLICY,
+                "unauthenticated",
+                Some(Error::Unauthenticated),
+            )),
+            Some(token) => match AuthUser::from_token(&state, &token).await {
+                Ok(Some(user)) => Ok(user),
+                Ok(None) => Err((
+                    close_code::POLICY,
+                    "unauthenticated",
+                    Some(Error::Unauthenticated),
+                )),
+                Err(err) => {
+                    err.log_if_internal();
+                    Err((1013, "try again later", None))
+                }
+            },
+        }
+    };
+    let tracker = state.tracker.clone();
+    ws.on_upgrade(move |mut socket| {
+        tracker.track_future(async move {
+            match verdict {
+                Ok(user) => serve(state, socket, user).await,
+                Err((code, reason, error)) => {
+                    if let Some(error) = error {
+                        let frame = frames::error(&error, None, None);
+                        let _ = socket.send(Message::Text(frame)).await;
+                    }
+                    let close = CloseFrame {
+                        code,
+                        reason: Utf8Bytes::from_static(reason),
+                    };
+                    let _ = socket.send(Message::Close(Some(close))).await;
+                }
+            }
+        })
+    })
+}
+
+/// Runs one signed-in connection until it closes.
+async fn serve(state: AppState, socket: WebSocket, auth: AuthUser) {
+    let (sink, stream) = socket.split();
+    let (queue, outbound) = mpsc::channel(state.config.ws_outbound_queue.max(8));
+    let conn = Arc::new(Connection {
+        id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
+        user: auth.user,
+        token_hash: auth.token_hash,
+        queue,
+        closer: Closer::default(),
+        metrics: state.metrics.clone(),
+    });
+    state.hub.add_connection(conn.clone());
+    state
+        .metrics
+        .connections_opened
+        .fetch_add(1, Ordering::Relaxed);
+    conn.push(Outbound::Frame(Utf8Bytes::from(
+        ServerFrame::Hello {
+            user: conn.user.clone(),
+            protocol: PROTOCOL_VERSION,
+            node_id: state.node_id.clone(),
+        }
+        .encode(),
+    )));
+    let ping_every = Duration::from_secs(state.config.ws_ping_secs.max(1));
+    let writer = tokio::spawn(write_loop(sink, outbound, conn.clone(), ping_every));
+    let mut reader = Reader {
+        state: state.clone(),
+        conn: conn.clone(),
+        subscribed: HashSet::new(),
+        last_typing: HashMap::new(),
+    };
+    reader.run(stream).await;
+    state
+        .hub
+        .remove_connection(conn.id, reader.subscribed.drain());
+    let _ = writer.await;
+}
+
+struct Reader {
+    state: AppState,
+    conn: Arc<Connection>,
+    subscribed: HashSet<Arc<str>>,
+    last_typing: HashMap<Arc<str>, Instant>,
+}
+
+impl Reader {
+    async fn run(&mut self, mut stream: SplitStream<WebSocket>) {
+        let idle = Duration::from_secs(self.state.config.ws_idle_timeout_secs.max(1));
+        let shutdown = self.state.shutdown.clone();
+        loop {
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => {
+                    self.conn.closer.close(close_code::GOING_AWAY, "server shutting down");
+                    return;
+                }
+                _ = self.conn.closer.closed() => return,
+                next = tokio::time::timeout(idle, stream.next()) => next,
+            };
+            match next {
+                Err(_) => {
+                    self.conn
+                        .closer
+                        .close(close_code::GOING_AWAY, "idle timeout");
+                    return;
+                }
+                Ok(None) | Ok(Some(Ok(Message::Close(_)))) => {
+                    self.conn.closer.close(1000, "");
+                    return;
+                }
+                Ok(Some(Err(err))) => {
+                    let text = err.to_string();
+                    if text.contains("too long") || text.contains("Space limit") {
+                        self.conn
+                            .closer
+                            .close(close_code::TOO_LARGE, "frame too large");
+                    } else {
+                        self.conn.closer.close(1002, "protocol error");
+                    }
+                    return;
+                }
+                Ok(Some(Ok(Message::Text(text)))) => self.handle(text.as_str()).await,
+                Ok(Some(Ok(Message::Binary(_)))) => {
+                    let err = Error::InvalidFrame("frames are JSON text, not binary".into());
+                    self.conn
+                        .push(Outbound::Frame(frames::error(&err, None, None)));
+                }
+                Ok(Some(Ok(_))) => {} // ping/pong: the socket answers pings itself
+            }
+        }
+    }
+
+    async fn handle(&mut self, text: &str) {
+        let (frame, reference) = match frames::parse(text) {
+            Ok(parsed) => parsed,
+            Err((err, reference)) => {
+                self.conn.push(Outbound::Frame(frames::error(
+                    &err,
+                    reference.as_ref(),
+                    None,
+                )));
+                return;
+            }
+        };
+        let client_id = match &frame {
+            ClientFrame::Send { client_id, .. } => Some(client_id.clone()),
+            _ => None,
+        };
+        if let Err(err) = self.carry_out(frame).await {
+            err.log_if_internal();
+            self.conn.push(Outbound::Frame(frames::error(
+                &err,
+                reference.as_ref(),
+                client_id.as_deref(),
+            )));
+        }
+    }
+
+    async fn carry_out(&mut self, frame: ClientFrame) -> Result<(), Error> {
+        let chat = &self.state.chat;
+        let user = &self.conn.user;
+        match frame {
+            ClientFrame::Ping { reference } => {
+                self.conn.push(Outbound::Frame(Utf8Bytes::from(
+                    ServerFrame::Pong { reference }.encode(),
+                )));
+            }
+            ClientFrame::Subscribe { room_id, after, .. } => self.subscribe(room_id, after).await?,
+            ClientFrame::Unsubscribe { room_id, .. } => {
+                let room: Arc<str> = Arc::from(room_id.as_str());
+                if self.subscribed.remove(&room) {
+                    self.state.hub.unsubscribe(&room, self.conn.id);
+                    self.conn.push(Outbound::EndSubscription(room));
+                }
+                self.conn.push(Outbound::Frame(Utf8Bytes::from(
+                    ServerFrame::Unsubscribed { room_id }.encode(),
+                )));
+            }
+            ClientFrame::Send {
+                room_id,
+                client_id,
+                body,
+                ..
+            } => {
+                let (message, _) = chat.send(user, &room_id, &client_id, &body).await?;
+                self.state
+                    .metrics
+                    .messages_sent
+                    .fetch_add(1, Ordering::Relaxed);
+                self.conn.push(Outbound::Frame(Utf8Bytes::from(
+                    ServerFrame::Ack { client_id, message }.encode(),
+                )));
+            }
+            ClientFrame::Edit {
+                room_id,
+                message_id,
+                body,
+                ..
+            } => {
+                chat.edit(user, &room_id, &message_id, &body).await?;
+            }
+            ClientFrame::Delete {
+                room_id,
+                message_id,
+                ..
+            } => chat.delete_message(user, &room_id, &message_id).await?,
+            ClientFrame::Move {
+                room_id,
+                message_id,
+                after,
+                ..
+            } => {
+                chat.move_message(user, &room_id, &message_id, after.as_deref())
+                    .await?;
+            }
+            ClientFrame::Clear { room_id, .. } => chat.clear(user, &room_id).await?,
+            ClientFrame::Typing { room_id } => {
+                let room: Arc<str> = Arc::from(room_id.as_str());
+                if !self.subscribed.contains(&room) {
+                    return Err(Error::InvalidRequest(
+                        "subscribe to the room before typing in it".into(),
+                    ));
+                }
+                let now = Instant::now();
+                let due = self
+                    .last_typing
+                    .get(&room)
+                    .is_none_or(|at| now.duration_since(*at) >= TYPING_INTERVAL);
+                if due {
+                    self.last_typing.insert(room.clone(), now);
+                    chat.typing(user, &room).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn subscribe(&mut self, room_id: String, after: Option<u64>) -> Result<(), Error> {
+        let room: Arc<str> = Arc::from(room_id.as_str());
+        if !self.subscribed.contains(&room) && self.subscribed.len() >= MAX_SUBSCRIPTIONS {
+            return Err(Error::TooManySubscriptions {
+                max: MAX_SUBSCRIPTIONS,
+            });
+        }
+        // Subscribing makes the caller a member (and checks that the room exists).
+        self.state.chat.join(&self.conn.user, &room_id).await?;
+        let hub = &self.state.hub;
+        if self.subscribed.remove(&room) {
+            hub.unsubscribe(&room, self.conn.id);
+            self.conn.push(Outbound::EndSubscription(room.clone()));
+        }
+        self.conn.push(Outbound::BeginSubscribe(room.clone()));
+        let (last_seq, online) = match hub.subscribe(&room, &self.conn).await {
+            Ok(answer) => answer,
+            Err(err) => {
+                self.conn.push(Outbound::EndSubscription(room));
+                return Err(err);
+            }
+        };
+        self.subscribed.insert(room.clone());
+        let (events, tail) = match after {
+            Some(after) if after < last_seq && last_seq - after > REPLAY_MAX => {
+                (Vec::new(), ServerFrame::Resync { room_id, last_seq })
+            }
+            Some(after) if after < last_seq => {
+                let limit = (last_seq - after) as u32;
+                let stored = match self.state.store.events_after(&room, after, limit).await {
+                    Ok(stored) => stored,
+                    Err(err) => {
+                        self.subscribed.remove(&room);
+                        hub.unsubscribe(&room, self.conn.id);
+                        self.conn.push(Outbound::EndSubscription(room));
+                        return Err(err);
+                    }
+                };
+                let events = stored
+                    .iter()
+                    .filter(|e| e.seq <= last_seq)
+                    .map(EncodedEvent::new)
+                    .collect();
+                (
+                    events,
+                    ServerFrame::Subscribed {
+                        room_id,
+                        last_seq,
+                        online,
+                    },
+                )
+            }
+            _ => (
+                Vec::new(),
+                ServerFrame::Subscribed {
+                    room_id,
+                    last_seq,
+                    online,
+                },
+            ),
+        };
+        self.conn.push(Outbound::Replay {
+            room_id: room,
+            events,
+            tail: Utf8Bytes::from(tail.encode()),
+            last_seq,
+        });
+        Ok(())
+    }
+}
+
+/// Where a subscribed room stands in the writer.
+enum Subscription {
+    /// Waiting for the replay; live events are held.
+    Replaying(Vec<Arc<EncodedEvent>>),
+    /// Live after this seq.
+    Live(u64),
+}
+
+async fn write_loop(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut outbound: mpsc::Receiver<Outbound>,
+    conn: Arc<Connection>,
+    ping_every: Duration,
+) {
+    let mut rooms: HashMap<Arc<str>, Subscription> = HashMap::new();
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+    let mut batch: Vec<Utf8Bytes> = Vec::new();
+    loop {
+        tokio::select! {
+            biased;
+            _ = conn.closer.closed() => break,
+            item = outbound.recv() => {
+                let Some(item) = item else { break };
+                take(&mut rooms, item, &mut batch);
+                while let Ok(item) = outbound.try_recv() {
+                    take(&mut rooms, item, &mut batch);
+                }
+                // A client that stops reading blocks this write; its queue then fills and the
+                // closer fires, which must not wait for the stuck write.
+                tokio::select! {
+                    written = write_batch(&mut sink, &mut batch) => if written.is_err() {
+                        conn.closer.close(1006, "");
+                        return;
+                    },
+                    _ = conn.closer.closed() => break,
+                }
+            }
+            _ = ping.tick() => {
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    conn.closer.close(1006, "");
+                    return;
+                }
+            }
+        }
+    }
+    let (code, reason) = conn.closer.reason().unwrap_or((1000, ""));
+    if code == close_code::GOING_AWAY || code == 1000 {
+        // A clean close: what was already queued (acks of finished sends) still goes out.
+        while let Ok(item) = outbound.try_recv() {
+            take(&mut rooms, item, &mut batch);
+        }
+        let _ = write_batch(&mut sink, &mut batch).await;
+    }
+    let close = CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    };
+    // The close frame waits behind whatever the client has not read yet: give it a while, then
+    // drop the connection.
+    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+        sink.send(Message::Close(Some(close))).await?;
+        sink.close().await
+    })
+    .await;
+}
+
+/// Turns one queued item into the frames to write, keeping each room's seam straight.
+fn take(rooms: &mut HashMap<Arc<str>, Subscription>, item: Outbound, batch: &mut Vec<Utf8Bytes>) {
+    match item {
+        Outbound::Frame(frame) => batch.push(frame),
+        Outbound::Event(event) => match rooms.get_mut(&event.room_id) {
+            Some(Subscription::Replaying(held)) => held.push(event),
+            Some(Subscription::Live(last)) => {
+                if event.seq > *last {
+                    *last = event.seq;
+                    batch.push(event.frame.clone());
+                }
+            }
+            None => {}
+        },
+        Outbound::BeginSubscribe(room) => {
+            rooms.insert(room, Subscription::Replaying(Vec::new()));
+        }
+        Outbound::Replay {
+            room_id,
+            events,
+            tail,
+            last_seq,
+        } => {
+            batch.extend(events.iter().map(|e| e.frame.clone()));
+            batch.push(tail);
+            let mut last = last_seq;
+            if let Some(Subscription::Replaying(held)) = rooms.remove(&room_id) {
+                for event in held {
+                    if event.seq > last {
+                        last = event.seq;
+                        batch.push(event.frame.clone());
+                    }
+                }
+            }
+            rooms.insert(room_id, Subscription::Live(last));
+        }
+        Outbound::EndSubscription(room) => {
+            rooms.remove(&room);
+        }
+    }
+}
+
+async fn write_batch(
+    sink: &mut SplitSink<WebSocket, Message>,
+    batch: &mut Vec<Utf8Bytes>,
+) -> Result<(), axum::Error> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    for frame in batch.drain(..) {
+        sink.feed(Message::Text(frame)).await?;
+    }
+    sink.flush().await
+}
+
+/// Used by frames.rs for the `ref` of errors.
+pub(crate) type FrameRef = Ref;

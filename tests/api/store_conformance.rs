@@ -1,0 +1,392 @@
+//! One conformance suite for every `Store` backend. Each test is a function taking a fresh
+//! store; `backend_suite!` runs every one of them against a backend.
+
+use std::sync::Arc;
+
+use palaver::error::Error;
+use palaver::protocol::{EventKind, Rearrange, User};
+use palaver::store::sqlite::SqliteStore;
+use palaver::store::{RoomPatch, SendOutcome, Store};
+
+async fn user(store: &dyn Store, name: &str) -> User {
+    store.create_user(name, None, true).await.unwrap()
+}
+
+async fn send(
+    store: &dyn Store,
+    room: &str,
+    author: &User,
+    client_id: &str,
+    body: &str,
+) -> palaver::protocol::Message {
+    match store
+        .send_message(room, author, client_id, body)
+        .await
+        .unwrap()
+    {
+        SendOutcome::Created { message, .. } => message,
+        SendOutcome::Existing(message) => message,
+    }
+}
+
+pub async fn users_are_unique_ignoring_case(store: Arc<dyn Store>) {
+    store
+        .create_user("Alice", Some("hash"), false)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.create_user("alice", None, true).await,
+        Err(Error::UsernameTaken)
+    ));
+    let found = store.find_user_by_name("ALICE").await.unwrap().unwrap();
+    assert_eq!(found.user.username, "Alice");
+    assert_eq!(found.password_hash.as_deref(), Some("hash"));
+    assert!(store.find_user_by_name("bob").await.unwrap().is_none());
+}
+
+pub async fn sessions_resolve_until_deleted(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice").await;
+    store.create_session("h1", &alice.id).await.unwrap();
+    assert_eq!(store.session_user("h1").await.unwrap(), Some(alice));
+    store.delete_session("h1").await.unwrap();
+    assert_eq!(store.session_user("h1").await.unwrap(), None);
+}
+
+pub async fn default_rooms_are_seeded_once(store: Arc<dyn Store>) {
+    store
+        .seed_default_rooms(&["General", "Random"])
+        .await
+        .unwrap();
+    store
+        .seed_default_rooms(&["General", "Random"])
+        .await
+        .unwrap();
+    let names: Vec<String> = store
+        .list_rooms()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(names, ["General", "Random"]);
+}
+
+pub async fn every_change_is_one_event_with_the_next_seq(store: Arc<dyn Store>) {
+    let owner = user(&*store, "owner").await;
+    let other = user(&*store, "other").await;
+    let (room, events) = store.create_room("Room", "", &owner).await.unwrap();
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [1]);
+    assert!(store.join_room(&room.id, &owner).await.unwrap().is_none());
+    let joined = store.join_room(&room.id, &other).await.unwrap().unwrap();
+    assert_eq!(joined.seq, 2);
+    let SendOutcome::Created { message, events } = store
+        .send_message(&room.id, &other, "c1", "hi")
+        .await
+        .unwrap()
+    else {
+        panic!("a new message");
+    };
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [3]);
+    assert_eq!(message.seq, 3);
+    let (_, edited) = store
+        .edit_message(&room.id, &message.id, "hi!")
+        .await
+        .unwrap();
+    assert_eq!(edited.seq, 4);
+    let (_, moved) = store
+        .move_message(&room.id, &message.id, None)
+        .await
+        .unwrap();
+    assert_eq!(moved.last().unwrap().seq, 5);
+    let deleted = store.delete_message(&room.id, &message.id).await.unwrap();
+    assert_eq!(deleted.seq, 6);
+    let (_, updated) = store
+        .update_room(
+            &room.id,
+            &RoomPatch {
+                rearrange: Some(Rearrange::Nobody),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.seq, 7);
+    let cleared = store.clear_room(&room.id, &owner).await.unwrap();
+    assert_eq!(cleared.seq, 8);
+    let left = store.leave_room(&room.id, &other).await.unwrap().unwrap();
+    assert_eq!(left.seq, 9);
+    assert!(store.leave_room(&room.id, &other).await.unwrap().is_none());
+
+    let log = store.events_after(&room.id, 0, 100).await.unwrap();
+    assert_eq!(
+        log.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=9).collect::<Vec<_>>()
+    );
+    let kinds: Vec<&str> = log
+        .iter()
+        .map(|e| e.decode().unwrap().kind.name())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "member.joined",
+            "member.joined",
+            "message.created",
+            "message.edited",
+            "message.moved",
+            "message.deleted",
+            "room.updated",
+            "room.cleared",
+            "member.left"
+        ]
+    );
+    assert_eq!(store.last_seq(&room.id).await.unwrap(), 9);
+    assert_eq!(store.events_after(&room.id, 7, 100).await.unwrap().len(), 2);
+    assert_eq!(store.events_after(&room.id, 0, 3).await.unwrap().len(), 3);
+}
+
+pub async fn concurrent_sends_get_gap_free_seqs(store: Arc<dyn Store>) {
+    let owner = user(&*store, "owner").await;
+    let (room, _) = store.create_room("Busy", "", &owner).await.unwrap();
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let store = store.clone();
+        let room_id = room.id.clone();
+        let author = user(&*store, &format!("writer{w}")).await;
+        tasks.push(tokio::spawn(async move {
+            for i in 0..25 {
+                store
+                    .send_message(&room_id, &author, &format!("{w}-{i}"), "x")
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let log = store.events_after(&room.id, 0, 1000).await.unwrap();
+    let last = store.last_seq(&room.id).await.unwrap();
+    assert_eq!(last, 1 + 8 + 200);
+    assert_eq!(
+        log.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=last).collect::<Vec<_>>()
+    );
+}
+
+pub async fn a_retried_client_id_returns_the_original(store: Arc<dyn Store>) {
+    let owner = user(&*store, "owner").await;
+    let (room, _) = store.create_room("Room", "", &owner).await.unwrap();
+    let first = send(&*store, &room.id, &owner, "same", "one").await;
+    match store
+        .send_message(&room.id, &owner, "same", "one")
+        .await
+        .unwrap()
+    {
+        SendOutcome::Existing(message) => assert_eq!(message, first),
+        SendOutcome::Created { .. } => panic!("a duplicate was stored"),
+    }
+    // Another author may use the same client_id.
+    let other = user(&*store, "other").await;
+    assert!(matches!(
+        store
+            .send_message(&room.id, &other, "same", "two")
+            .await
+            .unwrap(),
+        SendOutcome::Created { .. }
+    ));
+    assert_eq!(
+        store
+            .messages_before(&room.id, None, 50)
+            .await
+            .unwrap()
+            .messages
+            .len(),
+        2
+    );
+}
+
+pub async fn history_pages_are_in_position_order(store: Arc<dyn Store>) {
+    let owner = user(&*store, "owner").await;
+    let (room, _) = store.create_room("Room", "", &owner).await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        ids.push(
+            send(
+                &*store,
+                &room.id,
+                &owner,
+                &format!("c{i}"),
+                &format!("m{i}"),
+            )
+            .await
+            .id,
+        );
+    }
+    // Move m6 to the top and m0 after m3.
+    store.move_message(&room.id, &ids[6], None).await.unwrap();
+    store
+        .move_message(&room.id, &ids[0], Some(&ids[3]))
+        .await
+        .unwrap();
+    let page = store.messages_before(&room.id, None, 50).await.unwrap();
+    let bodies: Vec<&str> = page.messages.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(bodies, ["m6", "m1", "m2", "m3", "m0", "m4", "m5"]);
+    assert!(!page.has_more);
+    let last3 = store.messages_before(&room.id, None, 3).await.unwrap();
+    assert!(last3.has_more);
+    let before = &last3.messages[0].position;
+    let earlier = store
+        .messages_before(&room.id, Some(before), 50)
+        .await
+        .unwrap();
+    let bodies: Vec<&str> = earlier.messages.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(bodies, ["m6", "m1", "m2", "m3"]);
+}
+
+pub async fn a_deleted_message_leaves_no_text_behind(store: Arc<dyn Store>) {
+    let owner = user(&*store, "owner").await;
+    let (room, _) = store.create_room("Room", "", &owner).await.unwrap();
+    let message = send(&*store, &room.id, &owner, "c1", "secret words").await;
+    store
+        .edit_message(&room.id, &message.id, "more secret words")
+        .await
+        .unwrap();
+    store.delete_message(&room.id, &message.id).await.unwrap();
+    assert!(matches!(
+        store.get_message(&room.id, &message.id).await,
+        Err(Error::MessageNotFound)
+    ));
+    let log = store.events_after(&room.id, 0, 100).await.unwrap();
+    assert!(log.iter().all(|e| !e.json.contains("secret")), "{log:?}");
+    assert!(store
+        .messages_before(&room.id, None, 50)
+        .await
+        .unwrap()
+        .messages
+        .is_empty());
+}
+
+pub async fn clearing_a_room_removes_every_message(store: Arc<dyn Store>) {
+    let owner = user(&*store, "owner").await;
+    let (room, _) = store.create_room("Room", "", &owner).await.unwrap();
+    for i in 0..5 {
+        send(&*store, &room.id, &owner, &format!("c{i}"), "gone soon").await;
+    }
+    let event = store.clear_room(&room.id, &owner).await.unwrap();
+    assert!(matches!(
+        event.decode().unwrap().kind,
+        EventKind::RoomCleared { .. }
+    ));
+    assert!(store
+        .messages_before(&room.id, None, 50)
+        .await
+        .unwrap()
+        .messages
+        .is_empty());
+    let log = store.events_after(&room.id, 0, 100).await.unwrap();
+    assert!(log.iter().all(|e| !e.json.contains("gone soon")));
+    // Sends after the clear work normally.
+    send(&*store, &room.id, &owner, "after", "fresh").await;
+    assert_eq!(
+        store
+            .messages_before(&room.id, None, 50)
+            .await
+            .unwrap()
+            .messages
+            .len(),
+        1
+    );
+}
+
+pub async fn repeated_moves_into_one_gap_keep_keys_short(store: Arc<dyn Store>) {
+    let owner = user(&*store, "owner").await;
+    let (room, _) = store.create_room("Room", "", &owner).await.unwrap();
+    let a = send(&*store, &room.id, &owner, "a", "a").await;
+    let _b = send(&*store, &room.id, &owner, "b", "b").await;
+    let x = send(&*store, &room.id, &owner, "x", "x").await;
+    let y = send(&*store, &room.id, &owner, "y", "y").await;
+    let mut longest = 0;
+    for i in 0..1000 {
+        // Alternate two messages into the gap right after `a`: each lands between `a` and the
+        // one moved before it.
+        let moving = if i % 2 == 0 { &x } else { &y };
+        let (message, _) = store
+            .move_message(&room.id, &moving.id, Some(&a.id))
+            .await
+            .unwrap();
+        longest = longest.max(message.position.len());
+    }
+    assert!(
+        longest <= palaver::store::position::MAX_KEY_LEN,
+        "longest key {longest}"
+    );
+    let page = store.messages_before(&room.id, None, 50).await.unwrap();
+    let bodies: Vec<&str> = page.messages.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(bodies, ["a", "y", "x", "b"]);
+    let positions: Vec<&String> = page.messages.iter().map(|m| &m.position).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]));
+}
+
+pub async fn a_deleted_room_is_gone_and_its_name_free(store: Arc<dyn Store>) {
+    let owner = user(&*store, "owner").await;
+    let (room, _) = store.create_room("Temp", "", &owner).await.unwrap();
+    send(&*store, &room.id, &owner, "c", "bye").await;
+    let event = store.delete_room(&room.id).await.unwrap();
+    assert!(matches!(
+        event.decode().unwrap().kind,
+        EventKind::RoomDeleted {}
+    ));
+    assert!(matches!(
+        store.get_room(&room.id).await,
+        Err(Error::RoomNotFound)
+    ));
+    assert!(matches!(
+        store.send_message(&room.id, &owner, "c2", "x").await,
+        Err(Error::RoomNotFound)
+    ));
+    assert!(matches!(store.create_room("temp", "", &owner).await, Ok(_)));
+    assert!(matches!(
+        store.create_room("TEMP", "", &owner).await,
+        Err(Error::RoomNameTaken)
+    ));
+}
+
+/// Runs every conformance test against one backend, given an async constructor of fresh stores.
+macro_rules! backend_suite {
+    ($backend:ident, $make:expr) => {
+        mod $backend {
+            use super::*;
+            backend_suite!(@tests $make;
+                users_are_unique_ignoring_case,
+                sessions_resolve_until_deleted,
+                default_rooms_are_seeded_once,
+                every_change_is_one_event_with_the_next_seq,
+                concurrent_sends_get_gap_free_seqs,
+                a_retried_client_id_returns_the_original,
+                history_pages_are_in_position_order,
+                a_deleted_message_leaves_no_text_behind,
+                clearing_a_room_removes_every_message,
+                repeated_moves_into_one_gap_keep_keys_short,
+                a_deleted_room_is_gone_and_its_name_free,
+            );
+        }
+    };
+    (@tests $make:expr; $($test:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $test() {
+                let (store, _guard) = $make.await;
+                super::$test(store).await;
+            }
+        )*
+    };
+}
+
+async fn sqlite_store() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_in(dir.path()).await.unwrap();
+    (Arc::new(store), dir)
+}
+
+backend_suite!(sqlite, sqlite_store());

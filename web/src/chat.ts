@@ -1,0 +1,564 @@
+/**
+ * The controller: the only writer of the store. It owns the REST client and the Connection,
+ * persists what must survive a reload (outbox, read state, followed rooms, preferences) and talks
+ * to the other tabs. Components call these functions and read the store; they never fetch.
+ */
+import { Api, ApiError } from "./api";
+import { Connection, type ConnectionSink, type SocketLike } from "./connection";
+import { MAX_BODY_CHARS, type Event, type Message, type Room, type User } from "./protocol";
+import {
+  applyEvent,
+  clearOptimistic,
+  emptyView,
+  loadLatest,
+  prependOlder,
+  setOptimistic,
+  sortedMessages,
+  upsertMessage,
+  type OutboxEntry,
+  type RoomView,
+} from "./roomState";
+import { chime } from "./sound";
+import { keys, readJson, readString, writeJson, writeString } from "./storage";
+import { initialState, useChat, type ThemeChoice } from "./store";
+import { Tabs, type TabMessage } from "./tabs";
+
+const api = new Api();
+let conn: Connection | null = null;
+let tabs: Tabs | null = null;
+let toastSeq = 0;
+let lastTypingSent = 0;
+
+const set = useChat.setState;
+const get = useChat.getState;
+
+// ---- small helpers --------------------------------------------------------------------------
+
+function updateView(roomId: string, change: (view: RoomView) => RoomView): void {
+  set((s) => {
+    const view = s.views[roomId];
+    if (!view) return s;
+    return { views: { ...s.views, [roomId]: change(view) } };
+  });
+}
+
+export function toast(text: string): void {
+  const id = ++toastSeq;
+  set((s) => ({ toasts: [...s.toasts.slice(-3), { id, text }] }));
+  setTimeout(() => set((s) => ({ toasts: s.toasts.filter((t) => t.id !== id) })), 5000);
+}
+
+export function dismissToast(id: number): void {
+  set((s) => ({ toasts: s.toasts.filter((t) => t.id !== id) }));
+}
+
+function describe(err: unknown): string {
+  if (err instanceof ApiError) return err.message;
+  return "Something went wrong";
+}
+
+function saveOutbox(): void {
+  const { me, outbox } = get();
+  if (me) writeJson(keys.outbox(me.id), outbox);
+}
+
+function saveJoined(): void {
+  const { me, joined } = get();
+  if (me) writeJson(keys.joined(me.id), joined);
+}
+
+function newClientId(): string {
+  if (typeof crypto !== "undefined" && "randomUUID" in crypto) return crypto.randomUUID();
+  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}
+
+function isVisible(): boolean {
+  return typeof document === "undefined" || document.visibilityState === "visible";
+}
+
+// ---- preferences and tabs -------------------------------------------------------------------
+
+export function applyTheme(theme: ThemeChoice): void {
+  if (theme === "system") delete document.documentElement.dataset.theme;
+  else document.documentElement.dataset.theme = theme;
+}
+
+export function setTheme(theme: ThemeChoice, fromOtherTab = false): void {
+  set({ theme });
+  applyTheme(theme);
+  writeString(keys.theme, theme === "system" ? null : theme);
+  if (!fromOtherTab) tabs?.post({ type: "theme", theme });
+}
+
+export function setSound(on: boolean, fromOtherTab = false): void {
+  set({ sound: on });
+  writeString(keys.sound, on ? "on" : null);
+  if (!fromOtherTab) tabs?.post({ type: "sound", on });
+}
+
+function onTabMessage(msg: TabMessage): void {
+  switch (msg.type) {
+    case "theme":
+      setTheme(msg.theme, true);
+      break;
+    case "sound":
+      setSound(msg.on, true);
+      break;
+    case "signout":
+      if (get().me) endSession();
+      break;
+    case "signin":
+      if (!get().me) void checkSession();
+      break;
+    case "read": {
+      const { me, readSeq } = get();
+      if (me?.id === msg.userId && (readSeq[msg.roomId] ?? 0) < msg.seq) {
+        set({ readSeq: { ...readSeq, [msg.roomId]: msg.seq } });
+      }
+      break;
+    }
+  }
+}
+
+// ---- session --------------------------------------------------------------------------------
+
+/** Called once at start-up. */
+export async function init(): Promise<void> {
+  const theme = (readString(keys.theme) as ThemeChoice | null) ?? "system";
+  set({ theme, sound: readString(keys.sound) === "on" });
+  applyTheme(theme);
+  tabs = new Tabs(onTabMessage);
+  window.addEventListener("online", () => conn?.nudge());
+  document.addEventListener("visibilitychange", () => {
+    if (isVisible()) {
+      conn?.nudge();
+      const active = get().activeRoomId;
+      if (active) markRead(active);
+    }
+  });
+  await checkSession();
+}
+
+async function checkSession(): Promise<void> {
+  try {
+    const me = await api.me();
+    await startSession(me);
+  } catch (err) {
+    set({ authChecked: true });
+    if (!(err instanceof ApiError) || err.isNetwork) {
+      toast("Can't reach the server. Retrying…");
+      setTimeout(() => void checkSession(), 3000);
+    }
+  }
+}
+
+export async function signIn(mode: "guest" | "login" | "register", username: string, password: string): Promise<void> {
+  const res =
+    mode === "guest"
+      ? await api.guest(username)
+      : mode === "login"
+        ? await api.login(username, password)
+        : await api.register(username, password);
+  await startSession(res.user);
+  tabs?.post({ type: "signin" });
+}
+
+export async function signOut(): Promise<void> {
+  try {
+    await api.logout();
+  } catch {
+    // Signed out locally regardless; the cookie is HttpOnly and the server forgets it.
+  }
+  tabs?.post({ type: "signout" });
+  endSession();
+}
+
+function endSession(): void {
+  conn?.stop();
+  conn = null;
+  const { theme, sound } = get();
+  set({ ...initialState, authChecked: true, theme, sound });
+}
+
+async function startSession(me: User): Promise<void> {
+  conn?.stop();
+  const outbox = readJson<OutboxEntry[]>(keys.outbox(me.id), []);
+  set({
+    me,
+    authChecked: true,
+    outbox,
+    readSeq: readJson<Record<string, number>>(keys.read(me.id), {}),
+    joined: [],
+    views: {},
+    connection: "connecting",
+  });
+  // A test and troubleshooting hook: `?transport=poll` never opens a socket.
+  const pollOnly = new URLSearchParams(location.search).get("transport") === "poll";
+  conn = new Connection(
+    {
+      api,
+      url: `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`,
+      createSocket: (url) => {
+        if (pollOnly) throw new Error("sockets disabled by ?transport=poll");
+        return new WebSocket(url) as unknown as SocketLike;
+      },
+      isOnline: () => navigator.onLine !== false,
+      failuresBeforePolling: pollOnly ? 1 : 2,
+    },
+    sink,
+  );
+  conn.start();
+
+  let rooms: Room[] = [];
+  try {
+    rooms = await api.rooms();
+  } catch (err) {
+    toast(describe(err));
+  }
+  const byId: Record<string, Room> = {};
+  for (const r of rooms) byId[r.id] = r;
+  const stored = readJson<string[] | null>(keys.joined(me.id), null);
+  let joined = (stored ?? []).filter((id) => byId[id]);
+  if (stored === null || joined.length === 0) {
+    const general = rooms.find((r) => r.name.toLowerCase() === "general") ?? rooms[0];
+    joined = general ? [general.id] : [];
+  }
+  for (const entry of outbox) if (byId[entry.roomId] && !joined.includes(entry.roomId)) joined.push(entry.roomId);
+  const lastRoom = readString(keys.lastRoom(me.id));
+  const active = lastRoom && joined.includes(lastRoom) ? lastRoom : (joined[0] ?? null);
+  set({ rooms: byId, joined, activeRoomId: active });
+  saveJoined();
+  conn.setFocus(active);
+  await Promise.all(joined.map((id) => followRoom(id)));
+  // Messages typed earlier (maybe in an earlier page load) go out again with the same client_id.
+  for (const entry of get().outbox) {
+    if (entry.state === "pending" && get().views[entry.roomId]) conn?.send(entry.roomId, entry.clientId, entry.body);
+  }
+  if (active) markRead(active);
+}
+
+/** Load a room's newest page and follow its events from exactly that point. */
+async function followRoom(roomId: string): Promise<void> {
+  set((s) => ({ views: { ...s.views, [roomId]: s.views[roomId] ?? emptyView(roomId) } }));
+  try {
+    const snapshot = await loadSnapshot(roomId);
+    conn?.subscribe(roomId, snapshot);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) {
+      removeRoomLocally(roomId);
+      return;
+    }
+    toast(`Couldn't load the room: ${describe(err)}`);
+    setTimeout(() => {
+      if (get().joined.includes(roomId) && conn && conn.lastSeq(roomId) === undefined) void followRoom(roomId);
+    }, 3000);
+  }
+}
+
+/** Replace the room's messages with its newest page; returns the seq the page is at least as new as. */
+async function loadSnapshot(roomId: string): Promise<number> {
+  const room = await api.room(roomId);
+  const page = await api.messages(roomId, { limit: 50 });
+  set((s) => ({ rooms: { ...s.rooms, [room.id]: room } }));
+  updateView(roomId, (v) => loadLatest(v, page.messages, page.has_more, room.last_seq));
+  dropDeliveredOutbox(roomId, page.messages);
+  return room.last_seq;
+}
+
+function dropDeliveredOutbox(roomId: string, messages: Message[]): void {
+  const me = get().me;
+  if (!me) return;
+  const delivered = new Set(messages.filter((m) => m.author.id === me.id).map((m) => m.client_id));
+  const outbox = get().outbox;
+  if (outbox.some((e) => e.roomId === roomId && delivered.has(e.clientId))) {
+    set({ outbox: outbox.filter((e) => !(e.roomId === roomId && delivered.has(e.clientId))) });
+    saveOutbox();
+  }
+}
+
+function removeRoomLocally(roomId: string): void {
+  conn?.unsubscribe(roomId);
+  set((s) => {
+    const rooms = { ...s.rooms };
+    delete rooms[roomId];
+    const views = { ...s.views };
+    delete views[roomId];
+    const joined = s.joined.filter((id) => id !== roomId);
+    const activeRoomId = s.activeRoomId === roomId ? (joined[0] ?? null) : s.activeRoomId;
+    return { rooms, views, joined, activeRoomId, outbox: s.outbox.filter((e) => e.roomId !== roomId) };
+  });
+  saveJoined();
+  saveOutbox();
+}
+
+// ---- the connection's news ------------------------------------------------------------------
+
+const sink: ConnectionSink = {
+  state: (connection) => set({ connection }),
+  hello: (user) => set({ me: user }),
+  event: (event) => onEvent(event),
+  subscribed: (roomId, online) => updateView(roomId, (v) => ({ ...v, online })),
+  resync: async (roomId) => {
+    try {
+      await loadSnapshot(roomId);
+    } catch (err) {
+      toast(describe(err));
+    }
+  },
+  ack: (clientId, message) => onDelivered(clientId, message),
+  sendFailed: (clientId, code, message) => {
+    set((s) => ({
+      outbox: s.outbox.map((e) =>
+        e.clientId === clientId ? { ...e, state: "failed", error: friendlySendError(code, message) } : e,
+      ),
+    }));
+    saveOutbox();
+  },
+  error: (_code, message) => toast(message),
+  presence: (roomId, joined, left) =>
+    updateView(roomId, (v) => {
+      const gone = new Set(left.map((u) => u.id));
+      const online = v.online.filter((u) => !gone.has(u.id));
+      for (const u of joined) if (!online.some((o) => o.id === u.id)) online.push(u);
+      return { ...v, online };
+    }),
+  typing: (roomId, user) => {
+    if (user.id === get().me?.id) return;
+    updateView(roomId, (v) => ({ ...v, typing: { ...v.typing, [user.id]: { user, until: Date.now() + 4000 } } }));
+  },
+  roomList: (change, room) => {
+    if (change === "deleted") {
+      removeRoomLocally(room.id);
+      return;
+    }
+    set((s) => ({ rooms: { ...s.rooms, [room.id]: room } }));
+  },
+  unauthenticated: () => {
+    toast("You were signed out.");
+    endSession();
+  },
+};
+
+function friendlySendError(code: string, message: string): string {
+  switch (code) {
+    case "rate_limited":
+      return "Too fast — wait a moment and retry";
+    case "body_too_long":
+      return `Longer than ${MAX_BODY_CHARS} characters`;
+    case "body_empty":
+      return "Empty message";
+    default:
+      return message;
+  }
+}
+
+function onDelivered(clientId: string, message: Message): void {
+  const view = get().views[message.room_id];
+  // An ack older than what we already applied must not resurrect a later delete or edit.
+  if (view && message.seq > view.seq) updateView(message.room_id, (v) => upsertMessage(v, message));
+  set((s) => ({ outbox: s.outbox.filter((e) => e.clientId !== clientId) }));
+  saveOutbox();
+}
+
+function onEvent(event: Event): void {
+  const state = get();
+  if (event.kind === "room.deleted") {
+    removeRoomLocally(event.room_id);
+    return;
+  }
+  if (event.kind === "room.updated") set((s) => ({ rooms: { ...s.rooms, [event.room.id]: event.room } }));
+  updateView(event.room_id, (v) => applyEvent(v, event));
+  if (event.kind === "message.created") {
+    const m = event.message;
+    const mine = m.author.id === state.me?.id;
+    if (mine) {
+      if (state.outbox.some((e) => e.clientId === m.client_id)) {
+        set((s) => ({ outbox: s.outbox.filter((e) => e.clientId !== m.client_id) }));
+        saveOutbox();
+      }
+      return;
+    }
+    const looking = state.activeRoomId === event.room_id && isVisible();
+    if (state.activeRoomId === event.room_id) {
+      set({ announcement: `${m.author.username}: ${m.body.slice(0, 200)}` });
+    }
+    if (looking) markRead(event.room_id);
+    if (!isVisible() && state.sound) chime();
+  }
+}
+
+// ---- actions --------------------------------------------------------------------------------
+
+export function markRead(roomId: string): void {
+  const { me, views, readSeq } = get();
+  const view = views[roomId];
+  if (!me || !view) return;
+  const top = Math.max(0, ...Object.values(view.messages).map((m) => m.seq));
+  if ((readSeq[roomId] ?? 0) >= top) return;
+  const next = { ...readSeq, [roomId]: top };
+  set({ readSeq: next });
+  writeJson(keys.read(me.id), next);
+  tabs?.post({ type: "read", userId: me.id, roomId, seq: top });
+}
+
+export async function selectRoom(roomId: string): Promise<void> {
+  const { joined, me } = get();
+  set({ activeRoomId: roomId, drawerOpen: false });
+  conn?.setFocus(roomId);
+  if (me) writeString(keys.lastRoom(me.id), roomId);
+  if (!joined.includes(roomId)) {
+    try {
+      const room = await api.joinRoom(roomId);
+      set((s) => ({ rooms: { ...s.rooms, [room.id]: room }, joined: [...s.joined, room.id] }));
+      saveJoined();
+      await followRoom(roomId);
+    } catch (err) {
+      toast(`Couldn't join: ${describe(err)}`);
+      return;
+    }
+  }
+  markRead(roomId);
+}
+
+export async function createRoom(name: string, topic: string): Promise<void> {
+  const room = await api.createRoom(name.trim(), topic.trim() || undefined);
+  set((s) => ({ rooms: { ...s.rooms, [room.id]: room } }));
+  await selectRoom(room.id);
+}
+
+export async function leaveRoom(roomId: string): Promise<void> {
+  try {
+    await api.leaveRoom(roomId);
+  } catch (err) {
+    toast(describe(err));
+    return;
+  }
+  conn?.unsubscribe(roomId);
+  set((s) => {
+    const views = { ...s.views };
+    delete views[roomId];
+    const joined = s.joined.filter((id) => id !== roomId);
+    return { views, joined, activeRoomId: s.activeRoomId === roomId ? (joined[0] ?? null) : s.activeRoomId };
+  });
+  saveJoined();
+}
+
+export async function updateRoom(
+  roomId: string,
+  patch: { name?: string; topic?: string; rearrange?: "anyone" | "moderators" | "nobody" },
+): Promise<void> {
+  const room = await api.updateRoom(roomId, patch);
+  set((s) => ({ rooms: { ...s.rooms, [room.id]: room } }));
+}
+
+export async function deleteRoom(roomId: string): Promise<void> {
+  try {
+    await api.deleteRoom(roomId);
+    removeRoomLocally(roomId);
+  } catch (err) {
+    toast(describe(err));
+  }
+}
+
+export function sendMessage(roomId: string, text: string): boolean {
+  const body = text.trim();
+  if (!body || [...body].length > MAX_BODY_CHARS) return false;
+  const entry: OutboxEntry = {
+    clientId: newClientId(),
+    roomId,
+    body,
+    createdAt: new Date().toISOString(),
+    state: "pending",
+  };
+  set((s) => ({ outbox: [...s.outbox, entry] }));
+  saveOutbox();
+  conn?.send(roomId, entry.clientId, body);
+  lastTypingSent = 0; // the next keystroke starts a fresh "is typing"
+  return true;
+}
+
+export function retrySend(clientId: string): void {
+  const entry = get().outbox.find((e) => e.clientId === clientId);
+  if (!entry) return;
+  set((s) => ({
+    outbox: s.outbox.map((e) => (e.clientId === clientId ? { ...e, state: "pending", error: undefined } : e)),
+  }));
+  saveOutbox();
+  conn?.send(entry.roomId, entry.clientId, entry.body);
+}
+
+export function discardSend(clientId: string): void {
+  set((s) => ({ outbox: s.outbox.filter((e) => e.clientId !== clientId) }));
+  saveOutbox();
+}
+
+export function notifyTyping(roomId: string): void {
+  const now = Date.now();
+  if (now - lastTypingSent < 2000) return;
+  lastTypingSent = now;
+  conn?.typing(roomId);
+}
+
+export async function editMessage(roomId: string, messageId: string, body: string): Promise<void> {
+  const text = body.trim();
+  if (!text) return;
+  updateView(roomId, (v) => setOptimistic(v, messageId, { body: text }));
+  try {
+    await api.edit(roomId, messageId, text);
+  } catch (err) {
+    updateView(roomId, (v) => clearOptimistic(v, messageId, "body"));
+    toast(`Couldn't edit: ${describe(err)}`);
+  }
+}
+
+export async function deleteMessage(roomId: string, messageId: string): Promise<void> {
+  updateView(roomId, (v) => setOptimistic(v, messageId, { hidden: true }));
+  try {
+    await api.deleteMessage(roomId, messageId);
+  } catch (err) {
+    updateView(roomId, (v) => clearOptimistic(v, messageId, "hidden"));
+    toast(`Couldn't delete: ${describe(err)}`);
+  }
+}
+
+/** Move a message right after `after` (null: to the top); shown at once, confirmed by the event. */
+export async function moveMessage(roomId: string, messageId: string, after: string | null): Promise<void> {
+  updateView(roomId, (v) => setOptimistic(v, messageId, { after }));
+  try {
+    await api.move(roomId, messageId, after);
+  } catch (err) {
+    updateView(roomId, (v) => clearOptimistic(v, messageId, "after"));
+    toast(`Couldn't move: ${describe(err)}`);
+  }
+}
+
+export async function clearRoom(roomId: string): Promise<void> {
+  try {
+    await api.clear(roomId);
+  } catch (err) {
+    toast(`Couldn't clear: ${describe(err)}`);
+  }
+}
+
+export async function loadOlder(roomId: string): Promise<void> {
+  const view = get().views[roomId];
+  if (!view || !view.hasMore || view.loadingOlder) return;
+  const first = sortedMessages(view)[0];
+  if (!first) return;
+  updateView(roomId, (v) => ({ ...v, loadingOlder: true }));
+  try {
+    const page = await api.messages(roomId, { before: first.position, limit: 50 });
+    updateView(roomId, (v) => prependOlder(v, page.messages, page.has_more));
+  } catch (err) {
+    updateView(roomId, (v) => ({ ...v, loadingOlder: false }));
+    toast(describe(err));
+  }
+}
+
+export async function fetchMembers(roomId: string) {
+  return api.members(roomId);
+}
+
+export function setDrawer(open: boolean): void {
+  set({ drawerOpen: open });
+}

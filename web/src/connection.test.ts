@@ -1,0 +1,280 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { ApiError } from "./api";
+import { Connection, type ConnectionApi } from "./connection";
+import type { EventPage } from "./protocol";
+import { FakeSocket, RecordingSink, alice, created, message } from "./testing";
+
+type Setup = {
+  conn: Connection;
+  sink: RecordingSink;
+  sockets: FakeSocket[];
+  api: Record<"events" | "send" | "typing" | "me", ReturnType<typeof vi.fn>>;
+  last: () => FakeSocket;
+};
+
+function setup(
+  opts: { events?: (roomId: string, q: { after: number; wait?: number }) => Promise<EventPage>; httpDown?: boolean } = {},
+): Setup {
+  const sockets: FakeSocket[] = [];
+  const sink = new RecordingSink();
+  const api = {
+    events: vi.fn(opts.events ?? (async () => ({ events: [], last_seq: 0 }))),
+    send: vi.fn(async (roomId: string, clientId: string, body: string) => ({
+      ...message("m-sent", 99, "z"),
+      room_id: roomId,
+      client_id: clientId,
+      body,
+    })),
+    typing: vi.fn(async () => undefined),
+    me: vi.fn(async () => (opts.httpDown ? Promise.reject(new ApiError(0, "network", "down")) : alice)),
+  };
+  const conn = new Connection(
+    {
+      api: api as unknown as ConnectionApi,
+      url: "ws://test/ws",
+      createSocket: (url) => {
+        const s = new FakeSocket(url);
+        sockets.push(s);
+        return s;
+      },
+      random: () => 0.5,
+      socketRetryMs: 60_000,
+    },
+    sink,
+  );
+  return { conn, sink, sockets, api, last: () => sockets[sockets.length - 1] };
+}
+
+function goLive(s: FakeSocket) {
+  s.open();
+  s.receive({ type: "hello", user: alice, protocol: 1, node_id: "n1" });
+}
+
+beforeEach(() => vi.useFakeTimers());
+afterEach(() => vi.useRealTimers());
+
+describe("Connection", () => {
+  it("reports connecting then live once the server says hello", () => {
+    const { conn, sink, last } = setup();
+    conn.start();
+    expect(conn.state).toBe("connecting");
+    goLive(last());
+    expect(sink.states).toEqual(["connecting", "live"]);
+  });
+
+  it("subscribes with after = the snapshot seq and resumes every room from its last seq after a reconnect", async () => {
+    const { conn, sink, last, sockets } = setup();
+    conn.start();
+    conn.subscribe("r1", 10);
+    conn.subscribe("r2", 0);
+    goLive(last());
+    expect(last().sentOfType("subscribe")).toEqual([
+      { type: "subscribe", room_id: "r1", after: 10 },
+      { type: "subscribe", room_id: "r2", after: 0 },
+    ]);
+    last().receive({ type: "event", event: created(11) });
+    last().receive({ type: "event", event: { ...created(1), room_id: "r2" } });
+    last().drop();
+    expect(conn.state).toBe("reconnecting");
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(sockets).toHaveLength(2);
+    goLive(last());
+    expect(last().sentOfType("subscribe")).toEqual([
+      { type: "subscribe", room_id: "r1", after: 11 },
+      { type: "subscribe", room_id: "r2", after: 1 },
+    ]);
+    expect(sink.states).toEqual(["connecting", "live", "reconnecting", "live"]);
+  });
+
+  it("passes each event on exactly once even when the replay repeats what was live", () => {
+    const { conn, sink, last } = setup();
+    conn.start();
+    conn.subscribe("r1", 0);
+    goLive(last());
+    for (const seq of [1, 2, 2, 1, 3, 3]) last().receive({ type: "event", event: created(seq) });
+    expect(sink.seqs()).toEqual([1, 2, 3]);
+  });
+
+  it("fills a seq gap over REST before passing on later events, in order", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const { conn, sink, last, api } = setup({
+      events: async (_room, q) => {
+        await gate;
+        expect(q.after).toBe(1);
+        return { events: [created(2), created(3)], last_seq: 3 };
+      },
+    });
+    conn.start();
+    conn.subscribe("r1", 0);
+    goLive(last());
+    last().receive({ type: "event", event: created(1) });
+    last().receive({ type: "event", event: created(3) }); // 2 went missing
+    last().receive({ type: "event", event: created(4) }); // arrives while the gap is being filled
+    expect(sink.seqs()).toEqual([1]);
+    expect(api.events).toHaveBeenCalledTimes(1);
+    release();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sink.seqs()).toEqual([1, 2, 3, 4]);
+    last().receive({ type: "event", event: created(5) });
+    expect(sink.seqs()).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it("keeps retrying a gap fill that fails, then delivers everything", async () => {
+    let calls = 0;
+    const { conn, sink, last } = setup({
+      events: async () => {
+        calls += 1;
+        if (calls < 3) throw new ApiError(0, "network", "down");
+        return { events: [created(2)], last_seq: 3 };
+      },
+    });
+    conn.start();
+    conn.subscribe("r1", 1);
+    goLive(last());
+    last().receive({ type: "event", event: created(3) });
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(calls).toBe(3);
+    expect(sink.seqs()).toEqual([2, 3]);
+  });
+
+  it("resends unacknowledged messages after a reconnect with the same client_id, and never after the ack", async () => {
+    const { conn, sink, last } = setup();
+    conn.start();
+    conn.subscribe("r1", 0);
+    conn.send("r1", "c-offline", "typed before the socket was up");
+    goLive(last());
+    conn.send("r1", "c-1", "hello");
+    expect(last().sentOfType("send").map((f) => f.client_id)).toEqual(["c-offline", "c-1"]);
+    last().receive({ type: "ack", client_id: "c-offline", message: message("m1", 1, "a") });
+    last().drop();
+    await vi.advanceTimersByTimeAsync(1_000);
+    goLive(last());
+    expect(last().sentOfType("send")).toEqual([{ type: "send", room_id: "r1", client_id: "c-1", body: "hello" }]);
+    last().receive({ type: "ack", client_id: "c-1", message: message("m2", 2, "b") });
+    expect(sink.acks).toEqual(["c-offline", "c-1"]);
+    expect(conn.isOutstanding("c-1")).toBe(false);
+  });
+
+  it("marks a refused send failed and stops resending it", async () => {
+    const { conn, sink, last } = setup();
+    conn.start();
+    goLive(last());
+    conn.send("r1", "c-long", "x".repeat(5000));
+    last().receive({ type: "error", code: "body_too_long", message: "too long", client_id: "c-long" });
+    expect(sink.failed).toEqual([{ clientId: "c-long", code: "body_too_long" }]);
+    last().drop();
+    await vi.advanceTimersByTimeAsync(1_000);
+    goLive(last());
+    expect(last().sentOfType("send")).toEqual([]);
+  });
+
+  it("backs off exponentially with jitter, capped", () => {
+    const lows = new Connection(
+      { api: {} as ConnectionApi, url: "", createSocket: () => new FakeSocket(""), random: () => 0 },
+      new RecordingSink(),
+    );
+    const highs = new Connection(
+      { api: {} as ConnectionApi, url: "", createSocket: () => new FakeSocket(""), random: () => 0.999999 },
+      new RecordingSink(),
+    );
+    expect([1, 2, 3, 4].map((n) => lows.backoffDelay(n))).toEqual([250, 500, 1000, 2000]);
+    expect([1, 2, 3, 4].map((n) => highs.backoffDelay(n))).toEqual([500, 1000, 2000, 4000]);
+    expect(highs.backoffDelay(30)).toBe(15_000);
+    expect(lows.backoffDelay(30)).toBe(7_500);
+  });
+
+  it("falls back to long polling and REST sends when the socket never opens, and back to live when it does", async () => {
+    const pages: EventPage[] = [{ events: [created(1)], last_seq: 1 }];
+    const { conn, sink, last, api, sockets } = setup({
+      events: async () => pages.shift() ?? new Promise<EventPage>(() => undefined),
+    });
+    conn.start();
+    conn.subscribe("r1", 0);
+    conn.setFocus("r1");
+    last().drop(1006);
+    await vi.advanceTimersByTimeAsync(1_000);
+    last().drop(1006);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(conn.state).toBe("polling");
+    await vi.advanceTimersByTimeAsync(0);
+    expect(api.events).toHaveBeenCalledWith("r1", expect.objectContaining({ after: 0, wait: 25 }), expect.anything());
+    expect(sink.seqs()).toEqual([1]);
+    conn.send("r1", "c-poll", "over REST");
+    await vi.advanceTimersByTimeAsync(0);
+    expect(api.send).toHaveBeenCalledWith("r1", "c-poll", "over REST");
+    expect(sink.acks).toEqual(["c-poll"]);
+    // The socket is tried again later; when it works, polling stops and the room resumes.
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(sockets).toHaveLength(3);
+    goLive(last());
+    expect(conn.state).toBe("live");
+    expect(last().sentOfType("subscribe")).toEqual([{ type: "subscribe", room_id: "r1", after: 1 }]);
+  });
+
+  it("keeps reconnecting, not polling, when the server is down altogether", async () => {
+    const { conn, last, api, sockets } = setup({ httpDown: true });
+    conn.start();
+    conn.subscribe("r1", 0);
+    for (let i = 0; i < 4; i++) {
+      last().drop(1006);
+      await vi.advanceTimersByTimeAsync(20_000);
+    }
+    expect(conn.state).toBe("connecting");
+    expect(api.events).not.toHaveBeenCalled();
+    expect(sockets.length).toBeGreaterThanOrEqual(5);
+    // The server is back: the next attempt gets through.
+    const attempts = sockets.length;
+    while (sockets.length === attempts) await vi.advanceTimersByTimeAsync(100);
+    goLive(last());
+    expect(conn.state).toBe("live");
+  });
+
+  it("gives up and asks for sign-in on close code 1008", async () => {
+    const { conn, sink, last, sockets } = setup();
+    conn.start();
+    goLive(last());
+    last().drop(1008);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(sink.signedOut).toBe(1);
+    expect(sockets).toHaveLength(1);
+    expect(conn.state).toBe("offline");
+  });
+
+  it("reconnects at once after a slow-consumer close and resumes with after", async () => {
+    const { conn, last, sockets } = setup();
+    conn.start();
+    conn.subscribe("r1", 5);
+    goLive(last());
+    last().receive({ type: "event", event: created(6) });
+    last().drop(4008);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sockets).toHaveLength(2);
+    goLive(last());
+    expect(last().sentOfType("subscribe")).toEqual([{ type: "subscribe", room_id: "r1", after: 6 }]);
+  });
+
+  it("on resync lets the store reload, then continues from the server's last seq", async () => {
+    const { conn, sink, last } = setup();
+    conn.start();
+    conn.subscribe("r1", 2);
+    goLive(last());
+    last().receive({ type: "resync", room_id: "r1", last_seq: 5000 });
+    last().receive({ type: "event", event: created(5001) });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sink.resyncs).toEqual(["r1"]);
+    expect(sink.seqs()).toEqual([5001]);
+    expect(conn.lastSeq("r1")).toBe(5001);
+  });
+
+  it("replaces a silent socket found by an unanswered ping", async () => {
+    const { conn, last, sockets } = setup();
+    conn.start();
+    goLive(last());
+    await vi.advanceTimersByTimeAsync(25_000);
+    expect(last().sentOfType("ping")).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(25_000);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(sockets.length).toBe(2);
+  });
+});

@@ -1,0 +1,71 @@
+// Generated from src/protocol.rs by `cargo test` (UPDATE_TS=1 rewrites it). Do not edit.
+
+export type User = { id: string, username: string, guest: boolean, };
+
+export type Rearrange = "anyone" | "moderators" | "nobody";
+
+export type Room = { id: string, name: string, topic: string, 
+/**
+ * `null` for the default rooms, which belong to nobody.
+ */
+owner_id: string | null, member_count: number, online_count: number, last_seq: number, rearrange: Rearrange, created_at: string, };
+
+export type Role = "owner" | "admin" | "member";
+
+export type Member = { user: User, role: Role, online: boolean, };
+
+export type Message = { id: string, room_id: string, 
+/**
+ * The room event that created this message.
+ */
+seq: number, author: User, body: string, client_id: string, created_at: string, edited_at: string | null, 
+/**
+ * Display-order key: messages sort by this string.
+ */
+position: string, };
+
+export type Event = { room_id: string, seq: number, at: string, } & ({ "kind": "message.created", message: Message, } | { "kind": "message.edited", message: Message, } | { "kind": "message.deleted", message_id: string, } | { "kind": "message.moved", message_id: string, position: string, after: string | null, } | { "kind": "room.cleared", by: User, } | { "kind": "member.joined", user: User, } | { "kind": "member.left", user: User, } | { "kind": "room.updated", room: Room, } | { "kind": "room.deleted", });
+
+export type EventKind = { "kind": "message.created", message: Message, } | { "kind": "message.edited", message: Message, } | { "kind": "message.deleted", message_id: string, } | { "kind": "message.moved", message_id: string, position: string, after: string | null, } | { "kind": "room.cleared", by: User, } | { "kind": "member.joined", user: User, } | { "kind": "member.left", user: User, } | { "kind": "room.updated", room: Room, } | { "kind": "room.deleted", };
+
+export type ClientFrame = { "type": "subscribe", room_id: string, after?: number, ref?: unknown, } | { "type": "unsubscribe", room_id: string, ref?: unknown, } | { "type": "send", room_id: string, client_id: string, body: string, ref?: unknown, } | { "type": "edit", room_id: string, message_id: string, body: string, ref?: unknown, } | { "type": "delete", room_id: string, message_id: string, ref?: unknown, } | { "type": "move", room_id: string, message_id: string, 
+/**
+ * The message to place it after; `null` moves it to the top. Required (may be null).
+ */
+after: string | null, ref?: unknown, } | { "type": "clear", room_id: string, ref?: unknown, } | { "type": "typing", room_id: string, } | { "type": "ping", ref?: unknown, };
+
+export type RoomListChange = "created" | "updated" | "deleted";
+
+export type ServerFrame = { "type": "hello", user: User, protocol: number, node_id: string, } | { "type": "subscribed", room_id: string, last_seq: number, online: Array<User>, } | { "type": "unsubscribed", room_id: string, } | { "type": "resync", room_id: string, last_seq: number, } | { "type": "event", event: Event, } | { "type": "ack", client_id: string, message: Message, } | { "type": "typing", room_id: string, user: User, } | { "type": "presence", room_id: string, joined: Array<User>, left: Array<User>, } | { "type": "room_list", change: RoomListChange, room: Room, } | { "type": "pong", ref: unknown, } | { "type": "error", code: string, message: string, ref?: unknown, 
+/**
+ * For a failed `send`: the `client_id` it carried, so the sender can mark it failed.
+ */
+client_id?: string, };
+
+export type Credentials = { username: string, password: string, };
+
+export type GuestRequest = { username: string, };
+
+export type AuthResponse = { user: User, token: string, };
+
+export type CreateRoomRequest = { name: string, topic?: string, };
+
+export type UpdateRoomRequest = { name?: string, topic?: string, rearrange?: string, };
+
+export type SendMessageRequest = { client_id: string, body: string, };
+
+export type EditMessageRequest = { body: string, };
+
+export type MoveMessageRequest = { 
+/**
+ * The message to place it after; `null` moves it to the top.
+ */
+after: string | null, };
+
+export type MessagePage = { messages: Array<Message>, has_more: boolean, };
+
+export type EventPage = { events: Array<Event>, last_seq: number, };
+
+export type ErrorBody = { error: ErrorDetail, };
+
+export type ErrorDetail = { code: string, message: string, };

@@ -1,0 +1,262 @@
+/**
+ * One room's messages as the client holds them, and the pure functions that change them.
+ * No I/O here: the store calls these, the unit tests call them directly.
+ *
+ * Messages are shown in `position` order (plain string comparison, the same order as the
+ * server's), never in time order. Optimistic changes (a move, an edit, a delete the server has
+ * not confirmed yet) are kept apart from the confirmed state and laid over it for display, so an
+ * event from the server always lands on the truth and a refused change simply disappears.
+ */
+import type { Event, Message, User } from "./protocol";
+
+export type Notice = {
+  id: string;
+  /** Shown after this message; null: at the top. */
+  afterId: string | null;
+  text: string;
+  at: string;
+};
+
+export type Optimistic = {
+  /** Moved after this message (null: to the top). */
+  after?: string | null;
+  body?: string;
+  hidden?: boolean;
+};
+
+export type RoomView = {
+  roomId: string;
+  messages: Record<string, Message>;
+  notices: Notice[];
+  /** Older messages exist above the first loaded one. */
+  hasMore: boolean;
+  loaded: boolean;
+  loadingOlder: boolean;
+  /** The seq of the last event applied. */
+  seq: number;
+  online: User[];
+  /** user id → until (ms since epoch) */
+  typing: Record<string, { user: User; until: number }>;
+  optimistic: Record<string, Optimistic>;
+};
+
+export type OutboxEntry = {
+  clientId: string;
+  roomId: string;
+  body: string;
+  createdAt: string;
+  state: "pending" | "failed";
+  error?: string;
+};
+
+export type DisplayItem =
+  | { type: "message"; key: string; message: Message }
+  | { type: "pending"; key: string; entry: OutboxEntry }
+  | { type: "notice"; key: string; notice: Notice };
+
+export function emptyView(roomId: string): RoomView {
+  return {
+    roomId,
+    messages: {},
+    notices: [],
+    hasMore: false,
+    loaded: false,
+    loadingOlder: false,
+    seq: 0,
+    online: [],
+    typing: {},
+    optimistic: {},
+  };
+}
+
+export function comparePositions(a: Message, b: Message): number {
+  if (a.position < b.position) return -1;
+  if (a.position > b.position) return 1;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/** The confirmed messages in display order. */
+export function sortedMessages(view: RoomView): Message[] {
+  return Object.values(view.messages).sort(comparePositions);
+}
+
+/** A fresh snapshot of the newest page (first load or resync). Optimistic state survives. */
+export function loadLatest(view: RoomView, messages: Message[], hasMore: boolean, seq: number): RoomView {
+  const byId: Record<string, Message> = {};
+  for (const m of messages) byId[m.id] = m;
+  return { ...view, messages: byId, hasMore, loaded: true, seq: Math.max(view.seq, seq) };
+}
+
+/** Older messages loaded above the current ones. */
+export function prependOlder(view: RoomView, messages: Message[], hasMore: boolean): RoomView {
+  const byId = { ...view.messages };
+  for (const m of messages) if (!byId[m.id]) byId[m.id] = m;
+  return { ...view, messages: byId, hasMore, loadingOlder: false };
+}
+
+/** Insert or replace a message confirmed by the server (ack or REST answer). */
+export function upsertMessage(view: RoomView, message: Message): RoomView {
+  return { ...view, messages: { ...view.messages, [message.id]: message } };
+}
+
+const MAX_NOTICES = 100;
+
+function lastMessageId(view: RoomView): string | null {
+  const all = sortedMessages(view);
+  return all.length ? all[all.length - 1].id : null;
+}
+
+function addNotice(view: RoomView, event: Event, text: string, afterId = lastMessageId(view)): RoomView {
+  const notice: Notice = { id: `n${event.seq}`, afterId, text, at: event.at };
+  return { ...view, notices: [...view.notices, notice].slice(-MAX_NOTICES) };
+}
+
+function withoutOptimistic(view: RoomView, messageId: string, field: keyof Optimistic): RoomView {
+  const current = view.optimistic[messageId];
+  if (!current || !(field in current)) return view;
+  const next = { ...current };
+  delete next[field];
+  const optimistic = { ...view.optimistic };
+  if (Object.keys(next).length === 0) delete optimistic[messageId];
+  else optimistic[messageId] = next;
+  return { ...view, optimistic };
+}
+
+/**
+ * Apply one room event (already in seq order, exactly once). Every event states absolute
+ * facts (the whole message, the new position), so applying an event the snapshot already
+ * reflects is harmless.
+ */
+export function applyEvent(view: RoomView, event: Event): RoomView {
+  let next: RoomView = { ...view, seq: Math.max(view.seq, event.seq) };
+  switch (event.kind) {
+    case "message.created": {
+      const m = event.message;
+      next = upsertMessage(next, m);
+      if (next.typing[m.author.id]) {
+        const typing = { ...next.typing };
+        delete typing[m.author.id];
+        next = { ...next, typing };
+      }
+      return next;
+    }
+    case "message.edited": {
+      const m = event.message;
+      if (!next.messages[m.id]) return next;
+      return withoutOptimistic(upsertMessage(next, m), m.id, "body");
+    }
+    case "message.deleted": {
+      if (!next.messages[event.message_id]) return next;
+      const messages = { ...next.messages };
+      delete messages[event.message_id];
+      const optimistic = { ...next.optimistic };
+      delete optimistic[event.message_id];
+      return { ...next, messages, optimistic };
+    }
+    case "message.moved": {
+      const existing = next.messages[event.message_id];
+      next = withoutOptimistic(next, event.message_id, "after");
+      if (!existing) return next;
+      // Moved above everything loaded while older pages exist: it now lives up there.
+      const first = sortedMessages(next)[0];
+      if (next.hasMore && first && event.position < first.position) {
+        const messages = { ...next.messages };
+        delete messages[event.message_id];
+        return { ...next, messages };
+      }
+      return upsertMessage(next, { ...existing, position: event.position });
+    }
+    case "room.cleared":
+      next = { ...next, messages: {}, hasMore: false, optimistic: {}, notices: [] };
+      return addNotice(next, event, `${event.by.username} cleared the room`, null);
+    case "member.joined":
+      return addNotice(next, event, `${event.user.username} joined`);
+    case "member.left":
+      return addNotice(next, event, `${event.user.username} left`);
+    case "room.updated":
+    case "room.deleted":
+      return next;
+  }
+}
+
+export function setOptimistic(view: RoomView, messageId: string, patch: Optimistic): RoomView {
+  return {
+    ...view,
+    optimistic: { ...view.optimistic, [messageId]: { ...view.optimistic[messageId], ...patch } },
+  };
+}
+
+export function clearOptimistic(view: RoomView, messageId: string, field: keyof Optimistic): RoomView {
+  return withoutOptimistic(view, messageId, field);
+}
+
+/** Messages as the person should see them: confirmed order with unconfirmed changes laid over. */
+export function displayMessages(view: RoomView): Message[] {
+  let list = sortedMessages(view);
+  const opt = view.optimistic;
+  if (Object.keys(opt).length === 0) return list;
+  list = list
+    .filter((m) => !opt[m.id]?.hidden)
+    .map((m) => (opt[m.id]?.body !== undefined ? { ...m, body: opt[m.id].body as string } : m));
+  for (const [id, o] of Object.entries(opt)) {
+    if (o.after === undefined) continue;
+    const from = list.findIndex((m) => m.id === id);
+    if (from < 0) continue;
+    const [moving] = list.splice(from, 1);
+    const to = o.after === null ? 0 : list.findIndex((m) => m.id === o.after) + 1;
+    if (o.after !== null && to === 0) {
+      list.splice(from, 0, moving); // the anchor is gone: leave it where it was
+      continue;
+    }
+    list.splice(to, 0, moving);
+  }
+  return list;
+}
+
+/**
+ * Everything shown in the conversation, top to bottom: messages, the notices anchored to them,
+ * then this room's unsent messages. An outbox entry whose message is already here (by client_id
+ * of mine) is not shown twice.
+ */
+export function displayItems(view: RoomView, outbox: OutboxEntry[], me: User | null): DisplayItem[] {
+  const messages = displayMessages(view);
+  const items: DisplayItem[] = [];
+  const noticesAfter = new Map<string | null, Notice[]>();
+  const present = new Set(messages.map((m) => m.id));
+  for (const n of view.notices) {
+    const key = n.afterId !== null && present.has(n.afterId) ? n.afterId : n.afterId === null ? null : undefined;
+    if (key === undefined) continue;
+    const list = noticesAfter.get(key) ?? [];
+    list.push(n);
+    noticesAfter.set(key, list);
+  }
+  for (const n of noticesAfter.get(null) ?? []) items.push({ type: "notice", key: n.id, notice: n });
+  const mine = new Set<string>();
+  for (const m of messages) {
+    // Keyed by author and client_id so a pending line turns into its message without remounting.
+    items.push({ type: "message", key: `c:${m.author.id}:${m.client_id}`, message: m });
+    if (me && m.author.id === me.id) mine.add(m.client_id);
+    for (const n of noticesAfter.get(m.id) ?? []) items.push({ type: "notice", key: n.id, notice: n });
+  }
+  for (const entry of outbox) {
+    if (entry.roomId !== view.roomId || mine.has(entry.clientId)) continue;
+    items.push({ type: "pending", key: `c:${me?.id ?? ""}:${entry.clientId}`, entry });
+  }
+  return items;
+}
+
+/** The message after which `messageId` lands when moved to `toIndex` of `list` (null: top). */
+export function afterForMove(list: Message[], messageId: string, toIndex: number): string | null | undefined {
+  const from = list.findIndex((m) => m.id === messageId);
+  if (from < 0 || toIndex < 0 || toIndex >= list.length || from === toIndex) return undefined;
+  const without = list.filter((m) => m.id !== messageId);
+  return toIndex === 0 ? null : without[toIndex - 1].id;
+}
+
+/** Messages from others the person has not seen yet. */
+export function unreadCount(view: RoomView | undefined, readSeq: number, me: User | null): number {
+  if (!view) return 0;
+  let n = 0;
+  for (const m of Object.values(view.messages)) if (m.seq > readSeq && m.author.id !== me?.id) n += 1;
+  return n;
+}

@@ -1,0 +1,96 @@
+/** Fakes shared by the unit tests (not part of the app bundle: nothing imports it outside tests). */
+import type { ConnectionSink, SocketLike } from "./connection";
+import type { Event, Message, User } from "./protocol";
+
+export class FakeSocket implements SocketLike {
+  readyState = 0;
+  sent: Record<string, unknown>[] = [];
+  onopen: ((ev: unknown) => void) | null = null;
+  onmessage: ((ev: { data: unknown }) => void) | null = null;
+  onclose: ((ev: { code: number }) => void) | null = null;
+  onerror: ((ev: unknown) => void) | null = null;
+  constructor(readonly url: string) {}
+  send(data: string) {
+    this.sent.push(JSON.parse(data));
+  }
+  close(code = 1000) {
+    if (this.readyState === 3) return;
+    this.readyState = 3;
+    this.onclose?.({ code });
+  }
+  open() {
+    this.readyState = 1;
+    this.onopen?.({});
+  }
+  receive(frame: unknown) {
+    this.onmessage?.({ data: JSON.stringify(frame) });
+  }
+  /** The server side closes (or the network drops). */
+  drop(code = 1006) {
+    this.readyState = 3;
+    this.onclose?.({ code });
+  }
+  sentOfType(type: string) {
+    return this.sent.filter((f) => f.type === type);
+  }
+}
+
+export const alice: User = { id: "u-alice", username: "alice", guest: false };
+export const bob: User = { id: "u-bob", username: "bob", guest: false };
+
+export function message(id: string, seq: number, position: string, author = alice, body = `body ${id}`): Message {
+  return {
+    id,
+    room_id: "r1",
+    seq,
+    author,
+    body,
+    client_id: `c-${id}`,
+    created_at: new Date(Date.UTC(2026, 0, 1, 0, 0, seq)).toISOString(),
+    edited_at: null,
+    position,
+  };
+}
+
+export function created(seq: number, m: Message = message(`m${seq}`, seq, `p${String(seq).padStart(4, "0")}`)): Event {
+  return { room_id: m.room_id, seq, at: m.created_at, kind: "message.created", message: m };
+}
+
+export class RecordingSink implements ConnectionSink {
+  states: string[] = [];
+  events: Event[] = [];
+  acks: string[] = [];
+  failed: { clientId: string; code: string }[] = [];
+  errors: string[] = [];
+  resyncs: string[] = [];
+  signedOut = 0;
+  state(s: string) {
+    this.states.push(s);
+  }
+  hello() {}
+  event(e: Event) {
+    this.events.push(e);
+  }
+  subscribed() {}
+  async resync(roomId: string) {
+    this.resyncs.push(roomId);
+  }
+  ack(clientId: string) {
+    this.acks.push(clientId);
+  }
+  sendFailed(clientId: string, code: string) {
+    this.failed.push({ clientId, code });
+  }
+  error(code: string) {
+    this.errors.push(code);
+  }
+  presence() {}
+  typing() {}
+  roomList() {}
+  unauthenticated() {
+    this.signedOut += 1;
+  }
+  seqs(roomId = "r1") {
+    return this.events.filter((e) => e.room_id === roomId).map((e) => e.seq);
+  }
+}

@@ -1,0 +1,59 @@
+import { useEffect, useRef, type ReactNode } from "react";
+
+/** A modal built on <dialog>: focus is trapped and Escape closes, as the platform does it. */
+export function Dialog({ title, onClose, children }: { title: string; onClose: () => void; children: ReactNode }) {
+  const ref = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    const dialog = ref.current;
+    if (dialog && !dialog.open) dialog.showModal();
+    return () => dialog?.close();
+  }, []);
+  return (
+    <dialog
+      ref={ref}
+      className="dialog"
+      aria-label={title}
+      onCancel={(e) => {
+        e.preventDefault();
+        onClose();
+      }}
+      onClick={(e) => {
+        if (e.target === ref.current) onClose();
+      }}
+    >
+      <div className="dialog-body">
+        <h2>{title}</h2>
+        {children}
+      </div>
+    </dialog>
+  );
+}
+
+export function ConfirmDialog(props: {
+  title: string;
+  text: string;
+  confirm: string;
+  danger?: boolean;
+  onConfirm: () => void;
+  onClose: () => void;
+}) {
+  return (
+    <Dialog title={props.title} onClose={props.onClose}>
+      <p className="muted">{props.text}</p>
+      <div className="dialog-actions">
+        <button className="btn ghost" onClick={props.onClose} autoFocus>
+          Cancel
+        </button>
+        <button
+          className={`btn ${props.danger ? "danger" : "primary"}`}
+          onClick={() => {
+            props.onConfirm();
+            props.onClose();
+          }}
+        >
+          {props.confirm}
+        </button>
+      </div>
+    </Dialog>
+  );
+}

@@ -1,0 +1,249 @@
+import { useSortable } from "@dnd-kit/sortable";
+import { DownIcon, GripIcon, PencilIcon, TrashIcon, UpIcon } from "./icons";
+import { CSS } from "@dnd-kit/utilities";
+import { memo, useState } from "react";
+import { deleteMessage, discardSend, editMessage, retrySend } from "../chat";
+import type { Message, User } from "../protocol";
+import type { Notice, OutboxEntry } from "../roomState";
+import { exactTime, relativeTime } from "../time";
+import { Avatar } from "./Avatar";
+import { ConfirmDialog } from "./Dialog";
+
+type Props = {
+  message: Message;
+  roomId: string;
+  mine: boolean;
+  grouped: boolean;
+  canDelete: boolean;
+  canMove: boolean;
+  now: number;
+  /** The one message in the tab order (roving tabindex); arrows move between messages. */
+  tabbable: boolean;
+  onMoveBy: (messageId: string, delta: number) => void;
+  onFocusMessage: (messageId: string) => void;
+};
+
+export const MessageItem = memo(function MessageItem(props: Props) {
+  const { message: m, roomId, mine, grouped, canDelete, canMove, now, tabbable, onMoveBy, onFocusMessage } = props;
+  const tab = tabbable ? 0 : -1;
+  const [editing, setEditing] = useState(false);
+  const [draft, setDraft] = useState(m.body);
+  const [confirmDelete, setConfirmDelete] = useState(false);
+  const { attributes, listeners, setNodeRef, setActivatorNodeRef, transform, transition, isDragging } = useSortable({
+    id: m.id,
+    disabled: !canMove,
+  });
+
+  function save() {
+    const body = draft.trim();
+    setEditing(false);
+    if (body && body !== m.body) void editMessage(roomId, m.id, body);
+  }
+
+  function remove() {
+    if (mine) void deleteMessage(roomId, m.id);
+    else setConfirmDelete(true);
+  }
+
+  return (
+    <li
+      ref={setNodeRef}
+      className={`msg${grouped ? " grouped" : ""}${mine ? " mine" : ""}${isDragging ? " dragging" : ""}`}
+      style={{ transform: CSS.Translate.toString(transform), transition }}
+      data-testid="message"
+      data-id={m.id}
+      data-state="sent"
+      aria-label={`${m.author.username}: ${m.body}`}
+      aria-keyshortcuts={canMove ? "Alt+ArrowUp Alt+ArrowDown" : undefined}
+      tabIndex={tab}
+      onFocus={() => onFocusMessage(m.id)}
+      onKeyDown={(e) => {
+        if (e.target !== e.currentTarget) return;
+        if (e.key === "ArrowUp" || e.key === "ArrowDown") {
+          e.preventDefault();
+          const up = e.key === "ArrowUp";
+          if (e.altKey) {
+            if (canMove) onMoveBy(m.id, up ? -1 : 1);
+            return;
+          }
+          const all = [...(e.currentTarget.parentElement?.querySelectorAll<HTMLElement>("li.msg[data-id]") ?? [])];
+          const next = all[all.indexOf(e.currentTarget) + (up ? -1 : 1)];
+          next?.focus();
+        } else if (e.key === "Enter" && mine && !editing) {
+          e.preventDefault();
+          setDraft(m.body);
+          setEditing(true);
+        } else if (e.key === "Delete" && canDelete) {
+          e.preventDefault();
+          remove();
+        }
+      }}
+    >
+      <div className="msg-gutter">
+        {grouped ? (
+          <time className="msg-hover-time" dateTime={m.created_at} title={exactTime(m.created_at)}>
+            {relativeTime(m.created_at, now)}
+          </time>
+        ) : (
+          <Avatar user={m.author} />
+        )}
+      </div>
+      <div className="msg-main">
+        {!grouped && (
+          <div className="msg-meta">
+            <span className="msg-author" data-testid="author">
+              {m.author.username}
+            </span>
+            {m.author.guest && <span className="tag">guest</span>}
+            <time dateTime={m.created_at} title={exactTime(m.created_at)}>
+              {relativeTime(m.created_at, now)}
+            </time>
+          </div>
+        )}
+        {editing ? (
+          <div className="msg-edit">
+            <label className="sr-only" htmlFor={`edit-${m.id}`}>
+              Edit message
+            </label>
+            <textarea
+              id={`edit-${m.id}`}
+              autoFocus
+              value={draft}
+              onChange={(e) => setDraft(e.target.value)}
+              onKeyDown={(e) => {
+                if (e.key === "Enter" && !e.shiftKey) {
+                  e.preventDefault();
+                  save();
+                } else if (e.key === "Escape") {
+                  e.preventDefault();
+                  setEditing(false);
+                }
+              }}
+            />
+            <div className="msg-edit-actions">
+              <span className="muted small">Enter to save · Esc to cancel</span>
+              <button className="btn ghost small" onClick={() => setEditing(false)}>
+                Cancel
+              </button>
+              <button className="btn primary small" onClick={save}>
+                Save
+              </button>
+            </div>
+          </div>
+        ) : (
+          <div className="msg-body" data-testid="body">
+            {m.body}
+            {m.edited_at && (
+              <span className="edited" title={`Edited ${exactTime(m.edited_at)}`} data-testid="edited">
+                {" "}
+                (edited)
+              </span>
+            )}
+          </div>
+        )}
+      </div>
+      {!editing && (
+        <div className="msg-actions" role="toolbar" aria-label="Message actions">
+          {canMove && (
+            <>
+              <button
+                ref={setActivatorNodeRef}
+                className="icon-btn handle"
+                aria-label="Drag to move (space to pick up with the keyboard)"
+                title="Drag to move"
+                {...attributes}
+                {...listeners}
+                tabIndex={tab}
+              >
+                <GripIcon />
+              </button>
+              <button className="icon-btn" tabIndex={tab} aria-label="Move up" title="Move up" onClick={() => onMoveBy(m.id, -1)}>
+                <UpIcon />
+              </button>
+              <button className="icon-btn" tabIndex={tab} aria-label="Move down" title="Move down" onClick={() => onMoveBy(m.id, 1)}>
+                <DownIcon />
+              </button>
+            </>
+          )}
+          {mine && (
+            <button
+              className="icon-btn"
+              tabIndex={tab}
+              aria-label="Edit"
+              title="Edit"
+              onClick={() => {
+                setDraft(m.body);
+                setEditing(true);
+              }}
+            >
+              <PencilIcon />
+            </button>
+          )}
+          {canDelete && (
+            <button className="icon-btn danger-text" tabIndex={tab} aria-label="Delete" title="Delete" onClick={remove}>
+              <TrashIcon />
+            </button>
+          )}
+        </div>
+      )}
+      {confirmDelete && (
+        <ConfirmDialog
+          title="Delete this message?"
+          text={`The message by ${m.author.username} is removed for everyone.`}
+          confirm="Delete"
+          danger
+          onConfirm={() => void deleteMessage(roomId, m.id)}
+          onClose={() => setConfirmDelete(false)}
+        />
+      )}
+    </li>
+  );
+});
+
+export function PendingItem({ entry, me, grouped }: { entry: OutboxEntry; me: User | null; grouped: boolean }) {
+  const failed = entry.state === "failed";
+  return (
+    <li
+      className={`msg mine pending${failed ? " failed" : ""}${grouped ? " grouped" : ""}`}
+      data-testid="message"
+      data-state={entry.state}
+      aria-label={`${me?.username ?? "You"}: ${entry.body} (${failed ? "not sent" : "sending"})`}
+    >
+      <div className="msg-gutter">{me && <Avatar user={me} />}</div>
+      <div className="msg-main">
+        <div className="msg-meta">
+          <span className="msg-author" data-testid="author">
+            {me?.username}
+          </span>
+          <span className="msg-status" data-testid="status">
+            {failed ? `Not sent${entry.error ? ` — ${entry.error}` : ""}` : "Sending…"}
+          </span>
+        </div>
+        <div className="msg-body" data-testid="body">
+          {entry.body}
+        </div>
+        {failed && (
+          <div className="msg-retry">
+            <button className="btn small primary" onClick={() => retrySend(entry.clientId)}>
+              Retry
+            </button>
+            <button className="btn small ghost" onClick={() => discardSend(entry.clientId)}>
+              Discard
+            </button>
+          </div>
+        )}
+      </div>
+    </li>
+  );
+}
+
+export function NoticeItem({ notice }: { notice: Notice }) {
+  return (
+    <li className="notice" data-testid="notice">
+      <span>{notice.text}</span>
+      <time dateTime={notice.at} title={exactTime(notice.at)}>
+        {new Date(notice.at).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" })}
+      </time>
+    </li>
+  );
+}

@@ -1,0 +1,51 @@
+import { useEffect } from "react";
+import { dismissToast, setDrawer } from "../chat";
+import { unreadCount } from "../roomState";
+import { useChat } from "../store";
+import { RoomPane } from "./RoomPane";
+import { Sidebar } from "./Sidebar";
+
+export function Shell() {
+  const drawerOpen = useChat((s) => s.drawerOpen);
+  const activeRoomId = useChat((s) => s.activeRoomId);
+  const toasts = useChat((s) => s.toasts);
+  const announcement = useChat((s) => s.announcement);
+  const roomName = useChat((s) => (s.activeRoomId ? s.rooms[s.activeRoomId]?.name : undefined));
+  const totalUnread = useChat((s) =>
+    s.joined.reduce((n, id) => n + unreadCount(s.views[id], s.readSeq[id] ?? 0, s.me), 0),
+  );
+  // The tab title tells a person in another tab that something is waiting.
+  useEffect(() => {
+    const base = roomName ? `#${roomName} · Palaver` : "Palaver";
+    document.title = totalUnread > 0 ? `(${totalUnread}) ${base}` : base;
+  }, [roomName, totalUnread]);
+  return (
+    <div className={`shell${drawerOpen ? " drawer-open" : ""}`}>
+      <a className="skip-link" href="#composer-input">
+        Skip to message box
+      </a>
+      <Sidebar />
+      <div className="drawer-backdrop" onClick={() => setDrawer(false)} aria-hidden="true" />
+      {activeRoomId ? (
+        <RoomPane key={activeRoomId} roomId={activeRoomId} />
+      ) : (
+        <main className="room-pane empty-state">
+          <p className="muted">Pick a room to start talking.</p>
+        </main>
+      )}
+      <div className="sr-only" aria-live="polite" aria-atomic="true" data-testid="live-region">
+        {announcement}
+      </div>
+      <div className="toasts" role="status" aria-live="polite">
+        {toasts.map((t) => (
+          <div key={t.id} className="toast">
+            <span>{t.text}</span>
+            <button className="icon-btn" aria-label="Dismiss" onClick={() => dismissToast(t.id)}>
+              ×
+            </button>
+          </div>
+        ))}
+      </div>
+    </div>
+  );
+}
