@@ -196,10 +196,10 @@ async fn flush_batches(state: AppState) {
         tick.tick().await;
         n += 1;
         state.hub.flush_presence();
-        if n % 4 == 0 {
+        if n.is_multiple_of(4) {
             state.chat.flush_room_list().await;
         }
-        if n % 240 == 0 {
+        if n.is_multiple_of(240) {
             state.chat.limits.prune();
         }
     }

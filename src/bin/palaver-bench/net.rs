@@ -1,0 +1,341 @@
+//! Talking to the server: guest tokens and rooms over REST, WebSocket connections from a chosen
+//! 127.0.0.x source address, and a cheap reading of the frames that arrive by the million.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+pub type Ws = WebSocketStream<TcpStream>;
+
+/// Where the server is, parsed once from `--url` (`http://127.0.0.1:8080`).
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub base: String,
+    pub addr: SocketAddr,
+}
+
+impl Target {
+    pub fn parse(url: &str) -> anyhow::Result<Self> {
+        let base = url.trim_end_matches('/').to_string();
+        let host_port = base
+            .strip_prefix("http://")
+            .ok_or_else(|| anyhow!("--url must start with http:// (got {url})"))?;
+        let addr = host_port
+            .parse()
+            .with_context(|| format!("--url must name an IP and port (got {url})"))?;
+        Ok(Target { base, addr })
+    }
+}
+
+/// The 127.0.0.x addresses connections are spread over, so that one address's ~28,000
+/// ephemeral ports are not the limit.
+pub fn source_ips(count: u8) -> Vec<Ipv4Addr> {
+    (1..=count.max(1))
+        .map(|i| Ipv4Addr::new(127, 0, 0, i))
+        .collect()
+}
+
+/// REST clients, one per source address.
+pub struct Rest {
+    clients: Vec<reqwest::Client>,
+    base: String,
+}
+
+impl Rest {
+    pub fn new(target: &Target, ips: &[Ipv4Addr]) -> anyhow::Result<Self> {
+        let clients = ips
+            .iter()
+            .map(|ip| {
+                reqwest::Client::builder()
+                    .local_address(IpAddr::V4(*ip))
+                    .timeout(Duration::from_secs(30))
+                    .pool_max_idle_per_host(64)
+                    .build()
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Rest {
+            clients,
+            base: target.base.clone(),
+        })
+    }
+
+    fn client(&self, i: usize) -> &reqwest::Client {
+        &self.clients[i % self.clients.len()]
+    }
+
+    /// Signs in a guest and returns its token.
+    pub async fn guest_token(&self, i: usize, username: &str) -> anyhow::Result<String> {
+        let response = self
+            .client(i)
+            .post(format!("{}/api/auth/guest", self.base))
+            .json(&json!({ "username": username }))
+            .send()
+            .await?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status.as_u16() != 201 {
+            bail!("guest sign-in answered {status}: {body}");
+        }
+        body["token"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("guest sign-in answered without a token: {body}"))
+    }
+
+    /// Creates a room and returns its id.
+    pub async fn create_room(&self, token: &str, name: &str) -> anyhow::Result<String> {
+        let response = self
+            .client(0)
+            .post(format!("{}/api/rooms", self.base))
+            .bearer_auth(token)
+            .json(&json!({ "name": name }))
+            .send()
+            .await?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status.as_u16() != 201 {
+            bail!("creating room {name:?} answered {status}: {body}");
+        }
+        body["id"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("room without an id: {body}"))
+    }
+}
+
+impl Rest {
+    /// Makes the token's user a member of the room (`member.joined` is appended now, while no
+    /// socket is subscribed, instead of fanning out to every earlier subscriber later).
+    pub async fn join(&self, i: usize, token: &str, room_id: &str) -> anyhow::Result<()> {
+        let response = self
+            .client(i)
+            .post(format!("{}/api/rooms/{room_id}/join", self.base))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            bail!("joining room {room_id} answered {status}: {body}");
+        }
+        Ok(())
+    }
+}
+
+/// Opens a WebSocket from `source` and waits for the server's `hello`.
+pub async fn connect(target: &Target, source: Ipv4Addr, token: &str) -> anyhow::Result<Ws> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
+    let stream = socket.connect(target.addr).await?;
+    stream.set_nodelay(true)?;
+    let url = format!("ws://{}/ws?token={token}", target.addr);
+    // Small read buffers: the idle scenario holds ~20,000 sockets in this one process.
+    let config = WebSocketConfig::default().read_buffer_size(8 * 1024);
+    let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config))
+        .await
+        .context("WebSocket handshake")?;
+    match next_json(&mut ws).await? {
+        frame if frame["type"] == "hello" => Ok(ws),
+        frame => bail!("expected hello, got {frame}"),
+    }
+}
+
+/// Subscribes to a room and returns the `last_seq` of its `subscribed` answer (frames before it,
+/// such as presence, are skipped).
+pub async fn subscribe(ws: &mut Ws, room_id: &str) -> anyhow::Result<u64> {
+    let frame = json!({ "type": "subscribe", "room_id": room_id });
+    ws.send(Message::text(frame.to_string())).await?;
+    loop {
+        let frame = next_json(ws).await?;
+        match frame["type"].as_str() {
+            Some("subscribed") if frame["room_id"] == room_id => {
+                return Ok(frame["last_seq"].as_u64().unwrap_or(0))
+            }
+            Some("error") => bail!("subscribe refused: {frame}"),
+            _ => continue,
+        }
+    }
+}
+
+async fn next_json(ws: &mut Ws) -> anyhow::Result<Value> {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(30), ws.next())
+            .await
+            .context("no frame from the server in 30 s")?
+            .ok_or_else(|| anyhow!("the server closed the socket"))??;
+        match message {
+            Message::Text(text) => return Ok(serde_json::from_str(&text)?),
+            Message::Close(frame) => bail!("the server closed the socket: {frame:?}"),
+            _ => continue,
+        }
+    }
+}
+
+/// The frame `send` of the publisher's `number`-th message, with its send time in the body.
+///
+/// The body is `pb1:<publisher>:<number>:<nanos>:` padded with `x` to `body_bytes`, so the
+/// subscriber finds all three numbers without parsing the whole JSON frame.
+pub fn send_frame(
+    room_id: &str,
+    publisher: usize,
+    number: usize,
+    sent_ns: u64,
+    body_bytes: usize,
+) -> String {
+    let mut body = format!("pb1:{publisher}:{number}:{sent_ns}:");
+    if body.len() < body_bytes {
+        body.extend(std::iter::repeat_n('x', body_bytes - body.len()));
+    }
+    format!(
+        r#"{{"type":"send","room_id":"{room_id}","client_id":"c{publisher}-{number}","body":"{body}"}}"#
+    )
+}
+
+/// What the tool needs from a server frame, read without a full JSON parse where it can.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// An `event` frame; `mark` is set for a bench message (`message.created` of a `pb1:` body).
+    Event {
+        seq: Option<u64>,
+        mark: Option<Mark>,
+    },
+    Ack {
+        mark: Option<Mark>,
+    },
+    Error {
+        code: String,
+    },
+    Other,
+}
+
+/// The numbers a bench message carries in its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    pub publisher: usize,
+    pub number: usize,
+    pub sent_ns: u64,
+}
+
+/// Classifies a text frame. Event and ack frames are read by scanning for their markers (Palaver
+/// and the bare server both write compact JSON); anything else is parsed properly.
+pub fn classify(text: &str) -> Frame {
+    let bytes = text.as_bytes();
+    let finder = |needle: &str| memchr::memmem::find(bytes, needle.as_bytes());
+    if finder(r#""type":"event""#).is_some() {
+        let seq = finder(r#""seq":"#).and_then(|at| leading_number(&bytes[at + 6..]));
+        let mark = if finder(r#""kind":"message.created""#).is_some() {
+            find_mark(bytes)
+        } else {
+            None
+        };
+        return Frame::Event { seq, mark };
+    }
+    if finder(r#""type":"ack""#).is_some() {
+        return Frame::Ack {
+            mark: find_mark(bytes),
+        };
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(frame) if frame["type"] == "error" => Frame::Error {
+            code: frame["code"].as_str().unwrap_or("unknown").to_string(),
+        },
+        _ => Frame::Other,
+    }
+}
+
+fn find_mark(bytes: &[u8]) -> Option<Mark> {
+    let at = memchr::memmem::find(bytes, b"pb1:")?;
+    let mut rest = &bytes[at + 4..];
+    let mut numbers = [0u64; 3];
+    for number in &mut numbers {
+        let end = rest.iter().position(|&b| b == b':')?;
+        *number = std::str::from_utf8(&rest[..end]).ok()?.parse().ok()?;
+        rest = &rest[end + 1..];
+    }
+    Some(Mark {
+        publisher: numbers[0] as usize,
+        number: numbers[1] as usize,
+        sent_ns: numbers[2],
+    })
+}
+
+fn leading_number(bytes: &[u8]) -> Option<u64> {
+    let end = bytes
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(bytes.len());
+    std::str::from_utf8(&bytes[..end]).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_palaver_event_frame_yields_its_seq_and_mark() {
+        let frame = r#"{"type":"event","event":{"room_id":"r","seq":42,"at":"t","kind":"message.created","message":{"id":"m","room_id":"r","seq":42,"author":{"id":"u","username":"a","guest":true},"body":"pb1:3:17:123456:xxxx","client_id":"c3-17","created_at":"t","edited_at":null,"position":"a0"}}}"#;
+        let mark = Mark {
+            publisher: 3,
+            number: 17,
+            sent_ns: 123456,
+        };
+        assert_eq!(
+            classify(frame),
+            Frame::Event {
+                seq: Some(42),
+                mark: Some(mark)
+            }
+        );
+    }
+
+    #[test]
+    fn a_member_event_has_a_seq_but_no_mark() {
+        let frame = r#"{"type":"event","event":{"room_id":"r","seq":1,"at":"t","kind":"member.joined","user":{"id":"u","username":"pb1:1:1:1:","guest":true}}}"#;
+        assert_eq!(
+            classify(frame),
+            Frame::Event {
+                seq: Some(1),
+                mark: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_send_frame_round_trips_through_the_marker() {
+        let frame = send_frame("r", 5, 9, 77, 64);
+        let body: Value = serde_json::from_str(&frame).unwrap();
+        assert_eq!(body["body"].as_str().unwrap().len(), 64);
+        let ack = format!(
+            r#"{{"type":"ack","client_id":"c5-9","message":{{"body":{}}}}}"#,
+            body["body"]
+        );
+        assert!(matches!(
+            classify(&ack),
+            Frame::Ack {
+                mark: Some(Mark {
+                    publisher: 5,
+                    number: 9,
+                    sent_ns: 77
+                })
+            }
+        ));
+    }
+
+    #[test]
+    fn an_error_frame_yields_its_code() {
+        let frame = r#"{"type":"error","code":"rate_limited","message":"slow down"}"#;
+        assert_eq!(
+            classify(frame),
+            Frame::Error {
+                code: "rate_limited".into()
+            }
+        );
+    }
+}
