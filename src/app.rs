@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::ops::Deref;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,17 +16,10 @@ use crate::bus::{Bus, LocalBus};
 use crate::chat::{Chat, DEFAULT_ROOMS};
 use crate::config::{Config, LogFormat};
 use crate::hub::Hub;
+use crate::metrics::Metrics;
 use crate::protocol::close_code;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
-
-/// Counters for `/metrics`.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    pub connections_opened: AtomicU64,
-    pub messages_sent: AtomicU64,
-    pub slow_consumers: AtomicU64,
-}
 
 /// What every handler shares. Cloning is an `Arc` increment.
 #[derive(Clone)]
@@ -93,12 +85,14 @@ impl Application {
         let hub = Hub::new(store.clone());
         let bus: Arc<dyn Bus> = LocalBus::new(&hub);
         hub.attach_bus(bus.clone());
+        let metrics = Arc::new(Metrics::new());
         let chat = Arc::new(Chat::new(
             store.clone(),
             bus,
             hub.clone(),
             config.allow_guests,
             crate::chat::limits::Limits::from_config(&config),
+            metrics.clone(),
         ));
         let listener = TcpListener::bind(config.listen)
             .await
@@ -109,7 +103,7 @@ impl Application {
             store,
             hub,
             chat,
-            metrics: Arc::new(Metrics::default()),
+            metrics,
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
         }));

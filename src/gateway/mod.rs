@@ -163,10 +163,7 @@ async fn serve(state: AppState, socket: WebSocket, auth: AuthUser) {
         let _ = sink.send(Message::Close(Some(close))).await;
         return;
     }
-    state
-        .metrics
-        .connections_opened
-        .fetch_add(1, Ordering::Relaxed);
+    state.metrics.connections_opened.inc();
     conn.push(Outbound::Frame(Utf8Bytes::from(
         ServerFrame::Hello {
             user: conn.user.clone(),
@@ -294,10 +291,6 @@ impl Reader {
                 ..
             } => {
                 let (message, _) = chat.send(user, &room_id, &client_id, &body).await?;
-                self.state
-                    .metrics
-                    .messages_sent
-                    .fetch_add(1, Ordering::Relaxed);
                 self.conn.push(Outbound::Frame(Utf8Bytes::from(
                     ServerFrame::Ack { client_id, message }.encode(),
                 )));

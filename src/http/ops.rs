@@ -1,8 +1,5 @@
 //! Operations: liveness, readiness and Prometheus metrics.
 
-use std::fmt::Write;
-use std::sync::atomic::Ordering;
-
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
@@ -43,37 +40,8 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let m = &state.metrics;
-    let mut out = String::new();
-    let mut counter = |name: &str, help: &str, kind: &str, value: u64| {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-        );
-    };
-    counter(
-        "palaver_connections",
-        "Open WebSocket connections on this node.",
-        "gauge",
-        state.hub.connection_count() as u64,
-    );
-    counter(
-        "palaver_connections_opened_total",
-        "WebSocket connections opened since start.",
-        "counter",
-        m.connections_opened.load(Ordering::Relaxed),
-    );
-    counter(
-        "palaver_messages_sent_total",
-        "Messages sent over the socket since start.",
-        "counter",
-        m.messages_sent.load(Ordering::Relaxed),
-    );
-    counter(
-        "palaver_slow_consumer_closes_total",
-        "Connections closed with 4008 for falling behind.",
-        "counter",
-        m.slow_consumers.load(Ordering::Relaxed),
-    );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(&state.hub),
+    )
 }

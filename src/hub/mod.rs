@@ -20,16 +20,15 @@
 //! being subscribers: they see the room's last delivered `seq` change.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::extract::ws::Utf8Bytes;
-use tokio::sync::{mpsc, watch};
-use tokio_util::sync::CancellationToken;
+use tokio::sync::{mpsc, watch, Notify};
 
-use crate::app::Metrics;
 use crate::bus::Bus;
 use crate::error::Result;
+use crate::metrics::Metrics;
 use crate::protocol::{close_code, ServerFrame, User};
 use crate::store::{Store, StoredEvent};
 
@@ -80,16 +79,20 @@ pub enum Outbound {
 }
 
 /// Asks a connection to close with a code, once; the writer sends the close frame.
+///
+/// `is_closed` is an atomic load: it runs on the fan-out path for every delivery.
 #[derive(Debug, Default)]
 pub struct Closer {
     reason: OnceLock<(u16, &'static str)>,
-    token: CancellationToken,
+    closed: AtomicBool,
+    notify: Notify,
 }
 
 impl Closer {
     pub fn close(&self, code: u16, reason: &'static str) {
         let _ = self.reason.set((code, reason));
-        self.token.cancel();
+        self.closed.store(true, Ordering::Release);
+        self.notify.notify_waiters();
     }
 
     pub fn reason(&self) -> Option<(u16, &'static str)> {
@@ -97,11 +100,18 @@ impl Closer {
     }
 
     pub async fn closed(&self) {
-        self.token.cancelled().await
+        let notified = self.notify.notified();
+        tokio::pin!(notified);
+        // Registered before the check, so a close in between still wakes us.
+        notified.as_mut().enable();
+        if self.is_closed() {
+            return;
+        }
+        notified.await;
     }
 
     pub fn is_closed(&self) -> bool {
-        self.token.is_cancelled()
+        self.closed.load(Ordering::Acquire)
     }
 }
 
@@ -124,7 +134,7 @@ impl Connection {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 if !self.closer.is_closed() {
-                    self.metrics.slow_consumers.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.slow_consumers.inc();
                 }
                 self.closer
                     .close(close_code::SLOW_CONSUMER, "slow consumer");
