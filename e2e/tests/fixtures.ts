@@ -104,8 +104,10 @@ export function uniqueName(prefix: string): string {
   return `${prefix}${process.pid % 1000}${nameSeq}${Math.floor(Math.random() * 1000)}`.slice(0, 32);
 }
 
-/** One person in one browser context. */
+/** One person in one browser context. Uncaught page errors fail the test when it closes. */
 export class Person {
+  readonly pageErrors: string[] = [];
+
   constructor(
     readonly name: string,
     readonly context: BrowserContext,
@@ -116,7 +118,9 @@ export class Person {
   static async open(browser: Browser, server: Server, prefix: string, opts: Parameters<Browser["newContext"]>[0] = {}) {
     const context = await browser.newContext({ baseURL: server.url, ...opts });
     const page = await context.newPage();
-    return new Person(uniqueName(prefix), context, page, server);
+    const person = new Person(uniqueName(prefix), context, page, server);
+    context.on("weberror", (e) => person.pageErrors.push(e.error().message));
+    return person;
   }
 
   async signInAsGuest(query = ""): Promise<void> {
@@ -186,6 +190,7 @@ export class Person {
 
   async close(): Promise<void> {
     await this.context.close();
+    expect(this.pageErrors, `uncaught errors in ${this.name}'s pages`).toEqual([]);
   }
 }
 
