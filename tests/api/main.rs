@@ -4,6 +4,7 @@ mod accounts;
 mod chat;
 mod errors;
 mod helpers;
+mod ops;
 mod resume;
 mod rooms;
 mod security;
