@@ -3,6 +3,8 @@
 //! Writes go through a pool of exactly one connection, so write transactions queue in process
 //! instead of spinning on SQLite's lock; reads use a separate pool and never wait for writes (WAL).
 //! `synchronous = NORMAL` in WAL mode keeps every committed transaction across a process crash.
+//! Sends, the hot path, are group-committed: a task takes every send waiting into one
+//! transaction and acknowledges each only after it commits (see [`group_commit`]).
 
 use std::path::Path;
 use std::str::FromStr;
@@ -661,49 +663,18 @@ impl Store for SqliteStore {
     ) -> Result<(Message, Vec<StoredEvent>)> {
         let mut tx = self.writer.begin().await.map_err(db_err)?;
         let mut message = message_in(&mut tx, room_id, message_id).await?;
-        let low = match after {
-            Some(after_id) if after_id == message_id => {
-                return Err(Error::InvalidRequest(
-                    "a message can't move after itself".into(),
-                ))
-            }
-            Some(after_id) => Some(message_in(&mut tx, room_id, after_id).await?.position),
-            None => None,
-        };
-        // The neighbour below the gap, not counting the message being moved.
-        let high: Option<String> = sqlx::query_scalar(
-            "SELECT MIN(position) FROM messages WHERE room_id = ? AND deleted = 0 AND id != ? \
-             AND (? IS NULL OR position > ?)",
-        )
-        .bind(room_id)
-        .bind(message_id)
-        .bind(&low)
-        .bind(&low)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        if after == Some(message_id) {
+            return Err(Error::InvalidRequest(
+                "a message can't move after itself".into(),
+            ));
+        }
         let mut events = Vec::new();
-        let mut key = position::between(low.as_deref(), high.as_deref());
+        let mut key = key_after(&mut tx, room_id, message_id, after).await?;
         if key.len() > position::MAX_KEY_LEN {
             // Moves into the same gap have made keys long: respace the whole room (one
             // `message.moved` per message that changes place) and compute the key again.
             events = respace(&mut tx, room_id).await?;
-            let low = match after {
-                Some(after_id) => Some(message_in(&mut tx, room_id, after_id).await?.position),
-                None => None,
-            };
-            let high: Option<String> = sqlx::query_scalar(
-                "SELECT MIN(position) FROM messages WHERE room_id = ? AND deleted = 0 AND id != ? \
-                 AND (? IS NULL OR position > ?)",
-            )
-            .bind(room_id)
-            .bind(message_id)
-            .bind(&low)
-            .bind(&low)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            key = position::between(low.as_deref(), high.as_deref());
+            key = key_after(&mut tx, room_id, message_id, after).await?;
         }
         sqlx::query("UPDATE messages SET position = ? WHERE id = ?")
             .bind(&key)
@@ -949,6 +920,32 @@ async fn group_commit(pool: SqlitePool, mut jobs: mpsc::Receiver<SendJob>) {
             }
         }
     }
+}
+
+/// A position for `message_id` just after `after` (`None`: the top): between that message and
+/// the one below it, not counting the message being moved.
+async fn key_after(
+    conn: &mut SqliteConnection,
+    room_id: &str,
+    message_id: &str,
+    after: Option<&str>,
+) -> Result<String> {
+    let low = match after {
+        Some(after_id) => Some(message_in(conn, room_id, after_id).await?.position),
+        None => None,
+    };
+    let high: Option<String> = sqlx::query_scalar(
+        "SELECT MIN(position) FROM messages WHERE room_id = ? AND deleted = 0 AND id != ? \
+         AND (? IS NULL OR position > ?)",
+    )
+    .bind(room_id)
+    .bind(message_id)
+    .bind(&low)
+    .bind(&low)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    Ok(position::between(low.as_deref(), high.as_deref()))
 }
 
 /// Gives every live message of the room a fresh, short key in its current order, appending a
