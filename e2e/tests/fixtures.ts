@@ -107,6 +107,8 @@ export function uniqueName(prefix: string): string {
 /** One person in one browser context. Uncaught page errors fail the test when it closes. */
 export class Person {
   readonly pageErrors: string[] = [];
+  /** The socket frames and REST event fetches this person's pages saw, for failure reports. */
+  readonly log: string[] = [];
 
   constructor(
     readonly name: string,
@@ -120,6 +122,24 @@ export class Person {
     const page = await context.newPage();
     const person = new Person(uniqueName(prefix), context, page, server);
     context.on("weberror", (e) => person.pageErrors.push(e.error().message));
+    const note = (line: string) => {
+      person.log.push(`${new Date().toISOString().slice(11, 23)} ${line.slice(0, 400)}`);
+      if (person.log.length > 2000) person.log.shift();
+    };
+    context.on("page", (p) => watch(p));
+    const watch = (p: Page) => {
+      p.on("websocket", (ws) => {
+        note(`ws open ${ws.url()}`);
+        ws.on("framesent", (f) => note(`> ${String(f.payload)}`));
+        ws.on("framereceived", (f) => note(`< ${String(f.payload)}`));
+        ws.on("close", () => note("ws closed"));
+      });
+      p.on("request", (r) => {
+        if (r.url().includes("/api/")) note(`${r.method()} ${r.url()}`);
+      });
+    };
+    watch(page);
+    openPeople.add(person);
     return person;
   }
 
@@ -196,7 +216,22 @@ export class Person {
 
 type WorkerFixtures = { server: Server };
 
-export const test = base.extend<object, WorkerFixtures>({
+const openPeople = new Set<Person>();
+
+export const test = base.extend<{ failureLogs: void }, WorkerFixtures>({
+  // On failure, attach what every person's browser sent and received: the first thing to read.
+  failureLogs: [
+    // eslint-disable-next-line no-empty-pattern
+    async ({}, use, testInfo) => {
+      openPeople.clear();
+      await use();
+      if (testInfo.status !== testInfo.expectedStatus) {
+        for (const p of openPeople) await testInfo.attach(`${p.name}.log`, { body: p.log.join("\n") });
+      }
+      openPeople.clear();
+    },
+    { auto: true },
+  ],
   server: [
     // eslint-disable-next-line no-empty-pattern
     async ({}, use) => {
