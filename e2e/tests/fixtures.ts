@@ -200,10 +200,10 @@ export class Person {
     return room.id;
   }
 
-  /** The server's history of a room, in display order. */
+  /** The newest page of the server's history of a room (what the UI loads first), in display order. */
   async serverBodies(roomName: string): Promise<string[]> {
     const id = await this.roomId(roomName);
-    const res = await this.page.request.get(`/api/rooms/${id}/messages?limit=200`);
+    const res = await this.page.request.get(`/api/rooms/${id}/messages?limit=50`);
     const page = (await res.json()) as { messages: { body: string }[] };
     return page.messages.map((m) => m.body);
   }

@@ -51,7 +51,13 @@ test("phone-sized screen: rooms in a drawer, chatting works", async ({ browser, 
   });
   await phone.signInAsGuest();
   await expect(phone.page.getByRole("navigation", { name: "Rooms" })).not.toBeInViewport();
-  await phone.openRoom("Random");
+  // A room of its own (the worker's server is shared with other tests), created from the drawer.
+  const room = uniqueName("Pocket");
+  await phone.page.getByRole("button", { name: "Open rooms" }).click();
+  await phone.page.getByRole("button", { name: "Create a room" }).click();
+  await phone.page.getByLabel("Name").fill(room);
+  await phone.page.getByRole("button", { name: "Create", exact: true }).click();
+  await expect(phone.page.locator("#room-title")).toContainText(room);
   await expect(phone.page.getByRole("navigation", { name: "Rooms" })).not.toBeInViewport();
   await phone.send("Hello from a phone");
   await expect(phone.message("Hello from a phone")).toHaveAttribute("data-state", "sent");
@@ -77,7 +83,7 @@ test("phone-sized screen: rooms in a drawer, chatting works", async ({ browser, 
   await cdp.send("Input.dispatchTouchEvent", { type: "touchEnd", touchPoints: [] });
   const moved = ["touch me second", ...before.filter((b) => b !== "touch me second")];
   await expect.poll(() => phone.bodies()).toEqual(moved);
-  await expect.poll(() => phone.serverBodies("Random")).toEqual(moved);
+  await expect.poll(() => phone.serverBodies(room)).toEqual(moved);
   await phone.page.getByRole("button", { name: "Open rooms" }).click();
   await expect(phone.page.getByRole("navigation", { name: "Rooms" })).toBeInViewport();
   // Let the slide-in finish before the picture.
