@@ -93,7 +93,8 @@ async fn login(
     responses((status = 201, description = "A guest session (user.guest = true)", body = AuthResponse),
         (status = 400, description = "invalid_username", body = crate::protocol::ErrorBody),
         (status = 403, description = "guests_disabled", body = crate::protocol::ErrorBody),
-        (status = 409, description = "username_taken", body = crate::protocol::ErrorBody)))]
+        (status = 409, description = "username_taken", body = crate::protocol::ErrorBody),
+        (status = 429, description = "rate_limited (sign-ins per address)", body = crate::protocol::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(username = %body.username))]
 async fn guest(
     State(state): State<AppState>,

@@ -91,7 +91,8 @@ async fn send(
 
 #[utoipa::path(patch, path = "/api/rooms/{room_id}/messages/{message_id}", tag = "messages", security(("bearer" = []), ("cookie" = [])), params(("room_id" = String, Path), ("message_id" = String, Path)), request_body = EditMessageRequest,
     responses((status = 200, description = "The edited message; a message.edited event", body = Message),
-        (status = 403, description = "forbidden (author only)", body = crate::protocol::ErrorBody), (status = 404, description = "message_not_found", body = crate::protocol::ErrorBody)))]
+        (status = 403, description = "forbidden (author only)", body = crate::protocol::ErrorBody), (status = 404, description = "message_not_found", body = crate::protocol::ErrorBody),
+        (status = 429, description = "rate_limited", body = crate::protocol::ErrorBody)))]
 async fn edit(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -108,7 +109,8 @@ async fn edit(
 
 #[utoipa::path(delete, path = "/api/rooms/{room_id}/messages/{message_id}", tag = "messages", security(("bearer" = []), ("cookie" = [])), params(("room_id" = String, Path), ("message_id" = String, Path)),
     responses((status = 204, description = "Deleted, its text erased; a message.deleted event"),
-        (status = 403, description = "forbidden (author, owner or admin)", body = crate::protocol::ErrorBody), (status = 404, description = "message_not_found", body = crate::protocol::ErrorBody)))]
+        (status = 403, description = "forbidden (author, owner or admin)", body = crate::protocol::ErrorBody), (status = 404, description = "message_not_found", body = crate::protocol::ErrorBody),
+        (status = 429, description = "rate_limited", body = crate::protocol::ErrorBody)))]
 async fn remove(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -123,7 +125,8 @@ async fn remove(
 
 #[utoipa::path(post, path = "/api/rooms/{room_id}/messages/{message_id}/move", tag = "messages", security(("bearer" = []), ("cookie" = [])), params(("room_id" = String, Path), ("message_id" = String, Path)), request_body = MoveMessageRequest,
     responses((status = 200, description = "The moved message with its new position; a message.moved event", body = Message),
-        (status = 403, description = "forbidden (the room's rearrange setting)", body = crate::protocol::ErrorBody), (status = 404, description = "message_not_found", body = crate::protocol::ErrorBody)))]
+        (status = 403, description = "forbidden (the room's rearrange setting)", body = crate::protocol::ErrorBody), (status = 404, description = "message_not_found", body = crate::protocol::ErrorBody),
+        (status = 429, description = "rate_limited", body = crate::protocol::ErrorBody)))]
 async fn move_message(
     State(state): State<AppState>,
     auth: AuthUser,

@@ -612,6 +612,8 @@ impl Hub {
     /// Users came online in / went offline from a room on other nodes (or their node died):
     /// tell this node's subscribers about those not online here anyway.
     pub fn remote_presence_changed(&self, room_id: &str, joined: &[User], left: &[User]) {
+        // The room's cluster-wide online count changed: its room-list entry is due too.
+        self.mark_counts(room_id);
         let rooms = self.rooms.lock().unwrap();
         let Some(state) = rooms.get(room_id) else {
             return;
