@@ -20,8 +20,6 @@ use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use futures_util::future::BoxFuture;
-use futures_util::stream::FuturesOrdered;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
@@ -33,8 +31,6 @@ use crate::error::Error;
 use crate::hub::{Closer, Connection, EncodedEvent, Outbound};
 use crate::protocol::{close_code, ClientFrame, Ref, ServerFrame, PROTOCOL_VERSION};
 
-/// Sends of one connection that may be committing at once before the reader waits.
-const MAX_PIPELINED_SENDS: usize = 64;
 /// Most rooms one connection may be subscribed to at once.
 pub const MAX_SUBSCRIPTIONS: usize = 100;
 /// Most missing events replayed on subscribe; beyond it the client gets `resync`.
@@ -182,7 +178,6 @@ async fn serve(state: AppState, socket: WebSocket, auth: AuthUser) {
         state: state.clone(),
         conn: conn.clone(),
         subscribed: HashSet::new(),
-        sends: FuturesOrdered::new(),
     };
     reader.run(stream).await;
     state
@@ -195,8 +190,6 @@ struct Reader {
     state: AppState,
     conn: Arc<Connection>,
     subscribed: HashSet<Arc<str>>,
-    /// Sends being committed, answered in order.
-    sends: FuturesOrdered<BoxFuture<'static, Utf8Bytes>>,
 }
 
 impl Reader {
@@ -206,17 +199,11 @@ impl Reader {
         loop {
             let next = tokio::select! {
                 _ = shutdown.cancelled() => {
-                    // In-flight sends finish and their acks go out before the 1001 close.
-                    self.finish_sends().await;
                     self.conn.closer.close(close_code::GOING_AWAY, "server shutting down");
                     return;
                 }
                 _ = self.conn.closer.closed() => return,
-                Some(answer) = self.sends.next(), if !self.sends.is_empty() => {
-                    self.conn.push(Outbound::Frame(answer));
-                    continue;
-                }
-                next = tokio::time::timeout(idle, stream.next()), if self.sends.len() < MAX_PIPELINED_SENDS => next,
+                next = tokio::time::timeout(idle, stream.next()) => next,
             };
             match next {
                 Err(_) => {
@@ -251,13 +238,6 @@ impl Reader {
         }
     }
 
-    /// Waits for the sends in flight and queues their answers.
-    async fn finish_sends(&mut self) {
-        while let Some(answer) = self.sends.next().await {
-            self.conn.push(Outbound::Frame(answer));
-        }
-    }
-
     async fn handle(&mut self, text: &str) {
         let (frame, reference) = match frames::parse(text) {
             Ok(parsed) => parsed,
@@ -277,21 +257,23 @@ impl Reader {
             ..
         } = frame
         {
-            // Sends are pipelined: the next frame is read while this one commits. The group
-            // commit takes jobs in arrival order, and answers are queued in the same order.
-            let chat = self.state.chat.clone();
-            let user = self.conn.user.clone();
-            self.sends.push_back(Box::pin(async move {
-                match chat.send(&user, &room_id, &client_id, &body).await {
-                    Ok((message, _)) => {
-                        Utf8Bytes::from(ServerFrame::Ack { client_id, message }.encode())
-                    }
-                    Err(err) => {
-                        err.log_if_internal();
-                        frames::error(&err, reference.as_ref(), Some(&client_id))
-                    }
+            // One send at a time per connection: its sends are stored in the order they were
+            // written, on every store. (Many connections' sends still share one commit.)
+            let answer = match self
+                .state
+                .chat
+                .send(&self.conn.user, &room_id, &client_id, &body)
+                .await
+            {
+                Ok((message, _)) => {
+                    Utf8Bytes::from(ServerFrame::Ack { client_id, message }.encode())
                 }
-            }));
+                Err(err) => {
+                    err.log_if_internal();
+                    frames::error(&err, reference.as_ref(), Some(&client_id))
+                }
+            };
+            self.conn.push(Outbound::Frame(answer));
             return;
         }
         if let Err(err) = self.carry_out(frame).await {
@@ -324,7 +306,7 @@ impl Reader {
                     ServerFrame::Unsubscribed { room_id }.encode(),
                 )));
             }
-            // Sends never get here: `handle` pipelines them.
+            // Sends never get here: `handle` answers them.
             ClientFrame::Send { .. } => {}
             ClientFrame::Edit {
                 room_id,

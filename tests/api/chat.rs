@@ -248,7 +248,7 @@ async fn a_burst_of_sends_is_acked_and_stored_in_the_order_sent() {
     let room = app.create_room(&token, "Burst").await;
     let mut ws = app.ws(&token).await;
     ws.subscribe(&room.id, None).await;
-    // 200 sends without waiting: they are pipelined and group-committed.
+    // 200 sends without waiting for acks: stored and acked in the order written.
     for i in 0..200 {
         ws.send(json!({"type": "send", "room_id": room.id, "client_id": format!("b{i}"), "body": format!("n{i}")}))
             .await;
