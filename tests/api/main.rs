@@ -7,5 +7,6 @@ mod helpers;
 mod ops;
 mod resume;
 mod rooms;
+mod rules;
 mod security;
 mod store_conformance;
