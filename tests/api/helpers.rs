@@ -243,8 +243,10 @@ impl WsClient {
 
     /// The next JSON frame, or how the socket closed.
     pub async fn next_or_close(&mut self) -> Result<Value, Closed> {
+        // One deadline for the whole wait: the server's keepalive pings must not extend it.
+        let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            let message = tokio::time::timeout(WAIT, self.socket.next())
+            let message = tokio::time::timeout_at(deadline, self.socket.next())
                 .await
                 .expect("a frame arrives in time");
             match message {
