@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::ops::Deref;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,21 +12,16 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_http::trace::TraceLayer;
 
+use crate::bus::redis::{ClusterTiming, RedisBus};
 use crate::bus::{Bus, LocalBus};
 use crate::chat::{Chat, DEFAULT_ROOMS};
 use crate::config::{Config, LogFormat};
 use crate::hub::Hub;
+use crate::metrics::Metrics;
 use crate::protocol::close_code;
+use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
-
-/// Counters for `/metrics`.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    pub connections_opened: AtomicU64,
-    pub messages_sent: AtomicU64,
-    pub slow_consumers: AtomicU64,
-}
 
 /// What every handler shares. Cloning is an `Arc` increment.
 #[derive(Clone)]
@@ -58,6 +52,9 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     sqlite: Option<Arc<SqliteStore>>,
+    postgres: Option<Arc<PostgresStore>>,
+    /// Stops the Redis bus's tasks, after the sockets have closed.
+    bus_shutdown: CancellationToken,
 }
 
 impl Application {
@@ -66,10 +63,17 @@ impl Application {
             .node_id
             .clone()
             .unwrap_or_else(|| format!("node-{:08x}", rand::random::<u32>()));
+        let mut postgres = None;
         let (store, sqlite): (Arc<dyn Store>, Option<Arc<SqliteStore>>) = match &config.database_url
         {
             Some(url) if url.starts_with("postgres") => {
-                anyhow::bail!("PostgreSQL support is not built yet: leave PALAVER_DATABASE_URL unset to use SQLite")
+                let store = Arc::new(
+                    PostgresStore::open(url, config.database_max_connections)
+                        .await
+                        .context("opening the PostgreSQL store")?,
+                );
+                postgres = Some(store.clone());
+                (store, None)
             }
             Some(url) => {
                 let store = Arc::new(
@@ -86,19 +90,40 @@ impl Application {
                 (store.clone(), Some(store))
             }
         };
-        if config.redis_url.is_some() {
-            anyhow::bail!("the Redis bus is not built yet: leave PALAVER_REDIS_URL unset for the in-process bus");
-        }
         store.seed_default_rooms(DEFAULT_ROOMS).await?;
         let hub = Hub::new(store.clone());
-        let bus: Arc<dyn Bus> = LocalBus::new(&hub);
+        let bus_shutdown = CancellationToken::new();
+        let bus: Arc<dyn Bus> = match &config.redis_url {
+            Some(url) => {
+                let timing = ClusterTiming {
+                    heartbeat: Duration::from_millis(config.heartbeat_ms.max(10)),
+                    presence_ttl: Duration::from_millis(config.presence_ttl_ms),
+                    catch_up: Duration::from_millis(config.catch_up_ms),
+                };
+                let redis = RedisBus::start(
+                    url,
+                    &config.redis_prefix,
+                    &node_id,
+                    timing,
+                    &hub,
+                    bus_shutdown.clone(),
+                )
+                .await
+                .context("connecting to Redis")?;
+                hub.attach_presence(redis.clone());
+                redis
+            }
+            None => LocalBus::new(&hub),
+        };
         hub.attach_bus(bus.clone());
+        let metrics = Arc::new(Metrics::new());
         let chat = Arc::new(Chat::new(
             store.clone(),
             bus,
             hub.clone(),
             config.allow_guests,
             crate::chat::limits::Limits::from_config(&config),
+            metrics.clone(),
         ));
         let listener = TcpListener::bind(config.listen)
             .await
@@ -109,7 +134,7 @@ impl Application {
             store,
             hub,
             chat,
-            metrics: Arc::new(Metrics::default()),
+            metrics,
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
         }));
@@ -117,6 +142,8 @@ impl Application {
             listener,
             state,
             sqlite,
+            postgres,
+            bus_shutdown,
         })
     }
 
@@ -178,8 +205,12 @@ impl Application {
         {
             tracing::warn!("some connections did not close within the grace period");
         }
+        self.bus_shutdown.cancel();
         if let Some(sqlite) = self.sqlite {
             sqlite.close().await;
+        }
+        if let Some(postgres) = self.postgres {
+            postgres.close().await;
         }
         tracing::info!("stopped");
         Ok(())

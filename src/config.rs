@@ -44,6 +44,28 @@ pub struct Config {
     #[arg(long, env = "PALAVER_NODE_ID")]
     pub node_id: Option<String>,
 
+    /// Prefix of every Redis channel this cluster uses, so clusters (or test runs) can share one
+    /// Redis without hearing each other.
+    #[arg(long, env = "PALAVER_REDIS_PREFIX", default_value = "palaver:")]
+    pub redis_prefix: String,
+
+    /// Most PostgreSQL connections this node keeps open.
+    #[arg(long, env = "PALAVER_DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
+    pub database_max_connections: u32,
+
+    /// Milliseconds between a cluster node's heartbeats (its online users, sent over Redis).
+    #[arg(long, env = "PALAVER_HEARTBEAT_MS", default_value_t = 1000)]
+    pub heartbeat_ms: u64,
+
+    /// Milliseconds without a heartbeat after which a node counts as dead and its users offline.
+    #[arg(long, env = "PALAVER_PRESENCE_TTL_MS", default_value_t = 3500)]
+    pub presence_ttl_ms: u64,
+
+    /// Milliseconds between checks of every watched room against the store, for events the
+    /// Redis bus lost (a node dying between commit and publish).
+    #[arg(long, env = "PALAVER_CATCH_UP_MS", default_value_t = 2000)]
+    pub catch_up_ms: u64,
+
     /// Log format: `text` for people, `json` for log collectors. Levels come from `RUST_LOG`.
     #[arg(long, env = "PALAVER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -25,7 +25,8 @@
 //! - [`bus`]: the `Bus` trait that carries committed events to every node; the in-process bus.
 //! - [`hub`]: this node's subscribers per room; ordered, gap-free fan-out of encoded events.
 //! - [`gateway`]: one WebSocket connection: reader, writer task, bounded outbound queue.
-//! - [`http`]: the REST handlers (one module per resource), health and the root page.
+//! - [`http`]: the REST handlers (one module per resource), operations endpoints, OpenAPI, the UI.
+//! - [`metrics`]: the node's Prometheus metrics.
 
 pub mod app;
 pub mod auth;
@@ -36,6 +37,7 @@ pub mod error;
 pub mod gateway;
 pub mod http;
 pub mod hub;
+pub mod metrics;
 pub mod protocol;
 pub mod store;
 

@@ -4,17 +4,17 @@ test.describe("two people chatting", () => {
   test("alice and bob chat both ways, and a message goes pending → sent", async ({ browser, server }) => {
     const alice = await Person.open(browser, server, "alice");
     const bob = await Person.open(browser, server, "bob");
-    // Alice's socket passes through a proxy that holds acks back until we let them go.
-    let releaseAcks!: () => void;
-    const acksReleased = new Promise<void>((r) => (releaseAcks = r));
-    let holdAcks = false;
+    // Alice's socket passes through a proxy that can hold back the server's answers about one
+    // message (its ack and its event) until we let them go.
+    let releaseHeld!: () => void;
+    const held = new Promise<void>((r) => (releaseHeld = r));
+    const HOLD = "This one waits for its ack";
     await alice.page.routeWebSocket("/ws", (ws) => {
       const upstream = ws.connectToServer();
       ws.onMessage((m) => upstream.send(m));
       upstream.onMessage((m) => {
-        if (holdAcks && typeof m === "string" && m.includes('"type":"ack"')) {
-          void acksReleased.then(() => ws.send(m));
-        } else ws.send(m);
+        if (typeof m === "string" && m.includes(HOLD)) void held.then(() => ws.send(m));
+        else ws.send(m);
       });
       ws.onClose((code, reason) => upstream.close({ code, reason }));
       upstream.onClose((code, reason) => ws.close({ code, reason }));
@@ -30,16 +30,16 @@ test.describe("two people chatting", () => {
     await expect(alice.message("Loud and clear, Alice.")).toBeVisible();
     await expect(alice.message("Loud and clear, Alice.").getByTestId("author")).toHaveText(bob.name);
 
-    holdAcks = true;
-    await alice.send("This one waits for its ack");
-    const pending = alice.message("This one waits for its ack");
-    await expect(pending).toHaveAttribute("data-state", /pending|sent/);
-    // Bob may already see it (the event is not held), Alice's copy is still pending without the ack
-    // unless the event arrived first — either way it must end sent, exactly once.
-    releaseAcks();
+    await alice.send(HOLD);
+    const pending = alice.message(HOLD);
+    await expect(pending).toHaveAttribute("data-state", "pending");
+    await expect(pending.getByTestId("status")).toHaveText("Sending…");
+    // Stored already: Bob has it while Alice still waits for her answer.
+    await expect(bob.message(HOLD)).toBeVisible();
+    releaseHeld();
     await expect(pending).toHaveAttribute("data-state", "sent");
-    await expect(alice.message("This one waits for its ack")).toHaveCount(1);
-    await expect(bob.message("This one waits for its ack")).toHaveCount(1);
+    await expect(alice.message(HOLD)).toHaveCount(1);
+    await expect(bob.message(HOLD)).toHaveCount(1);
 
     await expect.poll(() => alice.bodies()).toEqual(await alice.serverBodies("General"));
     await expect.poll(() => bob.bodies()).toEqual(await bob.serverBodies("General"));

@@ -104,8 +104,12 @@ export function uniqueName(prefix: string): string {
   return `${prefix}${process.pid % 1000}${nameSeq}${Math.floor(Math.random() * 1000)}`.slice(0, 32);
 }
 
-/** One person in one browser context. */
+/** One person in one browser context. Uncaught page errors fail the test when it closes. */
 export class Person {
+  readonly pageErrors: string[] = [];
+  /** The socket frames and REST event fetches this person's pages saw, for failure reports. */
+  readonly log: string[] = [];
+
   constructor(
     readonly name: string,
     readonly context: BrowserContext,
@@ -116,7 +120,27 @@ export class Person {
   static async open(browser: Browser, server: Server, prefix: string, opts: Parameters<Browser["newContext"]>[0] = {}) {
     const context = await browser.newContext({ baseURL: server.url, ...opts });
     const page = await context.newPage();
-    return new Person(uniqueName(prefix), context, page, server);
+    const person = new Person(uniqueName(prefix), context, page, server);
+    context.on("weberror", (e) => person.pageErrors.push(e.error().message));
+    const note = (line: string) => {
+      person.log.push(`${new Date().toISOString().slice(11, 23)} ${line.slice(0, 400)}`);
+      if (person.log.length > 2000) person.log.shift();
+    };
+    context.on("page", (p) => watch(p));
+    const watch = (p: Page) => {
+      p.on("websocket", (ws) => {
+        note(`ws open ${ws.url()}`);
+        ws.on("framesent", (f) => note(`> ${String(f.payload)}`));
+        ws.on("framereceived", (f) => note(`< ${String(f.payload)}`));
+        ws.on("close", () => note("ws closed"));
+      });
+      p.on("request", (r) => {
+        if (r.url().includes("/api/")) note(`${r.method()} ${r.url()}`);
+      });
+    };
+    watch(page);
+    openPeople.add(person);
+    return person;
   }
 
   async signInAsGuest(query = ""): Promise<void> {
@@ -176,22 +200,38 @@ export class Person {
     return room.id;
   }
 
-  /** The server's history of a room, in display order. */
+  /** The newest page of the server's history of a room (what the UI loads first), in display order. */
   async serverBodies(roomName: string): Promise<string[]> {
     const id = await this.roomId(roomName);
-    const res = await this.page.request.get(`/api/rooms/${id}/messages?limit=200`);
+    const res = await this.page.request.get(`/api/rooms/${id}/messages?limit=50`);
     const page = (await res.json()) as { messages: { body: string }[] };
     return page.messages.map((m) => m.body);
   }
 
   async close(): Promise<void> {
     await this.context.close();
+    expect(this.pageErrors, `uncaught errors in ${this.name}'s pages`).toEqual([]);
   }
 }
 
 type WorkerFixtures = { server: Server };
 
-export const test = base.extend<object, WorkerFixtures>({
+const openPeople = new Set<Person>();
+
+export const test = base.extend<{ failureLogs: void }, WorkerFixtures>({
+  // On failure, attach what every person's browser sent and received: the first thing to read.
+  failureLogs: [
+    // eslint-disable-next-line no-empty-pattern
+    async ({}, use, testInfo) => {
+      openPeople.clear();
+      await use();
+      if (testInfo.status !== testInfo.expectedStatus) {
+        for (const p of openPeople) await testInfo.attach(`${p.name}.log`, { body: p.log.join("\n") });
+      }
+      openPeople.clear();
+    },
+    { auto: true },
+  ],
   server: [
     // eslint-disable-next-line no-empty-pattern
     async ({}, use) => {

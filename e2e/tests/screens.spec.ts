@@ -51,11 +51,39 @@ test("phone-sized screen: rooms in a drawer, chatting works", async ({ browser, 
   });
   await phone.signInAsGuest();
   await expect(phone.page.getByRole("navigation", { name: "Rooms" })).not.toBeInViewport();
-  await phone.openRoom("Random");
+  // A room of its own (the worker's server is shared with other tests), created from the drawer.
+  const room = uniqueName("Pocket");
+  await phone.page.getByRole("button", { name: "Open rooms" }).click();
+  await phone.page.getByRole("button", { name: "Create a room" }).click();
+  await phone.page.getByLabel("Name").fill(room);
+  await phone.page.getByRole("button", { name: "Create", exact: true }).click();
+  await expect(phone.page.locator("#room-title")).toContainText(room);
   await expect(phone.page.getByRole("navigation", { name: "Rooms" })).not.toBeInViewport();
   await phone.send("Hello from a phone");
   await expect(phone.message("Hello from a phone")).toHaveAttribute("data-state", "sent");
   await phone.page.screenshot({ path: path.join(screenshotDir, "phone.png") });
+
+  // Touch rearrange: long-press the grip of the last message and drag it to the top.
+  await phone.send("touch me second");
+  await expect(phone.message("touch me second")).toHaveAttribute("data-state", "sent");
+  const before = await phone.bodies();
+  const handle = phone.message("touch me second").getByRole("button", { name: /Drag to move/ });
+  const from = await handle.boundingBox();
+  const to = await phone.message("Hello from a phone").boundingBox();
+  if (!from || !to) throw new Error("no layout");
+  const cdp = await phone.context.newCDPSession(phone.page);
+  const point = (x: number, y: number) => [{ x, y, id: 1 }];
+  const x = from.x + from.width / 2;
+  await cdp.send("Input.dispatchTouchEvent", { type: "touchStart", touchPoints: point(x, from.y + from.height / 2) });
+  await phone.page.waitForTimeout(300); // the long-press that tells a drag from a scroll
+  for (let i = 1; i <= 8; i++) {
+    const y = from.y + from.height / 2 + (to.y + 4 - (from.y + from.height / 2)) * (i / 8);
+    await cdp.send("Input.dispatchTouchEvent", { type: "touchMove", touchPoints: point(x, y) });
+  }
+  await cdp.send("Input.dispatchTouchEvent", { type: "touchEnd", touchPoints: [] });
+  const moved = ["touch me second", ...before.filter((b) => b !== "touch me second")];
+  await expect.poll(() => phone.bodies()).toEqual(moved);
+  await expect.poll(() => phone.serverBodies(room)).toEqual(moved);
   await phone.page.getByRole("button", { name: "Open rooms" }).click();
   await expect(phone.page.getByRole("navigation", { name: "Rooms" })).toBeInViewport();
   // Let the slide-in finish before the picture.

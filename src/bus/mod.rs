@@ -5,6 +5,8 @@
 //! [`LocalBus`] hands events straight to this node's hub; a Redis bus (cluster) publishes them on
 //! a channel per room and subscribes to the rooms this node has subscribers in.
 
+pub mod redis;
+
 use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;

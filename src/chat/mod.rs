@@ -17,6 +17,7 @@ use crate::auth;
 use crate::bus::Bus;
 use crate::error::{Error, Result};
 use crate::hub::{EncodedEvent, Hub};
+use crate::metrics::Metrics;
 use crate::protocol::{
     Event, Member, Message, Rearrange, Role, Room, RoomListChange, ServerFrame, User,
 };
@@ -37,6 +38,7 @@ pub struct Chat {
     pub hub: Arc<Hub>,
     pub allow_guests: bool,
     pub limits: limits::Limits,
+    pub metrics: Arc<Metrics>,
     /// When each (room, user) last had a typing notice relayed.
     typing: Mutex<HashMap<(String, String), Instant>>,
 }
@@ -54,6 +56,7 @@ impl Chat {
         hub: Arc<Hub>,
         allow_guests: bool,
         limits: limits::Limits,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Chat {
             store,
@@ -61,8 +64,24 @@ impl Chat {
             hub,
             allow_guests,
             limits,
+            metrics,
             typing: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Runs one store write, recording its latency under `op`.
+    async fn timed<T>(
+        &self,
+        op: &str,
+        write: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let start = Instant::now();
+        let result = write.await;
+        self.metrics
+            .store_seconds
+            .with_label_values(&[op])
+            .observe(start.elapsed().as_secs_f64());
+        result
     }
 
     /// Publishes committed events to every node, in order.
@@ -297,11 +316,14 @@ impl Chat {
         let body = validate::body(body)?;
         self.limits.message(&user.id)?;
         match self
-            .store
-            .send_message(room_id, user, client_id, body)
+            .timed(
+                "send",
+                self.store.send_message(room_id, user, client_id, body),
+            )
             .await?
         {
             SendOutcome::Created { message, events } => {
+                self.metrics.messages_sent.inc();
                 self.publish(&events).await;
                 Ok((message, true))
             }
@@ -322,7 +344,9 @@ impl Chat {
             return Err(Error::Forbidden("only the author can edit a message"));
         }
         self.limits.message(&user.id)?;
-        let (message, event) = self.store.edit_message(room_id, message_id, body).await?;
+        let (message, event) = self
+            .timed("edit", self.store.edit_message(room_id, message_id, body))
+            .await?;
         self.publish(std::slice::from_ref(&event)).await;
         Ok(message)
     }
@@ -339,7 +363,9 @@ impl Chat {
             .await?;
         }
         self.limits.message(&user.id)?;
-        let event = self.store.delete_message(room_id, message_id).await?;
+        let event = self
+            .timed("delete", self.store.delete_message(room_id, message_id))
+            .await?;
         self.publish(std::slice::from_ref(&event)).await;
         Ok(())
     }
@@ -368,7 +394,9 @@ impl Chat {
             }
         }
         self.limits.message(&user.id)?;
-        let (message, events) = self.store.move_message(room_id, message_id, after).await?;
+        let (message, events) = self
+            .timed("move", self.store.move_message(room_id, message_id, after))
+            .await?;
         self.publish(&events).await;
         Ok(message)
     }
@@ -381,7 +409,9 @@ impl Chat {
             "only the room's owner or an admin can clear it",
         )
         .await?;
-        let event = self.store.clear_room(room_id, user).await?;
+        let event = self
+            .timed("clear", self.store.clear_room(room_id, user))
+            .await?;
         self.publish(std::slice::from_ref(&event)).await;
         Ok(())
     }

@@ -163,10 +163,7 @@ async fn serve(state: AppState, socket: WebSocket, auth: AuthUser) {
         let _ = sink.send(Message::Close(Some(close))).await;
         return;
     }
-    state
-        .metrics
-        .connections_opened
-        .fetch_add(1, Ordering::Relaxed);
+    state.metrics.connections_opened.inc();
     conn.push(Outbound::Frame(Utf8Bytes::from(
         ServerFrame::Hello {
             user: conn.user.clone(),
@@ -253,16 +250,38 @@ impl Reader {
                 return;
             }
         };
-        let client_id = match &frame {
-            ClientFrame::Send { client_id, .. } => Some(client_id.clone()),
-            _ => None,
-        };
+        if let ClientFrame::Send {
+            room_id,
+            client_id,
+            body,
+            ..
+        } = frame
+        {
+            // One send at a time per connection: its sends are stored in the order they were
+            // written, on every store. (Many connections' sends still share one commit.)
+            let answer = match self
+                .state
+                .chat
+                .send(&self.conn.user, &room_id, &client_id, &body)
+                .await
+            {
+                Ok((message, _)) => {
+                    Utf8Bytes::from(ServerFrame::Ack { client_id, message }.encode())
+                }
+                Err(err) => {
+                    err.log_if_internal();
+                    frames::error(&err, reference.as_ref(), Some(&client_id))
+                }
+            };
+            self.conn.push(Outbound::Frame(answer));
+            return;
+        }
         if let Err(err) = self.carry_out(frame).await {
             err.log_if_internal();
             self.conn.push(Outbound::Frame(frames::error(
                 &err,
                 reference.as_ref(),
-                client_id.as_deref(),
+                None,
             )));
         }
     }
@@ -287,21 +306,8 @@ impl Reader {
                     ServerFrame::Unsubscribed { room_id }.encode(),
                 )));
             }
-            ClientFrame::Send {
-                room_id,
-                client_id,
-                body,
-                ..
-            } => {
-                let (message, _) = chat.send(user, &room_id, &client_id, &body).await?;
-                self.state
-                    .metrics
-                    .messages_sent
-                    .fetch_add(1, Ordering::Relaxed);
-                self.conn.push(Outbound::Frame(Utf8Bytes::from(
-                    ServerFrame::Ack { client_id, message }.encode(),
-                )));
-            }
+            // Sends never get here: `handle` answers them.
+            ClientFrame::Send { .. } => {}
             ClientFrame::Edit {
                 room_id,
                 message_id,

@@ -50,6 +50,11 @@ fn client_address(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Ip
     peer.ip()
 }
 
+#[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = Credentials,
+    responses((status = 201, description = "Signed up and signed in; sets the palaver_session cookie", body = AuthResponse),
+        (status = 400, description = "invalid_username, weak_password, invalid_request", body = crate::protocol::ErrorBody),
+        (status = 409, description = "username_taken", body = crate::protocol::ErrorBody),
+        (status = 429, description = "rate_limited (sign-ins per address)", body = crate::protocol::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(username = %body.username))]
 async fn register(
     State(state): State<AppState>,
@@ -65,6 +70,10 @@ async fn register(
     Ok(signed_in(&state, StatusCode::CREATED, session))
 }
 
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = Credentials,
+    responses((status = 200, description = "Signed in; sets the palaver_session cookie", body = AuthResponse),
+        (status = 401, description = "invalid_credentials", body = crate::protocol::ErrorBody),
+        (status = 429, description = "rate_limited (attempts per username or address)", body = crate::protocol::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(username = %body.username))]
 async fn login(
     State(state): State<AppState>,
@@ -80,6 +89,12 @@ async fn login(
     Ok(signed_in(&state, StatusCode::OK, session))
 }
 
+#[utoipa::path(post, path = "/api/auth/guest", tag = "auth", request_body = GuestRequest,
+    responses((status = 201, description = "A guest session (user.guest = true)", body = AuthResponse),
+        (status = 400, description = "invalid_username", body = crate::protocol::ErrorBody),
+        (status = 403, description = "guests_disabled", body = crate::protocol::ErrorBody),
+        (status = 409, description = "username_taken", body = crate::protocol::ErrorBody),
+        (status = 429, description = "rate_limited (sign-ins per address)", body = crate::protocol::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(username = %body.username))]
 async fn guest(
     State(state): State<AppState>,
@@ -95,12 +110,18 @@ async fn guest(
     Ok(signed_in(&state, StatusCode::CREATED, session))
 }
 
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security(("bearer" = []), ("cookie" = [])),
+    responses((status = 204, description = "The token no longer works anywhere; its sockets close with 1008"),
+        (status = 401, description = "unauthenticated", body = crate::protocol::ErrorBody)))]
 async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Response> {
     state.chat.logout(&auth.token_hash).await?;
     let cookie = clear_session_cookie(state.config.secure_cookies);
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
 }
 
+#[utoipa::path(get, path = "/api/me", tag = "auth", security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "The signed-in user", body = User),
+        (status = 401, description = "unauthenticated", body = crate::protocol::ErrorBody)))]
 async fn me(auth: AuthUser) -> Json<User> {
     Json(auth.user)
 }

@@ -40,6 +40,11 @@ struct HistoryQuery {
     limit: Option<u32>,
 }
 
+#[utoipa::path(get, path = "/api/rooms/{room_id}/messages", tag = "messages", security(("bearer" = []), ("cookie" = [])),
+    params(("room_id" = String, Path), ("before" = Option<String>, Query, description = "A position: the page just before it; omit for the last page"),
+        ("limit" = Option<u32>, Query, description = "1–200, default 50")),
+    responses((status = 200, description = "Messages in display (position) order", body = MessagePage),
+        (status = 400, description = "invalid_request", body = crate::protocol::ErrorBody), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
 async fn history(
     State(state): State<AppState>,
     _auth: AuthUser,
@@ -60,6 +65,12 @@ async fn history(
     }))
 }
 
+#[utoipa::path(post, path = "/api/rooms/{room_id}/messages", tag = "messages", security(("bearer" = []), ("cookie" = [])), params(("room_id" = String, Path, description = "The room's id")), request_body = SendMessageRequest,
+    responses((status = 201, description = "Stored (committed); a message.created event", body = Message),
+        (status = 200, description = "A retry of this client_id: the original message", body = Message),
+        (status = 400, description = "body_empty, body_too_long, invalid_client_id", body = crate::protocol::ErrorBody),
+        (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody), (status = 429, description = "rate_limited", body = crate::protocol::ErrorBody),
+        (status = 503, description = "unavailable: the store could not commit; retry with the same client_id", body = crate::protocol::ErrorBody)))]
 async fn send(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -78,6 +89,10 @@ async fn send(
     Ok((status, Json(message)))
 }
 
+#[utoipa::path(patch, path = "/api/rooms/{room_id}/messages/{message_id}", tag = "messages", security(("bearer" = []), ("cookie" = [])), params(("room_id" = String, Path), ("message_id" = String, Path)), request_body = EditMessageRequest,
+    responses((status = 200, description = "The edited message; a message.edited event", body = Message),
+        (status = 403, description = "forbidden (author only)", body = crate::protocol::ErrorBody), (status = 404, description = "message_not_found", body = crate::protocol::ErrorBody),
+        (status = 429, description = "rate_limited", body = crate::protocol::ErrorBody)))]
 async fn edit(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -92,6 +107,10 @@ async fn edit(
     ))
 }
 
+#[utoipa::path(delete, path = "/api/rooms/{room_id}/messages/{message_id}", tag = "messages", security(("bearer" = []), ("cookie" = [])), params(("room_id" = String, Path), ("message_id" = String, Path)),
+    responses((status = 204, description = "Deleted, its text erased; a message.deleted event"),
+        (status = 403, description = "forbidden (author, owner or admin)", body = crate::protocol::ErrorBody), (status = 404, description = "message_not_found", body = crate::protocol::ErrorBody),
+        (status = 429, description = "rate_limited", body = crate::protocol::ErrorBody)))]
 async fn remove(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -104,6 +123,10 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/api/rooms/{room_id}/messages/{message_id}/move", tag = "messages", security(("bearer" = []), ("cookie" = [])), params(("room_id" = String, Path), ("message_id" = String, Path)), request_body = MoveMessageRequest,
+    responses((status = 200, description = "The moved message with its new position; a message.moved event", body = Message),
+        (status = 403, description = "forbidden (the room's rearrange setting)", body = crate::protocol::ErrorBody), (status = 404, description = "message_not_found", body = crate::protocol::ErrorBody),
+        (status = 429, description = "rate_limited", body = crate::protocol::ErrorBody)))]
 async fn move_message(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -117,6 +140,9 @@ async fn move_message(
     Ok(Json(message))
 }
 
+#[utoipa::path(post, path = "/api/rooms/{room_id}/clear", tag = "messages", security(("bearer" = []), ("cookie" = [])), params(("room_id" = String, Path, description = "The room's id")),
+    responses((status = 204, description = "Every message removed for everyone; one room.cleared event"),
+        (status = 403, description = "forbidden (owner or admin)", body = crate::protocol::ErrorBody), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
 async fn clear(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -135,6 +161,12 @@ struct EventsQuery {
     wait: u64,
 }
 
+#[utoipa::path(get, path = "/api/rooms/{room_id}/events", tag = "messages", security(("bearer" = []), ("cookie" = [])),
+    params(("room_id" = String, Path), ("after" = Option<u64>, Query, description = "Events with seq > after (default 0)"),
+        ("limit" = Option<u32>, Query, description = "1–1000, default 100"),
+        ("wait" = Option<u64>, Query, description = "0–30: long-poll up to this many seconds for an event")),
+    responses((status = 200, description = "Events in seq order and the room's last seq", body = EventPage),
+        (status = 400, description = "invalid_request", body = crate::protocol::ErrorBody), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
 async fn events(
     State(state): State<AppState>,
     _auth: AuthUser,
@@ -167,6 +199,9 @@ async fn events(
     Ok(Json(EventPage { events, last_seq }))
 }
 
+#[utoipa::path(post, path = "/api/rooms/{room_id}/typing", tag = "messages", security(("bearer" = []), ("cookie" = [])), params(("room_id" = String, Path, description = "The room's id")),
+    responses((status = 204, description = "Relayed to the room's subscribers as a typing frame (at most one per 2 s)"),
+        (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
 async fn typing(
     State(state): State<AppState>,
     auth: AuthUser,

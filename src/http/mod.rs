@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod extract;
 pub mod messages;
+pub mod openapi;
 pub mod ops;
 pub mod rooms;
 pub mod ui;
@@ -19,6 +20,7 @@ pub fn router() -> Router<AppState> {
         .merge(rooms::router())
         .merge(messages::router())
         .merge(ops::router())
+        .merge(openapi::router())
         .merge(crate::gateway::router())
         .merge(ui::router())
 }

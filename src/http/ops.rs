@@ -1,8 +1,5 @@
 //! Operations: liveness, readiness and Prometheus metrics.
 
-use std::fmt::Write;
-use std::sync::atomic::Ordering;
-
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
@@ -19,11 +16,13 @@ pub fn router() -> Router<AppState> {
         .route("/metrics", get(metrics))
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process is alive")))]
 async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
 /// Ready when the store and the bus answer; 503 otherwise (a load balancer stops sending here).
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "Store and bus reachable"), (status = 503, description = "Store or bus unreachable, or shutting down")))]
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let store = state.store.ping().await;
     let bus = state.chat.bus.ping().await;
@@ -42,38 +41,10 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     (status, Json(body))
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let m = &state.metrics;
-    let mut out = String::new();
-    let mut counter = |name: &str, help: &str, kind: &str, value: u64| {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-        );
-    };
-    counter(
-        "palaver_connections",
-        "Open WebSocket connections on this node.",
-        "gauge",
-        state.hub.connection_count() as u64,
-    );
-    counter(
-        "palaver_connections_opened_total",
-        "WebSocket connections opened since start.",
-        "counter",
-        m.connections_opened.load(Ordering::Relaxed),
-    );
-    counter(
-        "palaver_messages_sent_total",
-        "Messages sent over the socket since start.",
-        "counter",
-        m.messages_sent.load(Ordering::Relaxed),
-    );
-    counter(
-        "palaver_slow_consumer_closes_total",
-        "Connections closed with 4008 for falling behind.",
-        "counter",
-        m.slow_consumers.load(Ordering::Relaxed),
-    );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(&state.hub),
+    )
 }

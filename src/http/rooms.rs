@@ -23,10 +23,16 @@ pub fn router() -> Router<AppState> {
         .route("/api/rooms/{room_id}/members", get(members))
 }
 
+#[utoipa::path(get, path = "/api/rooms", tag = "rooms", security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "Every room", body = Vec<Room>), (status = 401, description = "unauthenticated", body = crate::protocol::ErrorBody)))]
 async fn list(State(state): State<AppState>, _auth: AuthUser) -> Result<Json<Vec<Room>>> {
     Ok(Json(state.chat.list_rooms().await?))
 }
 
+#[utoipa::path(post, path = "/api/rooms", tag = "rooms", security(("bearer" = []), ("cookie" = [])), request_body = CreateRoomRequest,
+    responses((status = 201, description = "The new room; the caller owns it", body = Room),
+        (status = 400, description = "invalid_room_name", body = crate::protocol::ErrorBody), (status = 403, description = "too_many_rooms", body = crate::protocol::ErrorBody),
+        (status = 409, description = "room_name_taken", body = crate::protocol::ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -39,6 +45,8 @@ async fn create(
     Ok((StatusCode::CREATED, Json(room)))
 }
 
+#[utoipa::path(get, path = "/api/rooms/{room_id}", tag = "rooms", security(("bearer" = []), ("cookie" = [])), params(("room_id" = String, Path, description = "The room's id")),
+    responses((status = 200, description = "The room", body = Room), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
 async fn show(
     State(state): State<AppState>,
     _auth: AuthUser,
@@ -47,6 +55,10 @@ async fn show(
     Ok(Json(state.chat.get_room(&room_id).await?))
 }
 
+#[utoipa::path(patch, path = "/api/rooms/{room_id}", tag = "rooms", security(("bearer" = []), ("cookie" = [])), params(("room_id" = String, Path, description = "The room's id")), request_body = UpdateRoomRequest,
+    responses((status = 200, description = "The changed room; a room.updated event", body = Room),
+        (status = 400, description = "invalid_room_name, invalid_request (unknown rearrange)", body = crate::protocol::ErrorBody),
+        (status = 403, description = "forbidden (owner or admin only)", body = crate::protocol::ErrorBody), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
 async fn update(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -66,6 +78,9 @@ async fn update(
     Ok(Json(room))
 }
 
+#[utoipa::path(delete, path = "/api/rooms/{room_id}", tag = "rooms", security(("bearer" = []), ("cookie" = [])), params(("room_id" = String, Path, description = "The room's id")),
+    responses((status = 204, description = "Deleted; subscribers get room.deleted"),
+        (status = 403, description = "forbidden (owner only)", body = crate::protocol::ErrorBody), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
 async fn remove(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -75,6 +90,8 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/api/rooms/{room_id}/join", tag = "rooms", security(("bearer" = []), ("cookie" = [])), params(("room_id" = String, Path, description = "The room's id")),
+    responses((status = 200, description = "The room; member.joined the first time", body = Room), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
 async fn join(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -83,6 +100,8 @@ async fn join(
     Ok(Json(state.chat.join(&auth.user, &room_id).await?))
 }
 
+#[utoipa::path(post, path = "/api/rooms/{room_id}/leave", tag = "rooms", security(("bearer" = []), ("cookie" = [])), params(("room_id" = String, Path, description = "The room's id")),
+    responses((status = 204, description = "Left; member.left if the caller was a member"), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
 async fn leave(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -92,6 +111,8 @@ async fn leave(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(get, path = "/api/rooms/{room_id}/members", tag = "rooms", security(("bearer" = []), ("cookie" = [])), params(("room_id" = String, Path, description = "The room's id")),
+    responses((status = 200, description = "Members with role and whether online", body = Vec<Member>), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
 async fn members(
     State(state): State<AppState>,
     _auth: AuthUser,

@@ -12,26 +12,30 @@
 //! removed, never silently skipped.
 //!
 //! Presence (who is online in a room) lives here too: a user is online in a room while at least
-//! one of their connections on this node is subscribed to it. Presence changes are batched: a
-//! flusher sends each room at most one `presence` frame per tick, so a thousand people arriving
-//! at once cost a thousand frames per tick, not a million.
+//! one of their connections on this node is subscribed to it. In a cluster, a [`Presence`]
+//! tells the hub who is online on the other nodes; presence frames follow the cluster-wide
+//! online set (a user online on two nodes goes offline once, when the second connection leaves).
+//! Presence changes are batched: a flusher sends each room at most one `presence` frame per
+//! tick, so a thousand people arriving at once cost a thousand frames per tick, not a million.
 //!
 //! Long-polling clients (`GET …/events?wait=`) watch a room through [`Hub::watch_seq`] without
 //! being subscribers: they see the room's last delivered `seq` change.
 
+pub mod presence;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::extract::ws::Utf8Bytes;
-use tokio::sync::{mpsc, watch};
-use tokio_util::sync::CancellationToken;
+use tokio::sync::{mpsc, watch, Notify};
 
-use crate::app::Metrics;
 use crate::bus::Bus;
 use crate::error::Result;
+use crate::metrics::Metrics;
 use crate::protocol::{close_code, ServerFrame, User};
 use crate::store::{Store, StoredEvent};
+use presence::Presence;
 
 /// Most events a gap fill fetches at once.
 const GAP_FILL_LIMIT: u32 = 1000;
@@ -49,11 +53,21 @@ pub struct EncodedEvent {
 
 impl EncodedEvent {
     pub fn new(stored: &StoredEvent) -> Arc<Self> {
+        Self::from_frame(
+            Arc::from(stored.room_id.as_str()),
+            stored.seq,
+            Utf8Bytes::from(format!(r#"{{"type":"event","event":{}}}"#, stored.json)),
+        )
+    }
+
+    /// An event already encoded as its frame (as it travels between nodes).
+    pub fn from_frame(room_id: Arc<str>, seq: u64, frame: Utf8Bytes) -> Arc<Self> {
+        let ends_room = frame.as_str().contains(r#""kind":"room.deleted""#);
         Arc::new(EncodedEvent {
-            room_id: Arc::from(stored.room_id.as_str()),
-            seq: stored.seq,
-            frame: Utf8Bytes::from(format!(r#"{{"type":"event","event":{}}}"#, stored.json)),
-            ends_room: stored.json.contains(r#""kind":"room.deleted""#),
+            room_id,
+            seq,
+            frame,
+            ends_room,
         })
     }
 }
@@ -80,16 +94,20 @@ pub enum Outbound {
 }
 
 /// Asks a connection to close with a code, once; the writer sends the close frame.
+///
+/// `is_closed` is an atomic load: it runs on the fan-out path for every delivery.
 #[derive(Debug, Default)]
 pub struct Closer {
     reason: OnceLock<(u16, &'static str)>,
-    token: CancellationToken,
+    closed: AtomicBool,
+    notify: Notify,
 }
 
 impl Closer {
     pub fn close(&self, code: u16, reason: &'static str) {
         let _ = self.reason.set((code, reason));
-        self.token.cancel();
+        self.closed.store(true, Ordering::Release);
+        self.notify.notify_waiters();
     }
 
     pub fn reason(&self) -> Option<(u16, &'static str)> {
@@ -97,11 +115,18 @@ impl Closer {
     }
 
     pub async fn closed(&self) {
-        self.token.cancelled().await
+        let notified = self.notify.notified();
+        tokio::pin!(notified);
+        // Registered before the check, so a close in between still wakes us.
+        notified.as_mut().enable();
+        if self.is_closed() {
+            return;
+        }
+        notified.await;
     }
 
     pub fn is_closed(&self) -> bool {
-        self.token.is_cancelled()
+        self.closed.load(Ordering::Acquire)
     }
 }
 
@@ -124,7 +149,7 @@ impl Connection {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 if !self.closer.is_closed() {
-                    self.metrics.slow_consumers.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.slow_consumers.inc();
                 }
                 self.closer
                     .close(close_code::SLOW_CONSUMER, "slow consumer");
@@ -223,6 +248,8 @@ impl RoomState {
 pub struct Hub {
     store: Arc<dyn Store>,
     bus: OnceLock<Arc<dyn Bus>>,
+    /// The other nodes' online users; unset on a single node.
+    presence: OnceLock<Arc<dyn Presence>>,
     rooms: Mutex<HashMap<Arc<str>, RoomState>>,
     connections: Mutex<HashMap<u64, Arc<Connection>>>,
     /// Rooms whose presence changed since the last flush.
@@ -238,6 +265,7 @@ impl Hub {
         Arc::new(Hub {
             store,
             bus: OnceLock::new(),
+            presence: OnceLock::new(),
             rooms: Mutex::new(HashMap::new()),
             connections: Mutex::new(HashMap::new()),
             presence_dirty: Mutex::new(HashSet::new()),
@@ -249,6 +277,17 @@ impl Hub {
     /// Connects the hub to the bus it watches rooms on. Called once, at startup.
     pub fn attach_bus(&self, bus: Arc<dyn Bus>) {
         let _ = self.bus.set(bus);
+    }
+
+    /// Connects the hub to the rest of the cluster's presence. Called once, at startup.
+    pub fn attach_presence(&self, presence: Arc<dyn Presence>) {
+        let _ = self.presence.set(presence);
+    }
+
+    fn remote_has(&self, room_id: &str, user_id: &str) -> bool {
+        self.presence
+            .get()
+            .is_some_and(|p| p.remote_online(room_id).iter().any(|u| u.id == user_id))
     }
 
     fn bus(&self) -> &Arc<dyn Bus> {
@@ -323,7 +362,7 @@ impl Hub {
         room_id: &Arc<str>,
         conn: &Arc<Connection>,
     ) -> Result<(u64, Vec<User>)> {
-        let known = {
+        let (known, newly_online) = {
             let mut rooms = self.rooms.lock().unwrap();
             let state = rooms.entry(room_id.clone()).or_default();
             state.subscribers.push(conn.clone());
@@ -332,25 +371,27 @@ impl Hub {
                 .entry(conn.user.id.clone())
                 .or_insert_with(|| (conn.user.clone(), 0));
             entry.1 += 1;
-            if entry.1 == 1 {
-                state.presence(Some(&conn.user), None);
-                self.mark_presence(room_id);
-            }
-            state.last
+            (state.last, entry.1 == 1)
         };
+        if newly_online {
+            if let Some(presence) = self.presence.get() {
+                presence.local_changed(room_id, &conn.user, true);
+            }
+            if !self.remote_has(room_id, &conn.user.id) {
+                self.presence_changed(room_id, Some(&conn.user), None);
+            }
+        }
         if known.is_none() {
             if let Err(err) = self.initialize(room_id).await {
                 self.unsubscribe(room_id, conn.id);
                 return Err(err);
             }
         }
-        let rooms = self.rooms.lock().unwrap();
-        let state = rooms.get(room_id);
-        let last = state.and_then(|s| s.last).unwrap_or(0);
-        let online = state
-            .map(|s| s.online.values().map(|(user, _)| user.clone()).collect())
-            .unwrap_or_default();
-        Ok((last, online))
+        let last = {
+            let rooms = self.rooms.lock().unwrap();
+            rooms.get(room_id).and_then(|s| s.last).unwrap_or(0)
+        };
+        Ok((last, self.online(room_id)))
     }
 
     /// Learns a newly watched room's last seq. Watches the room on the bus *before* reading the
@@ -459,6 +500,7 @@ impl Hub {
 
     /// Removes a subscriber; the room is forgotten (and unwatched) when nobody uses it.
     pub fn unsubscribe(&self, room_id: &Arc<str>, conn_id: u64) {
+        let mut left_user = None;
         let now_unused = {
             let mut rooms = self.rooms.lock().unwrap();
             let Some(state) = rooms.get_mut(room_id) else {
@@ -472,8 +514,7 @@ impl Hub {
                 entry.1 -= 1;
                 if entry.1 == 0 {
                     state.online.remove(&conn.user.id);
-                    state.presence(None, Some(&conn.user));
-                    self.mark_presence(room_id);
+                    left_user = Some(conn.user.clone());
                 }
             }
             let unused = state.unused();
@@ -482,13 +523,53 @@ impl Hub {
             }
             unused
         };
+        if let Some(user) = left_user {
+            if let Some(presence) = self.presence.get() {
+                presence.local_changed(room_id, &user, false);
+            }
+            if !self.remote_has(room_id, &user.id) {
+                self.presence_changed(room_id, None, Some(&user));
+            }
+        }
         if now_unused {
             self.unwatch_bus(room_id);
         }
     }
 
-    /// How many users are online in a room on this node.
+    /// Records a presence change for the room's next `presence` frame (see the flusher). The
+    /// room may be gone already (its last subscriber left): then nobody here needs the frame,
+    /// but the room's counts still changed.
+    fn presence_changed(&self, room_id: &Arc<str>, joined: Option<&User>, left: Option<&User>) {
+        if let Some(state) = self.rooms.lock().unwrap().get_mut(room_id) {
+            state.presence(joined, left);
+        }
+        self.mark_presence(room_id);
+    }
+
+    /// The users online in a room, cluster-wide (this node's and the others'), each once.
+    pub fn online(&self, room_id: &str) -> Vec<User> {
+        let mut users: Vec<User> = self
+            .rooms
+            .lock()
+            .unwrap()
+            .get(room_id)
+            .map(|s| s.online.values().map(|(user, _)| user.clone()).collect())
+            .unwrap_or_default();
+        if let Some(presence) = self.presence.get() {
+            for user in presence.remote_online(room_id) {
+                if !users.iter().any(|u| u.id == user.id) {
+                    users.push(user);
+                }
+            }
+        }
+        users
+    }
+
+    /// How many users are online in a room, cluster-wide.
     pub fn online_count(&self, room_id: &str) -> u64 {
+        if self.presence.get().is_some() {
+            return self.online(room_id).len() as u64;
+        }
         self.rooms
             .lock()
             .unwrap()
@@ -496,8 +577,12 @@ impl Hub {
             .map_or(0, |s| s.online.len() as u64)
     }
 
-    /// Whether the user has a connection subscribed to the room on this node.
+    /// Whether the user has a connection subscribed to the room, on any node.
     pub fn is_online(&self, room_id: &str, user_id: &str) -> bool {
+        self.is_online_here(room_id, user_id) || self.remote_has(room_id, user_id)
+    }
+
+    fn is_online_here(&self, room_id: &str, user_id: &str) -> bool {
         self.rooms
             .lock()
             .unwrap()
@@ -505,8 +590,58 @@ impl Hub {
             .is_some_and(|s| s.online.contains_key(user_id))
     }
 
-    /// Relays a typing notice to the room's other users.
+    /// Whether this node has subscribers in the room (so it must keep watching it).
+    pub fn has_room(&self, room_id: &str) -> bool {
+        self.rooms.lock().unwrap().contains_key(room_id)
+    }
+
+    /// Who is online in each room on this node: the cluster heartbeat.
+    pub fn local_presence(&self) -> HashMap<String, Vec<User>> {
+        self.rooms
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, s)| !s.online.is_empty())
+            .map(|(room, s)| {
+                let users = s.online.values().map(|(user, _)| user.clone()).collect();
+                (room.to_string(), users)
+            })
+            .collect()
+    }
+
+    /// Users came online in / went offline from a room on other nodes (or their node died):
+    /// tell this node's subscribers about those not online here anyway.
+    pub fn remote_presence_changed(&self, room_id: &str, joined: &[User], left: &[User]) {
+        // The room's cluster-wide online count changed: its room-list entry is due too.
+        self.mark_counts(room_id);
+        let rooms = self.rooms.lock().unwrap();
+        let Some(state) = rooms.get(room_id) else {
+            return;
+        };
+        let not_here = |u: &&User| !state.online.contains_key(&u.id);
+        let joined: Vec<User> = joined.iter().filter(not_here).cloned().collect();
+        let left: Vec<User> = left.iter().filter(not_here).cloned().collect();
+        if joined.is_empty() && left.is_empty() {
+            return;
+        }
+        let frame = ServerFrame::Presence {
+            room_id: room_id.to_string(),
+            joined,
+            left,
+        };
+        state.broadcast(&Utf8Bytes::from(frame.encode()), None);
+    }
+
+    /// Relays a typing notice to the room's other users, on every node.
     pub fn typing(&self, room_id: &str, user: &User) {
+        if let Some(presence) = self.presence.get() {
+            presence.typing(room_id, user);
+        }
+        self.relay_typing(room_id, user);
+    }
+
+    /// Relays a typing notice to the room's other users on this node.
+    pub fn relay_typing(&self, room_id: &str, user: &User) {
         let frame = ServerFrame::Typing {
             room_id: room_id.to_string(),
             user: user.clone(),
@@ -552,9 +687,28 @@ impl Hub {
         }
     }
 
+    /// Delivers whatever the store has after each watched room's last delivered seq: after the
+    /// bus reconnects (it delivered nothing while down), and now and then in case it lost an
+    /// event (pub/sub is at-most-once; a node may die between commit and publish).
+    pub fn catch_up_all(self: &Arc<Self>) {
+        let mut rooms = self.rooms.lock().unwrap();
+        for (room_id, state) in rooms.iter_mut() {
+            if let (Some(after), false) = (state.last, state.filling) {
+                state.filling = true;
+                let hub = self.clone();
+                let room_id = room_id.clone();
+                tokio::spawn(async move { hub.fill(room_id, after, true).await });
+            }
+        }
+    }
+
+    async fn fill_gap(self: Arc<Self>, room_id: Arc<str>, after: u64) {
+        self.fill(room_id, after, false).await
+    }
+
     /// Fetches the events missing after `after` from the store and delivers them, until the
-    /// room has no hole left.
-    async fn fill_gap(self: Arc<Self>, room_id: Arc<str>, mut after: u64) {
+    /// room has no hole left. `catching_up`: no known hole, so an empty answer means done.
+    async fn fill(self: Arc<Self>, room_id: Arc<str>, mut after: u64, mut catching_up: bool) {
         let mut attempt = 0u32;
         loop {
             match self
@@ -562,6 +716,24 @@ impl Hub {
                 .events_after(&room_id, after, GAP_FILL_LIMIT)
                 .await
             {
+                Ok(events) if events.is_empty() && catching_up => {
+                    let mut rooms = self.rooms.lock().unwrap();
+                    let Some(state) = rooms.get_mut(&room_id) else {
+                        return;
+                    };
+                    match (state.last, state.pending.keys().next()) {
+                        // Something arrived meanwhile with a hole before it: fill it as a gap.
+                        (Some(last), Some(&first)) if first > last + 1 => {
+                            after = last;
+                            catching_up = false;
+                        }
+                        _ => {
+                            state.filling = false;
+                            return;
+                        }
+                    }
+                    continue;
+                }
                 Ok(events) if events.is_empty() => {
                     // The store has nothing after `after` yet the bus had a later event: the
                     // commit may still be settling on a replica. Wait, then give up the hole
@@ -588,8 +760,20 @@ impl Hub {
                     for stored in &events {
                         self.deliver(EncodedEvent::new(stored));
                     }
+                    if catching_up && events.len() == GAP_FILL_LIMIT as usize {
+                        // A long outage: fetch the next batch.
+                        let rooms = self.rooms.lock().unwrap();
+                        match rooms.get(&room_id).and_then(|s| s.last) {
+                            Some(last) => after = last,
+                            None => return,
+                        }
+                        continue;
+                    }
                 }
                 Err(err) => {
+                    if !self.rooms.lock().unwrap().contains_key(&room_id) {
+                        return; // nobody here needs the room any more
+                    }
                     attempt += 1;
                     tracing::warn!(%room_id, attempt, error = %err, "gap fill failed; retrying");
                     let backoff =

@@ -9,6 +9,7 @@
 //! permissions first; the store enforces only what must hold for the data to be correct.
 
 pub mod position;
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -82,7 +83,8 @@ pub struct MessagesPage {
     pub has_more: bool,
 }
 
-/// The durable store. Implementations: [`sqlite::SqliteStore`] (embedded), PostgreSQL (cluster).
+/// The durable store. Implementations: [`sqlite::SqliteStore`] (embedded) and
+/// [`postgres::PostgresStore`] (cluster).
 ///
 /// Rooms handed out have `online_count` 0: presence is not the store's business.
 #[async_trait]

@@ -3,6 +3,8 @@
 //! Writes go through a pool of exactly one connection, so write transactions queue in process
 //! instead of spinning on SQLite's lock; reads use a separate pool and never wait for writes (WAL).
 //! `synchronous = NORMAL` in WAL mode keeps every committed transaction across a process crash.
+//! Sends, the hot path, are group-committed: a task takes every send waiting into one
+//! transaction and acknowledges each only after it commits (see [`group_commit`]).
 
 use std::path::Path;
 use std::str::FromStr;
@@ -13,6 +15,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, SqliteConnection, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
 
 use super::{position, MessagesPage, RoomPatch, SendOutcome, Store, StoredEvent, UserRecord};
 use crate::error::{Error, Result};
@@ -21,6 +24,8 @@ use crate::protocol::{Event, EventKind, Message, Rearrange, Role, Room, User};
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Sends go to the group-commit task (see [`group_commit`]).
+    sends: mpsc::Sender<SendJob>,
 }
 
 /// Columns of a message joined with its author, in the order [`message_from_row`] reads them.
@@ -55,7 +60,13 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(SqliteStore { writer, reader })
+        let (sends, jobs) = mpsc::channel(4 * GROUP_MAX);
+        tokio::spawn(group_commit(writer.clone(), jobs));
+        Ok(SqliteStore {
+            writer,
+            reader,
+            sends,
+        })
     }
 
     pub async fn close(&self) {
@@ -570,69 +581,21 @@ impl Store for SqliteStore {
         client_id: &str,
         body: &str,
     ) -> Result<SendOutcome> {
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
-        let sql = format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.author_id \
-             WHERE m.author_id = ? AND m.client_id = ?"
-        );
-        if let Some(row) = sqlx::query(&sql)
-            .bind(&author.id)
-            .bind(client_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?
-        {
-            return Ok(SendOutcome::Existing(message_from_row(&row)));
-        }
-        let mut events = Vec::with_capacity(2);
-        if let Some(joined) = join_in(&mut tx, room_id, author).await? {
-            events.push(joined);
-        }
-        let last: Option<String> = sqlx::query_scalar(
-            "SELECT MAX(position) FROM messages WHERE room_id = ? AND deleted = 0",
-        )
-        .bind(room_id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let seq = next_seq(&mut tx, room_id).await?;
-        let message = Message {
-            id: new_id(),
+        let (reply, answer) = oneshot::channel();
+        let job = SendJob {
             room_id: room_id.to_string(),
-            seq,
             author: author.clone(),
-            body: body.to_string(),
             client_id: client_id.to_string(),
-            created_at: now(),
-            edited_at: None,
-            position: position::after(last.as_deref()),
+            body: body.to_string(),
+            reply,
         };
-        sqlx::query(
-            "INSERT INTO messages (id, room_id, seq, author_id, client_id, body, position, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&message.id)
-        .bind(room_id)
-        .bind(seq as i64)
-        .bind(&author.id)
-        .bind(client_id)
-        .bind(body)
-        .bind(&message.position)
-        .bind(&message.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let event = Event {
-            room_id: room_id.to_string(),
-            seq,
-            at: message.created_at.clone(),
-            kind: EventKind::MessageCreated {
-                message: message.clone(),
-            },
-        };
-        events.push(insert_event(&mut tx, &event, Some(&message.id)).await?);
-        tx.commit().await.map_err(db_err)?;
-        Ok(SendOutcome::Created { message, events })
+        self.sends
+            .send(job)
+            .await
+            .map_err(|_| Error::Unavailable(anyhow::anyhow!("the store is closed")))?;
+        answer
+            .await
+            .map_err(|_| Error::Unavailable(anyhow::anyhow!("the store is closed")))?
     }
 
     async fn get_message(&self, room_id: &str, message_id: &str) -> Result<Message> {
@@ -700,49 +663,18 @@ impl Store for SqliteStore {
     ) -> Result<(Message, Vec<StoredEvent>)> {
         let mut tx = self.writer.begin().await.map_err(db_err)?;
         let mut message = message_in(&mut tx, room_id, message_id).await?;
-        let low = match after {
-            Some(after_id) if after_id == message_id => {
-                return Err(Error::InvalidRequest(
-                    "a message can't move after itself".into(),
-                ))
-            }
-            Some(after_id) => Some(message_in(&mut tx, room_id, after_id).await?.position),
-            None => None,
-        };
-        // The neighbour below the gap, not counting the message being moved.
-        let high: Option<String> = sqlx::query_scalar(
-            "SELECT MIN(position) FROM messages WHERE room_id = ? AND deleted = 0 AND id != ? \
-             AND (? IS NULL OR position > ?)",
-        )
-        .bind(room_id)
-        .bind(message_id)
-        .bind(&low)
-        .bind(&low)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        if after == Some(message_id) {
+            return Err(Error::InvalidRequest(
+                "a message can't move after itself".into(),
+            ));
+        }
         let mut events = Vec::new();
-        let mut key = position::between(low.as_deref(), high.as_deref());
+        let mut key = key_after(&mut tx, room_id, message_id, after).await?;
         if key.len() > position::MAX_KEY_LEN {
             // Moves into the same gap have made keys long: respace the whole room (one
             // `message.moved` per message that changes place) and compute the key again.
             events = respace(&mut tx, room_id).await?;
-            let low = match after {
-                Some(after_id) => Some(message_in(&mut tx, room_id, after_id).await?.position),
-                None => None,
-            };
-            let high: Option<String> = sqlx::query_scalar(
-                "SELECT MIN(position) FROM messages WHERE room_id = ? AND deleted = 0 AND id != ? \
-                 AND (? IS NULL OR position > ?)",
-            )
-            .bind(room_id)
-            .bind(message_id)
-            .bind(&low)
-            .bind(&low)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            key = position::between(low.as_deref(), high.as_deref());
+            key = key_after(&mut tx, room_id, message_id, after).await?;
         }
         sqlx::query("UPDATE messages SET position = ? WHERE id = ?")
             .bind(&key)
@@ -858,6 +790,162 @@ impl Store for SqliteStore {
             .map_err(db_err)?;
         seq.map(|s| s as u64).ok_or(Error::RoomNotFound)
     }
+}
+
+/// One send inside the group's transaction. Fails before writing anything, or with a database
+/// error that aborts the whole group.
+async fn send_in(conn: &mut SqliteConnection, job: &SendJob) -> Result<SendOutcome> {
+    let (room_id, author, client_id, body) = (
+        job.room_id.as_str(),
+        &job.author,
+        job.client_id.as_str(),
+        job.body.as_str(),
+    );
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.author_id \
+             WHERE m.author_id = ? AND m.client_id = ?"
+    );
+    if let Some(row) = sqlx::query(&sql)
+        .bind(&author.id)
+        .bind(client_id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?
+    {
+        return Ok(SendOutcome::Existing(message_from_row(&row)));
+    }
+    let mut events = Vec::with_capacity(2);
+    if let Some(joined) = join_in(conn, room_id, author).await? {
+        events.push(joined);
+    }
+    let last: Option<String> =
+        sqlx::query_scalar("SELECT MAX(position) FROM messages WHERE room_id = ? AND deleted = 0")
+            .bind(room_id)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db_err)?;
+    let seq = next_seq(conn, room_id).await?;
+    let message = Message {
+        id: new_id(),
+        room_id: room_id.to_string(),
+        seq,
+        author: author.clone(),
+        body: body.to_string(),
+        client_id: client_id.to_string(),
+        created_at: now(),
+        edited_at: None,
+        position: position::after(last.as_deref()),
+    };
+    sqlx::query(
+            "INSERT INTO messages (id, room_id, seq, author_id, client_id, body, position, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&message.id)
+        .bind(room_id)
+        .bind(seq as i64)
+        .bind(&author.id)
+        .bind(client_id)
+        .bind(body)
+        .bind(&message.position)
+        .bind(&message.created_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    let event = Event {
+        room_id: room_id.to_string(),
+        seq,
+        at: message.created_at.clone(),
+        kind: EventKind::MessageCreated {
+            message: message.clone(),
+        },
+    };
+    events.push(insert_event(conn, &event, Some(&message.id)).await?);
+    Ok(SendOutcome::Created { message, events })
+}
+
+/// A send waiting for the group commit.
+struct SendJob {
+    room_id: String,
+    author: User,
+    client_id: String,
+    body: String,
+    reply: oneshot::Sender<Result<SendOutcome>>,
+}
+
+/// Most sends committed in one transaction.
+const GROUP_MAX: usize = 256;
+
+/// Group commit: takes every send waiting (up to [`GROUP_MAX`]) into one transaction, and answers
+/// each only after that transaction has committed. Jobs run in arrival order, so one client's
+/// sends keep their order. A send that fails on its own (an unknown room) wrote nothing and is
+/// answered with its error while the others commit; a database error fails the whole group, and
+/// none of it is acknowledged.
+async fn group_commit(pool: SqlitePool, mut jobs: mpsc::Receiver<SendJob>) {
+    let mut group: Vec<SendJob> = Vec::with_capacity(GROUP_MAX);
+    while let Some(job) = jobs.recv().await {
+        group.push(job);
+        while group.len() < GROUP_MAX {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let outcomes = async {
+            let mut tx = pool.begin().await.map_err(db_err)?;
+            let mut outcomes = Vec::with_capacity(group.len());
+            for job in &group {
+                match send_in(&mut tx, job).await {
+                    Err(err @ (Error::Internal(_) | Error::Unavailable(_))) => return Err(err),
+                    outcome => outcomes.push(outcome),
+                }
+            }
+            tx.commit().await.map_err(db_err)?;
+            Ok(outcomes)
+        }
+        .await;
+        match outcomes {
+            Ok(outcomes) => {
+                for (job, outcome) in group.drain(..).zip(outcomes) {
+                    let _ = job.reply.send(outcome);
+                }
+            }
+            Err(err) => {
+                err.log_if_internal();
+                let reason = err.to_string();
+                for job in group.drain(..) {
+                    let _ = job
+                        .reply
+                        .send(Err(Error::Unavailable(anyhow::anyhow!("{reason}"))));
+                }
+            }
+        }
+    }
+}
+
+/// A position for `message_id` just after `after` (`None`: the top): between that message and
+/// the one below it, not counting the message being moved.
+async fn key_after(
+    conn: &mut SqliteConnection,
+    room_id: &str,
+    message_id: &str,
+    after: Option<&str>,
+) -> Result<String> {
+    let low = match after {
+        Some(after_id) => Some(message_in(conn, room_id, after_id).await?.position),
+        None => None,
+    };
+    let high: Option<String> = sqlx::query_scalar(
+        "SELECT MIN(position) FROM messages WHERE room_id = ? AND deleted = 0 AND id != ? \
+         AND (? IS NULL OR position > ?)",
+    )
+    .bind(room_id)
+    .bind(message_id)
+    .bind(&low)
+    .bind(&low)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    Ok(position::between(low.as_deref(), high.as_deref()))
 }
 
 /// Gives every live message of the room a fresh, short key in its current order, appending a

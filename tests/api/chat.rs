@@ -240,3 +240,33 @@ async fn unsubscribing_stops_the_events() {
     let event = ws.expect_event("message.created").await;
     assert_eq!(event["message"]["body"], "heard");
 }
+
+#[tokio::test]
+async fn a_burst_of_sends_is_acked_and_stored_in_the_order_sent() {
+    let app = crate::helpers::spawn_with(|c| c.rate_per_sec = 0).await;
+    let (_, token) = app.guest("burster").await;
+    let room = app.create_room(&token, "Burst").await;
+    let mut ws = app.ws(&token).await;
+    ws.subscribe(&room.id, None).await;
+    // 200 sends without waiting for acks: stored and acked in the order written.
+    for i in 0..200 {
+        ws.send(json!({"type": "send", "room_id": room.id, "client_id": format!("b{i}"), "body": format!("n{i}")}))
+            .await;
+    }
+    let mut acks = Vec::new();
+    while acks.len() < 200 {
+        let frame = ws.next().await;
+        if frame["type"] == "ack" {
+            acks.push(frame["client_id"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(acks, (0..200).map(|i| format!("b{i}")).collect::<Vec<_>>());
+    let history = app.history(&token, &room.id).await;
+    let bodies: Vec<&str> = history.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(
+        bodies,
+        (0..200).map(|i| format!("n{i}")).collect::<Vec<_>>()
+    );
+    let seqs: Vec<u64> = history.iter().map(|m| m.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+}

@@ -5,8 +5,12 @@ use std::sync::Arc;
 
 use palaver::error::Error;
 use palaver::protocol::{EventKind, Rearrange, User};
+use palaver::store::postgres::PostgresStore;
 use palaver::store::sqlite::SqliteStore;
 use palaver::store::{RoomPatch, SendOutcome, Store};
+
+#[path = "../support/pgdb.rs"]
+mod pgdb;
 
 async fn user(store: &dyn Store, name: &str) -> User {
     store.create_user(name, None, true).await.unwrap()
@@ -390,3 +394,12 @@ async fn sqlite_store() -> (Arc<dyn Store>, tempfile::TempDir) {
 }
 
 backend_suite!(sqlite, sqlite_store());
+
+/// A store on a database of its own, created for the test and dropped with the guard.
+async fn postgres_store() -> (Arc<dyn Store>, pgdb::TestDatabase) {
+    let db = pgdb::TestDatabase::create().await;
+    let store = PostgresStore::open(&db.url, 5).await.unwrap();
+    (Arc::new(store), db)
+}
+
+backend_suite!(postgres, postgres_store());

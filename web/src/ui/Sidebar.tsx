@@ -14,15 +14,12 @@ function RoomRow({ room, joined }: { room: Room; joined: boolean }) {
   // A followed room knows its live presence; the room object's count can lag by a second.
   const liveOnline = useChat((s) => s.views[room.id]?.online.length);
   const online = liveOnline ?? room.online_count;
-  const label = `${room.name}, ${online} online, ${room.member_count} members${
-    unread ? `, ${unread} unread` : ""
-  }`;
+  const details = `, ${online} online, ${room.member_count} members${unread ? `, ${unread} unread` : ""}`;
   return (
     <li>
       <button
         className={`room-row${active ? " active" : ""}${unread && !active ? " has-unread" : ""}`}
         aria-current={active ? "page" : undefined}
-        aria-label={label}
         data-testid="room-row"
         data-room-name={room.name}
         onClick={() => void selectRoom(room.id)}
@@ -31,6 +28,7 @@ function RoomRow({ room, joined }: { room: Room; joined: boolean }) {
           #
         </span>
         <span className="room-name">{room.name}</span>
+        <span className="sr-only">{details}</span>
         <span className="room-counts" aria-hidden="true">
           {joined && unread > 0 && !active ? (
             <span className="badge" data-testid="unread">

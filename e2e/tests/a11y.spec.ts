@@ -1,0 +1,36 @@
+import { createRequire } from "node:module";
+import { readFileSync } from "node:fs";
+import type { Page } from "@playwright/test";
+import { Person, expect, test } from "./fixtures";
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+type Violation = { id: string; impact: string | null; help: string; nodes: { target: string[] }[] };
+
+/** Serious and critical axe-core findings on the page as it is now. */
+async function seriousViolations(page: Page): Promise<string[]> {
+  await page.addScriptTag({ content: axeSource });
+  const violations = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run: (ctx: Document, opts: object) => Promise<{ violations: Violation[] }> } }).axe;
+    const result = await axe.run(document, { resultTypes: ["violations"] });
+    return result.violations;
+  });
+  return violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`);
+}
+
+test("sign-in and chat screens have no serious accessibility violations, light and dark", async ({ browser, server }) => {
+  for (const colorScheme of ["light", "dark"] as const) {
+    const alice = await Person.open(browser, server, "alice", { colorScheme });
+    await alice.page.goto("/");
+    await expect(alice.page.getByLabel("Username")).toBeVisible();
+    expect(await seriousViolations(alice.page)).toEqual([]);
+    await alice.signInAsGuest();
+    await alice.openRoom("General");
+    await alice.send(`checking contrast and labels (${colorScheme})`);
+    await expect(alice.message(`checking contrast and labels (${colorScheme})`)).toHaveAttribute("data-state", "sent");
+    expect(await seriousViolations(alice.page)).toEqual([]);
+    await alice.close();
+  }
+});

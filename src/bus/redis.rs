@@ -1,0 +1,506 @@
+//! The cluster bus: Redis pub/sub between the nodes that share a Redis.
+//!
+//! Channels (all under the configured prefix, `palaver:` by default):
+//! - `room:{room_id}`: the committed events of a room, as `{seq}:{frame}` where `frame` is the
+//!   `{"type":"event",…}` text every socket gets. A node subscribes while it has subscribers in
+//!   the room and unsubscribes after the last one leaves.
+//! - `presence`: JSON [`PresenceMessage`]s: who came online or went offline on a node, typing
+//!   notices, and every node's heartbeat (its full online list), so a node that stops beating
+//!   expires and its users go offline elsewhere within `presence_ttl`.
+//!
+//! One subscriber connection per node ([`RedisBus::run_subscriber`]) and one multiplexed
+//! connection for publishing. Redis pub/sub is at-most-once: a message can be lost, and nothing
+//! is delivered while the connection is down. That is fine by design: after every (re)connect
+//! the node re-subscribes and catches every watched room up from the store
+//! ([`Hub::catch_up_all`]), and it does so periodically too, so an event whose publisher died
+//! between commit and publish still reaches everyone within a few seconds.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use axum::extract::ws::Utf8Bytes;
+use futures_util::StreamExt;
+use redis::aio::{MultiplexedConnection, PubSubSink};
+use redis::AsyncConnectionConfig;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::Bus;
+use crate::error::{Error, Result};
+use crate::hub::presence::{Presence, RemoteView, RoomDiff};
+use crate::hub::{EncodedEvent, Hub};
+use crate::protocol::User;
+
+/// How long one Redis command may take before the connection counts as broken.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+/// Most events kept for re-publishing while the publisher connection is down.
+const UNSENT_LIMIT: usize = 10_000;
+
+/// Timing of the cluster's liveness signals.
+#[derive(Debug, Clone, Copy)]
+pub struct ClusterTiming {
+    /// How often a node sends its heartbeat (its online list).
+    pub heartbeat: Duration,
+    /// A node not heard from for this long is dead: its users go offline.
+    pub presence_ttl: Duration,
+    /// How often every watched room is checked against the store for events the bus lost.
+    pub catch_up: Duration,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum PresenceMessage {
+    Heartbeat {
+        node: String,
+        rooms: HashMap<String, Vec<User>>,
+    },
+    Online {
+        node: String,
+        room: String,
+        user: User,
+    },
+    Offline {
+        node: String,
+        room: String,
+        user: User,
+    },
+    Typing {
+        node: String,
+        room: String,
+        user: User,
+    },
+    Bye {
+        node: String,
+    },
+}
+
+impl PresenceMessage {
+    fn node(&self) -> &str {
+        match self {
+            PresenceMessage::Heartbeat { node, .. }
+            | PresenceMessage::Online { node, .. }
+            | PresenceMessage::Offline { node, .. }
+            | PresenceMessage::Typing { node, .. }
+            | PresenceMessage::Bye { node } => node,
+        }
+    }
+}
+
+/// What goes out on the publisher connection, in order.
+enum Outgoing {
+    Event(Arc<EncodedEvent>),
+    Presence(PresenceMessage),
+}
+
+pub struct RedisBus {
+    client: redis::Client,
+    prefix: String,
+    node_id: String,
+    timing: ClusterTiming,
+    hub: Weak<Hub>,
+    /// Rooms watched; re-subscribed after every reconnect. The async lock orders watch and
+    /// unwatch of a room, which the hub issues from different tasks.
+    watched: tokio::sync::Mutex<HashSet<Arc<str>>>,
+    /// The live subscriber connection's command half, `None` while disconnected.
+    sink: Mutex<Option<PubSubSink>>,
+    connected: AtomicBool,
+    outgoing: mpsc::UnboundedSender<Outgoing>,
+    remote: Mutex<RemoteView>,
+    shutdown: CancellationToken,
+}
+
+impl RedisBus {
+    /// Connects (failing fast when Redis can't be reached at startup) and starts the subscriber,
+    /// publisher and heartbeat tasks. They stop when `shutdown` is cancelled.
+    pub async fn start(
+        url: &str,
+        prefix: &str,
+        node_id: &str,
+        timing: ClusterTiming,
+        hub: &Arc<Hub>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Arc<Self>> {
+        let client = redis::Client::open(url)?;
+        let publisher = connect(&client).await?;
+        let (outgoing, outgoing_rx) = mpsc::unbounded_channel();
+        let bus = Arc::new(RedisBus {
+            client,
+            prefix: prefix.to_string(),
+            node_id: node_id.to_string(),
+            timing,
+            hub: Arc::downgrade(hub),
+            watched: tokio::sync::Mutex::new(HashSet::new()),
+            sink: Mutex::new(None),
+            connected: AtomicBool::new(false),
+            outgoing,
+            remote: Mutex::new(RemoteView::default()),
+            shutdown,
+        });
+        tokio::spawn(bus.clone().run_subscriber());
+        tokio::spawn(bus.clone().run_publisher(publisher, outgoing_rx));
+        tokio::spawn(bus.clone().run_heartbeat());
+        Ok(bus)
+    }
+
+    fn room_channel(&self, room_id: &str) -> String {
+        format!("{}room:{room_id}", self.prefix)
+    }
+
+    fn presence_channel(&self) -> String {
+        format!("{}presence", self.prefix)
+    }
+
+    /// Keeps one subscriber connection open: (re)connect, subscribe to the presence channel and
+    /// every watched room, catch the rooms up from the store, then read until it drops.
+    async fn run_subscriber(self: Arc<Self>) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            if self.shutdown.is_cancelled() {
+                return;
+            }
+            match self.subscribe_all().await {
+                Ok(mut stream) => {
+                    backoff = Duration::from_millis(100);
+                    tracing::info!("redis subscriber connected");
+                    if let Some(hub) = self.hub.upgrade() {
+                        hub.catch_up_all();
+                    }
+                    loop {
+                        tokio::select! {
+                            _ = self.shutdown.cancelled() => return,
+                            message = stream.next() => match message {
+                                Some(message) => self.receive(&message),
+                                None => break,
+                            },
+                        }
+                    }
+                    self.connected.store(false, Ordering::Relaxed);
+                    *self.sink.lock().unwrap() = None;
+                    tracing::warn!("redis subscriber connection lost; reconnecting");
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "redis subscriber can't connect; retrying");
+                }
+            }
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    async fn subscribe_all(&self) -> anyhow::Result<redis::aio::PubSubStream> {
+        let pubsub = tokio::time::timeout(COMMAND_TIMEOUT, self.client.get_async_pubsub())
+            .await
+            .map_err(|_| anyhow::anyhow!("timed out connecting to redis"))??;
+        let (mut sink, stream) = pubsub.split();
+        timed(sink.subscribe(self.presence_channel())).await?;
+        // Under the lock, so a room watched meanwhile is either in this list or sees the sink.
+        let watched = self.watched.lock().await;
+        for room in watched.iter() {
+            timed(sink.subscribe(self.room_channel(room))).await?;
+        }
+        *self.sink.lock().unwrap() = Some(sink);
+        self.connected.store(true, Ordering::Relaxed);
+        drop(watched);
+        Ok(stream)
+    }
+
+    fn receive(&self, message: &redis::Msg) {
+        let channel = message.get_channel_name();
+        let payload = message.get_payload_bytes();
+        if channel == self.presence_channel() {
+            match serde_json::from_slice::<PresenceMessage>(payload) {
+                Ok(message) => self.receive_presence(message),
+                Err(err) => tracing::warn!(error = %err, "unreadable presence message"),
+            }
+            return;
+        }
+        let Some(room_id) = channel.strip_prefix(&self.room_channel("")) else {
+            return;
+        };
+        match decode_event(room_id, payload) {
+            Some(event) => {
+                if let Some(hub) = self.hub.upgrade() {
+                    hub.deliver(event);
+                }
+            }
+            None => tracing::warn!(%room_id, "unreadable event on the bus"),
+        }
+    }
+
+    fn receive_presence(&self, message: PresenceMessage) {
+        if message.node() == self.node_id {
+            return;
+        }
+        let Some(hub) = self.hub.upgrade() else {
+            return;
+        };
+        let now = Instant::now();
+        let diffs = {
+            let mut remote = self.remote.lock().unwrap();
+            match message {
+                PresenceMessage::Heartbeat { node, rooms } => remote.snapshot(&node, rooms, now),
+                PresenceMessage::Online { node, room, user } => {
+                    remote.set(&node, &room, &user, true, now)
+                }
+                PresenceMessage::Offline { node, room, user } => {
+                    remote.set(&node, &room, &user, false, now)
+                }
+                PresenceMessage::Bye { node } => remote.remove_node(&node),
+                PresenceMessage::Typing { room, user, .. } => {
+                    drop(remote);
+                    hub.relay_typing(&room, &user);
+                    return;
+                }
+            }
+        };
+        apply(&hub, diffs);
+    }
+
+    /// Publishes in order on one multiplexed connection, reconnecting as needed. Events that
+    /// could not be published are kept (bounded) and sent after the reconnect: the other nodes
+    /// would catch up from the store anyway, this only makes it sooner.
+    async fn run_publisher(
+        self: Arc<Self>,
+        connection: MultiplexedConnection,
+        mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
+    ) {
+        let mut connection = Some(connection);
+        let mut unsent: Vec<(String, Vec<u8>)> = Vec::new();
+        loop {
+            let item = tokio::select! {
+                _ = self.shutdown.cancelled() => None,
+                item = outgoing.recv() => item,
+            };
+            let Some(item) = item else {
+                // Shutting down: say goodbye so the others take this node's users offline now.
+                if let Some(conn) = connection.as_mut() {
+                    let bye = PresenceMessage::Bye {
+                        node: self.node_id.clone(),
+                    };
+                    let payload = serde_json::to_vec(&bye).expect("serialisable");
+                    let _ = timed(publish(conn, &self.presence_channel(), &payload)).await;
+                }
+                return;
+            };
+            let (channel, payload) = match item {
+                Outgoing::Event(event) => (
+                    self.room_channel(&event.room_id),
+                    encode_event(&event).into_bytes(),
+                ),
+                Outgoing::Presence(message) => (
+                    self.presence_channel(),
+                    serde_json::to_vec(&message).expect("serialisable"),
+                ),
+            };
+            unsent.push((channel, payload));
+            if connection.is_none() {
+                connection = connect(&self.client).await.ok();
+            }
+            let Some(conn) = connection.as_mut() else {
+                trim(&mut unsent);
+                continue;
+            };
+            let mut sent = 0;
+            for (channel, payload) in &unsent {
+                if let Err(err) = timed(publish(conn, channel, payload)).await {
+                    tracing::warn!(error = %err, "redis publish failed; will retry");
+                    connection = None;
+                    break;
+                }
+                sent += 1;
+            }
+            unsent.drain(..sent);
+            trim(&mut unsent);
+        }
+    }
+
+    /// Every `heartbeat`: send this node's online list, expire silent nodes; every `catch_up`:
+    /// check the watched rooms against the store.
+    async fn run_heartbeat(self: Arc<Self>) {
+        let mut ticker = tokio::time::interval(self.timing.heartbeat);
+        let mut last_catch_up = Instant::now();
+        loop {
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            let Some(hub) = self.hub.upgrade() else {
+                return;
+            };
+            let rooms = hub.local_presence();
+            let _ = self
+                .outgoing
+                .send(Outgoing::Presence(PresenceMessage::Heartbeat {
+                    node: self.node_id.clone(),
+                    rooms,
+                }));
+            let diffs = self
+                .remote
+                .lock()
+                .unwrap()
+                .expire(Instant::now(), self.timing.presence_ttl);
+            apply(&hub, diffs);
+            if last_catch_up.elapsed() >= self.timing.catch_up {
+                last_catch_up = Instant::now();
+                hub.catch_up_all();
+            }
+        }
+    }
+}
+
+fn apply(hub: &Arc<Hub>, diffs: Vec<(String, RoomDiff)>) {
+    for (room, diff) in diffs {
+        hub.remote_presence_changed(&room, &diff.joined, &diff.left);
+    }
+}
+
+fn trim(unsent: &mut Vec<(String, Vec<u8>)>) {
+    if unsent.len() > UNSENT_LIMIT {
+        let excess = unsent.len() - UNSENT_LIMIT;
+        tracing::warn!(
+            dropped = excess,
+            "redis unreachable for long: dropping old unpublished events (the store still has them)"
+        );
+        unsent.drain(..excess);
+    }
+}
+
+async fn connect(client: &redis::Client) -> anyhow::Result<MultiplexedConnection> {
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(COMMAND_TIMEOUT))
+        .set_response_timeout(Some(COMMAND_TIMEOUT));
+    Ok(client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await?)
+}
+
+async fn publish(
+    conn: &mut MultiplexedConnection,
+    channel: &str,
+    payload: &[u8],
+) -> anyhow::Result<()> {
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg(channel)
+        .arg(payload)
+        .query_async(conn)
+        .await?;
+    Ok(())
+}
+
+async fn timed<T, E: Into<anyhow::Error>>(
+    future: impl std::future::Future<Output = Result<T, E>>,
+) -> anyhow::Result<T> {
+    match tokio::time::timeout(COMMAND_TIMEOUT, future).await {
+        Ok(result) => result.map_err(Into::into),
+        Err(_) => Err(anyhow::anyhow!("redis command timed out")),
+    }
+}
+
+fn encode_event(event: &EncodedEvent) -> String {
+    format!("{}:{}", event.seq, event.frame.as_str())
+}
+
+fn decode_event(room_id: &str, payload: &[u8]) -> Option<Arc<EncodedEvent>> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let (seq, frame) = text.split_once(':')?;
+    Some(EncodedEvent::from_frame(
+        Arc::from(room_id),
+        seq.parse().ok()?,
+        Utf8Bytes::from(frame.to_string()),
+    ))
+}
+
+#[async_trait]
+impl Bus for RedisBus {
+    async fn publish(&self, event: Arc<EncodedEvent>) {
+        // This node's subscribers get it at once; its echo from Redis is dropped by seq.
+        if let Some(hub) = self.hub.upgrade() {
+            hub.deliver(event.clone());
+        }
+        let _ = self.outgoing.send(Outgoing::Event(event));
+    }
+
+    async fn watch_room(&self, room_id: &str) {
+        let mut watched = self.watched.lock().await;
+        watched.insert(Arc::from(room_id));
+        let sink = self.sink.lock().unwrap().clone();
+        if let Some(mut sink) = sink {
+            // Failing here is fine: the connection is broken, and the reconnect re-subscribes
+            // and catches the room up.
+            if let Err(err) = timed(sink.subscribe(self.room_channel(room_id))).await {
+                tracing::warn!(%room_id, error = %err, "redis subscribe failed");
+            }
+        }
+    }
+
+    async fn unwatch_room(&self, room_id: &str) {
+        let mut watched = self.watched.lock().await;
+        // A new subscriber may have arrived since the hub scheduled this: keep watching then.
+        if self.hub.upgrade().is_some_and(|hub| hub.has_room(room_id)) {
+            return;
+        }
+        watched.remove(room_id);
+        let sink = self.sink.lock().unwrap().clone();
+        if let Some(mut sink) = sink {
+            let _ = timed(sink.unsubscribe(self.room_channel(room_id))).await;
+        }
+    }
+
+    async fn ping(&self) -> Result<()> {
+        if self.connected.load(Ordering::Relaxed) {
+            Ok(())
+        } else {
+            Err(Error::Unavailable(anyhow::anyhow!(
+                "the redis subscriber connection is down"
+            )))
+        }
+    }
+}
+
+impl Presence for RedisBus {
+    fn local_changed(&self, room_id: &str, user: &User, online: bool) {
+        let (node, room, user) = (self.node_id.clone(), room_id.to_string(), user.clone());
+        let message = if online {
+            PresenceMessage::Online { node, room, user }
+        } else {
+            PresenceMessage::Offline { node, room, user }
+        };
+        let _ = self.outgoing.send(Outgoing::Presence(message));
+    }
+
+    fn typing(&self, room_id: &str, user: &User) {
+        let _ = self
+            .outgoing
+            .send(Outgoing::Presence(PresenceMessage::Typing {
+                node: self.node_id.clone(),
+                room: room_id.to_string(),
+                user: user.clone(),
+            }));
+    }
+
+    fn remote_online(&self, room_id: &str) -> Vec<User> {
+        self.remote.lock().unwrap().online(room_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_survives_the_wire_format() {
+        let frame = r#"{"type":"event","event":{"room_id":"r","seq":7,"kind":"room.deleted"}}"#;
+        let event = EncodedEvent::from_frame(Arc::from("r"), 7, Utf8Bytes::from(frame));
+        let decoded = decode_event("r", encode_event(&event).as_bytes()).unwrap();
+        assert_eq!(decoded.seq, 7);
+        assert_eq!(decoded.frame.as_str(), frame);
+        assert!(decoded.ends_room);
+    }
+}

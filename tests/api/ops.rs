@@ -1,0 +1,115 @@
+use serde_json::json;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_endpoint_of_the_contract() {
+    let app = spawn_app().await;
+    let (status, doc) = app.get("/api/openapi.json", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["info"]["title"], "Palaver");
+    let expected = [
+        ("post", "/api/auth/register"),
+        ("post", "/api/auth/login"),
+        ("post", "/api/auth/guest"),
+        ("post", "/api/auth/logout"),
+        ("get", "/api/me"),
+        ("get", "/api/rooms"),
+        ("post", "/api/rooms"),
+        ("get", "/api/rooms/{room_id}"),
+        ("patch", "/api/rooms/{room_id}"),
+        ("delete", "/api/rooms/{room_id}"),
+        ("post", "/api/rooms/{room_id}/join"),
+        ("post", "/api/rooms/{room_id}/leave"),
+        ("get", "/api/rooms/{room_id}/members"),
+        ("get", "/api/rooms/{room_id}/messages"),
+        ("post", "/api/rooms/{room_id}/messages"),
+        ("patch", "/api/rooms/{room_id}/messages/{message_id}"),
+        ("delete", "/api/rooms/{room_id}/messages/{message_id}"),
+        ("post", "/api/rooms/{room_id}/messages/{message_id}/move"),
+        ("post", "/api/rooms/{room_id}/clear"),
+        ("get", "/api/rooms/{room_id}/events"),
+        ("post", "/api/rooms/{room_id}/typing"),
+        ("get", "/healthz"),
+        ("get", "/readyz"),
+        ("get", "/metrics"),
+    ];
+    for (method, path) in expected {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} is missing"
+        );
+    }
+    for schema in [
+        "User",
+        "Room",
+        "Message",
+        "Event",
+        "ClientFrame",
+        "ServerFrame",
+        "ErrorBody",
+    ] {
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "schema {schema} missing"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_docs_page_renders_offline_without_scripts() {
+    let app = spawn_app().await;
+    let resp = app.http.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("/api/rooms/{room_id}/messages"));
+    assert!(!html.contains("<script"), "the page needs no script");
+    assert!(
+        !html.contains("https://"),
+        "nothing is fetched from elsewhere"
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_connections_messages_and_store_latency() {
+    let app = crate::helpers::spawn_app().await;
+    let (_, token) = app.guest("counter").await;
+    let room = app.create_room(&token, "Counted").await;
+    let mut ws = app.ws(&token).await;
+    ws.subscribe(&room.id, None).await;
+    ws.send_message(&room.id, "m1", "one").await;
+    app.post(
+        &format!("/api/rooms/{}/messages", room.id),
+        Some(&token),
+        json!({"client_id": "m2", "body": "two"}),
+    )
+    .await;
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "palaver_connections 1",
+        "palaver_subscriptions 1",
+        "palaver_connections_opened_total 1",
+        "palaver_messages_sent_total 2",
+        "palaver_store_seconds_count{op=\"send\"} 2",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "metrics lack {line:?}:\n{text}"
+        );
+    }
+    let fanned: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("palaver_events_fanned_out_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(fanned >= 2, "{fanned}");
+}

@@ -1,0 +1,173 @@
+//! What one node's clients do reaches the other node's clients.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::harness::{Cluster, ClusterOptions, WsClient};
+
+#[tokio::test]
+async fn messages_edits_moves_typing_and_presence_cross_nodes() {
+    let cluster = Cluster::start(ClusterOptions::default()).await;
+    let (a, b) = (cluster.node(0), cluster.node(1));
+    let (alice, alice_token) = cluster.guest(&a.url(""), "alice").await;
+    let (bob, bob_token) = cluster.guest(&b.url(""), "bob").await;
+    let room = cluster
+        .create_room(&a.url(""), &alice_token, "Crossing")
+        .await;
+
+    let mut bob_ws = WsClient::connect(&b.addr(), &bob_token).await.unwrap();
+    assert_eq!(bob_ws.node_id, "node-b");
+    bob_ws.subscribe(&room, None).await.unwrap();
+    let mut alice_ws = WsClient::connect(&a.addr(), &alice_token).await.unwrap();
+    // Bob is online on the other node: alice's snapshot has him, within a heartbeat.
+    let (_, subscribed) = alice_ws.subscribe(&room, None).await.unwrap();
+    let mut online: Vec<String> = subscribed["online"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap().to_string())
+        .collect();
+    online.sort();
+    assert_eq!(online, ["alice", "bob"], "{subscribed}");
+    // And bob hears that alice came online.
+    bob_ws
+        .expect("alice online", |f| {
+            (f["type"] == "presence" && f["joined"][0]["id"] == alice["id"]).then_some(())
+        })
+        .await;
+    let (_, room_view) = cluster
+        .get(&b.url(&format!("/api/rooms/{room}")), Some(&bob_token))
+        .await;
+    assert_eq!(room_view["online_count"], 2, "{room_view}");
+
+    // Messages, with the cross-node latency measured.
+    let mut latencies = Vec::new();
+    let mut first_id = String::new();
+    for i in 0..30 {
+        let started = Instant::now();
+        alice_ws
+            .send(json!({"type": "send", "room_id": room, "client_id": format!("m{i}"), "body": format!("hello {i}")}))
+            .await
+            .unwrap();
+        let event = bob_ws.expect_event("message.created").await;
+        latencies.push(started.elapsed());
+        assert_eq!(event["message"]["body"], format!("hello {i}"));
+        if i == 0 {
+            first_id = event["message"]["id"].as_str().unwrap().to_string();
+        }
+    }
+    latencies.sort();
+    eprintln!(
+        "cross-node delivery (send on A → event on B), 30 messages: median {:?}, max {:?}",
+        latencies[latencies.len() / 2],
+        latencies.last().unwrap()
+    );
+
+    // An edit on B reaches A.
+    let (_, last) = cluster
+        .get(
+            &b.url(&format!("/api/rooms/{room}/messages?limit=1")),
+            Some(&bob_token),
+        )
+        .await;
+    let last_id = last["messages"][0]["id"].as_str().unwrap().to_string();
+    bob_ws
+        .send(json!({"type": "send", "room_id": room, "client_id": "b1", "body": "from bob"}))
+        .await
+        .unwrap();
+    let bobs = alice_ws
+        .expect("bob's message", |f| {
+            (f["type"] == "event"
+                && f["event"]["kind"] == "message.created"
+                && f["event"]["message"]["author"]["id"] == bob["id"])
+                .then(|| f["event"]["message"]["id"].as_str().unwrap().to_string())
+        })
+        .await;
+    bob_ws
+        .send(json!({"type": "edit", "room_id": room, "message_id": bobs, "body": "edited by bob"}))
+        .await
+        .unwrap();
+    let edited = alice_ws.expect_event("message.edited").await;
+    assert_eq!(edited["message"]["body"], "edited by bob");
+
+    // A move on B reaches A; the order is the same from both nodes.
+    bob_ws
+        .send(json!({"type": "move", "room_id": room, "message_id": last_id, "after": null}))
+        .await
+        .unwrap();
+    let moved = alice_ws.expect_event("message.moved").await;
+    assert_eq!(moved["message_id"], last_id);
+    let (_, via_a) = cluster
+        .get(
+            &a.url(&format!("/api/rooms/{room}/messages?limit=3")),
+            Some(&alice_token),
+        )
+        .await;
+    let (_, via_b) = cluster
+        .get(
+            &b.url(&format!("/api/rooms/{room}/messages?limit=200")),
+            Some(&bob_token),
+        )
+        .await;
+    assert_eq!(via_b["messages"][0]["id"], last_id);
+    assert_eq!(via_b["messages"][1]["id"], first_id.as_str());
+    assert_eq!(via_a["messages"][2]["id"], bobs.as_str());
+
+    // Typing on B shows on A.
+    bob_ws
+        .send(json!({"type": "typing", "room_id": room}))
+        .await
+        .unwrap();
+    alice_ws
+        .expect("bob typing", |f| {
+            (f["type"] == "typing" && f["user"]["id"] == bob["id"]).then_some(())
+        })
+        .await;
+
+    // Alice leaves: bob sees her go offline.
+    alice_ws.close().await;
+    bob_ws
+        .expect("alice offline", |f| {
+            (f["type"] == "presence" && f["left"][0]["id"] == alice["id"]).then_some(())
+        })
+        .await;
+    let _ = Duration::ZERO;
+}
+
+#[tokio::test]
+async fn a_dead_nodes_users_go_offline_elsewhere_within_seconds() {
+    let mut cluster = Cluster::start(ClusterOptions::default()).await;
+    let (a, b) = (cluster.node(0), cluster.node(1));
+    let (alice, alice_token) = cluster.guest(&a.url(""), "alice").await;
+    let (_, bob_token) = cluster.guest(&b.url(""), "bob").await;
+    let room = cluster
+        .create_room(&a.url(""), &alice_token, "Mortal")
+        .await;
+    let mut bob_ws = WsClient::connect(&b.addr(), &bob_token).await.unwrap();
+    bob_ws.subscribe(&room, None).await.unwrap();
+    let mut alice_ws = WsClient::connect(&a.addr(), &alice_token).await.unwrap();
+    alice_ws.subscribe(&room, None).await.unwrap();
+    bob_ws
+        .expect("alice online", |f| {
+            (f["type"] == "presence" && f["joined"][0]["id"] == alice["id"]).then_some(())
+        })
+        .await;
+
+    cluster.nodes[0].kill().await;
+    let killed = Instant::now();
+    bob_ws
+        .expect("alice offline", |f| {
+            (f["type"] == "presence" && f["left"][0]["id"] == alice["id"]).then_some(())
+        })
+        .await;
+    let took = killed.elapsed();
+    eprintln!("a SIGKILLed node's user went offline on the other node after {took:?}");
+    // The presence TTL is 1.5 s in these tests; allow scheduling noise.
+    assert!(took < Duration::from_secs(6), "{took:?}");
+    let b = cluster.node(1);
+    let (_, room_view) = cluster
+        .get(&b.url(&format!("/api/rooms/{room}")), Some(&bob_token))
+        .await;
+    assert_eq!(room_view["online_count"], 1, "{room_view}");
+}
