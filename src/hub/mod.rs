@@ -252,6 +252,8 @@ pub struct Hub {
     presence: OnceLock<Arc<dyn Presence>>,
     rooms: Mutex<HashMap<Arc<str>, RoomState>>,
     connections: Mutex<HashMap<u64, Arc<Connection>>>,
+    /// Open connections per user id, for the per-user cap without scanning every connection.
+    per_user: Mutex<HashMap<String, usize>>,
     /// Rooms whose presence changed since the last flush.
     presence_dirty: Mutex<HashSet<Arc<str>>>,
     /// Rooms whose member or online count changed since the last room-list flush.
@@ -268,6 +270,7 @@ impl Hub {
             presence: OnceLock::new(),
             rooms: Mutex::new(HashMap::new()),
             connections: Mutex::new(HashMap::new()),
+            per_user: Mutex::new(HashMap::new()),
             presence_dirty: Mutex::new(HashSet::new()),
             counts_dirty: Mutex::new(HashSet::new()),
             fanned_out: AtomicU64::new(0),
@@ -297,15 +300,13 @@ impl Hub {
     /// Registers an open connection (for logout and the room list), unless its user already
     /// has `cap` open here: then `false`.
     pub fn add_connection(&self, conn: Arc<Connection>, cap: usize) -> bool {
-        let mut connections = self.connections.lock().unwrap();
-        let open = connections
-            .values()
-            .filter(|c| c.user.id == conn.user.id)
-            .count();
-        if open >= cap {
+        let mut per_user = self.per_user.lock().unwrap();
+        let open = per_user.entry(conn.user.id.clone()).or_insert(0);
+        if *open >= cap {
             return false;
         }
-        connections.insert(conn.id, conn);
+        *open += 1;
+        self.connections.lock().unwrap().insert(conn.id, conn);
         true
     }
 
@@ -323,7 +324,16 @@ impl Hub {
         for room in rooms {
             self.unsubscribe(&room, conn_id);
         }
-        self.connections.lock().unwrap().remove(&conn_id);
+        let Some(conn) = self.connections.lock().unwrap().remove(&conn_id) else {
+            return;
+        };
+        let mut per_user = self.per_user.lock().unwrap();
+        if let Some(open) = per_user.get_mut(&conn.user.id) {
+            *open -= 1;
+            if *open == 0 {
+                per_user.remove(&conn.user.id);
+            }
+        }
     }
 
     pub fn connection_count(&self) -> usize {
