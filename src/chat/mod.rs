@@ -21,7 +21,7 @@ use crate::metrics::Metrics;
 use crate::protocol::{
     Event, Member, Message, Rearrange, Role, Room, RoomListChange, ServerFrame, User,
 };
-use crate::store::{MessagesPage, RoomPatch, SendOutcome, Store, StoredEvent};
+use crate::store::{MessagesPage, RoomPatch, SendOutcome, SendRequest, Store, StoredEvent};
 
 /// The rooms every new Palaver starts with.
 pub const DEFAULT_ROOMS: &[&str] = &["General", "Random", "Tech Talk"];
@@ -306,29 +306,51 @@ impl Chat {
 
     /// Stores and publishes a message; `(message, true)` when new, `(original, false)` for a retry.
     pub async fn send(
-        &self,
+        self: &Arc<Self>,
         user: &User,
         room_id: &str,
         client_id: &str,
         body: &str,
     ) -> Result<(Message, bool)> {
+        self.begin_send(user, room_id, client_id, body)?.await
+    }
+
+    /// Checks a send and hands it to the store now; the future answers once it is committed and
+    /// published. Sends begun one after another are stored in that order even when their
+    /// futures are awaited later, so a connection can keep several in flight.
+    pub fn begin_send(
+        self: &Arc<Self>,
+        user: &User,
+        room_id: &str,
+        client_id: &str,
+        body: &str,
+    ) -> Result<impl std::future::Future<Output = Result<(Message, bool)>> + Send + 'static> {
         let client_id = validate::client_id(client_id)?;
         let body = validate::body(body)?;
         self.limits.message(&user.id)?;
-        match self
-            .timed(
-                "send",
-                self.store.send_message(room_id, user, client_id, body),
-            )
-            .await?
-        {
-            SendOutcome::Created { message, events } => {
-                self.metrics.messages_sent.inc();
-                self.publish(&events).await;
-                Ok((message, true))
+        let start = Instant::now();
+        let ticket = self.store.submit_send(SendRequest {
+            room_id: room_id.to_string(),
+            author: user.clone(),
+            client_id: client_id.to_string(),
+            body: body.to_string(),
+        });
+        let chat = self.clone();
+        Ok(async move {
+            let outcome = ticket.await;
+            chat.metrics
+                .store_seconds
+                .with_label_values(&["send"])
+                .observe(start.elapsed().as_secs_f64());
+            match outcome? {
+                SendOutcome::Created { message, events } => {
+                    chat.metrics.messages_sent.inc();
+                    chat.publish(&events).await;
+                    Ok((message, true))
+                }
+                SendOutcome::Existing(message) => Ok((message, false)),
             }
-            SendOutcome::Existing(message) => Ok((message, false)),
-        }
+        })
     }
 
     pub async fn edit(

@@ -10,7 +10,9 @@
 mod frames;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +25,7 @@ use axum::Router;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::app::AppState;
 use crate::auth::{self, AuthUser};
@@ -31,6 +33,9 @@ use crate::error::Error;
 use crate::hub::{Closer, Connection, EncodedEvent, Outbound};
 use crate::protocol::{close_code, ClientFrame, Ref, ServerFrame, PROTOCOL_VERSION};
 
+/// Sends one connection may have waiting for the store beyond the one being answered; past it
+/// the reader stops reading until one is answered.
+const SENDS_IN_FLIGHT: usize = 64;
 /// Most rooms one connection may be subscribed to at once.
 pub const MAX_SUBSCRIPTIONS: usize = 100;
 /// Most missing events replayed on subscribe; beyond it the client gets `resync`.
@@ -174,10 +179,15 @@ async fn serve(state: AppState, socket: WebSocket, auth: AuthUser) {
     )));
     let ping_every = Duration::from_secs(state.config.ws_ping_secs.max(1));
     let writer = tokio::spawn(write_loop(sink, outbound, conn.clone(), ping_every));
+    let (sends, pending) = mpsc::channel(SENDS_IN_FLIGHT);
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    tokio::spawn(answer_sends(conn.clone(), pending, in_flight.clone()));
     let mut reader = Reader {
         state: state.clone(),
         conn: conn.clone(),
         subscribed: HashSet::new(),
+        sends,
+        in_flight,
     };
     reader.run(stream).await;
     state
@@ -190,6 +200,63 @@ struct Reader {
     state: AppState,
     conn: Arc<Connection>,
     subscribed: HashSet<Arc<str>>,
+    /// Sends in flight, in the order they were read, to [`answer_sends`].
+    sends: mpsc::Sender<Pending>,
+    /// How many of them are not answered yet.
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// What the reader hands to [`answer_sends`], in frame order.
+enum Pending {
+    /// A send taken by the store: its answer, once committed and published.
+    Send {
+        client_id: String,
+        reference: Option<FrameRef>,
+        answer:
+            Pin<Box<dyn Future<Output = Result<(crate::protocol::Message, bool), Error>> + Send>>,
+    },
+    /// An answer already known (a send refused before the store), kept in line with the others.
+    Ready(Utf8Bytes),
+    /// Says when every send before it has been answered.
+    Barrier(oneshot::Sender<()>),
+}
+
+/// Answers a connection's sends in the order they were read. The store has already taken each
+/// one in that order (see [`crate::chat::Chat::begin_send`]), so many can be in flight while
+/// their stored order, and the order of their acks, stays the order the client wrote them.
+async fn answer_sends(
+    conn: Arc<Connection>,
+    mut pending: mpsc::Receiver<Pending>,
+    in_flight: Arc<AtomicUsize>,
+) {
+    while let Some(item) = pending.recv().await {
+        match item {
+            Pending::Send {
+                client_id,
+                reference,
+                answer,
+            } => {
+                let frame = match answer.await {
+                    Ok((message, _)) => {
+                        Utf8Bytes::from(ServerFrame::Ack { client_id, message }.encode())
+                    }
+                    Err(err) => {
+                        err.log_if_internal();
+                        frames::error(&err, reference.as_ref(), Some(&client_id))
+                    }
+                };
+                conn.push(Outbound::Frame(frame));
+                in_flight.fetch_sub(1, Ordering::AcqRel);
+            }
+            Pending::Ready(frame) => {
+                conn.push(Outbound::Frame(frame));
+                in_flight.fetch_sub(1, Ordering::AcqRel);
+            }
+            Pending::Barrier(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
 }
 
 impl Reader {
@@ -257,24 +324,34 @@ impl Reader {
             ..
         } = frame
         {
-            // One send at a time per connection: its sends are stored in the order they were
-            // written, on every store. (Many connections' sends still share one commit.)
-            let answer = match self
-                .state
-                .chat
-                .send(&self.conn.user, &room_id, &client_id, &body)
-                .await
-            {
-                Ok((message, _)) => {
-                    Utf8Bytes::from(ServerFrame::Ack { client_id, message }.encode())
-                }
-                Err(err) => {
-                    err.log_if_internal();
-                    frames::error(&err, reference.as_ref(), Some(&client_id))
-                }
-            };
-            self.conn.push(Outbound::Frame(answer));
+            // Taken by the store now, in frame order; answered in that order by `answer_sends`
+            // while the reader goes on (up to SENDS_IN_FLIGHT ahead).
+            let item =
+                match self
+                    .state
+                    .chat
+                    .begin_send(&self.conn.user, &room_id, &client_id, &body)
+                {
+                    Ok(answer) => Pending::Send {
+                        client_id,
+                        reference,
+                        answer: Box::pin(answer),
+                    },
+                    Err(err) => {
+                        Pending::Ready(frames::error(&err, reference.as_ref(), Some(&client_id)))
+                    }
+                };
+            self.in_flight.fetch_add(1, Ordering::AcqRel);
+            let _ = self.sends.send(item).await;
             return;
+        }
+        // Anything else waits until the sends before it are answered, so that a connection's
+        // frames take effect in the order it wrote them.
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            let (done, wait) = oneshot::channel();
+            if self.sends.send(Pending::Barrier(done)).await.is_ok() {
+                let _ = wait.await;
+            }
         }
         if let Err(err) = self.carry_out(frame).await {
             err.log_if_internal();

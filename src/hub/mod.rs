@@ -39,6 +39,8 @@ use presence::Presence;
 
 /// Most events a gap fill fetches at once.
 const GAP_FILL_LIMIT: u32 = 1000;
+/// How long a hole in a room's events may stay open before the store is asked to fill it.
+const GAP_GRACE: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// A committed event, encoded once as its `{"type":"event",…}` frame and shared by every
 /// delivery.
@@ -675,15 +677,12 @@ impl Hub {
                 state.drain_pending(&self.fanned_out);
             }
             _ => {
-                let gap_from = state.last;
                 state.pending.insert(event.seq, event.clone());
-                if let Some(after) = gap_from {
-                    if !state.filling {
-                        state.filling = true;
-                        let hub = self.clone();
-                        let room_id = event.room_id.clone();
-                        tokio::spawn(async move { hub.fill_gap(room_id, after).await });
-                    }
+                if state.last.is_some() && !state.filling {
+                    state.filling = true;
+                    let hub = self.clone();
+                    let room_id = event.room_id.clone();
+                    tokio::spawn(async move { hub.fill_gap(room_id).await });
                 }
             }
         }
@@ -712,7 +711,24 @@ impl Hub {
         }
     }
 
-    async fn fill_gap(self: Arc<Self>, room_id: Arc<str>, after: u64) {
+    async fn fill_gap(self: Arc<Self>, room_id: Arc<str>) {
+        // Events of one commit are published by the tasks that sent them, which wake in any
+        // order: most holes close by themselves within moments. Give them that before asking
+        // the store.
+        tokio::time::sleep(GAP_GRACE).await;
+        let after = {
+            let mut rooms = self.rooms.lock().unwrap();
+            let Some(state) = rooms.get_mut(&room_id) else {
+                return;
+            };
+            match (state.last, state.pending.keys().next()) {
+                (Some(last), Some(&first)) if first > last + 1 => last,
+                _ => {
+                    state.filling = false;
+                    return;
+                }
+            }
+        };
         self.fill(room_id, after, false).await
     }
 

@@ -12,6 +12,9 @@ pub mod position;
 pub mod postgres;
 pub mod sqlite;
 
+use std::future::Future;
+use std::pin::Pin;
+
 use async_trait::async_trait;
 
 use crate::error::Result;
@@ -69,6 +72,32 @@ pub enum SendOutcome {
 }
 
 /// The fields of a room a `PATCH` may change; `None` leaves one as it is.
+/// One send, as handed to [`Store::submit_send`].
+#[derive(Debug, Clone)]
+pub struct SendRequest {
+    pub room_id: String,
+    pub author: User,
+    pub client_id: String,
+    pub body: String,
+}
+
+/// The answer to a submitted send, once it is committed (or has failed).
+pub type SendTicket = Pin<Box<dyn Future<Output = Result<SendOutcome>> + Send + 'static>>;
+
+/// A ticket for a send that has failed before reaching the store.
+pub fn failed_ticket(err: crate::error::Error) -> SendTicket {
+    Box::pin(std::future::ready(Err(err)))
+}
+
+/// Turns the reply channel of a queued send into its ticket.
+pub(crate) fn ticket(answer: tokio::sync::oneshot::Receiver<Result<SendOutcome>>) -> SendTicket {
+    Box::pin(async move {
+        answer
+            .await
+            .map_err(|_| crate::error::Error::Unavailable(anyhow::anyhow!("the store is closed")))?
+    })
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct RoomPatch {
     pub name: Option<String>,
@@ -142,7 +171,19 @@ pub trait Store: Send + Sync + 'static {
         author: &User,
         client_id: &str,
         body: &str,
-    ) -> Result<SendOutcome>;
+    ) -> Result<SendOutcome> {
+        self.submit_send(SendRequest {
+            room_id: room_id.to_string(),
+            author: author.clone(),
+            client_id: client_id.to_string(),
+            body: body.to_string(),
+        })
+        .await
+    }
+    /// Takes a send now and answers it when it is committed. Sends submitted one after another
+    /// are stored in that order (within a room), whether or not the caller awaits each answer
+    /// before submitting the next: this is what lets one connection pipeline its sends.
+    fn submit_send(&self, request: SendRequest) -> SendTicket;
     /// `MessageNotFound` when the message is not in this room (or was deleted).
     async fn get_message(&self, room_id: &str, message_id: &str) -> Result<Message>;
     async fn edit_message(

@@ -16,14 +16,20 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, PgPool, Row};
+use tokio::sync::{mpsc, oneshot};
 
 use super::sqlite::{new_id, now};
-use super::{position, MessagesPage, RoomPatch, SendOutcome, Store, StoredEvent, UserRecord};
+use super::{
+    failed_ticket, position, ticket, MessagesPage, RoomPatch, SendOutcome, SendRequest, SendTicket,
+    Store, StoredEvent, UserRecord,
+};
 use crate::error::{Error, Result};
 use crate::protocol::{Event, EventKind, Message, Rearrange, Role, Room, User};
 
 pub struct PostgresStore {
     pool: PgPool,
+    /// Sends, by room (see [`send_lane`]).
+    lanes: Vec<mpsc::UnboundedSender<SendJob>>,
 }
 
 /// Columns of a message joined with its author, in the order [`message_from_row`] reads them.
@@ -48,7 +54,14 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(PostgresStore { pool })
+        let lanes = (0..LANES)
+            .map(|_| {
+                let (lane, jobs) = mpsc::unbounded_channel();
+                tokio::spawn(send_lane(pool.clone(), jobs));
+                lane
+            })
+            .collect();
+        Ok(PostgresStore { pool, lanes })
     }
 
     pub async fn close(&self) {
@@ -609,90 +622,13 @@ impl Store for PostgresStore {
         Ok(role.and_then(|r| Role::parse(&r)))
     }
 
-    async fn send_message(
-        &self,
-        room_id: &str,
-        author: &User,
-        client_id: &str,
-        body: &str,
-    ) -> Result<SendOutcome> {
-        // A retry answers from the log without locking the room.
-        let mut conn = self.pool.acquire().await.map_err(db_err)?;
-        if let Some(message) = existing_send(&mut conn, &author.id, client_id).await? {
-            return Ok(SendOutcome::Existing(message));
+    fn submit_send(&self, request: SendRequest) -> SendTicket {
+        let (reply, answer) = oneshot::channel();
+        let lane = lane_of(&request.room_id, self.lanes.len());
+        if self.lanes[lane].send(SendJob { request, reply }).is_err() {
+            return failed_ticket(Error::Unavailable(anyhow::anyhow!("the store is closed")));
         }
-        drop(conn);
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        lock_room(&mut tx, room_id).await?;
-        // Under the lock: a retry of the same client_id racing on another node has either
-        // committed (we see it now) or will hit the unique index below.
-        if let Some(message) = existing_send(&mut tx, &author.id, client_id).await? {
-            return Ok(SendOutcome::Existing(message));
-        }
-        let mut events = Vec::with_capacity(2);
-        if let Some(joined) = join_in(&mut tx, room_id, author).await? {
-            events.push(joined);
-        }
-        let last: Option<String> = sqlx::query_scalar(
-            "SELECT MAX(position) FROM messages WHERE room_id = $1 AND NOT deleted",
-        )
-        .bind(room_id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let seq = next_seq(&mut tx, room_id).await?;
-        let message = Message {
-            id: new_id(),
-            room_id: room_id.to_string(),
-            seq,
-            author: author.clone(),
-            body: body.to_string(),
-            client_id: client_id.to_string(),
-            created_at: now(),
-            edited_at: None,
-            position: position::after(last.as_deref()),
-        };
-        let inserted = sqlx::query(
-            "INSERT INTO messages (id, room_id, seq, author_id, client_id, body, position, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&message.id)
-        .bind(room_id)
-        .bind(seq as i64)
-        .bind(&author.id)
-        .bind(client_id)
-        .bind(body)
-        .bind(&message.position)
-        .bind(&message.created_at)
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Ok(_) => {}
-            Err(err) if is_unique_violation(&err) => {
-                // The same client_id committed meanwhile (in another room's transaction, which
-                // our room lock does not cover): answer the original.
-                drop(tx);
-                let mut conn = self.pool.acquire().await.map_err(db_err)?;
-                return existing_send(&mut conn, &author.id, client_id)
-                    .await?
-                    .map(SendOutcome::Existing)
-                    .ok_or_else(|| {
-                        Error::Internal(anyhow::anyhow!("client_id conflict vanished"))
-                    });
-            }
-            Err(err) => return Err(db_err(err)),
-        }
-        let event = Event {
-            room_id: room_id.to_string(),
-            seq,
-            at: message.created_at.clone(),
-            kind: EventKind::MessageCreated {
-                message: message.clone(),
-            },
-        };
-        events.push(insert_event(&mut tx, &event, Some(&message.id)).await?);
-        tx.commit().await.map_err(db_err)?;
-        Ok(SendOutcome::Created { message, events })
+        ticket(answer)
     }
 
     async fn get_message(&self, room_id: &str, message_id: &str) -> Result<Message> {
@@ -944,4 +880,113 @@ async fn respace(conn: &mut PgConnection, room_id: &str) -> Result<Vec<StoredEve
         previous = Some(id);
     }
     Ok(events)
+}
+
+/// Sends queue in lanes, one task each, a room always in the same lane: a lane stores its sends
+/// one after another, so sends submitted in order are stored in order, while sends to rooms in
+/// different lanes commit side by side.
+const LANES: usize = 16;
+
+fn lane_of(room_id: &str, lanes: usize) -> usize {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hash::hash(room_id, &mut hasher);
+    (std::hash::Hasher::finish(&hasher) % lanes as u64) as usize
+}
+
+/// A send waiting in its lane.
+struct SendJob {
+    request: SendRequest,
+    reply: oneshot::Sender<Result<SendOutcome>>,
+}
+
+async fn send_lane(pool: PgPool, mut jobs: mpsc::UnboundedReceiver<SendJob>) {
+    while let Some(job) = jobs.recv().await {
+        let outcome = send_now(&pool, &job.request).await;
+        let _ = job.reply.send(outcome);
+    }
+}
+
+/// Stores one send in its own transaction, under the room's lock.
+async fn send_now(pool: &PgPool, request: &SendRequest) -> Result<SendOutcome> {
+    let SendRequest {
+        room_id,
+        author,
+        client_id,
+        body,
+    } = request;
+    let (room_id, client_id, body) = (room_id.as_str(), client_id.as_str(), body.as_str());
+    // A retry answers from the log without locking the room.
+    let mut conn = pool.acquire().await.map_err(db_err)?;
+    if let Some(message) = existing_send(&mut conn, &author.id, client_id).await? {
+        return Ok(SendOutcome::Existing(message));
+    }
+    drop(conn);
+    let mut tx = pool.begin().await.map_err(db_err)?;
+    lock_room(&mut tx, room_id).await?;
+    // Under the lock: a retry of the same client_id racing on another node has either
+    // committed (we see it now) or will hit the unique index below.
+    if let Some(message) = existing_send(&mut tx, &author.id, client_id).await? {
+        return Ok(SendOutcome::Existing(message));
+    }
+    let mut events = Vec::with_capacity(2);
+    if let Some(joined) = join_in(&mut tx, room_id, author).await? {
+        events.push(joined);
+    }
+    let last: Option<String> =
+        sqlx::query_scalar("SELECT MAX(position) FROM messages WHERE room_id = $1 AND NOT deleted")
+            .bind(room_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+    let seq = next_seq(&mut tx, room_id).await?;
+    let message = Message {
+        id: new_id(),
+        room_id: room_id.to_string(),
+        seq,
+        author: author.clone(),
+        body: body.to_string(),
+        client_id: client_id.to_string(),
+        created_at: now(),
+        edited_at: None,
+        position: position::after(last.as_deref()),
+    };
+    let inserted = sqlx::query(
+        "INSERT INTO messages (id, room_id, seq, author_id, client_id, body, position, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&message.id)
+    .bind(room_id)
+    .bind(seq as i64)
+    .bind(&author.id)
+    .bind(client_id)
+    .bind(body)
+    .bind(&message.position)
+    .bind(&message.created_at)
+    .execute(&mut *tx)
+    .await;
+    match inserted {
+        Ok(_) => {}
+        Err(err) if is_unique_violation(&err) => {
+            // The same client_id committed meanwhile (in another room's transaction, which
+            // our room lock does not cover): answer the original.
+            drop(tx);
+            let mut conn = pool.acquire().await.map_err(db_err)?;
+            return existing_send(&mut conn, &author.id, client_id)
+                .await?
+                .map(SendOutcome::Existing)
+                .ok_or_else(|| Error::Internal(anyhow::anyhow!("client_id conflict vanished")));
+        }
+        Err(err) => return Err(db_err(err)),
+    }
+    let event = Event {
+        room_id: room_id.to_string(),
+        seq,
+        at: message.created_at.clone(),
+        kind: EventKind::MessageCreated {
+            message: message.clone(),
+        },
+    };
+    events.push(insert_event(&mut tx, &event, Some(&message.id)).await?);
+    tx.commit().await.map_err(db_err)?;
+    Ok(SendOutcome::Created { message, events })
 }

@@ -221,3 +221,88 @@ async fn a_slow_consumer_is_closed_with_4008_while_the_others_keep_receiving() {
         "still flowing"
     );
 }
+
+/// One connection writes 300 sends back to back without waiting for acks, then edits the last
+/// one: the server keeps many in flight, yet stores them in the order written, acks them in that
+/// order, delivers their events in that order, and carries out the edit only after them.
+#[tokio::test]
+async fn pipelined_sends_from_one_connection_keep_their_order() {
+    let app = spawn_with(|c| c.rate_per_sec = 0).await;
+    let (_, writer) = app.guest("writer").await;
+    let (_, reader) = app.guest("reader").await;
+    let room = app.create_room(&writer, "Pipelined").await;
+    let mut watcher = app.ws(&reader).await;
+    watcher.subscribe(&room.id, None).await;
+    let mut ws = app.ws(&writer).await;
+    ws.subscribe(&room.id, None).await;
+
+    const N: usize = 300;
+    for i in 0..N {
+        ws.send(
+            json!({"type": "send", "room_id": room.id, "client_id": format!("p{i}"),
+                       "body": format!("pipelined {i}")}),
+        )
+        .await;
+    }
+    // A retry of an early send in the middle of the stream, and a refused one.
+    ws.send(json!({"type": "send", "room_id": room.id, "client_id": "p3", "body": "pipelined 3"}))
+        .await;
+    ws.send(json!({"type": "send", "room_id": room.id, "client_id": "empty", "body": ""}))
+        .await;
+    let mut acks = Vec::new();
+    let mut refused = None;
+    while acks.len() < N + 1 || refused.is_none() {
+        let frame = ws.next().await;
+        match frame["type"].as_str() {
+            Some("ack") => acks.push(frame),
+            Some("error") => refused = Some(frame),
+            _ => {}
+        }
+    }
+    let client_ids: Vec<String> = acks
+        .iter()
+        .map(|a| a["client_id"].as_str().unwrap().to_string())
+        .collect();
+    let mut expected: Vec<String> = (0..N).map(|i| format!("p{i}")).collect();
+    expected.push("p3".into());
+    assert_eq!(
+        client_ids, expected,
+        "acks come in the order the sends were written"
+    );
+    let seqs: Vec<u64> = acks[..N]
+        .iter()
+        .map(|a| a["message"]["seq"].as_u64().unwrap())
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] + 1 == w[1]),
+        "stored in order, gap-free"
+    );
+    assert_eq!(
+        acks[N]["message"]["seq"], acks[3]["message"]["seq"],
+        "the retry is the original"
+    );
+    assert_eq!(refused.unwrap()["code"], "body_empty");
+
+    // An edit written after them all takes effect after them all.
+    let last_id = acks[N - 1]["message"]["id"].as_str().unwrap().to_string();
+    ws.send(json!({"type": "edit", "room_id": room.id, "message_id": last_id, "body": "edited"}))
+        .await;
+    let mut bodies = Vec::new();
+    loop {
+        let event = watcher.expect("event").await["event"].clone();
+        match event["kind"].as_str() {
+            Some("message.created") => {
+                bodies.push(event["message"]["body"].as_str().unwrap().to_string())
+            }
+            Some("message.edited") => {
+                assert_eq!(event["seq"].as_u64().unwrap(), seqs[N - 1] + 1);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let expected: Vec<String> = (0..N).map(|i| format!("pipelined {i}")).collect();
+    assert_eq!(bodies, expected, "delivered live in order, once");
+    let history = app.history(&reader, &room.id).await;
+    assert_eq!(history.last().unwrap().body, "edited");
+}

@@ -7,7 +7,7 @@ use palaver::error::Error;
 use palaver::protocol::{EventKind, Rearrange, User};
 use palaver::store::postgres::PostgresStore;
 use palaver::store::sqlite::SqliteStore;
-use palaver::store::{RoomPatch, SendOutcome, Store};
+use palaver::store::{RoomPatch, SendOutcome, SendRequest, Store};
 
 #[path = "../support/pgdb.rs"]
 mod pgdb;
@@ -373,6 +373,7 @@ macro_rules! backend_suite {
                 clearing_a_room_removes_every_message,
                 repeated_moves_into_one_gap_keep_keys_short,
                 a_deleted_room_is_gone_and_its_name_free,
+                submitted_sends_are_stored_in_submission_order,
             );
         }
     };
@@ -385,6 +386,62 @@ macro_rules! backend_suite {
             }
         )*
     };
+}
+
+/// Sends submitted one after another without waiting are stored in that order (what lets one
+/// connection pipeline its sends), across two rooms, with a retry in the middle of the stream
+/// answered with the original and a send to a missing room failing alone.
+pub async fn submitted_sends_are_stored_in_submission_order(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice").await;
+    let bob = user(&*store, "bob").await;
+    let (one, _) = store.create_room("one", "", &alice).await.unwrap();
+    let (two, _) = store.create_room("two", "", &alice).await.unwrap();
+    let request = |room: &str, author: &User, client_id: String| SendRequest {
+        room_id: room.to_string(),
+        author: author.clone(),
+        client_id: client_id.clone(),
+        body: format!("body of {client_id}"),
+    };
+    let mut tickets = Vec::new();
+    for i in 0..150 {
+        let room = if i % 3 == 0 { &two.id } else { &one.id };
+        let author = if i % 2 == 0 { &alice } else { &bob };
+        tickets.push(store.submit_send(request(room, author, format!("c{i}"))));
+        if i == 75 {
+            // A retry of an earlier send, and a send to a room that does not exist.
+            tickets.push(store.submit_send(request(&one.id, &bob, "c1".into())));
+            tickets.push(store.submit_send(request("no-such-room", &alice, "lost".into())));
+        }
+    }
+    let mut created = Vec::new();
+    for (n, ticket) in tickets.into_iter().enumerate() {
+        match ticket.await {
+            Ok(SendOutcome::Created { message, .. }) => created.push(message),
+            Ok(SendOutcome::Existing(message)) => {
+                assert_eq!(n, 76, "only the retry is answered with an existing message");
+                assert_eq!(message.client_id, "c1");
+            }
+            Err(err) => {
+                assert_eq!(n, 77, "only the send to a missing room fails");
+                assert!(matches!(err, Error::RoomNotFound), "{err:?}");
+            }
+        }
+    }
+    assert_eq!(created.len(), 150);
+    for room in [&one.id, &two.id] {
+        let sent: Vec<_> = created.iter().filter(|m| &m.room_id == room).collect();
+        // Seqs and positions rise in submission order; the log holds exactly these, gap-free.
+        assert!(sent
+            .windows(2)
+            .all(|w| w[0].seq < w[1].seq && w[0].position < w[1].position));
+        let events = store.events_after(room, 0, 1000).await.unwrap();
+        let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (1..=events.len() as u64).collect::<Vec<_>>());
+        let page = store.messages_before(room, None, 200).await.unwrap();
+        let ids: Vec<_> = page.messages.iter().map(|m| m.client_id.clone()).collect();
+        let expected: Vec<_> = sent.iter().map(|m| m.client_id.clone()).collect();
+        assert_eq!(ids, expected);
+    }
 }
 
 async fn sqlite_store() -> (Arc<dyn Store>, tempfile::TempDir) {
