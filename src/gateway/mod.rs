@@ -179,15 +179,12 @@ async fn serve(state: AppState, socket: WebSocket, auth: AuthUser) {
     )));
     let ping_every = Duration::from_secs(state.config.ws_ping_secs.max(1));
     let writer = tokio::spawn(write_loop(sink, outbound, conn.clone(), ping_every));
-    let (sends, pending) = mpsc::channel(SENDS_IN_FLIGHT);
-    let in_flight = Arc::new(AtomicUsize::new(0));
-    tokio::spawn(answer_sends(conn.clone(), pending, in_flight.clone()));
     let mut reader = Reader {
         state: state.clone(),
         conn: conn.clone(),
         subscribed: HashSet::new(),
-        sends,
-        in_flight,
+        sends: None,
+        in_flight: Arc::new(AtomicUsize::new(0)),
     };
     reader.run(stream).await;
     state
@@ -200,8 +197,9 @@ struct Reader {
     state: AppState,
     conn: Arc<Connection>,
     subscribed: HashSet<Arc<str>>,
-    /// Sends in flight, in the order they were read, to [`answer_sends`].
-    sends: mpsc::Sender<Pending>,
+    /// Sends in flight, in the order they were read, to [`answer_sends`]; started with the
+    /// connection's first send (most connections of a big room only read).
+    sends: Option<mpsc::Sender<Pending>>,
     /// How many of them are not answered yet.
     in_flight: Arc<AtomicUsize>,
 }
@@ -341,15 +339,24 @@ impl Reader {
                         Pending::Ready(frames::error(&err, reference.as_ref(), Some(&client_id)))
                     }
                 };
+            let sends = self.sends.get_or_insert_with(|| {
+                let (sends, pending) = mpsc::channel(SENDS_IN_FLIGHT);
+                tokio::spawn(answer_sends(
+                    self.conn.clone(),
+                    pending,
+                    self.in_flight.clone(),
+                ));
+                sends
+            });
             self.in_flight.fetch_add(1, Ordering::AcqRel);
-            let _ = self.sends.send(item).await;
+            let _ = sends.send(item).await;
             return;
         }
         // Anything else waits until the sends before it are answered, so that a connection's
         // frames take effect in the order it wrote them.
-        if self.in_flight.load(Ordering::Acquire) > 0 {
+        if let (Some(sends), true) = (&self.sends, self.in_flight.load(Ordering::Acquire) > 0) {
             let (done, wait) = oneshot::channel();
-            if self.sends.send(Pending::Barrier(done)).await.is_ok() {
+            if sends.send(Pending::Barrier(done)).await.is_ok() {
                 let _ = wait.await;
             }
         }

@@ -54,7 +54,8 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        let lanes = (0..LANES)
+        // Half the pool at most, so that reads and other writes always find a connection.
+        let lanes = (0..(max_connections as usize / 2).clamp(1, MAX_LANES))
             .map(|_| {
                 let (lane, jobs) = mpsc::unbounded_channel();
                 tokio::spawn(send_lane(pool.clone(), jobs));
@@ -885,7 +886,7 @@ async fn respace(conn: &mut PgConnection, room_id: &str) -> Result<Vec<StoredEve
 /// Sends queue in lanes, one task each, a room always in the same lane: a lane stores its sends
 /// one after another, so sends submitted in order are stored in order, while sends to rooms in
 /// different lanes commit side by side.
-const LANES: usize = 16;
+const MAX_LANES: usize = 16;
 
 fn lane_of(room_id: &str, lanes: usize) -> usize {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();

@@ -782,73 +782,140 @@ impl Store for SqliteStore {
     }
 }
 
-/// What a group's transaction knows of a room it sends to: its next `seq` and its last position,
-/// read once per group and kept in step as the group's sends take them. (The group commit owns
-/// the only writer connection, so nothing else changes the room while its transaction is open.)
+/// What a group's transaction knows of a room it sends to: its next `seq`, its last position,
+/// and which of the group's authors are members. Read once per group and kept in step as the
+/// group's sends take them. (The group commit owns the only writer connection, so nothing else
+/// changes the room while its transaction is open.)
 struct GroupRoom {
     next_seq: u64,
     last_position: Option<String>,
+    members: HashSet<String>,
 }
 
-/// One group's transaction: the rooms it has touched and the events it appends at the end.
-#[derive(Default)]
-struct Group {
-    rooms: HashMap<String, GroupRoom>,
-    /// `(room, user)` pairs known to be members within this transaction.
-    members: HashSet<(String, String)>,
-    /// Events to insert, with the message each carries.
-    events: Vec<(StoredEvent, Option<String>)>,
-}
-
-impl Group {
-    /// The room's state in this transaction; `RoomNotFound` (nothing written) when it is gone.
-    async fn room<'a>(
-        &'a mut self,
-        conn: &mut SqliteConnection,
-        room_id: &str,
-    ) -> Result<&'a mut GroupRoom> {
-        if !self.rooms.contains_key(room_id) {
-            let last_seq: Option<i64> =
-                sqlx::query_scalar("SELECT last_seq FROM rooms WHERE id = ? AND deleted = 0")
-                    .bind(room_id)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
-            let last_seq = last_seq.ok_or(Error::RoomNotFound)?;
-            let last_position: Option<String> = sqlx::query_scalar(
-                "SELECT MAX(position) FROM messages WHERE room_id = ? AND deleted = 0",
-            )
-            .bind(room_id)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db_err)?;
-            self.rooms.insert(
-                room_id.to_string(),
-                GroupRoom {
-                    next_seq: last_seq as u64 + 1,
-                    last_position,
-                },
-            );
+/// Stores a group of sends in the open transaction, in order, with a handful of statements
+/// whatever the group's size: one lookup of earlier sends with the same `client_id`s, three
+/// reads per room, then one multi-row insert each for new members, messages and events, and
+/// one update of each room's `last_seq`. A send to a missing room fails alone, writing
+/// nothing; a database error fails the whole group (the caller rolls back).
+async fn store_group(
+    conn: &mut SqliteConnection,
+    requests: &[&SendRequest],
+) -> Result<Vec<Result<SendOutcome>>> {
+    let mut earlier = earlier_sends(conn, requests).await?;
+    let mut rooms: HashMap<&str, Option<GroupRoom>> = HashMap::new();
+    for request in requests {
+        if !rooms.contains_key(request.room_id.as_str()) {
+            let authors: Vec<&str> = requests
+                .iter()
+                .filter(|r| r.room_id == request.room_id)
+                .map(|r| r.author.id.as_str())
+                .collect();
+            let room = read_group_room(conn, &request.room_id, &authors).await?;
+            rooms.insert(&request.room_id, room);
         }
-        Ok(self.rooms.get_mut(room_id).expect("just inserted"))
     }
-
-    /// Appends the group's events and moves each room's `last_seq` to the last one taken.
-    async fn finish(&mut self, conn: &mut SqliteConnection) -> Result<()> {
-        // 4 values a row: well under SQLite's limit of 32,766 bound values.
-        for chunk in self.events.chunks(1_000) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO events (room_id, seq, message_id, payload) ",
-            );
-            insert.push_values(chunk, |mut row, (event, message_id)| {
-                row.push_bind(&event.room_id)
-                    .push_bind(event.seq as i64)
-                    .push_bind(message_id.as_deref())
-                    .push_bind(&event.json);
-            });
-            insert.build().execute(&mut *conn).await.map_err(db_err)?;
+    let at = now();
+    let mut joined: Vec<(&str, &str)> = Vec::new();
+    let mut messages: Vec<Message> = Vec::new();
+    let mut events: Vec<(StoredEvent, Option<String>)> = Vec::new();
+    let mut outcomes = Vec::with_capacity(requests.len());
+    for request in requests {
+        let key = (request.author.id.clone(), request.client_id.clone());
+        if let Some(message) = earlier.get(&key) {
+            outcomes.push(Ok(SendOutcome::Existing(message.clone())));
+            continue;
         }
-        for (room_id, room) in &self.rooms {
+        let Some(Some(room)) = rooms.get_mut(request.room_id.as_str()) else {
+            outcomes.push(Err(Error::RoomNotFound));
+            continue;
+        };
+        let mut created = Vec::with_capacity(2);
+        if room.members.insert(request.author.id.clone()) {
+            joined.push((&request.room_id, &request.author.id));
+            let event = Event {
+                room_id: request.room_id.clone(),
+                seq: room.next_seq,
+                at: at.clone(),
+                kind: EventKind::MemberJoined {
+                    user: request.author.clone(),
+                },
+            };
+            room.next_seq += 1;
+            created.push(StoredEvent::new(&event));
+            events.push((created[0].clone(), None));
+        }
+        let message = Message {
+            id: new_id(),
+            room_id: request.room_id.clone(),
+            seq: room.next_seq,
+            author: request.author.clone(),
+            body: request.body.clone(),
+            client_id: request.client_id.clone(),
+            created_at: at.clone(),
+            edited_at: None,
+            position: position::after(room.last_position.as_deref()),
+        };
+        room.next_seq += 1;
+        room.last_position = Some(message.position.clone());
+        let event = StoredEvent::new(&Event {
+            room_id: request.room_id.clone(),
+            seq: message.seq,
+            at: at.clone(),
+            kind: EventKind::MessageCreated {
+                message: message.clone(),
+            },
+        });
+        events.push((event.clone(), Some(message.id.clone())));
+        created.push(event);
+        // A repeat of this send later in the group answers with this message.
+        earlier.insert(key, message.clone());
+        messages.push(message.clone());
+        outcomes.push(Ok(SendOutcome::Created {
+            message,
+            events: created,
+        }));
+    }
+    // Bound values per statement stay far below SQLite's limit of 32,766.
+    for chunk in joined.chunks(1_000) {
+        let mut insert =
+            QueryBuilder::<Sqlite>::new("INSERT INTO members (room_id, user_id, role, joined_at) ");
+        insert.push_values(chunk, |mut row, (room_id, user_id)| {
+            row.push_bind(*room_id)
+                .push_bind(*user_id)
+                .push_bind("member")
+                .push_bind(&at);
+        });
+        insert.build().execute(&mut *conn).await.map_err(db_err)?;
+    }
+    for chunk in messages.chunks(1_000) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO messages (id, room_id, seq, author_id, client_id, body, position, created_at) ",
+        );
+        insert.push_values(chunk, |mut row, m| {
+            row.push_bind(&m.id)
+                .push_bind(&m.room_id)
+                .push_bind(m.seq as i64)
+                .push_bind(&m.author.id)
+                .push_bind(&m.client_id)
+                .push_bind(&m.body)
+                .push_bind(&m.position)
+                .push_bind(&m.created_at);
+        });
+        insert.build().execute(&mut *conn).await.map_err(db_err)?;
+    }
+    for chunk in events.chunks(1_000) {
+        let mut insert =
+            QueryBuilder::<Sqlite>::new("INSERT INTO events (room_id, seq, message_id, payload) ");
+        insert.push_values(chunk, |mut row, (event, message_id)| {
+            row.push_bind(&event.room_id)
+                .push_bind(event.seq as i64)
+                .push_bind(message_id.as_deref())
+                .push_bind(&event.json);
+        });
+        insert.build().execute(&mut *conn).await.map_err(db_err)?;
+    }
+    for (room_id, room) in &rooms {
+        if let Some(room) = room {
             sqlx::query("UPDATE rooms SET last_seq = ? WHERE id = ?")
                 .bind((room.next_seq - 1) as i64)
                 .bind(room_id)
@@ -856,112 +923,79 @@ impl Group {
                 .await
                 .map_err(db_err)?;
         }
-        Ok(())
     }
+    Ok(outcomes)
 }
 
-/// One send inside the group's transaction. Fails before writing anything, or with a database
-/// error that aborts the whole group.
-async fn send_in(
+/// Messages already stored under any of the group's `(author, client_id)` pairs: retries.
+async fn earlier_sends(
     conn: &mut SqliteConnection,
-    group: &mut Group,
-    request: &SendRequest,
-) -> Result<SendOutcome> {
-    let SendRequest {
-        room_id,
-        author,
-        client_id,
-        body,
-    } = request;
-    let sql = format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages m JOIN users u ON u.id = m.author_id \
-             WHERE m.author_id = ? AND m.client_id = ?"
-    );
-    if let Some(row) = sqlx::query(&sql)
-        .bind(&author.id)
-        .bind(client_id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?
-    {
-        return Ok(SendOutcome::Existing(message_from_row(&row)));
-    }
-    group.room(conn, room_id).await?;
-    let mut events = Vec::with_capacity(2);
-    let at = now();
-    let member = (room_id.clone(), author.id.clone());
-    if !group.members.contains(&member) {
-        let joined = sqlx::query(
-            "INSERT INTO members (room_id, user_id, role, joined_at) VALUES (?, ?, 'member', ?) \
-             ON CONFLICT (room_id, user_id) DO NOTHING",
-        )
-        .bind(room_id)
-        .bind(&author.id)
-        .bind(&at)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err)?
-        .rows_affected()
-            == 1;
-        group.members.insert(member);
-        if joined {
-            let room = group.rooms.get_mut(room_id).expect("read above");
-            let event = Event {
-                room_id: room_id.clone(),
-                seq: room.next_seq,
-                at: at.clone(),
-                kind: EventKind::MemberJoined {
-                    user: author.clone(),
-                },
-            };
-            room.next_seq += 1;
-            events.push(StoredEvent::new(&event));
+    requests: &[&SendRequest],
+) -> Result<HashMap<(String, String), Message>> {
+    let mut found = HashMap::new();
+    for chunk in requests.chunks(1_000) {
+        let mut query = QueryBuilder::<Sqlite>::new("SELECT ");
+        query.push(MESSAGE_COLUMNS).push(" FROM (");
+        query.push_values(chunk, |mut row, r| {
+            row.push_bind(&r.author.id).push_bind(&r.client_id);
+        });
+        query.push(
+            ") AS k JOIN messages m ON m.author_id = k.column1 AND m.client_id = k.column2 \
+             JOIN users u ON u.id = m.author_id",
+        );
+        for row in query.build().fetch_all(&mut *conn).await.map_err(db_err)? {
+            let message = message_from_row(&row);
+            found.insert(
+                (message.author.id.clone(), message.client_id.clone()),
+                message,
+            );
         }
     }
-    let room = group.rooms.get_mut(room_id).expect("read above");
-    let message = Message {
-        id: new_id(),
-        room_id: room_id.clone(),
-        seq: room.next_seq,
-        author: author.clone(),
-        body: body.clone(),
-        client_id: client_id.clone(),
-        created_at: at,
-        edited_at: None,
-        position: position::after(room.last_position.as_deref()),
+    Ok(found)
+}
+
+/// The room as the group starts it, or `None` when it does not exist (or is deleted).
+async fn read_group_room(
+    conn: &mut SqliteConnection,
+    room_id: &str,
+    authors: &[&str],
+) -> Result<Option<GroupRoom>> {
+    let last_seq: Option<i64> =
+        sqlx::query_scalar("SELECT last_seq FROM rooms WHERE id = ? AND deleted = 0")
+            .bind(room_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_err)?;
+    let Some(last_seq) = last_seq else {
+        return Ok(None);
     };
-    sqlx::query(
-            "INSERT INTO messages (id, room_id, seq, author_id, client_id, body, position, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&message.id)
-        .bind(room_id)
-        .bind(message.seq as i64)
-        .bind(&author.id)
-        .bind(client_id)
-        .bind(body)
-        .bind(&message.position)
-        .bind(&message.created_at)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    room.next_seq += 1;
-    room.last_position = Some(message.position.clone());
-    let event = Event {
-        room_id: room_id.clone(),
-        seq: message.seq,
-        at: message.created_at.clone(),
-        kind: EventKind::MessageCreated {
-            message: message.clone(),
-        },
-    };
-    events.push(StoredEvent::new(&event));
-    for stored in &events {
-        // The message's own event carries its id (to erase the body on delete); a join doesn't.
-        let carries = (stored.seq == message.seq).then(|| message.id.clone());
-        group.events.push((stored.clone(), carries));
+    let last_position: Option<String> =
+        sqlx::query_scalar("SELECT MAX(position) FROM messages WHERE room_id = ? AND deleted = 0")
+            .bind(room_id)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db_err)?;
+    let mut members = HashSet::new();
+    for chunk in authors.chunks(1_000) {
+        let mut query = QueryBuilder::<Sqlite>::new("SELECT user_id FROM members WHERE room_id = ");
+        query.push_bind(room_id).push(" AND user_id IN (");
+        let mut list = query.separated(", ");
+        for author in chunk {
+            list.push_bind(*author);
+        }
+        query.push(")");
+        let ids: Vec<String> = query
+            .build_query_scalar()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        members.extend(ids);
     }
-    Ok(SendOutcome::Created { message, events })
+    Ok(Some(GroupRoom {
+        next_seq: last_seq as u64 + 1,
+        last_position,
+        members,
+    }))
 }
 
 /// A send waiting for the group commit.
@@ -979,9 +1013,8 @@ const GROUP_MAX: usize = 512;
 /// answered with its error while the others commit; a database error fails the whole group, and
 /// none of it is acknowledged.
 ///
-/// Within the transaction each room's `seq` and last position are read once and carried in
-/// memory ([`Group`]), and the events go in with one multi-row insert at the end: a send costs
-/// three statements, not seven.
+/// The statements a group costs hardly depend on its size (see [`store_group`]), so the more
+/// sends wait, the cheaper each one gets.
 async fn group_commit(pool: SqlitePool, mut jobs: mpsc::UnboundedReceiver<SendJob>) {
     let mut group: Vec<SendJob> = Vec::with_capacity(GROUP_MAX);
     while let Some(job) = jobs.recv().await {
@@ -994,17 +1027,10 @@ async fn group_commit(pool: SqlitePool, mut jobs: mpsc::UnboundedReceiver<SendJo
         }
         let outcomes = async {
             let mut tx = pool.begin().await.map_err(db_err)?;
-            let mut state = Group::default();
-            let mut outcomes = Vec::with_capacity(group.len());
-            for job in &group {
-                match send_in(&mut tx, &mut state, &job.request).await {
-                    Err(err @ (Error::Internal(_) | Error::Unavailable(_))) => return Err(err),
-                    outcome => outcomes.push(outcome),
-                }
-            }
-            state.finish(&mut tx).await?;
+            let requests: Vec<&SendRequest> = group.iter().map(|job| &job.request).collect();
+            let outcomes = store_group(&mut tx, &requests).await?;
             tx.commit().await.map_err(db_err)?;
-            Ok(outcomes)
+            Ok::<_, Error>(outcomes)
         }
         .await;
         match outcomes {
