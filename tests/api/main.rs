@@ -2,6 +2,7 @@
 
 mod accounts;
 mod chat;
+mod copy_to_postgres;
 mod errors;
 mod helpers;
 mod limits;
