@@ -33,7 +33,9 @@ use super::postgres::PostgresStore;
 pub const BATCH: usize = 1000;
 
 /// The tables, in the order they are copied (foreign keys point backwards only).
-pub const TABLES: [&str; 6] = ["users", "sessions", "rooms", "members", "messages", "events"];
+pub const TABLES: [&str; 6] = [
+    "users", "sessions", "rooms", "members", "messages", "events",
+];
 
 /// What was copied: rows per table, in [`TABLES`] order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,11 +136,7 @@ pub async fn sqlite_to_postgres(
     // One read transaction on the source: every table from the same snapshot.
     let mut read = src.begin().await?;
     let before = sqlite_summary(&mut read).await?;
-    writeln!(
-        out,
-        "copying {} into PostgreSQL",
-        source_file.display()
-    )?;
+    writeln!(out, "copying {} into PostgreSQL", source_file.display())?;
     let mut tables = Vec::new();
     for table in TABLES {
         let copied = copy_table(table, &mut read, &mut tx).await?;
@@ -157,9 +155,8 @@ pub async fn sqlite_to_postgres(
     }
     if after != before {
         bail!(
-            "verification failed, nothing was written: source {:?} vs target {:?}",
-            before,
-            after
+            "verification failed, nothing was written: {}",
+            differences(&before, &after)
         );
     }
     // A server still writing to the source would lose what it writes from now on: refuse.
@@ -194,11 +191,10 @@ async fn check_source_schema(src: &mut SqliteConnection) -> anyhow::Result<()> {
     if has_table == 0 {
         bail!("the source is not a Palaver store (it has no migrations table)");
     }
-    let applied: Vec<i64> = sqlx::query_scalar(
-        "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
-    )
-    .fetch_all(&mut *src)
-    .await?;
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(&mut *src)
+            .await?;
     let known: Vec<i64> = sqlx::migrate!("./migrations/sqlite")
         .iter()
         .map(|m| m.version)
@@ -210,6 +206,40 @@ async fn check_source_schema(src: &mut SqliteConnection) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The first few ways two summaries differ, for the error message.
+fn differences(source: &Summary, target: &Summary) -> String {
+    let mut out = Vec::new();
+    for (table, n) in &source.counts {
+        let m = target.counts.get(table).copied().unwrap_or(0);
+        if *n != m {
+            out.push(format!(
+                "{table}: {n} rows in the source, {m} in the target"
+            ));
+        }
+    }
+    for (room, seq) in &source.last_seq {
+        let other = target.last_seq.get(room);
+        if other != Some(seq) {
+            out.push(format!(
+                "room {room}: last_seq {seq} in the source, {other:?} in the target"
+            ));
+        }
+    }
+    for (room, (n, max)) in &source.events {
+        let other = target.events.get(room);
+        if other != Some(&(*n, *max)) {
+            out.push(format!(
+                "room {room}: {n} events up to seq {max} in the source, (count, max) {other:?} in the target"
+            ));
+        }
+    }
+    if out.is_empty() {
+        out.push("the target has rooms or events the source does not".to_string());
+    }
+    out.truncate(5);
+    out.join("; ")
 }
 
 async fn sqlite_summary(src: &mut SqliteConnection) -> anyhow::Result<Summary> {
@@ -302,7 +332,11 @@ fn columns(table: &str) -> &'static [(&'static str, Kind)] {
             ("guest", Bool),
             ("created_at", Text),
         ],
-        "sessions" => &[("token_hash", Text), ("user_id", Text), ("created_at", Text)],
+        "sessions" => &[
+            ("token_hash", Text),
+            ("user_id", Text),
+            ("created_at", Text),
+        ],
         "rooms" => &[
             ("id", Text),
             ("name", Text),

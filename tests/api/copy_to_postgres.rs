@@ -62,7 +62,10 @@ async fn register(app: &TestApp, name: &str, password: &str) -> (Value, String) 
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    (body["user"].clone(), body["token"].as_str().unwrap().to_string())
+    (
+        body["user"].clone(),
+        body["token"].as_str().unwrap().to_string(),
+    )
 }
 
 async fn send(app: &TestApp, token: &str, room: &str, client_id: &str, body: &str) -> Value {
@@ -146,7 +149,11 @@ async fn a_sqlite_store_copied_to_postgres_serves_the_same_chat() {
     // A room of alice's that bob joins, with sends, an edit, a delete and a move.
     let lounge = single.create_room(&alice_token, "Lounge").await.id;
     let (status, _) = single
-        .post(&format!("/api/rooms/{lounge}/join"), Some(&bob_token), json!({}))
+        .post(
+            &format!("/api/rooms/{lounge}/join"),
+            Some(&bob_token),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 200);
     let (status, _) = single
@@ -159,7 +166,17 @@ async fn a_sqlite_store_copied_to_postgres_serves_the_same_chat() {
     assert_eq!(status, 200);
     let mut ids = Vec::new();
     for i in 1..=5 {
-        ids.push(send(&single, &alice_token, &lounge, &format!("a{i}"), &format!("alice {i}")).await["id"].clone());
+        ids.push(
+            send(
+                &single,
+                &alice_token,
+                &lounge,
+                &format!("a{i}"),
+                &format!("alice {i}"),
+            )
+            .await["id"]
+                .clone(),
+        );
     }
     let bobs = send(&single, &bob_token, &lounge, "b1", "bob's only message").await;
     let bobs_kept = send(&single, &bob_token, &lounge, "b2", "bob's kept message").await;
@@ -173,14 +190,20 @@ async fn a_sqlite_store_copied_to_postgres_serves_the_same_chat() {
     assert_eq!(status, 200);
     let (status, _) = single
         .delete(
-            &format!("/api/rooms/{lounge}/messages/{}", bobs["id"].as_str().unwrap()),
+            &format!(
+                "/api/rooms/{lounge}/messages/{}",
+                bobs["id"].as_str().unwrap()
+            ),
             Some(&bob_token),
         )
         .await;
     assert_eq!(status, 204);
     let (status, moved) = single
         .post(
-            &format!("/api/rooms/{lounge}/messages/{}/move", ids[4].as_str().unwrap()),
+            &format!(
+                "/api/rooms/{lounge}/messages/{}/move",
+                ids[4].as_str().unwrap()
+            ),
             Some(&alice_token),
             json!({"after": null}),
         )
@@ -188,7 +211,10 @@ async fn a_sqlite_store_copied_to_postgres_serves_the_same_chat() {
     assert_eq!(status, 200, "{moved}");
     let (status, _) = single
         .post(
-            &format!("/api/rooms/{lounge}/messages/{}/move", bobs_kept["id"].as_str().unwrap()),
+            &format!(
+                "/api/rooms/{lounge}/messages/{}/move",
+                bobs_kept["id"].as_str().unwrap()
+            ),
             Some(&alice_token),
             json!({"after": ids[0]}),
         )
@@ -198,10 +224,21 @@ async fn a_sqlite_store_copied_to_postgres_serves_the_same_chat() {
     // A room that gets cleared, then talked in again.
     let attic = single.create_room(&alice_token, "Attic").await.id;
     for i in 1..=3 {
-        send(&single, &carol_token, &attic, &format!("c{i}"), &format!("carol {i}")).await;
+        send(
+            &single,
+            &carol_token,
+            &attic,
+            &format!("c{i}"),
+            &format!("carol {i}"),
+        )
+        .await;
     }
     let (status, _) = single
-        .post(&format!("/api/rooms/{attic}/clear"), Some(&alice_token), json!({}))
+        .post(
+            &format!("/api/rooms/{attic}/clear"),
+            Some(&alice_token),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 204);
     send(&single, &carol_token, &attic, "c4", "after the clear").await;
@@ -262,6 +299,15 @@ async fn a_sqlite_store_copied_to_postgres_serves_the_same_chat() {
     // Served from PostgreSQL: everything reads the same.
     let cluster = postgres_app(&target.url).await;
     let after = snapshot(&cluster, &alice_token).await;
+    assert_eq!(after["rooms"], before["rooms"]);
+    for (id, room) in before["per_room"].as_object().unwrap() {
+        for part in ["room", "members", "pages", "events"] {
+            assert_eq!(
+                after["per_room"][id][part], room[part],
+                "{part} of room {id}"
+            );
+        }
+    }
     assert_eq!(after, before);
     let (status, _) = cluster
         .get(&format!("/api/rooms/{doomed}"), Some(&alice_token))
@@ -336,7 +382,10 @@ async fn the_copy_refuses_a_target_that_holds_data() {
     let stderr = text(&out.stderr);
     assert!(!out.status.success(), "{}", text(&out.stdout));
     assert!(stderr.contains("refusing to copy"), "{stderr}");
-    assert!(stderr.contains("1 users") && stderr.contains("3 rooms"), "{stderr}");
+    assert!(
+        stderr.contains("1 users") && stderr.contains("3 rooms"),
+        "{stderr}"
+    );
 
     // Nothing of the source arrived.
     let node = postgres_app(&target.url).await;
@@ -368,4 +417,89 @@ async fn the_copy_refuses_a_missing_source_and_a_non_postgres_target() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// The command's output, which also writes to the source as soon as the first table is copied:
+/// a server still running on it, caught in the act.
+struct WritesToTheSource {
+    db_file: std::path::PathBuf,
+    wrote: bool,
+    out: Vec<u8>,
+}
+
+impl std::io::Write for WritesToTheSource {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.out.extend_from_slice(buf);
+        if !self.wrote && text(&self.out).contains("users: ") {
+            self.wrote = true;
+            let db_file = self.db_file.clone();
+            // Its own thread and runtime: this is called from inside the copy's future.
+            std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(async move {
+                        use sqlx::Connection;
+                        let url = format!("sqlite://{}", db_file.display());
+                        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                        sqlx::query(
+                            "INSERT INTO sessions (token_hash, user_id, created_at) \
+                             SELECT 'late-login', id, created_at FROM users LIMIT 1",
+                        )
+                        .execute(&mut conn)
+                        .await
+                        .unwrap();
+                        conn.close().await.unwrap();
+                    })
+            })
+            .join()
+            .expect("the write to the source");
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_copy_refuses_a_source_written_to_meanwhile() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut single = sqlite_app(dir.path()).await;
+    register(&single, "eve", "listening-in").await;
+    single.stop().await;
+
+    let target = pgdb::TestDatabase::create().await;
+    let mut out = WritesToTheSource {
+        db_file: dir.path().join("palaver.db"),
+        wrote: false,
+        out: Vec::new(),
+    };
+    let err = palaver::store::copy::sqlite_to_postgres(
+        dir.path().to_str().unwrap(),
+        &target.url,
+        &mut out,
+    )
+    .await
+    .expect_err("a source that changed during the copy is refused");
+    assert!(out.wrote, "{}", text(&out.out));
+    assert!(
+        err.to_string()
+            .contains("changed while it was being copied"),
+        "{err:#}"
+    );
+
+    // The target's tables exist (migrated) but hold nothing.
+    use sqlx::Connection;
+    let mut pg = sqlx::PgConnection::connect(&target.url).await.unwrap();
+    for table in palaver::store::copy::TABLES {
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&mut pg)
+            .await
+            .unwrap();
+        assert_eq!(n, 0, "{table}");
+    }
+    pg.close().await.unwrap();
 }
