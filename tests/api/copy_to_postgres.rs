@@ -10,8 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::helpers::{spawn_with, TestApp};
 
-#[path = "../support/pgdb.rs"]
-mod pgdb;
+use crate::pgdb;
 
 async fn copy(from: &Path, to: &str) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_palaver"))

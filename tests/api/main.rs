@@ -7,6 +7,8 @@ mod errors;
 mod helpers;
 mod limits;
 mod ops;
+#[path = "../support/pgdb.rs"]
+mod pgdb;
 mod resume;
 mod rooms;
 mod rules;
