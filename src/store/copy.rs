@@ -5,9 +5,11 @@
 //!   consistent snapshot even if a server still writes to it. A second, fresh read after the copy
 //!   checks that nothing changed meanwhile; if something did (a server still running), the copy
 //!   is rolled back and the command says to stop the server first.
-//! - The target is brought up to date by [`PostgresStore::open`] (the migrations), then everything
-//!   happens in one PostgreSQL transaction that first locks every table and refuses when any of
-//!   them already holds rows: all or nothing, and never a mix of two stores.
+//! - The target must hold no rows in Palaver's tables and no tables of anything else; that is
+//!   checked before anything is written to it. It is then brought up to date by
+//!   [`PostgresStore::open`] (the migrations), and everything else happens in one PostgreSQL
+//!   transaction that first locks every table and checks again: all or nothing, and never a mix
+//!   of two stores.
 //! - Tables go in foreign-key order (users, sessions, rooms, members, messages, events), every
 //!   column named on both sides, in batches of [`BATCH`] rows (one `INSERT … SELECT FROM UNNEST`
 //!   per batch). Booleans are integers in SQLite and `BOOLEAN` in PostgreSQL; everything else is
@@ -99,15 +101,17 @@ pub async fn sqlite_to_postgres(
         .with_context(|| format!("opening {} read-only", source_file.display()))?;
     check_source_schema(&mut src).await?;
 
+    let mut pg = PgConnection::connect(to)
+        .await
+        .context("connecting to the PostgreSQL target")?;
+    // Refuse before migrating, so a refused target is not touched at all.
+    check_target_tables(&mut pg).await?;
     // The migrations: the same code that opens the store for a node.
     PostgresStore::open(to, 1)
         .await
         .context("opening the PostgreSQL target and running its migrations")?
         .close()
         .await;
-    let mut pg = PgConnection::connect(to)
-        .await
-        .context("connecting to the PostgreSQL target")?;
 
     let mut tx = pg.begin().await?;
     // No node (or second copy) may write between the emptiness check and the commit.
@@ -117,21 +121,7 @@ pub async fn sqlite_to_postgres(
     .execute(&mut *tx)
     .await
     .context("locking the target's tables (is a Palaver node running on it?)")?;
-    let existing = pg_summary(&mut tx).await?;
-    let held: Vec<String> = existing
-        .counts
-        .iter()
-        .filter(|(_, n)| **n > 0)
-        .map(|(table, n)| format!("{n} {table}"))
-        .collect();
-    if !held.is_empty() {
-        bail!(
-            "refusing to copy: the target database already holds data ({}). Copy into a new, \
-             empty database, and start no node on it before the copy (a node seeds the default \
-             rooms at start)",
-            held.join(", ")
-        );
-    }
+    refuse_rows(&pg_summary(&mut tx).await?.counts)?;
 
     // One read transaction on the source: every table from the same snapshot.
     let mut read = src.begin().await?;
@@ -177,6 +167,57 @@ pub async fn sqlite_to_postgres(
         source: source_file,
         tables,
     })
+}
+
+fn refuse_rows(counts: &BTreeMap<&'static str, i64>) -> anyhow::Result<()> {
+    let held: Vec<String> = counts
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(table, n)| format!("{n} {table}"))
+        .collect();
+    if !held.is_empty() {
+        bail!(
+            "refusing to copy: the target database already holds data ({}). Copy into a new, \
+             empty database, and start no node on it before the copy (a node seeds the default \
+             rooms at start)",
+            held.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Before anything is written to the target: it may hold Palaver's tables (empty) and nothing
+/// else. Someone else's tables mean the wrong database; rows in Palaver's mean a used one.
+async fn check_target_tables(pg: &mut PgConnection) -> anyhow::Result<()> {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables \
+         WHERE table_schema = current_schema() ORDER BY table_name",
+    )
+    .fetch_all(&mut *pg)
+    .await
+    .context("listing the target's tables")?;
+    let foreign: Vec<&str> = tables
+        .iter()
+        .map(String::as_str)
+        .filter(|t| *t != "_sqlx_migrations" && !TABLES.contains(t))
+        .collect();
+    if !foreign.is_empty() {
+        bail!(
+            "refusing to copy: the target database holds tables that are not Palaver's ({}). \
+             Copy into a new, empty database",
+            foreign.join(", ")
+        );
+    }
+    let mut counts = BTreeMap::new();
+    for table in TABLES {
+        if tables.iter().any(|t| t == table) {
+            let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+                .fetch_one(&mut *pg)
+                .await?;
+            counts.insert(table, n);
+        }
+    }
+    refuse_rows(&counts)
 }
 
 /// The source must be a Palaver store migrated exactly as far as this binary's SQLite

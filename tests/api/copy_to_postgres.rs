@@ -7,6 +7,7 @@ use std::process::Output;
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use sqlx::Connection;
 
 use crate::helpers::{spawn_with, TestApp};
 
@@ -397,6 +398,27 @@ async fn the_copy_refuses_a_target_that_holds_data() {
         )
         .await;
     assert_eq!(status, 401);
+
+    // A database of something else: refused before anything is created in it.
+    let other = pgdb::TestDatabase::create().await;
+    let mut pg = sqlx::PgConnection::connect(&other.url).await.unwrap();
+    sqlx::query("CREATE TABLE orders (id INT PRIMARY KEY)")
+        .execute(&mut pg)
+        .await
+        .unwrap();
+    let out = copy(dir.path(), &other.url).await;
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    assert!(
+        stderr.contains("tables that are not Palaver's (orders)"),
+        "{stderr}"
+    );
+    let users_table: Option<String> = sqlx::query_scalar("SELECT to_regclass('users')::text")
+        .fetch_one(&mut pg)
+        .await
+        .unwrap();
+    assert_eq!(users_table, None, "no Palaver table was created");
+    pg.close().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -439,7 +461,6 @@ impl std::io::Write for WritesToTheSource {
                     .build()
                     .unwrap()
                     .block_on(async move {
-                        use sqlx::Connection;
                         let url = format!("sqlite://{}", db_file.display());
                         let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
                         sqlx::query(
@@ -491,7 +512,6 @@ async fn the_copy_refuses_a_source_written_to_meanwhile() {
     );
 
     // The target's tables exist (migrated) but hold nothing.
-    use sqlx::Connection;
     let mut pg = sqlx::PgConnection::connect(&target.url).await.unwrap();
     for table in palaver::store::copy::TABLES {
         let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
