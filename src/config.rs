@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{ArgAction, Parser, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -122,6 +122,42 @@ pub struct Config {
     /// Seconds that shutdown waits for open connections to finish before giving up on them.
     #[arg(long, env = "PALAVER_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
+}
+
+/// The `palaver` command line: with no subcommand it serves, configured by [`Config`].
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "palaver",
+    version,
+    about = "Palaver: a self-hosted real-time chat server",
+    after_help = "With no subcommand, palaver serves."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum Command {
+    /// Copy a single-node SQLite store into an empty PostgreSQL database, in one transaction,
+    /// verified before commit. Stop the server using the SQLite store first.
+    CopyToPostgres(CopyToPostgres),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CopyToPostgres {
+    /// The SQLite store to copy (never modified): a data dir (its `palaver.db`), the database
+    /// file, or a `sqlite://` URL.
+    #[arg(long, value_name = "DATA_DIR|FILE|SQLITE_URL")]
+    pub from: String,
+
+    /// The PostgreSQL database to fill: `postgres://user:password@host:5432/database`. Its
+    /// tables must be empty (or not exist yet): the command refuses a database holding data.
+    #[arg(long, value_name = "POSTGRES_URL")]
+    pub to: String,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

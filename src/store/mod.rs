@@ -8,6 +8,7 @@
 //! The store knows nothing of HTTP, sockets or who may do what: callers (the `chat` module) check
 //! permissions first; the store enforces only what must hold for the data to be correct.
 
+pub mod copy;
 pub mod position;
 pub mod postgres;
 pub mod sqlite;

@@ -2,10 +2,13 @@
 
 mod accounts;
 mod chat;
+mod copy_to_postgres;
 mod errors;
 mod helpers;
 mod limits;
 mod ops;
+#[path = "../support/pgdb.rs"]
+mod pgdb;
 mod resume;
 mod rooms;
 mod rules;

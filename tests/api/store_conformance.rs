@@ -9,8 +9,7 @@ use palaver::store::postgres::PostgresStore;
 use palaver::store::sqlite::SqliteStore;
 use palaver::store::{RoomPatch, SendOutcome, SendRequest, Store};
 
-#[path = "../support/pgdb.rs"]
-mod pgdb;
+use crate::pgdb;
 
 async fn user(store: &dyn Store, name: &str) -> User {
     store.create_user(name, None, true).await.unwrap()
