@@ -11,7 +11,7 @@ use axum::{Json, Router};
 
 use super::extract::ApiJson;
 use crate::app::AppState;
-use crate::auth::{clear_session_cookie, session_cookie, AuthUser};
+use crate::auth::{clear_session_cookie, session_cookie, token_from_headers, token_hash, AuthUser};
 use crate::chat::Session;
 use crate::error::Result;
 use crate::protocol::{AuthResponse, Credentials, GuestRequest, User};
@@ -25,18 +25,36 @@ pub fn router() -> Router<AppState> {
         .route("/api/me", get(me))
 }
 
-fn signed_in(state: &AppState, status: StatusCode, session: Session) -> Response {
-    let cookie = session_cookie(&session.token, state.config.secure_cookies);
+/// Answers a sign-in: the new token in the body and the cookie. Rotation: a session the request
+/// already carried (cookie or bearer) is revoked, its sockets closed — a sign-in never keeps
+/// or reuses a token the client brought.
+async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    session: Session,
+) -> Result<Response> {
+    if let Some(old) = token_from_headers(headers) {
+        let old_hash = token_hash(&old);
+        if state.store.session(&old_hash).await?.is_some() {
+            state.chat.logout(&old_hash).await?;
+        }
+    }
+    let cookie = session_cookie(
+        &session.token,
+        state.config.secure_cookies,
+        state.chat.limits.session_ttl.as_secs(),
+    );
     let body = AuthResponse {
         user: session.user,
         token: session.token,
     };
-    (status, [(header::SET_COOKIE, cookie)], Json(body)).into_response()
+    Ok((status, [(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
 
 /// The caller's address: the socket's peer, or the first `X-Forwarded-For` hop when Palaver is
 /// configured to trust its proxy.
-fn client_address(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+pub fn client_address(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
     if state.config.trust_proxy {
         if let Some(ip) = headers
             .get("x-forwarded-for")
@@ -67,7 +85,7 @@ async fn register(
         .limits
         .sign_in_from(client_address(&state, peer, &headers))?;
     let session = state.chat.register(&body.username, &body.password).await?;
-    Ok(signed_in(&state, StatusCode::CREATED, session))
+    signed_in(&state, &headers, StatusCode::CREATED, session).await
 }
 
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = Credentials,
@@ -81,12 +99,12 @@ async fn login(
     headers: HeaderMap,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Response> {
-    state
+    let address = client_address(&state, peer, &headers);
+    let session = state
         .chat
-        .limits
-        .sign_in_from(client_address(&state, peer, &headers))?;
-    let session = state.chat.login(&body.username, &body.password).await?;
-    Ok(signed_in(&state, StatusCode::OK, session))
+        .login(&body.username, &body.password, address)
+        .await?;
+    signed_in(&state, &headers, StatusCode::OK, session).await
 }
 
 #[utoipa::path(post, path = "/api/auth/guest", tag = "auth", request_body = GuestRequest,
@@ -107,7 +125,7 @@ async fn guest(
         .limits
         .sign_in_from(client_address(&state, peer, &headers))?;
     let session = state.chat.guest(&body.username).await?;
-    Ok(signed_in(&state, StatusCode::CREATED, session))
+    signed_in(&state, &headers, StatusCode::CREATED, session).await
 }
 
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security(("bearer" = []), ("cookie" = [])),

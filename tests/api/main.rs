@@ -4,6 +4,7 @@ mod accounts;
 mod chat;
 mod errors;
 mod helpers;
+mod hostile;
 mod limits;
 mod ops;
 mod resume;
