@@ -52,20 +52,28 @@ async fn signed_in(
     Ok((status, [(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
 
-/// The caller's address: the socket's peer, or the first `X-Forwarded-For` hop when Palaver is
-/// configured to trust its proxy.
+/// The caller's address: the socket's peer, or, when Palaver is configured to trust its proxy,
+/// the last `X-Forwarded-For` hop: the address the proxy itself saw. (Earlier hops come from the
+/// client and can be anything; with nginx's `$proxy_add_x_forwarded_for` a client that sends its
+/// own header would otherwise pick the address its attempts are counted under.)
 pub fn client_address(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
     if state.config.trust_proxy {
-        if let Some(ip) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok())
-        {
+        if let Some(ip) = forwarded_for(headers) {
             return ip;
         }
     }
     peer.ip()
+}
+
+/// The last hop of the (last) `X-Forwarded-For` header.
+fn forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .next_back()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|v| v.trim().parse().ok())
 }
 
 #[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = Credentials,
@@ -142,4 +150,21 @@ async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Respons
         (status = 401, description = "unauthenticated", body = crate::protocol::ErrorBody)))]
 async fn me(auth: AuthUser) -> Json<User> {
     Json(auth.user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_forwarded_address_is_the_hop_the_proxy_added() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(forwarded_for(&headers), None);
+        headers.insert("x-forwarded-for", "6.6.6.6, 10.0.0.7".parse().unwrap());
+        assert_eq!(forwarded_for(&headers), Some("10.0.0.7".parse().unwrap()));
+        headers.insert("x-forwarded-for", " 2001:db8::1 ".parse().unwrap());
+        assert_eq!(forwarded_for(&headers), Some("2001:db8::1".parse().unwrap()));
+        headers.insert("x-forwarded-for", "not-an-address".parse().unwrap());
+        assert_eq!(forwarded_for(&headers), None);
+    }
 }

@@ -670,6 +670,31 @@ async fn password_spraying_from_one_address_is_limited() {
     assert_eq!(status, 429, "the address is limited for every name");
 }
 
+#[tokio::test]
+async fn a_forged_x_forwarded_for_does_not_escape_the_per_address_limit() {
+    let app = spawn_with(|c| {
+        c.trust_proxy = true;
+        c.login_per_address_per_min = 2;
+    })
+    .await;
+    // The proxy appends the address it saw (10.0.0.7) after whatever the client sent.
+    let guest = |name: &'static str, forwarded: String| {
+        app.http
+            .post(app.url("/api/auth/guest"))
+            .header("x-forwarded-for", forwarded)
+            .json(&json!({"username": name}))
+            .send()
+    };
+    for (i, name) in ["forger1", "forger2", "forger3"].into_iter().enumerate() {
+        let resp = guest(name, format!("203.0.113.{i}, 10.0.0.7")).await.unwrap();
+        let expected = if i < 2 { 201 } else { 429 };
+        assert_eq!(resp.status(), expected, "{name}");
+    }
+    // Another client of the proxy is counted on its own.
+    let resp = guest("honest", "10.0.0.8".into()).await.unwrap();
+    assert_eq!(resp.status(), 201);
+}
+
 // --- Hostile ids and paths ------------------------------------------------------------------
 
 const HOSTILE_IDS: &[&str] = &[
