@@ -125,13 +125,19 @@ impl AsyncWrite for CountedStream {
     }
 }
 
-/// The answer to a connection over its address's cap (the request is not read).
-const OVER_CAP: &[u8] = b"HTTP/1.1 429 Too Many Requests\r\n\
-content-type: application/json\r\n\
-connection: close\r\n\
-x-content-type-options: nosniff\r\n\
-content-length: 94\r\n\r\n\
-{\"error\":{\"code\":\"too_many_connections\",\"message\":\"too many connections from your address\"}}";
+/// The body of the answer to a connection over its address's cap (the request is not read).
+const OVER_CAP_BODY: &str = r#"{"error":{"code":"too_many_connections","message":"too many connections from your address"}}"#;
+
+fn over_cap_response() -> String {
+    format!(
+        "HTTP/1.1 429 Too Many Requests\r\n\
+         content-type: application/json\r\n\
+         connection: close\r\n\
+         x-content-type-options: nosniff\r\n\
+         content-length: {}\r\n\r\n{OVER_CAP_BODY}",
+        OVER_CAP_BODY.len()
+    )
+}
 
 /// Serves `router` on `listener` until `signal` completes, then shuts down gracefully.
 pub async fn serve(
@@ -204,7 +210,7 @@ pub async fn serve(
 /// Answers 429 and closes, reading (briefly) what the client sent so the close is clean.
 async fn refuse(mut stream: TcpStream) {
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        stream.write_all(OVER_CAP).await?;
+        stream.write_all(over_cap_response().as_bytes()).await?;
         stream.shutdown().await?;
         let mut sink = [0u8; 1024];
         while stream.read(&mut sink).await? > 0 {}
@@ -219,7 +225,7 @@ mod tests {
 
     #[test]
     fn the_refusal_declares_its_exact_length() {
-        let text = std::str::from_utf8(OVER_CAP).unwrap();
+        let text = over_cap_response();
         let (_, body) = text.split_once("\r\n\r\n").unwrap();
         assert!(text.contains(&format!("content-length: {}\r\n", body.len())));
         let json: serde_json::Value = serde_json::from_str(body).unwrap();
