@@ -87,7 +87,11 @@ pub struct Config {
     /// Open TCP connections (HTTP and WebSocket) one peer address may have; more get 429
     /// `too_many_connections`. Off behind a trusted proxy (every peer is the proxy: cap there).
     /// 0 turns it off.
-    #[arg(long, env = "PALAVER_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 200)]
+    #[arg(
+        long,
+        env = "PALAVER_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 200
+    )]
     pub max_connections_per_address: usize,
 
     /// Largest WebSocket message a client may send, in bytes; larger ones close with 1009.

@@ -52,7 +52,10 @@ impl<K: Hash + Eq + Clone> Window<K> {
         let now = Instant::now();
         let mut attempts = self.attempts.lock().unwrap();
         let recent = attempts.entry(key.clone()).or_default();
-        while recent.front().is_some_and(|t| now.duration_since(*t) >= self.span) {
+        while recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.span)
+        {
             recent.pop_front();
         }
         if recent.len() >= self.limit {
@@ -155,7 +158,8 @@ impl Limits {
 
     /// The attempt signed in: it does not count against the username or the address.
     pub fn login_succeeded(&self, attempt: LoginAttempt) {
-        self.login_by_user.release(&attempt.username, attempt.by_user);
+        self.login_by_user
+            .release(&attempt.username, attempt.by_user);
         self.login_by_address
             .release(&attempt.address, attempt.by_address);
     }

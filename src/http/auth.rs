@@ -97,9 +97,9 @@ async fn register(
 }
 
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = Credentials,
-    responses((status = 200, description = "Signed in; sets the palaver_session cookie", body = AuthResponse),
+    responses((status = 200, description = "Signed in with a new token; sets the palaver_session cookie and revokes the session the request carried, if any", body = AuthResponse),
         (status = 401, description = "invalid_credentials", body = crate::protocol::ErrorBody),
-        (status = 429, description = "rate_limited (attempts per username or address)", body = crate::protocol::ErrorBody)))]
+        (status = 429, description = "rate_limited (failed logins per username, or failed logins, registrations and guest sign-ins per address)", body = crate::protocol::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(username = %body.username))]
 async fn login(
     State(state): State<AppState>,
@@ -137,7 +137,7 @@ async fn guest(
 }
 
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security(("bearer" = []), ("cookie" = [])),
-    responses((status = 204, description = "The token no longer works anywhere; its sockets close with 1008"),
+    responses((status = 204, description = "The token no longer works anywhere; its sockets close with 1008 on every node"),
         (status = 401, description = "unauthenticated", body = crate::protocol::ErrorBody)))]
 async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Response> {
     state.chat.logout(&auth.token_hash).await?;
@@ -163,7 +163,10 @@ mod tests {
         headers.insert("x-forwarded-for", "6.6.6.6, 10.0.0.7".parse().unwrap());
         assert_eq!(forwarded_for(&headers), Some("10.0.0.7".parse().unwrap()));
         headers.insert("x-forwarded-for", " 2001:db8::1 ".parse().unwrap());
-        assert_eq!(forwarded_for(&headers), Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(
+            forwarded_for(&headers),
+            Some("2001:db8::1".parse().unwrap())
+        );
         headers.insert("x-forwarded-for", "not-an-address".parse().unwrap());
         assert_eq!(forwarded_for(&headers), None);
     }

@@ -9,8 +9,8 @@ pub mod ops;
 pub mod rooms;
 pub mod ui;
 
-use axum::http::{header, HeaderName, HeaderValue};
 use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, HeaderValue};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -35,7 +35,10 @@ pub fn security_headers() -> Vec<(HeaderName, HeaderValue)> {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ),
-        (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+        (
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ),
         // The old spelling of `frame-ancestors 'none'`, for browsers without CSP 2.
         (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
         (

@@ -81,7 +81,14 @@ mod tests {
 
     #[test]
     fn only_plain_relative_paths_are_safe() {
-        for ok in ["", "index.html", "assets/app-1234.js", "rooms/general", "a//b", "%2e%2e"] {
+        for ok in [
+            "",
+            "index.html",
+            "assets/app-1234.js",
+            "rooms/general",
+            "a//b",
+            "%2e%2e",
+        ] {
             assert!(safe_path(ok), "{ok}");
         }
         for bad in [

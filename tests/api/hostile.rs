@@ -15,9 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::helpers::{spawn_app, spawn_with, Closed, TestApp, WsClient, WAIT};
-
-#[path = "../support/pgdb.rs"]
-mod pgdb;
+use crate::store_conformance::pgdb;
 
 /// Sends raw bytes on a new TCP connection and reads until the server closes it.
 async fn raw_http(addr: &str, request: &[u8]) -> String {
@@ -50,15 +48,13 @@ async fn every_answer_carries_the_security_headers() {
         ("GET", "/metrics", None),
         ("GET", "/healthz", None),
         ("GET", "/api/rooms", Some(token.as_str())),
-        ("GET", "/api/rooms", None),               // 401
-        ("GET", "/api/nothing-here", None),        // 404
+        ("GET", "/api/rooms", None),                  // 401
+        ("GET", "/api/nothing-here", None),           // 404
         ("POST", "/api/rooms", Some(token.as_str())), // 400: no JSON body
-        ("GET", "/ws", None),                       // not an upgrade
+        ("GET", "/ws", None),                         // not an upgrade
     ];
     for (method, path, token) in requests {
-        let mut req = app
-            .http
-            .request(method.parse().unwrap(), app.url(path));
+        let mut req = app.http.request(method.parse().unwrap(), app.url(path));
         if let Some(token) = token {
             req = req.bearer_auth(token);
         }
@@ -77,8 +73,16 @@ async fn every_answer_carries_the_security_headers() {
         }
         assert!(!csp.contains("unsafe-inline"), "{what}: {csp}");
         assert!(!csp.contains("unsafe-eval"), "{what}: {csp}");
-        assert_eq!(header(&resp, "x-content-type-options"), Some("nosniff"), "{what}");
-        assert_eq!(header(&resp, "referrer-policy"), Some("no-referrer"), "{what}");
+        assert_eq!(
+            header(&resp, "x-content-type-options"),
+            Some("nosniff"),
+            "{what}"
+        );
+        assert_eq!(
+            header(&resp, "referrer-policy"),
+            Some("no-referrer"),
+            "{what}"
+        );
         assert_eq!(header(&resp, "x-frame-options"), Some("DENY"), "{what}");
     }
 }
@@ -90,13 +94,29 @@ async fn the_docs_page_renders_under_the_csp_without_inline_script_or_style() {
     assert_eq!(resp.status(), 200);
     let page = resp.text().await.unwrap();
     assert!(page.contains("/api/auth/login"), "the page lists the API");
-    for inline in ["<script", "<style", "style=", "javascript:", "onload=", "onerror=", "onclick="] {
+    for inline in [
+        "<script",
+        "<style",
+        "style=",
+        "javascript:",
+        "onload=",
+        "onerror=",
+        "onclick=",
+    ] {
         assert!(!page.contains(inline), "inline {inline:?} in /docs");
     }
     assert!(page.contains(r#"<link rel="stylesheet" href="/docs/style.css">"#));
-    let css = app.http.get(app.url("/docs/style.css")).send().await.unwrap();
+    let css = app
+        .http
+        .get(app.url("/docs/style.css"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(css.status(), 200);
-    assert_eq!(header(&css, "content-type"), Some("text/css; charset=utf-8"));
+    assert_eq!(
+        header(&css, "content-type"),
+        Some("text/css; charset=utf-8")
+    );
     assert!(css.text().await.unwrap().contains(".op"));
 }
 
@@ -184,12 +204,18 @@ async fn every_text_limit_accepts_its_maximum_and_refuses_one_more() {
     let (status, body) = send("b1".into(), "😀".repeat(4000)).await;
     assert_eq!(status, 201, "{body}");
     let (status, body) = send("b2".into(), "😀".repeat(4001)).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("body_too_long")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("body_too_long"))
+    );
     // client_id: 64 bytes.
     let (status, body) = send("c".repeat(64), "ok".into()).await;
     assert_eq!(status, 201, "{body}");
     let (status, body) = send("c".repeat(65), "ok".into()).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_client_id")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_client_id"))
+    );
     // Room names: 64 characters.
     let (status, body) = app
         .post("/api/rooms", Some(&token), json!({"name": "r".repeat(64)}))
@@ -198,7 +224,10 @@ async fn every_text_limit_accepts_its_maximum_and_refuses_one_more() {
     let (status, body) = app
         .post("/api/rooms", Some(&token), json!({"name": "r".repeat(65)}))
         .await;
-    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_room_name")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_room_name"))
+    );
     // Usernames: 32 characters.
     let (status, body) = app
         .post("/api/auth/guest", None, json!({"username": "u".repeat(32)}))
@@ -207,7 +236,10 @@ async fn every_text_limit_accepts_its_maximum_and_refuses_one_more() {
     let (status, body) = app
         .post("/api/auth/guest", None, json!({"username": "v".repeat(33)}))
         .await;
-    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_username")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_username"))
+    );
     // Passwords: 1024 bytes.
     let (status, body) = app
         .post(
@@ -224,7 +256,10 @@ async fn every_text_limit_accepts_its_maximum_and_refuses_one_more() {
             json!({"username": "longerpass", "password": "p".repeat(1025)}),
         )
         .await;
-    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_request")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_request"))
+    );
 }
 
 #[tokio::test]
@@ -402,7 +437,9 @@ async fn ten_thousand_subscribes_from_one_connection_stop_at_the_cap() {
             .expect("answers keep coming")
             .expect("the socket stays open")
             .expect("a frame");
-        let WsMessage::Text(text) = message else { continue };
+        let WsMessage::Text(text) = message else {
+            continue;
+        };
         let frame: Value = serde_json::from_str(&text).unwrap();
         match frame["type"].as_str() {
             Some("subscribed") => {
@@ -444,11 +481,14 @@ async fn a_deleted_room_frees_its_place_under_the_subscription_cap() {
     for id in &ids[..100] {
         ws.subscribe(id, None).await;
     }
-    ws.send(json!({"type": "subscribe", "room_id": ids[100]})).await;
+    ws.send(json!({"type": "subscribe", "room_id": ids[100]}))
+        .await;
     assert_eq!(ws.expect("error").await["code"], "too_many_subscriptions");
 
     // One of the hundred is deleted: the connection's subscription to it ends.
-    let (status, _) = app.delete(&format!("/api/rooms/{}", ids[0]), Some(&token)).await;
+    let (status, _) = app
+        .delete(&format!("/api/rooms/{}", ids[0]), Some(&token))
+        .await;
     assert_eq!(status, 204);
     ws.expect_event("room.deleted").await;
 
@@ -562,7 +602,9 @@ async fn connections_over_the_per_address_cap_get_429_until_one_closes() {
         "{} served before the refusal",
         open.len()
     );
-    assert!(WsClient::connect(&app.addr, Some(&token), None).await.is_err());
+    assert!(WsClient::connect(&app.addr, Some(&token), None)
+        .await
+        .is_err());
 
     // When one closes, its place is free again (the server notices the close on its own time).
     drop(open.pop());
@@ -588,7 +630,11 @@ async fn behind_a_trusted_proxy_the_per_address_cap_is_left_to_the_proxy() {
     .await;
     let mut open = Vec::new();
     for _ in 0..4 {
-        open.push(try_open(&app.addr).await.expect("no cap behind a trusted proxy"));
+        open.push(
+            try_open(&app.addr)
+                .await
+                .expect("no cap behind a trusted proxy"),
+        );
     }
 }
 
@@ -647,7 +693,10 @@ async fn failed_logins_lock_the_username_even_against_the_right_password() {
     let limited = guesses.iter().filter(|(s, _)| *s == 429).count();
     assert_eq!((checked, limited), (3, 17), "{guesses:?}");
     let (status, body) = login(&app, "TARGET", "correct-horse").await;
-    assert_eq!((status, body["error"]["code"].as_str()), (429, Some("rate_limited")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (429, Some("rate_limited"))
+    );
     let (status, _) = login(&app, "bystander", "correct-horse").await;
     assert_eq!(status, 200);
 }
@@ -665,7 +714,10 @@ async fn password_spraying_from_one_address_is_limited() {
         assert_eq!(status, 401);
     }
     let (status, body) = login(&app, "cid", "password1").await;
-    assert_eq!((status, body["error"]["code"].as_str()), (429, Some("rate_limited")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (429, Some("rate_limited"))
+    );
     let (status, _) = login(&app, "victim", "correct-horse").await;
     assert_eq!(status, 429, "the address is limited for every name");
 }
@@ -686,7 +738,9 @@ async fn a_forged_x_forwarded_for_does_not_escape_the_per_address_limit() {
             .send()
     };
     for (i, name) in ["forger1", "forger2", "forger3"].into_iter().enumerate() {
-        let resp = guest(name, format!("203.0.113.{i}, 10.0.0.7")).await.unwrap();
+        let resp = guest(name, format!("203.0.113.{i}, 10.0.0.7"))
+            .await
+            .unwrap();
         let expected = if i < 2 { 201 } else { 429 };
         assert_eq!(resp.status(), expected, "{name}");
     }
@@ -748,9 +802,15 @@ async fn hostile_ids(app: &TestApp, postgres: bool) {
     for id in HOSTILE_IDS {
         let nul = postgres && id.contains('\0');
         let (not_room, not_message) = if nul {
-            ((400, Some("invalid_request")), (400, Some("invalid_request")))
+            (
+                (400, Some("invalid_request")),
+                (400, Some("invalid_request")),
+            )
         } else {
-            ((404, Some("room_not_found")), (404, Some("message_not_found")))
+            (
+                (404, Some("room_not_found")),
+                (404, Some("message_not_found")),
+            )
         };
         let room_path = format!("/api/rooms/{}", encode(id));
         let (status, body) = app.get(&room_path, Some(&token)).await;
@@ -769,21 +829,43 @@ async fn hostile_ids(app: &TestApp, postgres: bool) {
                 Some(&token),
             )
             .await;
-        assert_eq!((status, body["error"]["code"].as_str()), not_message, "{id}");
-        ws.send(json!({"type": "subscribe", "room_id": id, "ref": "s"})).await;
-        assert_eq!(ws.expect("error").await["code"].as_str(), not_room.1, "{id}");
-        ws.send(json!({"type": "edit", "room_id": room.id, "message_id": id, "body": "x", "ref": "e"}))
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            not_message,
+            "{id}"
+        );
+        ws.send(json!({"type": "subscribe", "room_id": id, "ref": "s"}))
             .await;
-        assert_eq!(ws.expect("error").await["code"].as_str(), not_message.1, "{id}");
+        assert_eq!(
+            ws.expect("error").await["code"].as_str(),
+            not_room.1,
+            "{id}"
+        );
+        ws.send(
+            json!({"type": "edit", "room_id": room.id, "message_id": id, "body": "x", "ref": "e"}),
+        )
+        .await;
+        assert_eq!(
+            ws.expect("error").await["code"].as_str(),
+            not_message.1,
+            "{id}"
+        );
         let (status, _) = app
-            .post("/api/auth/login", None, json!({"username": id, "password": id}))
+            .post(
+                "/api/auth/login",
+                None,
+                json!({"username": id, "password": id}),
+            )
             .await;
         assert_eq!(status, 401, "{id}");
     }
     // Nothing was touched.
     let history = app.history(&token, &room.id).await;
     assert_eq!(history.len(), 1);
-    assert_eq!((history[0].id.as_str(), history[0].body.as_str()), (message_id.as_str(), "still here"));
+    assert_eq!(
+        (history[0].id.as_str(), history[0].body.as_str()),
+        (message_id.as_str(), "still here")
+    );
     let (status, _) = app.get("/api/me", Some(&token)).await;
     assert_eq!(status, 200);
 }
@@ -833,7 +915,10 @@ async fn an_expired_session_is_refused_and_its_socket_closes_with_1008() {
     // answers pings, so nothing else closes it).
     assert_eq!(ws.expect_close().await, Closed::Code(1008));
     let (status, body) = app.get("/api/me", Some(&token)).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("unauthenticated")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("unauthenticated"))
+    );
     let mut again = app.ws(&token).await;
     assert_eq!(again.next().await["code"], "unauthenticated");
     assert_eq!(again.expect_close().await, Closed::Code(1008));
@@ -854,7 +939,13 @@ async fn the_session_cookie_lives_as_long_as_the_session_and_is_secure_when_set(
         .await
         .unwrap();
     let cookie = header(&resp, "set-cookie").unwrap().to_string();
-    for part in ["palaver_session=", "HttpOnly", "SameSite=Lax", "Max-Age=3600", "Secure"] {
+    for part in [
+        "palaver_session=",
+        "HttpOnly",
+        "SameSite=Lax",
+        "Max-Age=3600",
+        "Secure",
+    ] {
         assert!(cookie.contains(part), "{cookie}");
     }
     let app = spawn_app().await;
@@ -867,7 +958,10 @@ async fn the_session_cookie_lives_as_long_as_the_session_and_is_secure_when_set(
         .unwrap();
     let cookie = header(&resp, "set-cookie").unwrap();
     assert!(!cookie.contains("Secure"), "{cookie}");
-    assert!(cookie.contains(&format!("Max-Age={}", 30 * 24 * 3600)), "{cookie}");
+    assert!(
+        cookie.contains(&format!("Max-Age={}", 30 * 24 * 3600)),
+        "{cookie}"
+    );
 }
 
 #[tokio::test]
