@@ -184,6 +184,42 @@ async fn a_frame_at_the_size_limit_passes_and_one_byte_over_closes_with_1009() {
 }
 
 #[tokio::test]
+async fn request_heads_over_the_http_limits_are_refused_with_431() {
+    let app = spawn_app().await;
+    // 100 headers are fine (hyper's limit), 101 are not.
+    let with_headers = |n: usize| {
+        let mut request = String::from("GET /healthz HTTP/1.1\r\nConnection: close\r\n");
+        for i in 0..n - 1 {
+            request.push_str(&format!("X-H{i}: v\r\n"));
+        }
+        request + "\r\n"
+    };
+    let answer = raw_http(&app.addr, with_headers(100).as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let answer = raw_http(&app.addr, with_headers(101).as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    // One header of a megabyte.
+    let huge = format!(
+        "GET /healthz HTTP/1.1\r\nX-Huge: {}\r\nConnection: close\r\n\r\n",
+        "h".repeat(1024 * 1024)
+    );
+    let mut stream = TcpStream::connect(&app.addr).await.unwrap();
+    // The server may stop reading (and answer) before all of it is written.
+    let _ = stream.write_all(huge.as_bytes()).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut answer))
+        .await
+        .expect("the server answers in time");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
+        "{answer}"
+    );
+    let (status, _) = app.get("/healthz", None).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
 async fn every_text_limit_accepts_its_maximum_and_refuses_one_more() {
     let app = spawn_with(|c| {
         c.rate_per_sec = 0;
