@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the web UI into web/dist, but only when it is missing or stale.
 #
-# "Stale" means: the hash of everything the build reads (web/src, index.html, the package files,
+# "Stale" means: the hash of everything the build reads (web/src, web/public, index.html, the package files,
 # the configs) differs from the hash recorded at the last successful build (web/.dist-hash).
 # Installs the npm packages (npm ci, pinned by package-lock.json) when node_modules is missing or
 # older than the lock file. The palaver binary embeds web/dist (read from disk in debug builds).
@@ -12,7 +12,7 @@ cd "$web"
 
 stamp=.dist-hash
 hash="$(
-  { find src -type f -print; printf '%s\n' index.html package.json package-lock.json vite.config.ts tsconfig.json; } \
+  { find src public -type f -print; printf '%s\n' index.html package.json package-lock.json vite.config.ts tsconfig.json; } \
     | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1
 )"
 

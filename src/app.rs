@@ -187,12 +187,16 @@ impl Application {
                 shutdown.cancel();
             }
         };
-        axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(signal)
-        .await?;
+        let options = crate::serve::ServeOptions {
+            header_read_timeout: Duration::from_secs(state.config.header_read_timeout_secs.max(1)),
+            // Behind a trusted proxy every peer is the proxy: the cap would throttle everyone.
+            max_connections_per_address: if state.config.trust_proxy {
+                0
+            } else {
+                state.config.max_connections_per_address
+            },
+        };
+        crate::serve::serve(self.listener, app, options, signal).await?;
         flusher.abort();
         state
             .hub
@@ -217,8 +221,9 @@ impl Application {
     }
 }
 
-/// Sends batched presence (every 250 ms) and room-list count updates (every second), and
-/// prunes the rate limiters (every minute).
+/// Sends batched presence (every 250 ms) and room-list count updates (every second), closes
+/// the sockets of expired sessions (every second), and prunes the rate limiters and deletes
+/// expired sessions from the store (every minute).
 async fn flush_batches(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -229,9 +234,18 @@ async fn flush_batches(state: AppState) {
         state.hub.flush_presence();
         if n.is_multiple_of(4) {
             state.chat.flush_room_list().await;
+            let expired = state.hub.close_expired(chrono::Utc::now());
+            if expired > 0 {
+                tracing::info!(sockets = expired, "closed the sockets of expired sessions");
+            }
         }
         if n.is_multiple_of(240) {
             state.chat.limits.prune();
+            match state.store.delete_expired_sessions().await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "deleted expired sessions"),
+                Err(err) => err.log_if_internal(),
+            }
         }
     }
 }

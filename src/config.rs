@@ -74,6 +74,26 @@ pub struct Config {
     #[arg(long, env = "PALAVER_SECURE_COOKIES", default_value_t = false, action = ArgAction::Set)]
     pub secure_cookies: bool,
 
+    /// Seconds a session lives after sign-in (fixed, not sliding); then its token is refused
+    /// and its sockets close with 1008. Default 30 days.
+    #[arg(long, env = "PALAVER_SESSION_TTL_SECS", default_value_t = 30 * 24 * 3600)]
+    pub session_ttl_secs: u64,
+
+    /// Seconds a client has to send a complete HTTP request head (from connecting, or from the
+    /// previous answer on a kept-alive connection); slower clients (slowloris) are disconnected.
+    #[arg(long, env = "PALAVER_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+
+    /// Open TCP connections (HTTP and WebSocket) one peer address may have; more get 429
+    /// `too_many_connections`. Off behind a trusted proxy (every peer is the proxy: cap there).
+    /// 0 turns it off.
+    #[arg(
+        long,
+        env = "PALAVER_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 200
+    )]
+    pub max_connections_per_address: usize,
+
     /// Largest WebSocket message a client may send, in bytes; larger ones close with 1009.
     #[arg(long, env = "PALAVER_WS_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
     pub ws_max_message_bytes: usize,

@@ -58,6 +58,8 @@ pub enum Error {
     TooManyRooms { max: usize },
     #[error("you have too many connections open")]
     TooManyConnections,
+    #[error("the request body is larger than {max} bytes")]
+    PayloadTooLarge { max: usize },
     #[error("the store is unavailable; try again")]
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
@@ -91,6 +93,7 @@ impl Error {
             Error::TooManySubscriptions { .. } => "too_many_subscriptions",
             Error::TooManyRooms { .. } => "too_many_rooms",
             Error::TooManyConnections => "too_many_connections",
+            Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",
         }
@@ -115,6 +118,7 @@ impl Error {
             Error::UsernameTaken | Error::RoomNameTaken => StatusCode::CONFLICT,
             Error::RateLimited | Error::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
             Error::TooManyRooms { .. } => StatusCode::FORBIDDEN,
+            Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

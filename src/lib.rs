@@ -28,6 +28,7 @@
 //! - [`gateway`]: one WebSocket connection: reader, writer task, bounded outbound queue.
 //! - [`http`]: the REST handlers (one module per resource), operations endpoints, OpenAPI, the UI.
 //! - [`metrics`]: the node's Prometheus metrics.
+//! - [`serve`]: the HTTP accept loop: header read timeout, per-address connection cap.
 
 pub mod app;
 pub mod auth;
@@ -40,6 +41,7 @@ pub mod http;
 pub mod hub;
 pub mod metrics;
 pub mod protocol;
+pub mod serve;
 pub mod store;
 
 pub use app::Application;

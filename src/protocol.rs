@@ -351,6 +351,8 @@ pub mod close_code {
     pub const GOING_AWAY: u16 = 1001;
     /// Policy: unauthenticated, bad `Origin`, or session revoked.
     pub const POLICY: u16 = 1008;
+    /// A text frame that is not valid UTF-8.
+    pub const INVALID_PAYLOAD: u16 = 1007;
     /// A frame larger than the server accepts.
     pub const TOO_LARGE: u16 = 1009;
     /// The client fell too far behind: reconnect and resume with `after`.

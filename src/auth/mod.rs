@@ -42,6 +42,13 @@ pub fn verify_password(hash: &str, password: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// A real argon2id hash of a random password, checked when the username is unknown (or a guest),
+/// so that a login costs the same time whether the name exists or not.
+pub fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_password(&new_token()).expect("hashing a random password works"))
+}
+
 /// A fresh opaque session token (URL-safe, 43 characters).
 pub fn new_token() -> String {
     let mut bytes = [0u8; 32];
@@ -74,10 +81,13 @@ pub fn token_from_headers(headers: &HeaderMap) -> Option<String> {
         .map(|(_, value)| value.to_string())
 }
 
-/// The `Set-Cookie` value that signs the browser in.
-pub fn session_cookie(token: &str, secure: bool) -> String {
+/// The `Set-Cookie` value that signs the browser in, for as long as the session lives.
+/// `Secure` when Palaver is served over TLS (`PALAVER_SECURE_COOKIES`).
+pub fn session_cookie(token: &str, secure: bool, max_age_secs: u64) -> String {
     let secure = if secure { "; Secure" } else { "" };
-    format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000{secure}")
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
+    )
 }
 
 /// The `Set-Cookie` value that signs the browser out.
@@ -93,15 +103,18 @@ pub struct AuthUser {
     pub user: User,
     /// The hash of the token used, so logout can revoke exactly this session.
     pub token_hash: String,
+    /// When the session stops working (RFC 3339); `None`: never.
+    pub expires_at: Option<String>,
 }
 
 impl AuthUser {
-    /// Resolves a raw token to its user, or `None` when it is unknown or revoked.
+    /// Resolves a raw token to its user, or `None` when it is unknown, revoked or expired.
     pub async fn from_token(state: &AppState, token: &str) -> Result<Option<AuthUser>> {
         let hash = token_hash(token);
-        Ok(state.store.session_user(&hash).await?.map(|user| AuthUser {
-            user,
+        Ok(state.store.session(&hash).await?.map(|session| AuthUser {
+            user: session.user,
             token_hash: hash,
+            expires_at: session.expires_at,
         }))
     }
 }
@@ -143,6 +156,15 @@ mod tests {
         assert_eq!(token_from_headers(&headers).as_deref(), Some("fromcookie"));
         headers.insert(header::AUTHORIZATION, "Bearer frombearer".parse().unwrap());
         assert_eq!(token_from_headers(&headers).as_deref(), Some("frombearer"));
+    }
+
+    #[test]
+    fn the_session_cookie_is_secure_only_when_configured() {
+        let plain = session_cookie("t", false, 60);
+        assert!(plain.contains("HttpOnly") && plain.contains("SameSite=Lax"));
+        assert!(plain.contains("Max-Age=60") && !plain.contains("Secure"));
+        assert!(session_cookie("t", true, 60).ends_with("; Secure"));
+        assert!(clear_session_cookie(true).ends_with("; Secure"));
     }
 
     #[test]

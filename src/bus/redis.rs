@@ -5,8 +5,9 @@
 //!   `{"type":"event",…}` text every socket gets. A node subscribes while it has subscribers in
 //!   the room and unsubscribes after the last one leaves.
 //! - `presence`: JSON [`PresenceMessage`]s: who came online or went offline on a node, typing
-//!   notices, and every node's heartbeat (its full online list), so a node that stops beating
-//!   expires and its users go offline elsewhere within `presence_ttl`.
+//!   notices, every node's heartbeat (its full online list), so a node that stops beating
+//!   expires and its users go offline elsewhere within `presence_ttl`, and revoked sessions
+//!   (logout), so every node closes that session's sockets.
 //!
 //! One subscriber connection per node ([`RedisBus::run_subscriber`]) and one multiplexed
 //! connection for publishing. Redis pub/sub is at-most-once: a message can be lost, and nothing
@@ -76,6 +77,11 @@ enum PresenceMessage {
     Bye {
         node: String,
     },
+    /// A session was revoked (logout) on `node`: close its sockets everywhere.
+    Revoke {
+        node: String,
+        token_hash: String,
+    },
 }
 
 impl PresenceMessage {
@@ -85,7 +91,8 @@ impl PresenceMessage {
             | PresenceMessage::Online { node, .. }
             | PresenceMessage::Offline { node, .. }
             | PresenceMessage::Typing { node, .. }
-            | PresenceMessage::Bye { node } => node,
+            | PresenceMessage::Bye { node }
+            | PresenceMessage::Revoke { node, .. } => node,
         }
     }
 }
@@ -256,6 +263,11 @@ impl RedisBus {
                 PresenceMessage::Typing { room, user, .. } => {
                     drop(remote);
                     hub.relay_typing(&room, &user);
+                    return;
+                }
+                PresenceMessage::Revoke { token_hash, .. } => {
+                    drop(remote);
+                    hub.close_session(&token_hash);
                     return;
                 }
             }
@@ -487,6 +499,15 @@ impl Presence for RedisBus {
 
     fn remote_online(&self, room_id: &str) -> Vec<User> {
         self.remote.lock().unwrap().online(room_id)
+    }
+
+    fn session_revoked(&self, token_hash: &str) {
+        let _ = self
+            .outgoing
+            .send(Outgoing::Presence(PresenceMessage::Revoke {
+                node: self.node_id.clone(),
+                token_hash: token_hash.to_string(),
+            }));
     }
 }
 

@@ -127,24 +127,37 @@ impl Chat {
         self.start_session(user).await
     }
 
-    pub async fn login(&self, username: &str, password: &str) -> Result<Session> {
-        self.limits.login(username)?;
+    /// Checks a password. Limited per username and per address (failed attempts count; see
+    /// [`limits`]). An unknown name or a guest costs the same argon2 work as a wrong password,
+    /// so the answer's timing does not tell which names exist.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        address: std::net::IpAddr,
+    ) -> Result<Session> {
+        let attempt = self.limits.login(username, address)?;
+        if validate::username(username).is_err() {
+            // No account can have this name: a failed attempt, without asking the store.
+            return Err(Error::InvalidCredentials);
+        }
         let record = self.store.find_user_by_name(username).await?;
         let (user, hash) = match record {
             Some(record) => match record.password_hash {
                 Some(hash) => (Some(record.user), hash),
-                None => (None, String::new()),
+                None => (None, auth::decoy_hash().to_string()),
             },
-            None => (None, String::new()),
+            None => (None, auth::decoy_hash().to_string()),
         };
         let password = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || {
-            !hash.is_empty() && auth::verify_password(&hash, &password)
-        })
-        .await
-        .map_err(|err| Error::Internal(err.into()))?;
+        let ok = tokio::task::spawn_blocking(move || auth::verify_password(&hash, &password))
+            .await
+            .map_err(|err| Error::Internal(err.into()))?;
         match user {
-            Some(user) if ok => self.start_session(user).await,
+            Some(user) if ok => {
+                self.limits.login_succeeded(attempt);
+                self.start_session(user).await
+            }
             _ => Err(Error::InvalidCredentials),
         }
     }
@@ -158,10 +171,15 @@ impl Chat {
         self.start_session(user).await
     }
 
+    /// A fresh token (never one the client brought), valid for the session lifetime.
     async fn start_session(&self, user: User) -> Result<Session> {
         let token = auth::new_token();
+        let ttl = chrono::Duration::from_std(self.limits.session_ttl)
+            .unwrap_or(chrono::Duration::MAX)
+            .min(chrono::Duration::days(365 * 100));
+        let expires_at = crate::store::timestamp(chrono::Utc::now() + ttl);
         self.store
-            .create_session(&auth::token_hash(&token), &user.id)
+            .create_session_until(&auth::token_hash(&token), &user.id, &expires_at)
             .await?;
         Ok(Session { user, token })
     }

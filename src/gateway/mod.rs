@@ -150,6 +150,11 @@ async fn serve(state: AppState, socket: WebSocket, auth: AuthUser) {
         id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
         user: auth.user,
         token_hash: auth.token_hash,
+        expires_at: auth
+            .expires_at
+            .as_deref()
+            .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+            .map(|at| at.with_timezone(&chrono::Utc)),
         queue,
         closer: Closer::default(),
         metrics: state.metrics.clone(),
@@ -287,6 +292,10 @@ impl Reader {
                         self.conn
                             .closer
                             .close(close_code::TOO_LARGE, "frame too large");
+                    } else if text.contains("UTF-8") {
+                        self.conn
+                            .closer
+                            .close(close_code::INVALID_PAYLOAD, "text frame is not UTF-8");
                     } else {
                         self.conn.closer.close(1002, "protocol error");
                     }
@@ -430,6 +439,11 @@ impl Reader {
 
     async fn subscribe(&mut self, room_id: String, after: Option<u64>) -> Result<(), Error> {
         let room: Arc<str> = Arc::from(room_id.as_str());
+        if !self.subscribed.contains(&room) && self.subscribed.len() >= MAX_SUBSCRIPTIONS {
+            // Subscriptions the hub ended on its own (a deleted room) no longer count.
+            let (hub, id) = (&self.state.hub, self.conn.id);
+            self.subscribed.retain(|r| hub.is_subscribed(r, id));
+        }
         if !self.subscribed.contains(&room) && self.subscribed.len() >= MAX_SUBSCRIPTIONS {
             return Err(Error::TooManySubscriptions {
                 max: MAX_SUBSCRIPTIONS,

@@ -3,6 +3,7 @@
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
+use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 use crate::error::Error;
@@ -21,6 +22,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             Err(JsonRejection::MissingJsonContentType(_)) => Err(Error::InvalidRequest(
                 "send a JSON body with Content-Type: application/json".into(),
             )),
+            Err(err) if err.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(Error::PayloadTooLarge {
+                    max: super::BODY_LIMIT,
+                })
+            }
             Err(err) => Err(Error::InvalidRequest(err.body_text())),
         }
     }

@@ -139,6 +139,8 @@ pub struct Connection {
     pub user: User,
     /// The session it was opened with, so logout can close it.
     pub token_hash: String,
+    /// When that session expires; the sweep closes the socket then. `None`: never.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
     pub queue: mpsc::Sender<Outbound>,
     pub closer: Closer,
     pub metrics: Arc<Metrics>,
@@ -342,13 +344,44 @@ impl Hub {
         self.connections.lock().unwrap().len()
     }
 
-    /// Closes every socket opened with this session (logout): 1008.
+    /// Closes every socket opened with this session (logout), on this node and, in a cluster,
+    /// on the others: 1008.
     pub fn revoke_session(&self, token_hash: &str) {
+        self.close_session(token_hash);
+        if let Some(presence) = self.presence.get() {
+            presence.session_revoked(token_hash);
+        }
+    }
+
+    /// Closes this node's sockets of the session: 1008.
+    pub fn close_session(&self, token_hash: &str) {
         for conn in self.connections.lock().unwrap().values() {
             if conn.token_hash == token_hash {
                 conn.closer.close(close_code::POLICY, "session revoked");
             }
         }
+    }
+
+    /// Closes every socket whose session has expired by `now`: 1008. Answers how many.
+    pub fn close_expired(&self, now: chrono::DateTime<chrono::Utc>) -> usize {
+        let mut closed = 0;
+        for conn in self.connections.lock().unwrap().values() {
+            if conn.expires_at.is_some_and(|at| at <= now) && !conn.closer.is_closed() {
+                conn.closer.close(close_code::POLICY, "session expired");
+                closed += 1;
+            }
+        }
+        closed
+    }
+
+    /// Whether the connection is still among the room's subscribers (a deleted room ends
+    /// every subscription to it; a slow consumer is dropped).
+    pub fn is_subscribed(&self, room_id: &str, conn_id: u64) -> bool {
+        self.rooms
+            .lock()
+            .unwrap()
+            .get(room_id)
+            .is_some_and(|s| s.subscribers.iter().any(|c| c.id == conn_id))
     }
 
     /// Sends a frame to every open connection (the live room list).

@@ -22,6 +22,8 @@ pub trait Presence: Send + Sync + 'static {
     fn typing(&self, room_id: &str, user: &User);
     /// Users online in the room on other nodes (a user may also be online here).
     fn remote_online(&self, room_id: &str) -> Vec<User>;
+    /// A session was revoked (logout) here: the other nodes close its sockets too.
+    fn session_revoked(&self, token_hash: &str);
 }
 
 /// Users appearing in / disappearing from a room's remote online set.

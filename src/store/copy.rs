@@ -377,6 +377,7 @@ fn columns(table: &str) -> &'static [(&'static str, Kind)] {
             ("token_hash", Text),
             ("user_id", Text),
             ("created_at", Text),
+            ("expires_at", NullableText),
         ],
         "rooms" => &[
             ("id", Text),

@@ -21,6 +21,19 @@ use async_trait::async_trait;
 use crate::error::Result;
 use crate::protocol::{Event, Message, Rearrange, Role, Room, User};
 
+/// A live session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub user: User,
+    /// RFC 3339 UTC with milliseconds; `None`: never expires.
+    pub expires_at: Option<String>,
+}
+
+/// The store's clock as it writes times: RFC 3339 UTC with milliseconds, which sort as text.
+pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 /// An event as committed: its room, its `seq` and its JSON (the protocol's `Event` object).
 ///
 /// The JSON is made once, when the event is committed, and reused for every delivery and replay.
@@ -135,9 +148,24 @@ pub trait Store: Send + Sync + 'static {
         guest: bool,
     ) -> Result<User>;
     async fn find_user_by_name(&self, username: &str) -> Result<Option<UserRecord>>;
+    /// A session that never expires (kept for callers that predate expiry).
     async fn create_session(&self, token_hash: &str, user_id: &str) -> Result<()>;
-    async fn session_user(&self, token_hash: &str) -> Result<Option<User>>;
+    /// A session that stops working at `expires_at` (RFC 3339 UTC with milliseconds).
+    async fn create_session_until(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        expires_at: &str,
+    ) -> Result<()>;
+    /// The session's user; `None` when unknown, revoked or expired.
+    async fn session_user(&self, token_hash: &str) -> Result<Option<User>> {
+        Ok(self.session(token_hash).await?.map(|s| s.user))
+    }
+    /// The session's user and expiry; `None` when unknown, revoked or expired.
+    async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>>;
     async fn delete_session(&self, token_hash: &str) -> Result<()>;
+    /// Deletes every expired session; answers how many there were.
+    async fn delete_expired_sessions(&self) -> Result<u64>;
 
     // Rooms and members.
 

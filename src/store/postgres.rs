@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::sqlite::{new_id, now};
 use super::{
     failed_ticket, position, ticket, MessagesPage, RoomPatch, SendOutcome, SendRequest, SendTicket,
-    Store, StoredEvent, UserRecord,
+    SessionRecord, Store, StoredEvent, UserRecord,
 };
 use crate::error::{Error, Result};
 use crate::protocol::{Event, EventKind, Message, Rearrange, Role, Room, User};
@@ -86,6 +86,10 @@ fn db_err(err: sqlx::Error) -> Error {
         | sqlx::Error::WorkerCrashed => Error::Unavailable(err.into()),
         sqlx::Error::Database(db) if db.code().is_some_and(|c| is_unreachable_code(&c)) => {
             Error::Unavailable(err.into())
+        }
+        // PostgreSQL text cannot hold a NUL character (SQLSTATE 22021): the client sent one.
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("22021") => {
+            Error::InvalidRequest("text may not contain NUL characters".into())
         }
         _ => Error::Internal(err.into()),
     }
@@ -407,16 +411,50 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn session_user(&self, token_hash: &str) -> Result<Option<User>> {
-        let row = sqlx::query(
-            "SELECT u.id, u.username, u.guest FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.token_hash = $1",
+    async fn create_session_until(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        expires_at: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4)",
         )
         .bind(token_hash)
+        .bind(user_id)
+        .bind(now())
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>> {
+        let row = sqlx::query(
+            "SELECT u.id, u.username, u.guest, s.expires_at FROM sessions s \
+             JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND (s.expires_at IS NULL OR s.expires_at > $2)",
+        )
+        .bind(token_hash)
+        .bind(now())
         .fetch_optional(&self.pool)
         .await
         .map_err(db_err)?;
-        Ok(row.map(|row| user_from_row(&row, "id")))
+        Ok(row.map(|row| SessionRecord {
+            user: user_from_row(&row, "id"),
+            expires_at: row.get("expires_at"),
+        }))
+    }
+
+    async fn delete_expired_sessions(&self) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(now())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected())
     }
 
     async fn delete_session(&self, token_hash: &str) -> Result<()> {

@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     failed_ticket, position, ticket, MessagesPage, RoomPatch, SendOutcome, SendRequest, SendTicket,
-    Store, StoredEvent, UserRecord,
+    SessionRecord, Store, StoredEvent, UserRecord,
 };
 use crate::error::{Error, Result};
 use crate::protocol::{Event, EventKind, Message, Rearrange, Role, Room, User};
@@ -365,16 +365,50 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn session_user(&self, token_hash: &str) -> Result<Option<User>> {
-        let row = sqlx::query(
-            "SELECT u.id, u.username, u.guest FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.token_hash = ?",
+    async fn create_session_until(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        expires_at: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) \
+             VALUES (?, ?, ?, ?)",
         )
         .bind(token_hash)
+        .bind(user_id)
+        .bind(now())
+        .bind(expires_at)
+        .execute(&self.writer)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>> {
+        let row = sqlx::query(
+            "SELECT u.id, u.username, u.guest, s.expires_at FROM sessions s \
+             JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = ? AND (s.expires_at IS NULL OR s.expires_at > ?)",
+        )
+        .bind(token_hash)
+        .bind(now())
         .fetch_optional(&self.reader)
         .await
         .map_err(db_err)?;
-        Ok(row.map(|row| user_from_row(&row, "id")))
+        Ok(row.map(|row| SessionRecord {
+            user: user_from_row(&row, "id"),
+            expires_at: row.get("expires_at"),
+        }))
+    }
+
+    async fn delete_expired_sessions(&self) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
+            .bind(now())
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected())
     }
 
     async fn delete_session(&self, token_hash: &str) -> Result<()> {

@@ -5,6 +5,7 @@ mod chat;
 mod copy_to_postgres;
 mod errors;
 mod helpers;
+mod hostile;
 mod limits;
 mod ops;
 #[path = "../support/pgdb.rs"]

@@ -55,6 +55,38 @@ pub async fn sessions_resolve_until_deleted(store: Arc<dyn Store>) {
     assert_eq!(store.session_user("h1").await.unwrap(), None);
 }
 
+/// Sessions expire (issue 7, item 5): an expired one resolves to nobody and is swept; one with a
+/// future expiry resolves with it; one without (the old interface) never expires.
+pub async fn sessions_expire_and_are_swept(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice").await;
+    let now = chrono::Utc::now();
+    let past = palaver::store::timestamp(now - chrono::Duration::seconds(1));
+    let future = palaver::store::timestamp(now + chrono::Duration::hours(1));
+    store
+        .create_session_until("old", &alice.id, &past)
+        .await
+        .unwrap();
+    store
+        .create_session_until("new", &alice.id, &future)
+        .await
+        .unwrap();
+    store.create_session("forever", &alice.id).await.unwrap();
+
+    assert_eq!(store.session("old").await.unwrap(), None);
+    assert_eq!(store.session_user("old").await.unwrap(), None);
+    let live = store.session("new").await.unwrap().unwrap();
+    assert_eq!(
+        (live.user, live.expires_at),
+        (alice.clone(), Some(future.clone()))
+    );
+    assert_eq!(store.session_user("forever").await.unwrap(), Some(alice));
+
+    assert_eq!(store.delete_expired_sessions().await.unwrap(), 1);
+    assert_eq!(store.delete_expired_sessions().await.unwrap(), 0);
+    assert!(store.session("new").await.unwrap().is_some());
+    assert!(store.session("forever").await.unwrap().is_some());
+}
+
 pub async fn default_rooms_are_seeded_once(store: Arc<dyn Store>) {
     store
         .seed_default_rooms(&["General", "Random"])
@@ -363,6 +395,7 @@ macro_rules! backend_suite {
             backend_suite!(@tests $make;
                 users_are_unique_ignoring_case,
                 sessions_resolve_until_deleted,
+                sessions_expire_and_are_swept,
                 default_rooms_are_seeded_once,
                 every_change_is_one_event_with_the_next_seq,
                 concurrent_sends_get_gap_free_seqs,

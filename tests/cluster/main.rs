@@ -10,3 +10,4 @@ mod crossing;
 mod failures;
 mod harness;
 mod nginx;
+mod sessions;
