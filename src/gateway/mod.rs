@@ -209,14 +209,17 @@ struct Reader {
     in_flight: Arc<AtomicUsize>,
 }
 
+/// A send's answer: the stored message (and whether it is new), once committed and published.
+type SendAnswer =
+    Pin<Box<dyn Future<Output = Result<(crate::protocol::Message, bool), Error>> + Send>>;
+
 /// What the reader hands to [`answer_sends`], in frame order.
 enum Pending {
     /// A send taken by the store: its answer, once committed and published.
     Send {
         client_id: String,
         reference: Option<FrameRef>,
-        answer:
-            Pin<Box<dyn Future<Output = Result<(crate::protocol::Message, bool), Error>> + Send>>,
+        answer: SendAnswer,
     },
     /// An answer already known (a send refused before the store), kept in line with the others.
     Ready(Utf8Bytes),
