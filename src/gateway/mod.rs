@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::app::AppState;
 use crate::auth::{self, AuthUser};
 use crate::error::Error;
-use crate::hub::{Closer, Connection, EncodedEvent, Outbound};
+use crate::hub::{Closer, Connection, EncodedEvent, Outbound, Replay};
 use crate::protocol::{close_code, ClientFrame, Ref, ServerFrame, PROTOCOL_VERSION};
 
 /// Sends one connection may have waiting for the store beyond the one being answered; past it
@@ -42,8 +42,9 @@ pub const MAX_SUBSCRIPTIONS: usize = 100;
 pub const REPLAY_MAX: u64 = 1000;
 /// The socket's read buffer: small, because most frames are small and there may be many sockets.
 const READ_BUFFER: usize = 4 * 1024;
-/// Bytes gathered before a write goes out (the writer flushes after each drain anyway).
-const WRITE_BUFFER: usize = 16 * 1024;
+/// Bytes gathered before a write goes out (the writer flushes after each drain anyway). Small,
+/// like the read buffer: the buffer keeps the size it once grew to, on every idle socket.
+const WRITE_BUFFER: usize = 4 * 1024;
 
 /// How long a close frame may wait for the client to read what is ahead of it.
 const CLOSE_WAIT: Duration = Duration::from_secs(10);
@@ -304,7 +305,8 @@ impl Reader {
                     }
                     return;
                 }
-                Ok(Some(Ok(Message::Text(text)))) => self.handle(text.as_str()).await,
+                // Boxed, so that an idle socket does not carry the state of the biggest frame handler.
+                Ok(Some(Ok(Message::Text(text)))) => Box::pin(self.handle(text.as_str())).await,
                 Ok(Some(Ok(Message::Binary(_)))) => {
                     let err = Error::InvalidFrame("frames are JSON text, not binary".into());
                     self.conn
@@ -506,12 +508,12 @@ impl Reader {
                 },
             ),
         };
-        self.conn.push(Outbound::Replay {
+        self.conn.push(Outbound::Replay(Box::new(Replay {
             room_id: room,
             events,
             tail: Utf8Bytes::from(tail.encode()),
             last_seq,
-        });
+        })));
         Ok(())
     }
 }
@@ -597,12 +599,13 @@ fn take(rooms: &mut HashMap<Arc<str>, Subscription>, item: Outbound, batch: &mut
         Outbound::BeginSubscribe(room) => {
             rooms.insert(room, Subscription::Replaying(Vec::new()));
         }
-        Outbound::Replay {
-            room_id,
-            events,
-            tail,
-            last_seq,
-        } => {
+        Outbound::Replay(replay) => {
+            let Replay {
+                room_id,
+                events,
+                tail,
+                last_seq,
+            } = *replay;
             batch.extend(events.iter().map(|e| e.frame.clone()));
             batch.push(tail);
             let mut last = last_seq;

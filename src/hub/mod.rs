@@ -23,7 +23,7 @@
 
 pub mod presence;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -83,16 +83,21 @@ pub enum Outbound {
     Event(Arc<EncodedEvent>),
     /// A subscription to this room begins: hold its live events until the replay arrives.
     BeginSubscribe(Arc<str>),
-    /// The replay of a subscription: `events` (seq > after, up to `last_seq`), then `tail`
-    /// (`subscribed` or `resync`); then the held live events after `last_seq`.
-    Replay {
-        room_id: Arc<str>,
-        events: Vec<Arc<EncodedEvent>>,
-        tail: Utf8Bytes,
-        last_seq: u64,
-    },
+    /// The replay of a subscription (boxed: it is rare, and every queue slot is as big as the
+    /// biggest item).
+    Replay(Box<Replay>),
     /// No more events of this room.
     EndSubscription(Arc<str>),
+}
+
+/// The replay of a subscription: `events` (seq > after, up to `last_seq`), then `tail`
+/// (`subscribed` or `resync`); then the held live events after `last_seq`.
+#[derive(Debug)]
+pub struct Replay {
+    pub room_id: Arc<str>,
+    pub events: Vec<Arc<EncodedEvent>>,
+    pub tail: Utf8Bytes,
+    pub last_seq: u64,
 }
 
 /// Asks a connection to close with a code, once; the writer sends the close frame.
@@ -248,6 +253,33 @@ impl RoomState {
     }
 }
 
+/// Most `room_list` count frames one flush (one a second) sends over all sockets together.
+const ROOM_LIST_FRAMES_PER_FLUSH: usize = 100_000;
+
+/// Rooms marked for a later update, each once, in the order first marked.
+#[derive(Default)]
+struct DirtyRooms {
+    order: VecDeque<Arc<str>>,
+    marked: HashSet<Arc<str>>,
+}
+
+impl DirtyRooms {
+    fn mark(&mut self, room_id: Arc<str>) {
+        if self.marked.insert(room_id.clone()) {
+            self.order.push_back(room_id);
+        }
+    }
+
+    fn take(&mut self, limit: usize) -> Vec<Arc<str>> {
+        let n = limit.min(self.order.len());
+        let taken: Vec<Arc<str>> = self.order.drain(..n).collect();
+        for room_id in &taken {
+            self.marked.remove(room_id);
+        }
+        taken
+    }
+}
+
 /// The hub of one node. Cloning the `Arc` is how it is shared.
 pub struct Hub {
     store: Arc<dyn Store>,
@@ -261,7 +293,7 @@ pub struct Hub {
     /// Rooms whose presence changed since the last flush.
     presence_dirty: Mutex<HashSet<Arc<str>>>,
     /// Rooms whose member or online count changed since the last room-list flush.
-    counts_dirty: Mutex<HashSet<Arc<str>>>,
+    counts_dirty: Mutex<DirtyRooms>,
     /// Event deliveries into connection queues, for `/metrics`.
     pub fanned_out: AtomicU64,
 }
@@ -276,7 +308,7 @@ impl Hub {
             connections: Mutex::new(HashMap::new()),
             per_user: Mutex::new(HashMap::new()),
             presence_dirty: Mutex::new(HashSet::new()),
-            counts_dirty: Mutex::new(HashSet::new()),
+            counts_dirty: Mutex::new(DirtyRooms::default()),
             fanned_out: AtomicU64::new(0),
         })
     }
@@ -507,17 +539,21 @@ impl Hub {
 
     fn mark_presence(&self, room_id: &Arc<str>) {
         self.presence_dirty.lock().unwrap().insert(room_id.clone());
-        self.counts_dirty.lock().unwrap().insert(room_id.clone());
+        self.counts_dirty.lock().unwrap().mark(room_id.clone());
     }
 
     /// A room's member count changed: its room-list entry is due for an update.
     pub fn mark_counts(&self, room_id: &str) {
-        self.counts_dirty.lock().unwrap().insert(Arc::from(room_id));
+        self.counts_dirty.lock().unwrap().mark(Arc::from(room_id));
     }
 
-    /// Rooms whose counts changed since the last call.
+    /// Rooms whose counts changed, oldest change first, as many as one flush may announce:
+    /// each goes to every open socket, so with many sockets fewer rooms fit in a flush (at
+    /// least one), and the rest wait for the next, still coalesced.
     pub fn take_counts_dirty(&self) -> Vec<Arc<str>> {
-        self.counts_dirty.lock().unwrap().drain().collect()
+        let sockets = self.connection_count().max(1);
+        let limit = (ROOM_LIST_FRAMES_PER_FLUSH / sockets).max(1);
+        self.counts_dirty.lock().unwrap().take(limit)
     }
 
     /// Sends every room's batched presence changes as one `presence` frame.
@@ -853,5 +889,23 @@ impl Hub {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dirty_rooms_come_out_once_each_oldest_first_within_the_limit() {
+        let mut dirty = DirtyRooms::default();
+        for room in ["a", "b", "a", "c", "b"] {
+            dirty.mark(Arc::from(room));
+        }
+        let names = |rooms: Vec<Arc<str>>| rooms.iter().map(|r| r.to_string()).collect::<Vec<_>>();
+        assert_eq!(names(dirty.take(2)), ["a", "b"]);
+        dirty.mark(Arc::from("a"));
+        assert_eq!(names(dirty.take(10)), ["c", "a"]);
+        assert!(dirty.take(10).is_empty());
     }
 }

@@ -217,6 +217,18 @@ fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
+/// Who creates the rooms: the signed-in guests in turn, so that nobody owns more rooms than
+/// the server's per-user cap allows (10 by default) unless there are too few guests.
+fn room_owners<'a>(
+    tokens: impl Iterator<Item = &'a Option<String>>,
+) -> anyhow::Result<Vec<String>> {
+    let owners: Vec<String> = tokens.flatten().take(1_000).cloned().collect();
+    if owners.is_empty() {
+        bail!("no guest sign-in succeeded");
+    }
+    Ok(owners)
+}
+
 /// A broadcast run: `rooms` × `subscribers` subscribers, `publishers` per room each sending
 /// `rate` messages a second for `duration` seconds.
 #[derive(Debug, Clone)]
@@ -248,17 +260,11 @@ pub async fn broadcast(common: &Common, plan: &Broadcast) -> anyhow::Result<Valu
     let (sub_tokens, mut token_failures) = guest_tokens(common, &rest, "s", n_subs).await;
     let (pub_tokens, pub_failures) = guest_tokens(common, &rest, "p", n_pubs).await;
     token_failures.extend(pub_failures);
-    let owner = pub_tokens
-        .iter()
-        .chain(&sub_tokens)
-        .flatten()
-        .next()
-        .context("no guest sign-in succeeded")?
-        .clone();
+    let owners = room_owners(pub_tokens.iter().chain(&sub_tokens))?;
     let mut room_ids = Vec::with_capacity(plan.rooms);
     for k in 0..plan.rooms {
         room_ids.push(
-            rest.create_room(&owner, &format!("{}-{k}", common.run_id))
+            rest.create_room(&owners[k % owners.len()], &format!("{}-{k}", common.run_id))
                 .await?,
         );
     }
@@ -654,16 +660,11 @@ pub async fn idle(common: &Common, plan: &Idle) -> anyhow::Result<Value> {
     let rest = Rest::new(&common.target, &common.ips)?;
     let tokens_started = Instant::now();
     let (tokens, token_failures) = guest_tokens(common, &rest, "i", plan.connections).await;
-    let owner = tokens
-        .iter()
-        .flatten()
-        .next()
-        .context("no guest sign-in succeeded")?
-        .clone();
+    let owners = room_owners(tokens.iter())?;
     let mut room_ids = Vec::new();
     for k in 0..plan.rooms.max(1) {
         room_ids.push(
-            rest.create_room(&owner, &format!("{}-{k}", common.run_id))
+            rest.create_room(&owners[k % owners.len()], &format!("{}-{k}", common.run_id))
                 .await?,
         );
     }
@@ -766,16 +767,11 @@ pub struct Persisted {
 pub async fn persisted(common: &Common, plan: &Persisted) -> anyhow::Result<Value> {
     let rest = Rest::new(&common.target, &common.ips)?;
     let (tokens, token_failures) = guest_tokens(common, &rest, "w", plan.senders).await;
-    let owner = tokens
-        .iter()
-        .flatten()
-        .next()
-        .context("no guest sign-in succeeded")?
-        .clone();
+    let owners = room_owners(tokens.iter())?;
     let mut room_ids = Vec::new();
     for k in 0..plan.rooms.max(1) {
         room_ids.push(
-            rest.create_room(&owner, &format!("{}-{k}", common.run_id))
+            rest.create_room(&owners[k % owners.len()], &format!("{}-{k}", common.run_id))
                 .await?,
         );
     }
