@@ -9,7 +9,7 @@
 
 mod frames;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -518,6 +518,37 @@ impl Reader {
     }
 }
 
+/// The writer's subscriptions. A short list searched in place: a socket has a few rooms (at
+/// most [`MAX_SUBSCRIPTIONS`]), and this runs for every event delivered, where hashing the room
+/// id cost more than comparing it.
+#[derive(Default)]
+struct Subscriptions(Vec<(Arc<str>, Subscription)>);
+
+impl Subscriptions {
+    fn position(&self, room_id: &Arc<str>) -> Option<usize> {
+        self.0
+            .iter()
+            .position(|(id, _)| Arc::ptr_eq(id, room_id) || **id == **room_id)
+    }
+
+    fn get_mut(&mut self, room_id: &Arc<str>) -> Option<&mut Subscription> {
+        let i = self.position(room_id)?;
+        Some(&mut self.0[i].1)
+    }
+
+    fn insert(&mut self, room_id: Arc<str>, subscription: Subscription) {
+        match self.position(&room_id) {
+            Some(i) => self.0[i].1 = subscription,
+            None => self.0.push((room_id, subscription)),
+        }
+    }
+
+    fn remove(&mut self, room_id: &Arc<str>) -> Option<Subscription> {
+        let i = self.position(room_id)?;
+        Some(self.0.swap_remove(i).1)
+    }
+}
+
 /// Where a subscribed room stands in the writer.
 enum Subscription {
     /// Waiting for the replay; live events are held.
@@ -532,13 +563,17 @@ async fn write_loop(
     conn: Arc<Connection>,
     ping_every: Duration,
 ) {
-    let mut rooms: HashMap<Arc<str>, Subscription> = HashMap::new();
+    let mut rooms = Subscriptions::default();
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
     let mut batch: Vec<Utf8Bytes> = Vec::new();
+    // One wait for the close, made once: building it anew on every wake would take the Notify's
+    // lock twice per event delivered.
+    let closed = conn.closer.closed();
+    tokio::pin!(closed);
     loop {
         tokio::select! {
             biased;
-            _ = conn.closer.closed() => break,
+            _ = &mut closed => break,
             item = outbound.recv() => {
                 let Some(item) = item else { break };
                 take(&mut rooms, item, &mut batch);
@@ -552,7 +587,7 @@ async fn write_loop(
                         conn.closer.close(1006, "");
                         return;
                     },
-                    _ = conn.closer.closed() => break,
+                    _ = &mut closed => break,
                 }
             }
             _ = ping.tick() => {
@@ -585,7 +620,7 @@ async fn write_loop(
 }
 
 /// Turns one queued item into the frames to write, keeping each room's seam straight.
-fn take(rooms: &mut HashMap<Arc<str>, Subscription>, item: Outbound, batch: &mut Vec<Utf8Bytes>) {
+fn take(rooms: &mut Subscriptions, item: Outbound, batch: &mut Vec<Utf8Bytes>) {
     match item {
         Outbound::Frame(frame) => batch.push(frame),
         Outbound::Event(event) => match rooms.get_mut(&event.room_id) {
