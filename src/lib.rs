@@ -27,6 +27,7 @@
 //! - [`gateway`]: one WebSocket connection: reader, writer task, bounded outbound queue.
 //! - [`http`]: the REST handlers (one module per resource), operations endpoints, OpenAPI, the UI.
 //! - [`metrics`]: the node's Prometheus metrics.
+//! - `fuzzing` (hidden): the checks the fuzz targets in `fuzz/` and `tests/fuzz_corpora.rs` run.
 
 pub mod app;
 pub mod auth;
@@ -34,6 +35,8 @@ pub mod bus;
 pub mod chat;
 pub mod config;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gateway;
 pub mod http;
 pub mod hub;

@@ -7,7 +7,7 @@
 //! then writes the held ones with a higher `seq` — so no gap and no duplicate, whatever the race
 //! between the replay and live delivery.
 
-mod frames;
+pub mod frames;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};

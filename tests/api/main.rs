@@ -6,6 +6,7 @@ mod errors;
 mod helpers;
 mod limits;
 mod ops;
+mod properties;
 mod resume;
 mod rooms;
 mod rules;

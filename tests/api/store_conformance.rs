@@ -10,7 +10,7 @@ use palaver::store::sqlite::SqliteStore;
 use palaver::store::{RoomPatch, SendOutcome, Store};
 
 #[path = "../support/pgdb.rs"]
-mod pgdb;
+pub mod pgdb;
 
 async fn user(store: &dyn Store, name: &str) -> User {
     store.create_user(name, None, true).await.unwrap()

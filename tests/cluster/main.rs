@@ -6,6 +6,7 @@
 //! `/usr/sbin/nginx`; the README's test command provides them. Missing ones fail, never skip.
 
 mod chatter;
+mod crash;
 mod crossing;
 mod failures;
 mod harness;
