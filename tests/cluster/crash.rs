@@ -356,9 +356,9 @@ async fn a_clean_shutdown_mid_burst_acks_or_fails_every_send_and_loses_no_ack() 
     let mut observer = WsClient::connect(&server.node.addr(), &owner)
         .await
         .unwrap();
-    observer.subscribe(&room, Some(0)).await.unwrap();
+    let (replayed, _) = observer.subscribe(&room, Some(0)).await.unwrap();
     let observer_task = tokio::spawn(async move {
-        let mut seen: Vec<Value> = Vec::new();
+        let mut seen: Vec<Value> = replayed;
         let closed = loop {
             match observer.next_within(WAIT * 2).await {
                 Ok(frame) if frame["type"] == "event" => seen.push(frame["event"].clone()),
