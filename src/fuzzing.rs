@@ -57,9 +57,7 @@ fn check_validator<'a>(
 fn check_body(raw: &str) {
     check_validator(
         validate::body(raw),
-        |b| {
-            b == raw.trim() && !b.is_empty() && b.chars().count() <= validate::BODY_MAX
-        },
+        |b| b == raw.trim() && !b.is_empty() && b.chars().count() <= validate::BODY_MAX,
         "body",
     );
 }
@@ -82,8 +80,7 @@ fn check_username(raw: &str) {
         |u| {
             u == raw
                 && (validate::USERNAME_MIN..=validate::USERNAME_MAX).contains(&u.chars().count())
-                && u
-                    .chars()
+                && u.chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
         },
         "username",

@@ -117,7 +117,10 @@ impl Shared {
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        let response = request.send().await.unwrap_or_else(|e| panic!("{path}: {e}"));
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         assert!(status.is_success(), "{method} {path}: {status} {body}");
@@ -197,7 +200,8 @@ impl Client {
                 continue;
             };
             self.ws = Some(ws);
-            let rooms: Vec<(String, u64)> = self.rooms.iter().map(|(r, s)| (r.clone(), *s)).collect();
+            let rooms: Vec<(String, u64)> =
+                self.rooms.iter().map(|(r, s)| (r.clone(), *s)).collect();
             for (room, after) in rooms {
                 if !self
                     .write(json!({"type": "subscribe", "room_id": room, "after": after}))
@@ -271,7 +275,11 @@ impl Client {
                     if frame["client_id"] == client_id.as_str() {
                         let id = frame["message"]["id"].as_str().unwrap_or_default();
                         let key = (room, self.user_id.clone(), client_id);
-                        self.shared.acked.lock().unwrap().insert(key, id.to_string());
+                        self.shared
+                            .acked
+                            .lock()
+                            .unwrap()
+                            .insert(key, id.to_string());
                         self.shared.counters.acked.fetch_add(1, Ordering::Relaxed);
                         self.pending = None;
                     }
@@ -308,12 +316,18 @@ impl Client {
                 self.lost();
             }
         } else if roll < 0.78 {
-            let others: Vec<&String> = rooms.iter().filter(|r| !self.rooms.contains_key(*r)).collect();
+            let others: Vec<&String> = rooms
+                .iter()
+                .filter(|r| !self.rooms.contains_key(*r))
+                .collect();
             if let Some(room) = others.get(self.rng.gen_range(0..others.len().max(1))) {
                 let room = (*room).clone();
                 self.shared.counters.joins.fetch_add(1, Ordering::Relaxed);
                 self.subscribing = Some(room.clone());
-                if !self.write(json!({"type": "subscribe", "room_id": room})).await {
+                if !self
+                    .write(json!({"type": "subscribe", "room_id": room}))
+                    .await
+                {
                     self.lost();
                 }
             }
@@ -358,7 +372,8 @@ impl Client {
     async fn run(mut self, end: Instant) -> Client {
         self.connect().await;
         let mean = 1.0 / self.shared.cli.rate;
-        let mut next = Instant::now() + Duration::from_secs_f64(self.rng.gen_range(0.0..mean * 2.0));
+        let mut next =
+            Instant::now() + Duration::from_secs_f64(self.rng.gen_range(0.0..mean * 2.0));
         loop {
             let now = Instant::now();
             if now >= end && self.pending.is_none() && self.subscribing.is_none() {
@@ -403,7 +418,12 @@ impl Client {
             for (room, last) in self.rooms.clone() {
                 let info = self
                     .shared
-                    .rest("GET", &format!("/api/rooms/{room}"), Some(&self.token), Value::Null)
+                    .rest(
+                        "GET",
+                        &format!("/api/rooms/{room}"),
+                        Some(&self.token),
+                        Value::Null,
+                    )
                     .await;
                 if info["last_seq"].as_u64().unwrap_or(0) > last {
                     behind = true;
@@ -447,7 +467,10 @@ async fn verify_room(shared: &Shared, token: &str, room: &str) -> (u64, u64) {
         let events = page["events"].as_array().cloned().unwrap_or_default();
         if events.is_empty() {
             if page["last_seq"].as_u64() != Some(after) {
-                shared.violation(format!("{room}: log ends at {after}, last_seq {}", page["last_seq"]));
+                shared.violation(format!(
+                    "{room}: log ends at {after}, last_seq {}",
+                    page["last_seq"]
+                ));
             }
             break;
         }
@@ -498,7 +521,9 @@ async fn verify_room(shared: &Shared, token: &str, room: &str) -> (u64, u64) {
     for ((_, author, client_id), id) in &acked {
         match stored.get(&(author.clone(), client_id.clone())) {
             Some(ids) if ids.len() == 1 && &ids[0] == id => {}
-            Some(ids) => shared.violation(format!("{room}: {client_id} stored as {ids:?}, acked {id}")),
+            Some(ids) => {
+                shared.violation(format!("{room}: {client_id} stored as {ids:?}, acked {id}"))
+            }
             None => shared.violation(format!("{room}: acked {client_id} is not in history")),
         }
     }
@@ -530,12 +555,22 @@ async fn main() {
         problems: Mutex::new(Vec::new()),
     };
     let owner = shared
-        .rest("POST", "/api/auth/guest", None, json!({"username": format!("soak-owner-{}", seed % 100_000)}))
+        .rest(
+            "POST",
+            "/api/auth/guest",
+            None,
+            json!({"username": format!("soak-owner-{}", seed % 100_000)}),
+        )
         .await;
     let owner_token = owner["token"].as_str().unwrap().to_string();
     for i in 0..cli.rooms {
         let room = shared
-            .rest("POST", "/api/rooms", Some(&owner_token), json!({"name": format!("Soak {i} {}", seed % 100_000)}))
+            .rest(
+                "POST",
+                "/api/rooms",
+                Some(&owner_token),
+                json!({"name": format!("Soak {i} {}", seed % 100_000)}),
+            )
             .await;
         shared.rooms.push(room["id"].as_str().unwrap().to_string());
     }

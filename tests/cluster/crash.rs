@@ -145,7 +145,11 @@ impl StoreState {
     /// history, in position order; no author has two messages with one `client_id`.
     fn check(&self) {
         for (i, event) in self.events.iter().enumerate() {
-            assert_eq!(event["seq"], i as u64 + 1, "seq gap or duplicate at {event}");
+            assert_eq!(
+                event["seq"],
+                i as u64 + 1,
+                "seq gap or duplicate at {event}"
+            );
         }
         // Replay: message id -> message, then order by position.
         let mut live: HashMap<String, Value> = HashMap::new();
@@ -482,9 +486,7 @@ async fn a_clean_shutdown_mid_burst_acks_or_fails_every_send_and_loses_no_ack() 
     // Clients retry everything not acknowledged, with the same client_ids: each is then stored
     // exactly once, and a send that had committed answers with its original message.
     for ((name, user_id, token), got) in clients.iter().zip(&answers) {
-        let mut socket = WsClient::connect(&server.node.addr(), token)
-            .await
-            .unwrap();
+        let mut socket = WsClient::connect(&server.node.addr(), token).await.unwrap();
         let retries: Vec<String> = (0..BURST)
             .map(|n| format!("{name}-{n}"))
             .filter(|c| !got.acks.contains_key(c))
@@ -506,5 +508,9 @@ async fn a_clean_shutdown_mid_burst_acks_or_fails_every_send_and_loses_no_ack() 
         socket.close().await;
     }
     let state = server.store_state(&owner, &room).await;
-    assert_eq!(state.history.len(), CLIENTS * BURST, "every send stored once");
+    assert_eq!(
+        state.history.len(),
+        CLIENTS * BURST,
+        "every send stored once"
+    );
 }

@@ -72,7 +72,10 @@ impl Node {
         Node {
             name: name.to_string(),
             port: free_port(),
-            env: env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
             log: dir.join(format!("{name}.log")),
             child: None,
         }
