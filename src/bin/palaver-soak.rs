@@ -62,8 +62,9 @@ struct Cli {
     /// Allowed RSS growth (MiB) from the end of warm-up to the end of the load.
     #[arg(long, default_value_t = 20.0)]
     max_rss_growth_mib: f64,
-    /// Allowed extra open descriptors after every client has gone, over the count before any came.
-    #[arg(long, default_value_t = 8)]
+    /// Allowed extra open descriptors after every client has gone, over the count before any
+    /// came. The SQLite reader pool opens up to 4 connections (3 descriptors each) on demand.
+    #[arg(long, default_value_t = 16)]
     fd_slack: i64,
     /// Seed of the clients' choices (random when absent).
     #[arg(long)]
