@@ -82,6 +82,21 @@ mod tests {
         assert_eq!(reference, Some(serde_json::json!(42)));
     }
 
+    /// Found by the `client_frame` fuzz target: without serde_json's `float_roundtrip`, a number
+    /// such as 3.3000001335842806e+25 (what `JSON.stringify` writes for that double) was read
+    /// one unit in the last place off, so the `ref` echoed in the answer was a different number.
+    #[test]
+    fn a_numeric_ref_comes_back_as_the_same_number() {
+        let text = r#"{"type":"ping","ref":3.3000001335842806e+25}"#;
+        let (frame, reference) = parse(text).unwrap();
+        assert_eq!(reference.unwrap().as_f64(), Some(3.3000001335842806e25));
+        let echoed = ServerFrame::Pong {
+            reference: frame.reference().cloned(),
+        }
+        .encode();
+        assert_eq!(echoed, r#"{"type":"pong","ref":3.3000001335842806e+25}"#);
+    }
+
     #[test]
     fn a_move_to_the_top_carries_a_null_after() {
         let (frame, _) =

@@ -7,7 +7,7 @@
 //! then writes the held ones with a higher `seq` — so no gap and no duplicate, whatever the race
 //! between the replay and live delivery.
 
-mod frames;
+pub mod frames;
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -48,6 +48,8 @@ const WRITE_BUFFER: usize = 4 * 1024;
 
 /// How long a close frame may wait for the client to read what is ahead of it.
 const CLOSE_WAIT: Duration = Duration::from_secs(10);
+/// How long a closed socket's reader waits for the client's close reply before letting go.
+const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(2);
 
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -274,9 +276,13 @@ impl Reader {
             let next = tokio::select! {
                 _ = shutdown.cancelled() => {
                     self.conn.closer.close(close_code::GOING_AWAY, "server shutting down");
+                    drain_until_close(&mut stream).await;
                     return;
                 }
-                _ = self.conn.closer.closed() => return,
+                _ = self.conn.closer.closed() => {
+                    drain_until_close(&mut stream).await;
+                    return;
+                }
                 next = tokio::time::timeout(idle, stream.next()) => next,
             };
             match next {
@@ -547,6 +553,21 @@ impl Subscriptions {
         let i = self.position(room_id)?;
         Some(self.0.swap_remove(i).1)
     }
+}
+
+/// After the server has closed a socket: reads and ignores what the client still sends, until
+/// its close reply (bounded by [`CLOSE_REPLY_WAIT`]). Dropping the connection with unread input makes
+/// the kernel send a reset, and the client can then lose the frames still on their way to it —
+/// acks of sends that committed, and the close frame with its code.
+async fn drain_until_close(stream: &mut SplitStream<WebSocket>) {
+    let _ = tokio::time::timeout(CLOSE_REPLY_WAIT, async {
+        while let Some(Ok(message)) = stream.next().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Where a subscribed room stands in the writer.

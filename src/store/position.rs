@@ -37,16 +37,16 @@ pub fn before(first: &str) -> String {
     } else if int > 0 {
         encode_int(int - 1)
     } else {
-        // Unreachable in practice (1.4e12 moves to the top); stay correct anyway.
-        format!(
-            "{}{}",
-            encode_int(0),
-            render(&fraction_between(&[], Some(&[1])))
-        )
+        // `a0` is the smallest key: nothing sorts before it (reached only after 1.4e12 moves to
+        // the top). Answer the respace signal, a key longer than [`MAX_KEY_LEN`]: the store then
+        // respaces the room, after which there is room at the top again.
+        format!("{}{}1", encode_int(0), "0".repeat(MAX_KEY_LEN))
     }
 }
 
 /// A key strictly between `low` and `high` (either may be open). `low < high` is required.
+/// A key longer than [`MAX_KEY_LEN`] is the respace signal, not a position: the caller respaces
+/// the room (see [`spread`]) and asks again.
 pub fn between(low: Option<&str>, high: Option<&str>) -> String {
     match (low, high) {
         (None, None) => after(None),
@@ -208,6 +208,19 @@ mod tests {
         assert!(bottom > big);
         let far = between(Some(&encode_int(10)), Some(&encode_int(20)));
         assert_eq!(far, encode_int(11));
+    }
+
+    /// Found by the `position_keys` fuzz target: `before("a0")` answered `a00i`, which sorts
+    /// after `a0`. Nothing sorts before the smallest key, so the answer is the respace signal.
+    #[test]
+    fn nothing_sorts_before_the_smallest_key_so_the_answer_asks_for_a_respace() {
+        let smallest = encode_int(0);
+        assert_eq!(smallest, "a0");
+        let key = between(None, Some(&smallest));
+        assert!(key.len() > MAX_KEY_LEN, "{key}");
+        // One step up, there is room.
+        let key = before("a1");
+        assert_eq!(key, "a0");
     }
 
     #[test]

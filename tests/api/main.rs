@@ -10,6 +10,7 @@ mod limits;
 mod ops;
 #[path = "../support/pgdb.rs"]
 mod pgdb;
+mod properties;
 mod resume;
 mod rooms;
 mod rules;

@@ -57,6 +57,30 @@ pub struct Node {
 }
 
 impl Node {
+    /// One node alone on an SQLite data dir of its own under `dir`, with the in-process bus: the
+    /// embedded setup. Not started yet. Its log is `dir/<name>.log`.
+    pub fn embedded(dir: &std::path::Path, name: &str) -> Node {
+        let env = [
+            ("PALAVER_DATA_DIR", dir.join(name).display().to_string()),
+            ("PALAVER_SHUTDOWN_GRACE_SECS", "3".to_string()),
+            // The tests' clients send as fast as acks allow and sign in many guests from one
+            // address: the abuse limits have their own tests.
+            ("PALAVER_RATE_PER_SEC", "0".to_string()),
+            ("PALAVER_LOGIN_PER_ADDRESS_PER_MIN", "0".to_string()),
+            ("RUST_LOG", "info,tower_http=warn,sqlx=warn".to_string()),
+        ];
+        Node {
+            name: name.to_string(),
+            port: free_port(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            log: dir.join(format!("{name}.log")),
+            child: None,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{}", self.port, path)
     }
