@@ -66,6 +66,14 @@ describe("room state", () => {
     expect(v.seq).toBe(6);
   });
 
+  it("a snapshot older than live events keeps the messages those events brought", () => {
+    // The socket delivered seq 4 while the page (as of seq 3) was being fetched.
+    let v = applyEvent(emptyView("r1"), created(4, message("live", 4, "d")));
+    v = loadLatest(v, [message("a", 2, "a"), message("b", 3, "b")], false, 3);
+    expect(ids(v)).toEqual(["a", "b", "live"]);
+    expect(v.seq).toBe(4);
+  });
+
   it("drops a message moved above the loaded page when older pages exist", () => {
     let v = loadLatest(emptyView("r1"), [message("b", 5, "m"), message("c", 6, "n")], true, 6);
     v = applyEvent(v, { room_id: "r1", seq: 7, at, kind: "message.moved", message_id: "c", position: "a", after: null });

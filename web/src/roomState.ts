@@ -84,6 +84,9 @@ export function sortedMessages(view: RoomView): Message[] {
 export function loadLatest(view: RoomView, messages: Message[], hasMore: boolean, seq: number): RoomView {
   const byId: Record<string, Message> = {};
   for (const m of messages) byId[m.id] = m;
+  // Live events keep arriving while the page is on its way: keep the messages they brought that
+  // are newer than the page (its seq), or a message sent just as the room opened would vanish.
+  for (const m of Object.values(view.messages)) if (m.seq > seq && !byId[m.id]) byId[m.id] = m;
   return { ...view, messages: byId, hasMore, loaded: true, seq: Math.max(view.seq, seq) };
 }
 
