@@ -283,60 +283,45 @@ fn differences(source: &Summary, target: &Summary) -> String {
     out.join("; ")
 }
 
-async fn sqlite_summary(src: &mut SqliteConnection) -> anyhow::Result<Summary> {
-    let mut counts = BTreeMap::new();
-    for table in TABLES {
-        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
-            .fetch_one(&mut *src)
-            .await?;
-        counts.insert(table, n);
-    }
-    let last_seq = sqlx::query_as::<_, (String, i64)>("SELECT id, last_seq FROM rooms")
-        .fetch_all(&mut *src)
+/// The same summary queries on either database (the SQL is identical; only the connection type
+/// differs, and sqlx's generic bounds for that cost more than this macro).
+macro_rules! summary {
+    ($conn:expr) => {{
+        let conn = $conn;
+        let mut counts = BTreeMap::new();
+        for table in TABLES {
+            let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+                .fetch_one(&mut *conn)
+                .await?;
+            counts.insert(table, n);
+        }
+        let last_seq = sqlx::query_as::<_, (String, i64)>("SELECT id, last_seq FROM rooms")
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect();
+        let events = sqlx::query_as::<_, (String, i64, i64)>(
+            "SELECT room_id, COUNT(*), MAX(seq) FROM events GROUP BY room_id",
+        )
+        .fetch_all(&mut *conn)
         .await?
         .into_iter()
+        .map(|(room, n, max)| (room, (n, max)))
         .collect();
-    let events = sqlx::query_as::<_, (String, i64, i64)>(
-        "SELECT room_id, COUNT(*), MAX(seq) FROM events GROUP BY room_id",
-    )
-    .fetch_all(&mut *src)
-    .await?
-    .into_iter()
-    .map(|(room, n, max)| (room, (n, max)))
-    .collect();
-    Ok(Summary {
-        counts,
-        last_seq,
-        events,
-    })
+        Ok(Summary {
+            counts,
+            last_seq,
+            events,
+        })
+    }};
+}
+
+async fn sqlite_summary(src: &mut SqliteConnection) -> anyhow::Result<Summary> {
+    summary!(src)
 }
 
 async fn pg_summary(pg: &mut PgConnection) -> anyhow::Result<Summary> {
-    let mut counts = BTreeMap::new();
-    for table in TABLES {
-        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
-            .fetch_one(&mut *pg)
-            .await?;
-        counts.insert(table, n);
-    }
-    let last_seq = sqlx::query_as::<_, (String, i64)>("SELECT id, last_seq FROM rooms")
-        .fetch_all(&mut *pg)
-        .await?
-        .into_iter()
-        .collect();
-    let events = sqlx::query_as::<_, (String, i64, i64)>(
-        "SELECT room_id, COUNT(*), MAX(seq) FROM events GROUP BY room_id",
-    )
-    .fetch_all(&mut *pg)
-    .await?
-    .into_iter()
-    .map(|(room, n, max)| (room, (n, max)))
-    .collect();
-    Ok(Summary {
-        counts,
-        last_seq,
-        events,
-    })
+    summary!(pg)
 }
 
 /// One table's columns, read by name from SQLite and bound as one array per column.
