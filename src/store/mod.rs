@@ -12,6 +12,7 @@ pub mod copy;
 pub mod position;
 pub mod postgres;
 pub mod sqlite;
+mod sqlite_commit;
 
 use std::future::Future;
 use std::pin::Pin;

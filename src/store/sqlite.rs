@@ -4,9 +4,8 @@
 //! instead of spinning on SQLite's lock; reads use a separate pool and never wait for writes (WAL).
 //! `synchronous = NORMAL` in WAL mode keeps every committed transaction across a process crash.
 //! Sends, the hot path, are group-committed: a task takes every send waiting into one
-//! transaction and acknowledges each only after it commits (see [`group_commit`]).
+//! transaction and acknowledges each only after it commits (see [`sqlite_commit`]).
 
-use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -15,11 +14,12 @@ use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{Row, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
+use super::sqlite_commit::{self, SendJob};
 use super::{
-    failed_ticket, position, ticket, MessagesPage, RoomPatch, SendOutcome, SendRequest, SendTicket,
+    failed_ticket, position, ticket, MessagesPage, RoomPatch, SendRequest, SendTicket,
     SessionRecord, Store, StoredEvent, UserRecord,
 };
 use crate::error::{Error, Result};
@@ -28,7 +28,7 @@ use crate::protocol::{Event, EventKind, Message, Rearrange, Role, Room, User};
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
-    /// Sends go to the group-commit task (see [`group_commit`]).
+    /// Sends go to the group-commit thread (see [`sqlite_commit`]).
     sends: mpsc::UnboundedSender<SendJob>,
 }
 
@@ -65,7 +65,7 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await?;
         let (sends, jobs) = mpsc::unbounded_channel();
-        tokio::spawn(group_commit(writer.clone(), jobs));
+        sqlite_commit::start(writer.clone(), jobs)?;
         Ok(SqliteStore {
             writer,
             reader,
@@ -813,298 +813,6 @@ impl Store for SqliteStore {
             .await
             .map_err(db_err)?;
         seq.map(|s| s as u64).ok_or(Error::RoomNotFound)
-    }
-}
-
-/// What a group's transaction knows of a room it sends to: its next `seq`, its last position,
-/// and which of the group's authors are members. Read once per group and kept in step as the
-/// group's sends take them. (The group commit owns the only writer connection, so nothing else
-/// changes the room while its transaction is open.)
-struct GroupRoom {
-    /// The seq the group's first event here takes (so: whether it took any).
-    first_seq: u64,
-    next_seq: u64,
-    last_position: Option<String>,
-    members: HashSet<String>,
-}
-
-/// Stores a group of sends in the open transaction, in order, with a handful of statements
-/// whatever the group's size: one lookup of earlier sends with the same `client_id`s, three
-/// reads per room, then one multi-row insert each for new members, messages and events, and
-/// one update of each room's `last_seq`. A send to a missing room fails alone, writing
-/// nothing; a database error fails the whole group (the caller rolls back).
-async fn store_group(
-    conn: &mut SqliteConnection,
-    requests: &[&SendRequest],
-) -> Result<Vec<Result<SendOutcome>>> {
-    let mut earlier = earlier_sends(conn, requests).await?;
-    let mut rooms = read_group_rooms(conn, requests).await?;
-    let at = now();
-    let mut joined: Vec<(&str, &str)> = Vec::new();
-    let mut messages: Vec<Message> = Vec::new();
-    let mut events: Vec<(StoredEvent, Option<String>)> = Vec::new();
-    let mut outcomes = Vec::with_capacity(requests.len());
-    for request in requests {
-        let key = (request.author.id.clone(), request.client_id.clone());
-        if let Some(message) = earlier.get(&key) {
-            outcomes.push(Ok(SendOutcome::Existing(message.clone())));
-            continue;
-        }
-        let Some(room) = rooms.get_mut(request.room_id.as_str()) else {
-            outcomes.push(Err(Error::RoomNotFound));
-            continue;
-        };
-        let mut created = Vec::with_capacity(2);
-        if room.members.insert(request.author.id.clone()) {
-            joined.push((&request.room_id, &request.author.id));
-            let event = Event {
-                room_id: request.room_id.clone(),
-                seq: room.next_seq,
-                at: at.clone(),
-                kind: EventKind::MemberJoined {
-                    user: request.author.clone(),
-                },
-            };
-            room.next_seq += 1;
-            created.push(StoredEvent::new(&event));
-            events.push((created[0].clone(), None));
-        }
-        let message = Message {
-            id: new_id(),
-            room_id: request.room_id.clone(),
-            seq: room.next_seq,
-            author: request.author.clone(),
-            body: request.body.clone(),
-            client_id: request.client_id.clone(),
-            created_at: at.clone(),
-            edited_at: None,
-            position: position::after(room.last_position.as_deref()),
-        };
-        room.next_seq += 1;
-        room.last_position = Some(message.position.clone());
-        let event = StoredEvent::new(&Event {
-            room_id: request.room_id.clone(),
-            seq: message.seq,
-            at: at.clone(),
-            kind: EventKind::MessageCreated {
-                message: message.clone(),
-            },
-        });
-        events.push((event.clone(), Some(message.id.clone())));
-        created.push(event);
-        // A repeat of this send later in the group answers with this message.
-        earlier.insert(key, message.clone());
-        messages.push(message.clone());
-        outcomes.push(Ok(SendOutcome::Created {
-            message,
-            events: created,
-        }));
-    }
-    // Bound values per statement stay far below SQLite's limit of 32,766.
-    for chunk in joined.chunks(1_000) {
-        let mut insert =
-            QueryBuilder::<Sqlite>::new("INSERT INTO members (room_id, user_id, role, joined_at) ");
-        insert.push_values(chunk, |mut row, (room_id, user_id)| {
-            row.push_bind(*room_id)
-                .push_bind(*user_id)
-                .push_bind("member")
-                .push_bind(&at);
-        });
-        insert.build().execute(&mut *conn).await.map_err(db_err)?;
-    }
-    for chunk in messages.chunks(1_000) {
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO messages (id, room_id, seq, author_id, client_id, body, position, created_at) ",
-        );
-        insert.push_values(chunk, |mut row, m| {
-            row.push_bind(&m.id)
-                .push_bind(&m.room_id)
-                .push_bind(m.seq as i64)
-                .push_bind(&m.author.id)
-                .push_bind(&m.client_id)
-                .push_bind(&m.body)
-                .push_bind(&m.position)
-                .push_bind(&m.created_at);
-        });
-        insert.build().execute(&mut *conn).await.map_err(db_err)?;
-    }
-    for chunk in events.chunks(1_000) {
-        let mut insert =
-            QueryBuilder::<Sqlite>::new("INSERT INTO events (room_id, seq, message_id, payload) ");
-        insert.push_values(chunk, |mut row, (event, message_id)| {
-            row.push_bind(&event.room_id)
-                .push_bind(event.seq as i64)
-                .push_bind(message_id.as_deref())
-                .push_bind(&event.json);
-        });
-        insert.build().execute(&mut *conn).await.map_err(db_err)?;
-    }
-    if !messages.is_empty() {
-        // Each room's last_seq moves to its last event, all rooms in one statement.
-        let mut update = QueryBuilder::<Sqlite>::new(
-            "UPDATE rooms SET last_seq = (SELECT MAX(seq) FROM events e WHERE e.room_id = rooms.id) \
-             WHERE id IN (",
-        );
-        let mut list = update.separated(", ");
-        for (room_id, room) in &rooms {
-            if room.next_seq > room.first_seq {
-                list.push_bind(*room_id);
-            }
-        }
-        update.push(")");
-        update.build().execute(&mut *conn).await.map_err(db_err)?;
-    }
-    Ok(outcomes)
-}
-
-/// Messages already stored under any of the group's `(author, client_id)` pairs: retries.
-async fn earlier_sends(
-    conn: &mut SqliteConnection,
-    requests: &[&SendRequest],
-) -> Result<HashMap<(String, String), Message>> {
-    let mut found = HashMap::new();
-    for chunk in requests.chunks(1_000) {
-        let mut query = QueryBuilder::<Sqlite>::new("SELECT ");
-        query.push(MESSAGE_COLUMNS).push(" FROM (");
-        query.push_values(chunk, |mut row, r| {
-            row.push_bind(&r.author.id).push_bind(&r.client_id);
-        });
-        query.push(
-            ") AS k JOIN messages m ON m.author_id = k.column1 AND m.client_id = k.column2 \
-             JOIN users u ON u.id = m.author_id",
-        );
-        for row in query.build().fetch_all(&mut *conn).await.map_err(db_err)? {
-            let message = message_from_row(&row);
-            found.insert(
-                (message.author.id.clone(), message.client_id.clone()),
-                message,
-            );
-        }
-    }
-    Ok(found)
-}
-
-/// The group's rooms as the group starts them, with which of the group's authors are members
-/// already: two statements for any number of rooms. A room that does not exist (or is deleted)
-/// is missing from the map.
-async fn read_group_rooms<'a>(
-    conn: &mut SqliteConnection,
-    requests: &[&'a SendRequest],
-) -> Result<HashMap<&'a str, GroupRoom>> {
-    let mut room_ids: Vec<&str> = requests.iter().map(|r| r.room_id.as_str()).collect();
-    room_ids.sort_unstable();
-    room_ids.dedup();
-    let mut pairs: Vec<(&str, &str)> = requests
-        .iter()
-        .map(|r| (r.room_id.as_str(), r.author.id.as_str()))
-        .collect();
-    pairs.sort_unstable();
-    pairs.dedup();
-    let mut rooms = HashMap::new();
-    for chunk in room_ids.chunks(1_000) {
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "SELECT r.id, r.last_seq, (SELECT MAX(m.position) FROM messages m \
-             WHERE m.room_id = r.id AND m.deleted = 0) FROM rooms r WHERE r.deleted = 0 AND r.id IN (",
-        );
-        let mut list = query.separated(", ");
-        for room_id in chunk {
-            list.push_bind(*room_id);
-        }
-        query.push(")");
-        for row in query.build().fetch_all(&mut *conn).await.map_err(db_err)? {
-            let id: String = row.get(0);
-            let last_seq: i64 = row.get(1);
-            let last_position: Option<String> = row.get(2);
-            // The map is keyed by the request's own str, which outlives this function.
-            let Some(key) = chunk.iter().find(|r| **r == id) else {
-                continue;
-            };
-            rooms.insert(
-                *key,
-                GroupRoom {
-                    first_seq: last_seq as u64 + 1,
-                    next_seq: last_seq as u64 + 1,
-                    last_position,
-                    members: HashSet::new(),
-                },
-            );
-        }
-    }
-    for chunk in pairs.chunks(1_000) {
-        let mut query = QueryBuilder::<Sqlite>::new("SELECT room_id, user_id FROM (");
-        query.push_values(chunk, |mut row, (room_id, user_id)| {
-            row.push_bind(*room_id).push_bind(*user_id);
-        });
-        query.push(") AS k JOIN members mb ON mb.room_id = k.column1 AND mb.user_id = k.column2");
-        for row in query.build().fetch_all(&mut *conn).await.map_err(db_err)? {
-            let room_id: String = row.get(0);
-            if let Some(room) = rooms.get_mut(room_id.as_str()) {
-                room.members.insert(row.get(1));
-            }
-        }
-    }
-    Ok(rooms)
-}
-
-/// A send waiting for the group commit.
-struct SendJob {
-    request: SendRequest,
-    reply: oneshot::Sender<Result<SendOutcome>>,
-}
-
-/// Most sends committed in one transaction.
-const GROUP_MAX: usize = 512;
-
-/// Group commit: takes every send waiting (up to [`GROUP_MAX`]) into one transaction, and answers
-/// each only after that transaction has committed. Jobs run in arrival order, so one client's
-/// sends keep their order. A send that fails on its own (an unknown room) wrote nothing and is
-/// answered with its error while the others commit; a database error fails the whole group, and
-/// none of it is acknowledged.
-///
-/// The statements a group costs hardly depend on its size (see [`store_group`]), so the more
-/// sends wait, the cheaper each one gets.
-async fn group_commit(pool: SqlitePool, mut jobs: mpsc::UnboundedReceiver<SendJob>) {
-    let mut group: Vec<SendJob> = Vec::with_capacity(GROUP_MAX);
-    while let Some(job) = jobs.recv().await {
-        group.push(job);
-        // Take what is waiting; then let every task that is ready to run (readers with frames
-        // already in hand) submit theirs before the group closes. Under load that makes groups
-        // bigger — a group costs about the same whatever its size — at no delay when idle.
-        for round in 0..2 {
-            while group.len() < GROUP_MAX {
-                match jobs.try_recv() {
-                    Ok(job) => group.push(job),
-                    Err(_) => break,
-                }
-            }
-            if round == 0 && group.len() < GROUP_MAX {
-                tokio::task::yield_now().await;
-            }
-        }
-        let outcomes = async {
-            let mut tx = pool.begin().await.map_err(db_err)?;
-            let requests: Vec<&SendRequest> = group.iter().map(|job| &job.request).collect();
-            let outcomes = store_group(&mut tx, &requests).await?;
-            tx.commit().await.map_err(db_err)?;
-            Ok::<_, Error>(outcomes)
-        }
-        .await;
-        match outcomes {
-            Ok(outcomes) => {
-                for (job, outcome) in group.drain(..).zip(outcomes) {
-                    let _ = job.reply.send(outcome);
-                }
-            }
-            Err(err) => {
-                err.log_if_internal();
-                let reason = err.to_string();
-                for job in group.drain(..) {
-                    let _ = job
-                        .reply
-                        .send(Err(Error::Unavailable(anyhow::anyhow!("{reason}"))));
-                }
-            }
-        }
     }
 }
 

@@ -212,8 +212,23 @@ pub enum Frame {
     Error {
         code: String,
     },
-    Other,
+    /// Any other frame: its index in [`OTHER_KINDS`] (`OTHER_KINDS.len()` for an unknown type).
+    Other {
+        kind: usize,
+    },
 }
+
+/// The server frames the tool counts by type when they are not events, acks or errors.
+pub const OTHER_KINDS: [&str; 8] = [
+    "hello",
+    "subscribed",
+    "presence",
+    "room_list",
+    "typing",
+    "pong",
+    "unsubscribed",
+    "resync",
+];
 
 /// The numbers a bench message carries in its body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,12 +257,23 @@ pub fn classify(text: &str) -> Frame {
             mark: find_mark(bytes),
         };
     }
-    match serde_json::from_str::<Value>(text) {
-        Ok(frame) if frame["type"] == "error" => Frame::Error {
-            code: frame["code"].as_str().unwrap_or("unknown").to_string(),
-        },
-        _ => Frame::Other,
+    if finder(r#""type":"error""#).is_some() {
+        if let Ok(frame) = serde_json::from_str::<Value>(text) {
+            return Frame::Error {
+                code: frame["code"].as_str().unwrap_or("unknown").to_string(),
+            };
+        }
     }
+    let kind = finder(r#""type":""#)
+        .and_then(|at| {
+            let name = &bytes[at + 8..];
+            let end = memchr::memchr(b'"', name)?;
+            OTHER_KINDS
+                .iter()
+                .position(|kind| kind.as_bytes() == &name[..end])
+        })
+        .unwrap_or(OTHER_KINDS.len());
+    Frame::Other { kind }
 }
 
 fn find_mark(bytes: &[u8]) -> Option<Mark> {

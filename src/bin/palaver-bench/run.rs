@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::net::{self, classify, Frame, Rest, Target, Ws};
+use crate::net::{self, classify, Frame, Rest, Target, Ws, OTHER_KINDS};
 use crate::stats::{
     now_ns, Counters, DeliveryLedger, LatencyHistogram, LatencyRecorder, ProcWatch,
 };
@@ -409,6 +409,7 @@ pub async fn broadcast(common: &Common, plan: &Broadcast) -> anyhow::Result<Valu
             "seq_regressions": Counters::get(&c.seq_regressions),
             "other_events": Counters::get(&c.other_events),
             "other_frames": Counters::get(&c.other_frames),
+            "other_frames_by_type": other_frames_by_type(c),
             "per_sec": if delivery_secs > 0.0 { (unique as f64 / delivery_secs).round() } else { 0.0 },
             "e2e_latency": shared.e2e.summary(),
         },
@@ -496,7 +497,11 @@ impl SubscriberReader {
                     Counters::add(&c.server_errors, 1);
                     shared.count_error(&code);
                 }
-                Frame::Ack { .. } | Frame::Other => Counters::add(&c.other_frames, 1),
+                Frame::Ack { .. } => Counters::add(&c.other_frames, 1),
+                Frame::Other { kind } => {
+                    Counters::add(&c.other_frames, 1);
+                    Counters::add(&c.other_kinds[kind], 1);
+                }
             }
         }
         publish(c, received, &ledger, last_delivery, published);
@@ -640,7 +645,12 @@ fn read_answer(
             shared.count_error(&code);
             Answer::Answered
         }
-        Frame::Event { .. } | Frame::Other => {
+        Frame::Other { kind } => {
+            Counters::add(&c.other_frames, 1);
+            Counters::add(&c.other_kinds[kind], 1);
+            Answer::Nothing
+        }
+        Frame::Event { .. } => {
             Counters::add(&c.other_frames, 1);
             Answer::Nothing
         }
@@ -908,4 +918,17 @@ impl Sender {
         }
         let _ = sink.close().await;
     }
+}
+
+/// Counts of the frames that were neither events, acks nor errors, by type.
+fn other_frames_by_type(c: &Counters) -> Value {
+    let mut by_type = serde_json::Map::new();
+    let names = OTHER_KINDS.iter().copied().chain(["other"]);
+    for (name, count) in names.zip(&c.other_kinds) {
+        let count = Counters::get(count);
+        if count > 0 {
+            by_type.insert(name.to_string(), count.into());
+        }
+    }
+    Value::Object(by_type)
 }

@@ -177,6 +177,8 @@ pub struct Counters {
     pub seq_regressions: AtomicU64,
     pub other_events: AtomicU64,
     pub other_frames: AtomicU64,
+    /// `other_frames` by type: [`crate::net::OTHER_KINDS`], then unknown types.
+    pub other_kinds: [AtomicU64; crate::net::OTHER_KINDS.len() + 1],
     pub server_errors: AtomicU64,
     pub closed_slow_consumer: AtomicU64,
     pub closed_other: AtomicU64,
