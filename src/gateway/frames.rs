@@ -1,7 +1,7 @@
 //! Decoding client frames with precise error codes, and encoding error frames.
 
-use axum::extract::ws::Utf8Bytes;
 use serde_json::Value;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::FrameRef;
 use crate::error::Error;

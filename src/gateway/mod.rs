@@ -8,6 +8,7 @@
 //! between the replay and live delivery.
 
 pub mod frames;
+pub mod socket;
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -16,22 +17,24 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 use crate::app::AppState;
 use crate::auth::{self, AuthUser};
 use crate::error::Error;
 use crate::hub::{Closer, Connection, EncodedEvent, Outbound, Replay};
 use crate::protocol::{close_code, ClientFrame, Ref, ServerFrame, PROTOCOL_VERSION};
+use socket::Socket;
 
 /// Sends one connection may have waiting for the store beyond the one being answered; past it
 /// the reader stops reading until one is answered.
@@ -44,9 +47,6 @@ pub const REPLAY_MAX: u64 = 1000;
 /// (a bigger frame is read in several pieces). 1 KiB instead of 4 took an idle socket from 24.0
 /// to 19.1 KiB of server RSS (`palaver-bench idle`, 19,800 sockets).
 const READ_BUFFER: usize = 1024;
-/// Bytes gathered before a write goes out (the writer flushes after each drain anyway). Small,
-/// like the read buffer: the buffer keeps the size it once grew to, on every idle socket.
-const WRITE_BUFFER: usize = 4 * 1024;
 
 /// How long a close frame may wait for the client to read what is ahead of it.
 const CLOSE_WAIT: Duration = Duration::from_secs(10);
@@ -93,20 +93,23 @@ fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
 
 async fn upgrade(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Query(params): Query<WsParams>,
-    ws: WebSocketUpgrade,
+    mut request: Request,
 ) -> Response {
+    let (response, on_upgrade) = match socket::accept(&mut request) {
+        Ok(accepted) => accepted,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let headers = request.headers();
     let config = &state.config;
-    let ws = ws
+    let ws_config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER)
-        .max_message_size(config.ws_max_message_bytes)
-        .max_frame_size(config.ws_max_message_bytes);
-    let verdict = if !origin_allowed(&headers, &config.allowed_origins) {
+        .max_message_size(Some(config.ws_max_message_bytes))
+        .max_frame_size(Some(config.ws_max_message_bytes));
+    let verdict = if !origin_allowed(headers, &config.allowed_origins) {
         Err((close_code::POLICY, "origin not allowed", None))
     } else {
-        match params.token.or_else(|| auth::token_from_headers(&headers)) {
+        match params.token.or_else(|| auth::token_from_headers(headers)) {
             None => Err((
                 close_code::POLICY,
                 "unauthenticated",
@@ -127,28 +130,35 @@ async fn upgrade(
         }
     };
     let tracker = state.tracker.clone();
-    ws.on_upgrade(move |mut socket| {
-        tracker.track_future(async move {
-            match verdict {
-                Ok(user) => serve(state, socket, user).await,
-                Err((code, reason, error)) => {
-                    if let Some(error) = error {
-                        let frame = frames::error(&error, None, None);
-                        let _ = socket.send(Message::Text(frame)).await;
-                    }
-                    let close = CloseFrame {
-                        code,
-                        reason: Utf8Bytes::from_static(reason),
-                    };
-                    let _ = socket.send(Message::Close(Some(close))).await;
+    tokio::spawn(tracker.track_future(async move {
+        let Some(mut socket) = socket::socket(on_upgrade, ws_config).await else {
+            return;
+        };
+        match verdict {
+            Ok(user) => serve(state, socket, user).await,
+            Err((code, reason, error)) => {
+                if let Some(error) = error {
+                    let frame = frames::error(&error, None, None);
+                    let _ = socket.send(Message::Text(frame)).await;
                 }
+                let _ = socket
+                    .send(Message::Close(Some(close_frame(code, reason))))
+                    .await;
             }
-        })
-    })
+        }
+    }));
+    response
+}
+
+fn close_frame(code: u16, reason: &'static str) -> CloseFrame {
+    CloseFrame {
+        code: code.into(),
+        reason: Utf8Bytes::from_static(reason),
+    }
 }
 
 /// Runs one signed-in connection until it closes.
-async fn serve(state: AppState, socket: WebSocket, auth: AuthUser) {
+async fn serve(state: AppState, socket: Socket, auth: AuthUser) {
     let (sink, stream) = socket.split();
     let (queue, outbound) = mpsc::channel(state.config.ws_outbound_queue.max(8));
     let conn = Arc::new(Connection {
@@ -171,10 +181,7 @@ async fn serve(state: AppState, socket: WebSocket, auth: AuthUser) {
         let mut sink = sink;
         let frame = frames::error(&Error::TooManyConnections, None, None);
         let _ = sink.send(Message::Text(frame)).await;
-        let close = CloseFrame {
-            code: close_code::POLICY,
-            reason: Utf8Bytes::from_static("too many connections"),
-        };
+        let close = close_frame(close_code::POLICY, "too many connections");
         let _ = sink.send(Message::Close(Some(close))).await;
         return;
     }
@@ -271,7 +278,7 @@ async fn answer_sends(
 }
 
 impl Reader {
-    async fn run(&mut self, mut stream: SplitStream<WebSocket>) {
+    async fn run(&mut self, mut stream: SplitStream<Socket>) {
         let idle = Duration::from_secs(self.state.config.ws_idle_timeout_secs.max(1));
         let shutdown = self.state.shutdown.clone();
         loop {
@@ -299,18 +306,14 @@ impl Reader {
                     return;
                 }
                 Ok(Some(Err(err))) => {
-                    let text = err.to_string();
-                    if text.contains("too long") || text.contains("Space limit") {
-                        self.conn
-                            .closer
-                            .close(close_code::TOO_LARGE, "frame too large");
-                    } else if text.contains("UTF-8") {
-                        self.conn
-                            .closer
-                            .close(close_code::INVALID_PAYLOAD, "text frame is not UTF-8");
-                    } else {
-                        self.conn.closer.close(1002, "protocol error");
-                    }
+                    let (code, reason) = match err {
+                        WsError::Capacity(_) => (close_code::TOO_LARGE, "frame too large"),
+                        WsError::Utf8(_) => {
+                            (close_code::INVALID_PAYLOAD, "text frame is not UTF-8")
+                        }
+                        _ => (1002, "protocol error"),
+                    };
+                    self.conn.closer.close(code, reason);
                     return;
                 }
                 // Boxed, so that an idle socket does not carry the state of the biggest frame handler.
@@ -469,8 +472,9 @@ impl Reader {
             hub.unsubscribe(&room, self.conn.id);
             self.conn.push(Outbound::EndSubscription(room.clone()));
         }
-        self.conn.push(Outbound::BeginSubscribe(room.clone()));
-        let (last_seq, online) = match hub.subscribe(&room, &self.conn).await {
+        let tag = crate::hub::subscription_tag();
+        self.conn.push(Outbound::BeginSubscribe(room.clone(), tag));
+        let (last_seq, online) = match hub.subscribe(&room, &self.conn, tag).await {
             Ok(answer) => answer,
             Err(err) => {
                 self.conn.push(Outbound::EndSubscription(room));
@@ -526,34 +530,38 @@ impl Reader {
     }
 }
 
-/// The writer's subscriptions. A short list searched in place: a socket has a few rooms (at
-/// most [`MAX_SUBSCRIPTIONS`]), and this runs for every event delivered, where hashing the room
-/// id cost more than comparing it.
+/// The writer's subscriptions: a short list searched in place (a socket has a few rooms, at
+/// most [`MAX_SUBSCRIPTIONS`]). Live events find theirs by tag, a number compare; the rest by
+/// room.
 #[derive(Default)]
-struct Subscriptions(Vec<(Arc<str>, Subscription)>);
+struct Subscriptions(Vec<(Arc<str>, u64, Subscription)>);
 
 impl Subscriptions {
     fn position(&self, room_id: &Arc<str>) -> Option<usize> {
         self.0
             .iter()
-            .position(|(id, _)| Arc::ptr_eq(id, room_id) || **id == **room_id)
+            .position(|(id, _, _)| Arc::ptr_eq(id, room_id) || **id == **room_id)
     }
 
-    fn get_mut(&mut self, room_id: &Arc<str>) -> Option<&mut Subscription> {
-        let i = self.position(room_id)?;
-        Some(&mut self.0[i].1)
+    fn by_tag(&mut self, tag: u64) -> Option<&mut Subscription> {
+        self.0
+            .iter_mut()
+            .find(|(_, t, _)| *t == tag)
+            .map(|(_, _, subscription)| subscription)
     }
 
-    fn insert(&mut self, room_id: Arc<str>, subscription: Subscription) {
+    fn insert(&mut self, room_id: Arc<str>, tag: u64, subscription: Subscription) {
         match self.position(&room_id) {
-            Some(i) => self.0[i].1 = subscription,
-            None => self.0.push((room_id, subscription)),
+            Some(i) => self.0[i] = (room_id, tag, subscription),
+            None => self.0.push((room_id, tag, subscription)),
         }
     }
 
-    fn remove(&mut self, room_id: &Arc<str>) -> Option<Subscription> {
+    /// Ends the room's subscription: its tag and where it stood.
+    fn remove(&mut self, room_id: &Arc<str>) -> Option<(u64, Subscription)> {
         let i = self.position(room_id)?;
-        Some(self.0.swap_remove(i).1)
+        let (_, tag, subscription) = self.0.swap_remove(i);
+        Some((tag, subscription))
     }
 }
 
@@ -561,7 +569,7 @@ impl Subscriptions {
 /// its close reply (bounded by [`CLOSE_REPLY_WAIT`]). Dropping the connection with unread input makes
 /// the kernel send a reset, and the client can then lose the frames still on their way to it —
 /// acks of sends that committed, and the close frame with its code.
-async fn drain_until_close(stream: &mut SplitStream<WebSocket>) {
+async fn drain_until_close(stream: &mut SplitStream<Socket>) {
     let _ = tokio::time::timeout(CLOSE_REPLY_WAIT, async {
         while let Some(Ok(message)) = stream.next().await {
             if matches!(message, Message::Close(_)) {
@@ -574,14 +582,14 @@ async fn drain_until_close(stream: &mut SplitStream<WebSocket>) {
 
 /// Where a subscribed room stands in the writer.
 enum Subscription {
-    /// Waiting for the replay; live events are held.
-    Replaying(Vec<Arc<EncodedEvent>>),
+    /// Waiting for the replay; live events (seq, frame) are held.
+    Replaying(Vec<(u64, Utf8Bytes)>),
     /// Live after this seq.
     Live(u64),
 }
 
 async fn write_loop(
-    mut sink: SplitSink<WebSocket, Message>,
+    mut sink: SplitSink<Socket, Message>,
     mut outbound: mpsc::Receiver<Outbound>,
     conn: Arc<Connection>,
     ping_every: Duration,
@@ -629,10 +637,7 @@ async fn write_loop(
         }
         let _ = write_batch(&mut sink, &mut batch).await;
     }
-    let close = CloseFrame {
-        code,
-        reason: Utf8Bytes::from_static(reason),
-    };
+    let close = close_frame(code, reason);
     // The close frame waits behind whatever the client has not read yet: give it a while, then
     // drop the connection.
     let _ = tokio::time::timeout(CLOSE_WAIT, async {
@@ -646,16 +651,16 @@ async fn write_loop(
 fn take(rooms: &mut Subscriptions, item: Outbound, batch: &mut Vec<Utf8Bytes>) {
     match item {
         Outbound::Frame(frame) => batch.push(frame),
-        Outbound::Event(event) => match rooms.get_mut(&event.room_id) {
-            Some(Subscription::Replaying(held)) => held.push(event),
-            Some(Subscription::Live(last)) if event.seq > *last => {
-                *last = event.seq;
-                batch.push(event.frame.clone());
+        Outbound::Event { tag, seq, frame } => match rooms.by_tag(tag) {
+            Some(Subscription::Replaying(held)) => held.push((seq, frame)),
+            Some(Subscription::Live(last)) if seq > *last => {
+                *last = seq;
+                batch.push(frame);
             }
             _ => {}
         },
-        Outbound::BeginSubscribe(room) => {
-            rooms.insert(room, Subscription::Replaying(Vec::new()));
+        Outbound::BeginSubscribe(room, tag) => {
+            rooms.insert(room, tag, Subscription::Replaying(Vec::new()));
         }
         Outbound::Replay(replay) => {
             let Replay {
@@ -667,15 +672,18 @@ fn take(rooms: &mut Subscriptions, item: Outbound, batch: &mut Vec<Utf8Bytes>) {
             batch.extend(events.iter().map(|e| e.frame.clone()));
             batch.push(tail);
             let mut last = last_seq;
-            if let Some(Subscription::Replaying(held)) = rooms.remove(&room_id) {
-                for event in held {
-                    if event.seq > last {
-                        last = event.seq;
-                        batch.push(event.frame.clone());
-                    }
+            let Some((tag, Subscription::Replaying(held))) = rooms.remove(&room_id) else {
+                // The subscription ended before its replay came (the room was deleted): the
+                // replay's frames still go out, but nothing goes live.
+                return;
+            };
+            for (seq, frame) in held {
+                if seq > last {
+                    last = seq;
+                    batch.push(frame);
                 }
             }
-            rooms.insert(room_id, Subscription::Live(last));
+            rooms.insert(room_id, tag, Subscription::Live(last));
         }
         Outbound::EndSubscription(room) => {
             rooms.remove(&room);
@@ -683,15 +691,23 @@ fn take(rooms: &mut Subscriptions, item: Outbound, batch: &mut Vec<Utf8Bytes>) {
     }
 }
 
+/// Writes a batch of frames and flushes once: one write to the kernel for the lot (see
+/// [`socket::WriteBuffer`]).
 async fn write_batch(
-    sink: &mut SplitSink<WebSocket, Message>,
+    sink: &mut SplitSink<Socket, Message>,
     batch: &mut Vec<Utf8Bytes>,
-) -> Result<(), axum::Error> {
+) -> Result<(), WsError> {
     if batch.is_empty() {
         return Ok(());
     }
     for frame in batch.drain(..) {
-        sink.feed(Message::Text(frame)).await?;
+        if frame.len() <= socket::FRAGMENT {
+            sink.feed(Message::Text(frame)).await?;
+        } else {
+            for fragment in socket::fragments(frame) {
+                sink.feed(fragment).await?;
+            }
+        }
     }
     sink.flush().await
 }

@@ -6,10 +6,11 @@
 //! the store, an earlier one is a duplicate and is dropped. So every subscriber sees each room's
 //! events in order, exactly once.
 //!
-//! Fan-out is a loop of `try_send` of one shared, already encoded frame (an `Arc` clone) into
-//! each subscriber's bounded queue, under a std mutex that is never held across an `.await` or a
-//! socket write. A full queue makes its connection a slow consumer: it is closed with 4008 and
-//! removed, never silently skipped.
+//! Fan-out is a loop of `try_send` of one shared, already encoded frame (a reference-counted
+//! `Bytes` clone, tagged with the subscription and the seq) into each subscriber's bounded
+//! queue, under a std mutex that is never held across an `.await` or a socket write. A full
+//! queue makes its connection a slow consumer: it is closed with 4008 and removed, never
+//! silently skipped.
 //!
 //! Presence (who is online in a room) lives here too: a user is online in a room while at least
 //! one of their connections on this node is subscribed to it. In a cluster, a [`Presence`]
@@ -27,8 +28,8 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{mpsc, watch, Notify};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::bus::Bus;
 use crate::error::Result;
@@ -79,10 +80,18 @@ impl EncodedEvent {
 pub enum Outbound {
     /// A frame for this connection only (ack, error, pong, presence, …).
     Frame(Utf8Bytes),
-    /// A live event of a subscribed room.
-    Event(Arc<EncodedEvent>),
-    /// A subscription to this room begins: hold its live events until the replay arrives.
-    BeginSubscribe(Arc<str>),
+    /// A live event of the subscription with this tag (see [`subscription_tag`]). It carries
+    /// the frame itself rather than the shared [`EncodedEvent`]: one reference count touched
+    /// per delivery instead of two, and the writer matches its subscription by a number
+    /// without reading the shared event.
+    Event {
+        tag: u64,
+        seq: u64,
+        frame: Utf8Bytes,
+    },
+    /// A subscription to this room, with this tag, begins: hold its live events until the
+    /// replay arrives.
+    BeginSubscribe(Arc<str>, u64),
     /// The replay of a subscription (boxed: it is rare, and every queue slot is as big as the
     /// biggest item).
     Replay(Box<Replay>),
@@ -98,6 +107,29 @@ pub struct Replay {
     pub events: Vec<Arc<EncodedEvent>>,
     pub tail: Utf8Bytes,
     pub last_seq: u64,
+}
+
+static NEXT_SUBSCRIPTION_TAG: AtomicU64 = AtomicU64::new(1);
+
+/// A new subscription's tag: unique in this process, so an event pushed for an earlier
+/// subscription to the same room never passes for one of the current one.
+pub fn subscription_tag() -> u64 {
+    NEXT_SUBSCRIPTION_TAG.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A connection subscribed to a room, and its subscription's tag.
+#[derive(Debug)]
+struct Subscriber {
+    conn: Arc<Connection>,
+    tag: u64,
+}
+
+impl std::ops::Deref for Subscriber {
+    type Target = Arc<Connection>;
+
+    fn deref(&self) -> &Arc<Connection> {
+        &self.conn
+    }
 }
 
 /// Asks a connection to close with a code, once; the writer sends the close frame.
@@ -176,7 +208,7 @@ struct RoomState {
     /// Events that arrived ahead of a missing one.
     pending: BTreeMap<u64, Arc<EncodedEvent>>,
     filling: bool,
-    subscribers: Vec<Arc<Connection>>,
+    subscribers: Vec<Subscriber>,
     /// Online users: user id → (user, subscribed connections of theirs on this node).
     online: HashMap<String, (User, usize)>,
     /// Presence changes not yet sent (see the flusher).
@@ -191,8 +223,12 @@ impl RoomState {
     /// Delivers the next event to every subscriber and records it as the last one.
     fn advance(&mut self, item: &Arc<EncodedEvent>, fanned_out: &AtomicU64) {
         let mut slow = false;
-        for conn in &self.subscribers {
-            slow |= !conn.push(Outbound::Event(item.clone()));
+        for sub in &self.subscribers {
+            slow |= !sub.conn.push(Outbound::Event {
+                tag: sub.tag,
+                seq: item.seq,
+                frame: item.frame.clone(),
+            });
         }
         fanned_out.fetch_add(self.subscribers.len() as u64, Ordering::Relaxed);
         if slow {
@@ -443,11 +479,15 @@ impl Hub {
         &self,
         room_id: &Arc<str>,
         conn: &Arc<Connection>,
+        tag: u64,
     ) -> Result<(u64, Vec<User>)> {
         let (known, newly_online) = {
             let mut rooms = self.rooms.lock().unwrap();
             let state = rooms.entry(room_id.clone()).or_default();
-            state.subscribers.push(conn.clone());
+            state.subscribers.push(Subscriber {
+                conn: conn.clone(),
+                tag,
+            });
             let entry = state
                 .online
                 .entry(conn.user.id.clone())
@@ -595,7 +635,7 @@ impl Hub {
             let Some(index) = state.subscribers.iter().position(|c| c.id == conn_id) else {
                 return;
             };
-            let conn = state.subscribers.swap_remove(index);
+            let conn = state.subscribers.swap_remove(index).conn;
             if let Some(entry) = state.online.get_mut(&conn.user.id) {
                 entry.1 -= 1;
                 if entry.1 == 0 {

@@ -270,3 +270,27 @@ async fn a_burst_of_sends_is_acked_and_stored_in_the_order_sent() {
     let seqs: Vec<u64> = history.iter().map(|m| m.seq).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]));
 }
+
+#[tokio::test]
+async fn a_long_message_arrives_whole_though_it_is_sent_in_fragments() {
+    // 4,000 two-byte characters: the event frame is over 8 KiB, so the server sends it as a
+    // text frame and continuation frames, with splits that fall inside characters.
+    let app = spawn_app().await;
+    let (_, alice_token) = app.guest("longwriter").await;
+    let (_, bob_token) = app.guest("longreader").await;
+    let room = app.create_room(&alice_token, "Long").await;
+    let mut a = app.ws(&alice_token).await;
+    let mut b = app.ws(&bob_token).await;
+    a.subscribe(&room.id, None).await;
+    b.subscribe(&room.id, None).await;
+    let body = "é".repeat(4000);
+    let ack = a.send_message(&room.id, "long-1", &body).await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    assert_eq!(ack["message"]["body"], body.as_str());
+    let seen = b.expect_event("message.created").await;
+    assert_eq!(seen["message"]["body"], body.as_str());
+    // And the socket goes on as before.
+    a.send_message(&room.id, "long-2", "short").await;
+    let seen = b.expect_event("message.created").await;
+    assert_eq!(seen["message"]["body"], "short");
+}

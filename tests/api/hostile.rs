@@ -1057,3 +1057,43 @@ async fn signing_in_again_rotates_the_token_and_revokes_the_old_session() {
     let (status, _) = app.get("/api/me", Some(&new)).await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test]
+async fn a_bad_websocket_handshake_is_refused_with_a_code_not_upgraded() {
+    let app = spawn_app().await;
+    let request = |extra: &str| {
+        format!(
+            "GET /ws HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n{extra}\r\n",
+            app.addr
+        )
+    };
+    // Not an upgrade at all.
+    let answer = raw_http(&app.addr, request("").as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains(r#""code":"invalid_request""#), "{answer}");
+    // An upgrade of an unknown WebSocket version: 426, naming the version spoken.
+    let answer = raw_http(
+        &app.addr,
+        request(
+            "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 426"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("sec-websocket-version: 13"),
+        "{answer}"
+    );
+    // No key.
+    let answer = raw_http(
+        &app.addr,
+        request("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n")
+            .as_bytes(),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+}

@@ -364,4 +364,18 @@ mod tests {
             }
         );
     }
+
+    #[test]
+    fn other_frames_are_counted_by_their_type() {
+        let kind = |text: &str| match classify(text) {
+            Frame::Other { kind } => kind,
+            other => panic!("{text}: {other:?}"),
+        };
+        let room_list = r#"{"type":"room_list","change":"updated","room":{"id":"r","name":"n"}}"#;
+        assert_eq!(OTHER_KINDS[kind(room_list)], "room_list");
+        let presence = r#"{"type":"presence","room_id":"r","joined":[],"left":[]}"#;
+        assert_eq!(OTHER_KINDS[kind(presence)], "presence");
+        // A type the tool does not know gets the index past the known ones.
+        assert_eq!(kind(r#"{"type":"novel"}"#), OTHER_KINDS.len());
+    }
 }

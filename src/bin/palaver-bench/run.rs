@@ -37,6 +37,9 @@ struct Shared {
     counters: Counters,
     e2e: LatencyHistogram,
     ack: LatencyHistogram,
+    /// How late the tool wrote each rated send after its intended time: the tool's own lag,
+    /// which the end-to-end and ack latencies include.
+    send_lag: LatencyHistogram,
     /// Messages stamped before this time are counted but not timed (warm-up).
     measure_from_ns: AtomicU64,
     room_acked: Vec<AtomicU64>,
@@ -49,6 +52,7 @@ impl Shared {
             counters: Counters::default(),
             e2e: LatencyHistogram::new(),
             ack: LatencyHistogram::new(),
+            send_lag: LatencyHistogram::new(),
             measure_from_ns: AtomicU64::new(0),
             room_acked: (0..rooms).map(|_| AtomicU64::new(0)).collect(),
             errors: Mutex::new(BTreeMap::new()),
@@ -398,6 +402,7 @@ pub async fn broadcast(common: &Common, plan: &Broadcast) -> anyhow::Result<Valu
             "unanswered": sent.saturating_sub(acked + Counters::get(&c.send_errors)),
             "acked_per_sec": round3(acked as f64 / plan.duration),
             "ack_latency": shared.ack.summary(),
+            "send_lag": shared.send_lag.summary(),
         },
         "deliveries": {
             "expected": expected, "received": received, "unique": unique,
@@ -547,6 +552,7 @@ impl Publisher {
         let c = &shared.counters;
         let (mut sink, mut stream) = ws.split();
         let mut acks = LatencyRecorder::new(&shared.ack, self.global_index);
+        let mut lag = LatencyRecorder::new(&shared.send_lag, self.global_index);
         // One timer tick per send interval, but no more than 1,000 ticks a second: at higher
         // rates each tick sends every message that has come due.
         let period = Duration::from_secs_f64((1.0 / self.rate).clamp(0.001, 0.1));
@@ -569,6 +575,9 @@ impl Publisher {
                         // behind shows up as latency instead of hiding it.
                         let intended = self.start_ns + (sent as f64 / self.rate * 1e9) as u64;
                         let frame = net::send_frame(&self.room_id, self.global_index, sent, intended, self.body_bytes);
+                        if shared.timed(intended) {
+                            lag.record_since(intended, now_ns());
+                        }
                         if sink.feed(Message::text(frame)).await.is_err() {
                             return;
                         }
