@@ -601,6 +601,9 @@ async fn write_loop(
     // lock twice per event delivered.
     let closed = conn.closer.closed();
     tokio::pin!(closed);
+    // Whether the close cut a write short: the client may then have part of a fragmented
+    // message, and only a close frame may follow it, not a new message.
+    let mut cut_short = false;
     loop {
         tokio::select! {
             biased;
@@ -614,11 +617,16 @@ async fn write_loop(
                 // A client that stops reading blocks this write; its queue then fills and the
                 // closer fires, which must not wait for the stuck write.
                 tokio::select! {
+                    // A write that can finish finishes; the close wins only over a stuck one.
+                    biased;
                     written = write_batch(&mut sink, &mut batch) => if written.is_err() {
                         conn.closer.close(1006, "");
                         return;
                     },
-                    _ = &mut closed => break,
+                    _ = &mut closed => {
+                        cut_short = true;
+                        break;
+                    }
                 }
             }
             _ = ping.tick() => {
@@ -630,7 +638,7 @@ async fn write_loop(
         }
     }
     let (code, reason) = conn.closer.reason().unwrap_or((1000, ""));
-    if code == close_code::GOING_AWAY || code == 1000 {
+    if !cut_short && (code == close_code::GOING_AWAY || code == 1000) {
         // A clean close: what was already queued (acks of finished sends) still goes out.
         while let Ok(item) = outbound.try_recv() {
             take(&mut rooms, item, &mut batch);
