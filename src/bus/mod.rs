@@ -16,8 +16,9 @@ use crate::hub::{EncodedEvent, Hub};
 
 #[async_trait]
 pub trait Bus: Send + Sync + 'static {
-    /// Sends a committed event to every node (this one included).
-    async fn publish(&self, event: Arc<EncodedEvent>);
+    /// Sends a committed event to every node (this one included). Never waits: the store's
+    /// commit thread calls it (see [`crate::store::Store::publish_sends`]).
+    fn publish(&self, event: Arc<EncodedEvent>);
     /// This node has subscribers in the room: start receiving its events.
     async fn watch_room(&self, room_id: &str);
     /// This node's last subscriber of the room left.
@@ -41,7 +42,7 @@ impl LocalBus {
 
 #[async_trait]
 impl Bus for LocalBus {
-    async fn publish(&self, event: Arc<EncodedEvent>) {
+    fn publish(&self, event: Arc<EncodedEvent>) {
         if let Some(hub) = self.hub.upgrade() {
             hub.deliver(event);
         }

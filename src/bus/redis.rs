@@ -431,7 +431,7 @@ fn decode_event(room_id: &str, payload: &[u8]) -> Option<Arc<EncodedEvent>> {
 
 #[async_trait]
 impl Bus for RedisBus {
-    async fn publish(&self, event: Arc<EncodedEvent>) {
+    fn publish(&self, event: Arc<EncodedEvent>) {
         // This node's subscribers get it at once; its echo from Redis is dropped by seq.
         if let Some(hub) = self.hub.upgrade() {
             hub.deliver(event.clone());

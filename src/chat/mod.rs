@@ -41,6 +41,19 @@ pub struct Chat {
     pub metrics: Arc<Metrics>,
     /// When each (room, user) last had a typing notice relayed.
     typing: Mutex<HashMap<(String, String), Instant>>,
+    /// The store publishes committed sends itself (see [`Store::publish_sends`]).
+    store_publishes: bool,
+}
+
+/// Publishes committed events to every node, in order, and marks the rooms whose member
+/// counts they change.
+fn publish(hub: &Hub, bus: &dyn Bus, events: &[StoredEvent]) {
+    for stored in events {
+        if stored.json.contains(r#""kind":"member."#) {
+            hub.mark_counts(&stored.room_id);
+        }
+        bus.publish(EncodedEvent::new(stored));
+    }
 }
 
 /// A signed-in session: the user and the token that was issued.
@@ -58,6 +71,15 @@ impl Chat {
         limits: limits::Limits,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let publisher = {
+            let (bus, hub) = (bus.clone(), Arc::downgrade(&hub));
+            Arc::new(move |events: &[StoredEvent]| {
+                if let Some(hub) = hub.upgrade() {
+                    publish(&hub, bus.as_ref(), events);
+                }
+            })
+        };
+        let store_publishes = store.publish_sends(publisher);
         Chat {
             store,
             bus,
@@ -66,6 +88,7 @@ impl Chat {
             limits,
             metrics,
             typing: Mutex::new(HashMap::new()),
+            store_publishes,
         }
     }
 
@@ -85,13 +108,8 @@ impl Chat {
     }
 
     /// Publishes committed events to every node, in order.
-    pub async fn publish(&self, events: &[StoredEvent]) {
-        for stored in events {
-            if stored.json.contains(r#""kind":"member."#) {
-                self.hub.mark_counts(&stored.room_id);
-            }
-            self.bus.publish(EncodedEvent::new(stored)).await;
-        }
+    pub fn publish(&self, events: &[StoredEvent]) {
+        publish(&self.hub, self.bus.as_ref(), events);
     }
 
     /// Sends a `room_list` update for every room whose counts changed since the last call.
@@ -222,7 +240,7 @@ impl Chat {
             return Err(Error::TooManyRooms { max });
         }
         let (room, events) = self.store.create_room(name, topic, user).await?;
-        self.publish(&events).await;
+        self.publish(&events);
         self.room_list(RoomListChange::Created, room.clone());
         Ok(self.with_presence(room))
     }
@@ -278,7 +296,7 @@ impl Chat {
         )
         .await?;
         let (room, event) = self.store.update_room(room_id, &patch).await?;
-        self.publish(std::slice::from_ref(&event)).await;
+        self.publish(std::slice::from_ref(&event));
         self.room_list(RoomListChange::Updated, room.clone());
         Ok(self.with_presence(room))
     }
@@ -289,21 +307,21 @@ impl Chat {
             return Err(Error::Forbidden("only the room's owner can delete it"));
         }
         let event = self.store.delete_room(room_id).await?;
-        self.publish(std::slice::from_ref(&event)).await;
+        self.publish(std::slice::from_ref(&event));
         self.room_list(RoomListChange::Deleted, room);
         Ok(())
     }
 
     pub async fn join(&self, user: &User, room_id: &str) -> Result<Room> {
         if let Some(event) = self.store.join_room(room_id, user).await? {
-            self.publish(std::slice::from_ref(&event)).await;
+            self.publish(std::slice::from_ref(&event));
         }
         self.get_room(room_id).await
     }
 
     pub async fn leave(&self, user: &User, room_id: &str) -> Result<()> {
         if let Some(event) = self.store.leave_room(room_id, user).await? {
-            self.publish(std::slice::from_ref(&event)).await;
+            self.publish(std::slice::from_ref(&event));
         }
         Ok(())
     }
@@ -363,7 +381,9 @@ impl Chat {
             match outcome? {
                 SendOutcome::Created { message, events } => {
                     chat.metrics.messages_sent.inc();
-                    chat.publish(&events).await;
+                    if !chat.store_publishes {
+                        chat.publish(&events);
+                    }
                     Ok((message, true))
                 }
                 SendOutcome::Existing(message) => Ok((message, false)),
@@ -387,7 +407,7 @@ impl Chat {
         let (message, event) = self
             .timed("edit", self.store.edit_message(room_id, message_id, body))
             .await?;
-        self.publish(std::slice::from_ref(&event)).await;
+        self.publish(std::slice::from_ref(&event));
         Ok(message)
     }
 
@@ -406,7 +426,7 @@ impl Chat {
         let event = self
             .timed("delete", self.store.delete_message(room_id, message_id))
             .await?;
-        self.publish(std::slice::from_ref(&event)).await;
+        self.publish(std::slice::from_ref(&event));
         Ok(())
     }
 
@@ -437,7 +457,7 @@ impl Chat {
         let (message, events) = self
             .timed("move", self.store.move_message(room_id, message_id, after))
             .await?;
-        self.publish(&events).await;
+        self.publish(&events);
         Ok(message)
     }
 
@@ -452,7 +472,7 @@ impl Chat {
         let event = self
             .timed("clear", self.store.clear_room(room_id, user))
             .await?;
-        self.publish(std::slice::from_ref(&event)).await;
+        self.publish(std::slice::from_ref(&event));
         Ok(())
     }
 

@@ -337,6 +337,9 @@ pub struct Hub {
     counts_dirty: Mutex<DirtyRooms>,
     /// Event deliveries into connection queues, for `/metrics`.
     pub fanned_out: AtomicU64,
+    /// The runtime the hub was made on: [`Hub::deliver`] also runs on the store's commit
+    /// thread, and what it starts belongs here.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Hub {
@@ -351,7 +354,16 @@ impl Hub {
             presence_dirty: Mutex::new(HashSet::new()),
             counts_dirty: Mutex::new(DirtyRooms::default()),
             fanned_out: AtomicU64::new(0),
+            runtime: tokio::runtime::Handle::try_current().ok(),
         })
+    }
+
+    /// Starts a task on the hub's runtime, whichever thread asks.
+    fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        match &self.runtime {
+            Some(runtime) => drop(runtime.spawn(task)),
+            None => drop(tokio::spawn(task)),
+        }
     }
 
     /// Connects the hub to the bus it watches rooms on. Called once, at startup.
@@ -578,7 +590,7 @@ impl Hub {
         if let Some(bus) = self.bus.get() {
             let bus = bus.clone();
             let room_id = room_id.clone();
-            tokio::spawn(async move { bus.unwatch_room(&room_id).await });
+            self.spawn(async move { bus.unwatch_room(&room_id).await });
         }
     }
 
@@ -796,7 +808,7 @@ impl Hub {
                     state.filling = true;
                     let hub = self.clone();
                     let room_id = event.room_id.clone();
-                    tokio::spawn(async move { hub.fill_gap(room_id).await });
+                    self.spawn(async move { hub.fill_gap(room_id).await });
                 }
             }
         }
@@ -820,15 +832,15 @@ impl Hub {
                 state.filling = true;
                 let hub = self.clone();
                 let room_id = room_id.clone();
-                tokio::spawn(async move { hub.fill(room_id, after, true).await });
+                self.spawn(async move { hub.fill(room_id, after, true).await });
             }
         }
     }
 
     async fn fill_gap(self: Arc<Self>, room_id: Arc<str>) {
-        // Events of one commit are published by the tasks that sent them, which wake in any
-        // order: most holes close by themselves within moments. Give them that before asking
-        // the store.
+        // Sends are published in commit order by the store, but other changes (edits, moves,
+        // joins) by the tasks that made them, which may finish in either order: most holes
+        // close by themselves within moments. Give them that before asking the store.
         tokio::time::sleep(GAP_GRACE).await;
         let after = {
             let mut rooms = self.rooms.lock().unwrap();

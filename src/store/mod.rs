@@ -12,10 +12,12 @@ pub mod copy;
 pub mod position;
 pub mod postgres;
 pub mod sqlite;
+mod sqlite_checkpoint;
 mod sqlite_commit;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 
@@ -111,6 +113,27 @@ pub(crate) fn ticket(answer: tokio::sync::oneshot::Receiver<Result<SendOutcome>>
             .await
             .map_err(|_| crate::error::Error::Unavailable(anyhow::anyhow!("the store is closed")))?
     })
+}
+
+/// Where a store hands the events of each committed send, in commit order (see
+/// [`Store::publish_sends`]).
+pub type Publisher = Arc<dyn Fn(&[StoredEvent]) + Send + Sync>;
+
+/// A store's [`Publisher`], installed once and read by whatever commits its sends.
+#[derive(Clone, Default)]
+pub(crate) struct PublishSlot(Arc<OnceLock<Publisher>>);
+
+impl PublishSlot {
+    pub(crate) fn install(&self, publish: Publisher) -> bool {
+        self.0.set(publish).is_ok()
+    }
+
+    /// Hands a committed send's events on, if a publisher is installed.
+    pub(crate) fn publish(&self, outcome: &Result<SendOutcome>) {
+        if let (Some(publish), Ok(SendOutcome::Created { events, .. })) = (self.0.get(), outcome) {
+            publish(events);
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -214,6 +237,11 @@ pub trait Store: Send + Sync + 'static {
     /// are stored in that order (within a room), whether or not the caller awaits each answer
     /// before submitting the next: this is what lets one connection pipeline its sends.
     fn submit_send(&self, request: SendRequest) -> SendTicket;
+    /// From now on, hands the events of every send this store commits to `publish`, in commit
+    /// order and before the send is answered, from wherever the commit ran: the fan-out of a
+    /// send then starts at its commit, without waiting for the task that awaits its answer to be
+    /// scheduled. `false` (a publisher is already installed): the caller publishes on its own.
+    fn publish_sends(&self, publish: Publisher) -> bool;
     /// `MessageNotFound` when the message is not in this room (or was deleted).
     async fn get_message(&self, room_id: &str, message_id: &str) -> Result<Message>;
     async fn edit_message(

@@ -20,8 +20,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::sqlite::{new_id, now};
 use super::{
-    failed_ticket, position, ticket, MessagesPage, RoomPatch, SendOutcome, SendRequest, SendTicket,
-    SessionRecord, Store, StoredEvent, UserRecord,
+    failed_ticket, position, ticket, MessagesPage, PublishSlot, Publisher, RoomPatch, SendOutcome,
+    SendRequest, SendTicket, SessionRecord, Store, StoredEvent, UserRecord,
 };
 use crate::error::{Error, Result};
 use crate::protocol::{Event, EventKind, Message, Rearrange, Role, Room, User};
@@ -30,6 +30,8 @@ pub struct PostgresStore {
     pool: PgPool,
     /// Sends, by room (see [`send_lane`]).
     lanes: Vec<mpsc::UnboundedSender<SendJob>>,
+    /// Where the lanes hand committed sends.
+    publish: PublishSlot,
 }
 
 /// Columns of a message joined with its author, in the order [`message_from_row`] reads them.
@@ -54,15 +56,20 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        let publish = PublishSlot::default();
         // Half the pool at most, so that reads and other writes always find a connection.
         let lanes = (0..(max_connections as usize / 2).clamp(1, MAX_LANES))
             .map(|_| {
                 let (lane, jobs) = mpsc::unbounded_channel();
-                tokio::spawn(send_lane(pool.clone(), jobs));
+                tokio::spawn(send_lane(pool.clone(), jobs, publish.clone()));
                 lane
             })
             .collect();
-        Ok(PostgresStore { pool, lanes })
+        Ok(PostgresStore {
+            pool,
+            lanes,
+            publish,
+        })
     }
 
     pub async fn close(&self) {
@@ -670,6 +677,10 @@ impl Store for PostgresStore {
         ticket(answer)
     }
 
+    fn publish_sends(&self, publish: Publisher) -> bool {
+        self.publish.install(publish)
+    }
+
     async fn get_message(&self, room_id: &str, message_id: &str) -> Result<Message> {
         let mut conn = self.pool.acquire().await.map_err(db_err)?;
         message_in(&mut conn, room_id, message_id).await
@@ -938,9 +949,12 @@ struct SendJob {
     reply: oneshot::Sender<Result<SendOutcome>>,
 }
 
-async fn send_lane(pool: PgPool, mut jobs: mpsc::UnboundedReceiver<SendJob>) {
+/// A lane publishes each committed send (a room's sends, in their commit order) before it
+/// answers it.
+async fn send_lane(pool: PgPool, mut jobs: mpsc::UnboundedReceiver<SendJob>, publish: PublishSlot) {
     while let Some(job) = jobs.recv().await {
         let outcome = send_now(&pool, &job.request).await;
+        publish.publish(&outcome);
         let _ = job.reply.send(outcome);
     }
 }

@@ -17,10 +17,11 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
+use super::sqlite_checkpoint;
 use super::sqlite_commit::{self, SendJob};
 use super::{
-    failed_ticket, position, ticket, MessagesPage, RoomPatch, SendRequest, SendTicket,
-    SessionRecord, Store, StoredEvent, UserRecord,
+    failed_ticket, position, ticket, MessagesPage, PublishSlot, Publisher, RoomPatch, SendRequest,
+    SendTicket, SessionRecord, Store, StoredEvent, UserRecord,
 };
 use crate::error::{Error, Result};
 use crate::protocol::{Event, EventKind, Message, Rearrange, Role, Room, User};
@@ -30,6 +31,10 @@ pub struct SqliteStore {
     reader: SqlitePool,
     /// Sends go to the group-commit thread (see [`sqlite_commit`]).
     sends: mpsc::UnboundedSender<SendJob>,
+    /// Where the group-commit thread hands committed sends.
+    publish: PublishSlot,
+    /// Checkpoints the log, until the store is closed or dropped.
+    checkpointer: std::sync::Mutex<Option<sqlite_checkpoint::Checkpointer>>,
 }
 
 /// Columns of a message joined with its author, in the order [`message_from_row`] reads them.
@@ -55,9 +60,17 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        // Checkpoints run on a thread of their own (see [`sqlite_checkpoint`]), unless the
+        // database is in memory (no log to checkpoint).
+        let file = options.get_filename().to_path_buf();
+        let checkpoints = !file.as_os_str().is_empty() && file.as_os_str() != ":memory:";
+        let writer_options = match checkpoints {
+            true => options.clone().pragma("wal_autocheckpoint", "0"),
+            false => options.clone(),
+        };
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options.clone())
+            .connect_with(writer_options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let reader = SqlitePoolOptions::new()
@@ -65,15 +78,26 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await?;
         let (sends, jobs) = mpsc::unbounded_channel();
-        sqlite_commit::start(writer.clone(), jobs)?;
+        let publish = PublishSlot::default();
+        sqlite_commit::start(writer.clone(), jobs, publish.clone())?;
+        let checkpointer = match checkpoints {
+            true => Some(sqlite_checkpoint::start(&file)?),
+            false => None,
+        };
         Ok(SqliteStore {
             writer,
             reader,
             sends,
+            publish,
+            checkpointer: std::sync::Mutex::new(checkpointer),
         })
     }
 
     pub async fn close(&self) {
+        let checkpointer = self.checkpointer.lock().unwrap().take();
+        if let Some(checkpointer) = checkpointer {
+            let _ = tokio::task::spawn_blocking(move || checkpointer.stop()).await;
+        }
         self.reader.close().await;
         self.writer.close().await;
     }
@@ -620,6 +644,10 @@ impl Store for SqliteStore {
             return failed_ticket(Error::Unavailable(anyhow::anyhow!("the store is closed")));
         }
         ticket(answer)
+    }
+
+    fn publish_sends(&self, publish: Publisher) -> bool {
+        self.publish.install(publish)
     }
 
     async fn get_message(&self, room_id: &str, message_id: &str) -> Result<Message> {

@@ -17,7 +17,7 @@ use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
 use super::sqlite::{new_id, now};
-use super::{position, SendOutcome, SendRequest, StoredEvent};
+use super::{position, PublishSlot, SendOutcome, SendRequest, StoredEvent};
 use crate::error::{Error, Result};
 use crate::protocol::{Event, EventKind, Message, User};
 
@@ -36,6 +36,7 @@ const CHUNK: usize = 1_000;
 pub(super) fn start(
     pool: SqlitePool,
     jobs: mpsc::UnboundedReceiver<SendJob>,
+    publish: PublishSlot,
 ) -> std::io::Result<()> {
     // A runtime of its own for the few awaits (taking the pool's connection and its handle):
     // on the shared runtime, each would wait behind every socket task ready to run.
@@ -44,12 +45,13 @@ pub(super) fn start(
         .build()?;
     std::thread::Builder::new()
         .name("palaver-commit".into())
-        .spawn(move || runtime.block_on(group_commit(pool, jobs)))?;
+        .spawn(move || runtime.block_on(group_commit(pool, jobs, publish)))?;
     Ok(())
 }
 
 /// Takes every send waiting (up to [`GROUP_MAX`]) into one transaction, and answers each only
-/// after that transaction has committed. Jobs run in arrival order, so one client's sends keep
+/// after that transaction has committed and its events are published (through `publish`, in
+/// commit order, from this thread: see [`super::Store::publish_sends`]). Jobs run in arrival order, so one client's sends keep
 /// their order. A send that fails on its own (an unknown room) wrote nothing and is answered
 /// with its error while the others commit; a database error fails the whole group, and none of
 /// it is acknowledged.
@@ -57,7 +59,11 @@ pub(super) fn start(
 /// A group costs a handful of statements whatever its size (see [`store_group`]); everything
 /// that arrived while the last group committed joins the next, so under load groups grow by
 /// themselves, and an idle server commits a lone send at once.
-async fn group_commit(pool: SqlitePool, mut jobs: mpsc::UnboundedReceiver<SendJob>) {
+async fn group_commit(
+    pool: SqlitePool,
+    mut jobs: mpsc::UnboundedReceiver<SendJob>,
+    publish: PublishSlot,
+) {
     let mut group: Vec<SendJob> = Vec::with_capacity(GROUP_MAX);
     while let Some(job) = jobs.recv().await {
         group.push(job);
@@ -71,6 +77,7 @@ async fn group_commit(pool: SqlitePool, mut jobs: mpsc::UnboundedReceiver<SendJo
         match commit(&pool, &requests).await {
             Ok(outcomes) => {
                 for (job, outcome) in group.drain(..).zip(outcomes) {
+                    publish.publish(&outcome);
                     let _ = job.reply.send(outcome);
                 }
             }

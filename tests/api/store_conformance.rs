@@ -406,6 +406,7 @@ macro_rules! backend_suite {
                 repeated_moves_into_one_gap_keep_keys_short,
                 a_deleted_room_is_gone_and_its_name_free,
                 submitted_sends_are_stored_in_submission_order,
+                committed_sends_are_published_in_order_before_their_answer,
             );
         }
     };
@@ -473,6 +474,82 @@ pub async fn submitted_sends_are_stored_in_submission_order(store: Arc<dyn Store
         let ids: Vec<_> = page.messages.iter().map(|m| m.client_id.clone()).collect();
         let expected: Vec<_> = sent.iter().map(|m| m.client_id.clone()).collect();
         assert_eq!(ids, expected);
+    }
+}
+
+/// A store with a publisher hands it the events of every send it commits, each room's in seq
+/// order, before that send is answered; retries and failed sends publish nothing; a second
+/// publisher is refused (its caller then publishes on its own).
+pub async fn committed_sends_are_published_in_order_before_their_answer(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice").await;
+    let bob = user(&*store, "bob").await;
+    let (one, _) = store.create_room("one", "", &alice).await.unwrap();
+    let (two, _) = store.create_room("two", "", &alice).await.unwrap();
+    // Every event after these comes from the sends below.
+    let before = [
+        store.last_seq(&one.id).await.unwrap(),
+        store.last_seq(&two.id).await.unwrap(),
+    ];
+    let published: Arc<std::sync::Mutex<Vec<(String, u64)>>> = Arc::default();
+    let sink = published.clone();
+    assert!(store.publish_sends(Arc::new(move |events| {
+        let mut sink = sink.lock().unwrap();
+        sink.extend(events.iter().map(|e| (e.room_id.clone(), e.seq)));
+    })));
+    assert!(
+        !store.publish_sends(Arc::new(|_| {})),
+        "a second publisher is refused"
+    );
+    let request = |room: &str, author: &User, client_id: &str| SendRequest {
+        room_id: room.to_string(),
+        author: author.clone(),
+        client_id: client_id.to_string(),
+        body: "hello".to_string(),
+    };
+    let mut tickets = Vec::new();
+    for i in 0..60 {
+        let room = if i % 2 == 0 { &one.id } else { &two.id };
+        let author = if i % 3 == 0 { &alice } else { &bob };
+        tickets.push(store.submit_send(request(room, author, &format!("c{i}"))));
+    }
+    tickets.push(store.submit_send(request(&two.id, &bob, "c1")));
+    tickets.push(store.submit_send(request("no-such-room", &alice, "lost")));
+    let mut answered = 0;
+    for ticket in tickets {
+        let outcome = ticket.await;
+        if let Ok(SendOutcome::Created { events, .. }) = &outcome {
+            let seen = published.lock().unwrap();
+            for event in events {
+                assert!(
+                    seen.contains(&(event.room_id.clone(), event.seq)),
+                    "{}#{} was answered before it was published",
+                    event.room_id,
+                    event.seq
+                );
+            }
+            answered += 1;
+        }
+    }
+    assert_eq!(answered, 60);
+    let seen = published.lock().unwrap().clone();
+    for (room, before) in [&one.id, &two.id].into_iter().zip(before) {
+        let seqs: Vec<u64> = seen
+            .iter()
+            .filter(|(r, _)| r == room)
+            .map(|(_, seq)| *seq)
+            .collect();
+        let logged: Vec<u64> = store
+            .events_after(room, before, 1000)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert!(!logged.is_empty());
+        assert_eq!(
+            seqs, logged,
+            "every committed send's events, once each, in seq order"
+        );
     }
 }
 
