@@ -584,6 +584,9 @@ async fn drain_until_close(stream: &mut SplitStream<Socket>) {
 enum Subscription {
     /// Waiting for the replay; live events (seq, frame) are held.
     Replaying(Vec<(u64, Utf8Bytes)>),
+    /// The room was deleted while the subscription waited for its replay: what it held goes out
+    /// after the replay, and then the subscription is over.
+    Ended(Vec<(u64, Utf8Bytes)>),
     /// Live after this seq.
     Live(u64),
 }
@@ -680,10 +683,12 @@ fn take(rooms: &mut Subscriptions, item: Outbound, batch: &mut Vec<Utf8Bytes>) {
             batch.extend(events.iter().map(|e| e.frame.clone()));
             batch.push(tail);
             let mut last = last_seq;
-            let Some((tag, Subscription::Replaying(held))) = rooms.remove(&room_id) else {
-                // The subscription ended before its replay came (the room was deleted): the
-                // replay's frames still go out, but nothing goes live.
-                return;
+            let (tag, held, live) = match rooms.remove(&room_id) {
+                Some((tag, Subscription::Replaying(held))) => (tag, held, true),
+                // The room was deleted before the replay came: what the subscription held
+                // (`room.deleted` last) follows the replay, and nothing goes live.
+                Some((tag, Subscription::Ended(held))) => (tag, held, false),
+                _ => return,
             };
             for (seq, frame) in held {
                 if seq > last {
@@ -691,10 +696,17 @@ fn take(rooms: &mut Subscriptions, item: Outbound, batch: &mut Vec<Utf8Bytes>) {
                     batch.push(frame);
                 }
             }
-            rooms.insert(room_id, tag, Subscription::Live(last));
+            if live {
+                rooms.insert(room_id, tag, Subscription::Live(last));
+            }
         }
         Outbound::EndSubscription(room) => {
             rooms.remove(&room);
+        }
+        Outbound::RoomGone(room) => {
+            if let Some((tag, Subscription::Replaying(held))) = rooms.remove(&room) {
+                rooms.insert(room, tag, Subscription::Ended(held));
+            }
         }
     }
 }
@@ -722,3 +734,91 @@ async fn write_batch(
 
 /// Used by frames.rs for the `ref` of errors.
 pub(crate) type FrameRef = Ref;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(batch: &mut Vec<Utf8Bytes>) -> Vec<String> {
+        batch.drain(..).map(|f| f.as_str().to_string()).collect()
+    }
+
+    fn replay(room: &Arc<str>, last_seq: u64) -> Outbound {
+        Outbound::Replay(Box::new(Replay {
+            room_id: room.clone(),
+            events: Vec::new(),
+            tail: Utf8Bytes::from_static("subscribed"),
+            last_seq,
+        }))
+    }
+
+    fn event(tag: u64, seq: u64) -> Outbound {
+        Outbound::Event {
+            tag,
+            seq,
+            frame: Utf8Bytes::from(format!("event {seq}")),
+        }
+    }
+
+    /// Live events that arrive during the replay wait for it, and those it already carried are
+    /// not sent twice.
+    #[test]
+    fn held_events_follow_the_replay_once() {
+        let (mut rooms, mut batch) = (Subscriptions::default(), Vec::new());
+        let room: Arc<str> = Arc::from("r");
+        take(
+            &mut rooms,
+            Outbound::BeginSubscribe(room.clone(), 7),
+            &mut batch,
+        );
+        take(&mut rooms, event(7, 4), &mut batch);
+        take(&mut rooms, event(7, 5), &mut batch);
+        assert!(batch.is_empty());
+        take(&mut rooms, replay(&room, 4), &mut batch);
+        take(&mut rooms, event(7, 6), &mut batch);
+        take(&mut rooms, event(7, 6), &mut batch);
+        // An event of an earlier subscription to the room (another tag) is not this one's.
+        take(&mut rooms, event(3, 7), &mut batch);
+        assert_eq!(frames(&mut batch), ["subscribed", "event 5", "event 6"]);
+    }
+
+    /// A room deleted while a subscription to it waited for its replay: the client still gets
+    /// `subscribed` and then `room.deleted` (held), and nothing after.
+    #[test]
+    fn a_room_deleted_during_the_replay_is_still_reported() {
+        let (mut rooms, mut batch) = (Subscriptions::default(), Vec::new());
+        let room: Arc<str> = Arc::from("r");
+        take(
+            &mut rooms,
+            Outbound::BeginSubscribe(room.clone(), 7),
+            &mut batch,
+        );
+        take(&mut rooms, event(7, 9), &mut batch);
+        take(&mut rooms, Outbound::RoomGone(room.clone()), &mut batch);
+        take(&mut rooms, replay(&room, 8), &mut batch);
+        take(&mut rooms, event(7, 10), &mut batch);
+        assert_eq!(frames(&mut batch), ["subscribed", "event 9"]);
+        assert!(rooms.0.is_empty());
+    }
+
+    /// A subscribe that failed after it began drops what it held: the client got an error.
+    #[test]
+    fn a_failed_subscribe_sends_nothing_it_held() {
+        let (mut rooms, mut batch) = (Subscriptions::default(), Vec::new());
+        let room: Arc<str> = Arc::from("r");
+        take(
+            &mut rooms,
+            Outbound::BeginSubscribe(room.clone(), 7),
+            &mut batch,
+        );
+        take(&mut rooms, event(7, 9), &mut batch);
+        take(
+            &mut rooms,
+            Outbound::EndSubscription(room.clone()),
+            &mut batch,
+        );
+        take(&mut rooms, event(7, 10), &mut batch);
+        assert!(batch.is_empty());
+        assert!(rooms.0.is_empty());
+    }
+}

@@ -95,8 +95,11 @@ pub enum Outbound {
     /// The replay of a subscription (boxed: it is rare, and every queue slot is as big as the
     /// biggest item).
     Replay(Box<Replay>),
-    /// No more events of this room.
+    /// No more events of this room: the connection unsubscribed, or its subscribe failed.
     EndSubscription(Arc<str>),
+    /// The room is gone (deleted): its last event, pushed just before, ends the subscription.
+    /// A subscription still waiting for its replay sends what it held after that replay.
+    RoomGone(Arc<str>),
 }
 
 /// The replay of a subscription: `events` (seq > after, up to `last_seq`), then `tail`
@@ -816,7 +819,7 @@ impl Hub {
             // The room is gone: its subscriptions end with this event.
             if let Some(state) = rooms.remove(&event.room_id) {
                 for conn in state.subscribers {
-                    conn.push(Outbound::EndSubscription(event.room_id.clone()));
+                    conn.push(Outbound::RoomGone(event.room_id.clone()));
                 }
             }
         }
