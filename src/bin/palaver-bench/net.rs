@@ -2,6 +2,7 @@
 //! 127.0.0.x source address, and a cheap reading of the frames that arrive by the million.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
@@ -243,18 +244,27 @@ pub struct Mark {
 pub fn classify(text: &str) -> Frame {
     let bytes = text.as_bytes();
     let finder = |needle: &str| memchr::memmem::find(bytes, needle.as_bytes());
-    if finder(r#""type":"event""#).is_some() {
-        let seq = finder(r#""seq":"#).and_then(|at| leading_number(&bytes[at + 6..]));
-        let mark = if finder(r#""kind":"message.created""#).is_some() {
-            find_mark(bytes)
-        } else {
-            None
+    if let Some(at) = EVENT.find(bytes) {
+        // Every delivery goes through here: each marker is looked for after the one before it
+        // (the order both servers write), then in the whole frame if it is not there.
+        let after = |finder: &memchr::memmem::Finder<'static>, from: usize| {
+            finder
+                .find(&bytes[from..])
+                .map(|at| from + at)
+                .or_else(|| finder.find(bytes))
+        };
+        let seq_at = after(&SEQ, at);
+        let seq = seq_at.and_then(|at| leading_number(&bytes[at + 6..]));
+        let from = seq_at.unwrap_or(at);
+        let mark = match after(&CREATED, from) {
+            Some(created) => find_mark(bytes, created),
+            None => None,
         };
         return Frame::Event { seq, mark };
     }
     if finder(r#""type":"ack""#).is_some() {
         return Frame::Ack {
-            mark: find_mark(bytes),
+            mark: find_mark(bytes, 0),
         };
     }
     if finder(r#""type":"error""#).is_some() {
@@ -276,8 +286,23 @@ pub fn classify(text: &str) -> Frame {
     Frame::Other { kind }
 }
 
-fn find_mark(bytes: &[u8]) -> Option<Mark> {
-    let at = memchr::memmem::find(bytes, b"pb1:")?;
+/// The markers of an event frame, each built once: building a searcher costs more than a search
+/// of a short frame.
+static EVENT: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new(r#""type":"event""#));
+static SEQ: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new(r#""seq":"#));
+static CREATED: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new(r#""kind":"message.created""#));
+static MARK: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new("pb1:"));
+
+/// The bench marker in a frame, looked for from `from` on (then in the whole frame).
+fn find_mark(bytes: &[u8], from: usize) -> Option<Mark> {
+    let at = MARK
+        .find(&bytes[from..])
+        .map(|at| from + at)
+        .or_else(|| MARK.find(bytes))?;
     let mut rest = &bytes[at + 4..];
     let mut numbers = [0u64; 3];
     for number in &mut numbers {
