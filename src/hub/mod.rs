@@ -97,8 +97,9 @@ pub enum Outbound {
     Replay(Box<Replay>),
     /// No more events of this room: the connection unsubscribed, or its subscribe failed.
     EndSubscription(Arc<str>),
-    /// The room is gone (deleted): its last event, pushed just before, ends the subscription.
-    /// A subscription still waiting for its replay sends what it held after that replay.
+    /// The room is gone (deleted): its last event, `room.deleted`, pushed just before, ends the
+    /// subscription. A subscription still waiting for its replay sends what it held after that
+    /// replay.
     RoomGone(Arc<str>),
 }
 
@@ -220,6 +221,9 @@ struct RoomState {
     /// Long-pollers waiting on this room, and the channel that tells them the last seq.
     pollers: usize,
     seq_watch: Option<watch::Sender<u64>>,
+    /// The seq of the room's `room.deleted`, once it has arrived: the subscriptions end when
+    /// everything up to it has gone out (it may arrive ahead of a missing event).
+    ends_at: Option<u64>,
 }
 
 impl RoomState {
@@ -287,6 +291,21 @@ impl RoomState {
                 self.advance(&event, fanned_out);
             } else {
                 break;
+            }
+        }
+    }
+}
+
+/// Ends the subscriptions of a deleted room once everything up to its `room.deleted` has gone
+/// out to them (each gets [`Outbound::RoomGone`] right after that event).
+fn end_if_deleted(rooms: &mut HashMap<Arc<str>, RoomState>, room_id: &Arc<str>) {
+    let done = rooms.get(room_id).is_some_and(
+        |state| matches!((state.ends_at, state.last), (Some(end), Some(last)) if last >= end),
+    );
+    if done {
+        if let Some(state) = rooms.remove(room_id) {
+            for conn in state.subscribers {
+                conn.push(Outbound::RoomGone(room_id.clone()));
             }
         }
     }
@@ -546,6 +565,7 @@ impl Hub {
                 }
             }
         }
+        end_if_deleted(&mut rooms, room_id);
         Ok(())
     }
 
@@ -799,6 +819,9 @@ impl Hub {
         let Some(state) = rooms.get_mut(&event.room_id) else {
             return; // nobody here is subscribed
         };
+        if event.ends_room {
+            state.ends_at = Some(event.seq);
+        }
         match state.last {
             Some(last) if event.seq <= last => {}
             Some(last) if event.seq == last + 1 => {
@@ -815,14 +838,7 @@ impl Hub {
                 }
             }
         }
-        if event.ends_room {
-            // The room is gone: its subscriptions end with this event.
-            if let Some(state) = rooms.remove(&event.room_id) {
-                for conn in state.subscribers {
-                    conn.push(Outbound::RoomGone(event.room_id.clone()));
-                }
-            }
-        }
+        end_if_deleted(&mut rooms, &event.room_id);
     }
 
     /// Delivers whatever the store has after each watched room's last delivered seq: after the
@@ -904,6 +920,7 @@ impl Hub {
                             }
                             state.filling = false;
                         }
+                        end_if_deleted(&mut rooms, &room_id);
                         return;
                     }
                     tokio::time::sleep(std::time::Duration::from_millis(50 * u64::from(attempt)))
@@ -955,6 +972,67 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A room whose `room.deleted` (seq 7) arrives ahead of its last message (seq 6, published
+    /// by another task): the subscription stays until the message has gone out, then gets the
+    /// message, the deletion and the end, in that order.
+    #[tokio::test]
+    async fn a_deletion_that_overtakes_an_event_ends_the_room_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::sqlite::SqliteStore::open_in(dir.path())
+            .await
+            .unwrap();
+        let hub = Hub::new(Arc::new(store));
+        let (queue, mut outbound) = mpsc::channel(16);
+        let conn = Arc::new(Connection {
+            id: 1,
+            user: User {
+                id: "u".into(),
+                username: "u".into(),
+                guest: true,
+            },
+            token_hash: "h".into(),
+            expires_at: None,
+            queue,
+            closer: Closer::default(),
+            metrics: Arc::new(Metrics::new()),
+        });
+        let room: Arc<str> = Arc::from("r");
+        hub.rooms.lock().unwrap().insert(
+            room.clone(),
+            RoomState {
+                last: Some(5),
+                subscribers: vec![Subscriber { conn, tag: 9 }],
+                ..RoomState::default()
+            },
+        );
+        let event = |seq: u64, kind: &str| {
+            EncodedEvent::from_frame(
+                room.clone(),
+                seq,
+                Utf8Bytes::from(format!(
+                    r#"{{"type":"event","event":{{"seq":{seq},"kind":"{kind}"}}}}"#
+                )),
+            )
+        };
+        hub.deliver(event(7, "room.deleted"));
+        assert!(
+            outbound.try_recv().is_err(),
+            "nothing goes out ahead of seq 6"
+        );
+        assert!(hub.has_room("r"), "the room waits for seq 6");
+        hub.deliver(event(6, "message.created"));
+        let mut got = Vec::new();
+        while let Ok(item) = outbound.try_recv() {
+            got.push(match item {
+                Outbound::Event { seq, tag: 9, .. } => format!("event {seq}"),
+                Outbound::RoomGone(room) => format!("gone {room}"),
+                _ => "other".to_string(),
+            });
+        }
+        assert_eq!(got, ["event 6", "event 7", "gone r"]);
+        assert!(!hub.has_room("r"));
+    }
 
     #[test]
     fn dirty_rooms_come_out_once_each_oldest_first_within_the_limit() {

@@ -128,10 +128,16 @@ impl PublishSlot {
         self.0.set(publish).is_ok()
     }
 
-    /// Hands a committed send's events on, if a publisher is installed.
+    /// Hands a committed send's events on, if a publisher is installed. A publisher that
+    /// panics is logged and the send still answered: the thread that commits every send must
+    /// not die of it (the hub fills what was not delivered from the store).
     pub(crate) fn publish(&self, outcome: &Result<SendOutcome>) {
         if let (Some(publish), Ok(SendOutcome::Created { events, .. })) = (self.0.get(), outcome) {
-            publish(events);
+            let published =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| publish(events)));
+            if published.is_err() {
+                tracing::error!("publishing a committed send panicked");
+            }
         }
     }
 }

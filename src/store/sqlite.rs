@@ -60,17 +60,14 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        // Checkpoints run on a thread of their own (see [`sqlite_checkpoint`]), unless the
-        // database is in memory (no log to checkpoint).
-        let file = options.get_filename().to_path_buf();
-        let checkpoints = !file.as_os_str().is_empty() && file.as_os_str() != ":memory:";
-        let writer_options = match checkpoints {
-            true => options.clone().pragma("wal_autocheckpoint", "0"),
-            false => options.clone(),
-        };
+        // Checkpoints run on a thread of their own (see [`sqlite_checkpoint`]); the writer
+        // checkpoints only when the log has grown far past what that thread leaves in it.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(writer_options)
+            .connect_with(options.clone().pragma(
+                "wal_autocheckpoint",
+                sqlite_checkpoint::WRITER_AUTOCHECKPOINT_PAGES.to_string(),
+            ))
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let reader = SqlitePoolOptions::new()
@@ -80,8 +77,16 @@ impl SqliteStore {
         let (sends, jobs) = mpsc::unbounded_channel();
         let publish = PublishSlot::default();
         sqlite_commit::start(writer.clone(), jobs, publish.clone())?;
-        let checkpointer = match checkpoints {
-            true => Some(sqlite_checkpoint::start(&file)?),
+        // A database in memory has no log to checkpoint: its journal mode stays `memory`.
+        let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&writer)
+            .await?;
+        let file: String =
+            sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                .fetch_one(&writer)
+                .await?;
+        let checkpointer = match journal.eq_ignore_ascii_case("wal") && !file.is_empty() {
+            true => Some(sqlite_checkpoint::start(Path::new(&file))?),
             false => None,
         };
         Ok(SqliteStore {

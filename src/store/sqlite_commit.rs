@@ -51,10 +51,10 @@ pub(super) fn start(
 
 /// Takes every send waiting (up to [`GROUP_MAX`]) into one transaction, and answers each only
 /// after that transaction has committed and its events are published (through `publish`, in
-/// commit order, from this thread: see [`super::Store::publish_sends`]). Jobs run in arrival order, so one client's sends keep
-/// their order. A send that fails on its own (an unknown room) wrote nothing and is answered
-/// with its error while the others commit; a database error fails the whole group, and none of
-/// it is acknowledged.
+/// commit order, from this thread: see [`super::Store::publish_sends`]). Jobs run in arrival
+/// order, so one client's sends keep their order. A send that fails on its own (an unknown room)
+/// wrote nothing and is answered with its error while the others commit; a database error fails
+/// the whole group, and none of it is acknowledged.
 ///
 /// A group costs a handful of statements whatever its size (see [`store_group`]); everything
 /// that arrived while the last group committed joins the next, so under load groups grow by

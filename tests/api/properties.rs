@@ -499,6 +499,8 @@ fn check_store(runtime: &tokio::runtime::Runtime, store: Arc<dyn Store>, cases: 
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::for_data_dir(dir.path());
     config.rate_per_sec = 0;
+    // The hub belongs to the runtime: the store's commit thread starts its gap fills there.
+    let _runtime = runtime.enter();
     let hub = Hub::new(store.clone());
     let bus = LocalBus::new(&hub);
     hub.attach_bus(bus.clone());
