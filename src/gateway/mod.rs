@@ -752,6 +752,18 @@ mod tests {
         }))
     }
 
+    /// A writer's subscriptions with one to room "r" (tag 7) begun, and an empty batch.
+    fn subscribing() -> (Subscriptions, Vec<Utf8Bytes>, Arc<str>) {
+        let (mut rooms, mut batch) = (Subscriptions::default(), Vec::new());
+        let room: Arc<str> = Arc::from("r");
+        take(
+            &mut rooms,
+            Outbound::BeginSubscribe(room.clone(), 7),
+            &mut batch,
+        );
+        (rooms, batch, room)
+    }
+
     fn event(tag: u64, seq: u64) -> Outbound {
         Outbound::Event {
             tag,
@@ -764,13 +776,7 @@ mod tests {
     /// not sent twice.
     #[test]
     fn held_events_follow_the_replay_once() {
-        let (mut rooms, mut batch) = (Subscriptions::default(), Vec::new());
-        let room: Arc<str> = Arc::from("r");
-        take(
-            &mut rooms,
-            Outbound::BeginSubscribe(room.clone(), 7),
-            &mut batch,
-        );
+        let (mut rooms, mut batch, room) = subscribing();
         take(&mut rooms, event(7, 4), &mut batch);
         take(&mut rooms, event(7, 5), &mut batch);
         assert!(batch.is_empty());
@@ -786,13 +792,7 @@ mod tests {
     /// `subscribed` and then `room.deleted` (held), and nothing after.
     #[test]
     fn a_room_deleted_during_the_replay_is_still_reported() {
-        let (mut rooms, mut batch) = (Subscriptions::default(), Vec::new());
-        let room: Arc<str> = Arc::from("r");
-        take(
-            &mut rooms,
-            Outbound::BeginSubscribe(room.clone(), 7),
-            &mut batch,
-        );
+        let (mut rooms, mut batch, room) = subscribing();
         take(&mut rooms, event(7, 9), &mut batch);
         take(&mut rooms, Outbound::RoomGone(room.clone()), &mut batch);
         take(&mut rooms, replay(&room, 8), &mut batch);
@@ -804,13 +804,7 @@ mod tests {
     /// A subscribe that failed after it began drops what it held: the client got an error.
     #[test]
     fn a_failed_subscribe_sends_nothing_it_held() {
-        let (mut rooms, mut batch) = (Subscriptions::default(), Vec::new());
-        let room: Arc<str> = Arc::from("r");
-        take(
-            &mut rooms,
-            Outbound::BeginSubscribe(room.clone(), 7),
-            &mut batch,
-        );
+        let (mut rooms, mut batch, room) = subscribing();
         take(&mut rooms, event(7, 9), &mut batch);
         take(
             &mut rooms,

@@ -130,7 +130,8 @@ impl PublishSlot {
 
     /// Hands a committed send's events on, if a publisher is installed. A publisher that
     /// panics is logged and the send still answered: the thread that commits every send must
-    /// not die of it (the hub fills what was not delivered from the store).
+    /// not die of it (the room's next event shows the hub the hole, which it fills from the
+    /// store).
     pub(crate) fn publish(&self, outcome: &Result<SendOutcome>) {
         if let (Some(publish), Ok(SendOutcome::Created { events, .. })) = (self.0.get(), outcome) {
             let published =
