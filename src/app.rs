@@ -59,6 +59,15 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_policy(config, Arc::new(crate::chat::access::OpenRooms)).await
+    }
+
+    /// [`Application::build`] with another access policy than Palaver's (tests use one that
+    /// refuses everything, to prove every path asks the gate).
+    pub async fn build_with_policy(
+        config: Config,
+        policy: Arc<dyn crate::chat::access::Policy>,
+    ) -> anyhow::Result<Self> {
         let node_id = config
             .node_id
             .clone()
@@ -117,14 +126,17 @@ impl Application {
         };
         hub.attach_bus(bus.clone());
         let metrics = Arc::new(Metrics::new());
-        let chat = Arc::new(Chat::new(
-            store.clone(),
-            bus,
-            hub.clone(),
-            config.allow_guests,
-            crate::chat::limits::Limits::from_config(&config),
-            metrics.clone(),
-        ));
+        let chat = Arc::new(
+            Chat::new(
+                store.clone(),
+                bus,
+                hub.clone(),
+                config.allow_guests,
+                crate::chat::limits::Limits::from_config(&config),
+                metrics.clone(),
+            )
+            .with_policy(policy),
+        );
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
@@ -240,8 +252,7 @@ async fn flush_batches(state: AppState) {
             }
         }
         if n.is_multiple_of(240) {
-            state.chat.limits.prune();
-            match state.store.delete_expired_sessions().await {
+            match state.chat.sweep().await {
                 Ok(0) => {}
                 Ok(deleted) => tracing::info!(deleted, "deleted expired sessions"),
                 Err(err) => err.log_if_internal(),

@@ -111,7 +111,7 @@ impl AuthUser {
     /// Resolves a raw token to its user, or `None` when it is unknown, revoked or expired.
     pub async fn from_token(state: &AppState, token: &str) -> Result<Option<AuthUser>> {
         let hash = token_hash(token);
-        Ok(state.store.session(&hash).await?.map(|session| AuthUser {
+        Ok(state.chat.session(&hash).await?.map(|session| AuthUser {
             user: session.user,
             token_hash: hash,
             expires_at: session.expires_at,

@@ -176,7 +176,7 @@ async fn serve(state: AppState, socket: Socket, auth: AuthUser) {
     });
     if !state
         .hub
-        .add_connection(conn.clone(), state.chat.limits.max_connections_per_user)
+        .add_connection(conn.clone(), state.chat.limits().max_connections_per_user)
     {
         let mut sink = sink;
         let frame = frames::error(&Error::TooManyConnections, None, None);
@@ -349,21 +349,21 @@ impl Reader {
         {
             // Taken by the store now, in frame order; answered in that order by `answer_sends`
             // while the reader goes on (up to SENDS_IN_FLIGHT ahead).
-            let item =
-                match self
-                    .state
-                    .chat
-                    .begin_send(&self.conn.user, &room_id, &client_id, &body)
-                {
-                    Ok(answer) => Pending::Send {
-                        client_id,
-                        reference,
-                        answer: Box::pin(answer),
-                    },
-                    Err(err) => {
-                        Pending::Ready(frames::error(&err, reference.as_ref(), Some(&client_id)))
-                    }
-                };
+            let item = match self
+                .state
+                .chat
+                .begin_send(&self.conn.user, &room_id, &client_id, &body)
+                .await
+            {
+                Ok(answer) => Pending::Send {
+                    client_id,
+                    reference,
+                    answer: Box::pin(answer),
+                },
+                Err(err) => {
+                    Pending::Ready(frames::error(&err, reference.as_ref(), Some(&client_id)))
+                }
+            };
             let sends = self.sends.get_or_insert_with(|| {
                 let (sends, pending) = mpsc::channel(SENDS_IN_FLIGHT);
                 tokio::spawn(answer_sends(
@@ -447,7 +447,7 @@ impl Reader {
                         "subscribe to the room before typing in it".into(),
                     ));
                 }
-                chat.typing(user, &room).await;
+                chat.typing(user, &room).await?;
             }
         }
         Ok(())
@@ -466,7 +466,7 @@ impl Reader {
             });
         }
         // Subscribing makes the caller a member (and checks that the room exists).
-        self.state.chat.join(&self.conn.user, &room_id).await?;
+        self.state.chat.subscribe(&self.conn.user, &room_id).await?;
         let hub = &self.state.hub;
         if self.subscribed.remove(&room) {
             hub.unsubscribe(&room, self.conn.id);
@@ -488,7 +488,12 @@ impl Reader {
             }
             Some(after) if after < last_seq => {
                 let limit = (last_seq - after) as u32;
-                let stored = match self.state.store.events_after(&room, after, limit).await {
+                let stored = match self
+                    .state
+                    .chat
+                    .replay(&self.conn.user, &room, after, limit)
+                    .await
+                {
                     Ok(stored) => stored,
                     Err(err) => {
                         self.subscribed.remove(&room);

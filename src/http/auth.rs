@@ -36,14 +36,14 @@ async fn signed_in(
 ) -> Result<Response> {
     if let Some(old) = token_from_headers(headers) {
         let old_hash = token_hash(&old);
-        if state.store.session(&old_hash).await?.is_some() {
+        if state.chat.session(&old_hash).await?.is_some() {
             state.chat.logout(&old_hash).await?;
         }
     }
     let cookie = session_cookie(
         &session.token,
         state.config.secure_cookies,
-        state.chat.limits.session_ttl.as_secs(),
+        state.chat.limits().session_ttl.as_secs(),
     );
     let body = AuthResponse {
         user: session.user,
@@ -90,7 +90,7 @@ async fn register(
 ) -> Result<Response> {
     state
         .chat
-        .limits
+        .limits()
         .sign_in_from(client_address(&state, peer, &headers))?;
     let session = state.chat.register(&body.username, &body.password).await?;
     signed_in(&state, &headers, StatusCode::CREATED, session).await
@@ -130,7 +130,7 @@ async fn guest(
 ) -> Result<Response> {
     state
         .chat
-        .limits
+        .limits()
         .sign_in_from(client_address(&state, peer, &headers))?;
     let session = state.chat.guest(&body.username).await?;
     signed_in(&state, &headers, StatusCode::CREATED, session).await

@@ -1,7 +1,6 @@
 //! A room's messages and events: history pages, send, edit, delete, move, clear, the event log
 //! (with long-polling), and typing.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
@@ -47,7 +46,7 @@ struct HistoryQuery {
         (status = 400, description = "invalid_request", body = crate::protocol::ErrorBody), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
 async fn history(
     State(state): State<AppState>,
-    _auth: AuthUser,
+    auth: AuthUser,
     Path(room_id): Path<String>,
     ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> Result<Json<MessagePage>> {
@@ -57,7 +56,7 @@ async fn history(
     }
     let page = state
         .chat
-        .messages(&room_id, query.before.as_deref(), limit)
+        .messages(&auth.user, &room_id, query.before.as_deref(), limit)
         .await?;
     Ok(Json(MessagePage {
         messages: page.messages,
@@ -169,7 +168,7 @@ struct EventsQuery {
         (status = 400, description = "invalid_request", body = crate::protocol::ErrorBody), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
 async fn events(
     State(state): State<AppState>,
-    _auth: AuthUser,
+    auth: AuthUser,
     Path(room_id): Path<String>,
     ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> Result<Json<EventPage>> {
@@ -180,22 +179,19 @@ async fn events(
     if query.wait > 30 {
         return Err(Error::InvalidRequest("wait is at most 30 seconds".into()));
     }
-    let (events, last_seq) = state.chat.events(&room_id, query.after, limit).await?;
-    if !events.is_empty() || query.wait == 0 {
-        return Ok(Json(EventPage { events, last_seq }));
-    }
     // Long-poll: wait until the room has an event after `after`, `wait` seconds pass, or the
     // server shuts down; then answer whatever the log holds.
-    let room: Arc<str> = Arc::from(room_id.as_str());
-    let mut seq = state.hub.watch_seq(&room).await?;
-    let deadline = tokio::time::sleep(Duration::from_secs(query.wait));
-    tokio::select! {
-        _ = seq.wait_for(|last| *last > query.after) => {}
-        _ = deadline => {}
-        _ = state.shutdown.cancelled() => {}
-    }
-    state.hub.unwatch_seq(&room);
-    let (events, last_seq) = state.chat.events(&room_id, query.after, limit).await?;
+    let (events, last_seq) = state
+        .chat
+        .wait_for_events(
+            &auth.user,
+            &room_id,
+            query.after,
+            limit,
+            Duration::from_secs(query.wait),
+            state.shutdown.cancelled(),
+        )
+        .await?;
     Ok(Json(EventPage { events, last_seq }))
 }
 
@@ -207,7 +203,7 @@ async fn typing(
     auth: AuthUser,
     Path(room_id): Path<String>,
 ) -> Result<StatusCode> {
-    state.chat.get_room(&room_id).await?;
-    state.chat.typing(&auth.user, &room_id).await;
+    state.chat.get_room(&auth.user, &room_id).await?;
+    state.chat.typing(&auth.user, &room_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -24,8 +24,7 @@ async fn healthz() -> Json<serde_json::Value> {
 /// Ready when the store and the bus answer; 503 otherwise (a load balancer stops sending here).
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "Store and bus reachable"), (status = 503, description = "Store or bus unreachable, or shutting down")))]
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let store = state.store.ping().await;
-    let bus = state.chat.bus.ping().await;
+    let (store, bus) = state.chat.ready().await;
     let ok = store.is_ok() && bus.is_ok() && !state.shutdown.is_cancelled();
     let status = if ok {
         StatusCode::OK

@@ -25,8 +25,8 @@ pub fn router() -> Router<AppState> {
 
 #[utoipa::path(get, path = "/api/rooms", tag = "rooms", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, description = "Every room", body = Vec<Room>), (status = 401, description = "unauthenticated", body = crate::protocol::ErrorBody)))]
-async fn list(State(state): State<AppState>, _auth: AuthUser) -> Result<Json<Vec<Room>>> {
-    Ok(Json(state.chat.list_rooms().await?))
+async fn list(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Vec<Room>>> {
+    Ok(Json(state.chat.list_rooms(&auth.user).await?))
 }
 
 #[utoipa::path(post, path = "/api/rooms", tag = "rooms", security(("bearer" = []), ("cookie" = [])), request_body = CreateRoomRequest,
@@ -49,10 +49,10 @@ async fn create(
     responses((status = 200, description = "The room", body = Room), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
 async fn show(
     State(state): State<AppState>,
-    _auth: AuthUser,
+    auth: AuthUser,
     Path(room_id): Path<String>,
 ) -> Result<Json<Room>> {
-    Ok(Json(state.chat.get_room(&room_id).await?))
+    Ok(Json(state.chat.get_room(&auth.user, &room_id).await?))
 }
 
 #[utoipa::path(patch, path = "/api/rooms/{room_id}", tag = "rooms", security(("bearer" = []), ("cookie" = [])), params(("room_id" = String, Path, description = "The room's id")), request_body = UpdateRoomRequest,
@@ -115,8 +115,8 @@ async fn leave(
     responses((status = 200, description = "Members with role and whether online", body = Vec<Member>), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
 async fn members(
     State(state): State<AppState>,
-    _auth: AuthUser,
+    auth: AuthUser,
     Path(room_id): Path<String>,
 ) -> Result<Json<Vec<Member>>> {
-    Ok(Json(state.chat.members(&room_id).await?))
+    Ok(Json(state.chat.members(&auth.user, &room_id).await?))
 }

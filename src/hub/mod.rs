@@ -491,10 +491,13 @@ impl Hub {
             .is_some_and(|s| s.subscribers.iter().any(|c| c.id == conn_id))
     }
 
-    /// Sends a frame to every open connection (the live room list).
-    pub fn broadcast_all(&self, frame: Utf8Bytes) {
+    /// Sends a frame to every open connection whose user `include` admits (the live room
+    /// list, to those who may read the room).
+    pub fn broadcast_all(&self, frame: Utf8Bytes, include: &dyn Fn(&User) -> bool) {
         for conn in self.connections.lock().unwrap().values() {
-            conn.push(Outbound::Frame(frame.clone()));
+            if include(&conn.user) {
+                conn.push(Outbound::Frame(frame.clone()));
+            }
         }
     }
 

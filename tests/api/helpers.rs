@@ -39,10 +39,28 @@ pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     app
 }
 
+/// The server with another access policy than Palaver's.
+pub async fn spawn_with_policy(
+    policy: std::sync::Arc<dyn palaver::chat::access::Policy>,
+) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = Config::for_data_dir(dir.path());
+    let app = Application::build_with_policy(config, policy)
+        .await
+        .expect("the app builds");
+    let mut app = serve(app, dir.path().to_path_buf());
+    app._dir = Some(dir);
+    app
+}
+
 async fn start(data_dir: PathBuf, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = Config::for_data_dir(&data_dir);
     tweak(&mut config);
     let app = Application::build(config).await.expect("the app builds");
+    serve(app, data_dir)
+}
+
+fn serve(app: Application, data_dir: PathBuf) -> TestApp {
     let addr = format!("127.0.0.1:{}", app.port());
     let shutdown = app.shutdown_token();
     let server = tokio::spawn(app.run_until_stopped());

@@ -1,0 +1,148 @@
+//! Rooms and their members: list, create, change, delete, join, leave, subscribe.
+
+use crate::error::{Error, Result};
+use crate::protocol::{Member, Rearrange, Room, RoomListChange, User};
+use crate::store::RoomPatch;
+
+use super::access::Need;
+use super::{validate, Chat};
+
+impl Chat {
+    fn with_presence(&self, mut room: Room) -> Room {
+        room.online_count = self.hub.online_count(&room.id);
+        room
+    }
+
+    /// The rooms the user may read.
+    pub async fn list_rooms(&self, user: &User) -> Result<Vec<Room>> {
+        let rooms = self.store.list_rooms().await?;
+        let rooms = self.gate.readable(user, rooms).await?;
+        Ok(rooms.into_iter().map(|r| self.with_presence(r)).collect())
+    }
+
+    pub async fn get_room(&self, user: &User, room_id: &str) -> Result<Room> {
+        let admitted = self.gate.read(user, room_id).await?;
+        let room = match admitted.room {
+            Some(room) => room,
+            None => self.store.get_room(room_id).await?,
+        };
+        Ok(self.with_presence(room))
+    }
+
+    pub async fn create_room(&self, user: &User, name: &str, topic: Option<&str>) -> Result<Room> {
+        let name = validate::room_name(name)?;
+        let topic = validate::topic(topic.unwrap_or(""))?;
+        let max = self.limits.max_rooms_per_user;
+        let owned = self
+            .store
+            .list_rooms()
+            .await?
+            .iter()
+            .filter(|r| r.owner_id.as_deref() == Some(user.id.as_str()))
+            .count();
+        if owned >= max {
+            return Err(Error::TooManyRooms { max });
+        }
+        let (room, events) = self.store.create_room(name, topic, user).await?;
+        self.publish(&events);
+        self.room_list(RoomListChange::Created, room.clone()).await;
+        Ok(self.with_presence(room))
+    }
+
+    pub async fn update_room(
+        &self,
+        user: &User,
+        room_id: &str,
+        name: Option<&str>,
+        topic: Option<&str>,
+        rearrange: Option<&str>,
+    ) -> Result<Room> {
+        let patch = RoomPatch {
+            name: name
+                .map(validate::room_name)
+                .transpose()?
+                .map(str::to_string),
+            topic: topic.map(validate::topic).transpose()?.map(str::to_string),
+            rearrange: rearrange
+                .map(|r| {
+                    Rearrange::parse(r).ok_or_else(|| {
+                        Error::InvalidRequest(
+                            "rearrange is one of anyone, moderators, nobody".into(),
+                        )
+                    })
+                })
+                .transpose()?,
+        };
+        self.gate
+            .require(
+                user,
+                room_id,
+                Need::Moderate,
+                "only the room's owner or an admin can change it",
+            )
+            .await?;
+        let (room, event) = self.store.update_room(room_id, &patch).await?;
+        self.publish(std::slice::from_ref(&event));
+        self.room_list(RoomListChange::Updated, room.clone()).await;
+        Ok(self.with_presence(room))
+    }
+
+    pub async fn delete_room(&self, user: &User, room_id: &str) -> Result<()> {
+        let admitted = self
+            .gate
+            .require(
+                user,
+                room_id,
+                Need::Own,
+                "only the room's owner can delete it",
+            )
+            .await?;
+        let room = match admitted.room {
+            Some(room) => room,
+            None => self.store.get_room(room_id).await?,
+        };
+        // Who may read it is decided before it is gone.
+        let audience = self.gate.audience(&room).await?;
+        let event = self.store.delete_room(room_id).await?;
+        self.publish(std::slice::from_ref(&event));
+        self.room_list_to(RoomListChange::Deleted, room, &audience);
+        Ok(())
+    }
+
+    pub async fn join(&self, user: &User, room_id: &str) -> Result<Room> {
+        self.gate
+            .require(user, room_id, Need::Join, "you can't join this room")
+            .await?;
+        if let Some(event) = self.store.join_room(room_id, user).await? {
+            self.publish(std::slice::from_ref(&event));
+        }
+        self.get_room(user, room_id).await
+    }
+
+    /// A socket's subscribe: the caller must be able to read the room, and subscribing makes
+    /// them a member (which also checks that the room exists).
+    pub async fn subscribe(&self, user: &User, room_id: &str) -> Result<()> {
+        self.join(user, room_id).await.map(drop)
+    }
+
+    pub async fn leave(&self, user: &User, room_id: &str) -> Result<()> {
+        self.gate.read(user, room_id).await?;
+        if let Some(event) = self.store.leave_room(room_id, user).await? {
+            self.publish(std::slice::from_ref(&event));
+        }
+        Ok(())
+    }
+
+    pub async fn members(&self, user: &User, room_id: &str) -> Result<Vec<Member>> {
+        self.gate.read(user, room_id).await?;
+        let members = self.store.members(room_id).await?;
+        Ok(members
+            .into_iter()
+            .map(|(user, role)| Member {
+                online: self.hub.is_online(room_id, &user.id),
+                user,
+                role,
+            })
+            .collect())
+    }
+}
