@@ -18,7 +18,8 @@
 //! - [`app`]: builds the running server from a config; the one startup path for `main` and tests.
 //! - [`protocol`]: the wire types: objects, events, client and server frames. The one definition.
 //! - [`error`]: the one error type, shared by REST bodies and the socket's `error` frame.
-//! - [`auth`]: password hashing, session tokens, and the extractor that yields the current user.
+//! - [`credentials`]: password hashing (argon2id) and opaque session tokens.
+//! - [`auth`]: the extractor that yields the current user from a cookie or bearer token.
 //! - [`chat`]: the rules: validation, who may do what, ordering; commits through the store and
 //!   publishes the resulting events on the bus.
 //! - [`store`]: the `Store` trait (the durable log), its SQLite and PostgreSQL implementations,
@@ -36,6 +37,7 @@ pub mod auth;
 pub mod bus;
 pub mod chat;
 pub mod config;
+pub mod credentials;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;

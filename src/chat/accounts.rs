@@ -1,6 +1,6 @@
 //! Accounts and sessions: register, sign in, guests, sign out.
 
-use crate::auth;
+use crate::credentials;
 use crate::error::{Error, Result};
 use crate::protocol::User;
 use crate::store::SessionRecord;
@@ -20,7 +20,7 @@ impl Chat {
         if self.store.find_user_by_name(username).await?.is_some() {
             return Err(Error::UsernameTaken);
         }
-        let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
+        let hash = tokio::task::spawn_blocking(move || credentials::hash_password(&password))
             .await
             .map_err(|err| Error::Internal(err.into()))??;
         let user = self.store.create_user(username, Some(&hash), false).await?;
@@ -45,14 +45,15 @@ impl Chat {
         let (user, hash) = match record {
             Some(record) => match record.password_hash {
                 Some(hash) => (Some(record.user), hash),
-                None => (None, auth::decoy_hash().to_string()),
+                None => (None, credentials::decoy_hash().to_string()),
             },
-            None => (None, auth::decoy_hash().to_string()),
+            None => (None, credentials::decoy_hash().to_string()),
         };
         let password = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || auth::verify_password(&hash, &password))
-            .await
-            .map_err(|err| Error::Internal(err.into()))?;
+        let ok =
+            tokio::task::spawn_blocking(move || credentials::verify_password(&hash, &password))
+                .await
+                .map_err(|err| Error::Internal(err.into()))?;
         match user {
             Some(user) if ok => {
                 self.limits.login_succeeded(attempt);
@@ -73,13 +74,13 @@ impl Chat {
 
     /// A fresh token (never one the client brought), valid for the session lifetime.
     async fn start_session(&self, user: User) -> Result<Session> {
-        let token = auth::new_token();
+        let token = credentials::new_token();
         let ttl = chrono::Duration::from_std(self.limits.session_ttl)
             .unwrap_or(chrono::Duration::MAX)
             .min(chrono::Duration::days(365 * 100));
         let expires_at = crate::store::timestamp(chrono::Utc::now() + ttl);
         self.store
-            .create_session_until(&auth::token_hash(&token), &user.id, &expires_at)
+            .create_session_until(&credentials::token_hash(&token), &user.id, &expires_at)
             .await?;
         Ok(Session { user, token })
     }

@@ -31,8 +31,6 @@ use crate::protocol::{Room, RoomListChange, ServerFrame};
 use crate::store::{Store, StoredEvent};
 use access::{Gate, Policy};
 
-pub use accounts::Session;
-
 /// The rooms every new Palaver starts with.
 pub const DEFAULT_ROOMS: &[&str] = &["General", "Random", "Tech Talk"];
 

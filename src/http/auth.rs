@@ -11,8 +11,9 @@ use axum::{Json, Router};
 
 use super::extract::ApiJson;
 use crate::app::AppState;
-use crate::auth::{clear_session_cookie, session_cookie, token_from_headers, token_hash, AuthUser};
-use crate::chat::Session;
+use crate::auth::{clear_session_cookie, session_cookie, token_from_headers, AuthUser};
+use crate::chat::accounts::Session;
+use crate::credentials::token_hash;
 use crate::error::Result;
 use crate::protocol::{AuthResponse, Credentials, GuestRequest, User};
 
