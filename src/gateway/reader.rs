@@ -6,10 +6,11 @@
 //! [`answer_sends`] while the reader goes on, up to [`SENDS_IN_FLIGHT`] ahead. Any other frame
 //! waits until the sends before it are answered.
 //!
-//! A subscribe reaches past the chat rules in two places, each one named function so that an
-//! access check can stand in front of it: [`Reader::admit`] (subscribing joins the room) and the
-//! replay's read of the event log (`replay.rs`). Its hub registration is the connection's own
-//! (`hub.subscribe`, and [`Reader::leave`] / [`Reader::forget_ended`] on the way out).
+//! Every change a frame makes goes through the chat rules. What a subscribe does besides, each
+//! in one named place so that an access check can stand in front of it: [`Reader::admit`]
+//! (subscribing makes the caller a member, through `Chat::join`), the hub registration in
+//! [`Reader::subscribe`] (and [`Reader::leave`] and [`Reader::forget_ended`] on the way out), and
+//! the replay's read of the store (`replay.rs`).
 
 use std::collections::{hash_set, HashSet};
 use std::future::Future;
@@ -38,9 +39,12 @@ pub const MAX_SUBSCRIPTIONS: usize = 100;
 /// How long a closed socket's reader waits for the client's close reply before letting go.
 const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(2);
 
+/// One connection's reader.
 pub(super) struct Reader {
     state: AppState,
     conn: Arc<Connection>,
+    /// The rooms this connection is subscribed to (as far as it knows: the hub ends the
+    /// subscriptions of a deleted room on its own).
     subscribed: HashSet<Arc<str>>,
     /// Sends in flight, in the order they were read, to [`answer_sends`]; started with the
     /// connection's first send (most connections of a big room only read).
@@ -294,6 +298,9 @@ impl Reader {
         Ok(())
     }
 
+    /// Subscribes the connection to a room: the writer starts holding the room's live events
+    /// (`BeginSubscribe`) before the hub may push any, then gets the replay of what the client
+    /// missed after `after`, which ends the hold.
     async fn subscribe(&mut self, room_id: String, after: Option<u64>) -> Result<(), Error> {
         let room: Arc<str> = Arc::from(room_id.as_str());
         if !self.subscribed.contains(&room) && self.subscribed.len() >= MAX_SUBSCRIPTIONS {
