@@ -26,7 +26,8 @@
 //!   and the copy from one to the other (`palaver copy-to-postgres`).
 //! - [`bus`]: the `Bus` trait that carries committed events to every node; the in-process bus.
 //! - [`hub`]: this node's subscribers per room; ordered, gap-free fan-out of encoded events.
-//! - [`gateway`]: one WebSocket connection: reader, writer task, bounded outbound queue.
+//! - [`gateway`]: one WebSocket connection, a module per job: upgrade, reader (frame → chat
+//!   rules), replay, and the writer task behind the bounded outbound queue.
 //! - [`http`]: the REST handlers (one module per resource), operations endpoints, OpenAPI, the UI.
 //! - [`metrics`]: the node's Prometheus metrics.
 //! - [`serve`]: the HTTP accept loop: header read timeout, per-address connection cap.

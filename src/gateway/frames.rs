@@ -3,12 +3,11 @@
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use super::FrameRef;
 use crate::error::Error;
-use crate::protocol::{ClientFrame, ServerFrame};
+use crate::protocol::{ClientFrame, Ref, ServerFrame};
 
 /// Parses a text frame. On failure: the error to answer and the frame's `ref`, if it had one.
-pub fn parse(text: &str) -> Result<(ClientFrame, Option<FrameRef>), (Error, Option<FrameRef>)> {
+pub fn parse(text: &str) -> Result<(ClientFrame, Option<Ref>), (Error, Option<Ref>)> {
     let value: Value =
         serde_json::from_str(text).map_err(|err| (Error::InvalidJson(err.to_string()), None))?;
     let Value::Object(map) = &value else {
@@ -42,7 +41,7 @@ pub fn parse(text: &str) -> Result<(ClientFrame, Option<FrameRef>), (Error, Opti
     }
 }
 
-pub fn error(err: &Error, reference: Option<&FrameRef>, client_id: Option<&str>) -> Utf8Bytes {
+pub fn error(err: &Error, reference: Option<&Ref>, client_id: Option<&str>) -> Utf8Bytes {
     Utf8Bytes::from(
         ServerFrame::Error {
             code: err.code().to_string(),

@@ -24,7 +24,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
@@ -133,6 +133,14 @@ pub async fn socket(on_upgrade: OnUpgrade, config: WebSocketConfig) -> Option<So
     let config = config.write_buffer_size(0);
     let io = WriteBuffer::new(TokioIo::new(upgraded));
     Some(WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await)
+}
+
+/// A close frame with a fixed reason.
+pub fn close_frame(code: u16, reason: &'static str) -> CloseFrame {
+    CloseFrame {
+        code: code.into(),
+        reason: Utf8Bytes::from_static(reason),
+    }
 }
 
 /// The fragments of a text frame longer than [`FRAGMENT`]: a text frame and continuation frames,

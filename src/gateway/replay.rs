@@ -1,0 +1,76 @@
+//! The replay of a subscribe: what a client that has seen a room up to `after` is sent before the
+//! room goes live for it at `last_seq` (the seq the hub's live delivery starts after). That is
+//! the events it missed, read from the store, then `subscribed`; or, past [`REPLAY_MAX`]
+//! missing events, only `resync` (the client then reloads the room over REST).
+//!
+//! The writer sends the replay and then the live events it held meanwhile (see `writer.rs`).
+
+use std::sync::Arc;
+
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use crate::app::AppState;
+use crate::error::Error;
+use crate::hub::{EncodedEvent, Replay};
+use crate::protocol::{ServerFrame, User};
+
+/// Most missing events replayed on subscribe; beyond it the client gets `resync`.
+pub const REPLAY_MAX: u64 = 1000;
+
+/// The replay for a subscription to `room` (`room_id` as the client wrote it) that saw up to
+/// `after` and goes live after `last_seq`, with the users `online` in the room.
+pub(super) async fn replay(
+    state: &AppState,
+    user: &User,
+    room: Arc<str>,
+    room_id: String,
+    after: Option<u64>,
+    last_seq: u64,
+    online: Vec<User>,
+) -> Result<Replay, Error> {
+    let (events, tail) = match after {
+        Some(after) if after < last_seq && last_seq - after > REPLAY_MAX => {
+            (Vec::new(), ServerFrame::Resync { room_id, last_seq })
+        }
+        Some(after) if after < last_seq => (
+            missed_events(state, user, &room, after, last_seq).await?,
+            ServerFrame::Subscribed {
+                room_id,
+                last_seq,
+                online,
+            },
+        ),
+        _ => (
+            Vec::new(),
+            ServerFrame::Subscribed {
+                room_id,
+                last_seq,
+                online,
+            },
+        ),
+    };
+    Ok(Replay {
+        room_id: room,
+        events,
+        tail: Utf8Bytes::from(tail.encode()),
+        last_seq,
+    })
+}
+
+/// The room's events after `after` up to `last_seq`, encoded as frames: the one place a socket
+/// reads a room's event log, through the chat rules (the caller must be able to read it).
+async fn missed_events(
+    state: &AppState,
+    user: &User,
+    room: &str,
+    after: u64,
+    last_seq: u64,
+) -> Result<Vec<Arc<EncodedEvent>>, Error> {
+    let limit = (last_seq - after) as u32;
+    let stored = state.chat.replay(user, room, after, limit).await?;
+    Ok(stored
+        .iter()
+        .filter(|e| e.seq <= last_seq)
+        .map(EncodedEvent::new)
+        .collect())
+}
