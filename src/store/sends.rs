@@ -9,11 +9,71 @@
 
 use std::collections::{HashMap, HashSet};
 
+use tokio::sync::{mpsc, oneshot};
+
 use super::dialect::{sql, Arg, Conn, DbError, RowsSql};
 use super::rows::{self, message_columns};
-use super::{now, position, SendOutcome, SendRequest, StoredEvent};
+use super::{failed_ticket, now, position, ticket, PublishSlot, Publisher, SendOutcome};
+use super::{SendRequest, SendTicket, StoredEvent};
 use crate::error::Error;
 use crate::protocol::{EventKind, Message};
+
+/// A send waiting to be stored.
+pub(crate) struct SendJob {
+    pub request: SendRequest,
+    pub reply: oneshot::Sender<crate::error::Result<SendOutcome>>,
+}
+
+/// Where a store's sends queue: in lanes, one task or thread each (SQLite: one, its group
+/// commit; PostgreSQL: several), a room always in the same lane. A lane stores its sends one
+/// after another, so sends submitted in order are stored in order, while sends to rooms in
+/// different lanes commit side by side. Each lane publishes every committed send (see
+/// [`super::MessageStore::publish_sends`]) before it answers it.
+pub(crate) struct SendQueue {
+    lanes: Vec<mpsc::UnboundedSender<SendJob>>,
+    publish: PublishSlot,
+}
+
+impl SendQueue {
+    /// `lanes` lanes, each started by `start` with its jobs and where to publish.
+    pub fn start(
+        lanes: usize,
+        mut start: impl FnMut(mpsc::UnboundedReceiver<SendJob>, PublishSlot) -> std::io::Result<()>,
+    ) -> std::io::Result<SendQueue> {
+        let publish = PublishSlot::default();
+        let lanes = (0..lanes.max(1))
+            .map(|_| {
+                let (lane, jobs) = mpsc::unbounded_channel();
+                start(jobs, publish.clone()).map(|()| lane)
+            })
+            .collect::<std::io::Result<_>>()?;
+        Ok(SendQueue { lanes, publish })
+    }
+
+    pub fn submit(&self, request: SendRequest) -> SendTicket {
+        let (reply, answer) = oneshot::channel();
+        let lane = match self.lanes.len() {
+            1 => 0,
+            lanes => lane_of(&request.room_id, lanes),
+        };
+        // Unbounded, so that taking the job never waits and jobs queue in call order. What
+        // bounds it is upstream: each connection's sends in flight, and the per-user rate limit.
+        if self.lanes[lane].send(SendJob { request, reply }).is_err() {
+            return failed_ticket(Error::Unavailable(anyhow::anyhow!("the store is closed")));
+        }
+        ticket(answer)
+    }
+
+    pub fn publish_sends(&self, publish: Publisher) -> bool {
+        self.publish.install(publish)
+    }
+}
+
+fn lane_of(room_id: &str, lanes: usize) -> usize {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hash::hash(room_id, &mut hasher);
+    (std::hash::Hasher::finish(&hasher) % lanes as u64) as usize
+}
 
 /// Rows per multi-row statement: bound values stay far below SQLite's limit of 32,766.
 pub const CHUNK: usize = 1_000;

@@ -13,25 +13,21 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
-use tokio::sync::{mpsc, oneshot};
+use sqlx::{PgConnection, PgPool, Postgres};
+use tokio::sync::mpsc;
 
-use super::dialect::{sqlx_conn, Backend, Dialect};
+use super::dialect::{sqlx_conn, Backend, Dialect, Parts};
 use super::rooms::lock_room;
-use super::{
-    failed_ticket, sends, ticket, PublishSlot, Publisher, SendOutcome, SendRequest, SendTicket,
-};
+use super::sends::{self, SendJob, SendQueue};
+use super::{PublishSlot, SendOutcome, SendRequest};
 use crate::error::{Error, Result};
 use crate::protocol::Message;
 
 pub struct PostgresStore {
     pool: PgPool,
-    /// Sends, by room (see [`send_lane`]).
-    lanes: Vec<mpsc::UnboundedSender<SendJob>>,
-    /// Where the lanes hand committed sends.
-    publish: PublishSlot,
+    /// Sends, in lanes by room (see [`send_lane`]).
+    sends: SendQueue,
 }
 
 /// How long a request waits for a pooled connection before answering `unavailable`.
@@ -48,20 +44,13 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        let publish = PublishSlot::default();
         // Half the pool at most, so that reads and other writes always find a connection.
-        let lanes = (0..(max_connections as usize / 2).clamp(1, MAX_LANES))
-            .map(|_| {
-                let (lane, jobs) = mpsc::unbounded_channel();
-                tokio::spawn(send_lane(pool.clone(), jobs, publish.clone()));
-                lane
-            })
-            .collect();
-        Ok(PostgresStore {
-            pool,
-            lanes,
-            publish,
-        })
+        let lanes = (max_connections as usize / 2).clamp(1, MAX_LANES);
+        let sends = SendQueue::start(lanes, |jobs, publish| {
+            tokio::spawn(send_lane(pool.clone(), jobs, publish));
+            Ok(())
+        })?;
+        Ok(PostgresStore { pool, sends })
     }
 
     pub async fn close(&self) {
@@ -99,52 +88,14 @@ sqlx_conn!(Postgres, PgConnection, PgRow, Dialect::Postgres, db_err);
 impl Backend for PostgresStore {
     type DB = Postgres;
 
-    async fn read(&self) -> Result<PoolConnection<Postgres>> {
-        self.pool.acquire().await.map_err(db_err)
-    }
-
-    async fn write(&self) -> Result<PoolConnection<Postgres>> {
-        self.read().await
-    }
-
-    async fn begin(&self) -> Result<Transaction<'static, Postgres>> {
-        self.pool.begin().await.map_err(db_err)
-    }
-
-    async fn commit(tx: Transaction<'static, Postgres>) -> Result<()> {
-        tx.commit().await.map_err(db_err)
-    }
-
-    fn submit_send(&self, request: SendRequest) -> SendTicket {
-        let (reply, answer) = oneshot::channel();
-        let lane = lane_of(&request.room_id, self.lanes.len());
-        if self.lanes[lane].send(SendJob { request, reply }).is_err() {
-            return failed_ticket(Error::Unavailable(anyhow::anyhow!("the store is closed")));
-        }
-        ticket(answer)
-    }
-
-    fn publish_sends(&self, publish: Publisher) -> bool {
-        self.publish.install(publish)
+    fn parts(&self) -> Parts<'_, Postgres> {
+        // One pool for everything: reads see every committed write, on any node.
+        Parts::new(&self.pool, &self.pool, &self.sends)
     }
 }
 
-/// Sends queue in lanes, one task each, a room always in the same lane: a lane stores its sends
-/// one after another, so sends submitted in order are stored in order, while sends to rooms in
-/// different lanes commit side by side.
+/// Most lanes: sends to rooms in different lanes commit side by side (see [`SendQueue`]).
 const MAX_LANES: usize = 16;
-
-fn lane_of(room_id: &str, lanes: usize) -> usize {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    std::hash::Hash::hash(room_id, &mut hasher);
-    (std::hash::Hasher::finish(&hasher) % lanes as u64) as usize
-}
-
-/// A send waiting in its lane.
-struct SendJob {
-    request: SendRequest,
-    reply: oneshot::Sender<Result<SendOutcome>>,
-}
 
 /// A lane publishes each committed send (a room's sends, in their commit order) before it
 /// answers it.

@@ -19,17 +19,12 @@ use std::future::Future;
 use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, TransactionBehavior};
 use sqlx::SqlitePool;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::store::dialect::{Arg, Conn, DbError, Dialect, EachRow, ReadRow};
-use crate::store::{sends, PublishSlot, SendOutcome, SendRequest};
-
-/// A send waiting for the group commit.
-pub(crate) struct SendJob {
-    pub request: SendRequest,
-    pub reply: oneshot::Sender<Result<SendOutcome>>,
-}
+use crate::store::sends::{self, SendJob};
+use crate::store::{PublishSlot, SendOutcome, SendRequest};
 
 /// Most sends committed in one transaction.
 const GROUP_MAX: usize = 512;

@@ -13,27 +13,30 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
-use tokio::sync::{mpsc, oneshot};
+use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 
-use self::commit::SendJob;
-use super::dialect::{sqlx_conn, Backend, Dialect};
-use super::{failed_ticket, ticket, PublishSlot, Publisher, SendRequest, SendTicket};
-use crate::error::{Error, Result};
+use super::dialect::{sqlx_conn, Backend, Dialect, Parts};
+use super::sends::SendQueue;
+use crate::error::Error;
 
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
-    /// Sends go to the group-commit thread (see [`commit`]).
-    sends: mpsc::UnboundedSender<SendJob>,
-    /// Where the group-commit thread hands committed sends.
-    publish: PublishSlot,
+    /// Sends go to the group-commit thread (see [`commit`]), their one lane.
+    sends: SendQueue,
     /// Checkpoints the log, until the store is closed or dropped.
     checkpointer: std::sync::Mutex<Option<checkpoint::Checkpointer>>,
+}
+
+impl Backend for SqliteStore {
+    type DB = Sqlite;
+
+    fn parts(&self) -> Parts<'_, Sqlite> {
+        Parts::new(&self.reader, &self.writer, &self.sends)
+    }
 }
 
 impl SqliteStore {
@@ -65,9 +68,9 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
-        let (sends, jobs) = mpsc::unbounded_channel();
-        let publish = PublishSlot::default();
-        commit::start(writer.clone(), jobs, publish.clone())?;
+        let sends = SendQueue::start(1, |jobs, publish| {
+            commit::start(writer.clone(), jobs, publish)
+        })?;
         // A database in memory has no log to checkpoint: its journal mode stays `memory`.
         let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
             .fetch_one(&writer)
@@ -84,7 +87,6 @@ impl SqliteStore {
             writer,
             reader,
             sends,
-            publish,
             checkpointer: std::sync::Mutex::new(checkpointer),
         })
     }
@@ -109,37 +111,3 @@ fn db_err(err: sqlx::Error) -> Error {
 }
 
 sqlx_conn!(Sqlite, SqliteConnection, SqliteRow, Dialect::Sqlite, db_err);
-
-impl Backend for SqliteStore {
-    type DB = Sqlite;
-
-    async fn read(&self) -> Result<PoolConnection<Sqlite>> {
-        self.reader.acquire().await.map_err(db_err)
-    }
-
-    async fn write(&self) -> Result<PoolConnection<Sqlite>> {
-        self.writer.acquire().await.map_err(db_err)
-    }
-
-    async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
-        self.writer.begin().await.map_err(db_err)
-    }
-
-    async fn commit(tx: Transaction<'static, Sqlite>) -> Result<()> {
-        tx.commit().await.map_err(db_err)
-    }
-
-    fn submit_send(&self, request: SendRequest) -> SendTicket {
-        let (reply, answer) = oneshot::channel();
-        // Unbounded, so that taking the job never waits and jobs queue in call order. What
-        // bounds it is upstream: each connection's sends in flight, and the per-user rate limit.
-        if self.sends.send(SendJob { request, reply }).is_err() {
-            return failed_ticket(Error::Unavailable(anyhow::anyhow!("the store is closed")));
-        }
-        ticket(answer)
-    }
-
-    fn publish_sends(&self, publish: Publisher) -> bool {
-        self.publish.install(publish)
-    }
-}
