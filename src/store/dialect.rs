@@ -10,11 +10,11 @@
 //!   lend out the raw SQLite handle that the group commit drives;
 //! - a query builder hides the SQL, which is the part worth reading.
 //!
-//! So the SQL stays text, written once: `$n` placeholders (SQLite, both sqlx drivers and
-//! rusqlite accept them), and the one spelling that differs, boolean literals, is chosen at
-//! compile time by [`sql!`] (SQLite matches its partial indexes only to `deleted = 0`;
+//! So the SQL stays text, written once: `$n` placeholders (SQLite and both sqlx drivers accept
+//! them; the multi-row statements of the send path use SQLite's plain `?`, see [`RowsSql`]), and
+//! the one spelling that differs, boolean literals, is chosen at compile time by [`sql!`] (SQLite matches its partial indexes only to `deleted = 0`;
 //! PostgreSQL has no integer booleans); so is the row lock PostgreSQL takes and SQLite, with one
-//! writer, does not need. Values are bound through [`Arg`] (a slice on the stack) and rows read
+//! writer, does not need. Values are bound through [`Arg`] (a slice on the stack, or for many rows one vector per statement, as before) and rows read
 //! by position through [`ReadRow`]; each turns into what the driver takes directly, so the seam
 //! adds no allocation and no round trip. [`Conn`] has three implementations: sqlx's SQLite and
 //! PostgreSQL connections (one macro, [`sqlx_conn!`]) and the group commit's rusqlite
@@ -96,6 +96,11 @@ pub(crate) use sql;
 /// A statement over many rows: `head`, then `rows` tuples of `columns` placeholders (`($1, $2),
 /// ($3, $4)`; a bare list `$1, $2` for one column), then `tail`. The text for one row, the
 /// PostgreSQL send path's every statement, is made once.
+///
+/// In SQLite these placeholders are plain `?`: SQLite looks each `$n` up among the statement's
+/// earlier names, one by one, which for the thousands of values of a large group of sends costs
+/// more than the statement itself. (Statements with a few `$n`, as [`sql!`] writes, don't feel
+/// it.)
 pub struct RowsSql {
     head: Sql,
     columns: usize,
@@ -135,8 +140,15 @@ impl RowsSql {
                 sql.push('(');
             }
             for column in 0..self.columns {
-                let sep = if column > 0 { ", " } else { "" };
-                let _ = write!(sql, "{sep}${}", row * self.columns + column + 1);
+                if column > 0 {
+                    sql.push_str(", ");
+                }
+                match dialect {
+                    Dialect::Sqlite => sql.push('?'),
+                    Dialect::Postgres => {
+                        let _ = write!(sql, "${}", row * self.columns + column + 1);
+                    }
+                }
             }
             if self.columns > 1 {
                 sql.push(')');

@@ -144,6 +144,9 @@ async fn send_now(pool: &PgPool, request: &SendRequest) -> Result<SendOutcome> {
 
 /// The message already stored for this send's `(author, client_id)`, if any.
 async fn existing(conn: &mut PgConnection, request: &SendRequest) -> Result<Option<Message>> {
-    let key = (request.author.id.clone(), request.client_id.clone());
-    Ok(sends::earlier_sends(conn, &[request]).await?.remove(&key))
+    // At most one: `(author, client_id)` is unique.
+    Ok(sends::earlier_sends(conn, &[request])
+        .await?
+        .into_values()
+        .next())
 }
