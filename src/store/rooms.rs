@@ -9,7 +9,8 @@ use super::{new_id, now, RoomPatch, StoredEvent};
 use crate::error::{Error, Result};
 use crate::protocol::{EventKind, Role, Room, User};
 
-/// Rooms and who is in them.
+/// Rooms and who is in them. Rooms handed out have `online_count` 0: presence is not the store's
+/// business.
 #[async_trait]
 pub trait RoomStore: Send + Sync + 'static {
     /// Create the default rooms if this store has never had a room.

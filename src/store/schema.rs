@@ -138,14 +138,26 @@ mod tests {
     /// declared types, whether they may be NULL and their place in the primary key.
     type Found = BTreeMap<String, Vec<(String, String, bool, i64)>>;
 
-    async fn sqlite_tables(url: &str) -> Found {
+    /// A SQLite store just migrated, and a connection to it.
+    async fn migrated() -> (tempfile::TempDir, sqlx::SqliteConnection) {
         use sqlx::Connection;
-        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        SqliteStore::open_in(dir.path())
+            .await
+            .unwrap()
+            .close()
+            .await;
+        let url = format!("sqlite://{}", dir.path().join("palaver.db").display());
+        let conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        (dir, conn)
+    }
+
+    async fn sqlite_tables(conn: &mut sqlx::SqliteConnection) -> Found {
         let names: Vec<String> = sqlx::query_scalar(
             "SELECT name FROM sqlite_master WHERE type = 'table' \
              AND name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations' ORDER BY name",
         )
-        .fetch_all(&mut conn)
+        .fetch_all(&mut *conn)
         .await
         .unwrap();
         let mut found = Found::new();
@@ -154,7 +166,7 @@ mod tests {
                 "SELECT name, type, \"notnull\" = 0, pk FROM pragma_table_info(?) ORDER BY cid",
             )
             .bind(&name)
-            .fetch_all(&mut conn)
+            .fetch_all(&mut *conn)
             .await
             .unwrap();
             found.insert(name, columns);
@@ -166,11 +178,8 @@ mod tests {
     /// their types and keys: a table or column added to the schema but not here fails this.
     #[tokio::test]
     async fn the_description_is_the_sqlite_schema() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open_in(dir.path()).await.unwrap();
-        store.close().await;
-        let url = format!("sqlite://{}", dir.path().join("palaver.db").display());
-        let found = sqlite_tables(&url).await;
+        let (_dir, mut conn) = migrated().await;
+        let found = sqlite_tables(&mut conn).await;
         let described: Found = TABLES
             .iter()
             .map(|table| {
@@ -199,12 +208,7 @@ mod tests {
     /// Foreign keys point only at tables described before them: the order the copy follows.
     #[tokio::test]
     async fn tables_are_in_foreign_key_order() {
-        use sqlx::Connection;
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open_in(dir.path()).await.unwrap();
-        store.close().await;
-        let url = format!("sqlite://{}", dir.path().join("palaver.db").display());
-        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let (_dir, mut conn) = migrated().await;
         for (i, table) in TABLES.iter().enumerate() {
             let targets: Vec<String> =
                 sqlx::query_scalar("SELECT \"table\" FROM pragma_foreign_key_list(?)")
@@ -221,6 +225,7 @@ mod tests {
                 );
             }
         }
-        assert_eq!(super::names::<{ TABLES.len() }>().len(), TABLES.len());
+        let names = super::names::<{ TABLES.len() }>();
+        assert!(names.iter().zip(TABLES).all(|(name, t)| *name == t.name));
     }
 }
