@@ -22,8 +22,10 @@
 //! - [`auth`]: the extractor that yields the current user from a cookie or bearer token.
 //! - [`chat`]: the rules: validation, who may do what, ordering; commits through the store and
 //!   publishes the resulting events on the bus.
-//! - [`store`]: the `Store` trait (the durable log), its SQLite and PostgreSQL implementations,
-//!   and the copy from one to the other (`palaver copy-to-postgres`).
+//! - [`store`]: the durable log: one small interface per resource (accounts, rooms, messages,
+//!   event log) combined in `Store`, each written once over a thin dialect seam; `sqlite/` and
+//!   `postgres/` hold only what differs (connection, group commit, lanes); the schema described
+//!   once, which the copy from one to the other (`palaver copy-to-postgres`) follows.
 //! - [`bus`]: the `Bus` trait that carries committed events to every node; the in-process bus.
 //! - [`hub`]: this node's subscribers per room; ordered, gap-free fan-out of encoded events.
 //! - [`gateway`]: one WebSocket connection, a module per job: upgrade, reader (frame → chat

@@ -18,7 +18,7 @@ use crate::hub::{EncodedEvent, Hub};
 pub trait Bus: Send + Sync + 'static {
     /// Sends a committed event to every node (this one included). Never awaits (it takes only
     /// the hub's short locks): the store's commit thread calls it (see
-    /// [`crate::store::Store::publish_sends`]).
+    /// [`crate::store::MessageStore::publish_sends`]).
     fn publish(&self, event: Arc<EncodedEvent>);
     /// This node has subscribers in the room: start receiving its events.
     async fn watch_room(&self, room_id: &str);

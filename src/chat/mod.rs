@@ -50,7 +50,7 @@ pub struct Chat {
     metrics: Arc<Metrics>,
     /// When each (room, user) last had a typing notice relayed.
     typing: Mutex<HashMap<(String, String), Instant>>,
-    /// The store publishes committed sends itself (see [`Store::publish_sends`]).
+    /// The store publishes committed sends itself (see [`crate::store::MessageStore::publish_sends`]).
     store_publishes: bool,
 }
 

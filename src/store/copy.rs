@@ -10,9 +10,9 @@
 //!   [`PostgresStore::open`] (the migrations), and everything else happens in one PostgreSQL
 //!   transaction that first locks every table and checks again: all or nothing, and never a mix
 //!   of two stores.
-//! - Tables go in foreign-key order (users, sessions, rooms, members, messages, events), every
-//!   column named on both sides, in batches of [`BATCH`] rows (one `INSERT … SELECT FROM UNNEST`
-//!   per batch). Booleans are integers in SQLite and `BOOLEAN` in PostgreSQL; everything else is
+//! - What is copied follows from [`schema::TABLES`]: its tables in its (foreign-key) order, each
+//!   read in key order, every column named on both sides, in batches of [`BATCH`] rows (one
+//!   `INSERT … SELECT FROM UNNEST` per batch). Booleans are integers in SQLite and `BOOLEAN` in PostgreSQL; everything else is
 //!   text or a 64-bit integer on both sides, copied as is: event payloads byte for byte.
 //! - Before committing, the row count of every table and every room's `last_seq`, event count
 //!   and highest event `seq` are compared on both sides.
@@ -30,14 +30,14 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteRow};
 use sqlx::{Connection, Row};
 
 use super::postgres::PostgresStore;
+use super::schema::{self, Kind, Table};
 
 /// Rows per `INSERT` statement.
 pub const BATCH: usize = 1000;
 
-/// The tables, in the order they are copied (foreign keys point backwards only).
-pub const TABLES: [&str; 6] = [
-    "users", "sessions", "rooms", "members", "messages", "events",
-];
+/// The tables, in the order they are copied (foreign keys point backwards only): those of
+/// [`schema::TABLES`].
+pub const TABLES: [&str; schema::TABLES.len()] = schema::names::<{ schema::TABLES.len() }>();
 
 /// What was copied: rows per table, in [`TABLES`] order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,9 +115,10 @@ pub async fn sqlite_to_postgres(
 
     let mut tx = pg.begin().await?;
     // No node (or second copy) may write between the emptiness check and the commit.
-    sqlx::query(
-        "LOCK TABLE users, sessions, rooms, members, messages, events IN EXCLUSIVE MODE NOWAIT",
-    )
+    sqlx::query(&format!(
+        "LOCK TABLE {} IN EXCLUSIVE MODE NOWAIT",
+        TABLES.join(", ")
+    ))
     .execute(&mut *tx)
     .await
     .context("locking the target's tables (is a Palaver node running on it?)")?;
@@ -128,10 +129,10 @@ pub async fn sqlite_to_postgres(
     let before = sqlite_summary(&mut read).await?;
     writeln!(out, "copying {} into PostgreSQL", source_file.display())?;
     let mut tables = Vec::new();
-    for table in TABLES {
+    for table in schema::TABLES {
         let copied = copy_table(table, &mut read, &mut tx).await?;
-        writeln!(out, "{table:>9}: {copied} rows")?;
-        tables.push((table, copied));
+        writeln!(out, "{:>9}: {copied} rows", table.name)?;
+        tables.push((table.name, copied));
     }
     read.commit().await?;
 
@@ -333,81 +334,11 @@ struct Columns {
     boolean: Vec<Vec<bool>>,
 }
 
-/// A column's type on both sides.
-#[derive(Clone, Copy)]
-enum Kind {
-    /// `TEXT NOT NULL` on both sides.
-    Text,
-    /// `TEXT` (nullable) on both sides.
-    NullableText,
-    /// `INTEGER` in SQLite, `BIGINT` in PostgreSQL.
-    Int,
-    /// `INTEGER` 0/1 in SQLite, `BOOLEAN` in PostgreSQL.
-    Bool,
-}
-
-/// Every column of every table, by name, as both migration sets define them.
-fn columns(table: &str) -> &'static [(&'static str, Kind)] {
-    use Kind::*;
-    match table {
-        "users" => &[
-            ("id", Text),
-            ("username", Text),
-            ("username_key", Text),
-            ("password_hash", NullableText),
-            ("guest", Bool),
-            ("created_at", Text),
-        ],
-        "sessions" => &[
-            ("token_hash", Text),
-            ("user_id", Text),
-            ("created_at", Text),
-            ("expires_at", NullableText),
-        ],
-        "rooms" => &[
-            ("id", Text),
-            ("name", Text),
-            ("name_key", Text),
-            ("topic", Text),
-            ("owner_id", NullableText),
-            ("rearrange", Text),
-            ("last_seq", Int),
-            ("deleted", Bool),
-            ("created_at", Text),
-        ],
-        "members" => &[
-            ("room_id", Text),
-            ("user_id", Text),
-            ("role", Text),
-            ("joined_at", Text),
-        ],
-        "messages" => &[
-            ("id", Text),
-            ("room_id", Text),
-            ("seq", Int),
-            ("author_id", Text),
-            ("client_id", Text),
-            ("body", Text),
-            ("position", Text),
-            ("created_at", Text),
-            ("edited_at", NullableText),
-            ("deleted", Bool),
-        ],
-        "events" => &[
-            ("room_id", Text),
-            ("seq", Int),
-            ("message_id", NullableText),
-            ("payload", Text),
-        ],
-        _ => &[],
-    }
-}
-
 impl Columns {
-    fn new(cols: &[(&str, Kind)]) -> Columns {
+    fn new(table: &Table) -> Columns {
         let mut c = Columns::default();
-        for (_, kind) in cols {
-            match kind {
+        for column in table.columns {
+            match column.kind {
                 Kind::Text => c.text.push(Vec::with_capacity(BATCH)),
                 Kind::NullableText => c.nullable.push(Vec::with_capacity(BATCH)),
                 Kind::Int => c.int.push(Vec::with_capacity(BATCH)),
@@ -417,25 +348,26 @@ impl Columns {
         c
     }
 
-    fn push(&mut self, table: &str, cols: &[(&str, Kind)], row: &SqliteRow) -> anyhow::Result<()> {
+    fn push(&mut self, table: &Table, row: &SqliteRow) -> anyhow::Result<()> {
         let (mut t, mut n, mut i, mut b) = (0, 0, 0, 0);
-        for (name, kind) in cols {
-            let bad = |err: sqlx::Error| anyhow!("{table}.{name}: unreadable value: {err}");
-            match kind {
+        for column in table.columns {
+            let name = column.name;
+            let bad = |err: sqlx::Error| anyhow!("{}.{name}: unreadable value: {err}", table.name);
+            match column.kind {
                 Kind::Text => {
-                    self.text[t].push(row.try_get(*name).map_err(bad)?);
+                    self.text[t].push(row.try_get(name).map_err(bad)?);
                     t += 1;
                 }
                 Kind::NullableText => {
-                    self.nullable[n].push(row.try_get(*name).map_err(bad)?);
+                    self.nullable[n].push(row.try_get(name).map_err(bad)?);
                     n += 1;
                 }
                 Kind::Int => {
-                    self.int[i].push(row.try_get(*name).map_err(bad)?);
+                    self.int[i].push(row.try_get(name).map_err(bad)?);
                     i += 1;
                 }
                 Kind::Bool => {
-                    self.boolean[b].push(row.try_get::<i64, _>(*name).map_err(bad)? != 0);
+                    self.boolean[b].push(row.try_get::<i64, _>(name).map_err(bad)? != 0);
                     b += 1;
                 }
             }
@@ -449,21 +381,17 @@ impl Columns {
 
     /// `INSERT INTO table (c1, …) SELECT * FROM UNNEST($1::text[], …)` with the columns bound in
     /// table order, then empties the batch.
-    async fn flush(
-        &mut self,
-        table: &str,
-        cols: &[(&str, Kind)],
-        pg: &mut PgConnection,
-    ) -> anyhow::Result<()> {
+    async fn flush(&mut self, table: &Table, pg: &mut PgConnection) -> anyhow::Result<()> {
         if self.len() == 0 {
             return Ok(());
         }
-        let names: Vec<&str> = cols.iter().map(|(name, _)| *name).collect();
-        let arrays: Vec<String> = cols
+        let names: Vec<&str> = table.columns.iter().map(|c| c.name).collect();
+        let arrays: Vec<String> = table
+            .columns
             .iter()
             .enumerate()
-            .map(|(k, (_, kind))| {
-                let ty = match kind {
+            .map(|(k, column)| {
+                let ty = match column.kind {
                     Kind::Text | Kind::NullableText => "text",
                     Kind::Int => "int8",
                     Kind::Bool => "bool",
@@ -472,14 +400,15 @@ impl Columns {
             })
             .collect();
         let sql = format!(
-            "INSERT INTO {table} ({}) SELECT * FROM UNNEST({})",
+            "INSERT INTO {} ({}) SELECT * FROM UNNEST({})",
+            table.name,
             names.join(", "),
             arrays.join(", ")
         );
         let mut query = sqlx::query(&sql);
         let (mut t, mut n, mut i, mut b) = (0, 0, 0, 0);
-        for (_, kind) in cols {
-            query = match kind {
+        for column in table.columns {
+            query = match column.kind {
                 Kind::Text => {
                     t += 1;
                     query.bind(std::mem::take(&mut self.text[t - 1]))
@@ -501,34 +430,39 @@ impl Columns {
         query
             .execute(&mut *pg)
             .await
-            .with_context(|| format!("inserting into {table}"))?;
+            .with_context(|| format!("inserting into {}", table.name))?;
         Ok(())
     }
 }
 
-/// Streams one table from the source snapshot into the target, [`BATCH`] rows per statement.
+/// Streams one table from the source snapshot into the target, in key order, [`BATCH`] rows
+/// per statement.
 async fn copy_table(
-    table: &'static str,
+    table: &Table,
     src: &mut SqliteConnection,
     pg: &mut PgConnection,
 ) -> anyhow::Result<u64> {
-    let cols = columns(table);
-    let names: Vec<&str> = cols.iter().map(|(name, _)| *name).collect();
-    let select = format!("SELECT {} FROM {table}", names.join(", "));
+    let names: Vec<&str> = table.columns.iter().map(|c| c.name).collect();
+    let select = format!(
+        "SELECT {} FROM {} ORDER BY {}",
+        names.join(", "),
+        table.name,
+        table.key.join(", ")
+    );
     let mut rows = sqlx::query(&select).fetch(&mut *src);
-    let mut batch = Columns::new(cols);
+    let mut batch = Columns::new(table);
     let mut copied = 0u64;
     while let Some(row) = rows
         .try_next()
         .await
-        .with_context(|| format!("reading {table} from the source"))?
+        .with_context(|| format!("reading {} from the source", table.name))?
     {
-        batch.push(table, cols, &row)?;
+        batch.push(table, &row)?;
         copied += 1;
         if batch.len() >= BATCH {
-            batch.flush(table, cols, pg).await?;
+            batch.flush(table, pg).await?;
         }
     }
-    batch.flush(table, cols, pg).await?;
+    batch.flush(table, pg).await?;
     Ok(copied)
 }

@@ -522,3 +522,43 @@ async fn the_copy_refuses_a_source_written_to_meanwhile() {
     }
     pg.close().await.unwrap();
 }
+
+/// The copy follows the store's description of its tables (`store::schema`, checked against the
+/// SQLite migrations by a unit test): the PostgreSQL migrations make exactly those tables and
+/// columns too, with the types the copy binds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_postgres_schema_is_the_described_one() {
+    use palaver::store::schema::{Kind, TABLES};
+    let db = pgdb::TestDatabase::create().await;
+    palaver::store::postgres::PostgresStore::open(&db.url, 2)
+        .await
+        .unwrap()
+        .close()
+        .await;
+    let mut pg = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let found: Vec<(String, String, String, bool)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text, data_type::text, is_nullable = 'YES' \
+         FROM information_schema.columns \
+         WHERE table_schema = current_schema() AND table_name <> '_sqlx_migrations' \
+         ORDER BY table_name, ordinal_position",
+    )
+    .fetch_all(&mut pg)
+    .await
+    .unwrap();
+    pg.close().await.unwrap();
+    let mut described: Vec<(String, String, String, bool)> = Vec::new();
+    for table in TABLES {
+        for column in table.columns {
+            let ty = match column.kind {
+                Kind::Text | Kind::NullableText => "text",
+                Kind::Int => "bigint",
+                Kind::Bool => "boolean",
+            };
+            let nullable = column.kind == Kind::NullableText;
+            described.push((table.name.into(), column.name.into(), ty.into(), nullable));
+        }
+    }
+    // By table name, each table's columns in their order.
+    described.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(found, described);
+}

@@ -1,7 +1,7 @@
 //! Checkpoints of the SQLite write-ahead log, on a thread of their own.
 //!
 //! Left to itself, SQLite checkpoints inside whichever commit takes the log past 1,000 pages:
-//! here, the group-commit thread (see [`super::sqlite_commit`]). Under load that was several
+//! here, the group-commit thread (see [`super::commit`]). Under load that was several
 //! times a second, and each time one group of sends waited for the checkpoint to copy the log's
 //! pages into the database file and sync it, while every sender behind that group waited too.
 //!
@@ -79,7 +79,7 @@ mod tests {
 
     use crate::protocol::User;
     use crate::store::sqlite::SqliteStore;
-    use crate::store::Store;
+    use crate::store::{AccountStore, MessageStore, RoomStore};
 
     /// Far below the writer's own threshold ([`super::WRITER_AUTOCHECKPOINT_PAGES`] pages),
     /// only the checkpoint thread moves committed pages from the log into the database file: the

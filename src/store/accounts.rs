@@ -1,0 +1,153 @@
+//! Users and sessions.
+
+use async_trait::async_trait;
+
+use super::dialect::{self, sql, Arg, Backend};
+use super::rows::{self, user_columns};
+use super::{new_id, now, SessionRecord, UserRecord};
+use crate::error::{Error, Result};
+use crate::protocol::User;
+
+/// Users and their sessions.
+#[async_trait]
+pub trait AccountStore: Send + Sync + 'static {
+    /// `UsernameTaken` when the name is in use, ignoring case.
+    async fn create_user(
+        &self,
+        username: &str,
+        password_hash: Option<&str>,
+        guest: bool,
+    ) -> Result<User>;
+    async fn find_user_by_name(&self, username: &str) -> Result<Option<UserRecord>>;
+    /// A session that never expires (kept for callers that predate expiry).
+    async fn create_session(&self, token_hash: &str, user_id: &str) -> Result<()>;
+    /// A session that stops working at `expires_at` (RFC 3339 UTC with milliseconds).
+    async fn create_session_until(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        expires_at: &str,
+    ) -> Result<()>;
+    /// The session's user; `None` when unknown, revoked or expired.
+    async fn session_user(&self, token_hash: &str) -> Result<Option<User>> {
+        Ok(self.session(token_hash).await?.map(|s| s.user))
+    }
+    /// The session's user and expiry; `None` when unknown, revoked or expired.
+    async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>>;
+    async fn delete_session(&self, token_hash: &str) -> Result<()>;
+    /// Deletes every expired session; answers how many there were.
+    async fn delete_expired_sessions(&self) -> Result<u64>;
+}
+
+#[async_trait]
+impl<B: Backend> AccountStore for B {
+    async fn create_user(
+        &self,
+        username: &str,
+        password_hash: Option<&str>,
+        guest: bool,
+    ) -> Result<User> {
+        let user = User {
+            id: new_id(),
+            username: username.to_string(),
+            guest,
+        };
+        let sql = sql!(
+            "INSERT INTO users (id, username, username_key, password_hash, guest, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)"
+        );
+        let (key, at) = (username.to_lowercase(), now());
+        let args = [
+            Arg::Text(&user.id),
+            Arg::Text(&user.username),
+            Arg::Text(&key),
+            Arg::OptText(password_hash),
+            Arg::Bool(guest),
+            Arg::Text(&at),
+        ];
+        let mut conn = self.write().await?;
+        dialect::execute(&mut *conn, &sql, &args)
+            .await
+            .map_err(|err| err.unique_or(Error::UsernameTaken))?;
+        Ok(user)
+    }
+
+    async fn find_user_by_name(&self, username: &str) -> Result<Option<UserRecord>> {
+        let sql = sql!(
+            "SELECT " user_columns!() ", u.password_hash FROM users u WHERE u.username_key = $1"
+        );
+        let key = username.to_lowercase();
+        let mut conn = self.read().await?;
+        dialect::fetch_optional(&mut *conn, &sql, &[Arg::Text(&key)], |row| {
+            Ok(UserRecord {
+                user: rows::user(row, 0)?,
+                password_hash: row.opt_text(3)?,
+            })
+        })
+        .await
+    }
+
+    async fn create_session(&self, token_hash: &str, user_id: &str) -> Result<()> {
+        let sql =
+            sql!("INSERT INTO sessions (token_hash, user_id, created_at) VALUES ($1, $2, $3)");
+        let at = now();
+        let mut conn = self.write().await?;
+        let args = [Arg::Text(token_hash), Arg::Text(user_id), Arg::Text(&at)];
+        dialect::execute(&mut *conn, &sql, &args).await?;
+        Ok(())
+    }
+
+    async fn create_session_until(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        expires_at: &str,
+    ) -> Result<()> {
+        let sql = sql!(
+            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4)"
+        );
+        let at = now();
+        let args = [
+            Arg::Text(token_hash),
+            Arg::Text(user_id),
+            Arg::Text(&at),
+            Arg::Text(expires_at),
+        ];
+        let mut conn = self.write().await?;
+        dialect::execute(&mut *conn, &sql, &args).await?;
+        Ok(())
+    }
+
+    async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>> {
+        let sql = sql!(
+            "SELECT " user_columns!() ", s.expires_at FROM sessions s \
+             JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND (s.expires_at IS NULL OR s.expires_at > $2)"
+        );
+        let at = now();
+        let mut conn = self.read().await?;
+        let args = [Arg::Text(token_hash), Arg::Text(&at)];
+        dialect::fetch_optional(&mut *conn, &sql, &args, |row| {
+            Ok(SessionRecord {
+                user: rows::user(row, 0)?,
+                expires_at: row.opt_text(3)?,
+            })
+        })
+        .await
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> Result<()> {
+        let sql = sql!("DELETE FROM sessions WHERE token_hash = $1");
+        let mut conn = self.write().await?;
+        dialect::execute(&mut *conn, &sql, &[Arg::Text(token_hash)]).await?;
+        Ok(())
+    }
+
+    async fn delete_expired_sessions(&self) -> Result<u64> {
+        let sql = sql!("DELETE FROM sessions WHERE expires_at <= $1");
+        let at = now();
+        let mut conn = self.write().await?;
+        Ok(dialect::execute(&mut *conn, &sql, &[Arg::Text(&at)]).await?)
+    }
+}

@@ -1,0 +1,152 @@
+//! The cluster store: PostgreSQL, shared by every node.
+//!
+//! The same log as [`super::sqlite`], through the same procedures, with one difference that
+//! matters: many writers on many nodes. Every write transaction that touches a room first locks
+//! the room's row ([`lock_room`]), so writers of one room queue on that lock and each takes the room's next
+//! `seq` (`rooms.last_seq + 1`) in its own transaction: gap-free and in commit order. Writers of
+//! different rooms don't wait for each other.
+//!
+//! A database that can't be reached (refused, reset, pool timed out) is
+//! [`Error::Unavailable`] (503 `unavailable`): the pool opens new connections on the next
+//! request, so the node recovers by itself when the database is back.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{PgConnection, PgPool, Postgres};
+use tokio::sync::mpsc;
+
+use super::dialect::{sqlx_conn, Backend, Dialect, Parts};
+use super::rooms::lock_room;
+use super::sends::{self, SendJob, SendQueue};
+use super::{PublishSlot, SendOutcome, SendRequest};
+use crate::error::{Error, Result};
+use crate::protocol::Message;
+
+pub struct PostgresStore {
+    pool: PgPool,
+    /// Sends, in lanes by room (see [`send_lane`]).
+    sends: SendQueue,
+}
+
+/// How long a request waits for a pooled connection before answering `unavailable`.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+impl PostgresStore {
+    /// Connects (`max_connections` pooled) and brings the schema up to date. The migrations take
+    /// an advisory lock, so nodes starting together migrate once.
+    pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        let options = PgConnectOptions::from_str(url)?.application_name("palaver");
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        // Half the pool at most, so that reads and other writes always find a connection.
+        let lanes = (max_connections as usize / 2).clamp(1, MAX_LANES);
+        let sends = SendQueue::start(lanes, |jobs, publish| {
+            tokio::spawn(send_lane(pool.clone(), jobs, publish));
+            Ok(())
+        })?;
+        Ok(PostgresStore { pool, sends })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// SQLSTATE classes that mean "the server went away", not "your query is wrong": connection
+/// exceptions (08), operator intervention such as a shutdown (57P0x), insufficient resources (53).
+fn is_unreachable_code(code: &str) -> bool {
+    code.starts_with("08") || code.starts_with("57P") || code.starts_with("53")
+}
+
+fn db_err(err: sqlx::Error) -> Error {
+    match &err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => Error::Unavailable(err.into()),
+        sqlx::Error::Database(db) if db.code().is_some_and(|c| is_unreachable_code(&c)) => {
+            Error::Unavailable(err.into())
+        }
+        // PostgreSQL text cannot hold a NUL character (SQLSTATE 22021): the client sent one.
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("22021") => {
+            Error::InvalidRequest("text may not contain NUL characters".into())
+        }
+        _ => Error::Internal(err.into()),
+    }
+}
+
+sqlx_conn!(Postgres, PgConnection, PgRow, Dialect::Postgres, db_err);
+
+impl Backend for PostgresStore {
+    type DB = Postgres;
+
+    fn parts(&self) -> Parts<'_, Postgres> {
+        // One pool for everything: reads see every committed write, on any node.
+        Parts::new(&self.pool, &self.pool, &self.sends)
+    }
+}
+
+/// Most lanes: sends to rooms in different lanes commit side by side (see [`SendQueue`]).
+const MAX_LANES: usize = 16;
+
+/// A lane publishes each committed send (a room's sends, in their commit order) before it
+/// answers it.
+async fn send_lane(pool: PgPool, mut jobs: mpsc::UnboundedReceiver<SendJob>, publish: PublishSlot) {
+    while let Some(job) = jobs.recv().await {
+        let outcome = send_now(&pool, &job.request).await;
+        publish.publish(&outcome);
+        let _ = job.reply.send(outcome);
+    }
+}
+
+/// Stores one send in its own transaction, under the room's lock: the shared send procedure
+/// with a group of one.
+async fn send_now(pool: &PgPool, request: &SendRequest) -> Result<SendOutcome> {
+    // A retry answers from the log without locking the room.
+    let mut conn = pool.acquire().await.map_err(db_err)?;
+    if let Some(message) = existing(&mut conn, request).await? {
+        return Ok(SendOutcome::Existing(message));
+    }
+    drop(conn);
+    let mut tx = pool.begin().await.map_err(db_err)?;
+    lock_room(&mut *tx, &request.room_id).await?;
+    // Under the lock: a retry of the same client_id racing on another node has either
+    // committed (the procedure sees it now) or will hit the unique index.
+    match sends::store_group(&mut *tx, &[request]).await {
+        Ok(mut outcomes) => {
+            let outcome = outcomes.pop().expect("one outcome per send");
+            if matches!(outcome, Ok(SendOutcome::Created { .. })) {
+                tx.commit().await.map_err(db_err)?;
+            }
+            outcome
+        }
+        Err(err) if err.unique => {
+            // The same client_id committed meanwhile (in another room's transaction, which
+            // our room lock does not cover): answer the original.
+            drop(tx);
+            let mut conn = pool.acquire().await.map_err(db_err)?;
+            existing(&mut conn, request)
+                .await?
+                .map(SendOutcome::Existing)
+                .ok_or_else(|| Error::Internal(anyhow::anyhow!("client_id conflict vanished")))
+        }
+        Err(err) => Err(err.error),
+    }
+}
+
+/// The message already stored for this send's `(author, client_id)`, if any.
+async fn existing(conn: &mut PgConnection, request: &SendRequest) -> Result<Option<Message>> {
+    // At most one: `(author, client_id)` is unique.
+    Ok(sends::earlier_sends(conn, &[request])
+        .await?
+        .into_values()
+        .next())
+}

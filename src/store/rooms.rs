@@ -1,0 +1,250 @@
+//! Rooms and their members.
+
+use async_trait::async_trait;
+
+use super::dialect::{self, sql, Arg, Backend, Conn};
+use super::events::{self, append};
+use super::rows::{self, room_columns, user_columns};
+use super::{new_id, now, RoomPatch, StoredEvent};
+use crate::error::{Error, Result};
+use crate::protocol::{EventKind, Role, Room, User};
+
+/// Rooms and who is in them. Rooms handed out have `online_count` 0: presence is not the store's
+/// business.
+#[async_trait]
+pub trait RoomStore: Send + Sync + 'static {
+    /// Create the default rooms if this store has never had a room.
+    async fn seed_default_rooms(&self, names: &[&str]) -> Result<()>;
+    async fn list_rooms(&self) -> Result<Vec<Room>>;
+    /// `RoomNotFound` for a missing or deleted room.
+    async fn get_room(&self, room_id: &str) -> Result<Room>;
+    /// The new room, owned by `owner`, and the `member.joined` event of its owner.
+    async fn create_room(
+        &self,
+        name: &str,
+        topic: &str,
+        owner: &User,
+    ) -> Result<(Room, Vec<StoredEvent>)>;
+    async fn update_room(&self, room_id: &str, patch: &RoomPatch) -> Result<(Room, StoredEvent)>;
+    /// Removes the room's members and messages and appends the final `room.deleted` event.
+    async fn delete_room(&self, room_id: &str) -> Result<StoredEvent>;
+    /// The `member.joined` event, or `None` when the user already was a member.
+    async fn join_room(&self, room_id: &str, user: &User) -> Result<Option<StoredEvent>>;
+    /// The `member.left` event, or `None` when the user was not a member.
+    async fn leave_room(&self, room_id: &str, user: &User) -> Result<Option<StoredEvent>>;
+    async fn members(&self, room_id: &str) -> Result<Vec<(User, Role)>>;
+    /// The user's role in the room, `None` when not a member.
+    async fn role(&self, room_id: &str, user_id: &str) -> Result<Option<Role>>;
+}
+
+/// Takes the room for the rest of the transaction: `RoomNotFound` when it is missing or deleted.
+/// In PostgreSQL this locks the room's row, so the writers of one room (on any node) queue here
+/// and what they read (the last position, an existing `client_id`) is what they write after;
+/// SQLite has one writer, so there it only checks.
+pub async fn lock_room<C: Conn>(conn: &mut C, room_id: &str) -> Result<()> {
+    let sql = sql!("SELECT 1 FROM rooms WHERE id = $1 AND deleted = " FALSE FOR_UPDATE);
+    dialect::fetch_optional(conn, &sql, &[Arg::Text(room_id)], |_| Ok(()))
+        .await?
+        .ok_or(Error::RoomNotFound)
+}
+
+/// The live room.
+pub async fn room_in<C: Conn>(conn: &mut C, room_id: &str) -> Result<Room> {
+    let sql =
+        sql!("SELECT " room_columns!() " FROM rooms r WHERE r.id = $1 AND r.deleted = " FALSE);
+    dialect::fetch_optional(conn, &sql, &[Arg::Text(room_id)], rows::room)
+        .await?
+        .ok_or(Error::RoomNotFound)
+}
+
+/// Adds the user to the (locked) room if needed: the `member.joined` event, or `None`.
+async fn join_in<C: Conn>(conn: &mut C, room_id: &str, user: &User) -> Result<Option<StoredEvent>> {
+    let sql = sql!(
+        "INSERT INTO members (room_id, user_id, role, joined_at) VALUES ($1, $2, 'member', $3) \
+         ON CONFLICT (room_id, user_id) DO NOTHING"
+    );
+    let at = now();
+    let args = [Arg::Text(room_id), Arg::Text(&user.id), Arg::Text(&at)];
+    if dialect::execute(conn, &sql, &args).await? == 0 {
+        return Ok(None);
+    }
+    let kind = EventKind::MemberJoined { user: user.clone() };
+    Ok(Some(append(conn, room_id, kind, None).await?))
+}
+
+#[async_trait]
+impl<B: Backend> RoomStore for B {
+    async fn seed_default_rooms(&self, names: &[&str]) -> Result<()> {
+        let mut tx = self.begin().await?;
+        // PostgreSQL: nodes starting together, one seeds, the others wait here and then see its
+        // rooms. SQLite has one writer.
+        let lock = dialect::Sql {
+            sqlite: "SELECT 1",
+            postgres: "SELECT pg_advisory_xact_lock(7011964)",
+        };
+        dialect::fetch_optional(&mut *tx, &lock, &[], |_| Ok(())).await?;
+        let any = sql!("SELECT COUNT(*) FROM rooms");
+        let count = dialect::fetch_optional(&mut *tx, &any, &[], |row| row.int(0)).await?;
+        if count == Some(0) {
+            let insert = sql!(
+                "INSERT INTO rooms (id, name, name_key, topic, created_at) \
+                 VALUES ($1, $2, $3, '', $4)"
+            );
+            for name in names {
+                let (id, key, at) = (new_id(), name.to_lowercase(), now());
+                let args = [
+                    Arg::Text(&id),
+                    Arg::Text(name),
+                    Arg::Text(&key),
+                    Arg::Text(&at),
+                ];
+                dialect::execute(&mut *tx, &insert, &args).await?;
+            }
+        }
+        B::commit(tx).await
+    }
+
+    async fn list_rooms(&self) -> Result<Vec<Room>> {
+        let sql = sql!(
+            "SELECT " room_columns!() " FROM rooms r WHERE r.deleted = " FALSE
+            " ORDER BY r.created_at, r.id"
+        );
+        let mut conn = self.read().await?;
+        dialect::fetch_all(&mut *conn, &sql, &[], rows::room).await
+    }
+
+    async fn get_room(&self, room_id: &str) -> Result<Room> {
+        let mut conn = self.read().await?;
+        room_in(&mut *conn, room_id).await
+    }
+
+    async fn create_room(
+        &self,
+        name: &str,
+        topic: &str,
+        owner: &User,
+    ) -> Result<(Room, Vec<StoredEvent>)> {
+        let mut tx = self.begin().await?;
+        let (id, key, at) = (new_id(), name.to_lowercase(), now());
+        let sql = sql!(
+            "INSERT INTO rooms (id, name, name_key, topic, owner_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)"
+        );
+        let args = [
+            Arg::Text(&id),
+            Arg::Text(name),
+            Arg::Text(&key),
+            Arg::Text(topic),
+            Arg::Text(&owner.id),
+            Arg::Text(&at),
+        ];
+        dialect::execute(&mut *tx, &sql, &args)
+            .await
+            .map_err(|err| err.unique_or(Error::RoomNameTaken))?;
+        let sql = sql!(
+            "INSERT INTO members (room_id, user_id, role, joined_at) VALUES ($1, $2, 'owner', $3)"
+        );
+        let at = now();
+        let args = [Arg::Text(&id), Arg::Text(&owner.id), Arg::Text(&at)];
+        dialect::execute(&mut *tx, &sql, &args).await?;
+        let kind = EventKind::MemberJoined {
+            user: owner.clone(),
+        };
+        let joined = append(&mut *tx, &id, kind, None).await?;
+        let room = room_in(&mut *tx, &id).await?;
+        B::commit(tx).await?;
+        Ok((room, vec![joined]))
+    }
+
+    async fn update_room(&self, room_id: &str, patch: &RoomPatch) -> Result<(Room, StoredEvent)> {
+        let mut tx = self.begin().await?;
+        lock_room(&mut *tx, room_id).await?;
+        let current = room_in(&mut *tx, room_id).await?;
+        let name = patch.name.clone().unwrap_or(current.name);
+        let key = name.to_lowercase();
+        let sql = sql!(
+            "UPDATE rooms SET name = $1, name_key = $2, topic = $3, rearrange = $4 WHERE id = $5"
+        );
+        let args = [
+            Arg::Text(&name),
+            Arg::Text(&key),
+            Arg::Text(patch.topic.as_ref().unwrap_or(&current.topic)),
+            Arg::Text(patch.rearrange.unwrap_or(current.rearrange).as_str()),
+            Arg::Text(room_id),
+        ];
+        dialect::execute(&mut *tx, &sql, &args)
+            .await
+            .map_err(|err| err.unique_or(Error::RoomNameTaken))?;
+        // The event's room carries the seq of the event itself.
+        let seq = events::next_seq(&mut *tx, room_id).await?;
+        let room = room_in(&mut *tx, room_id).await?;
+        let kind = EventKind::RoomUpdated { room: room.clone() };
+        let event = rows::event(room_id, seq, now(), kind);
+        let stored = events::insert(&mut *tx, &event, None).await?;
+        B::commit(tx).await?;
+        Ok((room, stored))
+    }
+
+    async fn delete_room(&self, room_id: &str) -> Result<StoredEvent> {
+        let mut tx = self.begin().await?;
+        lock_room(&mut *tx, room_id).await?;
+        for sql in [
+            sql!("DELETE FROM members WHERE room_id = $1"),
+            sql!("DELETE FROM events WHERE room_id = $1"),
+            sql!("UPDATE messages SET body = '', deleted = " TRUE " WHERE room_id = $1"),
+        ] {
+            dialect::execute(&mut *tx, &sql, &[Arg::Text(room_id)]).await?;
+        }
+        let event = append(&mut *tx, room_id, EventKind::RoomDeleted {}, None).await?;
+        let sql = sql!("UPDATE rooms SET deleted = " TRUE " WHERE id = $1");
+        dialect::execute(&mut *tx, &sql, &[Arg::Text(room_id)]).await?;
+        B::commit(tx).await?;
+        Ok(event)
+    }
+
+    async fn join_room(&self, room_id: &str, user: &User) -> Result<Option<StoredEvent>> {
+        // Most joins are of members already there: answer those without taking the write lock.
+        if self.role(room_id, &user.id).await?.is_some() {
+            return Ok(None);
+        }
+        let mut tx = self.begin().await?;
+        lock_room(&mut *tx, room_id).await?;
+        let event = join_in(&mut *tx, room_id, user).await?;
+        B::commit(tx).await?;
+        Ok(event)
+    }
+
+    async fn leave_room(&self, room_id: &str, user: &User) -> Result<Option<StoredEvent>> {
+        let mut tx = self.begin().await?;
+        lock_room(&mut *tx, room_id).await?;
+        let sql = sql!("DELETE FROM members WHERE room_id = $1 AND user_id = $2");
+        let args = [Arg::Text(room_id), Arg::Text(&user.id)];
+        let event = match dialect::execute(&mut *tx, &sql, &args).await? {
+            0 => None,
+            _ => {
+                let kind = EventKind::MemberLeft { user: user.clone() };
+                Some(append(&mut *tx, room_id, kind, None).await?)
+            }
+        };
+        B::commit(tx).await?;
+        Ok(event)
+    }
+
+    async fn members(&self, room_id: &str) -> Result<Vec<(User, Role)>> {
+        let mut conn = self.read().await?;
+        room_in(&mut *conn, room_id).await?;
+        let sql = sql!(
+            "SELECT " user_columns!() ", mb.role FROM members mb JOIN users u ON u.id = mb.user_id \
+             WHERE mb.room_id = $1 ORDER BY mb.joined_at, u.id"
+        );
+        dialect::fetch_all(&mut *conn, &sql, &[Arg::Text(room_id)], rows::member).await
+    }
+
+    async fn role(&self, room_id: &str, user_id: &str) -> Result<Option<Role>> {
+        let sql = sql!("SELECT role FROM members WHERE room_id = $1 AND user_id = $2");
+        let mut conn = self.read().await?;
+        let args = [Arg::Text(room_id), Arg::Text(user_id)];
+        let role = dialect::fetch_optional(&mut *conn, &sql, &args, |row| row.text(0)).await?;
+        Ok(role.and_then(|r| Role::parse(&r)))
+    }
+}

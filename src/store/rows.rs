@@ -1,0 +1,114 @@
+//! Where rows become [`User`], [`Message`], [`Room`] and [`StoredEvent`], and where new messages
+//! and events are made: the one place that knows both a column list and the struct it fills.
+//!
+//! Each `*_columns!()` macro is a column list for [`sql!`](super::dialect::sql) statements; the
+//! function of the same name reads a row of it, column by column in that order.
+
+use super::dialect::ReadRow;
+use super::{SendRequest, StoredEvent};
+use crate::error::Result;
+use crate::protocol::{Event, EventKind, Message, Rearrange, Role, Room, User};
+
+/// A user: `u.id, u.username, u.guest`.
+macro_rules! user_columns {
+    () => {
+        "u.id, u.username, u.guest"
+    };
+}
+pub(crate) use user_columns;
+
+/// Reads the three columns of [`user_columns!`] from `at` on.
+pub fn user(row: &dyn ReadRow, at: usize) -> Result<User> {
+    Ok(User {
+        id: row.text(at)?,
+        username: row.text(at + 1)?,
+        guest: row.flag(at + 2)?,
+    })
+}
+
+/// A message joined with its author (`messages m JOIN users u`).
+macro_rules! message_columns {
+    () => {
+        "m.id, m.room_id, m.seq, m.body, m.client_id, m.created_at, m.edited_at, m.position, \
+         u.id, u.username, u.guest"
+    };
+}
+pub(crate) use message_columns;
+
+pub fn message(row: &dyn ReadRow) -> Result<Message> {
+    Ok(Message {
+        id: row.text(0)?,
+        room_id: row.text(1)?,
+        seq: row.int(2)? as u64,
+        body: row.text(3)?,
+        client_id: row.text(4)?,
+        created_at: row.text(5)?,
+        edited_at: row.opt_text(6)?,
+        position: row.text(7)?,
+        author: user(row, 8)?,
+    })
+}
+
+/// A room (`rooms r`) with its member count.
+macro_rules! room_columns {
+    () => {
+        "r.id, r.name, r.topic, r.owner_id, r.rearrange, r.last_seq, r.created_at, \
+         (SELECT COUNT(*) FROM members mb WHERE mb.room_id = r.id)"
+    };
+}
+pub(crate) use room_columns;
+
+/// Rooms handed out have `online_count` 0: presence is not the store's business.
+pub fn room(row: &dyn ReadRow) -> Result<Room> {
+    Ok(Room {
+        id: row.text(0)?,
+        name: row.text(1)?,
+        topic: row.text(2)?,
+        owner_id: row.opt_text(3)?,
+        rearrange: Rearrange::parse(&row.text(4)?).unwrap_or(Rearrange::Anyone),
+        last_seq: row.int(5)? as u64,
+        created_at: row.text(6)?,
+        member_count: row.int(7)? as u64,
+        online_count: 0,
+    })
+}
+
+/// A member: [`user_columns!`], then `mb.role`.
+pub fn member(row: &dyn ReadRow) -> Result<(User, Role)> {
+    let role = row.text(3)?;
+    Ok((user(row, 0)?, Role::parse(&role).unwrap_or(Role::Member)))
+}
+
+/// An event of the log: `room_id, seq, payload`.
+pub fn stored_event(row: &dyn ReadRow) -> Result<StoredEvent> {
+    Ok(StoredEvent {
+        room_id: row.text(0)?,
+        seq: row.int(1)? as u64,
+        json: row.text(2)?,
+    })
+}
+
+/// A new event of the room.
+pub fn event(room_id: &str, seq: u64, at: String, kind: EventKind) -> Event {
+    Event {
+        room_id: room_id.to_string(),
+        seq,
+        at,
+        kind,
+    }
+}
+
+/// The message a send makes.
+pub fn new_message(request: &SendRequest, seq: u64, position: String, at: &str) -> Message {
+    Message {
+        id: super::new_id(),
+        room_id: request.room_id.clone(),
+        seq,
+        author: request.author.clone(),
+        body: request.body.clone(),
+        client_id: request.client_id.clone(),
+        created_at: at.to_string(),
+        edited_at: None,
+        position,
+    }
+}

@@ -1,0 +1,335 @@
+//! The send procedure: idempotent by `(author, client_id)`, joining the author to the room if
+//! needed, the message after the room's last one. Written once for a group of sends, which
+//! SQLite's group commit hands it many at a time (see [`super::sqlite::commit`]) and each of
+//! PostgreSQL's lanes one at a time, under the room's lock (see [`super::postgres`]).
+//!
+//! A group costs a handful of statements whatever its size: one lookup of earlier sends with the
+//! same `client_id`s, two reads for the rooms and memberships, then one multi-row insert each for
+//! new members, messages and events, and one update of every touched room's `last_seq`.
+
+use std::collections::{HashMap, HashSet};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::dialect::{sql, Arg, Conn, DbError, RowsSql};
+use super::rows::{self, message_columns};
+use super::{failed_ticket, now, position, ticket, PublishSlot, Publisher, SendOutcome};
+use super::{SendRequest, SendTicket, StoredEvent};
+use crate::error::Error;
+use crate::protocol::{EventKind, Message};
+
+/// A send waiting to be stored.
+pub(crate) struct SendJob {
+    pub request: SendRequest,
+    pub reply: oneshot::Sender<crate::error::Result<SendOutcome>>,
+}
+
+/// Where a store's sends queue: in lanes, one task or thread each (SQLite: one, its group
+/// commit; PostgreSQL: several), a room always in the same lane. A lane stores its sends one
+/// after another, so sends submitted in order are stored in order, while sends to rooms in
+/// different lanes commit side by side. Each lane publishes every committed send (see
+/// [`super::MessageStore::publish_sends`]) before it answers it.
+pub(crate) struct SendQueue {
+    lanes: Vec<mpsc::UnboundedSender<SendJob>>,
+    publish: PublishSlot,
+}
+
+impl SendQueue {
+    /// `lanes` lanes, each started by `start` with its jobs and where to publish.
+    pub fn start(
+        lanes: usize,
+        mut start: impl FnMut(mpsc::UnboundedReceiver<SendJob>, PublishSlot) -> std::io::Result<()>,
+    ) -> std::io::Result<SendQueue> {
+        let publish = PublishSlot::default();
+        let lanes = (0..lanes.max(1))
+            .map(|_| {
+                let (lane, jobs) = mpsc::unbounded_channel();
+                start(jobs, publish.clone()).map(|()| lane)
+            })
+            .collect::<std::io::Result<_>>()?;
+        Ok(SendQueue { lanes, publish })
+    }
+
+    pub fn submit(&self, request: SendRequest) -> SendTicket {
+        let (reply, answer) = oneshot::channel();
+        let lane = match self.lanes.len() {
+            1 => 0,
+            lanes => lane_of(&request.room_id, lanes),
+        };
+        // Unbounded, so that taking the job never waits and jobs queue in call order. What
+        // bounds it is upstream: each connection's sends in flight, and the per-user rate limit.
+        if self.lanes[lane].send(SendJob { request, reply }).is_err() {
+            return failed_ticket(Error::Unavailable(anyhow::anyhow!("the store is closed")));
+        }
+        ticket(answer)
+    }
+
+    pub fn publish_sends(&self, publish: Publisher) -> bool {
+        self.publish.install(publish)
+    }
+}
+
+fn lane_of(room_id: &str, lanes: usize) -> usize {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hash::hash(room_id, &mut hasher);
+    (std::hash::Hasher::finish(&hasher) % lanes as u64) as usize
+}
+
+/// Rows per multi-row statement: bound values stay far below SQLite's limit of 32,766.
+pub const CHUNK: usize = 1_000;
+
+static EARLIER: RowsSql = RowsSql::new(
+    sql!("SELECT " message_columns!() " FROM (VALUES "),
+    2,
+    sql!(
+        ") AS k JOIN messages m ON m.author_id = k.column1 AND m.client_id = k.column2 \
+         JOIN users u ON u.id = m.author_id"
+    ),
+);
+static ROOMS: RowsSql = RowsSql::new(
+    sql!(
+        "SELECT r.id, r.last_seq, (SELECT MAX(m.position) FROM messages m \
+         WHERE m.room_id = r.id AND m.deleted = " FALSE ") FROM rooms r \
+         WHERE r.deleted = " FALSE " AND r.id IN ("
+    ),
+    1,
+    sql!(")"),
+);
+static MEMBERS: RowsSql = RowsSql::new(
+    sql!("SELECT k.column1, k.column2 FROM (VALUES "),
+    2,
+    sql!(") AS k JOIN members mb ON mb.room_id = k.column1 AND mb.user_id = k.column2"),
+);
+static INSERT_MEMBERS: RowsSql = RowsSql::new(
+    sql!("INSERT INTO members (room_id, user_id, role, joined_at) VALUES "),
+    4,
+    sql!(""),
+);
+static INSERT_MESSAGES: RowsSql = RowsSql::new(
+    sql!(
+        "INSERT INTO messages (id, room_id, seq, author_id, client_id, body, position, \
+         created_at) VALUES "
+    ),
+    8,
+    sql!(""),
+);
+static INSERT_EVENTS: RowsSql = RowsSql::new(
+    sql!("INSERT INTO events (room_id, seq, message_id, payload) VALUES "),
+    4,
+    sql!(""),
+);
+static SET_LAST_SEQ: RowsSql = RowsSql::new(
+    sql!("UPDATE rooms SET last_seq = k.column2 FROM (VALUES "),
+    2,
+    sql!(") AS k WHERE rooms.id = k.column1"),
+);
+
+/// A room as the group found it, and what the group did to it.
+struct GroupRoom {
+    /// The seq the group's first event here takes (so: whether it took any).
+    first_seq: u64,
+    next_seq: u64,
+    last_position: Option<String>,
+    members: HashSet<String>,
+}
+
+type Outcomes = Vec<crate::error::Result<SendOutcome>>;
+
+/// Stores a group of sends in the open transaction, in order. A send to a missing room fails
+/// alone, writing nothing; a statement that fails fails the whole group (the caller's
+/// transaction rolls back), a unique index's refusal marked as such.
+pub async fn store_group<C: Conn>(
+    conn: &mut C,
+    requests: &[&SendRequest],
+) -> Result<Outcomes, DbError> {
+    let mut earlier = earlier_sends(conn, requests).await?;
+    let mut rooms = group_rooms(conn, requests).await?;
+    let at = now();
+    let mut joined: Vec<(&str, &str)> = Vec::new();
+    let mut messages: Vec<Message> = Vec::new();
+    let mut events: Vec<(StoredEvent, Option<String>)> = Vec::new();
+    let mut outcomes = Vec::with_capacity(requests.len());
+    for request in requests {
+        let key = (request.author.id.clone(), request.client_id.clone());
+        if let Some(message) = earlier.get(&key) {
+            outcomes.push(Ok(SendOutcome::Existing(message.clone())));
+            continue;
+        }
+        let Some(room) = rooms.get_mut(request.room_id.as_str()) else {
+            outcomes.push(Err(Error::RoomNotFound));
+            continue;
+        };
+        let mut created = Vec::with_capacity(2);
+        if room.members.insert(request.author.id.clone()) {
+            joined.push((&request.room_id, &request.author.id));
+            let kind = EventKind::MemberJoined {
+                user: request.author.clone(),
+            };
+            let event = rows::event(&request.room_id, room.next_seq, at.clone(), kind);
+            let event = StoredEvent::new(&event);
+            room.next_seq += 1;
+            events.push((event.clone(), None));
+            created.push(event);
+        }
+        let key_after = position::after(room.last_position.as_deref());
+        let message = rows::new_message(request, room.next_seq, key_after, &at);
+        room.next_seq += 1;
+        room.last_position = Some(message.position.clone());
+        let kind = EventKind::MessageCreated {
+            message: message.clone(),
+        };
+        let event = StoredEvent::new(&rows::event(
+            &request.room_id,
+            message.seq,
+            at.clone(),
+            kind,
+        ));
+        events.push((event.clone(), Some(message.id.clone())));
+        created.push(event);
+        // A repeat of this send later in the group answers with this message.
+        earlier.insert(key, message.clone());
+        messages.push(message.clone());
+        outcomes.push(Ok(SendOutcome::Created {
+            message,
+            events: created,
+        }));
+    }
+    for chunk in joined.chunks(CHUNK) {
+        let mut args = Vec::with_capacity(chunk.len() * 4);
+        for (room_id, user_id) in chunk {
+            args.extend([
+                Arg::Text(room_id),
+                Arg::Text(user_id),
+                Arg::Text("member"),
+                Arg::Text(&at),
+            ]);
+        }
+        let sql = INSERT_MEMBERS.text(C::DIALECT, chunk.len());
+        conn.execute(&sql, &args).await?;
+    }
+    for chunk in messages.chunks(CHUNK) {
+        let mut args = Vec::with_capacity(chunk.len() * 8);
+        for m in chunk {
+            args.extend([
+                Arg::Text(&m.id),
+                Arg::Text(&m.room_id),
+                Arg::Int(m.seq as i64),
+                Arg::Text(&m.author.id),
+                Arg::Text(&m.client_id),
+                Arg::Text(&m.body),
+                Arg::Text(&m.position),
+                Arg::Text(&m.created_at),
+            ]);
+        }
+        let sql = INSERT_MESSAGES.text(C::DIALECT, chunk.len());
+        conn.execute(&sql, &args).await?;
+    }
+    for chunk in events.chunks(CHUNK) {
+        let mut args = Vec::with_capacity(chunk.len() * 4);
+        for (event, message_id) in chunk {
+            args.extend([
+                Arg::Text(&event.room_id),
+                Arg::Int(event.seq as i64),
+                Arg::OptText(message_id.as_deref()),
+                Arg::Text(&event.json),
+            ]);
+        }
+        let sql = INSERT_EVENTS.text(C::DIALECT, chunk.len());
+        conn.execute(&sql, &args).await?;
+    }
+    // Each touched room's last_seq moves to its last event, all rooms in one statement.
+    let touched: Vec<(&str, i64)> = rooms
+        .iter()
+        .filter(|(_, room)| room.next_seq > room.first_seq)
+        .map(|(id, room)| (*id, room.next_seq as i64 - 1))
+        .collect();
+    for chunk in touched.chunks(CHUNK) {
+        let mut args = Vec::with_capacity(chunk.len() * 2);
+        for (id, last_seq) in chunk {
+            args.extend([Arg::Text(id), Arg::Int(*last_seq)]);
+        }
+        let sql = SET_LAST_SEQ.text(C::DIALECT, chunk.len());
+        conn.execute(&sql, &args).await?;
+    }
+    Ok(outcomes)
+}
+
+/// Messages already stored under any of the group's `(author, client_id)` pairs: retries.
+pub async fn earlier_sends<C: Conn>(
+    conn: &mut C,
+    requests: &[&SendRequest],
+) -> Result<HashMap<(String, String), Message>, DbError> {
+    let mut found = HashMap::new();
+    for chunk in requests.chunks(CHUNK) {
+        let mut args = Vec::with_capacity(chunk.len() * 2);
+        for r in chunk {
+            args.extend([Arg::Text(&r.author.id), Arg::Text(&r.client_id)]);
+        }
+        let sql = EARLIER.text(C::DIALECT, chunk.len());
+        conn.fetch(&sql, &args, &mut |row| {
+            let message = rows::message(row)?;
+            found.insert(
+                (message.author.id.clone(), message.client_id.clone()),
+                message,
+            );
+            Ok(())
+        })
+        .await?;
+    }
+    Ok(found)
+}
+
+/// The group's rooms as the group starts them, with which of the group's authors are members
+/// already: two statements for any number of rooms. A room that does not exist (or is deleted)
+/// is missing from the map.
+async fn group_rooms<'a, C: Conn>(
+    conn: &mut C,
+    requests: &[&'a SendRequest],
+) -> Result<HashMap<&'a str, GroupRoom>, DbError> {
+    let mut room_ids: Vec<&str> = requests.iter().map(|r| r.room_id.as_str()).collect();
+    room_ids.sort_unstable();
+    room_ids.dedup();
+    let mut pairs: Vec<(&str, &str)> = requests
+        .iter()
+        .map(|r| (r.room_id.as_str(), r.author.id.as_str()))
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let mut rooms = HashMap::new();
+    for chunk in room_ids.chunks(CHUNK) {
+        let args: Vec<Arg> = chunk.iter().map(|id| Arg::Text(id)).collect();
+        let sql = ROOMS.text(C::DIALECT, chunk.len());
+        conn.fetch(&sql, &args, &mut |row| {
+            let id = row.text(0)?;
+            // The map is keyed by the request's own str, which outlives this function.
+            if let Some(key) = chunk.iter().find(|r| **r == id) {
+                let next_seq = row.int(1)? as u64 + 1;
+                let room = GroupRoom {
+                    first_seq: next_seq,
+                    next_seq,
+                    last_position: row.opt_text(2)?,
+                    members: HashSet::new(),
+                };
+                rooms.insert(*key, room);
+            }
+            Ok(())
+        })
+        .await?;
+    }
+    for chunk in pairs.chunks(CHUNK) {
+        let mut args = Vec::with_capacity(chunk.len() * 2);
+        for (room_id, user_id) in chunk {
+            args.extend([Arg::Text(room_id), Arg::Text(user_id)]);
+        }
+        let sql = MEMBERS.text(C::DIALECT, chunk.len());
+        conn.fetch(&sql, &args, &mut |row| {
+            let (room_id, user_id) = (row.text(0)?, row.text(1)?);
+            if let Some(room) = rooms.get_mut(room_id.as_str()) {
+                room.members.insert(user_id);
+            }
+            Ok(())
+        })
+        .await?;
+    }
+    Ok(rooms)
+}
