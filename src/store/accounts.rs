@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 
-use super::dialect::{self, sql, Arg, Backend};
+use super::backend::Backend;
+use super::dialect::{self, sql, Arg};
 use super::rows::{self, user_columns};
 use super::{new_id, now, SessionRecord, UserRecord};
 use crate::error::{Error, Result};

@@ -3,7 +3,8 @@
 
 use async_trait::async_trait;
 
-use super::dialect::{self, sql, Arg, Backend, Conn};
+use super::backend::Backend;
+use super::dialect::{self, sql, Arg, Conn};
 use super::{now, rows, StoredEvent};
 use crate::error::{Error, Result};
 use crate::protocol::{Event, EventKind};

@@ -3,7 +3,8 @@
 
 use async_trait::async_trait;
 
-use super::dialect::{self, sql, Arg, Backend, Conn};
+use super::backend::Backend;
+use super::dialect::{self, sql, Arg, Conn};
 use super::events::{self, append, Carrying};
 use super::rooms::{lock_room, room_in};
 use super::rows::{self, message_columns};

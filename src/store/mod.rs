@@ -15,6 +15,7 @@
 //! permissions first; the store enforces only what must hold for the data to be correct.
 
 pub mod accounts;
+pub mod backend;
 pub mod copy;
 pub mod dialect;
 pub mod events;
@@ -186,7 +187,7 @@ pub struct MessagesPage {
 
 /// The durable store: every resource's interface, and a reachability check. Implementations:
 /// [`sqlite::SqliteStore`] (embedded) and [`postgres::PostgresStore`] (cluster), both through
-/// [`dialect::Backend`], over which every interface is written once.
+/// [`backend::Backend`], over which every interface is written once.
 #[async_trait]
 pub trait Store: AccountStore + RoomStore + MessageStore + EventLog {
     /// Reachability check for `/readyz`.
@@ -194,7 +195,7 @@ pub trait Store: AccountStore + RoomStore + MessageStore + EventLog {
 }
 
 #[async_trait]
-impl<B: dialect::Backend> Store for B {
+impl<B: backend::Backend> Store for B {
     async fn ping(&self) -> Result<()> {
         let mut conn = self.read().await?;
         let sql = dialect::sql!("SELECT 1");

@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 
-use super::dialect::{self, sql, Arg, Backend, Conn};
+use super::backend::Backend;
+use super::dialect::{self, sql, Arg, Conn};
 use super::events::{self, append};
 use super::rows::{self, room_columns, user_columns};
 use super::{new_id, now, RoomPatch, StoredEvent};

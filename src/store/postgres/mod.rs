@@ -17,7 +17,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, PgPool, Postgres};
 use tokio::sync::mpsc;
 
-use super::dialect::{sqlx_conn, Backend, Dialect, Parts};
+use super::backend::{Backend, Parts};
+use super::dialect::{sqlx_conn, Dialect};
 use super::rooms::lock_room;
 use super::sends::{self, SendJob, SendQueue};
 use super::{PublishSlot, SendOutcome, SendRequest};

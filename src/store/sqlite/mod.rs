@@ -18,7 +18,8 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 
-use super::dialect::{sqlx_conn, Backend, Dialect, Parts};
+use super::backend::{Backend, Parts};
+use super::dialect::{sqlx_conn, Dialect};
 use super::sends::SendQueue;
 use crate::error::Error;
 
