@@ -159,6 +159,29 @@ impl EventKind {
             EventKind::RoomDeleted {} => "room.deleted",
         }
     }
+
+    /// What an event of this kind does beyond its own room's log (see [`Effects`]).
+    pub fn effects(&self) -> Effects {
+        Effects {
+            members_changed: matches!(
+                self,
+                EventKind::MemberJoined { .. } | EventKind::MemberLeft { .. }
+            ),
+            ends_room: matches!(self, EventKind::RoomDeleted {}),
+        }
+    }
+}
+
+/// What an event does to things outside its own record, decided once from its typed kind and
+/// carried beside its encoded bytes (so nothing re-reads the JSON to find out). Not on the wire
+/// to clients.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// `member.joined` / `member.left`: the room's member count changed (its room-list entry is
+    /// due for an update).
+    pub members_changed: bool,
+    /// `room.deleted`: the last event the room ever has; subscriptions end after it.
+    pub ends_room: bool,
 }
 
 /// A client's correlation value for a request: echoed in the answer (`pong`, `error`). Any JSON.

@@ -831,10 +831,12 @@ impl Store for SqliteStore {
         .map_err(db_err)?;
         Ok(rows
             .iter()
-            .map(|row| StoredEvent {
-                room_id: room_id.to_string(),
-                seq: row.get::<i64, _>("seq") as u64,
-                json: row.get("payload"),
+            .map(|row| {
+                StoredEvent::from_log(
+                    room_id.to_string(),
+                    row.get::<i64, _>("seq") as u64,
+                    row.get("payload"),
+                )
             })
             .collect())
     }
