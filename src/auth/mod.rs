@@ -5,19 +5,21 @@
 //! leaked database holds no usable session. Logout deletes the hash: the token stops working on
 //! REST and on the socket at once.
 
+use std::sync::Arc;
+
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::protocol::User;
+use crate::store::Store;
 
 /// The name of the browser's session cookie.
 pub const SESSION_COOKIE: &str = "palaver_session";
@@ -109,9 +111,14 @@ pub struct AuthUser {
 
 impl AuthUser {
     /// Resolves a raw token to its user, or `None` when it is unknown, revoked or expired.
-    pub async fn from_token(state: &AppState, token: &str) -> Result<Option<AuthUser>> {
+    /// `state` is anything that yields the store (the server's shared state does).
+    pub async fn from_token<S>(state: &S, token: &str) -> Result<Option<AuthUser>>
+    where
+        Arc<dyn Store>: FromRef<S>,
+    {
         let hash = token_hash(token);
-        Ok(state.store.session(&hash).await?.map(|session| AuthUser {
+        let store = Arc::<dyn Store>::from_ref(state);
+        Ok(store.session(&hash).await?.map(|session| AuthUser {
             user: session.user,
             token_hash: hash,
             expires_at: session.expires_at,
@@ -119,13 +126,14 @@ impl AuthUser {
     }
 }
 
-impl FromRequestParts<AppState> for AuthUser {
+impl<S> FromRequestParts<S> for AuthUser
+where
+    S: Send + Sync,
+    Arc<dyn Store>: FromRef<S>,
+{
     type Rejection = Error;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let token = token_from_headers(&parts.headers).ok_or(Error::Unauthenticated)?;
         AuthUser::from_token(state, &token)
             .await?

@@ -29,11 +29,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
-use crate::app::AppState;
 use crate::auth::{self, AuthUser};
 use crate::error::Error;
 use crate::hub::{Closer, Connection, EncodedEvent, Outbound, Replay};
 use crate::protocol::{close_code, ClientFrame, Ref, ServerFrame, PROTOCOL_VERSION};
+use crate::state::AppState;
 use socket::Socket;
 
 /// Sends one connection may have waiting for the store beyond the one being answered; past it

@@ -10,11 +10,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use super::extract::ApiJson;
-use crate::app::AppState;
 use crate::auth::{clear_session_cookie, session_cookie, token_from_headers, token_hash, AuthUser};
 use crate::chat::Session;
 use crate::error::Result;
 use crate::protocol::{AuthResponse, Credentials, GuestRequest, User};
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
