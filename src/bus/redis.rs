@@ -1,9 +1,9 @@
 //! The cluster bus: Redis pub/sub between the nodes that share a Redis.
 //!
 //! Channels (all under the configured prefix, `palaver:` by default):
-//! - `room:{room_id}`: the committed events of a room, as `{seq}:{effects}:{frame}` where
+//! - `room:{room_id}`: the committed events of a room, as `{seq}{effects}:{frame}` where
 //!   `effects` names what the event does beyond its record, one letter each (`m`: the members
-//!   changed, `e`: it ends the room; empty for most events), and `frame` is the
+//!   changed, `e`: it ends the room; none for most events), and `frame` is the
 //!   `{"type":"event",…}` text every socket gets. A node subscribes while it has subscribers in
 //!   the room and unsubscribes after the last one leaves.
 //! - `presence`: JSON `PresenceMessage`s: who came online or went offline on a node, typing

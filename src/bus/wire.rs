@@ -1,5 +1,5 @@
 //! What travels between nodes on the Redis channels (see [`super::redis`]): an event as
-//! `{seq}:{effects}:{frame}`, and the presence channel's JSON messages.
+//! `{seq}{effects}:{frame}` (see [`encode_event`]), and the presence channel's JSON messages.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -57,10 +57,15 @@ impl PresenceMessage {
     }
 }
 
-/// The letters of an event's effects on the wire between nodes (see the module doc).
+/// The letters of an event's effects on the wire between nodes, right after its seq.
 const MEMBERS_CHANGED: char = 'm';
 const ENDS_ROOM: char = 'e';
 
+/// `{seq}{effects}:{frame}`: the effects as letters after the seq (`7e:…` for a
+/// `room.deleted`), none for most events, which so keep the plain `{seq}:{frame}` an older node
+/// reads. An older node refuses the seq of the few with effects and catches them up from the
+/// store, as it does any event the bus lost; a node reading the plain form takes it as no
+/// effects.
 pub(super) fn encode_event(event: &EncodedEvent) -> String {
     let letter = |on: bool, letter: char| if on { Some(letter) } else { None };
     let Effects {
@@ -70,13 +75,16 @@ pub(super) fn encode_event(event: &EncodedEvent) -> String {
     let members_changed = letter(members_changed, MEMBERS_CHANGED).into_iter();
     let ends_room = letter(ends_room, ENDS_ROOM).into_iter();
     let effects: String = members_changed.chain(ends_room).collect();
-    format!("{}:{effects}:{}", event.seq, event.frame.as_str())
+    format!("{}{effects}:{}", event.seq, event.frame.as_str())
 }
 
 pub(super) fn decode_event(room_id: &str, payload: &[u8]) -> Option<Arc<EncodedEvent>> {
     let text = std::str::from_utf8(payload).ok()?;
-    let (seq, rest) = text.split_once(':')?;
-    let (effects, frame) = rest.split_once(':')?;
+    let (head, frame) = text.split_once(':')?;
+    let digits = head
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(head.len());
+    let (seq, effects) = head.split_at(digits);
     if !effects
         .chars()
         .all(|c| c == MEMBERS_CHANGED || c == ENDS_ROOM)
@@ -126,8 +134,18 @@ mod tests {
     }
 
     #[test]
-    fn an_envelope_without_its_effects_is_refused() {
-        assert!(decode_event("r", br#"7:{"type":"event"}"#).is_none());
-        assert!(decode_event("r", br#"7:x:{"type":"event"}"#).is_none());
+    fn an_event_without_effects_keeps_the_plain_form_and_unknown_letters_are_refused() {
+        let frame = r#"{"type":"event","event":{"seq":3}}"#;
+        let event = EncodedEvent::from_frame(
+            Arc::from("r"),
+            3,
+            Utf8Bytes::from(frame),
+            Effects::default(),
+        );
+        assert_eq!(encode_event(&event), format!("3:{frame}"));
+        let decoded = decode_event("r", format!("3:{frame}").as_bytes()).unwrap();
+        assert_eq!(decoded.effects, Effects::default());
+        assert!(decode_event("r", br#"7x:{"type":"event"}"#).is_none());
+        assert!(decode_event("r", br#"e:{"type":"event"}"#).is_none());
     }
 }
