@@ -28,7 +28,7 @@ mod watch;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -50,7 +50,6 @@ pub struct Hub {
     connections: Connections,
     presence: Presence,
     counts: Arc<Counts>,
-    bus: OnceLock<Arc<dyn Bus>>,
 }
 
 impl Hub {
@@ -62,13 +61,11 @@ impl Hub {
             rooms,
             connections: Connections::default(),
             counts,
-            bus: OnceLock::new(),
         })
     }
 
     /// Connects the hub to the bus it watches rooms on. Called once, at startup.
     pub fn attach_bus(&self, bus: Arc<dyn Bus>) {
-        let _ = self.bus.set(bus.clone());
         self.rooms.attach_bus(bus);
     }
 
