@@ -1,8 +1,8 @@
-//! Builds the running server from a [`Config`]: store, bus, hub, chat rules, router, and the
-//! shutdown sequence. `main` and the tests start Palaver through the same [`Application`].
+//! Startup and shutdown: builds the running server from a [`Config`] (store, bus, hub, chat
+//! rules, router) and stops it. `main` and the tests start Palaver through the same
+//! [`Application`]. What the handlers share, [`AppState`], lives in [`crate::state`].
 
 use std::net::SocketAddr;
-use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,33 +19,10 @@ use crate::config::{Config, LogFormat};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::protocol::close_code;
+use crate::state::{AppState, Shared};
 use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
-
-/// What every handler shares. Cloning is an `Arc` increment.
-#[derive(Clone)]
-pub struct AppState(Arc<Shared>);
-
-pub struct Shared {
-    pub config: Config,
-    pub node_id: String,
-    pub store: Arc<dyn Store>,
-    pub hub: Arc<Hub>,
-    pub chat: Arc<Chat>,
-    pub metrics: Arc<Metrics>,
-    /// Cancelled when the server begins to shut down.
-    pub shutdown: CancellationToken,
-    /// Every WebSocket connection, so shutdown can wait for them to close.
-    pub tracker: TaskTracker,
-}
-
-impl Deref for AppState {
-    type Target = Shared;
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
 
 /// A built server, bound to its port, not yet serving.
 pub struct Application {
@@ -140,7 +117,7 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
-        let state = AppState(Arc::new(Shared {
+        let state = AppState::new(Shared {
             config,
             node_id,
             store,
@@ -149,7 +126,7 @@ impl Application {
             metrics,
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
-        }));
+        });
         Ok(Application {
             listener,
             state,

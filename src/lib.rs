@@ -15,7 +15,8 @@
 //! (every subscriber on this node) → each connection's queue → socket.
 //!
 //! - [`config`]: every setting, as a flag and a `PALAVER_*` environment variable.
-//! - [`app`]: builds the running server from a config; the one startup path for `main` and tests.
+//! - [`app`]: startup and shutdown; the one startup path for `main` and tests.
+//! - [`state`]: `AppState`, the handles every handler shares.
 //! - [`protocol`]: the wire types: objects, events, client and server frames. The one definition.
 //! - [`error`]: the one error type, shared by REST bodies and the socket's `error` frame.
 //! - [`credentials`]: password hashing (argon2id) and opaque session tokens.
@@ -26,12 +27,14 @@
 //!   event log) combined in `Store`, each written once over a thin dialect seam; `sqlite/` and
 //!   `postgres/` hold only what differs (connection, group commit, lanes); the schema described
 //!   once, which the copy from one to the other (`palaver copy-to-postgres`) follows.
-//! - [`bus`]: the `Bus` trait that carries committed events to every node; the in-process bus.
-//! - [`hub`]: this node's subscribers per room; ordered, gap-free fan-out of encoded events.
+//! - [`bus`]: the `Bus` trait that carries committed events to every node (the in-process bus,
+//!   Redis); it delivers into `Deliver`, which the hub implements, and never names the hub.
+//! - [`hub`]: this node's subscribers per room, one module per job: ordering and gap fill,
+//!   connections and sessions, presence and typing, room-list counts, long-poll watches.
 //! - [`gateway`]: one WebSocket connection, a module per job: upgrade, reader (frame → chat
 //!   rules), replay, and the writer task behind the bounded outbound queue.
 //! - [`http`]: the REST handlers (one module per resource), operations endpoints, OpenAPI, the UI.
-//! - [`metrics`]: the node's Prometheus metrics.
+//! - [`metrics`]: the node's Prometheus metrics; depends on nothing else in the crate.
 //! - [`serve`]: the HTTP accept loop: header read timeout, per-address connection cap.
 //! - `fuzzing` (hidden): the checks the fuzz targets in `fuzz/` and `tests/fuzz_corpora.rs` run.
 
@@ -50,6 +53,7 @@ pub mod hub;
 pub mod metrics;
 pub mod protocol;
 pub mod serve;
+pub mod state;
 pub mod store;
 
 pub use app::Application;

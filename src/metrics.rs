@@ -1,13 +1,38 @@
 //! Prometheus metrics of one node: counters bumped where things happen, gauges read at scrape
 //! time, and a histogram of store write latency by operation.
+//!
+//! It depends on nothing else in the crate: what is read at scrape time comes through
+//! [`Gauges`], which the hub implements.
 
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntGauge, Registry, TextEncoder,
 };
 
-use crate::hub::Hub;
+/// What the metrics read at scrape time.
+pub trait Gauges {
+    /// Open WebSocket connections.
+    fn connections(&self) -> usize;
+    /// Room subscriptions of open connections.
+    fn subscriptions(&self) -> usize;
+    /// Event deliveries into connection queues so far.
+    fn events_fanned_out(&self) -> u64;
+}
+
+impl<G: Gauges + ?Sized> Gauges for Arc<G> {
+    fn connections(&self) -> usize {
+        (**self).connections()
+    }
+
+    fn subscriptions(&self) -> usize {
+        (**self).subscriptions()
+    }
+
+    fn events_fanned_out(&self) -> u64 {
+        (**self).events_fanned_out()
+    }
+}
 
 pub struct Metrics {
     registry: Registry,
@@ -96,11 +121,11 @@ impl Metrics {
         }
     }
 
-    /// The Prometheus text exposition, gauges read from the hub now.
-    pub fn render(&self, hub: &Hub) -> String {
-        self.connections.set(hub.connection_count() as i64);
-        self.subscriptions.set(hub.subscription_count() as i64);
-        let fanned = hub.fanned_out.load(Ordering::Relaxed);
+    /// The Prometheus text exposition, gauges read now.
+    pub fn render(&self, gauges: &impl Gauges) -> String {
+        self.connections.set(gauges.connections() as i64);
+        self.subscriptions.set(gauges.subscriptions() as i64);
+        let fanned = gauges.events_fanned_out();
         self.events_fanned_out
             .inc_by(fanned.saturating_sub(self.events_fanned_out.get()));
         let mut out = Vec::new();

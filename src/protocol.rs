@@ -159,6 +159,33 @@ impl EventKind {
             EventKind::RoomDeleted {} => "room.deleted",
         }
     }
+
+    /// What an event of this kind does beyond its own room's log (see [`Effects`]).
+    pub fn effects(&self) -> Effects {
+        Effects::of_kind(self.name())
+    }
+}
+
+/// What an event does to things outside its own record, decided once from its typed kind and
+/// carried beside its encoded bytes (so nothing re-reads the JSON to find out). Not on the wire
+/// to clients.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// `member.joined` / `member.left`: the room's member count changed (its room-list entry is
+    /// due for an update).
+    pub members_changed: bool,
+    /// `room.deleted`: the last event the room ever has; subscriptions end after it.
+    pub ends_room: bool,
+}
+
+impl Effects {
+    /// The effects of an event of this kind (its `kind` name on the wire).
+    pub fn of_kind(kind: &str) -> Effects {
+        Effects {
+            members_changed: matches!(kind, "member.joined" | "member.left"),
+            ends_room: kind == "room.deleted",
+        }
+    }
 }
 
 /// A client's correlation value for a request: echoed in the answer (`pong`, `error`). Any JSON.

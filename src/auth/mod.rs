@@ -5,10 +5,10 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 
-use crate::app::AppState;
 use crate::credentials::token_hash;
 use crate::error::{Error, Result};
 use crate::protocol::User;
+use crate::state::AppState;
 
 /// The name of the browser's session cookie.
 pub const SESSION_COOKIE: &str = "palaver_session";

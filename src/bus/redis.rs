@@ -1,10 +1,12 @@
 //! The cluster bus: Redis pub/sub between the nodes that share a Redis.
 //!
 //! Channels (all under the configured prefix, `palaver:` by default):
-//! - `room:{room_id}`: the committed events of a room, as `{seq}:{frame}` where `frame` is the
+//! - `room:{room_id}`: the committed events of a room, as `{seq}{effects}:{frame}` where
+//!   `effects` names what the event does beyond its record, one letter each (`m`: the members
+//!   changed, `e`: it ends the room; none for most events), and `frame` is the
 //!   `{"type":"event",…}` text every socket gets. A node subscribes while it has subscribers in
 //!   the room and unsubscribes after the last one leaves.
-//! - `presence`: JSON [`PresenceMessage`]s: who came online or went offline on a node, typing
+//! - `presence`: JSON `PresenceMessage`s: who came online or went offline on a node, typing
 //!   notices, every node's heartbeat (its full online list), so a node that stops beating
 //!   expires and its users go offline elsewhere within `presence_ttl`, and revoked sessions
 //!   (logout), so every node closes that session's sockets.
@@ -13,10 +15,10 @@
 //! connection for publishing. Redis pub/sub is at-most-once: a message can be lost, and nothing
 //! is delivered while the connection is down. That is fine by design: after every (re)connect
 //! the node re-subscribes and catches every watched room up from the store
-//! ([`Hub::catch_up_all`]), and it does so periodically too, so an event whose publisher died
+//! ([`Deliver::catch_up`]), and it does so periodically too, so an event whose publisher died
 //! between commit and publish still reaches everyone within a few seconds.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -25,15 +27,13 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use redis::aio::{MultiplexedConnection, PubSubSink};
 use redis::AsyncConnectionConfig;
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 
-use super::Bus;
+use super::presence::{Presence, RemoteView, RoomDiff};
+use super::wire::{decode_event, encode_event, PresenceMessage};
+use super::{Bus, Deliver, EncodedEvent};
 use crate::error::{Error, Result};
-use crate::hub::presence::{Presence, RemoteView, RoomDiff};
-use crate::hub::{EncodedEvent, Hub};
 use crate::protocol::User;
 
 /// How long one Redis command may take before the connection counts as broken.
@@ -52,51 +52,6 @@ pub struct ClusterTiming {
     pub catch_up: Duration,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-enum PresenceMessage {
-    Heartbeat {
-        node: String,
-        rooms: HashMap<String, Vec<User>>,
-    },
-    Online {
-        node: String,
-        room: String,
-        user: User,
-    },
-    Offline {
-        node: String,
-        room: String,
-        user: User,
-    },
-    Typing {
-        node: String,
-        room: String,
-        user: User,
-    },
-    Bye {
-        node: String,
-    },
-    /// A session was revoked (logout) on `node`: close its sockets everywhere.
-    Revoke {
-        node: String,
-        token_hash: String,
-    },
-}
-
-impl PresenceMessage {
-    fn node(&self) -> &str {
-        match self {
-            PresenceMessage::Heartbeat { node, .. }
-            | PresenceMessage::Online { node, .. }
-            | PresenceMessage::Offline { node, .. }
-            | PresenceMessage::Typing { node, .. }
-            | PresenceMessage::Bye { node }
-            | PresenceMessage::Revoke { node, .. } => node,
-        }
-    }
-}
-
 /// What goes out on the publisher connection, in order.
 enum Outgoing {
     Event(Arc<EncodedEvent>),
@@ -108,7 +63,8 @@ pub struct RedisBus {
     prefix: String,
     node_id: String,
     timing: ClusterTiming,
-    hub: Weak<Hub>,
+    /// This node's subscribers.
+    target: Weak<dyn Deliver>,
     /// Rooms watched; re-subscribed after every reconnect. The async lock orders watch and
     /// unwatch of a room, which the hub issues from different tasks.
     watched: tokio::sync::Mutex<HashSet<Arc<str>>>,
@@ -123,14 +79,15 @@ pub struct RedisBus {
 impl RedisBus {
     /// Connects (failing fast when Redis can't be reached at startup) and starts the subscriber,
     /// publisher and heartbeat tasks. They stop when `shutdown` is cancelled.
-    pub async fn start(
+    pub async fn start<D: Deliver>(
         url: &str,
         prefix: &str,
         node_id: &str,
         timing: ClusterTiming,
-        hub: &Arc<Hub>,
+        target: &Arc<D>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Arc<Self>> {
+        let target: Weak<dyn Deliver> = Arc::downgrade(target) as Weak<D>;
         let client = redis::Client::open(url)?;
         let publisher = connect(&client).await?;
         let (outgoing, outgoing_rx) = mpsc::unbounded_channel();
@@ -139,7 +96,7 @@ impl RedisBus {
             prefix: prefix.to_string(),
             node_id: node_id.to_string(),
             timing,
-            hub: Arc::downgrade(hub),
+            target,
             watched: tokio::sync::Mutex::new(HashSet::new()),
             sink: Mutex::new(None),
             connected: AtomicBool::new(false),
@@ -173,8 +130,8 @@ impl RedisBus {
                 Ok(mut stream) => {
                     backoff = Duration::from_millis(100);
                     tracing::info!("redis subscriber connected");
-                    if let Some(hub) = self.hub.upgrade() {
-                        hub.catch_up_all();
+                    if let Some(target) = self.target.upgrade() {
+                        target.catch_up();
                     }
                     loop {
                         tokio::select! {
@@ -233,8 +190,8 @@ impl RedisBus {
         };
         match decode_event(room_id, payload) {
             Some(event) => {
-                if let Some(hub) = self.hub.upgrade() {
-                    hub.deliver(event);
+                if let Some(target) = self.target.upgrade() {
+                    target.deliver(event);
                 }
             }
             None => tracing::warn!(%room_id, "unreadable event on the bus"),
@@ -245,7 +202,7 @@ impl RedisBus {
         if message.node() == self.node_id {
             return;
         }
-        let Some(hub) = self.hub.upgrade() else {
+        let Some(target) = self.target.upgrade() else {
             return;
         };
         let now = Instant::now();
@@ -262,17 +219,17 @@ impl RedisBus {
                 PresenceMessage::Bye { node } => remote.remove_node(&node),
                 PresenceMessage::Typing { room, user, .. } => {
                     drop(remote);
-                    hub.relay_typing(&room, &user);
+                    target.relay_typing(&room, &user);
                     return;
                 }
                 PresenceMessage::Revoke { token_hash, .. } => {
                     drop(remote);
-                    hub.close_session(&token_hash);
+                    target.close_session(&token_hash);
                     return;
                 }
             }
         };
-        apply(&hub, diffs);
+        apply(target.as_ref(), diffs);
     }
 
     /// Publishes in order on one multiplexed connection, reconnecting as needed. Events that
@@ -343,10 +300,10 @@ impl RedisBus {
                 _ = self.shutdown.cancelled() => return,
                 _ = ticker.tick() => {}
             }
-            let Some(hub) = self.hub.upgrade() else {
+            let Some(target) = self.target.upgrade() else {
                 return;
             };
-            let rooms = hub.local_presence();
+            let rooms = target.local_presence();
             let _ = self
                 .outgoing
                 .send(Outgoing::Presence(PresenceMessage::Heartbeat {
@@ -358,18 +315,18 @@ impl RedisBus {
                 .lock()
                 .unwrap()
                 .expire(Instant::now(), self.timing.presence_ttl);
-            apply(&hub, diffs);
+            apply(target.as_ref(), diffs);
             if last_catch_up.elapsed() >= self.timing.catch_up {
                 last_catch_up = Instant::now();
-                hub.catch_up_all();
+                target.catch_up();
             }
         }
     }
 }
 
-fn apply(hub: &Arc<Hub>, diffs: Vec<(String, RoomDiff)>) {
+fn apply(target: &dyn Deliver, diffs: Vec<(String, RoomDiff)>) {
     for (room, diff) in diffs {
-        hub.remote_presence_changed(&room, &diff.joined, &diff.left);
+        target.remote_presence_changed(&room, &diff.joined, &diff.left);
     }
 }
 
@@ -415,26 +372,12 @@ async fn timed<T, E: Into<anyhow::Error>>(
     }
 }
 
-fn encode_event(event: &EncodedEvent) -> String {
-    format!("{}:{}", event.seq, event.frame.as_str())
-}
-
-fn decode_event(room_id: &str, payload: &[u8]) -> Option<Arc<EncodedEvent>> {
-    let text = std::str::from_utf8(payload).ok()?;
-    let (seq, frame) = text.split_once(':')?;
-    Some(EncodedEvent::from_frame(
-        Arc::from(room_id),
-        seq.parse().ok()?,
-        Utf8Bytes::from(frame.to_string()),
-    ))
-}
-
 #[async_trait]
 impl Bus for RedisBus {
     fn publish(&self, event: Arc<EncodedEvent>) {
         // This node's subscribers get it at once; its echo from Redis is dropped by seq.
-        if let Some(hub) = self.hub.upgrade() {
-            hub.deliver(event.clone());
+        if let Some(target) = self.target.upgrade() {
+            target.deliver(event.clone());
         }
         let _ = self.outgoing.send(Outgoing::Event(event));
     }
@@ -455,7 +398,11 @@ impl Bus for RedisBus {
     async fn unwatch_room(&self, room_id: &str) {
         let mut watched = self.watched.lock().await;
         // A new subscriber may have arrived since the hub scheduled this: keep watching then.
-        if self.hub.upgrade().is_some_and(|hub| hub.has_room(room_id)) {
+        if self
+            .target
+            .upgrade()
+            .is_some_and(|target| target.wants_room(room_id))
+        {
             return;
         }
         watched.remove(room_id);
@@ -508,20 +455,5 @@ impl Presence for RedisBus {
                 node: self.node_id.clone(),
                 token_hash: token_hash.to_string(),
             }));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_event_survives_the_wire_format() {
-        let frame = r#"{"type":"event","event":{"room_id":"r","seq":7,"kind":"room.deleted"}}"#;
-        let event = EncodedEvent::from_frame(Arc::from("r"), 7, Utf8Bytes::from(frame));
-        let decoded = decode_event("r", encode_event(&event).as_bytes()).unwrap();
-        assert_eq!(decoded.seq, 7);
-        assert_eq!(decoded.frame.as_str(), frame);
-        assert!(decoded.ends_room);
     }
 }

@@ -58,7 +58,7 @@ pub struct Chat {
 /// counts they change.
 fn publish(hub: &Hub, bus: &dyn Bus, events: &[StoredEvent]) {
     for stored in events {
-        if stored.json.contains(r#""kind":"member."#) {
+        if stored.effects().members_changed {
             hub.mark_counts(&stored.room_id);
         }
         bus.publish(EncodedEvent::new(stored));

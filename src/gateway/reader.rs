@@ -26,10 +26,10 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 use super::replay::replay;
 use super::{frames, socket::Socket};
-use crate::app::AppState;
 use crate::error::Error;
 use crate::hub::{Connection, Outbound};
 use crate::protocol::{close_code, ClientFrame, Ref, ServerFrame};
+use crate::state::AppState;
 
 /// Sends one connection may have waiting for the store beyond the one being answered; past it
 /// the reader stops reading until one is answered.

@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::app::AppState;
 use crate::error::Error;
 use crate::hub::{EncodedEvent, Replay};
 use crate::protocol::{ServerFrame, User};
+use crate::state::AppState;
 
 /// Most missing events replayed on subscribe; beyond it the client gets `resync`.
 pub const REPLAY_MAX: u64 = 1000;

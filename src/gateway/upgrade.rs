@@ -22,11 +22,11 @@ use super::frames;
 use super::reader::Reader;
 use super::socket::{self, close_frame, Socket};
 use super::writer::write_loop;
-use crate::app::AppState;
 use crate::auth::{self, AuthUser};
 use crate::error::Error;
 use crate::hub::{Closer, Connection, Outbound};
 use crate::protocol::{close_code, ServerFrame, PROTOCOL_VERSION};
+use crate::state::AppState;
 
 /// The socket's read buffer: small, because most frames are small and there may be many sockets
 /// (a bigger frame is read in several pieces). 1 KiB instead of 4 took an idle socket from 24.0

@@ -10,12 +10,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use super::extract::ApiJson;
-use crate::app::AppState;
 use crate::auth::{clear_session_cookie, session_cookie, token_from_headers, AuthUser};
 use crate::chat::accounts::Session;
 use crate::credentials::token_hash;
 use crate::error::Result;
 use crate::protocol::{AuthResponse, Credentials, GuestRequest, User};
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

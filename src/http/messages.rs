@@ -10,12 +10,12 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::extract::{ApiJson, ApiQuery};
-use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::error::{Error, Result};
 use crate::protocol::{
     EditMessageRequest, EventPage, Message, MessagePage, MoveMessageRequest, SendMessageRequest,
 };
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -14,7 +14,7 @@ use axum::http::{header, HeaderName, HeaderValue};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The Content-Security-Policy of every answer: scripts, styles, fonts and connections from this
 /// origin only (sockets may use `ws:`/`wss:`), images also as `data:` URLs (the favicon), no

@@ -15,8 +15,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::{auth, messages, ops, rooms};
-use crate::app::AppState;
 use crate::protocol;
+use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(

@@ -6,10 +6,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use super::extract::ApiJson;
-use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::error::Result;
 use crate::protocol::{CreateRoomRequest, Member, Room, UpdateRoomRequest};
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -9,7 +9,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::Router;
 use rust_embed::RustEmbed;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 #[derive(RustEmbed)]
 #[folder = "web/dist"]

@@ -1,259 +1,217 @@
-//! Presence across nodes: who is online in a room on the *other* nodes.
+//! Presence (who is online in a room) and the typing relay.
 //!
-//! A node knows its own online users exactly (the hub's `RoomState.online`). In a cluster it also
-//! needs the others': [`Presence`] is the hub's window onto them, implemented by the Redis bus.
-//! The embedded single node has no `Presence` at all, so its path stays in-process.
-//!
-//! [`RemoteView`] is the transport-free part: what each other node last said it has online, when
-//! it last said anything, and which users appear or disappear in a room when that changes. A node
-//! that stops sending heartbeats expires, and its users go offline with it.
+//! A user is online in a room while at least one of their connections on this node is
+//! subscribed to it. In a cluster, a [`ClusterPresence`] (the Redis bus) tells the hub who is
+//! online on the other nodes; presence frames follow the cluster-wide online set (a user online
+//! on two nodes goes offline once, when the second connection leaves). Presence changes are
+//! batched: the flusher sends each room at most one `presence` frame per tick, so a thousand
+//! people arriving at once cost a thousand frames per tick, not a million. Every change also
+//! marks the room's room-list counts.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::protocol::User;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-/// The hub's window onto the rest of the cluster. Calls never block: implementations queue.
-pub trait Presence: Send + Sync + 'static {
-    /// A user came online (their first subscribed connection here) or went offline (their last
-    /// one left) in a room on this node.
-    fn local_changed(&self, room_id: &str, user: &User, online: bool);
-    /// A user on this node is typing in a room: tell the other nodes.
-    fn typing(&self, room_id: &str, user: &User);
-    /// Users online in the room on other nodes (a user may also be online here).
-    fn remote_online(&self, room_id: &str) -> Vec<User>;
-    /// A session was revoked (logout) here: the other nodes close its sockets too.
-    fn session_revoked(&self, token_hash: &str);
+use super::counts::Counts;
+use super::ordering::Rooms;
+use crate::bus::Presence as ClusterPresence;
+use crate::protocol::{ServerFrame, User};
+
+/// This node's presence, and its window onto the other nodes'.
+pub(super) struct Presence {
+    rooms: Arc<Rooms>,
+    counts: Arc<Counts>,
+    /// The other nodes' online users; unset on a single node.
+    cluster: OnceLock<Arc<dyn ClusterPresence>>,
+    /// Rooms whose presence changed since the last flush.
+    dirty: Mutex<HashSet<Arc<str>>>,
 }
 
-/// Users appearing in / disappearing from a room's remote online set.
-#[derive(Debug, Default, PartialEq)]
-pub struct RoomDiff {
-    pub joined: Vec<User>,
-    pub left: Vec<User>,
-}
+impl Presence {
+    pub(super) fn new(rooms: Arc<Rooms>, counts: Arc<Counts>) -> Self {
+        Presence {
+            rooms,
+            counts,
+            cluster: OnceLock::new(),
+            dirty: Mutex::new(HashSet::new()),
+        }
+    }
 
-type RoomUsers = HashMap<String, HashMap<String, User>>;
+    pub(super) fn attach(&self, cluster: Arc<dyn ClusterPresence>) {
+        let _ = self.cluster.set(cluster);
+    }
 
-struct NodeState {
-    seen: Instant,
-    rooms: RoomUsers,
-}
+    pub(super) fn cluster(&self) -> Option<&Arc<dyn ClusterPresence>> {
+        self.cluster.get()
+    }
 
-/// What the other nodes have online (see the module doc).
-#[derive(Default)]
-pub struct RemoteView {
-    nodes: HashMap<String, NodeState>,
-}
+    fn remote_has(&self, room_id: &str, user_id: &str) -> bool {
+        self.cluster
+            .get()
+            .is_some_and(|c| c.remote_online(room_id).iter().any(|u| u.id == user_id))
+    }
 
-impl RemoteView {
-    /// Users online in the room on any known node, each once.
-    pub fn online(&self, room_id: &str) -> Vec<User> {
-        let mut seen = HashSet::new();
-        let mut users = Vec::new();
-        for node in self.nodes.values() {
-            if let Some(room) = node.rooms.get(room_id) {
-                for (id, user) in room {
-                    if seen.insert(id.as_str()) {
-                        users.push(user.clone());
-                    }
+    /// The user's first subscribed connection here in the room: they are online.
+    pub(super) fn came_online(&self, room_id: &Arc<str>, user: &User) {
+        if let Some(cluster) = self.cluster.get() {
+            cluster.local_changed(room_id, user, true);
+        }
+        if !self.remote_has(room_id, &user.id) {
+            self.changed(room_id, Some(user), None);
+        }
+    }
+
+    /// The user's last subscribed connection here in the room left.
+    pub(super) fn went_offline(&self, room_id: &Arc<str>, user: &User) {
+        if let Some(cluster) = self.cluster.get() {
+            cluster.local_changed(room_id, user, false);
+        }
+        if !self.remote_has(room_id, &user.id) {
+            self.changed(room_id, None, Some(user));
+        }
+    }
+
+    /// Records a presence change for the room's next `presence` frame (see the flusher). The
+    /// room may be gone already (its last subscriber left): then nobody here needs the frame,
+    /// but the room's counts still changed.
+    fn changed(&self, room_id: &Arc<str>, joined: Option<&User>, left: Option<&User>) {
+        if let Some(entry) = self.rooms.lock().get_mut(room_id) {
+            entry.room.note_presence(joined, left);
+        }
+        self.dirty.lock().unwrap().insert(room_id.clone());
+        self.counts.mark(room_id.clone());
+    }
+
+    /// The users online in a room, cluster-wide (this node's and the others'), each once.
+    pub(super) fn online(&self, room_id: &str) -> Vec<User> {
+        let mut users: Vec<User> = self
+            .rooms
+            .lock()
+            .get(room_id)
+            .map(|e| {
+                e.room
+                    .online
+                    .values()
+                    .map(|(user, _)| user.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(cluster) = self.cluster.get() {
+            for user in cluster.remote_online(room_id) {
+                if !users.iter().any(|u| u.id == user.id) {
+                    users.push(user);
                 }
             }
         }
         users
     }
 
-    fn contains(&self, room_id: &str, user_id: &str) -> bool {
-        self.nodes.values().any(|n| {
-            n.rooms
-                .get(room_id)
-                .is_some_and(|r| r.contains_key(user_id))
-        })
-    }
-
-    /// Applies a change to one node's rooms and answers what changed cluster-wide (remotely).
-    fn change(
-        &mut self,
-        node_id: &str,
-        now: Instant,
-        edit: impl FnOnce(&mut RoomUsers),
-    ) -> Vec<(String, RoomDiff)> {
-        let before: RoomUsers = self
-            .nodes
-            .get(node_id)
-            .map(|n| n.rooms.clone())
-            .unwrap_or_default();
-        let state = self
-            .nodes
-            .entry(node_id.to_string())
-            .or_insert_with(|| NodeState {
-                seen: now,
-                rooms: HashMap::new(),
-            });
-        state.seen = now;
-        edit(&mut state.rooms);
-        state.rooms.retain(|_, users| !users.is_empty());
-        let after = state.rooms.clone();
-        self.diff(&before, &after)
-    }
-
-    /// `before`/`after` are one node's rooms; a user counts as joined/left only if no other
-    /// node has them in that room.
-    fn diff(&self, before: &RoomUsers, after: &RoomUsers) -> Vec<(String, RoomDiff)> {
-        let mut rooms: Vec<&String> = before.keys().chain(after.keys()).collect();
-        rooms.sort();
-        rooms.dedup();
-        let mut out = Vec::new();
-        for room in rooms {
-            let old = before.get(room);
-            let new = after.get(room);
-            let mut diff = RoomDiff::default();
-            for (id, user) in new.into_iter().flatten() {
-                if !old.is_some_and(|o| o.contains_key(id)) && self.count(room, id) == 1 {
-                    diff.joined.push(user.clone());
-                }
-            }
-            for (id, user) in old.into_iter().flatten() {
-                if !new.is_some_and(|n| n.contains_key(id)) && !self.contains(room, id) {
-                    diff.left.push(user.clone());
-                }
-            }
-            if !diff.joined.is_empty() || !diff.left.is_empty() {
-                out.push((room.clone(), diff));
-            }
+    /// How many users are online in a room, cluster-wide.
+    pub(super) fn online_count(&self, room_id: &str) -> u64 {
+        if self.cluster.get().is_some() {
+            return self.online(room_id).len() as u64;
         }
-        out
+        self.rooms
+            .lock()
+            .get(room_id)
+            .map_or(0, |e| e.room.online.len() as u64)
     }
 
-    fn count(&self, room_id: &str, user_id: &str) -> usize {
-        self.nodes
-            .values()
-            .filter(|n| {
-                n.rooms
-                    .get(room_id)
-                    .is_some_and(|r| r.contains_key(user_id))
-            })
-            .count()
+    /// Whether the user has a connection subscribed to the room, on any node.
+    pub(super) fn is_online(&self, room_id: &str, user_id: &str) -> bool {
+        self.is_online_here(room_id, user_id) || self.remote_has(room_id, user_id)
     }
 
-    /// A node's full list of online users per room (its heartbeat).
-    pub fn snapshot(
-        &mut self,
-        node_id: &str,
-        rooms: HashMap<String, Vec<User>>,
-        now: Instant,
-    ) -> Vec<(String, RoomDiff)> {
-        self.change(node_id, now, |current| {
-            *current = rooms
-                .into_iter()
-                .map(|(room, users)| {
-                    let users = users.into_iter().map(|u| (u.id.clone(), u)).collect();
-                    (room, users)
-                })
-                .collect();
-        })
+    fn is_online_here(&self, room_id: &str, user_id: &str) -> bool {
+        self.rooms
+            .lock()
+            .get(room_id)
+            .is_some_and(|e| e.room.online.contains_key(user_id))
     }
 
-    /// One user of a node came online or went offline in a room.
-    pub fn set(
-        &mut self,
-        node_id: &str,
-        room_id: &str,
-        user: &User,
-        online: bool,
-        now: Instant,
-    ) -> Vec<(String, RoomDiff)> {
-        self.change(node_id, now, |rooms| {
-            let users = rooms.entry(room_id.to_string()).or_default();
-            if online {
-                users.insert(user.id.clone(), user.clone());
-            } else {
-                users.remove(&user.id);
-            }
-        })
-    }
-
-    /// A node said goodbye (graceful shutdown): everyone it had goes offline now.
-    pub fn remove_node(&mut self, node_id: &str) -> Vec<(String, RoomDiff)> {
-        match self.nodes.remove(node_id) {
-            Some(state) => self.diff(&state.rooms, &HashMap::new()),
-            None => Vec::new(),
-        }
-    }
-
-    /// Forgets nodes not heard from within `ttl`: they are dead, and their users offline.
-    pub fn expire(&mut self, now: Instant, ttl: Duration) -> Vec<(String, RoomDiff)> {
-        let dead: Vec<String> = self
-            .nodes
+    /// Who is online in each room on this node: the cluster heartbeat.
+    pub(super) fn local(&self) -> HashMap<String, Vec<User>> {
+        self.rooms
+            .lock()
             .iter()
-            .filter(|(_, n)| now.duration_since(n.seen) > ttl)
-            .map(|(id, _)| id.clone())
-            .collect();
-        let mut out = Vec::new();
-        for node in dead {
-            tracing::warn!(node_id = %node, "node stopped sending heartbeats; its users are offline");
-            out.extend(self.remove_node(&node));
+            .filter(|(_, e)| !e.room.online.is_empty())
+            .map(|(room, e)| {
+                let users = e
+                    .room
+                    .online
+                    .values()
+                    .map(|(user, _)| user.clone())
+                    .collect();
+                (room.to_string(), users)
+            })
+            .collect()
+    }
+
+    /// Users came online in / went offline from a room on other nodes (or their node died):
+    /// tell this node's subscribers about those not online here anyway.
+    pub(super) fn remote_changed(&self, room_id: &str, joined: &[User], left: &[User]) {
+        // The room's cluster-wide online count changed: its room-list entry is due too.
+        self.counts.mark(Arc::from(room_id));
+        let table = self.rooms.lock();
+        let Some(entry) = table.get(room_id) else {
+            return;
+        };
+        let not_here = |u: &&User| !entry.room.online.contains_key(&u.id);
+        let joined: Vec<User> = joined.iter().filter(not_here).cloned().collect();
+        let left: Vec<User> = left.iter().filter(not_here).cloned().collect();
+        if joined.is_empty() && left.is_empty() {
+            return;
         }
-        out
+        let frame = ServerFrame::Presence {
+            room_id: room_id.to_string(),
+            joined,
+            left,
+        };
+        entry.room.broadcast(&Utf8Bytes::from(frame.encode()), None);
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    /// Relays a typing notice to the room's other users, on every node.
+    pub(super) fn typing(&self, room_id: &str, user: &User) {
+        if let Some(cluster) = self.cluster.get() {
+            cluster.typing(room_id, user);
+        }
+        self.relay_typing(room_id, user);
+    }
 
-    fn user(id: &str) -> User {
-        User {
-            id: id.into(),
-            username: id.into(),
-            guest: true,
+    /// Relays a typing notice to the room's other users on this node.
+    pub(super) fn relay_typing(&self, room_id: &str, user: &User) {
+        let frame = ServerFrame::Typing {
+            room_id: room_id.to_string(),
+            user: user.clone(),
+        };
+        let frame = Utf8Bytes::from(frame.encode());
+        if let Some(entry) = self.rooms.lock().get(room_id) {
+            entry.room.broadcast(&frame, Some(&user.id));
         }
     }
 
-    #[test]
-    fn a_user_on_two_nodes_leaves_only_when_both_drop_them() {
-        let mut view = RemoteView::default();
-        let now = Instant::now();
-        let diff = view.set("a", "r", &user("u"), true, now);
-        assert_eq!(diff[0].1.joined, [user("u")]);
-        assert!(view.set("b", "r", &user("u"), true, now).is_empty());
-        assert!(view.set("a", "r", &user("u"), false, now).is_empty());
-        let diff = view.set("b", "r", &user("u"), false, now);
-        assert_eq!(diff[0].1.left, [user("u")]);
-        assert!(view.online("r").is_empty());
-    }
-
-    #[test]
-    fn a_silent_node_expires_with_its_users() {
-        let mut view = RemoteView::default();
-        let start = Instant::now();
-        let rooms = HashMap::from([("r".to_string(), vec![user("u"), user("v")])]);
-        let diff = view.snapshot("a", rooms, start);
-        assert_eq!(diff[0].1.joined.len(), 2);
-        assert!(view
-            .expire(start + Duration::from_secs(1), Duration::from_secs(3))
-            .is_empty());
-        let diff = view.expire(start + Duration::from_secs(4), Duration::from_secs(3));
-        assert_eq!(diff[0].1.left.len(), 2);
-        assert!(view.online("r").is_empty());
-    }
-
-    #[test]
-    fn a_snapshot_heals_a_missed_change() {
-        let mut view = RemoteView::default();
-        let now = Instant::now();
-        view.set("a", "r", &user("u"), true, now);
-        // The "offline" message was lost; the next heartbeat no longer lists u.
-        let diff = view.snapshot("a", HashMap::new(), now);
-        assert_eq!(
-            diff,
-            [(
-                "r".to_string(),
-                RoomDiff {
-                    joined: vec![],
-                    left: vec![user("u")]
-                }
-            )]
-        );
+    /// Sends every room's batched presence changes as one `presence` frame.
+    pub(super) fn flush(&self) {
+        let dirty: Vec<Arc<str>> = self.dirty.lock().unwrap().drain().collect();
+        if dirty.is_empty() {
+            return;
+        }
+        let mut table = self.rooms.lock();
+        for room_id in dirty {
+            let Some(entry) = table.get_mut(&room_id) else {
+                continue;
+            };
+            let room = &mut entry.room;
+            if room.joined.is_empty() && room.left.is_empty() {
+                continue;
+            }
+            let frame = ServerFrame::Presence {
+                room_id: room_id.to_string(),
+                joined: std::mem::take(&mut room.joined),
+                left: std::mem::take(&mut room.left),
+            };
+            room.broadcast(&Utf8Bytes::from(frame.encode()), None);
+        }
     }
 }

@@ -40,7 +40,7 @@ use std::sync::{Arc, OnceLock};
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::protocol::{Event, Message, Rearrange, User};
+use crate::protocol::{Effects, Event, Message, Rearrange, User};
 
 /// A live session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,15 +73,44 @@ pub struct StoredEvent {
     pub room_id: String,
     pub seq: u64,
     pub json: String,
+    /// Decided from the typed kind (see [`StoredEvent::effects`]).
+    effects: Effects,
 }
 
 impl StoredEvent {
+    /// A new event, encoded for the log. Every event a store appends is made here.
     pub fn new(event: &Event) -> Self {
         StoredEvent {
             room_id: event.room_id.clone(),
             seq: event.seq,
             json: serde_json::to_string(event).expect("events always serialise"),
+            effects: event.kind.effects(),
         }
+    }
+
+    /// An event read back from the log: its bytes are kept as stored, its effects come from
+    /// its decoded kind (an unreadable one has none; [`StoredEvent::decode`] reports it).
+    pub fn from_log(room_id: String, seq: u64, json: String) -> Self {
+        /// Only the event's kind: the rest of the JSON is skipped, not decoded.
+        #[derive(serde::Deserialize)]
+        struct Kind<'a> {
+            #[serde(borrow)]
+            kind: std::borrow::Cow<'a, str>,
+        }
+        let effects = serde_json::from_str::<Kind>(&json)
+            .map(|event| Effects::of_kind(&event.kind))
+            .unwrap_or_default();
+        StoredEvent {
+            room_id,
+            seq,
+            json,
+            effects,
+        }
+    }
+
+    /// What the event does beyond its own record.
+    pub fn effects(&self) -> Effects {
+        self.effects
     }
 
     pub fn decode(&self) -> Result<Event> {

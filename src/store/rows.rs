@@ -81,11 +81,11 @@ pub fn member(row: &dyn ReadRow) -> Result<(User, Role)> {
 
 /// An event of the log: `room_id, seq, payload`.
 pub fn stored_event(row: &dyn ReadRow) -> Result<StoredEvent> {
-    Ok(StoredEvent {
-        room_id: row.text(0)?,
-        seq: row.int(1)? as u64,
-        json: row.text(2)?,
-    })
+    Ok(StoredEvent::from_log(
+        row.text(0)?,
+        row.int(1)? as u64,
+        row.text(2)?,
+    ))
 }
 
 /// A new event of the room.

@@ -1,0 +1,260 @@
+//! Presence across nodes: who is online in a room on the *other* nodes.
+//!
+//! A node knows its own online users exactly (the hub counts its subscribed connections). In a
+//! cluster it also needs the others': [`Presence`] is the hub's window onto them, implemented
+//! by the Redis bus. The embedded single node has no `Presence` at all, so its path stays
+//! in-process.
+//!
+//! [`RemoteView`] is the transport-free part: what each other node last said it has online, when
+//! it last said anything, and which users appear or disappear in a room when that changes. A node
+//! that stops sending heartbeats expires, and its users go offline with it.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use crate::protocol::User;
+
+/// The hub's window onto the rest of the cluster. Calls never block: implementations queue.
+pub trait Presence: Send + Sync + 'static {
+    /// A user came online (their first subscribed connection here) or went offline (their last
+    /// one left) in a room on this node.
+    fn local_changed(&self, room_id: &str, user: &User, online: bool);
+    /// A user on this node is typing in a room: tell the other nodes.
+    fn typing(&self, room_id: &str, user: &User);
+    /// Users online in the room on other nodes (a user may also be online here).
+    fn remote_online(&self, room_id: &str) -> Vec<User>;
+    /// A session was revoked (logout) here: the other nodes close its sockets too.
+    fn session_revoked(&self, token_hash: &str);
+}
+
+/// Users appearing in / disappearing from a room's remote online set.
+#[derive(Debug, Default, PartialEq)]
+pub struct RoomDiff {
+    pub joined: Vec<User>,
+    pub left: Vec<User>,
+}
+
+type RoomUsers = HashMap<String, HashMap<String, User>>;
+
+struct NodeState {
+    seen: Instant,
+    rooms: RoomUsers,
+}
+
+/// What the other nodes have online (see the module doc).
+#[derive(Default)]
+pub struct RemoteView {
+    nodes: HashMap<String, NodeState>,
+}
+
+impl RemoteView {
+    /// Users online in the room on any known node, each once.
+    pub fn online(&self, room_id: &str) -> Vec<User> {
+        let mut seen = HashSet::new();
+        let mut users = Vec::new();
+        for node in self.nodes.values() {
+            if let Some(room) = node.rooms.get(room_id) {
+                for (id, user) in room {
+                    if seen.insert(id.as_str()) {
+                        users.push(user.clone());
+                    }
+                }
+            }
+        }
+        users
+    }
+
+    fn contains(&self, room_id: &str, user_id: &str) -> bool {
+        self.nodes.values().any(|n| {
+            n.rooms
+                .get(room_id)
+                .is_some_and(|r| r.contains_key(user_id))
+        })
+    }
+
+    /// Applies a change to one node's rooms and answers what changed cluster-wide (remotely).
+    fn change(
+        &mut self,
+        node_id: &str,
+        now: Instant,
+        edit: impl FnOnce(&mut RoomUsers),
+    ) -> Vec<(String, RoomDiff)> {
+        let before: RoomUsers = self
+            .nodes
+            .get(node_id)
+            .map(|n| n.rooms.clone())
+            .unwrap_or_default();
+        let state = self
+            .nodes
+            .entry(node_id.to_string())
+            .or_insert_with(|| NodeState {
+                seen: now,
+                rooms: HashMap::new(),
+            });
+        state.seen = now;
+        edit(&mut state.rooms);
+        state.rooms.retain(|_, users| !users.is_empty());
+        let after = state.rooms.clone();
+        self.diff(&before, &after)
+    }
+
+    /// `before`/`after` are one node's rooms; a user counts as joined/left only if no other
+    /// node has them in that room.
+    fn diff(&self, before: &RoomUsers, after: &RoomUsers) -> Vec<(String, RoomDiff)> {
+        let mut rooms: Vec<&String> = before.keys().chain(after.keys()).collect();
+        rooms.sort();
+        rooms.dedup();
+        let mut out = Vec::new();
+        for room in rooms {
+            let old = before.get(room);
+            let new = after.get(room);
+            let mut diff = RoomDiff::default();
+            for (id, user) in new.into_iter().flatten() {
+                if !old.is_some_and(|o| o.contains_key(id)) && self.count(room, id) == 1 {
+                    diff.joined.push(user.clone());
+                }
+            }
+            for (id, user) in old.into_iter().flatten() {
+                if !new.is_some_and(|n| n.contains_key(id)) && !self.contains(room, id) {
+                    diff.left.push(user.clone());
+                }
+            }
+            if !diff.joined.is_empty() || !diff.left.is_empty() {
+                out.push((room.clone(), diff));
+            }
+        }
+        out
+    }
+
+    fn count(&self, room_id: &str, user_id: &str) -> usize {
+        self.nodes
+            .values()
+            .filter(|n| {
+                n.rooms
+                    .get(room_id)
+                    .is_some_and(|r| r.contains_key(user_id))
+            })
+            .count()
+    }
+
+    /// A node's full list of online users per room (its heartbeat).
+    pub fn snapshot(
+        &mut self,
+        node_id: &str,
+        rooms: HashMap<String, Vec<User>>,
+        now: Instant,
+    ) -> Vec<(String, RoomDiff)> {
+        self.change(node_id, now, |current| {
+            *current = rooms
+                .into_iter()
+                .map(|(room, users)| {
+                    let users = users.into_iter().map(|u| (u.id.clone(), u)).collect();
+                    (room, users)
+                })
+                .collect();
+        })
+    }
+
+    /// One user of a node came online or went offline in a room.
+    pub fn set(
+        &mut self,
+        node_id: &str,
+        room_id: &str,
+        user: &User,
+        online: bool,
+        now: Instant,
+    ) -> Vec<(String, RoomDiff)> {
+        self.change(node_id, now, |rooms| {
+            let users = rooms.entry(room_id.to_string()).or_default();
+            if online {
+                users.insert(user.id.clone(), user.clone());
+            } else {
+                users.remove(&user.id);
+            }
+        })
+    }
+
+    /// A node said goodbye (graceful shutdown): everyone it had goes offline now.
+    pub fn remove_node(&mut self, node_id: &str) -> Vec<(String, RoomDiff)> {
+        match self.nodes.remove(node_id) {
+            Some(state) => self.diff(&state.rooms, &HashMap::new()),
+            None => Vec::new(),
+        }
+    }
+
+    /// Forgets nodes not heard from within `ttl`: they are dead, and their users offline.
+    pub fn expire(&mut self, now: Instant, ttl: Duration) -> Vec<(String, RoomDiff)> {
+        let dead: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| now.duration_since(n.seen) > ttl)
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut out = Vec::new();
+        for node in dead {
+            tracing::warn!(node_id = %node, "node stopped sending heartbeats; its users are offline");
+            out.extend(self.remove_node(&node));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str) -> User {
+        User {
+            id: id.into(),
+            username: id.into(),
+            guest: true,
+        }
+    }
+
+    #[test]
+    fn a_user_on_two_nodes_leaves_only_when_both_drop_them() {
+        let mut view = RemoteView::default();
+        let now = Instant::now();
+        let diff = view.set("a", "r", &user("u"), true, now);
+        assert_eq!(diff[0].1.joined, [user("u")]);
+        assert!(view.set("b", "r", &user("u"), true, now).is_empty());
+        assert!(view.set("a", "r", &user("u"), false, now).is_empty());
+        let diff = view.set("b", "r", &user("u"), false, now);
+        assert_eq!(diff[0].1.left, [user("u")]);
+        assert!(view.online("r").is_empty());
+    }
+
+    #[test]
+    fn a_silent_node_expires_with_its_users() {
+        let mut view = RemoteView::default();
+        let start = Instant::now();
+        let rooms = HashMap::from([("r".to_string(), vec![user("u"), user("v")])]);
+        let diff = view.snapshot("a", rooms, start);
+        assert_eq!(diff[0].1.joined.len(), 2);
+        assert!(view
+            .expire(start + Duration::from_secs(1), Duration::from_secs(3))
+            .is_empty());
+        let diff = view.expire(start + Duration::from_secs(4), Duration::from_secs(3));
+        assert_eq!(diff[0].1.left.len(), 2);
+        assert!(view.online("r").is_empty());
+    }
+
+    #[test]
+    fn a_snapshot_heals_a_missed_change() {
+        let mut view = RemoteView::default();
+        let now = Instant::now();
+        view.set("a", "r", &user("u"), true, now);
+        // The "offline" message was lost; the next heartbeat no longer lists u.
+        let diff = view.snapshot("a", HashMap::new(), now);
+        assert_eq!(
+            diff,
+            [(
+                "r".to_string(),
+                RoomDiff {
+                    joined: vec![],
+                    left: vec![user("u")]
+                }
+            )]
+        );
+    }
+}

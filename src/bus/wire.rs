@@ -1,0 +1,151 @@
+//! What travels between nodes on the Redis channels (see [`super::redis`]): an event as
+//! `{seq}{effects}:{frame}` (see [`encode_event`]), and the presence channel's JSON messages.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use super::EncodedEvent;
+use crate::protocol::{Effects, User};
+
+/// A message on the presence channel: who came online or went offline on a node, typing
+/// notices, heartbeats, goodbyes and revoked sessions.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(super) enum PresenceMessage {
+    Heartbeat {
+        node: String,
+        rooms: HashMap<String, Vec<User>>,
+    },
+    Online {
+        node: String,
+        room: String,
+        user: User,
+    },
+    Offline {
+        node: String,
+        room: String,
+        user: User,
+    },
+    Typing {
+        node: String,
+        room: String,
+        user: User,
+    },
+    Bye {
+        node: String,
+    },
+    /// A session was revoked (logout) on `node`: close its sockets everywhere.
+    Revoke {
+        node: String,
+        token_hash: String,
+    },
+}
+
+impl PresenceMessage {
+    pub(super) fn node(&self) -> &str {
+        match self {
+            PresenceMessage::Heartbeat { node, .. }
+            | PresenceMessage::Online { node, .. }
+            | PresenceMessage::Offline { node, .. }
+            | PresenceMessage::Typing { node, .. }
+            | PresenceMessage::Bye { node }
+            | PresenceMessage::Revoke { node, .. } => node,
+        }
+    }
+}
+
+/// The letters of an event's effects on the wire between nodes, right after its seq.
+const MEMBERS_CHANGED: char = 'm';
+const ENDS_ROOM: char = 'e';
+
+/// `{seq}{effects}:{frame}`: the effects as letters after the seq (`7e:…` for a
+/// `room.deleted`), none for most events, which so keep the plain `{seq}:{frame}` an older node
+/// reads. An older node refuses the seq of the few with effects and catches them up from the
+/// store, as it does any event the bus lost; a node reading the plain form takes it as no
+/// effects.
+pub(super) fn encode_event(event: &EncodedEvent) -> String {
+    let letter = |on: bool, letter: char| if on { Some(letter) } else { None };
+    let Effects {
+        members_changed,
+        ends_room,
+    } = event.effects;
+    let members_changed = letter(members_changed, MEMBERS_CHANGED).into_iter();
+    let ends_room = letter(ends_room, ENDS_ROOM).into_iter();
+    let effects: String = members_changed.chain(ends_room).collect();
+    format!("{}{effects}:{}", event.seq, event.frame.as_str())
+}
+
+pub(super) fn decode_event(room_id: &str, payload: &[u8]) -> Option<Arc<EncodedEvent>> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let (head, frame) = text.split_once(':')?;
+    let digits = head
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(head.len());
+    let (seq, effects) = head.split_at(digits);
+    if !effects
+        .chars()
+        .all(|c| c == MEMBERS_CHANGED || c == ENDS_ROOM)
+    {
+        return None;
+    }
+    let effects = Effects {
+        members_changed: effects.contains(MEMBERS_CHANGED),
+        ends_room: effects.contains(ENDS_ROOM),
+    };
+    Some(EncodedEvent::from_frame(
+        Arc::from(room_id),
+        seq.parse().ok()?,
+        Utf8Bytes::from(frame.to_string()),
+        effects,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_survives_the_wire_format() {
+        let frame = r#"{"type":"event","event":{"room_id":"r","seq":7,"kind":"room.deleted"}}"#;
+        for effects in [
+            Effects::default(),
+            Effects {
+                members_changed: true,
+                ends_room: false,
+            },
+            Effects {
+                members_changed: false,
+                ends_room: true,
+            },
+        ] {
+            let event =
+                EncodedEvent::from_frame(Arc::from("r"), 7, Utf8Bytes::from(frame), effects);
+            let decoded = decode_event("r", encode_event(&event).as_bytes()).unwrap();
+            assert_eq!(decoded.seq, 7);
+            assert_eq!(decoded.frame.as_str(), frame);
+            assert_eq!(
+                decoded.effects, effects,
+                "the effects travel with the event, not in its text"
+            );
+        }
+    }
+
+    #[test]
+    fn an_event_without_effects_keeps_the_plain_form_and_unknown_letters_are_refused() {
+        let frame = r#"{"type":"event","event":{"seq":3}}"#;
+        let event = EncodedEvent::from_frame(
+            Arc::from("r"),
+            3,
+            Utf8Bytes::from(frame),
+            Effects::default(),
+        );
+        assert_eq!(encode_event(&event), format!("3:{frame}"));
+        let decoded = decode_event("r", format!("3:{frame}").as_bytes()).unwrap();
+        assert_eq!(decoded.effects, Effects::default());
+        assert!(decode_event("r", br#"7x:{"type":"event"}"#).is_none());
+        assert!(decode_event("r", br#"e:{"type":"event"}"#).is_none());
+    }
+}

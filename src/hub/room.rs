@@ -1,0 +1,140 @@
+//! What one room holds on this node: its subscribers (and who among them is online), its
+//! long-pollers, and the fan-out of one event to them.
+//!
+//! Fan-out is a loop of `try_send` of one shared, already encoded frame (a reference-counted
+//! `Bytes` clone, tagged with the subscription and the seq) into each subscriber's bounded
+//! queue, run under the room table's std mutex, which is never held across an `.await` or a
+//! socket write. A subscriber whose queue is full is closed as a slow consumer and dropped.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use super::outbound::{Connection, Outbound};
+use crate::bus::EncodedEvent;
+use crate::protocol::User;
+
+/// A connection subscribed to a room, and its subscription's tag.
+#[derive(Debug)]
+pub(super) struct Subscriber {
+    pub(super) conn: Arc<Connection>,
+    pub(super) tag: u64,
+}
+
+/// One room's subscribers, online users and long-pollers on this node.
+#[derive(Default)]
+pub(super) struct Room {
+    pub(super) subscribers: Vec<Subscriber>,
+    /// Online users: user id → (user, subscribed connections of theirs on this node).
+    pub(super) online: HashMap<String, (User, usize)>,
+    /// Presence changes not yet sent (see the presence flusher).
+    pub(super) joined: Vec<User>,
+    pub(super) left: Vec<User>,
+    /// Long-pollers waiting on this room, and the channel that tells them the last seq.
+    pub(super) pollers: usize,
+    pub(super) seq_watch: Option<watch::Sender<u64>>,
+}
+
+impl Room {
+    /// Delivers an event to every subscriber (the next in the room's order) and tells the
+    /// long-pollers its seq.
+    #[inline]
+    pub(super) fn fan_out(&mut self, item: &Arc<EncodedEvent>, fanned_out: &AtomicU64) {
+        let mut slow = false;
+        for sub in &self.subscribers {
+            slow |= !sub.conn.push(Outbound::Event {
+                tag: sub.tag,
+                seq: item.seq,
+                frame: item.frame.clone(),
+            });
+        }
+        fanned_out.fetch_add(self.subscribers.len() as u64, Ordering::Relaxed);
+        if slow {
+            self.subscribers.retain(|c| !c.conn.closer.is_closed());
+        }
+        self.tell_pollers(item.seq);
+    }
+
+    /// Tells the long-pollers the room's last delivered seq.
+    pub(super) fn tell_pollers(&self, seq: u64) {
+        if let Some(watch) = &self.seq_watch {
+            watch.send_replace(seq);
+        }
+    }
+
+    /// Whether nobody here needs the room any more.
+    pub(super) fn unused(&self) -> bool {
+        self.subscribers.is_empty() && self.pollers == 0
+    }
+
+    /// Ends every subscription: the room is gone.
+    pub(super) fn end(self, room_id: &Arc<str>) {
+        for sub in self.subscribers {
+            sub.conn.push(Outbound::RoomGone(room_id.clone()));
+        }
+    }
+
+    /// Adds a subscriber; answers whether its user is newly online here.
+    pub(super) fn add_subscriber(&mut self, conn: &Arc<Connection>, tag: u64) -> bool {
+        self.subscribers.push(Subscriber {
+            conn: conn.clone(),
+            tag,
+        });
+        let entry = self
+            .online
+            .entry(conn.user.id.clone())
+            .or_insert_with(|| (conn.user.clone(), 0));
+        entry.1 += 1;
+        entry.1 == 1
+    }
+
+    /// Removes a subscriber: `None` when it was not one; else the user who went offline here
+    /// with it, if any.
+    pub(super) fn remove_subscriber(&mut self, conn_id: u64) -> Option<Option<User>> {
+        let index = self.subscribers.iter().position(|s| s.conn.id == conn_id)?;
+        let conn = self.subscribers.swap_remove(index).conn;
+        let Some(entry) = self.online.get_mut(&conn.user.id) else {
+            return Some(None);
+        };
+        entry.1 -= 1;
+        if entry.1 > 0 {
+            return Some(None);
+        }
+        self.online.remove(&conn.user.id);
+        Some(Some(conn.user.clone()))
+    }
+
+    pub(super) fn is_subscribed(&self, conn_id: u64) -> bool {
+        self.subscribers.iter().any(|s| s.conn.id == conn_id)
+    }
+
+    /// Sends a frame to every subscriber, except those of one user.
+    pub(super) fn broadcast(&self, frame: &Utf8Bytes, except_user: Option<&str>) {
+        for sub in &self.subscribers {
+            if except_user != Some(sub.conn.user.id.as_str()) {
+                sub.conn.push(Outbound::Frame(frame.clone()));
+            }
+        }
+    }
+
+    /// Records a presence change for the next flush; a change and its reversal cancel out.
+    pub(super) fn note_presence(&mut self, joined: Option<&User>, left: Option<&User>) {
+        if let Some(user) = joined {
+            if let Some(i) = self.left.iter().position(|u| u.id == user.id) {
+                self.left.swap_remove(i);
+            } else {
+                self.joined.push(user.clone());
+            }
+        }
+        if let Some(user) = left {
+            if let Some(i) = self.joined.iter().position(|u| u.id == user.id) {
+                self.joined.swap_remove(i);
+            } else {
+                self.left.push(user.clone());
+            }
+        }
+    }
+}
