@@ -141,11 +141,8 @@ impl WsClient {
 
     /// Connects to a `ws://host:port/path?query` URL; does not wait for `hello`.
     pub async fn connect_url(url: &str) -> anyhow::Result<WsClient> {
-        let rest = url
-            .strip_prefix("ws://")
-            .ok_or_else(|| anyhow!("not a ws:// URL: {url}"))?;
-        let (addr, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        WsClient::open(&Connect::new(addr).path(if path.is_empty() { "/" } else { path })).await
+        let (addr, path) = split_url(url)?;
+        WsClient::open(&Connect::new(addr).path(path)).await
     }
 
     pub async fn open(options: &Connect) -> anyhow::Result<WsClient> {
@@ -349,6 +346,17 @@ impl WsClient {
     }
 }
 
+/// A `ws://host:port/path?query` URL's `host:port` and its path with the query (`/` if none).
+fn split_url(url: &str) -> anyhow::Result<(&str, &str)> {
+    let rest = url
+        .strip_prefix("ws://")
+        .ok_or_else(|| anyhow!("not a ws:// URL: {url}"))?;
+    Ok(match rest.find('/') {
+        Some(at) => rest.split_at(at),
+        None => (rest, "/"),
+    })
+}
+
 /// What [`WsClient::try_subscribe`] read: the replayed `event` frames and the answer.
 #[derive(Debug, Clone)]
 pub struct Subscription {
@@ -463,5 +471,18 @@ impl WsClient {
                 return frame;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ws_url_splits_into_address_and_path() {
+        let split = split_url("ws://127.0.0.1:8080/ws?token=t").unwrap();
+        assert_eq!(split, ("127.0.0.1:8080", "/ws?token=t"));
+        assert_eq!(split_url("ws://localhost:1").unwrap(), ("localhost:1", "/"));
+        assert!(split_url("http://127.0.0.1:8080/ws").is_err());
     }
 }
