@@ -37,15 +37,17 @@ bash scripts/build-web.sh
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "cargo clippy -D warnings"
-cargo clippy --all-targets -- -D warnings
+step "cargo clippy -D warnings (the whole workspace: server, client, tools, fuzz checks)"
+cargo clippy --workspace --all-targets -- -D warnings
 
-step "Rust tests"
+step "Rust tests (the whole workspace)"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --no-fail-fast
+  cargo nextest run --workspace --no-fail-fast
 else
-  cargo test --no-fail-fast
+  cargo test --workspace --no-fail-fast
 fi
+# The browser tests run the debug server binary (the cluster tests built it already; make sure).
+cargo build --bin palaver
 
 step "web UI: tsc, lint, unit tests, browser tests (against target/debug/palaver)"
 PALAVER_BIN="$root/target/debug/palaver" bash scripts/test-web.sh

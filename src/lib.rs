@@ -36,7 +36,6 @@
 //! - [`http`]: the REST handlers (one module per resource), operations endpoints, OpenAPI, the UI.
 //! - [`metrics`]: the node's Prometheus metrics; depends on nothing else in the crate.
 //! - [`serve`]: the HTTP accept loop: header read timeout, per-address connection cap.
-//! - `fuzzing` (hidden): the checks the fuzz targets in `fuzz/` and `tests/fuzz_corpora.rs` run.
 
 pub mod app;
 pub mod auth;
@@ -45,8 +44,6 @@ pub mod chat;
 pub mod config;
 pub mod credentials;
 pub mod error;
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod gateway;
 pub mod http;
 pub mod hub;

@@ -1,6 +1,6 @@
-//! Fuzz target: see `palaver::fuzzing::rest_body` for the invariants it checks.
+//! Fuzz target: see `palaver_fuzz_checks::rest_body` for the invariants it checks.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| palaver::fuzzing::rest_body(data));
+fuzz_target!(|data: &[u8]| palaver_fuzz_checks::rest_body(data));

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::harness::{Closed, WsClient, WAIT};
+use crate::harness::{connect, Closed, WsClient, WAIT};
 
 pub struct Chatter {
     pub name: String,
@@ -55,7 +55,7 @@ impl Chatter {
     }
 
     pub fn node_id(&self) -> &str {
-        self.socket.as_ref().map_or("", |s| s.node_id.as_str())
+        self.socket.as_ref().map_or("", |s| s.node_id())
     }
 
     /// Takes one event into the log; a gap or a duplicate fails the test.
@@ -85,10 +85,10 @@ impl Chatter {
                 self.name
             );
             let addr = self.addrs[self.current % self.addrs.len()].clone();
-            match WsClient::connect(&addr, &self.token).await {
+            match connect(&addr, &self.token).await {
                 Ok(mut socket) => {
                     // Always with `after` (0 at first): the whole log, so the list is complete.
-                    match socket.subscribe(&self.room_id, Some(self.last_seq)).await {
+                    match socket.resume(&self.room_id, Some(self.last_seq)).await {
                         Ok((replayed, _subscribed)) => {
                             for event in &replayed {
                                 self.take_event(event);
@@ -126,7 +126,7 @@ impl Chatter {
             self.ensure_connected().await;
             let frame = json!({"type": "send", "room_id": self.room_id, "client_id": client_id, "body": body});
             let socket = self.socket.as_mut().unwrap();
-            if socket.send(frame).await.is_err() {
+            if socket.try_send(frame).await.is_err() {
                 self.lost_socket();
                 continue;
             }

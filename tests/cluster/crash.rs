@@ -14,12 +14,13 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
 use crate::chatter::Chatter;
-use crate::harness::{eventually, Closed, Node, WsClient, WAIT};
+use crate::harness::{connect, eventually, Closed, Node, WAIT};
+use palaver_client::Rest;
 
 /// The real binary on a temporary data dir, with a REST client. Prints the log on failure.
 struct Embedded {
     node: Node,
-    http: reqwest::Client,
+    rest: Rest,
     dir: tempfile::TempDir,
 }
 
@@ -29,50 +30,31 @@ impl Embedded {
         let mut node = Node::embedded(dir.path(), "solo");
         node.start().await;
         Embedded {
+            rest: Rest::new(&node.url("")),
             node,
-            http: reqwest::Client::new(),
             dir,
         }
     }
 
-    async fn call(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
-        let response = request.send().await.expect("request sent");
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
     async fn get(&self, path: &str, token: &str) -> Value {
         let (status, body) = self
-            .call(self.http.get(self.node.url(path)).bearer_auth(token))
-            .await;
+            .rest
+            .get(path, Some(token))
+            .await
+            .expect("request sent");
         assert_eq!(status, 200, "GET {path}: {body}");
         body
     }
 
     /// A guest: (user id, token).
     async fn guest(&self, name: &str) -> (String, String) {
-        let request = self
-            .http
-            .post(self.node.url("/api/auth/guest"))
-            .json(&json!({ "username": name }));
-        let (status, body) = self.call(request).await;
-        assert_eq!(status, 201, "{body}");
-        (
-            body["user"]["id"].as_str().unwrap().to_string(),
-            body["token"].as_str().unwrap().to_string(),
-        )
+        let session = self.rest.guest(name).await.expect("a guest signs in");
+        (session.user.id, session.token)
     }
 
     async fn create_room(&self, token: &str, name: &str) -> String {
-        let request = self
-            .http
-            .post(self.node.url("/api/rooms"))
-            .bearer_auth(token)
-            .json(&json!({ "name": name }));
-        let (status, body) = self.call(request).await;
-        assert_eq!(status, 201, "{body}");
-        body["id"].as_str().unwrap().to_string()
+        let room = self.rest.create_room(token, name).await;
+        room.expect("the room is created").id
     }
 
     /// The store's view of a room over REST: every event (`events?after=`, paged) and the whole
@@ -218,10 +200,8 @@ impl StoreState {
 
 /// A fresh socket resuming from `after` must replay exactly the store's log past it.
 async fn check_resume(server: &Embedded, token: &str, room: &str, state: &StoreState, after: u64) {
-    let mut socket = WsClient::connect(&server.node.addr(), token)
-        .await
-        .expect("connects");
-    let (replayed, subscribed) = socket.subscribe(room, Some(after)).await.expect("resumes");
+    let mut socket = connect(&server.node.addr(), token).await.expect("connects");
+    let (replayed, subscribed) = socket.resume(room, Some(after)).await.expect("resumes");
     assert_eq!(subscribed["last_seq"], state.last_seq());
     assert_eq!(
         replayed.as_slice(),
@@ -362,10 +342,8 @@ async fn a_clean_shutdown_mid_burst_acks_or_fails_every_send_and_loses_no_ack() 
     let room = server.create_room(&owner, "Closing").await;
 
     // An observer that keeps the log as it streams by, to resume after the restart.
-    let mut observer = WsClient::connect(&server.node.addr(), &owner)
-        .await
-        .unwrap();
-    let (replayed, _) = observer.subscribe(&room, Some(0)).await.unwrap();
+    let mut observer = connect(&server.node.addr(), &owner).await.unwrap();
+    let (replayed, _) = observer.resume(&room, Some(0)).await.unwrap();
     let observer_task = tokio::spawn(async move {
         let mut seen: Vec<Value> = replayed;
         let closed = loop {
@@ -385,13 +363,11 @@ async fn a_clean_shutdown_mid_burst_acks_or_fails_every_send_and_loses_no_ack() 
     for i in 0..CLIENTS {
         let name = format!("sender{i}");
         let (user_id, token) = server.guest(&name).await;
-        let mut socket = WsClient::connect(&server.node.addr(), &token)
-            .await
-            .unwrap();
+        let mut socket = connect(&server.node.addr(), &token).await.unwrap();
         for n in 0..BURST {
             let frame = json!({"type": "send", "room_id": room, "client_id": format!("{name}-{n}"),
                 "body": format!("burst {n}")});
-            socket.send(frame).await.unwrap();
+            socket.try_send(frame).await.unwrap();
         }
         let acked = acked.clone();
         readers.push(tokio::spawn(async move {
@@ -491,7 +467,7 @@ async fn a_clean_shutdown_mid_burst_acks_or_fails_every_send_and_loses_no_ack() 
     // Clients retry everything not acknowledged, with the same client_ids: each is then stored
     // exactly once, and a send that had committed answers with its original message.
     for ((name, user_id, token), got) in clients.iter().zip(&answers) {
-        let mut socket = WsClient::connect(&server.node.addr(), token).await.unwrap();
+        let mut socket = connect(&server.node.addr(), token).await.unwrap();
         let retries: Vec<String> = (0..BURST)
             .map(|n| format!("{name}-{n}"))
             .filter(|c| !got.acks.contains_key(c))
@@ -499,11 +475,11 @@ async fn a_clean_shutdown_mid_burst_acks_or_fails_every_send_and_loses_no_ack() 
         for client_id in &retries {
             let frame = json!({"type": "send", "room_id": room, "client_id": client_id,
                 "body": "retry"});
-            socket.send(frame).await.unwrap();
+            socket.try_send(frame).await.unwrap();
         }
         for _ in &retries {
             let ack = socket
-                .expect("a retry's ack", |f| (f["type"] == "ack").then(|| f.clone()))
+                .expect_with("a retry's ack", |f| (f["type"] == "ack").then(|| f.clone()))
                 .await;
             let client_id = ack["client_id"].as_str().unwrap().to_string();
             if let Some(original) = stored.get(&(user_id.clone(), client_id)) {

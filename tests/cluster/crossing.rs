@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::harness::{Cluster, ClusterOptions, WsClient};
+use crate::harness::{connect, Cluster, ClusterOptions};
 
 #[tokio::test]
 async fn messages_edits_moves_typing_and_presence_cross_nodes() {
@@ -16,12 +16,12 @@ async fn messages_edits_moves_typing_and_presence_cross_nodes() {
         .create_room(&a.url(""), &alice_token, "Crossing")
         .await;
 
-    let mut bob_ws = WsClient::connect(&b.addr(), &bob_token).await.unwrap();
-    assert_eq!(bob_ws.node_id, "node-b");
-    bob_ws.subscribe(&room, None).await.unwrap();
-    let mut alice_ws = WsClient::connect(&a.addr(), &alice_token).await.unwrap();
+    let mut bob_ws = connect(&b.addr(), &bob_token).await.unwrap();
+    assert_eq!(bob_ws.node_id(), "node-b");
+    bob_ws.resume(&room, None).await.unwrap();
+    let mut alice_ws = connect(&a.addr(), &alice_token).await.unwrap();
     // Bob is online on the other node: alice's snapshot has him, within a heartbeat.
-    let (_, subscribed) = alice_ws.subscribe(&room, None).await.unwrap();
+    let (_, subscribed) = alice_ws.resume(&room, None).await.unwrap();
     let mut online: Vec<String> = subscribed["online"]
         .as_array()
         .unwrap()
@@ -32,7 +32,7 @@ async fn messages_edits_moves_typing_and_presence_cross_nodes() {
     assert_eq!(online, ["alice", "bob"], "{subscribed}");
     // And bob hears that alice came online.
     bob_ws
-        .expect("alice online", |f| {
+        .expect_with("alice online", |f| {
             (f["type"] == "presence" && f["joined"][0]["id"] == alice["id"]).then_some(())
         })
         .await;
@@ -47,7 +47,7 @@ async fn messages_edits_moves_typing_and_presence_cross_nodes() {
     for i in 0..30 {
         let started = Instant::now();
         alice_ws
-            .send(json!({"type": "send", "room_id": room, "client_id": format!("m{i}"), "body": format!("hello {i}")}))
+            .try_send(json!({"type": "send", "room_id": room, "client_id": format!("m{i}"), "body": format!("hello {i}")}))
             .await
             .unwrap();
         let event = bob_ws.expect_event("message.created").await;
@@ -73,11 +73,11 @@ async fn messages_edits_moves_typing_and_presence_cross_nodes() {
         .await;
     let last_id = last["messages"][0]["id"].as_str().unwrap().to_string();
     bob_ws
-        .send(json!({"type": "send", "room_id": room, "client_id": "b1", "body": "from bob"}))
+        .try_send(json!({"type": "send", "room_id": room, "client_id": "b1", "body": "from bob"}))
         .await
         .unwrap();
     let bobs = alice_ws
-        .expect("bob's message", |f| {
+        .expect_with("bob's message", |f| {
             (f["type"] == "event"
                 && f["event"]["kind"] == "message.created"
                 && f["event"]["message"]["author"]["id"] == bob["id"])
@@ -85,7 +85,9 @@ async fn messages_edits_moves_typing_and_presence_cross_nodes() {
         })
         .await;
     bob_ws
-        .send(json!({"type": "edit", "room_id": room, "message_id": bobs, "body": "edited by bob"}))
+        .try_send(
+            json!({"type": "edit", "room_id": room, "message_id": bobs, "body": "edited by bob"}),
+        )
         .await
         .unwrap();
     let edited = alice_ws.expect_event("message.edited").await;
@@ -93,7 +95,7 @@ async fn messages_edits_moves_typing_and_presence_cross_nodes() {
 
     // A move on B reaches A; the order is the same from both nodes.
     bob_ws
-        .send(json!({"type": "move", "room_id": room, "message_id": last_id, "after": null}))
+        .try_send(json!({"type": "move", "room_id": room, "message_id": last_id, "after": null}))
         .await
         .unwrap();
     let moved = alice_ws.expect_event("message.moved").await;
@@ -116,11 +118,11 @@ async fn messages_edits_moves_typing_and_presence_cross_nodes() {
 
     // Typing on B shows on A.
     bob_ws
-        .send(json!({"type": "typing", "room_id": room}))
+        .try_send(json!({"type": "typing", "room_id": room}))
         .await
         .unwrap();
     alice_ws
-        .expect("bob typing", |f| {
+        .expect_with("bob typing", |f| {
             (f["type"] == "typing" && f["user"]["id"] == bob["id"]).then_some(())
         })
         .await;
@@ -128,7 +130,7 @@ async fn messages_edits_moves_typing_and_presence_cross_nodes() {
     // Alice leaves: bob sees her go offline.
     alice_ws.close().await;
     bob_ws
-        .expect("alice offline", |f| {
+        .expect_with("alice offline", |f| {
             (f["type"] == "presence" && f["left"][0]["id"] == alice["id"]).then_some(())
         })
         .await;
@@ -144,12 +146,12 @@ async fn a_dead_nodes_users_go_offline_elsewhere_within_seconds() {
     let room = cluster
         .create_room(&a.url(""), &alice_token, "Mortal")
         .await;
-    let mut bob_ws = WsClient::connect(&b.addr(), &bob_token).await.unwrap();
-    bob_ws.subscribe(&room, None).await.unwrap();
-    let mut alice_ws = WsClient::connect(&a.addr(), &alice_token).await.unwrap();
-    alice_ws.subscribe(&room, None).await.unwrap();
+    let mut bob_ws = connect(&b.addr(), &bob_token).await.unwrap();
+    bob_ws.resume(&room, None).await.unwrap();
+    let mut alice_ws = connect(&a.addr(), &alice_token).await.unwrap();
+    alice_ws.resume(&room, None).await.unwrap();
     bob_ws
-        .expect("alice online", |f| {
+        .expect_with("alice online", |f| {
             (f["type"] == "presence" && f["joined"][0]["id"] == alice["id"]).then_some(())
         })
         .await;
@@ -157,7 +159,7 @@ async fn a_dead_nodes_users_go_offline_elsewhere_within_seconds() {
     cluster.nodes[0].kill().await;
     let killed = Instant::now();
     bob_ws
-        .expect("alice offline", |f| {
+        .expect_with("alice offline", |f| {
             (f["type"] == "presence" && f["left"][0]["id"] == alice["id"]).then_some(())
         })
         .await;

@@ -11,7 +11,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
 use crate::chatter::Chatter;
-use crate::harness::{eventually, free_port, Cluster, ClusterOptions, WsClient, WAIT};
+use crate::harness::{connect, eventually, free_port, Cluster, ClusterOptions, WAIT};
 
 const PER_CLIENT: usize = 30;
 
@@ -293,18 +293,18 @@ async fn postgres_briefly_unreachable_fails_sends_clearly_then_recovers() {
     let a = cluster.node(0);
     let (_, token) = cluster.guest(&a.url(""), "alice").await;
     let room = cluster.create_room(&a.url(""), &token, "Fragile").await;
-    let mut ws = WsClient::connect(&a.addr(), &token).await.unwrap();
-    ws.subscribe(&room, None).await.unwrap();
+    let mut ws = connect(&a.addr(), &token).await.unwrap();
+    ws.resume(&room, None).await.unwrap();
     let send = |client_id: &str| json!({"type": "send", "room_id": room, "client_id": client_id, "body": client_id});
-    ws.send(send("before")).await.unwrap();
-    ws.expect("ack", |f| (f["type"] == "ack").then_some(()))
+    ws.try_send(send("before")).await.unwrap();
+    ws.expect_with("ack", |f| (f["type"] == "ack").then_some(()))
         .await;
 
     proxy.cut();
     let cut_at = Instant::now();
-    ws.send(send("during")).await.unwrap();
+    ws.try_send(send("during")).await.unwrap();
     let answer = ws
-        .expect("an answer to the send", |f| {
+        .expect_with("an answer to the send", |f| {
             (f["client_id"] == "during").then(|| f.clone())
         })
         .await;
@@ -326,9 +326,9 @@ async fn postgres_briefly_unreachable_fails_sends_clearly_then_recovers() {
     // The same client_id again, as a client retrying its outbox would.
     let deadline = Instant::now() + WAIT;
     loop {
-        ws.send(send("during")).await.unwrap();
+        ws.try_send(send("during")).await.unwrap();
         let answer = ws
-            .expect("an answer to the retry", |f| {
+            .expect_with("an answer to the retry", |f| {
                 (f["client_id"] == "during").then(|| f.clone())
             })
             .await;

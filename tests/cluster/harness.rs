@@ -1,16 +1,16 @@
-//! Real `palaver` processes sharing a fresh PostgreSQL database and a Redis, and the clients that
-//! talk to them. Every wait has a deadline; a failing test prints the nodes' logs.
+//! Real `palaver` processes sharing a fresh PostgreSQL database and a Redis, and the protocol's
+//! one client (`palaver-client`) talking to them. Every wait has a deadline; a failing test
+//! prints the nodes' logs.
 
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
-use serde_json::{json, Value};
-use tokio::net::TcpStream;
+use palaver_client::{rest, Connect, Rest};
+pub use palaver_client::{Closed, WsClient};
+use reqwest::Method;
+use serde_json::Value;
 use tokio::process::{Child, Command};
-use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 #[path = "../support/pgdb.rs"]
 pub mod pgdb;
@@ -252,70 +252,44 @@ impl Cluster {
     }
 
     pub async fn post(&self, url: &str, token: Option<&str>, body: Value) -> (u16, Value) {
-        let mut req = self.http.post(url).json(&body);
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        read(req.send().await.expect("request sent")).await
+        rest::call(&self.http, Method::POST, url, token, Some(&body))
+            .await
+            .expect("request sent")
     }
 
     pub async fn get(&self, url: &str, token: Option<&str>) -> (u16, Value) {
-        let mut req = self.http.get(url);
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        read(req.send().await.expect("request sent")).await
+        rest::call(&self.http, Method::GET, url, token, None)
+            .await
+            .expect("request sent")
+    }
+
+    /// The REST client of `base` (a node or the load balancer).
+    pub fn rest(&self, base: &str) -> Rest {
+        Rest::with_client(base, self.http.clone())
     }
 
     /// A guest signed in through `base` (a node or the load balancer): (user, token).
     pub async fn guest(&self, base: &str, name: &str) -> (Value, String) {
-        let (status, body) = self
-            .post(
-                &format!("{base}/api/auth/guest"),
-                None,
-                json!({"username": name}),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-        (
-            body["user"].clone(),
-            body["token"].as_str().unwrap().to_string(),
-        )
+        let session = self.rest(base).guest(name).await.expect("a guest signs in");
+        (serde_json::to_value(&session.user).unwrap(), session.token)
     }
 
     pub async fn create_room(&self, base: &str, token: &str, name: &str) -> String {
-        let (status, body) = self
-            .post(
-                &format!("{base}/api/rooms"),
-                Some(token),
-                json!({"name": name}),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-        body["id"].as_str().unwrap().to_string()
+        let room = self.rest(base).create_room(token, name).await;
+        room.expect("the room is created").id
     }
 
     /// The store's view of a room: (last_seq, message ids in display order).
     pub async fn store_view(&self, base: &str, token: &str, room_id: &str) -> (u64, Vec<String>) {
-        let (status, room) = self
-            .get(&format!("{base}/api/rooms/{room_id}"), Some(token))
-            .await;
-        assert_eq!(status, 200, "{room}");
-        let (status, page) = self
-            .get(
-                &format!("{base}/api/rooms/{room_id}/messages?limit=200"),
-                Some(token),
-            )
-            .await;
-        assert_eq!(status, 200, "{page}");
-        assert_eq!(page["has_more"], false, "more messages than one page");
-        let ids = page["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["id"].as_str().unwrap().to_string())
-            .collect();
-        (room["last_seq"].as_u64().unwrap(), ids)
+        let rest = self.rest(base);
+        let room = rest.room(token, room_id).await.expect("the room reads");
+        let page = rest.history(token, room_id, 200).await;
+        let page = page.expect("the history reads");
+        assert!(!page.has_more, "more messages than one page");
+        (
+            room.last_seq,
+            page.messages.into_iter().map(|m| m.id).collect(),
+        )
     }
 }
 
@@ -328,126 +302,8 @@ impl Drop for Cluster {
     }
 }
 
-async fn read(response: reqwest::Response) -> (u16, Value) {
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// How a socket ended.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Closed {
-    Code(u16),
-    Dropped,
-    TimedOut,
-}
-
-/// A WebSocket client that knows only JSON frames.
-pub struct WsClient {
-    socket: Socket,
-    pub node_id: String,
-}
-
-impl WsClient {
-    /// Connects to `addr` (host:port) with a token and reads `hello`.
-    pub async fn connect(addr: &str, token: &str) -> Result<WsClient, String> {
-        let url = format!("ws://{addr}/ws?token={token}");
-        let (socket, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
-            .await
-            .map_err(|_| "connect timed out".to_string())?
-            .map_err(|err| err.to_string())?;
-        let mut client = WsClient {
-            socket,
-            node_id: String::new(),
-        };
-        let hello = client
-            .next_within(WAIT)
-            .await
-            .map_err(|c| format!("closed before hello: {c:?}"))?;
-        assert_eq!(hello["type"], "hello", "{hello}");
-        client.node_id = hello["node_id"].as_str().unwrap_or_default().to_string();
-        Ok(client)
-    }
-
-    pub async fn send(&mut self, frame: Value) -> Result<(), Closed> {
-        self.socket
-            .send(WsMessage::Text(frame.to_string().into()))
-            .await
-            .map_err(|_| Closed::Dropped)
-    }
-
-    /// The next JSON frame within `limit`, or how the socket ended.
-    pub async fn next_within(&mut self, limit: Duration) -> Result<Value, Closed> {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            let message = match tokio::time::timeout_at(deadline, self.socket.next()).await {
-                Ok(message) => message,
-                Err(_) => return Err(Closed::TimedOut),
-            };
-            match message {
-                Some(Ok(WsMessage::Text(text))) => {
-                    return Ok(serde_json::from_str(&text).expect("server frames are JSON"))
-                }
-                Some(Ok(WsMessage::Close(frame))) => {
-                    return Err(frame.map_or(Closed::Dropped, |f| Closed::Code(u16::from(f.code))))
-                }
-                Some(Ok(_)) => continue,
-                Some(Err(_)) | None => return Err(Closed::Dropped),
-            }
-        }
-    }
-
-    /// Skips frames until `pick` accepts one.
-    pub async fn expect<T>(&mut self, what: &str, mut pick: impl FnMut(&Value) -> Option<T>) -> T {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.next_within(left).await {
-                Ok(frame) => {
-                    if let Some(found) = pick(&frame) {
-                        return found;
-                    }
-                }
-                Err(closed) => panic!("waiting for {what}: socket ended ({closed:?})"),
-            }
-        }
-    }
-
-    /// Skips frames until an event of `kind` arrives; answers the event.
-    pub async fn expect_event(&mut self, kind: &str) -> Value {
-        self.expect(kind, |f| {
-            (f["type"] == "event" && f["event"]["kind"] == kind).then(|| f["event"].clone())
-        })
-        .await
-    }
-
-    /// Subscribes (replaying after `after`); answers the replayed events and `subscribed`.
-    pub async fn subscribe(
-        &mut self,
-        room_id: &str,
-        after: Option<u64>,
-    ) -> Result<(Vec<Value>, Value), Closed> {
-        let mut frame = json!({"type": "subscribe", "room_id": room_id});
-        if let Some(after) = after {
-            frame["after"] = json!(after);
-        }
-        self.send(frame).await?;
-        let mut replayed = Vec::new();
-        loop {
-            let frame = self.next_within(WAIT).await?;
-            match frame["type"].as_str() {
-                Some("event") => replayed.push(frame["event"].clone()),
-                Some("subscribed") => return Ok((replayed, frame)),
-                Some("resync") => panic!("unexpected resync: {frame}"),
-                Some("error") => panic!("subscribe failed: {frame}"),
-                _ => {}
-            }
-        }
-    }
-
-    pub async fn close(mut self) {
-        let _ = self.socket.close(None).await;
-    }
+/// Connects to `addr` (host:port) with the token in the query and reads `hello`; every wait of
+/// the client is [`WAIT`].
+pub async fn connect(addr: &str, token: &str) -> anyhow::Result<WsClient> {
+    WsClient::open(&Connect::new(addr).query_token(token).hello().wait(WAIT)).await
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
 use crate::chatter::Chatter;
-use crate::harness::{eventually, free_port, Cluster, ClusterOptions, WsClient};
+use crate::harness::{connect, eventually, free_port, Cluster, ClusterOptions};
 
 const NGINX: &str = "/usr/sbin/nginx";
 
@@ -148,8 +148,8 @@ async fn nginx_in_front_of_two_nodes_survives_a_node_restart() {
     let (_, token) = cluster.guest(&base, "late").await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let ws = WsClient::connect(&lb, &token).await.unwrap();
-        let node = ws.node_id.clone();
+        let ws = connect(&lb, &token).await.unwrap();
+        let node = ws.node_id().to_string();
         ws.close().await;
         if node == "node-a" {
             break;

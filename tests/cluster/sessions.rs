@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::harness::{Closed, Cluster, ClusterOptions, WsClient, WAIT};
+use crate::harness::{connect, Closed, Cluster, ClusterOptions, WAIT};
 
 #[tokio::test]
 async fn logout_on_one_node_closes_the_sessions_sockets_on_the_others() {
@@ -11,9 +11,9 @@ async fn logout_on_one_node_closes_the_sessions_sockets_on_the_others() {
     let (a, b) = (cluster.node(0), cluster.node(1));
     let (_, token) = cluster.guest(&a.url(""), "leaver").await;
     let (_, other_token) = cluster.guest(&a.url(""), "stayer").await;
-    let mut leaving = WsClient::connect(&b.addr(), &token).await.unwrap();
-    assert_eq!(leaving.node_id, "node-b");
-    let mut staying = WsClient::connect(&b.addr(), &other_token).await.unwrap();
+    let mut leaving = connect(&b.addr(), &token).await.unwrap();
+    assert_eq!(leaving.node_id(), "node-b");
+    let mut staying = connect(&b.addr(), &other_token).await.unwrap();
 
     // Log out on node A.
     let (status, _) = cluster
@@ -31,11 +31,11 @@ async fn logout_on_one_node_closes_the_sessions_sockets_on_the_others() {
     assert_eq!(closed, Closed::Code(1008), "{}", b.log());
     // … and only that one.
     staying
-        .send(json!({"type": "ping", "ref": "still"}))
+        .try_send(json!({"type": "ping", "ref": "still"}))
         .await
         .unwrap();
     staying
-        .expect("pong", |f| (f["type"] == "pong").then_some(()))
+        .expect_with("pong", |f| (f["type"] == "pong").then_some(()))
         .await;
     let (status, _) = cluster.get(&b.url("/api/me"), Some(&token)).await;
     assert_eq!(status, 401);

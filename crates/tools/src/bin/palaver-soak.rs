@@ -21,13 +21,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use futures_util::{SinkExt, StreamExt};
+use palaver_client::{Closed, Connect, Rest, WsClient};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -71,8 +68,6 @@ struct Cli {
     seed: Option<u64>,
 }
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
 /// How long any single wait may take.
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -91,7 +86,7 @@ struct Counters {
 
 struct Shared {
     cli: Cli,
-    http: reqwest::Client,
+    api: Rest,
     rooms: Vec<String>,
     counters: Counters,
     /// (room, author id, client_id) -> message id, for every acknowledged send.
@@ -110,21 +105,15 @@ impl Shared {
     }
 
     async fn rest(&self, method: &str, path: &str, token: Option<&str>, body: Value) -> Value {
-        let url = format!("{}{}", self.cli.url, path);
-        let mut request = match method {
-            "GET" => self.http.get(&url),
-            _ => self.http.post(&url).json(&body),
+        let answer = match method {
+            "GET" => self.api.get(path, token).await,
+            _ => self.api.post(path, token, body).await,
         };
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{path}: {e}"));
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "{method} {path}: {status} {body}");
+        let (status, body) = answer.unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {body}"
+        );
         body
     }
 }
@@ -163,7 +152,7 @@ struct Client {
     name: String,
     user_id: String,
     token: String,
-    ws: Option<Ws>,
+    ws: Option<WsClient>,
     /// Subscribed rooms and the last seq held for each.
     rooms: HashMap<String, u64>,
     /// A subscribe sent and not yet answered.
@@ -175,28 +164,25 @@ struct Client {
 }
 
 impl Client {
-    fn ws_url(&self) -> String {
+    fn ws_options(&self) -> Connect {
         let host = self.shared.cli.url.trim_start_matches("http://");
-        format!("ws://{host}/ws?token={}", self.token)
+        Connect::new(host).query_token(&self.token).wait(WAIT)
     }
 
     async fn write(&mut self, frame: Value) -> bool {
         match self.ws.as_mut() {
-            Some(ws) => ws
-                .send(WsMessage::Text(frame.to_string().into()))
-                .await
-                .is_ok(),
+            Some(ws) => ws.try_send(frame).await.is_ok(),
             None => false,
         }
     }
 
+    /// The next frame within `limit` (`None` when none came), or `Err` when the socket ended.
     async fn next_frame(&mut self, limit: Duration) -> Result<Option<Value>, ()> {
         let ws = self.ws.as_mut().ok_or(())?;
-        match tokio::time::timeout(limit, ws.next()).await {
-            Err(_) => Ok(None),
-            Ok(Some(Ok(WsMessage::Text(text)))) => Ok(serde_json::from_str(&text).ok()),
-            Ok(Some(Ok(WsMessage::Close(_)))) | Ok(Some(Err(_))) | Ok(None) => Err(()),
-            Ok(Some(Ok(_))) => Ok(None),
+        match ws.next_within(limit).await {
+            Ok(frame) => Ok(Some(frame)),
+            Err(Closed::TimedOut) => Ok(None),
+            Err(Closed::Code(_) | Closed::Dropped) => Err(()),
         }
     }
 
@@ -209,9 +195,7 @@ impl Client {
             // A join whose answer was lost with the socket: it may or may not have happened;
             // the client simply does not hold that room.
             self.subscribing = None;
-            let Ok(Ok((ws, _))) =
-                tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(self.ws_url())).await
-            else {
+            let Ok(ws) = WsClient::open(&self.ws_options()).await else {
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             };
@@ -367,8 +351,8 @@ impl Client {
                 .counters
                 .reconnects
                 .fetch_add(1, Ordering::Relaxed);
-            if let Some(mut ws) = self.ws.take() {
-                let _ = ws.close(None).await;
+            if let Some(ws) = self.ws.take() {
+                ws.close().await;
             }
             self.connect().await;
         } else if self.subscribing.is_none() {
@@ -557,7 +541,6 @@ async fn main() {
     let cli = Cli::parse();
     let seed = cli.seed.unwrap_or_else(rand::random);
     let pid = cli.server_pid;
-    let http = reqwest::Client::new();
     let started = Instant::now();
     let (rss_start, fds_start) = sample(pid);
     let kinds_start = fd_kinds(pid);
@@ -565,31 +548,24 @@ async fn main() {
 
     let mut shared = Shared {
         cli: cli.clone(),
-        http,
+        api: Rest::new(&cli.url),
         rooms: Vec::new(),
         counters: Counters::default(),
         acked: Mutex::new(HashMap::new()),
         problems: Mutex::new(Vec::new()),
     };
     let owner = shared
-        .rest(
-            "POST",
-            "/api/auth/guest",
-            None,
-            json!({"username": format!("soak-owner-{}", seed % 100_000)}),
-        )
-        .await;
-    let owner_token = owner["token"].as_str().unwrap().to_string();
+        .api
+        .guest(&format!("soak-owner-{}", seed % 100_000))
+        .await
+        .expect("the owner signs in");
     for i in 0..cli.rooms {
         let room = shared
-            .rest(
-                "POST",
-                "/api/rooms",
-                Some(&owner_token),
-                json!({"name": format!("Soak {i} {}", seed % 100_000)}),
-            )
-            .await;
-        shared.rooms.push(room["id"].as_str().unwrap().to_string());
+            .api
+            .create_room(&owner.token, &format!("Soak {i} {}", seed % 100_000))
+            .await
+            .expect("a room is created");
+        shared.rooms.push(room.id);
     }
     let shared = Arc::new(shared);
     let end = Instant::now() + Duration::from_secs_f64(cli.duration_secs);
@@ -597,17 +573,15 @@ async fn main() {
     let mut rng = StdRng::seed_from_u64(seed);
     for i in 0..cli.clients {
         let name = format!("soak{i}-{}", seed % 100_000);
-        let guest = shared
-            .rest("POST", "/api/auth/guest", None, json!({"username": name}))
-            .await;
+        let guest = shared.api.guest(&name).await.expect("a guest signs in");
         let first = shared.rooms[i % shared.rooms.len()].clone();
         let mut rooms = HashMap::new();
         rooms.insert(first, 0);
         let client = Client {
             shared: shared.clone(),
             name,
-            user_id: guest["user"]["id"].as_str().unwrap().to_string(),
-            token: guest["token"].as_str().unwrap().to_string(),
+            user_id: guest.user.id,
+            token: guest.token,
             ws: None,
             rooms,
             subscribing: None,
@@ -649,14 +623,14 @@ async fn main() {
         client.catch_up().await;
     }
     for client in &mut clients {
-        if let Some(mut ws) = client.ws.take() {
-            let _ = ws.close(None).await;
+        if let Some(ws) = client.ws.take() {
+            ws.close().await;
         }
     }
     let mut events = 0;
     let mut messages = 0;
     for room in &shared.rooms {
-        let (e, m) = verify_room(&shared, &owner_token, room).await;
+        let (e, m) = verify_room(&shared, &owner.token, room).await;
         events += e;
         messages += m;
     }

@@ -7,15 +7,13 @@
 //! each phase's own limit) and in count (rate × duration messages per publisher).
 //!
 //! # Layout
-//! - `net`: REST sign-in and rooms, WebSocket connect from a chosen source address, frame reading.
+//! - `net`: sign-in, rooms and sockets through `palaver-client` (from a chosen source address),
+//!   and the one-pass reading of the frames that arrive by the million.
 //! - `stats`: latency histograms, the per-subscriber delivery ledger, `/proc` sampling.
 //! - `run`: the three kinds of run (broadcast, idle, persisted sends) the presets are made of.
 
-#[path = "palaver-bench/net.rs"]
 mod net;
-#[path = "palaver-bench/run.rs"]
 mod run;
-#[path = "palaver-bench/stats.rs"]
 mod stats;
 
 use std::time::Duration;

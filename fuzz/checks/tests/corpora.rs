@@ -1,12 +1,13 @@
 //! Every input in the committed fuzz corpora (`fuzz/corpus/<target>/`) and every input that once
 //! crashed a target (`fuzz/regressions/<target>/`) runs through the same check its fuzz target
-//! runs (`palaver::fuzzing`), so what the fuzzer learned stays tested in the normal test run.
+//! runs (`palaver_fuzz_checks`), so what the fuzzer learned stays tested in the normal test run.
 //! `scripts/fuzz` runs the fuzzer itself for longer.
 
 use std::path::{Path, PathBuf};
 
 fn inputs(target: &str) -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    // `fuzz/checks/..`: the fuzz crate, whose corpora these are.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut files = Vec::new();
     for dir in ["corpus", "regressions"] {
         let Ok(entries) = std::fs::read_dir(root.join(dir).join(target)) else {
@@ -41,15 +42,15 @@ fn run(target: &str, check: fn(&[u8])) {
 
 #[test]
 fn client_frame_corpus() {
-    run("client_frame", palaver::fuzzing::client_frame);
+    run("client_frame", palaver_fuzz_checks::client_frame);
 }
 
 #[test]
 fn rest_body_corpus() {
-    run("rest_body", palaver::fuzzing::rest_body);
+    run("rest_body", palaver_fuzz_checks::rest_body);
 }
 
 #[test]
 fn position_keys_corpus() {
-    run("position_keys", palaver::fuzzing::position_keys);
+    run("position_keys", palaver_fuzz_checks::position_keys);
 }

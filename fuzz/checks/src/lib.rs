@@ -1,5 +1,6 @@
-//! The checks behind the fuzz targets in `fuzz/` (cargo-fuzz), kept in the library so that the
-//! committed corpora also run as ordinary tests (`tests/fuzz_corpora.rs`) with the very same code.
+//! The checks behind the fuzz targets in `fuzz/` (cargo-fuzz), in a crate of their own so that the
+//! committed corpora also run as ordinary tests (`fuzz/checks/tests/corpora.rs`, part of the normal
+//! test run) with the very same code. They reach the server only through its public API.
 //!
 //! Each check takes arbitrary bytes, drives one input surface of Palaver with them, and panics
 //! when an invariant breaks. A clean rejection of bad input is fine; a panic is the bug.
@@ -15,15 +16,15 @@ use axum::http::{header, Request, StatusCode};
 use futures_util::FutureExt;
 use serde::de::DeserializeOwned;
 
-use crate::chat::validate;
-use crate::error::Error;
-use crate::gateway::frames;
-use crate::http::extract::ApiJson;
-use crate::protocol::{
+use palaver::chat::validate;
+use palaver::error::Error;
+use palaver::gateway::frames;
+use palaver::http::extract::ApiJson;
+use palaver::protocol::{
     ClientFrame, CreateRoomRequest, Credentials, EditMessageRequest, GuestRequest,
     MoveMessageRequest, Rearrange, SendMessageRequest, ServerFrame, UpdateRoomRequest,
 };
-use crate::store::position::{self, MAX_KEY_LEN};
+use palaver::store::position::{self, MAX_KEY_LEN};
 
 /// Checks that an error a client caused is a client error with a stable code, and that both of
 /// its wire forms (REST body, socket frame) encode and read back.
@@ -44,7 +45,7 @@ fn check_client_error(err: &Error) {
 
 /// Runs a validator and, when it accepts, checks what it answers with `holds`.
 fn check_validator<'a>(
-    result: crate::error::Result<&'a str>,
+    result: palaver::error::Result<&'a str>,
     holds: impl FnOnce(&'a str) -> bool,
     what: &str,
 ) {

@@ -115,7 +115,8 @@ async fn open(
             Some(room_id) => net::subscribe(&mut ws, room_id).await?,
             None => 0,
         };
-        anyhow::Ok((ws, last_seq))
+        // The hot loops read the raw socket (`net::classify`), not the client's JSON frames.
+        anyhow::Ok((ws.into_inner(), last_seq))
     };
     tokio::time::timeout(Duration::from_secs(30), attempt)
         .await
