@@ -12,7 +12,9 @@
 //!
 //! # Layout
 //! Data flows one way: `gateway`/`http` → `chat` (rules) → `store` (commit, seq) → `bus` → `hub`
-//! (every subscriber on this node) → each connection's queue → socket.
+//! (every subscriber on this node) → each connection's queue → socket. Each module imports only
+//! from the layers below it and no two import each other (`tests/architecture.rs` checks both);
+//! `docs/architecture.md` has the layers and the path of one message.
 //!
 //! - [`config`]: every setting, as a flag and a `PALAVER_*` environment variable.
 //! - [`app`]: startup and shutdown; the one startup path for `main` and tests.
@@ -21,8 +23,10 @@
 //! - [`error`]: the one error type, shared by REST bodies and the socket's `error` frame.
 //! - [`credentials`]: password hashing (argon2id) and opaque session tokens.
 //! - [`auth`]: the extractor that yields the current user from a cookie or bearer token.
-//! - [`chat`]: the rules: validation, who may do what, ordering; commits through the store and
-//!   publishes the resulting events on the bus.
+//! - [`chat`]: the rules: the one access gate (`chat/access.rs`: who may read, post, join,
+//!   moderate, own a room; asked by every path), then a module per feature (accounts, rooms,
+//!   messages), validation and abuse limits; commits through the store and publishes what was
+//!   committed on the bus.
 //! - [`store`]: the durable log: one small interface per resource (accounts, rooms, messages,
 //!   event log) combined in `Store`, each written once over a thin dialect seam; `sqlite/` and
 //!   `postgres/` hold only what differs (connection, group commit, lanes); the schema described

@@ -1,5 +1,8 @@
 //! The wire types of API version 1: objects, events, and the WebSocket frames in both directions.
 //!
+//! (Over 500 lines on purpose: every wire type in one file is what keeps it the one definition
+//! the TypeScript types are generated from; it is declarations, not logic.)
+//!
 //! This module is the one definition of the protocol. REST bodies and socket frames are built from
 //! these types and nothing else, so the names in `API.md` live in exactly one place. It holds no
 //! behaviour beyond (de)serialisation.

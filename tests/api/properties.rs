@@ -2,6 +2,8 @@
 //! leave, change the rearrange setting) by several users, through the rules (`Chat`) onto a
 //! real store, checked against a model after every step.
 //!
+//! (Over 500 lines: the model, its operations and the property in one place.)
+//!
 //! What must hold, on SQLite and on PostgreSQL:
 //! - each operation is allowed or refused exactly as the rules say (edit by the author only;
 //!   delete by the author or the owner; moves by the rearrange setting; clear and settings by

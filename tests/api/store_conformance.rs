@@ -1,5 +1,7 @@
 //! One conformance suite for every `Store` backend. Each test is a function taking a fresh
 //! store; `backend_suite!` runs every one of them against a backend.
+//!
+//! (Over 500 lines: one conformance suite run against both stores.)
 
 use std::sync::Arc;
 

@@ -1,6 +1,9 @@
 //! `palaver-soak`: a long, mixed load against a running Palaver that checks it loses nothing and
 //! does not leak. Run it through `scripts/soak`, which starts a release server for it.
 //!
+//! (Over 500 lines: one tool, a load loop and the checker of its invariants, that reads best
+//! in one place.)
+//!
 //! Each client is a guest with one WebSocket. At `--rate` actions a second (on average) it sends
 //! a message to one of its rooms (retrying the same `client_id` until acknowledged, across
 //! reconnects), joins another room, leaves one, reconnects cleanly, or drops its connection
