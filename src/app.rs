@@ -120,7 +120,6 @@ impl Application {
         let state = AppState::new(Shared {
             config,
             node_id,
-            store,
             hub,
             chat,
             metrics,

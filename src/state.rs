@@ -1,10 +1,10 @@
-//! What every handler shares: the node's store, hub, rules, metrics and settings, and the
-//! shutdown signal. Built once at startup (see [`crate::app`]).
+//! What every handler shares: the node's rules, hub, metrics and settings, and the shutdown
+//! signal. Built once at startup (see [`crate::app`]). There is no store here: handlers reach
+//! the store only through the rules ([`Chat`]), which ask the access gate first.
 
 use std::ops::Deref;
 use std::sync::Arc;
 
-use axum::extract::FromRef;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -12,7 +12,6 @@ use crate::chat::Chat;
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
-use crate::store::Store;
 
 /// What every handler shares. Cloning is an `Arc` increment.
 #[derive(Clone)]
@@ -21,7 +20,6 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     pub config: Config,
     pub node_id: String,
-    pub store: Arc<dyn Store>,
     pub hub: Arc<Hub>,
     pub chat: Arc<Chat>,
     pub metrics: Arc<Metrics>,
@@ -41,12 +39,5 @@ impl Deref for AppState {
     type Target = Shared;
     fn deref(&self) -> &Shared {
         &self.0
-    }
-}
-
-/// The store, for extractors that need only it (the signed-in caller).
-impl FromRef<AppState> for Arc<dyn Store> {
-    fn from_ref(state: &AppState) -> Self {
-        state.store.clone()
     }
 }
