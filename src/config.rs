@@ -119,6 +119,25 @@ pub struct Config {
     #[arg(long, env = "PALAVER_RATE_PER_SEC", default_value_t = 5)]
     pub rate_per_sec: u32,
 
+    /// Room changes (create, rename or retopic, delete, clear) one user may make in a burst…
+    #[arg(long, env = "PALAVER_ROOM_RATE_BURST", default_value_t = 20)]
+    pub room_rate_burst: u32,
+
+    /// …and per minute after it (120: two a second); excess gets `rate_limited` and changes
+    /// nothing. 0 turns it off.
+    #[arg(long, env = "PALAVER_ROOM_RATE_PER_MIN", default_value_t = 120)]
+    pub room_rate_per_min: u32,
+
+    /// Membership changes (joins and leaves that write an event, subscribes that join) one user
+    /// may make in a burst…
+    #[arg(long, env = "PALAVER_JOIN_RATE_BURST", default_value_t = 10)]
+    pub join_rate_burst: u32,
+
+    /// …and per minute after it (12: one every 5 s); excess gets `rate_limited` and changes
+    /// nothing. 0 turns it off.
+    #[arg(long, env = "PALAVER_JOIN_RATE_PER_MIN", default_value_t = 12)]
+    pub join_rate_per_min: u32,
+
     /// Login attempts per minute for one username. 0 turns it off.
     #[arg(long, env = "PALAVER_LOGIN_PER_USER_PER_MIN", default_value_t = 10)]
     pub login_per_user_per_min: u32,

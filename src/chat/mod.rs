@@ -142,8 +142,14 @@ impl Chat {
         publish(&self.hub, self.bus.as_ref(), events);
     }
 
-    /// Sends a `room_list` update for every room whose counts changed since the last call.
-    /// The flusher calls it once a second, which is what coalesces count updates.
+    /// The room's entry changed (its name, topic or `rearrange`): every socket's room list
+    /// gets it with the next flush, coalesced with its count updates.
+    fn room_list_soon(&self, room_id: &str) {
+        self.hub.mark_counts(room_id);
+    }
+
+    /// Sends a `room_list` update for every room whose entry or counts changed since the last
+    /// call. The flusher calls it once a second, which is what coalesces the updates.
     pub async fn flush_room_list(&self) {
         for room_id in self.hub.take_counts_dirty() {
             match self.store.get_room(&room_id).await {

@@ -446,7 +446,11 @@ async fn rooms(app: &TestApp, token: &str, n: usize) -> Vec<String> {
 
 #[tokio::test]
 async fn ten_thousand_subscribes_from_one_connection_stop_at_the_cap() {
-    let app = spawn_with(|c| c.max_rooms_per_user = 200).await;
+    let app = spawn_with(|c| {
+        c.max_rooms_per_user = 200;
+        c.room_rate_per_min = 0;
+    })
+    .await;
     let (_, token) = app.guest("subscriber").await;
     let ids = rooms(&app, &token, 101).await;
     let mut ws = app.ws(&token).await;
@@ -509,7 +513,11 @@ async fn ten_thousand_subscribes_from_one_connection_stop_at_the_cap() {
 
 #[tokio::test]
 async fn a_deleted_room_frees_its_place_under_the_subscription_cap() {
-    let app = spawn_with(|c| c.max_rooms_per_user = 200).await;
+    let app = spawn_with(|c| {
+        c.max_rooms_per_user = 200;
+        c.room_rate_per_min = 0;
+    })
+    .await;
     let (_, token) = app.guest("collector").await;
     let ids = rooms(&app, &token, 101).await;
     let mut ws = app.ws(&token).await;

@@ -4,6 +4,7 @@ mod accounts;
 mod chat;
 mod copy_to_postgres;
 mod errors;
+mod floods;
 mod gate;
 mod helpers;
 mod hostile;
