@@ -18,6 +18,7 @@
 //! - [`app`]: builds the running server from a config; the one startup path for `main` and tests.
 //! - [`protocol`]: the wire types: objects, events, client and server frames. The one definition.
 //! - [`error`]: the one error type, shared by REST bodies and the socket's `error` frame.
+//! - [`json_policy`]: reading client JSON with one policy: duplicated keys are refused.
 //! - [`auth`]: password hashing, session tokens, and the extractor that yields the current user.
 //! - [`chat`]: the rules: validation, who may do what, ordering; commits through the store and
 //!   publishes the resulting events on the bus.
@@ -28,7 +29,8 @@
 //! - [`gateway`]: one WebSocket connection: reader, writer task, bounded outbound queue.
 //! - [`http`]: the REST handlers (one module per resource), operations endpoints, OpenAPI, the UI.
 //! - [`metrics`]: the node's Prometheus metrics.
-//! - [`serve`]: the HTTP accept loop: header read timeout, per-address connection cap.
+//! - [`serve`]: the HTTP accept loop: request time bound, per-address connection cap, a
+//!   reserve descriptor for when the process runs out of them.
 //! - `fuzzing` (hidden): the checks the fuzz targets in `fuzz/` and `tests/fuzz_corpora.rs` run.
 
 pub mod app;
@@ -42,6 +44,7 @@ pub mod fuzzing;
 pub mod gateway;
 pub mod http;
 pub mod hub;
+pub mod json_policy;
 pub mod metrics;
 pub mod protocol;
 pub mod serve;

@@ -5,6 +5,7 @@
 //! bus. Both the REST handlers and the socket call these methods, so the two behave alike.
 
 pub mod limits;
+pub mod names;
 pub mod validate;
 
 use std::collections::HashMap;
@@ -134,10 +135,8 @@ impl Chat {
 
     pub async fn register(&self, username: &str, password: &str) -> Result<Session> {
         let username = validate::username(username)?;
-        let password = validate::password(password)?.to_string();
-        if self.store.find_user_by_name(username).await?.is_some() {
-            return Err(Error::UsernameTaken);
-        }
+        let password = validate::password(password, username)?;
+        names::username_free(self.store.as_ref(), username, false).await?;
         let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
             .await
             .map_err(|err| Error::Internal(err.into()))??;
@@ -167,7 +166,7 @@ impl Chat {
             },
             None => (None, auth::decoy_hash().to_string()),
         };
-        let password = password.to_string();
+        let password = validate::prepare_password(password);
         let ok = tokio::task::spawn_blocking(move || auth::verify_password(&hash, &password))
             .await
             .map_err(|err| Error::Internal(err.into()))?;
@@ -185,6 +184,7 @@ impl Chat {
             return Err(Error::GuestsDisabled);
         }
         let username = validate::username(username)?;
+        names::username_free(self.store.as_ref(), username, true).await?;
         let user = self.store.create_user(username, None, true).await?;
         self.start_session(user).await
     }
@@ -227,6 +227,7 @@ impl Chat {
 
     pub async fn create_room(&self, user: &User, name: &str, topic: Option<&str>) -> Result<Room> {
         let name = validate::room_name(name)?;
+        names::room_name_free(self.store.as_ref(), &name, None).await?;
         let topic = validate::topic(topic.unwrap_or(""))?;
         let max = self.limits.max_rooms_per_user;
         let owned = self
@@ -239,7 +240,7 @@ impl Chat {
         if owned >= max {
             return Err(Error::TooManyRooms { max });
         }
-        let (room, events) = self.store.create_room(name, topic, user).await?;
+        let (room, events) = self.store.create_room(&name, topic, user).await?;
         self.publish(&events);
         self.room_list(RoomListChange::Created, room.clone());
         Ok(self.with_presence(room))
@@ -273,10 +274,7 @@ impl Chat {
         rearrange: Option<&str>,
     ) -> Result<Room> {
         let patch = RoomPatch {
-            name: name
-                .map(validate::room_name)
-                .transpose()?
-                .map(str::to_string),
+            name: name.map(validate::room_name).transpose()?,
             topic: topic.map(validate::topic).transpose()?.map(str::to_string),
             rearrange: rearrange
                 .map(|r| {
@@ -295,6 +293,9 @@ impl Chat {
             "only the room's owner or an admin can change it",
         )
         .await?;
+        if let Some(name) = &patch.name {
+            names::room_name_free(self.store.as_ref(), name, Some(room_id)).await?;
+        }
         let (room, event) = self.store.update_room(room_id, &patch).await?;
         self.publish(std::slice::from_ref(&event));
         self.room_list(RoomListChange::Updated, room.clone());

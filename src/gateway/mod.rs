@@ -454,6 +454,7 @@ impl Reader {
     }
 
     async fn subscribe(&mut self, room_id: String, after: Option<u64>) -> Result<(), Error> {
+        let after = after.map(crate::chat::validate::after_seq).transpose()?;
         let room: Arc<str> = Arc::from(room_id.as_str());
         if !self.subscribed.contains(&room) && self.subscribed.len() >= MAX_SUBSCRIPTIONS {
             // Subscriptions the hub ended on its own (a deleted room) no longer count.

@@ -162,7 +162,7 @@ struct EventsQuery {
 }
 
 #[utoipa::path(get, path = "/api/rooms/{room_id}/events", tag = "messages", security(("bearer" = []), ("cookie" = [])),
-    params(("room_id" = String, Path), ("after" = Option<u64>, Query, description = "Events with seq > after (default 0)"),
+    params(("room_id" = String, Path), ("after" = Option<u64>, Query, maximum = 9223372036854775807_u64, description = "Events with seq > after (default 0; at most 2^63 - 1)"),
         ("limit" = Option<u32>, Query, description = "1–1000, default 100"),
         ("wait" = Option<u64>, Query, description = "0–30: long-poll up to this many seconds for an event")),
     responses((status = 200, description = "Events in seq order and the room's last seq", body = EventPage),
@@ -180,6 +180,7 @@ async fn events(
     if query.wait > 30 {
         return Err(Error::InvalidRequest("wait is at most 30 seconds".into()));
     }
+    crate::chat::validate::after_seq(query.after)?;
     let (events, last_seq) = state.chat.events(&room_id, query.after, limit).await?;
     if !events.is_empty() || query.wait == 0 {
         return Ok(Json(EventPage { events, last_seq }));

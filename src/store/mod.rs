@@ -179,6 +179,8 @@ pub trait Store: Send + Sync + 'static {
         guest: bool,
     ) -> Result<User>;
     async fn find_user_by_name(&self, username: &str) -> Result<Option<UserRecord>>;
+    /// Every username (for the look-alike check on sign-up, `chat::names`).
+    async fn usernames(&self) -> Result<Vec<String>>;
     /// A session that never expires (kept for callers that predate expiry).
     async fn create_session(&self, token_hash: &str, user_id: &str) -> Result<()>;
     /// A session that stops working at `expires_at` (RFC 3339 UTC with milliseconds).

@@ -369,6 +369,13 @@ impl Store for SqliteStore {
         }
     }
 
+    async fn usernames(&self) -> Result<Vec<String>> {
+        sqlx::query_scalar("SELECT username FROM users")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db_err)
+    }
+
     async fn find_user_by_name(&self, username: &str) -> Result<Option<UserRecord>> {
         let row = sqlx::query(
             "SELECT id, username, guest, password_hash FROM users WHERE username_key = ?",
