@@ -18,7 +18,6 @@ pub const RESERVED_FOR_STAFF: &[&str] = &[
     "palaver",
     "moderator",
     "mod",
-    "owner",
     "staff",
     "support",
     "official",
