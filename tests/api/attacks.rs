@@ -565,3 +565,45 @@ async fn metrics_can_be_kept_behind_a_token() {
     let resp = open.http.get(open.url("/metrics")).send().await.unwrap();
     assert_eq!(resp.status(), 200, "open when no token is configured");
 }
+
+/// Everything the server logs (debug level and up) while a socket signs in with `?token=`: the
+/// token never appears, its redaction does.
+#[tokio::test(flavor = "current_thread")]
+async fn the_query_token_is_redacted_from_the_logs() {
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // A current-thread runtime: the server's tasks run on this thread, under this subscriber.
+    let _default = tracing::subscriber::set_default(subscriber);
+    let app = spawn_app().await;
+    let (_, token) = app.guest("logged").await;
+    let mut ws =
+        crate::helpers::WsClient::connect_url(&format!("ws://{}/ws?token={token}", app.addr))
+            .await
+            .unwrap();
+    ws.expect("hello").await;
+    let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    assert!(
+        log.contains("/ws?token=REDACTED"),
+        "the request was logged: {log}"
+    );
+    assert!(!log.contains(&token), "the token is in the log");
+}
