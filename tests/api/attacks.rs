@@ -607,3 +607,41 @@ async fn the_query_token_is_redacted_from_the_logs() {
     );
     assert!(!log.contains(&token), "the token is in the log");
 }
+
+// Item 11 (a start): the OpenAPI document states the query bounds the server enforces.
+
+#[tokio::test]
+async fn the_openapi_document_states_the_query_bounds() {
+    let app = spawn_app().await;
+    let (status, doc) = app.get("/api/openapi.json", None).await;
+    assert_eq!(status, 200);
+    let param = |path: &str, name: &str| -> Value {
+        doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{path} {name}"))["schema"]
+            .clone()
+    };
+    let history = param("/api/rooms/{room_id}/messages", "limit");
+    assert_eq!(
+        (history["minimum"].as_f64(), history["maximum"].as_f64()),
+        (Some(1.0), Some(200.0))
+    );
+    let events = "/api/rooms/{room_id}/events";
+    let limit = param(events, "limit");
+    assert_eq!(
+        (limit["minimum"].as_f64(), limit["maximum"].as_f64()),
+        (Some(1.0), Some(1000.0))
+    );
+    assert_eq!(param(events, "wait")["maximum"].as_f64(), Some(30.0));
+    assert_eq!(
+        param(events, "after")["maximum"].as_f64(),
+        Some(9223372036854775807.0)
+    );
+    let login = &doc["paths"]["/api/auth/login"]["post"]["responses"];
+    assert!(login.get("400").is_some(), "login documents 400");
+    let patch = &doc["paths"]["/api/rooms/{room_id}"]["patch"]["responses"];
+    assert!(patch.get("409").is_some(), "room PATCH documents 409");
+}
