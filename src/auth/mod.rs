@@ -45,6 +45,14 @@ pub fn verify_password(hash: &str, password: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Checks a password as typed at login: prepared as on register (RFC 8265 OpaqueString, see
+/// `chat::validate::prepare_password`); a password set before preparation existed, and typed
+/// the same way again, still verifies as it was (a second check, only when preparing changed it).
+pub fn verify_typed_password(hash: &str, typed: &str) -> bool {
+    let prepared = crate::chat::validate::prepare_password(typed);
+    verify_password(hash, &prepared) || (prepared != typed && verify_password(hash, typed))
+}
+
 /// A real argon2id hash of a random password, checked when the username is unknown (or a guest),
 /// so that a login costs the same time whether the name exists or not.
 pub fn decoy_hash() -> &'static str {
@@ -184,6 +192,15 @@ mod tests {
         assert!(verify_password(&hash, "correct horse"));
         assert!(!verify_password(&hash, "wrong horse"));
         assert!(!verify_password("not a hash", "correct horse"));
+    }
+
+    #[test]
+    fn a_typed_password_is_prepared_and_an_unprepared_old_one_still_verifies() {
+        let nfc = hash_password("caf\u{e9} noir").unwrap();
+        assert!(verify_typed_password(&nfc, "cafe\u{301} noir"));
+        let old = hash_password("caf\u{e9}\u{a0}noir").unwrap();
+        assert!(verify_typed_password(&old, "caf\u{e9}\u{a0}noir"));
+        assert!(!verify_typed_password(&old, "caf\u{e9} noire"));
     }
 
     #[test]

@@ -166,8 +166,8 @@ impl Chat {
             },
             None => (None, auth::decoy_hash().to_string()),
         };
-        let password = validate::prepare_password(password);
-        let ok = tokio::task::spawn_blocking(move || auth::verify_password(&hash, &password))
+        let password = password.to_string();
+        let ok = tokio::task::spawn_blocking(move || auth::verify_typed_password(&hash, &password))
             .await
             .map_err(|err| Error::Internal(err.into()))?;
         match user {

@@ -264,8 +264,12 @@ async fn answer(
     }
     request.extensions_mut().insert(ConnectInfo(peer));
     let timed_out = Arc::new(AtomicBool::new(false));
-    let deadline = tokio::time::Instant::now() + options.body_read_timeout;
     let request = request.map(|incoming| {
+        if http_body::Body::is_end_stream(&incoming) {
+            // No body (a GET, a socket upgrade): nothing to wait for, no timer to set.
+            return axum::body::Body::new(incoming);
+        }
+        let deadline = tokio::time::Instant::now() + options.body_read_timeout;
         axum::body::Body::new(body::TimedBody::new(incoming, deadline, timed_out.clone()))
     });
     let Ok(response) = router.oneshot(request).await;
