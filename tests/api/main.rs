@@ -2,6 +2,7 @@
 
 mod accounts;
 mod attacks;
+mod attacks_input;
 mod chat;
 mod copy_to_postgres;
 mod errors;
