@@ -6,6 +6,9 @@
 //! the name as shown: two names collide when their skeletons are equal, or when they are equal
 //! ignoring case (names are unique ignoring case anyway).
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
 use crate::error::{Error, Result};
 use crate::store::Store;
 
@@ -85,11 +88,17 @@ pub async fn username_free(store: &dyn Store, username: &str, guest: bool) -> Re
             "that name is reserved; pick another",
         ));
     }
-    let taken = store
-        .usernames()
-        .await?
-        .iter()
-        .any(|existing| wanted.looks_like(existing));
+    let names = store.usernames().await?;
+    // Every sign-up compares against every username: their keys are computed once per process.
+    static KEYS: OnceLock<Mutex<HashMap<String, (String, String)>>> = OnceLock::new();
+    let mut keys = KEYS.get_or_init(Default::default).lock().unwrap();
+    let taken = names.into_iter().any(|existing| {
+        let (lower, skeleton) = keys
+            .entry(existing)
+            .or_insert_with_key(|name| (name.to_lowercase(), skeleton(name)));
+        *lower == wanted.lower || *skeleton == wanted.skeleton
+    });
+    drop(keys);
     if taken {
         return Err(Error::UsernameTaken);
     }
