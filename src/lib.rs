@@ -19,7 +19,8 @@
 //! - [`protocol`]: the wire types: objects, events, client and server frames. The one definition.
 //! - [`error`]: the one error type, shared by REST bodies and the socket's `error` frame.
 //! - [`json_policy`]: reading client JSON with one policy: duplicated keys are refused.
-//! - [`auth`]: password hashing, session tokens, and the extractor that yields the current user.
+//! - [`auth`]: password hashing, session tokens, and the extractor that yields the current user
+//!   (with the CSRF check of cookie-signed state changes).
 //! - [`chat`]: the rules: validation, who may do what, ordering; commits through the store and
 //!   publishes the resulting events on the bus.
 //! - [`store`]: the `Store` trait (the durable log), its SQLite and PostgreSQL implementations,
