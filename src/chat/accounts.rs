@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::protocol::User;
 use crate::store::SessionRecord;
 
-use super::{validate, Chat};
+use super::{names, validate, Chat};
 
 /// A signed-in session: the user and the token that was issued.
 pub struct Session {
@@ -16,10 +16,8 @@ pub struct Session {
 impl Chat {
     pub async fn register(&self, username: &str, password: &str) -> Result<Session> {
         let username = validate::username(username)?;
-        let password = validate::password(password)?.to_string();
-        if self.store.find_user_by_name(username).await?.is_some() {
-            return Err(Error::UsernameTaken);
-        }
+        let password = validate::password(password, username)?;
+        names::username_free(self.store.as_ref(), username, false).await?;
         let hash = tokio::task::spawn_blocking(move || credentials::hash_password(&password))
             .await
             .map_err(|err| Error::Internal(err.into()))??;
@@ -50,10 +48,11 @@ impl Chat {
             None => (None, credentials::decoy_hash().to_string()),
         };
         let password = password.to_string();
-        let ok =
-            tokio::task::spawn_blocking(move || credentials::verify_password(&hash, &password))
-                .await
-                .map_err(|err| Error::Internal(err.into()))?;
+        let ok = tokio::task::spawn_blocking(move || {
+            credentials::verify_typed_password(&hash, &password)
+        })
+        .await
+        .map_err(|err| Error::Internal(err.into()))?;
         match user {
             Some(user) if ok => {
                 self.limits.login_succeeded(attempt);
@@ -68,6 +67,7 @@ impl Chat {
             return Err(Error::GuestsDisabled);
         }
         let username = validate::username(username)?;
+        names::username_free(self.store.as_ref(), username, true).await?;
         let user = self.store.create_user(username, None, true).await?;
         self.start_session(user).await
     }

@@ -14,6 +14,7 @@ pub mod access;
 pub mod accounts;
 pub mod limits;
 pub mod messages;
+pub mod names;
 pub mod rooms;
 pub mod validate;
 

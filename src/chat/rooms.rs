@@ -9,7 +9,7 @@ use crate::protocol::{Member, Rearrange, Room, RoomListChange, User};
 use crate::store::RoomPatch;
 
 use super::access::Need;
-use super::{validate, Chat};
+use super::{names, validate, Chat};
 
 impl Chat {
     fn with_presence(&self, mut room: Room) -> Room {
@@ -35,6 +35,7 @@ impl Chat {
 
     pub async fn create_room(&self, user: &User, name: &str, topic: Option<&str>) -> Result<Room> {
         let name = validate::room_name(name)?;
+        names::room_name_free(self.store.as_ref(), &name, None).await?;
         let topic = validate::topic(topic.unwrap_or(""))?;
         let max = self.limits.max_rooms_per_user;
         let owned = self
@@ -48,7 +49,7 @@ impl Chat {
             return Err(Error::TooManyRooms { max });
         }
         self.limits.room_change(&user.id)?;
-        let (room, events) = self.store.create_room(name, topic, user).await?;
+        let (room, events) = self.store.create_room(&name, topic, user).await?;
         self.publish(&events);
         self.room_list(RoomListChange::Created, room.clone()).await;
         Ok(self.with_presence(room))
@@ -63,10 +64,7 @@ impl Chat {
         rearrange: Option<&str>,
     ) -> Result<Room> {
         let patch = RoomPatch {
-            name: name
-                .map(validate::room_name)
-                .transpose()?
-                .map(str::to_string),
+            name: name.map(validate::room_name).transpose()?,
             topic: topic.map(validate::topic).transpose()?.map(str::to_string),
             rearrange: rearrange
                 .map(|r| {
@@ -86,6 +84,9 @@ impl Chat {
                 "only the room's owner or an admin can change it",
             )
             .await?;
+        if let Some(name) = &patch.name {
+            names::room_name_free(self.store.as_ref(), name, Some(room_id)).await?;
+        }
         self.limits.room_change(&user.id)?;
         let (room, event) = self.store.update_room(room_id, &patch).await?;
         self.publish(std::slice::from_ref(&event));

@@ -20,6 +20,8 @@ pub trait AccountStore: Send + Sync + 'static {
         guest: bool,
     ) -> Result<User>;
     async fn find_user_by_name(&self, username: &str) -> Result<Option<UserRecord>>;
+    /// Every username (for the look-alike check on sign-up, `chat::names`).
+    async fn usernames(&self) -> Result<Vec<String>>;
     /// A session that never expires (kept for callers that predate expiry).
     async fn create_session(&self, token_hash: &str, user_id: &str) -> Result<()>;
     /// A session that stops working at `expires_at` (RFC 3339 UTC with milliseconds).
@@ -86,6 +88,12 @@ impl<B: Backend> AccountStore for B {
             })
         })
         .await
+    }
+
+    async fn usernames(&self) -> Result<Vec<String>> {
+        let sql = sql!("SELECT username FROM users");
+        let mut conn = self.read().await?;
+        dialect::fetch_all(&mut *conn, &sql, &[], |row| row.text(0)).await
     }
 
     async fn create_session(&self, token_hash: &str, user_id: &str) -> Result<()> {
