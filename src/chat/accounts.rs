@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::protocol::User;
 use crate::store::SessionRecord;
 
-use super::{names, validate, Chat};
+use super::{validate, Chat};
 
 /// A signed-in session: the user and the token that was issued.
 pub struct Session {
@@ -17,7 +17,9 @@ impl Chat {
     pub async fn register(&self, username: &str, password: &str) -> Result<Session> {
         let username = validate::username(username)?;
         let password = validate::password(password, username)?;
-        names::username_free(self.store.as_ref(), username, false).await?;
+        self.usernames
+            .free(self.store.as_ref(), username, false)
+            .await?;
         let hash = tokio::task::spawn_blocking(move || credentials::hash_password(&password))
             .await
             .map_err(|err| Error::Internal(err.into()))??;
@@ -67,7 +69,9 @@ impl Chat {
             return Err(Error::GuestsDisabled);
         }
         let username = validate::username(username)?;
-        names::username_free(self.store.as_ref(), username, true).await?;
+        self.usernames
+            .free(self.store.as_ref(), username, true)
+            .await?;
         let user = self.store.create_user(username, None, true).await?;
         self.start_session(user).await
     }

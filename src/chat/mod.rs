@@ -51,6 +51,8 @@ pub struct Chat {
     metrics: Arc<Metrics>,
     /// When each (room, user) last had a typing notice relayed.
     typing: Mutex<HashMap<(String, String), Instant>>,
+    /// The keys of the existing usernames, for the look-alike check on sign-up.
+    usernames: names::Usernames,
     /// The store publishes committed sends itself (see [`crate::store::MessageStore::publish_sends`]).
     store_publishes: bool,
 }
@@ -95,6 +97,7 @@ impl Chat {
             limits,
             metrics,
             typing: Mutex::new(HashMap::new()),
+            usernames: names::Usernames::default(),
             store_publishes,
         }
     }

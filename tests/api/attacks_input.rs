@@ -4,7 +4,8 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_with};
+use crate::pgdb;
 
 // Item 5: names that deceive.
 
@@ -93,6 +94,32 @@ async fn usernames_that_deceive_and_staff_names_are_refused() {
             "{staff}"
         );
     }
+}
+
+/// Each node keeps the usernames it has seen and reads only the newer ones on a sign-up: a
+/// name made on another node sharing the database, after this node last looked, still counts.
+#[tokio::test]
+async fn a_look_alike_of_a_name_made_on_another_node_is_refused() {
+    let db = pgdb::TestDatabase::create().await;
+    let (url_a, url_b) = (db.url.clone(), db.url.clone());
+    let mut a = spawn_with(move |c| c.database_url = Some(url_a)).await;
+    let mut b = spawn_with(move |c| c.database_url = Some(url_b)).await;
+    a.guest("first").await; // node a has read every username
+    b.guest("alice").await;
+    let (status, body) = a
+        .post("/api/auth/guest", None, json!({"username": "aIice"}))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("username_taken"))
+    );
+    a.guest("carol").await;
+    let (status, _) = b
+        .post("/api/auth/guest", None, json!({"username": "caroI"}))
+        .await;
+    assert_eq!(status, 409, "and the other way round");
+    a.stop().await;
+    b.stop().await;
 }
 
 // Items 7 and 8: seq bounds and duplicate keys on the socket.
