@@ -10,7 +10,6 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tower_http::trace::TraceLayer;
 
 use crate::bus::redis::{ClusterTiming, RedisBus};
 use crate::bus::{Bus, LocalBus};
@@ -161,7 +160,7 @@ impl Application {
         let shutdown = state.shutdown.clone();
         tracing::info!(addr = %self.local_addr(), node_id = %state.node_id, "palaver is serving");
         let app = crate::http::router()
-            .layer(TraceLayer::new_for_http())
+            .layer(crate::http::trace_layer())
             .with_state(state.clone());
         let flusher = tokio::spawn(flush_batches(state.clone()));
         let signal = {
@@ -177,6 +176,8 @@ impl Application {
         };
         let options = crate::serve::ServeOptions {
             header_read_timeout: Duration::from_secs(state.config.header_read_timeout_secs.max(1)),
+            body_read_timeout: Duration::from_secs(state.config.body_read_timeout_secs.max(1)),
+            max_body_bytes: crate::http::BODY_LIMIT,
             // Behind a trusted proxy every peer is the proxy: the cap would throttle everyone.
             max_connections_per_address: if state.config.trust_proxy {
                 0

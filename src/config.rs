@@ -84,6 +84,12 @@ pub struct Config {
     #[arg(long, env = "PALAVER_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
     pub header_read_timeout_secs: u64,
 
+    /// Seconds a client has to send a request's whole body once its head has arrived; a body
+    /// that trickles in slower, or never comes, is answered 408 `request_timeout` and the
+    /// connection closed. (Head and body together: at most this plus the header timeout.)
+    #[arg(long, env = "PALAVER_BODY_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub body_read_timeout_secs: u64,
+
     /// Open TCP connections (HTTP and WebSocket) one peer address may have; more get 429
     /// `too_many_connections`. Off behind a trusted proxy (every peer is the proxy: cap there).
     /// 0 turns it off.
@@ -119,6 +125,25 @@ pub struct Config {
     #[arg(long, env = "PALAVER_RATE_PER_SEC", default_value_t = 5)]
     pub rate_per_sec: u32,
 
+    /// Room changes (create, rename or retopic, delete, clear) one user may make in a burst…
+    #[arg(long, env = "PALAVER_ROOM_RATE_BURST", default_value_t = 20)]
+    pub room_rate_burst: u32,
+
+    /// …and per minute after it (120: two a second); excess gets `rate_limited` and changes
+    /// nothing. 0 turns it off.
+    #[arg(long, env = "PALAVER_ROOM_RATE_PER_MIN", default_value_t = 120)]
+    pub room_rate_per_min: u32,
+
+    /// Membership changes (joins and leaves that write an event, subscribes that join) one user
+    /// may make in a burst…
+    #[arg(long, env = "PALAVER_JOIN_RATE_BURST", default_value_t = 10)]
+    pub join_rate_burst: u32,
+
+    /// …and per minute after it (12: one every 5 s); excess gets `rate_limited` and changes
+    /// nothing. 0 turns it off.
+    #[arg(long, env = "PALAVER_JOIN_RATE_PER_MIN", default_value_t = 12)]
+    pub join_rate_per_min: u32,
+
     /// Login attempts per minute for one username. 0 turns it off.
     #[arg(long, env = "PALAVER_LOGIN_PER_USER_PER_MIN", default_value_t = 10)]
     pub login_per_user_per_min: u32,
@@ -138,6 +163,12 @@ pub struct Config {
     /// Rooms one user may own.
     #[arg(long, env = "PALAVER_MAX_ROOMS_PER_USER", default_value_t = 10)]
     pub max_rooms_per_user: usize,
+
+    /// When set, `/metrics` answers only requests with `Authorization: Bearer <this token>`
+    /// (others get 401 `unauthenticated`); unset, `/metrics` is open (keep it on a private
+    /// network or block it at the proxy).
+    #[arg(long, env = "PALAVER_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 
     /// Seconds that shutdown waits for open connections to finish before giving up on them.
     #[arg(long, env = "PALAVER_SHUTDOWN_GRACE_SECS", default_value_t = 10)]

@@ -1,4 +1,5 @@
-//! Credentials: password hashing (argon2id) and opaque session tokens.
+//! Credentials: password preparation (RFC 8265 OpaqueString) and hashing (argon2id), and opaque
+//! session tokens.
 //!
 //! Tokens are 32 random bytes, given to the client once and stored only as their SHA-256, so a
 //! leaked database holds no usable session. Logout deletes the hash: the token stops working on
@@ -10,6 +11,7 @@ use argon2::Argon2;
 use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use unicode_normalization::UnicodeNormalization;
 
 use crate::error::{Error, Result};
 
@@ -31,6 +33,30 @@ pub fn verify_password(hash: &str, password: &str) -> bool {
                 .is_ok()
         })
         .unwrap_or(false)
+}
+
+/// RFC 8265's OpaqueString preparation and enforcement, as used on register and on login:
+/// every space separator becomes U+0020, then NFC. (A password registered in NFC works when typed
+/// in NFD, and the other way round.)
+pub fn prepare_password(raw: &str) -> String {
+    raw.chars()
+        .map(|c| {
+            if c.is_whitespace() && !c.is_control() {
+                ' '
+            } else {
+                c
+            }
+        })
+        .nfc()
+        .collect()
+}
+
+/// Checks a password as typed at login: prepared as on register ([`prepare_password`]); a
+/// password set before preparation existed, and typed the same way again, still verifies as it
+/// was (a second check, only when preparing changed it).
+pub fn verify_typed_password(hash: &str, typed: &str) -> bool {
+    let prepared = prepare_password(typed);
+    verify_password(hash, &prepared) || (prepared != typed && verify_password(hash, typed))
 }
 
 /// A real argon2id hash of a random password, checked when the username is unknown (or a guest),
@@ -64,6 +90,15 @@ mod tests {
         assert!(verify_password(&hash, "correct horse"));
         assert!(!verify_password(&hash, "wrong horse"));
         assert!(!verify_password("not a hash", "correct horse"));
+    }
+
+    #[test]
+    fn a_typed_password_is_prepared_and_an_unprepared_old_one_still_verifies() {
+        let nfc = hash_password("caf\u{e9} noir").unwrap();
+        assert!(verify_typed_password(&nfc, "cafe\u{301} noir"));
+        let old = hash_password("caf\u{e9}\u{a0}noir").unwrap();
+        assert!(verify_typed_password(&old, "caf\u{e9}\u{a0}noir"));
+        assert!(!verify_typed_password(&old, "caf\u{e9} noire"));
     }
 
     #[test]

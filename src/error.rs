@@ -40,6 +40,12 @@ pub enum Error {
     InvalidUsername(&'static str),
     #[error("passwords need at least {min} characters")]
     WeakPassword { min: usize },
+    #[error("{0}")]
+    PasswordRefused(&'static str),
+    #[error("{0}")]
+    InvalidBody(&'static str),
+    #[error("{0}")]
+    CrossOrigin(&'static str),
     #[error("that username is taken")]
     UsernameTaken,
     #[error("wrong username or password")]
@@ -60,6 +66,8 @@ pub enum Error {
     TooManyConnections,
     #[error("the request body is larger than {max} bytes")]
     PayloadTooLarge { max: usize },
+    #[error("the request did not arrive in time")]
+    RequestTimeout,
     #[error("the store is unavailable; try again")]
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
@@ -84,6 +92,9 @@ impl Error {
             Error::RateLimited => "rate_limited",
             Error::InvalidUsername(_) => "invalid_username",
             Error::WeakPassword { .. } => "weak_password",
+            Error::PasswordRefused(_) => "weak_password",
+            Error::InvalidBody(_) => "invalid_body",
+            Error::CrossOrigin(_) => "cross_origin",
             Error::UsernameTaken => "username_taken",
             Error::InvalidCredentials => "invalid_credentials",
             Error::InvalidRoomName(_) => "invalid_room_name",
@@ -94,6 +105,7 @@ impl Error {
             Error::TooManyRooms { .. } => "too_many_rooms",
             Error::TooManyConnections => "too_many_connections",
             Error::PayloadTooLarge { .. } => "payload_too_large",
+            Error::RequestTimeout => "request_timeout",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",
         }
@@ -110,15 +122,20 @@ impl Error {
             | Error::InvalidClientId(_)
             | Error::InvalidUsername(_)
             | Error::WeakPassword { .. }
+            | Error::PasswordRefused(_)
+            | Error::InvalidBody(_)
             | Error::InvalidRoomName(_)
             | Error::TooManySubscriptions { .. } => StatusCode::BAD_REQUEST,
             Error::Unauthenticated | Error::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            Error::Forbidden(_) | Error::GuestsDisabled => StatusCode::FORBIDDEN,
+            Error::Forbidden(_) | Error::GuestsDisabled | Error::CrossOrigin(_) => {
+                StatusCode::FORBIDDEN
+            }
             Error::RoomNotFound | Error::MessageNotFound | Error::NotFound => StatusCode::NOT_FOUND,
             Error::UsernameTaken | Error::RoomNameTaken => StatusCode::CONFLICT,
             Error::RateLimited | Error::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
             Error::TooManyRooms { .. } => StatusCode::FORBIDDEN,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

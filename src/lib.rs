@@ -21,12 +21,15 @@
 //! - [`state`]: `AppState`, the handles every handler shares.
 //! - [`protocol`]: the wire types: objects, events, client and server frames. The one definition.
 //! - [`error`]: the one error type, shared by REST bodies and the socket's `error` frame.
-//! - [`credentials`]: password hashing (argon2id) and opaque session tokens.
-//! - [`auth`]: the extractor that yields the current user from a cookie or bearer token.
+//! - [`json_policy`]: reading client JSON with one policy: duplicated keys are refused.
+//! - [`credentials`]: password preparation (RFC 8265) and hashing (argon2id), opaque session
+//!   tokens.
+//! - [`auth`]: the extractor that yields the current user from a cookie or bearer token (with
+//!   the CSRF check of cookie-signed state changes).
 //! - [`chat`]: the rules: the one access gate (`chat/access.rs`: who may read, post, join,
 //!   moderate, own a room; asked by every path), then a module per feature (accounts, rooms,
-//!   messages), validation and abuse limits; commits through the store and publishes what was
-//!   committed on the bus.
+//!   messages, names), validation and abuse limits; commits through the store and publishes what
+//!   was committed on the bus.
 //! - [`store`]: the durable log: one small interface per resource (accounts, rooms, messages,
 //!   event log) combined in `Store`, each written once over a thin dialect seam; `sqlite/` and
 //!   `postgres/` hold only what differs (connection, group commit, lanes); the schema described
@@ -39,7 +42,8 @@
 //!   rules), replay, and the writer task behind the bounded outbound queue.
 //! - [`http`]: the REST handlers (one module per resource), operations endpoints, OpenAPI, the UI.
 //! - [`metrics`]: the node's Prometheus metrics; depends on nothing else in the crate.
-//! - [`serve`]: the HTTP accept loop: header read timeout, per-address connection cap.
+//! - [`serve`]: the HTTP accept loop: request time bound, per-address connection cap, a
+//!   reserve descriptor for when the process runs out of them.
 
 pub mod app;
 pub mod auth;
@@ -51,6 +55,7 @@ pub mod error;
 pub mod gateway;
 pub mod http;
 pub mod hub;
+pub mod json_policy;
 pub mod metrics;
 pub mod protocol;
 pub mod serve;

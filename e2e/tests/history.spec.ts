@@ -34,7 +34,8 @@ test("edit and delete: the author changes their message, everyone sees it; other
 });
 
 test("a long room loads older messages on scroll up and offers 'N new messages'", async ({ browser, server }) => {
-  const seeder = await request.newContext({ baseURL: server.url });
+  // Signed in by cookie, a state change must show it comes from the server's own origin (CSRF).
+  const seeder = await request.newContext({ baseURL: server.url, extraHTTPHeaders: { Origin: server.url } });
   const res = await seeder.post("/api/auth/guest", { data: { username: uniqueName("seed") } });
   expect(res.ok()).toBeTruthy();
   const room = (await (await seeder.post("/api/rooms", { data: { name: uniqueName("Long") } })).json()) as {

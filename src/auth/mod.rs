@@ -1,5 +1,8 @@
 //! Who is calling: the extractor that turns a request's cookie or bearer header into the
-//! current user, and the session cookie. (Hashing and tokens are in [`crate::credentials`].)
+//! current user (a cookie-signed state change must also prove its origin: [`csrf`]), and the
+//! session cookie. (Hashing and tokens are in [`crate::credentials`].)
+
+pub mod csrf;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -13,15 +16,43 @@ use crate::state::AppState;
 /// The name of the browser's session cookie.
 pub const SESSION_COOKIE: &str = "palaver_session";
 
+/// The token of an `Authorization: Bearer …` header (the scheme in any case, RFC 9110 §11.1).
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|token| !token.is_empty())
+}
+
+/// How a request is signed in: the `Authorization: Bearer` header wins over the cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    Bearer,
+    Cookie,
+}
+
+/// Which credential a request carries, if any.
+pub fn credential(headers: &HeaderMap) -> Option<Credential> {
+    if bearer_token(headers).is_some() {
+        Some(Credential::Bearer)
+    } else if session_cookie_value(headers).is_some() {
+        Some(Credential::Cookie)
+    } else {
+        None
+    }
+}
+
 /// The token a request carries: `Authorization: Bearer`, else the session cookie.
 pub fn token_from_headers(headers: &HeaderMap) -> Option<String> {
-    if let Some(bearer) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    {
-        return Some(bearer.trim().to_string());
+    if let Some(bearer) = bearer_token(headers) {
+        return Some(bearer.to_string());
     }
+    session_cookie_value(headers)
+}
+
+fn session_cookie_value(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -48,7 +79,8 @@ pub fn clear_session_cookie(secure: bool) -> String {
 }
 
 /// The signed-in caller. Add this as a parameter to a handler to require a session;
-/// without one the request is answered 401 `unauthenticated`.
+/// without one the request is answered 401 `unauthenticated`. A state change signed in by the
+/// cookie without proof of same origin is answered 403 `cross_origin` ([`csrf`]).
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub user: User,
@@ -78,6 +110,14 @@ impl FromRequestParts<AppState> for AuthUser {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = token_from_headers(&parts.headers).ok_or(Error::Unauthenticated)?;
+        if let Some(credential) = credential(&parts.headers) {
+            csrf::check(
+                &parts.method,
+                &parts.headers,
+                credential,
+                &state.config.allowed_origins,
+            )?;
+        }
         AuthUser::from_token(state, &token)
             .await?
             .ok_or(Error::Unauthenticated)
@@ -98,6 +138,21 @@ mod tests {
         assert_eq!(token_from_headers(&headers).as_deref(), Some("fromcookie"));
         headers.insert(header::AUTHORIZATION, "Bearer frombearer".parse().unwrap());
         assert_eq!(token_from_headers(&headers).as_deref(), Some("frombearer"));
+        assert_eq!(credential(&headers), Some(Credential::Bearer));
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in ["bearer t1", "BEARER t1", "Bearer   t1 ", "bEaReR t1"] {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::AUTHORIZATION, value.parse().unwrap());
+            assert_eq!(bearer_token(&headers), Some("t1"), "{value}");
+        }
+        for value in ["Basic t1", "Bearer", "Bearert1", "Bearer  "] {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::AUTHORIZATION, value.parse().unwrap());
+            assert_eq!(bearer_token(&headers), None, "{value}");
+        }
     }
 
     #[test]

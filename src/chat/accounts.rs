@@ -16,10 +16,10 @@ pub struct Session {
 impl Chat {
     pub async fn register(&self, username: &str, password: &str) -> Result<Session> {
         let username = validate::username(username)?;
-        let password = validate::password(password)?.to_string();
-        if self.store.find_user_by_name(username).await?.is_some() {
-            return Err(Error::UsernameTaken);
-        }
+        let password = validate::password(password, username)?;
+        self.usernames
+            .free(self.store.as_ref(), username, false)
+            .await?;
         let hash = tokio::task::spawn_blocking(move || credentials::hash_password(&password))
             .await
             .map_err(|err| Error::Internal(err.into()))??;
@@ -50,10 +50,11 @@ impl Chat {
             None => (None, credentials::decoy_hash().to_string()),
         };
         let password = password.to_string();
-        let ok =
-            tokio::task::spawn_blocking(move || credentials::verify_password(&hash, &password))
-                .await
-                .map_err(|err| Error::Internal(err.into()))?;
+        let ok = tokio::task::spawn_blocking(move || {
+            credentials::verify_typed_password(&hash, &password)
+        })
+        .await
+        .map_err(|err| Error::Internal(err.into()))?;
         match user {
             Some(user) if ok => {
                 self.limits.login_succeeded(attempt);
@@ -68,6 +69,9 @@ impl Chat {
             return Err(Error::GuestsDisabled);
         }
         let username = validate::username(username)?;
+        self.usernames
+            .free(self.store.as_ref(), username, true)
+            .await?;
         let user = self.store.create_user(username, None, true).await?;
         self.start_session(user).await
     }

@@ -1,6 +1,18 @@
-//! Abuse limits: a token bucket per user for messages (the `governor` crate's keyed GCRA
-//! limiter), and sliding one-minute windows per username and per address for sign-ins. Each is a
-//! setting; 0 turns it off.
+//! Abuse limits: token buckets per user (the `governor` crate's keyed GCRA limiter) for
+//! messages, room changes and membership changes, and sliding one-minute windows per username
+//! and per address for sign-ins. Each is a setting; 0 turns it off.
+//!
+//! Every state-changing call takes from one of the buckets, so no one user can make the server
+//! fan out unbounded work:
+//! - messages (send, edit, delete, move): every subscriber of the room gets each one;
+//! - room changes (create, update, delete, clear): create and delete reach every signed-in
+//!   socket at once, clear every subscriber; updates reach the room lists coalesced (at most
+//!   one `room_list` per room per flush), but still write an event;
+//! - membership changes (joins and leaves that write an event; a subscribe that joins): each is
+//!   a permanent row in the room's log. A leave and a rejoin cost two, and the bucket is the
+//!   user's across all rooms, so one person's churn can't dominate any room's log. A join of a
+//!   room one is already a member of (a socket's resume) and a leave of a room one isn't in
+//!   write nothing and take nothing.
 //!
 //! Sign-ins are limited against brute force without locking out people who sign in correctly:
 //! - per username: failed logins only. An attempt takes a slot before the password is checked
@@ -99,8 +111,29 @@ pub struct LoginAttempt {
     by_address: Slot,
 }
 
+/// A token bucket per user: `burst` at once, then `per_minute`; `None` when the rate is 0 (off).
+fn per_user(per_minute: u32, burst: u32) -> Option<DefaultKeyedRateLimiter<String>> {
+    let rate = NonZeroU32::new(per_minute)?;
+    let burst = NonZeroU32::new(burst.max(1)).expect("at least one");
+    Some(RateLimiter::keyed(
+        Quota::per_minute(rate).allow_burst(burst),
+    ))
+}
+
+/// Takes one from the user's bucket, or `rate_limited`; an absent bucket never refuses.
+fn take(limiter: &Option<DefaultKeyedRateLimiter<String>>, user_id: &str) -> Result<()> {
+    match limiter {
+        Some(limiter) if limiter.check_key(&user_id.to_string()).is_err() => {
+            Err(Error::RateLimited)
+        }
+        _ => Ok(()),
+    }
+}
+
 pub struct Limits {
     messages: Option<DefaultKeyedRateLimiter<String>>,
+    room_changes: Option<DefaultKeyedRateLimiter<String>>,
+    memberships: Option<DefaultKeyedRateLimiter<String>>,
     login_by_user: Window<String>,
     login_by_address: Window<IpAddr>,
     pub max_rooms_per_user: usize,
@@ -118,6 +151,8 @@ impl Limits {
         let minute = Duration::from_secs(60);
         Limits {
             messages,
+            room_changes: per_user(config.room_rate_per_min, config.room_rate_burst),
+            memberships: per_user(config.join_rate_per_min, config.join_rate_burst),
             login_by_user: Window::new(config.login_per_user_per_min, minute),
             login_by_address: Window::new(config.login_per_address_per_min, minute),
             max_rooms_per_user: config.max_rooms_per_user,
@@ -128,12 +163,17 @@ impl Limits {
 
     /// One message-changing action (send, edit, delete, move) by this user.
     pub fn message(&self, user_id: &str) -> Result<()> {
-        match &self.messages {
-            Some(limiter) if limiter.check_key(&user_id.to_string()).is_err() => {
-                Err(Error::RateLimited)
-            }
-            _ => Ok(()),
-        }
+        take(&self.messages, user_id)
+    }
+
+    /// One room change (create, update, delete, clear) by this user.
+    pub fn room_change(&self, user_id: &str) -> Result<()> {
+        take(&self.room_changes, user_id)
+    }
+
+    /// One membership change that writes an event (a join or a leave) by this user.
+    pub fn membership(&self, user_id: &str) -> Result<()> {
+        take(&self.memberships, user_id)
     }
 
     /// Starts one login attempt for this username (any case) from this address; `rate_limited`
@@ -171,8 +211,11 @@ impl Limits {
 
     /// Forgets keys whose buckets are full again, so memory tracks recent activity only.
     pub fn prune(&self) {
-        if let Some(l) = &self.messages {
-            l.retain_recent();
+        for limiter in [&self.messages, &self.room_changes, &self.memberships]
+            .into_iter()
+            .flatten()
+        {
+            limiter.retain_recent();
         }
         self.login_by_user.prune();
         self.login_by_address.prune();
@@ -203,6 +246,55 @@ mod tests {
         window.take(&key).unwrap();
         window.prune();
         assert!(window.attempts.lock().unwrap().is_empty());
+    }
+
+    fn limits(tweak: impl FnOnce(&mut Config)) -> Limits {
+        let mut config = Config::for_data_dir("unused");
+        tweak(&mut config);
+        Limits::from_config(&config)
+    }
+
+    #[test]
+    fn room_and_membership_changes_have_their_own_bucket_per_user() {
+        let limits = limits(|c| {
+            (c.room_rate_burst, c.room_rate_per_min) = (3, 1);
+            (c.join_rate_burst, c.join_rate_per_min) = (2, 1);
+        });
+        for _ in 0..3 {
+            limits.room_change("a").unwrap();
+        }
+        assert!(matches!(limits.room_change("a"), Err(Error::RateLimited)));
+        // Another bucket, and another user, are untouched.
+        limits.membership("a").unwrap();
+        limits.membership("a").unwrap();
+        assert!(matches!(limits.membership("a"), Err(Error::RateLimited)));
+        limits.room_change("b").unwrap();
+        limits.membership("b").unwrap();
+        limits.message("a").unwrap();
+    }
+
+    #[test]
+    fn a_zero_rate_turns_a_bucket_off() {
+        let limits = limits(|c| {
+            (c.room_rate_burst, c.room_rate_per_min) = (1, 0);
+            (c.join_rate_burst, c.join_rate_per_min) = (1, 0);
+        });
+        for _ in 0..100 {
+            limits.room_change("a").unwrap();
+            limits.membership("a").unwrap();
+        }
+    }
+
+    #[test]
+    fn the_defaults_allow_a_burst_of_20_room_changes_and_10_membership_changes() {
+        let limits = limits(|_| {});
+        let start = Instant::now();
+        let room = (0..100).filter(|_| limits.room_change("a").is_ok()).count();
+        let joins = (0..100).filter(|_| limits.membership("a").is_ok()).count();
+        // Refills (one per 500 ms, one per 5 s) can only add to the burst, on a slow machine.
+        let ms = start.elapsed().as_millis() as usize;
+        assert!((20..=20 + ms / 500).contains(&room), "{room} in {ms} ms");
+        assert!((10..=10 + ms / 5000).contains(&joins), "{joins} in {ms} ms");
     }
 
     #[test]

@@ -157,6 +157,7 @@ impl Chat {
                 "only the room's owner or an admin can clear it",
             )
             .await?;
+        self.limits.room_change(&user.id)?;
         let event = self
             .timed("clear", self.store.clear_room(room_id, user))
             .await?;

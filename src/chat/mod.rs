@@ -14,6 +14,7 @@ pub mod access;
 pub mod accounts;
 pub mod limits;
 pub mod messages;
+pub mod names;
 pub mod rooms;
 pub mod validate;
 
@@ -50,6 +51,8 @@ pub struct Chat {
     metrics: Arc<Metrics>,
     /// When each (room, user) last had a typing notice relayed.
     typing: Mutex<HashMap<(String, String), Instant>>,
+    /// The keys of the existing usernames, for the look-alike check on sign-up.
+    usernames: names::Usernames,
     /// The store publishes committed sends itself (see [`crate::store::MessageStore::publish_sends`]).
     store_publishes: bool,
 }
@@ -94,6 +97,7 @@ impl Chat {
             limits,
             metrics,
             typing: Mutex::new(HashMap::new()),
+            usernames: names::Usernames::default(),
             store_publishes,
         }
     }
@@ -142,8 +146,14 @@ impl Chat {
         publish(&self.hub, self.bus.as_ref(), events);
     }
 
-    /// Sends a `room_list` update for every room whose counts changed since the last call.
-    /// The flusher calls it once a second, which is what coalesces count updates.
+    /// The room's entry changed (its name, topic or `rearrange`): every socket's room list
+    /// gets it with the next flush, coalesced with its count updates.
+    fn room_list_soon(&self, room_id: &str) {
+        self.hub.mark_counts(room_id);
+    }
+
+    /// Sends a `room_list` update for every room whose entry or counts changed since the last
+    /// call. The flusher calls it once a second, which is what coalesces the updates.
     pub async fn flush_room_list(&self) {
         for room_id in self.hub.take_counts_dirty() {
             match self.store.get_room(&room_id).await {

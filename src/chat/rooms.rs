@@ -1,11 +1,15 @@
 //! Rooms and their members: list, create, change, delete, join, leave, subscribe.
+//!
+//! Room changes take from the user's room-change bucket and membership changes that write an
+//! event from their membership bucket (see [`super::limits`]); a join of a room one is already
+//! in (every socket resume subscribes again) writes nothing and takes nothing.
 
 use crate::error::{Error, Result};
 use crate::protocol::{Member, Rearrange, Room, RoomListChange, User};
 use crate::store::RoomPatch;
 
 use super::access::Need;
-use super::{validate, Chat};
+use super::{names, validate, Chat};
 
 impl Chat {
     fn with_presence(&self, mut room: Room) -> Room {
@@ -31,6 +35,7 @@ impl Chat {
 
     pub async fn create_room(&self, user: &User, name: &str, topic: Option<&str>) -> Result<Room> {
         let name = validate::room_name(name)?;
+        names::room_name_free(self.store.as_ref(), &name, None).await?;
         let topic = validate::topic(topic.unwrap_or(""))?;
         let max = self.limits.max_rooms_per_user;
         let owned = self
@@ -43,7 +48,8 @@ impl Chat {
         if owned >= max {
             return Err(Error::TooManyRooms { max });
         }
-        let (room, events) = self.store.create_room(name, topic, user).await?;
+        self.limits.room_change(&user.id)?;
+        let (room, events) = self.store.create_room(&name, topic, user).await?;
         self.publish(&events);
         self.room_list(RoomListChange::Created, room.clone()).await;
         Ok(self.with_presence(room))
@@ -58,10 +64,7 @@ impl Chat {
         rearrange: Option<&str>,
     ) -> Result<Room> {
         let patch = RoomPatch {
-            name: name
-                .map(validate::room_name)
-                .transpose()?
-                .map(str::to_string),
+            name: name.map(validate::room_name).transpose()?,
             topic: topic.map(validate::topic).transpose()?.map(str::to_string),
             rearrange: rearrange
                 .map(|r| {
@@ -81,9 +84,15 @@ impl Chat {
                 "only the room's owner or an admin can change it",
             )
             .await?;
+        if let Some(name) = &patch.name {
+            names::room_name_free(self.store.as_ref(), name, Some(room_id)).await?;
+        }
+        self.limits.room_change(&user.id)?;
         let (room, event) = self.store.update_room(room_id, &patch).await?;
         self.publish(std::slice::from_ref(&event));
-        self.room_list(RoomListChange::Updated, room.clone()).await;
+        // Coalesced with the room's count updates: however fast its owner changes it, every
+        // socket gets at most one `room_list` for it per flush, with its state at that moment.
+        self.room_list_soon(room_id);
         Ok(self.with_presence(room))
     }
 
@@ -101,6 +110,7 @@ impl Chat {
             Some(room) => room,
             None => self.store.get_room(room_id).await?,
         };
+        self.limits.room_change(&user.id)?;
         // Who may read it is decided before it is gone.
         let audience = self.gate.audience(&room).await?;
         let event = self.store.delete_room(room_id).await?;
@@ -110,23 +120,46 @@ impl Chat {
     }
 
     pub async fn join(&self, user: &User, room_id: &str) -> Result<Room> {
-        self.gate
-            .require(user, room_id, Need::Join, "you can't join this room")
-            .await?;
-        if let Some(event) = self.store.join_room(room_id, user).await? {
-            self.publish(std::slice::from_ref(&event));
-        }
+        self.become_member(user, room_id).await?;
         self.get_room(user, room_id).await
     }
 
     /// A socket's subscribe: the caller must be able to read the room, and subscribing makes
-    /// them a member (which also checks that the room exists).
+    /// them a member (which also checks that the room exists). A member's subscribe (a resume)
+    /// writes nothing and is never rate limited.
     pub async fn subscribe(&self, user: &User, room_id: &str) -> Result<()> {
-        self.join(user, room_id).await.map(drop)
+        self.become_member(user, room_id).await
     }
 
+    /// Joins the user to the room unless they are a member already. Only a join that writes an
+    /// event takes from the membership bucket; an unknown room is `room_not_found` and takes
+    /// nothing.
+    async fn become_member(&self, user: &User, room_id: &str) -> Result<()> {
+        let admitted = self
+            .gate
+            .require(user, room_id, Need::Join, "you can't join this room")
+            .await?;
+        // The store's membership, not the gate's role (which says `Owner` for an owner who left).
+        if self.store.role(room_id, &user.id).await?.is_some() {
+            return Ok(());
+        }
+        if admitted.room.is_none() {
+            self.store.get_room(room_id).await?;
+        }
+        self.limits.membership(&user.id)?;
+        if let Some(event) = self.store.join_room(room_id, user).await? {
+            self.publish(std::slice::from_ref(&event));
+        }
+        Ok(())
+    }
+
+    /// Leaves the room; a leave that writes an event (the user was a member) takes from the
+    /// membership bucket, a silent one (they were not) takes nothing.
     pub async fn leave(&self, user: &User, room_id: &str) -> Result<()> {
         self.gate.read(user, room_id).await?;
+        if self.store.role(room_id, &user.id).await?.is_some() {
+            self.limits.membership(&user.id)?;
+        }
         if let Some(event) = self.store.leave_room(room_id, user).await? {
             self.publish(std::slice::from_ref(&event));
         }

@@ -1,4 +1,12 @@
 //! Input rules, as parse-don't-validate constructors: holding the value means it is valid.
+//!
+//! Text that people read (room names, message bodies) is NFC-normalised and may not be made of,
+//! or (for names) contain, characters that show nothing: controls, format characters such as
+//! bidirectional overrides and zero-width spaces (Unicode's Default_Ignorable_Code_Point, as the
+//! `unicode-security` crate's UTS 39 skeleton drops them). Passwords are prepared as RFC 8265's
+//! OpaqueString (spaces mapped to U+0020, NFC) and their strength is estimated with `zxcvbn`.
+
+use unicode_normalization::UnicodeNormalization;
 
 use crate::error::{Error, Result};
 
@@ -28,22 +36,67 @@ pub fn username(raw: &str) -> Result<&str> {
     Ok(raw)
 }
 
-pub fn password(raw: &str) -> Result<&str> {
-    let len = raw.chars().count();
+/// Least zxcvbn score (0–4) a new password needs: 3 is "safely unguessable" (about 10^10
+/// guesses), what zxcvbn's authors suggest for sign-up.
+pub const PASSWORD_MIN_SCORE: zxcvbn::Score = zxcvbn::Score::Three;
+
+/// Characters of a password that the strength estimator looks at: its cost grows with the
+/// length, and a password whose first 64 characters are strong is strong.
+const PASSWORD_ESTIMATE_CHARS: usize = 64;
+
+/// RFC 8265's OpaqueString preparation, as used on register and on login (it lives with the
+/// hashing, which login needs without the rules).
+pub use crate::credentials::prepare_password;
+
+/// A new password for `username`: prepared (see [`prepare_password`]), at least 8 characters and
+/// at most 1024 bytes, no control characters (NUL included), not only spaces, not the username,
+/// and strong enough for zxcvbn ([`PASSWORD_MIN_SCORE`]). Answers the prepared password.
+pub fn password(raw: &str, username: &str) -> Result<String> {
+    let prepared = prepare_password(raw);
+    let len = prepared.chars().count();
     if len < PASSWORD_MIN {
         return Err(Error::WeakPassword { min: PASSWORD_MIN });
     }
-    if raw.len() > PASSWORD_MAX {
+    if prepared.len() > PASSWORD_MAX {
         return Err(Error::InvalidRequest(format!(
             "passwords are at most {PASSWORD_MAX} bytes"
         )));
     }
-    Ok(raw)
+    if prepared.chars().any(char::is_control) {
+        return Err(Error::PasswordRefused(
+            "passwords can't contain control characters",
+        ));
+    }
+    if prepared.trim().is_empty() {
+        return Err(Error::PasswordRefused("a password can't be only spaces"));
+    }
+    if prepared.to_lowercase() == username.to_lowercase() {
+        return Err(Error::PasswordRefused("a password can't be the username"));
+    }
+    let head: String = prepared.chars().take(PASSWORD_ESTIMATE_CHARS).collect();
+    if zxcvbn::zxcvbn(&head, &[username, "palaver"]).score() < PASSWORD_MIN_SCORE {
+        return Err(Error::PasswordRefused(
+            "that password is too easy to guess: use a longer one, or a few unrelated words",
+        ));
+    }
+    Ok(prepared)
 }
 
-/// 1–64 characters after trimming, no control characters.
-pub fn room_name(raw: &str) -> Result<&str> {
-    let name = raw.trim();
+/// Whether a character shows nothing: a control, or a Default_Ignorable_Code_Point (zero-width
+/// spaces and joiners, bidirectional controls, variation selectors, …; the characters UTS 39's
+/// skeleton drops).
+pub fn invisible(c: char) -> bool {
+    let mut one = [0u8; 4];
+    c.is_control()
+        || unicode_security::skeleton(c.encode_utf8(&mut one))
+            .next()
+            .is_none()
+}
+
+/// 1–64 characters after trimming and NFC; no control, format or other invisible character
+/// (zero-width spaces, bidirectional overrides, …). Answers the normalised name.
+pub fn room_name(raw: &str) -> Result<String> {
+    let name: String = raw.trim().nfc().collect();
     if name.is_empty() {
         return Err(Error::InvalidRoomName("room names can't be empty"));
     }
@@ -57,7 +110,24 @@ pub fn room_name(raw: &str) -> Result<&str> {
             "room names can't contain control characters",
         ));
     }
+    if name.chars().any(invisible) {
+        return Err(Error::InvalidRoomName(
+            "room names can't contain invisible or text-direction characters",
+        ));
+    }
     Ok(name)
+}
+
+/// A seq a client asks for events after: at most 2^63 - 1 (what the store can hold); a larger
+/// one is refused, never wrapped.
+pub fn after_seq(after: u64) -> Result<u64> {
+    if after > i64::MAX as u64 {
+        return Err(Error::InvalidRequest(format!(
+            "after is at most {}",
+            i64::MAX
+        )));
+    }
+    Ok(after)
 }
 
 pub fn topic(raw: &str) -> Result<&str> {
@@ -70,10 +140,14 @@ pub fn topic(raw: &str) -> Result<&str> {
     Ok(topic)
 }
 
-/// 1–4000 characters after trimming; the trimmed text is what is stored.
+/// 1–4000 characters after trimming; the trimmed text is what is stored. No NUL (PostgreSQL
+/// can't store it, so neither store does), and not only invisible characters.
 pub fn body(raw: &str) -> Result<&str> {
     let body = raw.trim();
-    if body.is_empty() {
+    if body.contains('\0') {
+        return Err(Error::InvalidBody("a message can't contain NUL characters"));
+    }
+    if body.chars().all(|c| c.is_whitespace() || invisible(c)) {
         return Err(Error::BodyEmpty);
     }
     if body.chars().count() > BODY_MAX {
@@ -118,6 +192,67 @@ mod tests {
             body(&"é".repeat(4001)),
             Err(Error::BodyTooLong { .. })
         ));
+    }
+
+    #[test]
+    fn invisible_and_nul_bodies_are_refused() {
+        assert!(matches!(body("\u{200b}\u{200b}"), Err(Error::BodyEmpty)));
+        assert!(matches!(body("\u{feff} \u{2060}"), Err(Error::BodyEmpty)));
+        assert!(matches!(body("\0\0"), Err(Error::InvalidBody(_))));
+        assert!(matches!(body("a\0b"), Err(Error::InvalidBody(_))));
+        assert_eq!(body("hi\u{200d}there").unwrap(), "hi\u{200d}there");
+    }
+
+    #[test]
+    fn deceiving_room_names_are_refused_and_names_are_nfc() {
+        for bad in [
+            "General\u{200b}",
+            "\u{202e}lareneG",
+            "\u{200b}",
+            "a\u{2066}b",
+        ] {
+            assert!(
+                matches!(room_name(bad), Err(Error::InvalidRoomName(_))),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(room_name("Cafe\u{301}").unwrap(), "Caf\u{e9}");
+        assert_eq!(room_name("Caf\u{e9}").unwrap(), "Caf\u{e9}");
+    }
+
+    #[test]
+    fn weak_passwords_are_refused() {
+        for weak in [
+            "password",
+            "12345678",
+            "        ",
+            "\0\0\0\0\0\0\0\0",
+            "qwertyuiop",
+            "aliceinwonderland",
+        ] {
+            assert!(password(weak, "aliceinwonderland").is_err(), "{weak:?}");
+        }
+        assert!(password("correct horse battery staple", "alice").is_ok());
+        assert!(matches!(
+            password("short", "alice"),
+            Err(Error::WeakPassword { .. })
+        ));
+    }
+
+    #[test]
+    fn passwords_are_prepared_as_opaque_strings() {
+        let nfd = "Cafe\u{301} au lait, s'il vous pla\u{ee}t";
+        let nfc = "Caf\u{e9} au lait, s'il vous pla\u{ee}t";
+        assert_eq!(prepare_password(nfd), prepare_password(nfc));
+        assert_eq!(password(nfd, "bob").unwrap(), nfc);
+        assert_eq!(prepare_password("a\u{a0}b\u{3000}c"), "a b c");
+    }
+
+    #[test]
+    fn after_beyond_the_store_is_refused() {
+        assert_eq!(after_seq(i64::MAX as u64).unwrap(), i64::MAX as u64);
+        assert!(after_seq(1 << 63).is_err());
+        assert!(after_seq(u64::MAX).is_err());
     }
 
     #[test]

@@ -8,8 +8,8 @@ use crate::protocol::{ClientFrame, Ref, ServerFrame};
 
 /// Parses a text frame. On failure: the error to answer and the frame's `ref`, if it had one.
 pub fn parse(text: &str) -> Result<(ClientFrame, Option<Ref>), (Error, Option<Ref>)> {
-    let value: Value =
-        serde_json::from_str(text).map_err(|err| (Error::InvalidJson(err.to_string()), None))?;
+    let value: Value = crate::json_policy::parse(text)
+        .map_err(|err| (Error::InvalidJson(err.to_string()), None))?;
     let Value::Object(map) = &value else {
         return Err((
             Error::InvalidFrame("a frame is a JSON object with a \"type\"".into()),
@@ -72,6 +72,15 @@ mod tests {
         assert_eq!(
             code(r#"{"type":"move","room_id":"r","message_id":"m"}"#),
             "invalid_frame"
+        );
+    }
+
+    #[test]
+    fn a_frame_with_a_duplicated_key_is_refused() {
+        assert_eq!(code(r#"{"type":"ping","type":"send"}"#), "invalid_json");
+        assert_eq!(
+            code(r#"{"type":"send","room_id":"r","client_id":"c","body":"A","body":"B"}"#),
+            "invalid_json"
         );
     }
 

@@ -302,6 +302,7 @@ impl Reader {
     /// (`BeginSubscribe`) before the hub may push any, then gets the replay of what the client
     /// missed after `after`, which ends the hold.
     async fn subscribe(&mut self, room_id: String, after: Option<u64>) -> Result<(), Error> {
+        let after = after.map(crate::chat::validate::after_seq).transpose()?;
         let room: Arc<str> = Arc::from(room_id.as_str());
         if !self.subscribed.contains(&room) && self.subscribed.len() >= MAX_SUBSCRIPTIONS {
             self.forget_ended();

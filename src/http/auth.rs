@@ -99,6 +99,7 @@ async fn register(
 
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = Credentials,
     responses((status = 200, description = "Signed in with a new token; sets the palaver_session cookie and revokes the session the request carried, if any", body = AuthResponse),
+        (status = 400, description = "invalid_json, invalid_request", body = crate::protocol::ErrorBody),
         (status = 401, description = "invalid_credentials", body = crate::protocol::ErrorBody),
         (status = 429, description = "rate_limited (failed logins per username, or failed logins, registrations and guest sign-ins per address)", body = crate::protocol::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(username = %body.username))]
@@ -139,7 +140,8 @@ async fn guest(
 
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security(("bearer" = []), ("cookie" = [])),
     responses((status = 204, description = "The token no longer works anywhere; its sockets close with 1008 on every node"),
-        (status = 401, description = "unauthenticated", body = crate::protocol::ErrorBody)))]
+        (status = 401, description = "unauthenticated", body = crate::protocol::ErrorBody),
+        (status = 403, description = "cross_origin (signed in by cookie without proof of same origin)", body = crate::protocol::ErrorBody)))]
 async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Response> {
     state.chat.logout(&auth.token_hash).await?;
     let cookie = clear_session_cookie(state.config.secure_cookies);

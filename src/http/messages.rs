@@ -41,7 +41,7 @@ struct HistoryQuery {
 
 #[utoipa::path(get, path = "/api/rooms/{room_id}/messages", tag = "messages", security(("bearer" = []), ("cookie" = [])),
     params(("room_id" = String, Path), ("before" = Option<String>, Query, description = "A position: the page just before it; omit for the last page"),
-        ("limit" = Option<u32>, Query, description = "1–200, default 50")),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "1–200, default 50")),
     responses((status = 200, description = "Messages in display (position) order", body = MessagePage),
         (status = 400, description = "invalid_request", body = crate::protocol::ErrorBody), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
 async fn history(
@@ -161,9 +161,9 @@ struct EventsQuery {
 }
 
 #[utoipa::path(get, path = "/api/rooms/{room_id}/events", tag = "messages", security(("bearer" = []), ("cookie" = [])),
-    params(("room_id" = String, Path), ("after" = Option<u64>, Query, description = "Events with seq > after (default 0)"),
-        ("limit" = Option<u32>, Query, description = "1–1000, default 100"),
-        ("wait" = Option<u64>, Query, description = "0–30: long-poll up to this many seconds for an event")),
+    params(("room_id" = String, Path), ("after" = Option<u64>, Query, maximum = 9223372036854775807_u64, description = "Events with seq > after (default 0; at most 2^63 - 1)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1–1000, default 100"),
+        ("wait" = Option<u64>, Query, minimum = 0, maximum = 30, description = "0–30: long-poll up to this many seconds for an event")),
     responses((status = 200, description = "Events in seq order and the room's last seq", body = EventPage),
         (status = 400, description = "invalid_request", body = crate::protocol::ErrorBody), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
 async fn events(
@@ -179,6 +179,7 @@ async fn events(
     if query.wait > 30 {
         return Err(Error::InvalidRequest("wait is at most 30 seconds".into()));
     }
+    crate::chat::validate::after_seq(query.after)?;
     // Long-poll: wait until the room has an event after `after`, `wait` seconds pass, or the
     // server shuts down; then answer whatever the log holds.
     let (events, last_seq) = state

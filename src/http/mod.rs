@@ -10,17 +10,20 @@ pub mod rooms;
 pub mod ui;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderName, HeaderValue};
+use axum::http::{header, HeaderName, HeaderValue, Request, Uri};
 use axum::Router;
+use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use tracing::Span;
 
 use crate::state::AppState;
 
 /// The Content-Security-Policy of every answer: scripts, styles, fonts and connections from this
-/// origin only (sockets may use `ws:`/`wss:`), images also as `data:` URLs (the favicon), no
+/// origin only (`'self'` covers the same-origin `ws:`/`wss:` socket in CSP 3 browsers), images also as `data:` URLs (the favicon), no
 /// inline script or style, no plugins, no framing, no `<base>`, forms post here only.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
-style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; font-src 'self'; \
+style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
 object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /// The security headers set on every answer (UI files, API, errors, `/docs`, `/metrics`, …),
@@ -52,6 +55,41 @@ pub fn security_headers() -> Vec<(HeaderName, HeaderValue)> {
 /// characters); larger ones are `payload_too_large` (413) before they are parsed.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// The request span of the trace layer: method, path and query with any `token` parameter's
+/// value replaced by `REDACTED` (the socket's `?token=` must not reach the logs), and version.
+fn request_span(request: &Request<axum::body::Body>) -> Span {
+    tracing::debug_span!(
+        "request",
+        method = %request.method(),
+        uri = %redacted(request.uri()),
+        version = ?request.version(),
+    )
+}
+
+/// The request's path and query, with every `token=` value replaced.
+pub fn redacted(uri: &Uri) -> String {
+    let Some(query) = uri.query() else {
+        return uri.path().to_string();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if name.eq_ignore_ascii_case("token") => format!("{name}=REDACTED"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{}?{}", uri.path(), query.join("&"))
+}
+
+/// The layer that logs every request (at debug level), without its secrets.
+pub type Trace =
+    TraceLayer<SharedClassifier<ServerErrorsAsFailures>, fn(&Request<axum::body::Body>) -> Span>;
+
+pub fn trace_layer() -> Trace {
+    TraceLayer::new_for_http()
+        .make_span_with(request_span as fn(&Request<axum::body::Body>) -> Span)
+}
+
 /// The whole HTTP surface; the root stays a table of contents.
 pub fn router() -> Router<AppState> {
     let mut router = Router::new()
@@ -67,4 +105,17 @@ pub fn router() -> Router<AppState> {
         router = router.layer(SetResponseHeaderLayer::if_not_present(name, value));
     }
     router
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn the_token_in_a_query_never_reaches_the_log() {
+        let uri = "/ws?token=s3cr3t&x=1&TOKEN=again".parse().unwrap();
+        assert_eq!(redacted(&uri), "/ws?token=REDACTED&x=1&TOKEN=REDACTED");
+        assert_eq!(redacted(&"/api/rooms".parse().unwrap()), "/api/rooms");
+        assert_eq!(redacted(&"/a?tokens=1".parse().unwrap()), "/a?tokens=1");
+    }
 }

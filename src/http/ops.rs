@@ -1,12 +1,15 @@
-//! Operations: liveness, readiness and Prometheus metrics.
+//! Operations: liveness, readiness and Prometheus metrics (behind a bearer token when
+//! `PALAVER_METRICS_TOKEN` is set).
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
+use crate::error::{Error, Result};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -40,10 +43,19 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     (status, Json(body))
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
+#[utoipa::path(get, path = "/metrics", tag = "operations", security((), ("metrics_token" = [])),
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"),
+        (status = 401, description = "unauthenticated: PALAVER_METRICS_TOKEN is set and the request's bearer token is not it", body = crate::protocol::ErrorBody)))]
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse> {
+    if let Some(expected) = &state.config.metrics_token {
+        let given = crate::auth::bearer_token(&headers).unwrap_or("");
+        // Compare digests, so the time taken does not tell how much of the token was right.
+        if Sha256::digest(given.as_bytes()) != Sha256::digest(expected.as_bytes()) {
+            return Err(Error::Unauthenticated);
+        }
+    }
+    Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(&state.hub),
-    )
+    ))
 }

@@ -58,7 +58,8 @@ async fn show(
 #[utoipa::path(patch, path = "/api/rooms/{room_id}", tag = "rooms", security(("bearer" = []), ("cookie" = [])), params(("room_id" = String, Path, description = "The room's id")), request_body = UpdateRoomRequest,
     responses((status = 200, description = "The changed room; a room.updated event", body = Room),
         (status = 400, description = "invalid_room_name, invalid_request (unknown rearrange)", body = crate::protocol::ErrorBody),
-        (status = 403, description = "forbidden (owner or admin only)", body = crate::protocol::ErrorBody), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
+        (status = 403, description = "forbidden (owner or admin only), cross_origin", body = crate::protocol::ErrorBody), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody),
+        (status = 409, description = "room_name_taken (that name, ignoring case, or a look-alike)", body = crate::protocol::ErrorBody)))]
 async fn update(
     State(state): State<AppState>,
     auth: AuthUser,

@@ -20,6 +20,10 @@ pub trait AccountStore: Send + Sync + 'static {
         guest: bool,
     ) -> Result<User>;
     async fn find_user_by_name(&self, username: &str) -> Result<Option<UserRecord>>;
+    /// The users whose id sorts after `after` (`""`: every user), in id order: `(id, username)`.
+    /// Ids are UUIDv7, so they sort by creation time: the look-alike check on sign-up
+    /// (`chat::names`) reads only the users created since it last looked.
+    async fn usernames_after(&self, after: &str) -> Result<Vec<(String, String)>>;
     /// A session that never expires (kept for callers that predate expiry).
     async fn create_session(&self, token_hash: &str, user_id: &str) -> Result<()>;
     /// A session that stops working at `expires_at` (RFC 3339 UTC with milliseconds).
@@ -84,6 +88,15 @@ impl<B: Backend> AccountStore for B {
                 user: rows::user(row, 0)?,
                 password_hash: row.opt_text(3)?,
             })
+        })
+        .await
+    }
+
+    async fn usernames_after(&self, after: &str) -> Result<Vec<(String, String)>> {
+        let sql = sql!("SELECT id, username FROM users WHERE id > $1 ORDER BY id");
+        let mut conn = self.read().await?;
+        dialect::fetch_all(&mut *conn, &sql, &[Arg::Text(after)], |row| {
+            Ok((row.text(0)?, row.text(1)?))
         })
         .await
     }

@@ -9,7 +9,7 @@ async fn a_registered_user_can_log_in_and_is_known_by_token_and_cookie() {
         .post(
             "/api/auth/register",
             None,
-            json!({"username": "alice", "password": "s3cret-pass"}),
+            json!({"username": "alice", "password": "correct horse battery staple"}),
         )
         .await;
     assert_eq!(status, 201, "{body}");
@@ -19,7 +19,7 @@ async fn a_registered_user_can_log_in_and_is_known_by_token_and_cookie() {
     let resp = app
         .http
         .post(app.url("/api/auth/login"))
-        .json(&json!({"username": "ALICE", "password": "s3cret-pass"}))
+        .json(&json!({"username": "ALICE", "password": "correct horse battery staple"}))
         .send()
         .await
         .unwrap();
@@ -56,12 +56,12 @@ async fn sign_up_errors_have_their_codes() {
     let app = spawn_app().await;
     let cases = [
         (
-            json!({"username": "al", "password": "longenough"}),
+            json!({"username": "al", "password": "violet kettle drum"}),
             400,
             "invalid_username",
         ),
         (
-            json!({"username": "bad name", "password": "longenough"}),
+            json!({"username": "bad name", "password": "violet kettle drum"}),
             400,
             "invalid_username",
         ),
@@ -84,7 +84,7 @@ async fn sign_up_errors_have_their_codes() {
         .post(
             "/api/auth/register",
             None,
-            json!({"username": "bob", "password": "longenough"}),
+            json!({"username": "bob", "password": "violet kettle drum"}),
         )
         .await;
     assert_eq!(status, 201);
@@ -92,7 +92,7 @@ async fn sign_up_errors_have_their_codes() {
         .post(
             "/api/auth/register",
             None,
-            json!({"username": "BOB", "password": "longenough"}),
+            json!({"username": "BOB", "password": "violet kettle drum"}),
         )
         .await;
     assert_eq!(
@@ -114,7 +114,7 @@ async fn wrong_passwords_and_unknown_users_get_the_same_answer() {
     app.post(
         "/api/auth/register",
         None,
-        json!({"username": "carol", "password": "rightpass"}),
+        json!({"username": "carol", "password": "tangerine-otter-42"}),
     )
     .await;
     let (status, body) = app

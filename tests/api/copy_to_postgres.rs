@@ -370,7 +370,7 @@ async fn the_copy_refuses_a_target_that_holds_data() {
     // A source with one registered user.
     let dir = tempfile::tempdir().unwrap();
     let mut single = sqlite_app(dir.path()).await;
-    register(&single, "dora", "explorer-1234").await;
+    register(&single, "dora", "tangerine-otter-42").await;
     single.stop().await;
 
     // A target a node has already started on: it seeded the default rooms.
@@ -396,7 +396,7 @@ async fn the_copy_refuses_a_target_that_holds_data() {
         .post(
             "/api/auth/login",
             None,
-            json!({"username": "dora", "password": "explorer-1234"}),
+            json!({"username": "dora", "password": "tangerine-otter-42"}),
         )
         .await;
     assert_eq!(status, 401);
@@ -490,7 +490,7 @@ impl std::io::Write for WritesToTheSource {
 async fn the_copy_refuses_a_source_written_to_meanwhile() {
     let dir = tempfile::tempdir().unwrap();
     let mut single = sqlite_app(dir.path()).await;
-    register(&single, "eve", "listening-in").await;
+    register(&single, "eve", "violet kettle drum").await;
     single.stop().await;
 
     let target = pgdb::TestDatabase::create().await;

@@ -152,11 +152,11 @@ async fn sign_ins_from_one_address_are_limited() {
     for (path, body) in [
         (
             "/api/auth/register",
-            json!({"username": "fourth", "password": "long-enough"}),
+            json!({"username": "fourth", "password": "a rather long passphrase"}),
         ),
         (
             "/api/auth/login",
-            json!({"username": "first", "password": "long-enough"}),
+            json!({"username": "first", "password": "a rather long passphrase"}),
         ),
     ] {
         let (status, answer) = app.post(path, None, body).await;

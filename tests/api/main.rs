@@ -1,9 +1,12 @@
 //! Black-box tests: each starts the real server on port 0 with its own temporary data dir.
 
 mod accounts;
+mod attacks;
+mod attacks_input;
 mod chat;
 mod copy_to_postgres;
 mod errors;
+mod floods;
 mod gate;
 mod helpers;
 mod hostile;

@@ -296,7 +296,7 @@ async fn login_attempts_are_limited_per_username_and_sign_ins_per_address() {
     app.post(
         "/api/auth/register",
         None,
-        json!({"username": "target", "password": "rightpass"}),
+        json!({"username": "target", "password": "tangerine-otter-42"}),
     )
     .await;
     for _ in 0..3 {
@@ -313,7 +313,7 @@ async fn login_attempts_are_limited_per_username_and_sign_ins_per_address() {
         .post(
             "/api/auth/login",
             None,
-            json!({"username": "TARGET", "password": "rightpass"}),
+            json!({"username": "TARGET", "password": "tangerine-otter-42"}),
         )
         .await;
     assert_eq!(

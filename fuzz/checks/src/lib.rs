@@ -44,13 +44,13 @@ fn check_client_error(err: &Error) {
 }
 
 /// Runs a validator and, when it accepts, checks what it answers with `holds`.
-fn check_validator<'a>(
-    result: palaver::error::Result<&'a str>,
-    holds: impl FnOnce(&'a str) -> bool,
+fn check_validator<T: std::fmt::Debug>(
+    result: palaver::error::Result<T>,
+    holds: impl FnOnce(&T) -> bool,
     what: &str,
 ) {
     match result {
-        Ok(value) => assert!(holds(value), "{what} accepted {value:?}"),
+        Ok(value) => assert!(holds(&value), "{what} accepted {value:?}"),
         Err(err) => check_client_error(&err),
     }
 }
@@ -58,7 +58,7 @@ fn check_validator<'a>(
 fn check_body(raw: &str) {
     check_validator(
         validate::body(raw),
-        |b| b == raw.trim() && !b.is_empty() && b.chars().count() <= validate::BODY_MAX,
+        |b| *b == raw.trim() && !b.is_empty() && b.chars().count() <= validate::BODY_MAX,
         "body",
     );
 }
@@ -67,7 +67,7 @@ fn check_client_id(raw: &str) {
     check_validator(
         validate::client_id(raw),
         |c| {
-            c == raw
+            *c == raw
                 && (1..=validate::CLIENT_ID_MAX).contains(&c.len())
                 && c.bytes().all(|b| b.is_ascii_graphic())
         },
@@ -79,7 +79,7 @@ fn check_username(raw: &str) {
     check_validator(
         validate::username(raw),
         |u| {
-            u == raw
+            *u == raw
                 && (validate::USERNAME_MIN..=validate::USERNAME_MAX).contains(&u.chars().count())
                 && u.chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
@@ -90,8 +90,12 @@ fn check_username(raw: &str) {
 
 fn check_password(raw: &str) {
     check_validator(
-        validate::password(raw),
-        |p| p.chars().count() >= validate::PASSWORD_MIN && p.len() <= validate::PASSWORD_MAX,
+        validate::password(raw, "fuzzer"),
+        |p| {
+            p.chars().count() >= validate::PASSWORD_MIN
+                && p.len() <= validate::PASSWORD_MAX
+                && !p.chars().any(char::is_control)
+        },
         "password",
     );
 }
@@ -100,10 +104,9 @@ fn check_room_name(raw: &str) {
     check_validator(
         validate::room_name(raw),
         |n| {
-            n == raw.trim()
-                && !n.is_empty()
+            !n.is_empty()
                 && n.chars().count() <= validate::ROOM_NAME_MAX
-                && !n.chars().any(char::is_control)
+                && !n.chars().any(validate::invisible)
         },
         "room name",
     );
@@ -112,7 +115,7 @@ fn check_room_name(raw: &str) {
 fn check_topic(raw: &str) {
     check_validator(
         validate::topic(raw),
-        |t| t == raw.trim() && t.chars().count() <= validate::TOPIC_MAX,
+        |t| *t == raw.trim() && t.chars().count() <= validate::TOPIC_MAX,
         "topic",
     );
 }

@@ -1,29 +1,43 @@
 //! The HTTP server loop: accepts TCP connections and serves the router over HTTP/1.1 with
 //! WebSocket upgrades.
 //!
-//! Palaver runs its own accept loop instead of `axum::serve` for two defences that `axum::serve`
+//! Palaver runs its own accept loop instead of `axum::serve` for defences that `axum::serve`
 //! does not offer:
 //! - a **header read timeout** (hyper's, with a timer): a client must deliver a complete request
 //!   head within `header_read_timeout` of the connection opening (or of the previous response,
 //!   on a kept-alive connection), so a slowloris client that trickles header bytes forever, or
 //!   one that connects and sends nothing, is disconnected;
+//! - a **body read timeout**: once the head is in, the whole body must arrive within
+//!   `body_read_timeout` ([`body::TimedBody`]); a body that trickles, or a declared or chunked
+//!   body that never comes, is answered `408 request_timeout` and the connection closed. Head
+//!   and body together are so bounded in time;
+//! - a declared `Content-Length` over `max_body_bytes` is answered `413 payload_too_large` at
+//!   once, unread, and the connection closed;
 //! - a **cap on open connections per peer address**: the connection over the cap is answered
 //!   `429 too_many_connections` and closed. The count follows the TCP stream itself, so an
-//!   upgraded WebSocket counts for as long as it is open.
+//!   upgraded WebSocket counts for as long as it is open;
+//! - **descriptor exhaustion** does not stop the loop: see [`shed`] (a reserve descriptor, and
+//!   the oldest idle connections closed first).
 //!
 //! Shutdown: stop accepting, ask every HTTP connection to finish its in-flight request and close,
 //! and wait for them. Upgraded sockets are not HTTP connections any more: the hub closes those.
+
+mod body;
+mod shed;
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -33,11 +47,17 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
+use crate::error::Error;
+
 /// How the loop treats connections.
 #[derive(Debug, Clone, Copy)]
 pub struct ServeOptions {
     /// Longest a request head may take to arrive.
     pub header_read_timeout: Duration,
+    /// Longest the body of a request may take to arrive, from the end of its head.
+    pub body_read_timeout: Duration,
+    /// Largest declared `Content-Length` accepted; larger is 413 unread.
+    pub max_body_bytes: usize,
     /// Most open connections from one peer address; 0 turns the cap off.
     pub max_connections_per_address: usize,
 }
@@ -147,6 +167,8 @@ pub async fn serve(
     signal: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
     let counts = Arc::new(AddressCounts::default());
+    let live = Arc::new(shed::Live::default());
+    let mut reserve = shed::reserve();
     let stopping = CancellationToken::new();
     let connections = TaskTracker::new();
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -157,10 +179,13 @@ pub async fn serve(
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
+                Err(err) if shed::out_of_descriptors(&err) => {
+                    out_of_descriptors(&listener, &live, &mut reserve).await;
+                    continue;
+                }
                 Err(err) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
                     tracing::warn!(error = %err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 }
             },
@@ -176,11 +201,21 @@ pub async fn serve(
             inner: stream,
             _guard: guard,
         };
-        let router = router.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            router.clone().oneshot(request.map(axum::body::Body::new))
-        });
+        let registration = live.register();
+        let service = {
+            let (router, in_flight) = (router.clone(), registration.in_flight.clone());
+            hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+                let busy = body::Busy::new(&in_flight);
+                let router = router.clone();
+                async move {
+                    let response = answer(router, request, peer, options).await;
+                    Ok::<_, std::convert::Infallible>(
+                        response
+                            .map(|inner| axum::body::Body::new(body::BusyBody::new(inner, busy))),
+                    )
+                }
+            })
+        };
         let connection = http
             .serve_connection(TokioIo::new(stream), service)
             .with_upgrades();
@@ -189,6 +224,8 @@ pub async fn serve(
             tokio::pin!(connection);
             let result = tokio::select! {
                 result = connection.as_mut() => result,
+                // Out of descriptors: this idle connection is closed to make room.
+                _ = registration.shed.cancelled() => return,
                 _ = stopping.cancelled() => {
                     // Finish the request in flight (if any), then close.
                     connection.as_mut().graceful_shutdown();
@@ -205,6 +242,75 @@ pub async fn serve(
     connections.close();
     connections.wait().await;
     Ok(())
+}
+
+/// Routes one request: an over-limit declared body is refused unread, the body is bounded in
+/// time, and a body that timed out is answered 408 whatever the handler made of it.
+async fn answer(
+    router: Router,
+    mut request: hyper::Request<Incoming>,
+    peer: std::net::SocketAddr,
+    options: ServeOptions,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|len| len > options.max_body_bytes as u64) {
+        return closing(Error::PayloadTooLarge {
+            max: options.max_body_bytes,
+        });
+    }
+    request.extensions_mut().insert(ConnectInfo(peer));
+    let timed_out = Arc::new(AtomicBool::new(false));
+    let request = request.map(|incoming| {
+        if http_body::Body::is_end_stream(&incoming) {
+            // No body (a GET, a socket upgrade): nothing to wait for, no timer to set.
+            return axum::body::Body::new(incoming);
+        }
+        let deadline = tokio::time::Instant::now() + options.body_read_timeout;
+        axum::body::Body::new(body::TimedBody::new(incoming, deadline, timed_out.clone()))
+    });
+    let Ok(response) = router.oneshot(request).await;
+    if timed_out.load(Ordering::Relaxed) {
+        tracing::debug!(%peer, "request body timed out");
+        return closing(Error::RequestTimeout);
+    }
+    response
+}
+
+/// The error's answer, closing the connection after it (the rest of the request is not read).
+fn closing(err: Error) -> Response {
+    let mut response = err.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// `accept` failed for want of descriptors: close the oldest idle connections, spend the reserve
+/// to answer one waiting connection `503 overloaded`, and take the reserve back.
+async fn out_of_descriptors(
+    listener: &TcpListener,
+    live: &shed::Live,
+    reserve: &mut Option<std::fs::File>,
+) {
+    let shed = live.shed_idle(shed::SHED_BATCH);
+    reserve.take();
+    let mut refused = false;
+    if let Some(Ok((stream, _))) = futures_util::FutureExt::now_or_never(listener.accept()) {
+        let _ = stream.try_write(shed::OVERLOADED.as_bytes());
+        refused = true;
+    }
+    *reserve = shed::reserve();
+    tracing::warn!(
+        shed,
+        refused,
+        "out of file descriptors: closed the oldest idle connections"
+    );
+    // Let the shed connections' tasks run (and give their descriptors back) before accepting.
+    tokio::time::sleep(Duration::from_millis(if shed > 0 { 1 } else { 20 })).await;
 }
 
 /// Answers 429 and closes, reading (briefly) what the client sent so the close is clean.
