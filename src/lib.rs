@@ -3,12 +3,15 @@
 //! One binary serves the REST API, the WebSocket gateway and the web page. On one machine it keeps
 //! everything in an embedded SQLite file and passes events between connections in process.
 //!
-//! The invariants every module relies on (see `DESIGN.md`):
+//! The invariants every module relies on:
 //! 1. the store is the source of truth: a send is acknowledged only after it is committed;
 //! 2. every change to a room is an event with the next per-room `seq` (1, 2, 3, … no gaps),
 //!    appended in the same transaction as the change;
 //! 3. live delivery is an optimisation, the event log is the guarantee: clients resume from it;
-//! 4. sends are idempotent by `(author, client_id)`.
+//! 4. sends are idempotent by `(author, client_id)`;
+//! 5. presence and typing are ephemeral: in memory (or Redis with expiry), never in the log;
+//! 6. one gate (`chat::access`) decides who may read and write a room, on every path; to
+//!    someone who may not read a room it does not exist (`room_not_found`).
 //!
 //! # Layout
 //! Data flows one way: `gateway`/`http` → `chat` (rules) → `store` (commit, seq) → `bus` → `hub`
