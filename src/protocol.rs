@@ -19,6 +19,13 @@ pub struct User {
     pub id: String,
     pub username: String,
     pub guest: bool,
+    /// A site admin (the first account of a fresh install, or granted with `palaver admin`).
+    /// Absent in events logged before it existed, which read as `false`.
+    #[serde(default)]
+    pub admin: bool,
+    /// The name to show; `null` when the person set none (show `username`).
+    #[serde(default)]
+    pub display_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
@@ -48,6 +55,38 @@ impl Rearrange {
     }
 }
 
+/// What kind of room: public (listed, anyone may join), private (invite only, unlisted to
+/// non-members) or direct (a DM among up to 8 people).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, TS, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum RoomKind {
+    #[default]
+    Public,
+    Private,
+    Direct,
+}
+
+impl RoomKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomKind::Public => "public",
+            RoomKind::Private => "private",
+            RoomKind::Direct => "direct",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "public" => Some(RoomKind::Public),
+            "private" => Some(RoomKind::Private),
+            "direct" => Some(RoomKind::Direct),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 pub struct Room {
     pub id: String,
@@ -60,13 +99,26 @@ pub struct Room {
     pub last_seq: u64,
     pub rearrange: Rearrange,
     pub created_at: String,
+    /// Absent in events logged before room kinds existed: those rooms were public.
+    #[serde(default)]
+    pub kind: RoomKind,
+    /// Whether the caller is a member. In frames shared by many people (`room.updated` events,
+    /// `room_list`) it is `false` and `my_role` is `null`: ask `GET /api/rooms/{id}` for yours.
+    #[serde(default)]
+    pub member: bool,
+    /// The caller's role in the room, `null` when not a member.
+    #[serde(default)]
+    pub my_role: Option<Role>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Owner,
+    /// A room admin: the room role of API version 1, kept for old rows; moderates like a
+    /// moderator. New grants use `moderator`.
     Admin,
+    Moderator,
     Member,
 }
 
@@ -75,14 +127,21 @@ impl Role {
         match self {
             Role::Owner => "owner",
             Role::Admin => "admin",
+            Role::Moderator => "moderator",
             Role::Member => "member",
         }
+    }
+
+    /// Owner, room admin or moderator: may moderate the room.
+    pub fn moderates(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin | Role::Moderator)
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "owner" => Some(Role::Owner),
             "admin" => Some(Role::Admin),
+            "moderator" => Some(Role::Moderator),
             "member" => Some(Role::Member),
             _ => None,
         }
@@ -476,6 +535,7 @@ pub fn typescript_declarations() -> String {
     let decls = [
         User::decl(&cfg),
         Rearrange::decl(&cfg),
+        RoomKind::decl(&cfg),
         Room::decl(&cfg),
         Role::decl(&cfg),
         Member::decl(&cfg),

@@ -208,6 +208,8 @@ mod tests {
             id: id.into(),
             username: id.into(),
             guest: true,
+            admin: false,
+            display_name: None,
         }
     }
 

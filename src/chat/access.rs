@@ -234,6 +234,8 @@ mod tests {
             id: id.into(),
             username: id.into(),
             guest: false,
+            admin: false,
+            display_name: None,
         }
     }
 

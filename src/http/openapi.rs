@@ -36,7 +36,7 @@ use crate::state::AppState;
         ops::healthz, ops::readyz, ops::metrics,
     ),
     components(schemas(
-        protocol::User, protocol::Room, protocol::Rearrange, protocol::Role, protocol::Member,
+        protocol::User, protocol::Room, protocol::RoomKind, protocol::Rearrange, protocol::Role, protocol::Member,
         protocol::Message, protocol::Event, protocol::EventKind, protocol::ClientFrame,
         protocol::ServerFrame, protocol::RoomListChange, protocol::ErrorBody, protocol::ErrorDetail,
     )),

@@ -365,6 +365,8 @@ mod tests {
                 id: "u".into(),
                 username: "u".into(),
                 guest: true,
+                admin: false,
+                display_name: None,
             },
             token_hash: "h".into(),
             expires_at: None,

@@ -56,6 +56,8 @@ impl<B: Backend> AccountStore for B {
             id: new_id(),
             username: username.to_string(),
             guest,
+            admin: false,
+            display_name: None,
         };
         let sql = sql!(
             "INSERT INTO users (id, username, username_key, password_hash, guest, created_at) \
@@ -86,7 +88,7 @@ impl<B: Backend> AccountStore for B {
         dialect::fetch_optional(&mut *conn, &sql, &[Arg::Text(&key)], |row| {
             Ok(UserRecord {
                 user: rows::user(row, 0)?,
-                password_hash: row.opt_text(3)?,
+                password_hash: row.opt_text(rows::USER_COLUMNS)?,
             })
         })
         .await
@@ -145,7 +147,7 @@ impl<B: Backend> AccountStore for B {
         dialect::fetch_optional(&mut *conn, &sql, &args, |row| {
             Ok(SessionRecord {
                 user: rows::user(row, 0)?,
-                expires_at: row.opt_text(3)?,
+                expires_at: row.opt_text(rows::USER_COLUMNS)?,
             })
         })
         .await

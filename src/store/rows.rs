@@ -7,22 +7,27 @@
 use super::dialect::ReadRow;
 use super::{SendRequest, StoredEvent};
 use crate::error::Result;
-use crate::protocol::{Event, EventKind, Message, Rearrange, Role, Room, User};
+use crate::protocol::{Event, EventKind, Message, Rearrange, Role, Room, RoomKind, User};
 
-/// A user: `u.id, u.username, u.guest`.
+/// A user: `u.id, u.username, u.guest, u.admin, u.display_name`.
 macro_rules! user_columns {
     () => {
-        "u.id, u.username, u.guest"
+        "u.id, u.username, u.guest, u.admin, u.display_name"
     };
 }
 pub(crate) use user_columns;
 
-/// Reads the three columns of [`user_columns!`] from `at` on.
+/// The number of columns [`user_columns!`] names.
+pub const USER_COLUMNS: usize = 5;
+
+/// Reads the columns of [`user_columns!`] from `at` on.
 pub fn user(row: &dyn ReadRow, at: usize) -> Result<User> {
     Ok(User {
         id: row.text(at)?,
         username: row.text(at + 1)?,
         guest: row.flag(at + 2)?,
+        admin: row.flag(at + 3)?,
+        display_name: row.opt_text(at + 4)?,
     })
 }
 
@@ -30,7 +35,7 @@ pub fn user(row: &dyn ReadRow, at: usize) -> Result<User> {
 macro_rules! message_columns {
     () => {
         "m.id, m.room_id, m.seq, m.body, m.client_id, m.created_at, m.edited_at, m.position, \
-         u.id, u.username, u.guest"
+         u.id, u.username, u.guest, u.admin, u.display_name"
     };
 }
 pub(crate) use message_columns;
@@ -53,7 +58,7 @@ pub fn message(row: &dyn ReadRow) -> Result<Message> {
 macro_rules! room_columns {
     () => {
         "r.id, r.name, r.topic, r.owner_id, r.rearrange, r.last_seq, r.created_at, \
-         (SELECT COUNT(*) FROM members mb WHERE mb.room_id = r.id)"
+         (SELECT COUNT(*) FROM members mb WHERE mb.room_id = r.id), r.kind"
     };
 }
 pub(crate) use room_columns;
@@ -70,12 +75,15 @@ pub fn room(row: &dyn ReadRow) -> Result<Room> {
         created_at: row.text(6)?,
         member_count: row.int(7)? as u64,
         online_count: 0,
+        kind: RoomKind::parse(&row.text(8)?).unwrap_or_default(),
+        member: false,
+        my_role: None,
     })
 }
 
 /// A member: [`user_columns!`], then `mb.role`.
 pub fn member(row: &dyn ReadRow) -> Result<(User, Role)> {
-    let role = row.text(3)?;
+    let role = row.text(USER_COLUMNS)?;
     Ok((user(row, 0)?, Role::parse(&role).unwrap_or(Role::Member)))
 }
 

@@ -1,16 +1,40 @@
 // Generated from src/protocol.rs by `cargo test` (UPDATE_TS=1 rewrites it). Do not edit.
 
-export type User = { id: string, username: string, guest: boolean, };
+export type User = { id: string, username: string, guest: boolean, 
+/**
+ * A site admin (the first account of a fresh install, or granted with `palaver admin`).
+ * Absent in events logged before it existed, which read as `false`.
+ */
+admin: boolean, 
+/**
+ * The name to show; `null` when the person set none (show `username`).
+ */
+display_name: string | null, };
 
 export type Rearrange = "anyone" | "moderators" | "nobody";
+
+export type RoomKind = "public" | "private" | "direct";
 
 export type Room = { id: string, name: string, topic: string, 
 /**
  * `null` for the default rooms, which belong to nobody.
  */
-owner_id: string | null, member_count: number, online_count: number, last_seq: number, rearrange: Rearrange, created_at: string, };
+owner_id: string | null, member_count: number, online_count: number, last_seq: number, rearrange: Rearrange, created_at: string, 
+/**
+ * Absent in events logged before room kinds existed: those rooms were public.
+ */
+kind: RoomKind, 
+/**
+ * Whether the caller is a member. In frames shared by many people (`room.updated` events,
+ * `room_list`) it is `false` and `my_role` is `null`: ask `GET /api/rooms/{id}` for yours.
+ */
+member: boolean, 
+/**
+ * The caller's role in the room, `null` when not a member.
+ */
+my_role: Role | null, };
 
-export type Role = "owner" | "admin" | "member";
+export type Role = "owner" | "admin" | "moderator" | "member";
 
 export type Member = { user: User, role: Role, online: boolean, };
 
