@@ -20,6 +20,9 @@ const room: Room = {
   last_seq: 0,
   rearrange: "anyone",
   created_at: "2026-01-01T00:00:00.000Z",
+  kind: "public",
+  member: true,
+  my_role: "member",
 };
 
 function json(body: unknown, status = 200) {

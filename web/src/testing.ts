@@ -35,8 +35,8 @@ export class FakeSocket implements SocketLike {
   }
 }
 
-export const alice: User = { id: "u-alice", username: "alice", guest: false };
-export const bob: User = { id: "u-bob", username: "bob", guest: false };
+export const alice: User = { id: "u-alice", username: "alice", guest: false, admin: false, display_name: null };
+export const bob: User = { id: "u-bob", username: "bob", guest: false, admin: false, display_name: null };
 
 export function message(id: string, seq: number, position: string, author = alice, body = `body ${id}`): Message {
   return {
