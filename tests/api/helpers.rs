@@ -19,10 +19,66 @@ pub struct TestApp {
     pub addr: String,
     pub data_dir: PathBuf,
     _dir: Option<tempfile::TempDir>,
+    /// The PostgreSQL database a `spawn_on(Postgres)` server uses; dropped after the server.
+    _db: Option<crate::pgdb::TestDatabase>,
     shutdown: CancellationToken,
     server: Option<JoinHandle<anyhow::Result<()>>>,
     pub http: reqwest::Client,
     rest: Rest,
+}
+
+/// Which store a test's server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code)] // each store's tests pick one
+pub enum StoreKind {
+    Sqlite,
+    Postgres,
+}
+
+/// The server on the given store: SQLite in a temporary dir, or a fresh PostgreSQL database that
+/// lives as long as the returned app. Tests that must hold on both stores run once per kind
+/// (see `both_stores!`).
+#[allow(dead_code)]
+pub async fn spawn_on(kind: StoreKind) -> TestApp {
+    spawn_on_with(kind, |_| {}).await
+}
+
+#[allow(dead_code)]
+pub async fn spawn_on_with(kind: StoreKind, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    match kind {
+        StoreKind::Sqlite => spawn_with(tweak).await,
+        StoreKind::Postgres => {
+            let db = crate::pgdb::TestDatabase::create().await;
+            let url = db.url.clone();
+            let mut app = spawn_with(move |config| {
+                config.database_url = Some(url);
+                tweak(config);
+            })
+            .await;
+            app._db = Some(db);
+            app
+        }
+    }
+}
+
+/// Runs each named async test function (taking a [`StoreKind`]) once on SQLite and once on
+/// PostgreSQL, as `mod sqlite { #[tokio::test] fn name }` and `mod postgres { … }`.
+#[macro_export]
+macro_rules! both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name($crate::helpers::StoreKind::Sqlite).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name($crate::helpers::StoreKind::Postgres).await
+            })*
+        }
+    };
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -67,6 +123,7 @@ fn serve(app: Application, data_dir: PathBuf) -> TestApp {
         addr,
         data_dir,
         _dir: None,
+        _db: None,
         shutdown,
         server: Some(server),
         http,
@@ -82,8 +139,16 @@ impl TestApp {
     pub async fn restart(mut self) -> TestApp {
         self.stop().await;
         let dir = self._dir.take();
-        let mut app = start(self.data_dir.clone(), |_| {}).await;
+        let db = self._db.take();
+        let url = db.as_ref().map(|db| db.url.clone());
+        let mut app = start(self.data_dir.clone(), |config| {
+            if url.is_some() {
+                config.database_url = url;
+            }
+        })
+        .await;
         app._dir = dir;
+        app._db = db;
         app
     }
 

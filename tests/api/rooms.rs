@@ -129,3 +129,19 @@ async fn subscribers_see_a_deleted_room_go() {
     let event = ws.expect_event("room.deleted").await;
     assert_eq!(event["room_id"], room.id.as_str());
 }
+
+/// The harness runs a test on both stores: a room made on each is listed with its kind.
+async fn a_new_room_is_public_and_listed(store: crate::helpers::StoreKind) {
+    let app = crate::helpers::spawn_on(store).await;
+    let (_, token) = app.guest("kinds").await;
+    let room = app.create_room(&token, "Kinds").await;
+    assert_eq!(room.kind, palaver::protocol::RoomKind::Public);
+    let (status, rooms) = app.get("/api/rooms", Some(&token)).await;
+    assert_eq!(status, 200);
+    let listed = rooms.as_array().expect("a list");
+    assert!(listed
+        .iter()
+        .any(|r| r["id"] == room.id.as_str() && r["kind"] == "public"));
+}
+
+crate::both_stores!(a_new_room_is_public_and_listed);
