@@ -236,6 +236,7 @@ mod tests {
             guest: false,
             admin: false,
             display_name: None,
+            bot: false,
         }
     }
 
