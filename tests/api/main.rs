@@ -3,6 +3,7 @@
 mod accounts;
 mod attacks;
 mod attacks_input;
+mod bots;
 mod chat;
 mod copy_to_postgres;
 mod errors;
