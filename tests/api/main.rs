@@ -22,3 +22,4 @@ mod rules;
 mod security;
 mod semantics;
 mod store_conformance;
+mod webhooks;
