@@ -161,15 +161,17 @@ impl<B: Backend> BotStore for B {
         let mut events = Vec::new();
         let mut room_ids = None;
         if let Some(rooms) = bot.room_ids {
-            let sql = sql!("INSERT INTO bot_rooms (bot_id, room_id) VALUES ($1, $2)");
             let mut listed: Vec<String> = rooms.to_vec();
             listed.sort();
             listed.dedup();
+            // The rooms' locks first (in PostgreSQL a row that references a room takes a share
+            // lock on it, which two such transactions could not both upgrade).
+            events = join_rooms(&mut *tx, &listed, &user).await?;
+            let sql = sql!("INSERT INTO bot_rooms (bot_id, room_id) VALUES ($1, $2)");
             for room_id in &listed {
                 dialect::execute(&mut *tx, &sql, &[Arg::Text(&user.id), Arg::Text(room_id)])
                     .await?;
             }
-            events = join_rooms(&mut *tx, &listed, &user).await?;
             room_ids = Some(listed);
         }
         B::commit(tx).await?;
