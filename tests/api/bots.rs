@@ -283,6 +283,44 @@ async fn guests_cant_own_bots_and_bad_requests_are_refused(store: StoreKind) {
     );
 }
 
+/// Bots made at the same time in the same rooms all join, each `member.joined` with its own seq
+/// (on PostgreSQL each creation locks the rooms in one order, so none waits on another forever).
+async fn bots_made_together_in_the_same_rooms_all_join(store: StoreKind) {
+    let app = spawn_on(store).await;
+    let (_, owner) = person(&app, "crowd").await;
+    let first = app.create_room(&owner, "Busy One").await;
+    let second = app.create_room(&owner, "Busy Two").await;
+    let made = futures_util::future::join_all((0..6).map(|n| {
+        // Half list the rooms in one order, half in the other.
+        let rooms = if n % 2 == 0 {
+            json!([first.id, second.id])
+        } else {
+            json!([second.id, first.id])
+        };
+        let request = json!({"username": format!("crowd-bot-{n}"), "room_ids": rooms});
+        let owner = owner.clone();
+        let app = &app;
+        async move { app.post("/api/bots", Some(&owner), request).await }
+    }))
+    .await;
+    for (status, body) in &made {
+        assert_eq!(*status, 201, "{body}");
+    }
+    for room in [&first, &second] {
+        let events = app.events(&owner, &room.id, 0).await;
+        let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+        let bots_joined = events
+            .iter()
+            .filter(|e| {
+                matches!(&e.kind,
+                palaver::protocol::EventKind::MemberJoined { user } if user.bot)
+            })
+            .count();
+        assert_eq!(bots_joined, 6);
+    }
+}
+
 /// The Python example bot (standard library only) runs against the real server: it answers a
 /// person's `!ping` with `pong`, then stops after one reply.
 async fn the_python_example_bot_answers_ping(store: StoreKind) {
@@ -347,5 +385,6 @@ crate::both_stores!(
     room_list_frames_skip_rooms_outside_a_bots_scope,
     deleting_a_bot_or_rotating_its_token_revokes_the_old_one,
     guests_cant_own_bots_and_bad_requests_are_refused,
+    bots_made_together_in_the_same_rooms_all_join,
     the_python_example_bot_answers_ping,
 );
