@@ -4,6 +4,7 @@ mod accounts;
 mod attacks;
 mod attacks_input;
 mod bots;
+mod bots_copy;
 mod chat;
 mod copy_to_postgres;
 mod errors;
