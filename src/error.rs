@@ -62,6 +62,14 @@ pub enum Error {
     TooManySubscriptions { max: usize },
     #[error("you may own at most {max} rooms")]
     TooManyRooms { max: usize },
+    #[error("no such bot of yours")]
+    BotNotFound,
+    #[error("no such webhook")]
+    WebhookNotFound,
+    #[error("you may own at most {max} bots")]
+    TooManyBots { max: usize },
+    #[error("a room may have at most {max} webhooks")]
+    TooManyWebhooks { max: usize },
     #[error("you have too many connections open")]
     TooManyConnections,
     #[error("the request body is larger than {max} bytes")]
@@ -104,6 +112,10 @@ impl Error {
             Error::TooManySubscriptions { .. } => "too_many_subscriptions",
             Error::TooManyRooms { .. } => "too_many_rooms",
             Error::TooManyConnections => "too_many_connections",
+            Error::BotNotFound => "bot_not_found",
+            Error::WebhookNotFound => "webhook_not_found",
+            Error::TooManyBots { .. } => "too_many_bots",
+            Error::TooManyWebhooks { .. } => "too_many_webhooks",
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::RequestTimeout => "request_timeout",
             Error::Unavailable(_) => "unavailable",
@@ -130,10 +142,16 @@ impl Error {
             Error::Forbidden(_) | Error::GuestsDisabled | Error::CrossOrigin(_) => {
                 StatusCode::FORBIDDEN
             }
-            Error::RoomNotFound | Error::MessageNotFound | Error::NotFound => StatusCode::NOT_FOUND,
+            Error::RoomNotFound
+            | Error::MessageNotFound
+            | Error::NotFound
+            | Error::BotNotFound
+            | Error::WebhookNotFound => StatusCode::NOT_FOUND,
             Error::UsernameTaken | Error::RoomNameTaken => StatusCode::CONFLICT,
             Error::RateLimited | Error::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
-            Error::TooManyRooms { .. } => StatusCode::FORBIDDEN,
+            Error::TooManyRooms { .. }
+            | Error::TooManyBots { .. }
+            | Error::TooManyWebhooks { .. } => StatusCode::FORBIDDEN,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

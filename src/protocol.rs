@@ -26,6 +26,10 @@ pub struct User {
     /// The name to show; `null` when the person set none (show `username`).
     #[serde(default)]
     pub display_name: Option<String>,
+    /// A bot account (owned by a person, signed in with its token) or a webhook's poster:
+    /// clients badge it. Absent in events logged before bots existed, which read as `false`.
+    #[serde(default)]
+    pub bot: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
@@ -529,6 +533,73 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
+/// A bot account as its owner sees it (`GET /api/bots`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct Bot {
+    pub user: User,
+    /// The only rooms its token may reach (every other room answers `room_not_found`);
+    /// `null`: not limited (it reaches what any signed-in account may).
+    pub room_ids: Option<Vec<String>>,
+    pub created_at: String,
+}
+
+/// `POST /api/bots`.
+#[derive(Debug, Clone, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct CreateBotRequest {
+    /// Follows the username rules and is unique among all users.
+    pub username: String,
+    /// Limit the bot's token to these rooms (it joins each); omit for no limit.
+    #[serde(default)]
+    #[ts(optional)]
+    pub room_ids: Option<Vec<String>>,
+}
+
+/// A bot's new token (shown once).
+#[derive(Debug, Clone, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct BotToken {
+    pub token: String,
+}
+
+/// An incoming webhook of a room, without its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct Webhook {
+    pub id: String,
+    pub room_id: String,
+    pub name: String,
+    /// The bot-like user its messages are posted as (`username` = `name`).
+    pub user: User,
+    pub created_at: String,
+}
+
+/// A webhook just made: its `url` holds the secret and is shown only this once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct CreatedWebhook {
+    pub id: String,
+    pub room_id: String,
+    pub name: String,
+    /// `/hooks/{id}/{secret}`: a path on this server; `POST` it with `{body}`.
+    pub url: String,
+    pub user: User,
+    pub created_at: String,
+}
+
+/// `POST /api/rooms/{room_id}/webhooks`.
+#[derive(Debug, Clone, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct CreateWebhookRequest {
+    /// Follows the username rules: it is the username of the webhook's poster.
+    pub name: String,
+}
+
+/// `POST /hooks/{id}/{secret}`: a message to post.
+#[derive(Debug, Clone, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct WebhookPost {
+    pub body: String,
+    /// Makes a retry idempotent (the original answers 200); a fresh one is made when omitted.
+    #[serde(default)]
+    #[ts(optional)]
+    pub client_id: Option<String>,
+}
+
 /// The TypeScript declarations of every wire type, for the web client (`web/src/protocol.gen.ts`).
 pub fn typescript_declarations() -> String {
     let cfg = ts_rs::Config::new().with_large_int("number");
@@ -557,6 +628,13 @@ pub fn typescript_declarations() -> String {
         EventPage::decl(&cfg),
         ErrorBody::decl(&cfg),
         ErrorDetail::decl(&cfg),
+        Bot::decl(&cfg),
+        CreateBotRequest::decl(&cfg),
+        BotToken::decl(&cfg),
+        Webhook::decl(&cfg),
+        CreatedWebhook::decl(&cfg),
+        CreateWebhookRequest::decl(&cfg),
+        WebhookPost::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from src/protocol.rs by `cargo test` (UPDATE_TS=1 rewrites it). Do not edit.\n\n",

@@ -8,6 +8,11 @@
 //!   room does not exist, so its existence doesn't leak;
 //! - a caller who may read but not do the rest gets `forbidden`, with a message saying who may.
 //!
+//! Before the policy, the gate checks the caller's room scope ([`super::scope`]): a bot whose
+//! token is limited to chosen rooms (or a webhook's poster) gets `room_not_found` for every
+//! other room, on every path, whatever the policy says. It is a separate check, so any policy
+//! composes with it; people have no scope and it costs them nothing.
+//!
 //! The policy says up front which facts it needs ([`Policy::lookup`]), so a decision that needs
 //! none (today's: every room is public, anyone may read, post and join) costs no store round
 //! trip, and the send path stays as fast as it was.
@@ -15,6 +20,8 @@
 use crate::error::{Error, Result};
 use crate::protocol::{Role, Room, User};
 use crate::store::Store;
+
+use super::scope::Scopes;
 
 /// What a caller wants to do in a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,11 +100,22 @@ pub struct Admitted {
 pub struct Gate {
     store: std::sync::Arc<dyn Store>,
     policy: std::sync::Arc<dyn Policy>,
+    /// The rooms bots and webhook posters may reach at all.
+    scopes: std::sync::Arc<Scopes>,
 }
 
 impl Gate {
     pub fn new(store: std::sync::Arc<dyn Store>, policy: std::sync::Arc<dyn Policy>) -> Self {
-        Gate { store, policy }
+        Gate {
+            scopes: std::sync::Arc::new(Scopes::new(store.clone())),
+            store,
+            policy,
+        }
+    }
+
+    /// The callers' room scopes (a bot limited to chosen rooms).
+    pub fn scopes(&self) -> &Scopes {
+        &self.scopes
     }
 
     /// Allows the request or refuses it: `room_not_found` when the caller may not read the room
@@ -109,6 +127,9 @@ impl Gate {
         need: Need,
         what: &'static str,
     ) -> Result<Admitted> {
+        if !self.scopes.allows(user, room_id).await? {
+            return Err(Error::RoomNotFound);
+        }
         let lookup = match (self.policy.lookup(need), need) {
             // A refusal must know whether the caller may read, so fetch what reading needs too.
             (Lookup::RoomAndRole, _) => Lookup::RoomAndRole,
@@ -143,6 +164,9 @@ impl Gate {
     pub async fn readable(&self, user: &User, rooms: Vec<Room>) -> Result<Vec<Room>> {
         let mut kept = Vec::with_capacity(rooms.len());
         for room in rooms {
+            if !self.scopes.allows(user, &room.id).await? {
+                continue;
+            }
             let role = match self.policy.lookup(Need::Read) {
                 Lookup::Nothing => None,
                 Lookup::RoomAndRole => self.role_in(user, &room).await?,
@@ -176,6 +200,7 @@ impl Gate {
         };
         Ok(Audience {
             policy: self.policy.clone(),
+            scopes: self.scopes.clone(),
             room: room.clone(),
             roles,
         })
@@ -201,6 +226,7 @@ impl Gate {
 /// The readers of one room, decided per user without a store round trip.
 pub struct Audience {
     policy: std::sync::Arc<dyn Policy>,
+    scopes: std::sync::Arc<Scopes>,
     room: Room,
     /// Members and their roles, when the policy decides by role.
     roles: Option<std::collections::HashMap<String, Role>>,
@@ -208,6 +234,9 @@ pub struct Audience {
 
 impl Audience {
     pub fn includes(&self, user: &User) -> bool {
+        if !self.scopes.allows_known(user, &self.room.id) {
+            return false;
+        }
         let role = match &self.roles {
             None => None,
             Some(_) if self.room.owner_id.as_deref() == Some(user.id.as_str()) => Some(Role::Owner),
@@ -236,6 +265,7 @@ mod tests {
             guest: false,
             admin: false,
             display_name: None,
+            bot: false,
         }
     }
 

@@ -7,16 +7,20 @@
 //! private, so no caller goes around the rules.
 //!
 //! One module per feature: [`accounts`] (sign-up, sign-in, sessions), [`rooms`] (rooms,
-//! members, room lists), [`messages`] (sends, edits, history, the event log); [`access`] is the
-//! gate they all ask.
+//! members, room lists), [`messages`] (sends, edits, history, the event log), [`bots`] (bot
+//! accounts and their tokens), [`webhooks`] (incoming webhooks); [`access`] is the gate they all
+//! ask, and [`scope`] the rooms a bot may reach at all.
 
 pub mod access;
 pub mod accounts;
+pub mod bots;
 pub mod limits;
 pub mod messages;
 pub mod names;
 pub mod rooms;
+pub mod scope;
 pub mod validate;
+pub mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

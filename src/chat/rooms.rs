@@ -34,6 +34,11 @@ impl Chat {
     }
 
     pub async fn create_room(&self, user: &User, name: &str, topic: Option<&str>) -> Result<Room> {
+        if self.gate.scopes().limited(user).await? {
+            return Err(Error::Forbidden(
+                "a bot limited to chosen rooms can't create rooms",
+            ));
+        }
         let name = validate::room_name(name)?;
         names::room_name_free(self.store.as_ref(), &name, None).await?;
         let topic = validate::topic(topic.unwrap_or(""))?;

@@ -2,12 +2,14 @@
 //! and the web UI.
 
 pub mod auth;
+pub mod bots;
 pub mod extract;
 pub mod messages;
 pub mod openapi;
 pub mod ops;
 pub mod rooms;
 pub mod ui;
+pub mod webhooks;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, Request, Uri};
@@ -96,6 +98,8 @@ pub fn router() -> Router<AppState> {
         .merge(auth::router())
         .merge(rooms::router())
         .merge(messages::router())
+        .merge(bots::router())
+        .merge(webhooks::router())
         .merge(ops::router())
         .merge(openapi::router())
         .merge(crate::gateway::router())

@@ -14,7 +14,7 @@ use serde_json::Value;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, messages, ops, rooms};
+use super::{auth, bots, messages, ops, rooms, webhooks};
 use crate::protocol;
 use crate::state::AppState;
 
@@ -33,18 +33,24 @@ use crate::state::AppState;
         rooms::leave, rooms::members,
         messages::history, messages::send, messages::edit, messages::remove,
         messages::move_message, messages::clear, messages::events, messages::typing,
+        bots::create, bots::list, bots::remove, bots::rotate,
+        webhooks::create, webhooks::list, webhooks::remove, webhooks::hook,
         ops::healthz, ops::readyz, ops::metrics,
     ),
     components(schemas(
         protocol::User, protocol::Room, protocol::RoomKind, protocol::Rearrange, protocol::Role, protocol::Member,
         protocol::Message, protocol::Event, protocol::EventKind, protocol::ClientFrame,
         protocol::ServerFrame, protocol::RoomListChange, protocol::ErrorBody, protocol::ErrorDetail,
+        protocol::Bot, protocol::CreateBotRequest, protocol::BotToken, protocol::AuthResponse,
+        protocol::Webhook, protocol::CreatedWebhook, protocol::CreateWebhookRequest, protocol::WebhookPost,
     )),
     modifiers(&Security),
     tags(
         (name = "auth", description = "Accounts and sessions"),
         (name = "rooms", description = "Rooms and membership"),
         (name = "messages", description = "Messages, the event log, typing"),
+        (name = "bots", description = "Bot accounts and their tokens"),
+        (name = "webhooks", description = "Incoming webhooks: post into a room with a secret URL"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]

@@ -6,7 +6,7 @@
 //! retried send finds the original message instead of making a second one.
 //!
 //! The interface is one small trait per resource ([`AccountStore`], [`RoomStore`],
-//! [`MessageStore`], [`EventLog`]), each in its own module with its procedures, written once over
+//! [`MessageStore`], [`EventLog`], [`BotStore`], [`WebhookStore`]), each in its own module with its procedures, written once over
 //! the dialect seam ([`dialect`]); [`Store`] combines them. `sqlite/` and `postgres/` hold only
 //! what differs: connecting, the send path (group commit, lanes) and error mapping. The tables
 //! are described once in [`schema`]; rows become protocol objects in one place (`rows`).
@@ -16,6 +16,7 @@
 
 pub mod accounts;
 pub mod backend;
+pub mod bots;
 pub mod copy;
 pub mod dialect;
 pub mod events;
@@ -27,11 +28,14 @@ mod rows;
 pub mod schema;
 mod sends;
 pub mod sqlite;
+pub mod webhooks;
 
 pub use accounts::AccountStore;
+pub use bots::{BotStore, NewBot, Scope};
 pub use events::EventLog;
 pub use messages::MessageStore;
 pub use rooms::RoomStore;
+pub use webhooks::{WebhookRecord, WebhookStore};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -218,7 +222,9 @@ pub struct MessagesPage {
 /// [`sqlite::SqliteStore`] (embedded) and [`postgres::PostgresStore`] (cluster), both through
 /// [`backend::Backend`], over which every interface is written once.
 #[async_trait]
-pub trait Store: AccountStore + RoomStore + MessageStore + EventLog {
+pub trait Store:
+    AccountStore + RoomStore + MessageStore + EventLog + BotStore + WebhookStore
+{
     /// Reachability check for `/readyz`.
     async fn ping(&self) -> Result<()>;
 }

@@ -59,7 +59,11 @@ pub async fn room_in<C: Conn>(conn: &mut C, room_id: &str) -> Result<Room> {
 }
 
 /// Adds the user to the (locked) room if needed: the `member.joined` event, or `None`.
-async fn join_in<C: Conn>(conn: &mut C, room_id: &str, user: &User) -> Result<Option<StoredEvent>> {
+pub(crate) async fn join_in<C: Conn>(
+    conn: &mut C,
+    room_id: &str,
+    user: &User,
+) -> Result<Option<StoredEvent>> {
     let sql = sql!(
         "INSERT INTO members (room_id, user_id, role, joined_at) VALUES ($1, $2, 'member', $3) \
          ON CONFLICT (room_id, user_id) DO NOTHING"

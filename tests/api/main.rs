@@ -3,6 +3,8 @@
 mod accounts;
 mod attacks;
 mod attacks_input;
+mod bots;
+mod bots_copy;
 mod chat;
 mod copy_to_postgres;
 mod errors;
@@ -21,3 +23,4 @@ mod rules;
 mod security;
 mod semantics;
 mod store_conformance;
+mod webhooks;

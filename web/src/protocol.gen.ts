@@ -9,7 +9,12 @@ admin: boolean,
 /**
  * The name to show; `null` when the person set none (show `username`).
  */
-display_name: string | null, };
+display_name: string | null, 
+/**
+ * A bot account (owned by a person, signed in with its token) or a webhook's poster:
+ * clients badge it. Absent in events logged before bots existed, which read as `false`.
+ */
+bot: boolean, };
 
 export type Rearrange = "anyone" | "moderators" | "nobody";
 
@@ -93,3 +98,46 @@ export type EventPage = { events: Array<Event>, last_seq: number, };
 export type ErrorBody = { error: ErrorDetail, };
 
 export type ErrorDetail = { code: string, message: string, };
+
+export type Bot = { user: User, 
+/**
+ * The only rooms its token may reach (every other room answers `room_not_found`);
+ * `null`: not limited (it reaches what any signed-in account may).
+ */
+room_ids: Array<string> | null, created_at: string, };
+
+export type CreateBotRequest = { 
+/**
+ * Follows the username rules and is unique among all users.
+ */
+username: string, 
+/**
+ * Limit the bot's token to these rooms (it joins each); omit for no limit.
+ */
+room_ids?: Array<string>, };
+
+export type BotToken = { token: string, };
+
+export type Webhook = { id: string, room_id: string, name: string, 
+/**
+ * The bot-like user its messages are posted as (`username` = `name`).
+ */
+user: User, created_at: string, };
+
+export type CreatedWebhook = { id: string, room_id: string, name: string, 
+/**
+ * `/hooks/{id}/{secret}`: a path on this server; `POST` it with `{body}`.
+ */
+url: string, user: User, created_at: string, };
+
+export type CreateWebhookRequest = { 
+/**
+ * Follows the username rules: it is the username of the webhook's poster.
+ */
+name: string, };
+
+export type WebhookPost = { body: string, 
+/**
+ * Makes a retry idempotent (the original answers 200); a fresh one is made when omitted.
+ */
+client_id?: string, };
