@@ -3,6 +3,8 @@
 
 pub mod auth;
 pub mod extract;
+pub mod invites;
+pub mod members;
 pub mod messages;
 pub mod openapi;
 pub mod ops;
@@ -95,6 +97,8 @@ pub fn router() -> Router<AppState> {
     let mut router = Router::new()
         .merge(auth::router())
         .merge(rooms::router())
+        .merge(members::router())
+        .merge(invites::router())
         .merge(messages::router())
         .merge(ops::router())
         .merge(openapi::router())

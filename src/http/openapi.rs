@@ -14,7 +14,7 @@ use serde_json::Value;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, messages, ops, rooms};
+use super::{auth, invites, members, messages, ops, rooms};
 use crate::protocol;
 use crate::state::AppState;
 
@@ -31,6 +31,8 @@ use crate::state::AppState;
         auth::register, auth::login, auth::guest, auth::logout, auth::me,
         rooms::list, rooms::create, rooms::show, rooms::update, rooms::remove, rooms::join,
         rooms::leave, rooms::members,
+        members::open_dm, members::add_member, members::set_role,
+        invites::create, invites::preview, invites::accept,
         messages::history, messages::send, messages::edit, messages::remove,
         messages::move_message, messages::clear, messages::events, messages::typing,
         ops::healthz, ops::readyz, ops::metrics,
@@ -39,6 +41,9 @@ use crate::state::AppState;
         protocol::User, protocol::Room, protocol::RoomKind, protocol::Rearrange, protocol::Role, protocol::Member,
         protocol::Message, protocol::Event, protocol::EventKind, protocol::ClientFrame,
         protocol::ServerFrame, protocol::RoomListChange, protocol::ErrorBody, protocol::ErrorDetail,
+        protocol::CreateRoomRequest, protocol::OpenDmRequest, protocol::CreateInviteRequest,
+        protocol::InviteCreated, protocol::InvitePreview, protocol::AddMemberRequest,
+        protocol::ChangeRoleRequest,
     )),
     modifiers(&Security),
     tags(

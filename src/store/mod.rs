@@ -6,7 +6,7 @@
 //! retried send finds the original message instead of making a second one.
 //!
 //! The interface is one small trait per resource ([`AccountStore`], [`RoomStore`],
-//! [`MessageStore`], [`EventLog`]), each in its own module with its procedures, written once over
+//! [`MemberStore`] (DMs, roles), [`InviteStore`], [`MessageStore`], [`EventLog`]), each in its own module with its procedures, written once over
 //! the dialect seam ([`dialect`]); [`Store`] combines them. `sqlite/` and `postgres/` hold only
 //! what differs: connecting, the send path (group commit, lanes) and error mapping. The tables
 //! are described once in [`schema`]; rows become protocol objects in one place (`rows`).
@@ -19,6 +19,8 @@ pub mod backend;
 pub mod copy;
 pub mod dialect;
 pub mod events;
+pub mod invites;
+pub mod members;
 pub mod messages;
 pub mod position;
 pub mod postgres;
@@ -30,6 +32,8 @@ pub mod sqlite;
 
 pub use accounts::AccountStore;
 pub use events::EventLog;
+pub use invites::{InviteRecord, InviteStore};
+pub use members::MemberStore;
 pub use messages::MessageStore;
 pub use rooms::RoomStore;
 
@@ -218,7 +222,9 @@ pub struct MessagesPage {
 /// [`sqlite::SqliteStore`] (embedded) and [`postgres::PostgresStore`] (cluster), both through
 /// [`backend::Backend`], over which every interface is written once.
 #[async_trait]
-pub trait Store: AccountStore + RoomStore + MessageStore + EventLog {
+pub trait Store:
+    AccountStore + RoomStore + MessageStore + EventLog + MemberStore + InviteStore
+{
     /// Reachability check for `/readyz`.
     async fn ping(&self) -> Result<()>;
 }
