@@ -172,10 +172,7 @@ impl Gate {
         what: &'static str,
     ) -> Result<Admitted> {
         // A refusal must know whether the caller may read, so fetch what reading needs too.
-        let lookup = self
-            .policy
-            .lookup(need)
-            .max(self.policy.lookup(Need::Read));
+        let lookup = self.policy.lookup(need).max(self.policy.lookup(Need::Read));
         let admitted = match lookup {
             Lookup::Nothing => Admitted::default(),
             Lookup::Kind => match self.kind(room_id).await? {
@@ -392,8 +389,17 @@ mod tests {
         let alice = user("alice");
         let policy = RoomKinds;
         for kind in [RoomKind::Private, RoomKind::Direct] {
-            for need in [Need::Read, Need::Post, Need::Join, Need::Moderate, Need::Own] {
-                assert!(!policy.allows(need, &in_kind(&alice, kind, None)), "{need:?}");
+            for need in [
+                Need::Read,
+                Need::Post,
+                Need::Join,
+                Need::Moderate,
+                Need::Own,
+            ] {
+                assert!(
+                    !policy.allows(need, &in_kind(&alice, kind, None)),
+                    "{need:?}"
+                );
             }
             for need in [Need::Read, Need::Post, Need::Join] {
                 assert!(policy.allows(need, &in_kind(&alice, kind, Some(Role::Member))));
@@ -422,6 +428,9 @@ mod tests {
         let private = RoomKind::Private;
         assert!(!policy.allows(Need::Read, &in_kind(&admin, private, None)));
         assert!(!policy.allows(Need::Moderate, &in_kind(&admin, private, None)));
-        assert!(policy.allows(Need::Moderate, &in_kind(&admin, private, Some(Role::Member))));
+        assert!(policy.allows(
+            Need::Moderate,
+            &in_kind(&admin, private, Some(Role::Member))
+        ));
     }
 }

@@ -67,15 +67,11 @@ pub fn confusable(a: &str, b: &str) -> bool {
 /// their names must not tell a stranger they exist (a private room's name is free to reuse).
 pub async fn room_name_free(store: &dyn Store, name: &str, renaming: Option<&str>) -> Result<()> {
     let wanted = Wanted::new(name);
-    let taken = store
-        .list_rooms()
-        .await?
-        .iter()
-        .any(|room| {
-            room.kind == RoomKind::Public
-                && Some(room.id.as_str()) != renaming
-                && wanted.looks_like(&room.name)
-        });
+    let taken = store.list_rooms().await?.iter().any(|room| {
+        room.kind == RoomKind::Public
+            && Some(room.id.as_str()) != renaming
+            && wanted.looks_like(&room.name)
+    });
     if taken {
         return Err(Error::RoomNameTaken);
     }

@@ -49,9 +49,14 @@ impl Chat {
         self.room_for(user, room_id).await
     }
 
+    /// Creates a public room, owned by the caller.
+    pub async fn create_room(&self, user: &User, name: &str, topic: Option<&str>) -> Result<Room> {
+        self.create_room_of_kind(user, name, topic, None).await
+    }
+
     /// Creates a public or private room, owned by the caller (`kind` "direct" is refused: DMs
     /// come from [`Chat::open_dm`]).
-    pub async fn create_room(
+    pub async fn create_room_of_kind(
         &self,
         user: &User,
         name: &str,
@@ -79,7 +84,10 @@ impl Chat {
             return Err(Error::TooManyRooms { max });
         }
         self.limits.room_change(&user.id)?;
-        let (room, events) = self.store.create_room(&name, topic, user, kind).await?;
+        let (room, events) = self
+            .store
+            .create_room_of_kind(&name, topic, user, kind)
+            .await?;
         self.publish(&events);
         self.room_list(RoomListChange::Created, room.clone()).await;
         Ok(self.for_caller(room, Some(Role::Owner)))

@@ -43,7 +43,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<Room>)> {
     let room = state
         .chat
-        .create_room(&auth.user, &body.name, body.topic.as_deref(), body.kind)
+        .create_room_of_kind(&auth.user, &body.name, body.topic.as_deref(), body.kind)
         .await?;
     Ok((StatusCode::CREATED, Json(room)))
 }

@@ -106,11 +106,10 @@ impl<B: Backend> InviteStore for B {
     ) -> Result<(String, Option<StoredEvent>)> {
         let mut tx = self.begin().await?;
         let sql = sql!("SELECT room_id FROM invites WHERE code_hash = $1");
-        let room_id = dialect::fetch_optional(&mut *tx, &sql, &[Arg::Text(code_hash)], |row| {
-            row.text(0)
-        })
-        .await?
-        .ok_or(Error::InviteNotFound)?;
+        let room_id =
+            dialect::fetch_optional(&mut *tx, &sql, &[Arg::Text(code_hash)], |row| row.text(0))
+                .await?
+                .ok_or(Error::InviteNotFound)?;
         // The room's lock queues every accept of the room's codes (on any node).
         lock_room(&mut *tx, &room_id)
             .await

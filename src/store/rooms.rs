@@ -23,9 +23,19 @@ pub trait RoomStore: Send + Sync + 'static {
     async fn list_rooms_for(&self, user_id: &str) -> Result<Vec<(Room, Option<Role>)>>;
     /// `RoomNotFound` for a missing or deleted room.
     async fn get_room(&self, room_id: &str) -> Result<Room>;
+    /// The new public room, owned by `owner`, and the `member.joined` event of its owner.
+    async fn create_room(
+        &self,
+        name: &str,
+        topic: &str,
+        owner: &User,
+    ) -> Result<(Room, Vec<StoredEvent>)> {
+        self.create_room_of_kind(name, topic, owner, RoomKind::Public)
+            .await
+    }
     /// The new room (public or private), owned by `owner`, and the `member.joined` event of its
     /// owner.
-    async fn create_room(
+    async fn create_room_of_kind(
         &self,
         name: &str,
         topic: &str,
@@ -75,7 +85,11 @@ pub fn name_key(id: &str, name: &str, kind: RoomKind) -> String {
 }
 
 /// Adds the user to the (locked) room if needed: the `member.joined` event, or `None`.
-pub async fn join_in<C: Conn>(conn: &mut C, room_id: &str, user: &User) -> Result<Option<StoredEvent>> {
+pub async fn join_in<C: Conn>(
+    conn: &mut C,
+    room_id: &str,
+    user: &User,
+) -> Result<Option<StoredEvent>> {
     let sql = sql!(
         "INSERT INTO members (room_id, user_id, role, joined_at) VALUES ($1, $2, 'member', $3) \
          ON CONFLICT (room_id, user_id) DO NOTHING"
@@ -150,7 +164,7 @@ impl<B: Backend> RoomStore for B {
         room_in(&mut *conn, room_id).await
     }
 
-    async fn create_room(
+    async fn create_room_of_kind(
         &self,
         name: &str,
         topic: &str,
@@ -158,7 +172,9 @@ impl<B: Backend> RoomStore for B {
         kind: RoomKind,
     ) -> Result<(Room, Vec<StoredEvent>)> {
         if kind == RoomKind::Direct {
-            return Err(Error::InvalidRequest("a DM is opened with POST /api/dms".into()));
+            return Err(Error::InvalidRequest(
+                "a DM is opened with POST /api/dms".into(),
+            ));
         }
         let mut tx = self.begin().await?;
         let id = new_id();

@@ -91,7 +91,7 @@ mod tests {
         let file = dir.path().join("palaver.db");
         let start = std::fs::metadata(&file).unwrap().len();
         let user: User = store.create_user("alice", None, true).await.unwrap();
-        let (room, _) = store.create_room("room", "", &user, crate::protocol::RoomKind::Public).await.unwrap();
+        let (room, _) = store.create_room("room", "", &user).await.unwrap();
         let body = "x".repeat(2000);
         for i in 0..200 {
             store
