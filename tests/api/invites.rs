@@ -217,6 +217,24 @@ async fn racing_accepts_of_a_last_use_let_one_in(store: StoreKind) {
     );
 }
 
+/// An invite's `url` is a page of the web UI: the server answers it with the UI's page.
+#[tokio::test]
+async fn an_invite_url_is_a_page_of_the_ui() {
+    let app = crate::helpers::spawn_app().await;
+    let (_, owner) = app.guest("alice").await;
+    let room = app.create_room(&owner, "Linked").await;
+    let made = invite(&app, &owner, &room.id, json!({})).await;
+    let resp = app
+        .http
+        .get(app.url(made["url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let kind = resp.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(kind.starts_with("text/html"), "{kind}");
+}
+
 crate::both_stores!(
     an_invite_admits_counts_uses_and_is_used_up,
     an_invite_expires,
