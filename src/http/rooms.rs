@@ -34,7 +34,7 @@ async fn list(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Vec<
 
 #[utoipa::path(post, path = "/api/rooms", tag = "rooms", security(("bearer" = []), ("cookie" = [])), request_body = CreateRoomRequest,
     responses((status = 201, description = "The new room (public or private); the caller owns it", body = Room),
-        (status = 400, description = "invalid_room_name, invalid_request (kind direct: use /api/dms)", body = crate::protocol::ErrorBody), (status = 403, description = "too_many_rooms", body = crate::protocol::ErrorBody),
+        (status = 400, description = "invalid_room_name, invalid_request (kind direct: DMs come from /api/dms)", body = crate::protocol::ErrorBody), (status = 403, description = "too_many_rooms", body = crate::protocol::ErrorBody),
         (status = 409, description = "room_name_taken", body = crate::protocol::ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
