@@ -423,6 +423,53 @@ async fn the_owner_changes_roles(store: StoreKind) {
     assert_eq!(status, 403);
 }
 
+/// A site admin moderates every room they may read, and nothing more: a private room they are
+/// not in stays hidden from them too, and only a room's owner changes roles. (No API in this
+/// branch makes a site admin, so the test sets the flag in the SQLite file.)
+#[tokio::test]
+async fn a_site_admin_moderates_the_rooms_they_may_read() {
+    use sqlx::Connection;
+    let app = crate::helpers::spawn_app().await;
+    let (_, owner) = app.guest("alice").await;
+    let (bob, bob_token) = app.guest("bob").await;
+    let (root, root_token) = app.guest("rooty").await;
+    let public = app.create_room(&owner, "Town Square").await;
+    let private = private_room(&app, &owner, "Back Room").await;
+    let private_id = private["id"].as_str().unwrap();
+    let public_path = format!("/api/rooms/{}", public.id);
+    let topic = json!({"topic": "set by the site admin"});
+    // Not yet an admin: no moderating.
+    let (status, _) = app
+        .patch(&public_path, Some(&root_token), topic.clone())
+        .await;
+    assert_eq!(status, 403);
+
+    let url = format!("sqlite://{}", app.data_dir.join("palaver.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("UPDATE users SET admin = 1 WHERE id = ?")
+        .bind(&root.id)
+        .execute(&mut db)
+        .await
+        .unwrap();
+
+    let (status, room) = app.patch(&public_path, Some(&root_token), topic).await;
+    assert_eq!(status, 200, "{room}");
+    let (status, _) = app
+        .post(&format!("{public_path}/join"), Some(&bob_token), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let role = format!("{public_path}/members/{}", bob.id);
+    let (status, _) = app
+        .patch(&role, Some(&root_token), json!({"role": "moderator"}))
+        .await;
+    assert_eq!(status, 403, "roles are the owner's");
+    assert_hidden(
+        "the admin in a private room they are not in",
+        app.get(&format!("/api/rooms/{private_id}"), Some(&root_token))
+            .await,
+    );
+}
+
 crate::both_stores!(
     a_stranger_reaches_a_private_room_by_no_path,
     private_rooms_stay_out_of_strangers_lists_and_frames,
