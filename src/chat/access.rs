@@ -433,4 +433,46 @@ mod tests {
             &in_kind(&admin, private, Some(Role::Member))
         ));
     }
+
+    /// The send path's check of a public room reads the store once per node, then never: the
+    /// kind is cached. (Proof: after the room's row is gone, the cached answer still admits,
+    /// where a store read would answer `room_not_found`; a private room is read every time.)
+    #[tokio::test]
+    async fn a_public_rooms_kind_is_read_once_and_a_private_rooms_membership_every_time() {
+        use crate::store::sqlite::SqliteStore;
+        use crate::store::{AccountStore, RoomStore};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open_in(dir.path()).await.unwrap());
+        let alice = store.create_user("alice", None, true).await.unwrap();
+        let (public, _) = store.create_room("Open", "", &alice).await.unwrap();
+        let (private, _) = store
+            .create_room_of_kind("Closed", "", &alice, RoomKind::Private)
+            .await
+            .unwrap();
+        let gate = Gate::new(store.clone(), Arc::new(RoomKinds));
+        for room in [&public, &private] {
+            let admitted = gate.require(&alice, &room.id, Need::Post, "").await;
+            assert!(admitted.is_ok(), "{}", room.name);
+        }
+        let admitted = gate
+            .require(&alice, &public.id, Need::Post, "")
+            .await
+            .unwrap();
+        assert!(
+            admitted.room.is_none() && admitted.role.is_none(),
+            "no room or role read"
+        );
+        for room in [&public, &private] {
+            store.delete_room(&room.id).await.unwrap();
+        }
+        assert!(gate
+            .require(&alice, &public.id, Need::Post, "")
+            .await
+            .is_ok());
+        assert!(matches!(
+            gate.require(&alice, &private.id, Need::Post, "").await,
+            Err(Error::RoomNotFound)
+        ));
+        store.close().await;
+    }
 }
