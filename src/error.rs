@@ -58,6 +58,16 @@ pub enum Error {
     GuestsDisabled,
     #[error("no such resource")]
     NotFound,
+    #[error("no such user")]
+    UserNotFound,
+    #[error("no such invite")]
+    InviteNotFound,
+    #[error("this invite has expired or been used up")]
+    InviteExpired,
+    #[error("{0}")]
+    InvalidRole(&'static str),
+    #[error("a DM holds at most {max} people")]
+    TooManyMembers { max: usize },
     #[error("a connection may subscribe to at most {max} rooms")]
     TooManySubscriptions { max: usize },
     #[error("you may own at most {max} rooms")]
@@ -109,6 +119,11 @@ impl Error {
             Error::RoomNameTaken => "room_name_taken",
             Error::GuestsDisabled => "guests_disabled",
             Error::NotFound => "not_found",
+            Error::UserNotFound => "user_not_found",
+            Error::InviteNotFound => "invite_not_found",
+            Error::InviteExpired => "invite_expired",
+            Error::InvalidRole(_) => "invalid_role",
+            Error::TooManyMembers { .. } => "too_many_members",
             Error::TooManySubscriptions { .. } => "too_many_subscriptions",
             Error::TooManyRooms { .. } => "too_many_rooms",
             Error::TooManyConnections => "too_many_connections",
@@ -137,6 +152,8 @@ impl Error {
             | Error::PasswordRefused(_)
             | Error::InvalidBody(_)
             | Error::InvalidRoomName(_)
+            | Error::InvalidRole(_)
+            | Error::TooManyMembers { .. }
             | Error::TooManySubscriptions { .. } => StatusCode::BAD_REQUEST,
             Error::Unauthenticated | Error::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) | Error::GuestsDisabled | Error::CrossOrigin(_) => {
@@ -146,7 +163,10 @@ impl Error {
             | Error::MessageNotFound
             | Error::NotFound
             | Error::BotNotFound
-            | Error::WebhookNotFound => StatusCode::NOT_FOUND,
+            | Error::WebhookNotFound
+            | Error::UserNotFound
+            | Error::InviteNotFound => StatusCode::NOT_FOUND,
+            Error::InviteExpired => StatusCode::GONE,
             Error::UsernameTaken | Error::RoomNameTaken => StatusCode::CONFLICT,
             Error::RateLimited | Error::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
             Error::TooManyRooms { .. }

@@ -207,6 +207,9 @@ pub enum EventKind {
     MemberLeft { user: User },
     #[serde(rename = "room.updated")]
     RoomUpdated { room: Room },
+    /// The room's owner made `user` a moderator or a member again.
+    #[serde(rename = "member.role_changed")]
+    MemberRoleChanged { user: User, role: Role, by: User },
     #[serde(rename = "room.deleted")]
     RoomDeleted {},
 }
@@ -222,6 +225,7 @@ impl EventKind {
             EventKind::MemberJoined { .. } => "member.joined",
             EventKind::MemberLeft { .. } => "member.left",
             EventKind::RoomUpdated { .. } => "room.updated",
+            EventKind::MemberRoleChanged { .. } => "member.role_changed",
             EventKind::RoomDeleted {} => "room.deleted",
         }
     }
@@ -477,6 +481,61 @@ pub struct CreateRoomRequest {
     #[serde(default)]
     #[ts(optional)]
     pub topic: Option<String>,
+    /// "public" (the default) or "private"; DMs come from `POST /api/dms`.
+    #[serde(default)]
+    #[ts(optional)]
+    pub kind: Option<RoomKind>,
+}
+
+/// `POST /api/dms`: the other people of the DM, by username (the caller is always in it).
+#[derive(Debug, Clone, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct OpenDmRequest {
+    pub usernames: Vec<String>,
+}
+
+/// `POST /api/rooms/{room_id}/invites`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct CreateInviteRequest {
+    /// How many people may accept it; absent: no limit.
+    #[serde(default)]
+    #[ts(optional)]
+    pub max_uses: Option<u32>,
+    /// Seconds until it expires; absent: never.
+    #[serde(default)]
+    #[ts(optional)]
+    pub expires_in_secs: Option<u64>,
+}
+
+/// A new invite. `code` is shown only here: the server keeps only its hash.
+#[derive(Debug, Clone, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct InviteCreated {
+    pub code: String,
+    /// The web UI's page for the code: `/invite/{code}`.
+    pub url: String,
+    pub expires_at: Option<String>,
+    pub max_uses: Option<u32>,
+}
+
+/// `GET /api/invites/{code}`: what a live code leads to.
+#[derive(Debug, Clone, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct InvitePreview {
+    pub code: String,
+    pub room: Room,
+    pub expires_at: Option<String>,
+    pub max_uses: Option<u32>,
+    pub uses: u32,
+}
+
+/// `POST /api/rooms/{room_id}/members`.
+#[derive(Debug, Clone, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct AddMemberRequest {
+    pub username: String,
+}
+
+/// `PATCH /api/rooms/{room_id}/members/{user_id}`: "moderator" or "member".
+#[derive(Debug, Clone, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct ChangeRoleRequest {
+    pub role: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS, utoipa::ToSchema)]
@@ -620,6 +679,12 @@ pub fn typescript_declarations() -> String {
         GuestRequest::decl(&cfg),
         AuthResponse::decl(&cfg),
         CreateRoomRequest::decl(&cfg),
+        OpenDmRequest::decl(&cfg),
+        CreateInviteRequest::decl(&cfg),
+        InviteCreated::decl(&cfg),
+        InvitePreview::decl(&cfg),
+        AddMemberRequest::decl(&cfg),
+        ChangeRoleRequest::decl(&cfg),
         UpdateRoomRequest::decl(&cfg),
         SendMessageRequest::decl(&cfg),
         EditMessageRequest::decl(&cfg),

@@ -4,6 +4,8 @@
 pub mod auth;
 pub mod bots;
 pub mod extract;
+pub mod invites;
+pub mod members;
 pub mod messages;
 pub mod openapi;
 pub mod ops;
@@ -97,6 +99,8 @@ pub fn router() -> Router<AppState> {
     let mut router = Router::new()
         .merge(auth::router())
         .merge(rooms::router())
+        .merge(members::router())
+        .merge(invites::router())
         .merge(messages::router())
         .merge(bots::router())
         .merge(webhooks::router())

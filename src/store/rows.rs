@@ -64,6 +64,9 @@ macro_rules! room_columns {
 }
 pub(crate) use room_columns;
 
+/// The number of columns [`room_columns!`] names.
+pub const ROOM_COLUMNS: usize = 9;
+
 /// Rooms handed out have `online_count` 0: presence is not the store's business.
 pub fn room(row: &dyn ReadRow) -> Result<Room> {
     Ok(Room {

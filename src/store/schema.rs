@@ -80,6 +80,7 @@ pub const TABLES: &[Table] = &[
             col("deleted", Bool),
             col("created_at", Text),
             col("kind", Text),
+            col("dm_key", NullableText),
         ],
         key: &["id"],
     },
@@ -92,6 +93,19 @@ pub const TABLES: &[Table] = &[
             col("joined_at", Text),
         ],
         key: &["room_id", "user_id"],
+    },
+    Table {
+        name: "invites",
+        columns: &[
+            col("code_hash", Text),
+            col("room_id", Text),
+            col("created_by", Text),
+            col("created_at", Text),
+            col("expires_at", NullableText),
+            col("max_uses", Int),
+            col("uses", Int),
+        ],
+        key: &["code_hash"],
     },
     Table {
         name: "messages",

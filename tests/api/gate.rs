@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use palaver::chat::access::{Facts, Lookup, Need, OpenRooms, Policy};
+use palaver::chat::access::{Facts, Lookup, Need, Policy, RoomKinds};
 use palaver::protocol::Role;
 use serde_json::json;
 
@@ -20,10 +20,10 @@ struct Switch {
 
 impl Policy for Switch {
     fn lookup(&self, need: Need) -> Lookup {
-        OpenRooms.lookup(need)
+        RoomKinds.lookup(need)
     }
     fn allows(&self, need: Need, facts: &Facts<'_>) -> bool {
-        !self.deny.load(Ordering::SeqCst) && OpenRooms.allows(need, facts)
+        !self.deny.load(Ordering::SeqCst) && RoomKinds.allows(need, facts)
     }
 }
 

@@ -7,15 +7,18 @@ mod bots;
 mod bots_copy;
 mod chat;
 mod copy_to_postgres;
+mod dms;
 mod errors;
 mod floods;
 mod gate;
 mod helpers;
 mod hostile;
+mod invites;
 mod limits;
 mod ops;
 #[path = "../support/pgdb.rs"]
 mod pgdb;
+mod private_rooms;
 mod properties;
 mod resume;
 mod rooms;

@@ -53,9 +53,9 @@ seq: number, author: User, body: string, client_id: string, created_at: string, 
  */
 position: string, };
 
-export type Event = { room_id: string, seq: number, at: string, } & ({ "kind": "message.created", message: Message, } | { "kind": "message.edited", message: Message, } | { "kind": "message.deleted", message_id: string, } | { "kind": "message.moved", message_id: string, position: string, after: string | null, } | { "kind": "room.cleared", by: User, } | { "kind": "member.joined", user: User, } | { "kind": "member.left", user: User, } | { "kind": "room.updated", room: Room, } | { "kind": "room.deleted", });
+export type Event = { room_id: string, seq: number, at: string, } & ({ "kind": "message.created", message: Message, } | { "kind": "message.edited", message: Message, } | { "kind": "message.deleted", message_id: string, } | { "kind": "message.moved", message_id: string, position: string, after: string | null, } | { "kind": "room.cleared", by: User, } | { "kind": "member.joined", user: User, } | { "kind": "member.left", user: User, } | { "kind": "room.updated", room: Room, } | { "kind": "member.role_changed", user: User, role: Role, by: User, } | { "kind": "room.deleted", });
 
-export type EventKind = { "kind": "message.created", message: Message, } | { "kind": "message.edited", message: Message, } | { "kind": "message.deleted", message_id: string, } | { "kind": "message.moved", message_id: string, position: string, after: string | null, } | { "kind": "room.cleared", by: User, } | { "kind": "member.joined", user: User, } | { "kind": "member.left", user: User, } | { "kind": "room.updated", room: Room, } | { "kind": "room.deleted", };
+export type EventKind = { "kind": "message.created", message: Message, } | { "kind": "message.edited", message: Message, } | { "kind": "message.deleted", message_id: string, } | { "kind": "message.moved", message_id: string, position: string, after: string | null, } | { "kind": "room.cleared", by: User, } | { "kind": "member.joined", user: User, } | { "kind": "member.left", user: User, } | { "kind": "room.updated", room: Room, } | { "kind": "member.role_changed", user: User, role: Role, by: User, } | { "kind": "room.deleted", };
 
 export type ClientFrame = { "type": "subscribe", room_id: string, after?: number, ref?: unknown, } | { "type": "unsubscribe", room_id: string, ref?: unknown, } | { "type": "send", room_id: string, client_id: string, body: string, ref?: unknown, } | { "type": "edit", room_id: string, message_id: string, body: string, ref?: unknown, } | { "type": "delete", room_id: string, message_id: string, ref?: unknown, } | { "type": "move", room_id: string, message_id: string, 
 /**
@@ -77,7 +77,35 @@ export type GuestRequest = { username: string, };
 
 export type AuthResponse = { user: User, token: string, };
 
-export type CreateRoomRequest = { name: string, topic?: string, };
+export type CreateRoomRequest = { name: string, topic?: string, 
+/**
+ * "public" (the default) or "private"; DMs come from `POST /api/dms`.
+ */
+kind?: RoomKind, };
+
+export type OpenDmRequest = { usernames: Array<string>, };
+
+export type CreateInviteRequest = { 
+/**
+ * How many people may accept it; absent: no limit.
+ */
+max_uses?: number, 
+/**
+ * Seconds until it expires; absent: never.
+ */
+expires_in_secs?: number, };
+
+export type InviteCreated = { code: string, 
+/**
+ * The web UI's page for the code: `/invite/{code}`.
+ */
+url: string, expires_at: string | null, max_uses: number | null, };
+
+export type InvitePreview = { code: string, room: Room, expires_at: string | null, max_uses: number | null, uses: number, };
+
+export type AddMemberRequest = { username: string, };
+
+export type ChangeRoleRequest = { role: string, };
 
 export type UpdateRoomRequest = { name?: string, topic?: string, rearrange?: string, };
 
