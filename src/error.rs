@@ -68,6 +68,22 @@ pub enum Error {
     PayloadTooLarge { max: usize },
     #[error("the request did not arrive in time")]
     RequestTimeout,
+    #[error("{0}")]
+    InvalidReason(&'static str),
+    #[error("you are banned from this room")]
+    Banned,
+    #[error("you are muted in this room: you may read, not post")]
+    Muted,
+    #[error("no such user")]
+    UserNotFound,
+    #[error("that person is not a member of this room")]
+    MemberNotFound,
+    #[error("that person has no live {0} in this room")]
+    SanctionNotFound(&'static str),
+    #[error("you can't do that to yourself")]
+    CannotModerateSelf,
+    #[error("{0}")]
+    CannotModerateUser(&'static str),
     #[error("the store is unavailable; try again")]
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
@@ -106,6 +122,15 @@ impl Error {
             Error::TooManyConnections => "too_many_connections",
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::RequestTimeout => "request_timeout",
+            Error::InvalidReason(_) => "invalid_reason",
+            Error::Banned => "banned",
+            Error::Muted => "muted",
+            Error::UserNotFound => "user_not_found",
+            Error::MemberNotFound => "member_not_found",
+            Error::SanctionNotFound("ban") => "ban_not_found",
+            Error::SanctionNotFound(_) => "mute_not_found",
+            Error::CannotModerateSelf => "cannot_moderate_self",
+            Error::CannotModerateUser(_) => "cannot_moderate_user",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",
         }
@@ -125,12 +150,22 @@ impl Error {
             | Error::PasswordRefused(_)
             | Error::InvalidBody(_)
             | Error::InvalidRoomName(_)
-            | Error::TooManySubscriptions { .. } => StatusCode::BAD_REQUEST,
+            | Error::TooManySubscriptions { .. }
+            | Error::CannotModerateSelf
+            | Error::InvalidReason(_) => StatusCode::BAD_REQUEST,
             Error::Unauthenticated | Error::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            Error::Forbidden(_) | Error::GuestsDisabled | Error::CrossOrigin(_) => {
-                StatusCode::FORBIDDEN
-            }
-            Error::RoomNotFound | Error::MessageNotFound | Error::NotFound => StatusCode::NOT_FOUND,
+            Error::Forbidden(_)
+            | Error::GuestsDisabled
+            | Error::CrossOrigin(_)
+            | Error::Banned
+            | Error::Muted
+            | Error::CannotModerateUser(_) => StatusCode::FORBIDDEN,
+            Error::RoomNotFound
+            | Error::MessageNotFound
+            | Error::NotFound
+            | Error::UserNotFound
+            | Error::MemberNotFound
+            | Error::SanctionNotFound(_) => StatusCode::NOT_FOUND,
             Error::UsernameTaken | Error::RoomNameTaken => StatusCode::CONFLICT,
             Error::RateLimited | Error::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
             Error::TooManyRooms { .. } => StatusCode::FORBIDDEN,

@@ -9,11 +9,12 @@
 //! - a caller who may read but not do the rest gets `forbidden`, with a message saying who may.
 //!
 //! The policy says up front which facts it needs ([`Policy::lookup`]), so a decision that needs
-//! none (today's: every room is public, anyone may read, post and join) costs no store round
-//! trip, and the send path stays as fast as it was.
+//! none (today's: every room is public, anyone may read, post and join) costs no lookup of the
+//! room or role. On top of the policy, the gate checks the caller's standing in the room (bans
+//! and mutes, see `Gate::standing`): one indexed read of `sanctions`, on every path.
 
 use crate::error::{Error, Result};
-use crate::protocol::{Role, Room, User};
+use crate::protocol::{Role, Room, RoomKind, User};
 use crate::store::Store;
 
 /// What a caller wants to do in a room.
@@ -60,8 +61,8 @@ pub trait Policy: Send + Sync + 'static {
     fn allows(&self, need: Need, facts: &Facts<'_>) -> bool;
 }
 
-/// Every room is public: anyone signed in may read, post and join; the owner and admins
-/// moderate; only the owner deletes.
+/// Every room is public: anyone signed in may read, post and join; the owner, room admins,
+/// moderators and site admins moderate; only the owner deletes.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct OpenRooms;
 
@@ -76,7 +77,7 @@ impl Policy for OpenRooms {
     fn allows(&self, need: Need, facts: &Facts<'_>) -> bool {
         match need {
             Need::Read | Need::Post | Need::Join => true,
-            Need::Moderate => matches!(facts.role, Some(Role::Owner | Role::Admin)),
+            Need::Moderate => facts.user.admin || facts.role.is_some_and(Role::moderates),
             Need::Own => facts.role == Some(Role::Owner),
         }
     }
@@ -128,6 +129,7 @@ impl Gate {
         if !self.policy.allows(Need::Read, &facts) {
             return Err(Error::RoomNotFound);
         }
+        self.standing(user, room_id, need).await?;
         if need != Need::Read && !self.policy.allows(need, &facts) {
             return Err(Error::Forbidden(what));
         }
@@ -179,6 +181,23 @@ impl Gate {
             room: room.clone(),
             roles,
         })
+    }
+
+    /// Bans and mutes, on top of the policy: a banned caller is refused everything about the
+    /// room (`banned`; where the room is not public, `room_not_found`: to them it does not
+    /// exist), a muted one everything [`Need::Post`] covers (`muted`). One indexed read.
+    async fn standing(&self, user: &User, room_id: &str, need: Need) -> Result<()> {
+        let standing = self.store.standing(room_id, &user.id).await?;
+        if standing.banned {
+            return Err(match standing.room_kind {
+                Some(RoomKind::Public) | None => Error::Banned,
+                Some(_) => Error::RoomNotFound,
+            });
+        }
+        if standing.muted && need == Need::Post {
+            return Err(Error::Muted);
+        }
+        Ok(())
     }
 
     async fn room_and_role(&self, user: &User, room_id: &str) -> Result<Admitted> {
@@ -249,7 +268,7 @@ mod tests {
     }
 
     #[test]
-    fn open_rooms_let_anyone_read_post_and_join_but_only_owners_and_admins_moderate() {
+    fn open_rooms_let_anyone_read_post_and_join_but_only_moderators_moderate() {
         let alice = user("alice");
         let policy = OpenRooms;
         for need in [Need::Read, Need::Post, Need::Join] {
@@ -260,6 +279,13 @@ mod tests {
         assert!(!policy.allows(Need::Moderate, &facts(&alice, Some(Role::Member))));
         assert!(policy.allows(Need::Moderate, &facts(&alice, Some(Role::Admin))));
         assert!(policy.allows(Need::Moderate, &facts(&alice, Some(Role::Owner))));
+        assert!(policy.allows(Need::Moderate, &facts(&alice, Some(Role::Moderator))));
+        let site_admin = User {
+            admin: true,
+            ..user("root")
+        };
+        assert!(policy.allows(Need::Moderate, &facts(&site_admin, None)));
+        assert!(!policy.allows(Need::Own, &facts(&site_admin, None)));
         assert!(!policy.allows(Need::Own, &facts(&alice, Some(Role::Admin))));
         assert!(policy.allows(Need::Own, &facts(&alice, Some(Role::Owner))));
     }

@@ -14,6 +14,7 @@ pub mod access;
 pub mod accounts;
 pub mod limits;
 pub mod messages;
+pub mod moderation;
 pub mod names;
 pub mod rooms;
 pub mod validate;
@@ -123,6 +124,7 @@ impl Chat {
     /// many sessions were deleted.
     pub async fn sweep(&self) -> Result<u64> {
         self.limits.prune();
+        self.store.delete_expired_sanctions().await?;
         self.store.delete_expired_sessions().await
     }
 

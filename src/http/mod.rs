@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod extract;
 pub mod messages;
+pub mod moderation;
 pub mod openapi;
 pub mod ops;
 pub mod rooms;
@@ -96,6 +97,7 @@ pub fn router() -> Router<AppState> {
         .merge(auth::router())
         .merge(rooms::router())
         .merge(messages::router())
+        .merge(moderation::router())
         .merge(ops::router())
         .merge(openapi::router())
         .merge(crate::gateway::router())

@@ -14,7 +14,7 @@ use serde_json::Value;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, messages, ops, rooms};
+use super::{auth, messages, moderation, ops, rooms};
 use crate::protocol;
 use crate::state::AppState;
 
@@ -33,18 +33,25 @@ use crate::state::AppState;
         rooms::leave, rooms::members,
         messages::history, messages::send, messages::edit, messages::remove,
         messages::move_message, messages::clear, messages::events, messages::typing,
+        moderation::kick, moderation::ban, moderation::unban, moderation::bans, moderation::mute,
+        moderation::unmute, moderation::mutes, moderation::report, moderation::reports,
+        moderation::audit,
         ops::healthz, ops::readyz, ops::metrics,
     ),
     components(schemas(
         protocol::User, protocol::Room, protocol::RoomKind, protocol::Rearrange, protocol::Role, protocol::Member,
         protocol::Message, protocol::Event, protocol::EventKind, protocol::ClientFrame,
         protocol::ServerFrame, protocol::RoomListChange, protocol::ErrorBody, protocol::ErrorDetail,
+        protocol::RemovedReason, protocol::Sanction, protocol::Report, protocol::AuditAction,
+        protocol::AuditEntry, protocol::TargetRequest, protocol::SanctionRequest,
+        protocol::ReportRequest,
     )),
     modifiers(&Security),
     tags(
         (name = "auth", description = "Accounts and sessions"),
         (name = "rooms", description = "Rooms and membership"),
         (name = "messages", description = "Messages, the event log, typing"),
+        (name = "moderation", description = "Kick, ban, mute, reports, the audit log"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]

@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::outbound::{Connection, Outbound};
 use crate::bus::EncodedEvent;
-use crate::protocol::User;
+use crate::protocol::{Removal, ServerFrame, User};
 
 /// A connection subscribed to a room, and its subscription's tag.
 #[derive(Debug)]
@@ -105,6 +105,30 @@ impl Room {
         }
         self.online.remove(&conn.user.id);
         Some(Some(conn.user.clone()))
+    }
+
+    /// Ends every subscription of the removed user here, each with a `removed` frame; answers
+    /// the user if they were online here (they are not any more).
+    pub(super) fn remove_user(&mut self, room_id: &Arc<str>, removal: &Removal) -> Option<User> {
+        let frame = Utf8Bytes::from(
+            ServerFrame::Removed {
+                room_id: room_id.to_string(),
+                reason: removal.reason,
+            }
+            .encode(),
+        );
+        self.subscribers.retain(|sub| {
+            if sub.conn.user.id != removal.user_id {
+                return true;
+            }
+            sub.conn.push(Outbound::Removed {
+                room: room_id.clone(),
+                tag: sub.tag,
+                frame: frame.clone(),
+            });
+            false
+        });
+        self.online.remove(&removal.user_id).map(|(user, _)| user)
     }
 
     pub(super) fn is_subscribed(&self, conn_id: u64) -> bool {

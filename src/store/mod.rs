@@ -20,6 +20,7 @@ pub mod copy;
 pub mod dialect;
 pub mod events;
 pub mod messages;
+pub mod moderation;
 pub mod position;
 pub mod postgres;
 pub mod rooms;
@@ -31,6 +32,7 @@ pub mod sqlite;
 pub use accounts::AccountStore;
 pub use events::EventLog;
 pub use messages::MessageStore;
+pub use moderation::ModerationStore;
 pub use rooms::RoomStore;
 
 use std::future::Future;
@@ -91,14 +93,22 @@ impl StoredEvent {
     /// An event read back from the log: its bytes are kept as stored, its effects come from
     /// its decoded kind (an unreadable one has none; [`StoredEvent::decode`] reports it).
     pub fn from_log(room_id: String, seq: u64, json: String) -> Self {
-        /// Only the event's kind: the rest of the JSON is skipped, not decoded.
+        /// Only the event's kind and its `user`'s id (member events): the rest of the JSON is
+        /// skipped, not decoded.
         #[derive(serde::Deserialize)]
         struct Kind<'a> {
             #[serde(borrow)]
             kind: std::borrow::Cow<'a, str>,
+            #[serde(borrow, default)]
+            user: Option<Id<'a>>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Id<'a> {
+            #[serde(borrow)]
+            id: std::borrow::Cow<'a, str>,
         }
         let effects = serde_json::from_str::<Kind>(&json)
-            .map(|event| Effects::of_kind(&event.kind))
+            .map(|event| Effects::of_kind(&event.kind, event.user.as_ref().map(|u| &*u.id)))
             .unwrap_or_default();
         StoredEvent {
             room_id,
@@ -109,8 +119,8 @@ impl StoredEvent {
     }
 
     /// What the event does beyond its own record.
-    pub fn effects(&self) -> Effects {
-        self.effects
+    pub fn effects(&self) -> &Effects {
+        &self.effects
     }
 
     pub fn decode(&self) -> Result<Event> {
@@ -218,7 +228,7 @@ pub struct MessagesPage {
 /// [`sqlite::SqliteStore`] (embedded) and [`postgres::PostgresStore`] (cluster), both through
 /// [`backend::Backend`], over which every interface is written once.
 #[async_trait]
-pub trait Store: AccountStore + RoomStore + MessageStore + EventLog {
+pub trait Store: AccountStore + RoomStore + MessageStore + EventLog + ModerationStore {
     /// Reachability check for `/readyz`.
     async fn ping(&self) -> Result<()>;
 }
