@@ -11,6 +11,7 @@ mod gate;
 mod helpers;
 mod hostile;
 mod limits;
+mod moderation;
 mod ops;
 #[path = "../support/pgdb.rs"]
 mod pgdb;

@@ -465,6 +465,12 @@ impl Case<'_> {
                 }
                 EventKind::RoomUpdated { room } => rearrange = room.rearrange,
                 EventKind::RoomDeleted {} => prop_assert!(false, "room deleted"),
+                EventKind::MemberKicked { user, .. } | EventKind::MemberBanned { user, .. } => {
+                    members.remove(&user.id);
+                }
+                EventKind::MemberUnbanned { .. }
+                | EventKind::MemberMuted { .. }
+                | EventKind::MemberUnmuted { .. } => {}
             }
         }
         let mut replayed: Vec<Message> = messages.into_values().collect();
