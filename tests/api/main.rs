@@ -12,6 +12,7 @@ mod helpers;
 mod hostile;
 mod limits;
 mod moderation;
+mod moderation_rules;
 mod ops;
 #[path = "../support/pgdb.rs"]
 mod pgdb;
