@@ -160,16 +160,18 @@ fn take(rooms: &mut Subscriptions, item: Outbound, batch: &mut Vec<Utf8Bytes>) {
                 tail,
                 last_seq,
             } = *replay;
-            batch.extend(events.iter().map(|e| e.frame.clone()));
-            batch.push(tail);
-            let mut last = last_seq;
             let (tag, held, live) = match rooms.remove(&room_id) {
                 Some((tag, Subscription::Replaying(held))) => (tag, held, true),
                 // The room was deleted before the replay came: what the subscription held
                 // (`room.deleted` last) follows the replay, and nothing goes live.
                 Some((tag, Subscription::Ended(held))) => (tag, held, false),
+                // The subscription ended before its replay came (the person was removed from
+                // the room): nothing of it goes out.
                 _ => return,
             };
+            batch.extend(events.iter().map(|e| e.frame.clone()));
+            batch.push(tail);
+            let mut last = last_seq;
             for (seq, frame) in held {
                 if seq > last {
                     last = seq;

@@ -3,10 +3,10 @@
 
 use async_trait::async_trait;
 
+use super::audit::{record_audit, NewAudit};
 use super::backend::Backend;
 use super::dialect::{self, sql, Arg, Conn};
 use super::events::{self, append, Carrying};
-use super::moderation::{record_audit, NewAudit};
 use super::rooms::{lock_room, room_in};
 use super::rows::{self, message_columns};
 use super::StoredEvent;

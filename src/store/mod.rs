@@ -15,6 +15,7 @@
 //! permissions first; the store enforces only what must hold for the data to be correct.
 
 pub mod accounts;
+pub mod audit;
 pub mod backend;
 pub mod copy;
 pub mod dialect;

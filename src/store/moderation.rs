@@ -1,6 +1,6 @@
 //! Moderation: kicks, bans and mutes (each a room event in the transaction of the change),
-//! reports, and the audit log, every entry written in the transaction of the action it records
-//! ([`record_audit`], which other procedures call inside their own transactions).
+//! reports, and reading the audit log, every entry of which is written in the transaction of
+//! the action it records ([`super::audit::record_audit`]).
 //!
 //! A ban or mute is a row of `sanctions` (`kind` 'ban' or 'mute'); one whose `expires_at` has
 //! passed is inert (every read compares it with now) until the sweep deletes it.
@@ -8,6 +8,7 @@
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
+use super::audit::{record_audit, NewAudit};
 use super::backend::Backend;
 use super::dialect::{self, sql, Arg, Conn, ReadRow};
 use super::events::append;
@@ -40,38 +41,6 @@ pub struct Standing {
     pub muted: bool,
     /// The room's kind, when the person has a live ban or mute there.
     pub room_kind: Option<RoomKind>,
-}
-
-/// An audit entry to record, inside the transaction of the action.
-#[derive(Debug, Clone)]
-pub struct NewAudit<'a> {
-    pub actor_id: &'a str,
-    pub action: AuditAction,
-    pub room_id: Option<&'a str>,
-    pub target_user_id: Option<&'a str>,
-    /// A JSON object: what else the action concerned.
-    pub detail: Value,
-}
-
-/// Records a moderation action in the audit log. Call it inside the transaction that makes the
-/// change, so the record and the change commit together or not at all.
-pub async fn record_audit<C: Conn>(conn: &mut C, entry: &NewAudit<'_>) -> Result<()> {
-    let sql = sql!(
-        "INSERT INTO audit_log (id, at, actor_id, action, room_id, target_user_id, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)"
-    );
-    let (id, at, detail) = (new_id(), now(), entry.detail.to_string());
-    let args = [
-        Arg::Text(&id),
-        Arg::Text(&at),
-        Arg::Text(entry.actor_id),
-        Arg::Text(entry.action.as_str()),
-        Arg::OptText(entry.room_id),
-        Arg::OptText(entry.target_user_id),
-        Arg::Text(&detail),
-    ];
-    dialect::execute(conn, &sql, &args).await?;
-    Ok(())
 }
 
 /// Moderation's procedures.

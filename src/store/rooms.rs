@@ -2,10 +2,10 @@
 
 use async_trait::async_trait;
 
+use super::audit::{record_audit, NewAudit};
 use super::backend::Backend;
 use super::dialect::{self, sql, Arg, Conn};
 use super::events::{self, append};
-use super::moderation::{record_audit, NewAudit};
 use super::rows::{self, room_columns, user_columns};
 use super::{new_id, now, RoomPatch, StoredEvent};
 use crate::error::{Error, Result};
