@@ -30,11 +30,12 @@
 //! - [`auth`]: the extractor that yields the current user from a cookie or bearer token (with
 //!   the CSRF check of cookie-signed state changes).
 //! - [`chat`]: the rules: the one access gate (`chat/access.rs`: who may read, post, join,
-//!   moderate, own a room; asked by every path), then a module per feature (accounts, rooms,
-//!   messages, names), validation and abuse limits; commits through the store and publishes what
-//!   was committed on the bus.
+//!   moderate, own a room, and the caller's bans and mutes; asked by every path), then a module
+//!   per feature (accounts, rooms, messages, moderation, names), validation and abuse limits;
+//!   commits through the store and publishes what was committed on the bus.
 //! - [`store`]: the durable log: one small interface per resource (accounts, rooms, messages,
-//!   event log) combined in `Store`, each written once over a thin dialect seam; `sqlite/` and
+//!   event log, moderation; the audit log's write in `store/audit.rs`, called inside the
+//!   transaction of each action) combined in `Store`, each written once over a thin dialect seam; `sqlite/` and
 //!   `postgres/` hold only what differs (connection, group commit, lanes); the schema described
 //!   once, which the copy from one to the other (`palaver copy-to-postgres`) follows.
 //! - [`bus`]: the `Bus` trait that carries committed events to every node (the in-process bus,

@@ -156,7 +156,7 @@ impl Hub {
     /// Sends a frame to this node's sockets of these users.
     pub fn frame_to_users(&self, user_ids: &[String], frame: Utf8Bytes) {
         self.connections
-            .broadcast(frame, &|user| user_ids.iter().any(|id| *id == user.id));
+            .broadcast(frame, &|user| user_ids.contains(&user.id));
     }
 
     /// Closes every connection with `code` (shutdown).
