@@ -35,9 +35,10 @@
 //!   commits through the store and publishes what was committed on the bus.
 //! - [`store`]: the durable log: one small interface per resource (accounts, rooms, messages,
 //!   event log, moderation; the audit log's write in `store/audit.rs`, called inside the
-//!   transaction of each action) combined in `Store`, each written once over a thin dialect seam; `sqlite/` and
-//!   `postgres/` hold only what differs (connection, group commit, lanes); the schema described
-//!   once, which the copy from one to the other (`palaver copy-to-postgres`) follows.
+//!   transaction of each action) combined in `Store`, each written once over a thin dialect
+//!   seam; `sqlite/` and `postgres/` hold only what differs (connection, group commit, lanes);
+//!   the schema described once, which the copy from one to the other (`palaver
+//!   copy-to-postgres`) follows.
 //! - [`bus`]: the `Bus` trait that carries committed events to every node (the in-process bus,
 //!   Redis); it delivers into `Deliver`, which the hub implements, and never names the hub.
 //! - [`hub`]: this node's subscribers per room, one module per job: ordering and gap fill,
