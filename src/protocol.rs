@@ -686,6 +686,50 @@ mod tests {
         assert_eq!(back, event);
     }
 
+    /// A kick or ban names, in its effects, whose subscriptions it ends; other member events
+    /// end none.
+    #[test]
+    fn kicks_and_bans_carry_whom_they_remove() {
+        let user = |id: &str| User {
+            id: id.into(),
+            username: id.into(),
+            guest: true,
+            admin: false,
+            display_name: None,
+        };
+        let banned = EventKind::MemberBanned {
+            user: user("u1"),
+            by: user("m"),
+            expires_at: None,
+        };
+        let removal = banned.effects().removes.unwrap();
+        assert_eq!(
+            (removal.user_id.as_str(), removal.reason),
+            ("u1", RemovedReason::Banned)
+        );
+        assert!(banned.effects().members_changed);
+        let kicked = EventKind::MemberKicked {
+            user: user("u2"),
+            by: user("m"),
+        };
+        assert_eq!(
+            kicked.effects().removes.unwrap().reason,
+            RemovedReason::Kicked
+        );
+        let muted = EventKind::MemberMuted {
+            user: user("u3"),
+            by: user("m"),
+            expires_at: None,
+        };
+        assert_eq!(muted.effects(), Effects::default());
+        assert_eq!(
+            EventKind::MemberJoined { user: user("u4") }
+                .effects()
+                .removes,
+            None
+        );
+    }
+
     #[test]
     fn a_send_frame_parses_and_missing_fields_are_refused() {
         let frame: ClientFrame =

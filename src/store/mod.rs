@@ -243,3 +243,29 @@ impl<B: backend::Backend> Store for B {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::StoredEvent;
+    use crate::protocol::RemovedReason;
+
+    /// An event read back from the log (a gap fill) knows from its kind and its `user` whose
+    /// subscriptions it ends, as the event did when it was committed.
+    #[test]
+    fn an_event_read_back_from_the_log_knows_whom_it_removes() {
+        let banned = r#"{"room_id":"r","seq":4,"at":"2026-01-01T00:00:00.000Z",
+            "kind":"member.banned","user":{"id":"u1","username":"u1","guest":true},
+            "by":{"id":"m","username":"m","guest":false},"expires_at":null}"#;
+        let stored = StoredEvent::from_log("r".into(), 4, banned.into());
+        let removal = stored.effects().removes.clone().unwrap();
+        assert_eq!(
+            (removal.user_id.as_str(), removal.reason),
+            ("u1", RemovedReason::Banned)
+        );
+        assert_eq!(stored.effects(), &stored.decode().unwrap().kind.effects());
+        let joined = r#"{"room_id":"r","seq":5,"at":"2026-01-01T00:00:00.000Z",
+            "kind":"member.joined","user":{"id":"u2","username":"u2","guest":true}}"#;
+        let stored = StoredEvent::from_log("r".into(), 5, joined.into());
+        assert!(stored.effects().removes.is_none() && stored.effects().members_changed);
+    }
+}

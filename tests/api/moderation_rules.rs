@@ -106,6 +106,15 @@ async fn who_may_moderate_whom(store: StoreKind) {
         )
         .await;
     assert_eq!(status, 201);
+    // Moderators clear; members don't.
+    let (status, body) = app
+        .post(&format!("{r}/clear"), Some(&member_token), json!({}))
+        .await;
+    assert_eq!((status, code(&body)), (403, "forbidden"));
+    let (status, _) = app
+        .post(&format!("{r}/clear"), Some(&moderator_token), json!({}))
+        .await;
+    assert_eq!(status, 204);
     // Only moderators list bans, mutes and reports.
     for list in ["bans", "mutes", "reports"] {
         let (status, body) = app.get(&format!("{r}/{list}"), Some(&member_token)).await;
