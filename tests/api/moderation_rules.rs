@@ -341,6 +341,15 @@ async fn the_audit_log_has_every_action_and_only_admins_read_it(store: StoreKind
             .await;
         assert!(status == 201 || status == 204, "{path}: {status} {body}");
     }
+    // Refused actions change nothing and record nothing.
+    let (status, body) = app
+        .post(&format!("{r}/kick"), Some(&owner_token), target)
+        .await;
+    assert_eq!((status, code(&body)), (404, "member_not_found"));
+    let (status, body) = app
+        .delete(&format!("{r}/mutes/{}", member.id), Some(&owner_token))
+        .await;
+    assert_eq!((status, code(&body)), (404, "mute_not_found"));
     let (status, _) = app.delete(&r, Some(&owner_token)).await;
     assert_eq!(status, 204);
 
