@@ -346,7 +346,34 @@ async fn a_muted_person_reads_but_may_not_post(store: StoreKind) {
     assert_eq!(mutes, json!([]));
 }
 
+/// In a room that is not public, a banned person is told the room does not exist.
+async fn a_ban_hides_a_room_that_is_not_public(store: StoreKind) {
+    let (app, (_, owner_token), (member, member_token), room) = room_with_member(store).await;
+    app.store_execute(
+        "UPDATE rooms SET kind = 'private' WHERE id = $1",
+        &[&room.id],
+    )
+    .await;
+    let r = format!("/api/rooms/{}", room.id);
+    let (status, _) = app
+        .post(
+            &format!("{r}/bans"),
+            Some(&owner_token),
+            json!({"user_id": member.id}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    for path in [r.clone(), format!("{r}/messages"), format!("{r}/events")] {
+        let (status, body) = app.get(&path, Some(&member_token)).await;
+        assert_eq!((status, code(&body)), (404, "room_not_found"), "GET {path}");
+    }
+    let mut ws = app.ws(&member_token).await;
+    let refused = ws.try_subscribe(&room.id, None).await.unwrap();
+    assert_eq!(refused.answer["code"], "room_not_found");
+}
+
 crate::both_stores!(
+    a_ban_hides_a_room_that_is_not_public,
     kick_cuts_the_socket_and_a_public_room_may_be_joined_again,
     a_banned_person_is_refused_every_path_until_unbanned,
     a_ban_ends_by_itself_when_it_expires,
