@@ -78,8 +78,10 @@ pub enum Error {
     UserNotFound,
     #[error("that person is not a member of this room")]
     MemberNotFound,
-    #[error("that person has no live {0} in this room")]
-    SanctionNotFound(&'static str),
+    #[error("that person has no live ban in this room")]
+    BanNotFound,
+    #[error("that person has no live mute in this room")]
+    MuteNotFound,
     #[error("you can't do that to yourself")]
     CannotModerateSelf,
     #[error("{0}")]
@@ -127,8 +129,8 @@ impl Error {
             Error::Muted => "muted",
             Error::UserNotFound => "user_not_found",
             Error::MemberNotFound => "member_not_found",
-            Error::SanctionNotFound("ban") => "ban_not_found",
-            Error::SanctionNotFound(_) => "mute_not_found",
+            Error::BanNotFound => "ban_not_found",
+            Error::MuteNotFound => "mute_not_found",
             Error::CannotModerateSelf => "cannot_moderate_self",
             Error::CannotModerateUser(_) => "cannot_moderate_user",
             Error::Unavailable(_) => "unavailable",
@@ -165,7 +167,8 @@ impl Error {
             | Error::NotFound
             | Error::UserNotFound
             | Error::MemberNotFound
-            | Error::SanctionNotFound(_) => StatusCode::NOT_FOUND,
+            | Error::BanNotFound
+            | Error::MuteNotFound => StatusCode::NOT_FOUND,
             Error::UsernameTaken | Error::RoomNameTaken => StatusCode::CONFLICT,
             Error::RateLimited | Error::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
             Error::TooManyRooms { .. } => StatusCode::FORBIDDEN,

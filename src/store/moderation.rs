@@ -63,7 +63,7 @@ pub trait ModerationStore: Send + Sync + 'static {
         expires_at: Option<&str>,
     ) -> Result<(Sanction, StoredEvent)>;
     /// Lifts a live ban or mute: the `member.unbanned` / `member.unmuted` event;
-    /// `SanctionNotFound` when there is none.
+    /// `BanNotFound` / `MuteNotFound` when there is none.
     async fn lift(
         &self,
         room_id: &str,
@@ -311,7 +311,10 @@ impl<B: Backend> ModerationStore for B {
             Arg::Text(&at),
         ];
         if dialect::execute(&mut *tx, &sql, &args).await? == 0 {
-            return Err(Error::SanctionNotFound(kind.as_str()));
+            return Err(match kind {
+                SanctionKind::Ban => Error::BanNotFound,
+                SanctionKind::Mute => Error::MuteNotFound,
+            });
         }
         let (user, by_user) = (target.clone(), by.clone());
         let (event_kind, action) = match kind {
