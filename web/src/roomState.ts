@@ -178,6 +178,16 @@ export function applyEvent(view: RoomView, event: Event): RoomView {
       return addNotice(next, event, `${event.user.username} left`);
     case "member.role_changed":
       return addNotice(next, event, `${event.by.username} made ${event.user.username} a ${event.role}`);
+    case "member.kicked":
+      return addNotice(next, event, `${event.user.username} was removed by ${event.by.username}`);
+    case "member.banned":
+      return addNotice(next, event, `${event.user.username} was banned by ${event.by.username}`);
+    case "member.unbanned":
+      return addNotice(next, event, `${event.user.username}'s ban was lifted by ${event.by.username}`);
+    case "member.muted":
+      return addNotice(next, event, `${event.user.username} was muted by ${event.by.username}`);
+    case "member.unmuted":
+      return addNotice(next, event, `${event.user.username} was unmuted by ${event.by.username}`);
     case "room.updated":
     case "room.deleted":
       return next;
