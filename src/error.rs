@@ -37,6 +37,8 @@ pub enum Error {
     #[error("too many requests; slow down")]
     RateLimited,
     #[error("{0}")]
+    RateLimitedBecause(&'static str),
+    #[error("{0}")]
     InvalidUsername(&'static str),
     #[error("passwords need at least {min} characters")]
     WeakPassword { min: usize },
@@ -58,6 +60,16 @@ pub enum Error {
     GuestsDisabled,
     #[error("no such resource")]
     NotFound,
+    #[error("no such user")]
+    UserNotFound,
+    #[error("the current password is wrong")]
+    InvalidPassword,
+    #[error("this account is not a guest")]
+    NotAGuest,
+    #[error("{0}")]
+    InvalidProfile(&'static str),
+    #[error("no such session")]
+    SessionNotFound,
     #[error("a connection may subscribe to at most {max} rooms")]
     TooManySubscriptions { max: usize },
     #[error("you may own at most {max} rooms")]
@@ -89,7 +101,7 @@ impl Error {
             Error::BodyEmpty => "body_empty",
             Error::BodyTooLong { .. } => "body_too_long",
             Error::InvalidClientId(_) => "invalid_client_id",
-            Error::RateLimited => "rate_limited",
+            Error::RateLimited | Error::RateLimitedBecause(_) => "rate_limited",
             Error::InvalidUsername(_) => "invalid_username",
             Error::WeakPassword { .. } => "weak_password",
             Error::PasswordRefused(_) => "weak_password",
@@ -101,6 +113,11 @@ impl Error {
             Error::RoomNameTaken => "room_name_taken",
             Error::GuestsDisabled => "guests_disabled",
             Error::NotFound => "not_found",
+            Error::UserNotFound => "user_not_found",
+            Error::InvalidPassword => "invalid_password",
+            Error::NotAGuest => "not_a_guest",
+            Error::InvalidProfile(_) => "invalid_profile",
+            Error::SessionNotFound => "session_not_found",
             Error::TooManySubscriptions { .. } => "too_many_subscriptions",
             Error::TooManyRooms { .. } => "too_many_rooms",
             Error::TooManyConnections => "too_many_connections",
@@ -125,14 +142,22 @@ impl Error {
             | Error::PasswordRefused(_)
             | Error::InvalidBody(_)
             | Error::InvalidRoomName(_)
+            | Error::InvalidProfile(_)
             | Error::TooManySubscriptions { .. } => StatusCode::BAD_REQUEST,
             Error::Unauthenticated | Error::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            Error::Forbidden(_) | Error::GuestsDisabled | Error::CrossOrigin(_) => {
-                StatusCode::FORBIDDEN
+            Error::Forbidden(_)
+            | Error::GuestsDisabled
+            | Error::CrossOrigin(_)
+            | Error::InvalidPassword => StatusCode::FORBIDDEN,
+            Error::RoomNotFound
+            | Error::MessageNotFound
+            | Error::NotFound
+            | Error::UserNotFound
+            | Error::SessionNotFound => StatusCode::NOT_FOUND,
+            Error::UsernameTaken | Error::RoomNameTaken | Error::NotAGuest => StatusCode::CONFLICT,
+            Error::RateLimited | Error::RateLimitedBecause(_) | Error::TooManyConnections => {
+                StatusCode::TOO_MANY_REQUESTS
             }
-            Error::RoomNotFound | Error::MessageNotFound | Error::NotFound => StatusCode::NOT_FOUND,
-            Error::UsernameTaken | Error::RoomNameTaken => StatusCode::CONFLICT,
-            Error::RateLimited | Error::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
             Error::TooManyRooms { .. } => StatusCode::FORBIDDEN,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,

@@ -12,9 +12,11 @@
 
 pub mod access;
 pub mod accounts;
+pub mod guests;
 pub mod limits;
 pub mod messages;
 pub mod names;
+pub mod people;
 pub mod rooms;
 pub mod validate;
 
@@ -119,11 +121,16 @@ impl Chat {
         (self.store.ping().await, self.bus.ping().await)
     }
 
-    /// Forgets rate-limit state that has expired and sessions past their expiry; answers how
-    /// many sessions were deleted.
+    /// Forgets rate-limit state that has expired and sessions past their expiry, and expires
+    /// guests whose name grace is over ([`guests`]); answers how many sessions were deleted.
     pub async fn sweep(&self) -> Result<u64> {
         self.limits.prune();
-        self.store.delete_expired_sessions().await
+        let deleted = self.store.delete_expired_sessions().await?;
+        let retired = self.sweep_guests().await?;
+        if retired > 0 {
+            tracing::info!(retired, "expired guests whose name grace was over");
+        }
+        Ok(deleted)
     }
 
     /// Runs one store write, recording its latency under `op`.

@@ -49,6 +49,7 @@ async fn signed_in(
     let body = AuthResponse {
         user: session.user,
         token: session.token,
+        first_admin: session.first_admin,
     };
     Ok((status, [(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }

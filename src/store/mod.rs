@@ -20,6 +20,7 @@ pub mod copy;
 pub mod dialect;
 pub mod events;
 pub mod messages;
+pub mod people;
 pub mod position;
 pub mod postgres;
 pub mod rooms;
@@ -31,6 +32,7 @@ pub mod sqlite;
 pub use accounts::AccountStore;
 pub use events::EventLog;
 pub use messages::MessageStore;
+pub use people::PeopleStore;
 pub use rooms::RoomStore;
 
 use std::future::Future;
@@ -48,6 +50,10 @@ pub struct SessionRecord {
     pub user: User,
     /// RFC 3339 UTC with milliseconds; `None`: never expires.
     pub expires_at: Option<String>,
+    /// The session's public id (never the token or its hash).
+    pub id: String,
+    /// When the session was last used, to the minute; `None` before its first use was noted.
+    pub last_seen_at: Option<String>,
 }
 
 /// Now, as the store writes times.
@@ -218,7 +224,7 @@ pub struct MessagesPage {
 /// [`sqlite::SqliteStore`] (embedded) and [`postgres::PostgresStore`] (cluster), both through
 /// [`backend::Backend`], over which every interface is written once.
 #[async_trait]
-pub trait Store: AccountStore + RoomStore + MessageStore + EventLog {
+pub trait Store: AccountStore + PeopleStore + RoomStore + MessageStore + EventLog {
     /// Reachability check for `/readyz`.
     async fn ping(&self) -> Result<()>;
 }
