@@ -2,6 +2,8 @@
 //! rules, router) and stops it. `main` and the tests start Palaver through the same
 //! [`Application`]. What the handlers share, [`AppState`], lives in [`crate::state`].
 
+pub mod admin;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

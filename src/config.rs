@@ -210,6 +210,21 @@ pub enum Command {
     /// Copy a single-node SQLite store into an empty PostgreSQL database, in one transaction,
     /// verified before commit. Stop the server using the SQLite store first.
     CopyToPostgres(CopyToPostgres),
+    /// Make an account a site admin, or no longer one, in the configured store (the data dir's
+    /// SQLite file, or PALAVER_DATABASE_URL). Exit codes: 0 done, 1 no such user, 3 the store
+    /// failed.
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum AdminAction {
+    /// Make USERNAME a site admin.
+    Grant { username: String },
+    /// Make USERNAME no longer a site admin.
+    Revoke { username: String },
 }
 
 #[derive(Args, Debug, Clone)]

@@ -23,7 +23,12 @@ pub fn router() -> Router<AppState> {
         .route("/api/auth/login", post(login))
         .route("/api/auth/guest", post(guest))
         .route("/api/auth/logout", post(logout))
-        .route("/api/me", get(me))
+        .route(
+            "/api/me",
+            get(me)
+                .patch(super::me::update_profile)
+                .delete(super::me::delete_account),
+        )
 }
 
 /// Answers a sign-in: the new token in the body and the cookie. Rotation: a session the request
@@ -79,7 +84,7 @@ fn forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
 }
 
 #[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = Credentials,
-    responses((status = 201, description = "Signed up and signed in; sets the palaver_session cookie", body = AuthResponse),
+    responses((status = 201, description = "Signed up and signed in; sets the palaver_session cookie. `first_admin` is true on the sign-up that made this install's first site admin", body = AuthResponse),
         (status = 400, description = "invalid_username, weak_password, invalid_request", body = crate::protocol::ErrorBody),
         (status = 409, description = "username_taken", body = crate::protocol::ErrorBody),
         (status = 429, description = "rate_limited (sign-ins per address)", body = crate::protocol::ErrorBody)))]
@@ -123,7 +128,7 @@ async fn login(
         (status = 400, description = "invalid_username", body = crate::protocol::ErrorBody),
         (status = 403, description = "guests_disabled", body = crate::protocol::ErrorBody),
         (status = 409, description = "username_taken", body = crate::protocol::ErrorBody),
-        (status = 429, description = "rate_limited (sign-ins per address)", body = crate::protocol::ErrorBody)))]
+        (status = 429, description = "rate_limited (sign-ins per address; guest sign-ins per address and per server)", body = crate::protocol::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(username = %body.username))]
 async fn guest(
     State(state): State<AppState>,
@@ -131,10 +136,9 @@ async fn guest(
     headers: HeaderMap,
     ApiJson(body): ApiJson<GuestRequest>,
 ) -> Result<Response> {
-    state
-        .chat
-        .limits()
-        .sign_in_from(client_address(&state, peer, &headers))?;
+    let address = client_address(&state, peer, &headers);
+    state.chat.limits().sign_in_from(address)?;
+    state.chat.limits().guest_from(address)?;
     let session = state.chat.guest(&body.username).await?;
     signed_in(&state, &headers, StatusCode::CREATED, session).await
 }

@@ -3,9 +3,11 @@
 
 pub mod auth;
 pub mod extract;
+pub mod me;
 pub mod messages;
 pub mod openapi;
 pub mod ops;
+pub mod people;
 pub mod rooms;
 pub mod ui;
 
@@ -94,6 +96,8 @@ pub fn trace_layer() -> Trace {
 pub fn router() -> Router<AppState> {
     let mut router = Router::new()
         .merge(auth::router())
+        .merge(me::router())
+        .merge(people::router())
         .merge(rooms::router())
         .merge(messages::router())
         .merge(ops::router())

@@ -14,7 +14,7 @@ use serde_json::Value;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, messages, ops, rooms};
+use super::{auth, me, messages, ops, people, rooms};
 use crate::protocol;
 use crate::state::AppState;
 
@@ -34,15 +34,22 @@ use crate::state::AppState;
         messages::history, messages::send, messages::edit, messages::remove,
         messages::move_message, messages::clear, messages::events, messages::typing,
         ops::healthz, ops::readyz, ops::metrics,
+        me::update_profile, me::delete_account, me::change_password, me::sessions,
+        me::revoke_session, me::export, me::claim,
+        people::directory, people::profile, people::config,
     ),
     components(schemas(
         protocol::User, protocol::Room, protocol::RoomKind, protocol::Rearrange, protocol::Role, protocol::Member,
         protocol::Message, protocol::Event, protocol::EventKind, protocol::ClientFrame,
         protocol::ServerFrame, protocol::RoomListChange, protocol::ErrorBody, protocol::ErrorDetail,
+        protocol::UpdateProfileRequest, protocol::UserProfile, protocol::PasswordChange,
+        protocol::ClaimRequest, protocol::DeleteAccountRequest, protocol::SessionView,
+        protocol::ExportMembership, protocol::AccountExport, protocol::ServerConfig,
     )),
     modifiers(&Security),
     tags(
         (name = "auth", description = "Accounts and sessions"),
+        (name = "people", description = "Profiles, the directory, one's own account"),
         (name = "rooms", description = "Rooms and membership"),
         (name = "messages", description = "Messages, the event log, typing"),
         (name = "operations", description = "Health, readiness, metrics"),
