@@ -1,5 +1,7 @@
 //! Black-box tests: each starts the real server on port 0 with its own temporary data dir.
 
+mod account_lifecycle;
+mod account_sessions;
 mod accounts;
 mod attacks;
 mod attacks_input;
@@ -8,6 +10,7 @@ mod copy_to_postgres;
 mod errors;
 mod floods;
 mod gate;
+mod guests;
 mod helpers;
 mod hostile;
 mod limits;
