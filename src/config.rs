@@ -166,6 +166,11 @@ pub struct Config {
     #[arg(long, env = "PALAVER_GUEST_NAME_GRACE_SECS", default_value_t = 600)]
     pub guest_name_grace_secs: u64,
 
+    /// Seconds between sweeps: expired sessions deleted, rate-limit state pruned, guests whose
+    /// name grace is over expired.
+    #[arg(long, env = "PALAVER_SWEEP_SECS", default_value_t = 60)]
+    pub sweep_secs: u64,
+
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     #[arg(long, env = "PALAVER_TRUST_PROXY", default_value_t = false, action = ArgAction::Set)]
     pub trust_proxy: bool,

@@ -130,7 +130,73 @@ async fn guest_sign_ins_are_capped_per_address_and_per_server(store: StoreKind) 
     );
 }
 
+/// No logout: the guest's session expires, and the sweep (every second here) expires the guest:
+/// its membership ends with an event, its name leaves the directory.
+async fn the_sweep_expires_guests_whose_sessions_ended(store: StoreKind) {
+    let app = spawn_on_with(store, |c| {
+        c.guest_name_grace_secs = 0;
+        c.session_ttl_secs = 2;
+        c.sweep_secs = 1;
+    })
+    .await;
+    let (_, owner) = crate::people::register(&app, "roomkeeper").await;
+    let room = app.create_room(&owner, "Sweep").await;
+    let (guest, token) = app.guest("ephemeral").await;
+    let (status, _) = app
+        .post(
+            &format!("/api/rooms/{}/join", room.id),
+            Some(&token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // Sessions here live 2 s: sign in afresh for each long poll of the room's log.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut after = 0;
+    let left = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sweep did not expire the guest"
+        );
+        let (status, login) = app
+            .post(
+                "/api/auth/login",
+                None,
+                json!({"username": "roomkeeper", "password": crate::people::PASSWORD}),
+            )
+            .await;
+        assert_eq!(status, 200);
+        let fresh = login["token"].as_str().unwrap();
+        let path = format!("/api/rooms/{}/events?after={after}&wait=1", room.id);
+        let (status, page) = app.get(&path, Some(fresh)).await;
+        assert_eq!(status, 200, "{page}");
+        let events = page["events"].as_array().unwrap();
+        if let Some(e) = events
+            .iter()
+            .find(|e| e["kind"] == "member.left" && e["user"]["id"] == guest.id.as_str())
+        {
+            break e.clone();
+        }
+        after = page["last_seq"].as_u64().unwrap();
+    };
+    assert_eq!(left["user"]["username"], "ephemeral");
+    let (status, login) = app
+        .post(
+            "/api/auth/login",
+            None,
+            json!({"username": "roomkeeper", "password": crate::people::PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, found) = app
+        .get("/api/users?q=ephemeral", login["token"].as_str())
+        .await;
+    assert_eq!(found, json!([]));
+}
+
 crate::both_stores!(
+    the_sweep_expires_guests_whose_sessions_ended,
     a_freed_guest_name_can_be_taken_after_the_grace,
     a_guest_name_is_kept_for_the_grace,
     guest_sign_ins_are_capped_per_address_and_per_server,
