@@ -188,7 +188,7 @@ pub fn bio(raw: &str) -> Result<String> {
     if bio.chars().count() > BIO_MAX {
         return Err(Error::InvalidProfile("bios are at most 500 characters"));
     }
-    let bad = |c: char| (c.is_control() && c != '\n') || (c != '\n' && invisible(c));
+    let bad = |c: char| c != '\n' && (c.is_control() || invisible(c));
     if bio.chars().any(bad) {
         return Err(Error::InvalidProfile(
             "bios can't contain control, invisible or text-direction characters",
