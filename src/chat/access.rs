@@ -61,7 +61,7 @@ pub trait Policy: Send + Sync + 'static {
 }
 
 /// Every room is public: anyone signed in may read, post and join; the owner and admins
-/// moderate; only the owner deletes.
+/// moderate, and so do site admins (`user.admin`) in every room; only the owner deletes.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct OpenRooms;
 
@@ -76,7 +76,9 @@ impl Policy for OpenRooms {
     fn allows(&self, need: Need, facts: &Facts<'_>) -> bool {
         match need {
             Need::Read | Need::Post | Need::Join => true,
-            Need::Moderate => matches!(facts.role, Some(Role::Owner | Role::Admin)),
+            Need::Moderate => {
+                facts.user.admin || matches!(facts.role, Some(Role::Owner | Role::Admin))
+            }
             Need::Own => facts.role == Some(Role::Owner),
         }
     }
@@ -260,6 +262,12 @@ mod tests {
         assert!(!policy.allows(Need::Moderate, &facts(&alice, Some(Role::Member))));
         assert!(policy.allows(Need::Moderate, &facts(&alice, Some(Role::Admin))));
         assert!(policy.allows(Need::Moderate, &facts(&alice, Some(Role::Owner))));
+        let site_admin = User {
+            admin: true,
+            ..user("root")
+        };
+        assert!(policy.allows(Need::Moderate, &facts(&site_admin, None)));
+        assert!(!policy.allows(Need::Own, &facts(&site_admin, None)));
         assert!(!policy.allows(Need::Own, &facts(&alice, Some(Role::Admin))));
         assert!(policy.allows(Need::Own, &facts(&alice, Some(Role::Owner))));
     }

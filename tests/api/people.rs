@@ -53,6 +53,34 @@ async fn the_first_registered_account_is_the_site_admin(store: StoreKind) {
     );
 }
 
+/// The site admin moderates rooms it does not own: it deletes another's message and clears.
+async fn the_site_admin_moderates_every_room(store: StoreKind) {
+    let app = spawn_on(store).await;
+    let (_, admin) = register(&app, "siteadmin").await;
+    let (_, plain) = register(&app, "plainuser").await;
+    let (_, owner) = app.guest("roomowner").await;
+    let room = app.create_room(&owner, "Not Theirs").await;
+    let (_, message) = app
+        .post(
+            &format!("/api/rooms/{}/messages", room.id),
+            Some(&owner),
+            json!({"client_id": "m1", "body": "moderate me"}),
+        )
+        .await;
+    let path = format!(
+        "/api/rooms/{}/messages/{}",
+        room.id,
+        message["id"].as_str().unwrap()
+    );
+    let (status, body) = app.delete(&path, Some(&plain)).await;
+    assert_eq!((status, code(&body)), (403, "forbidden"));
+    let (status, _) = app.delete(&path, Some(&admin)).await;
+    assert_eq!(status, 204);
+    let clear = format!("/api/rooms/{}/clear", room.id);
+    assert_eq!(app.post(&clear, Some(&plain), json!({})).await.0, 403);
+    assert_eq!(app.post(&clear, Some(&admin), json!({})).await.0, 204);
+}
+
 async fn concurrent_first_registrations_make_exactly_one_admin(store: StoreKind) {
     let app = spawn_on(store).await;
     let names: Vec<String> = (0..6).map(|i| format!("racer{i}")).collect();
@@ -262,6 +290,7 @@ async fn the_config_tells_the_sign_in_page_about_guests(store: StoreKind) {
 
 crate::both_stores!(
     the_first_registered_account_is_the_site_admin,
+    the_site_admin_moderates_every_room,
     concurrent_first_registrations_make_exactly_one_admin,
     the_admin_command_grants_and_revokes_on_the_configured_store,
     a_profile_is_set_read_and_cleared,
