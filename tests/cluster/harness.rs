@@ -67,6 +67,8 @@ impl Node {
             // address: the abuse limits have their own tests.
             ("PALAVER_RATE_PER_SEC", "0".to_string()),
             ("PALAVER_LOGIN_PER_ADDRESS_PER_MIN", "0".to_string()),
+            ("PALAVER_GUESTS_PER_ADDRESS_PER_MIN", "0".to_string()),
+            ("PALAVER_GUESTS_PER_MIN", "0".to_string()),
             ("RUST_LOG", "info,tower_http=warn,sqlx=warn".to_string()),
         ];
         Node {
@@ -212,6 +214,11 @@ impl Cluster {
                     "PALAVER_LOGIN_PER_ADDRESS_PER_MIN".to_string(),
                     "0".to_string(),
                 ),
+                (
+                    "PALAVER_GUESTS_PER_ADDRESS_PER_MIN".to_string(),
+                    "0".to_string(),
+                ),
+                ("PALAVER_GUESTS_PER_MIN".to_string(), "0".to_string()),
                 (
                     "RUST_LOG".to_string(),
                     "info,tower_http=warn,sqlx=warn".to_string(),
