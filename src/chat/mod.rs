@@ -6,7 +6,8 @@
 //! handlers and the socket call these methods, so the two behave alike; [`Chat`]'s parts are
 //! private, so no caller goes around the rules.
 //!
-//! One module per feature: [`accounts`] (sign-up, sign-in, sessions), [`rooms`] (rooms,
+//! One module per feature: [`accounts`] (sign-up, sign-in, sessions), [`people`] (profiles,
+//! the directory, one's own account), [`guests`] (guest name grace and expiry), [`rooms`] (rooms,
 //! members, room lists), [`messages`] (sends, edits, history, the event log); [`access`] is the
 //! gate they all ask.
 
