@@ -98,7 +98,7 @@ pub struct Usernames {
 /// Least time between two reloads that a taken name asks for: names freed elsewhere (an account
 /// deleted, a guest expired on another node) are found within this, and a stream of sign-ups
 /// with taken names can't make every one read every user.
-const RELOAD_EVERY: Duration = Duration::from_secs(10);
+pub const RELOAD_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
 struct Known {
