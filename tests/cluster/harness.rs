@@ -270,6 +270,12 @@ impl Cluster {
             .expect("request sent")
     }
 
+    pub async fn delete(&self, url: &str, token: Option<&str>) -> (u16, Value) {
+        rest::call(&self.http, Method::DELETE, url, token, None)
+            .await
+            .expect("request sent")
+    }
+
     /// The REST client of `base` (a node or the load balancer).
     pub fn rest(&self, base: &str) -> Rest {
         Rest::with_client(base, self.http.clone())
