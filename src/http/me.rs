@@ -179,7 +179,13 @@ fn export_stream(
                 out.push(',');
             }
             c.first = false;
-            out.push_str(&serde_json::to_string(message).unwrap_or_default());
+            match serde_json::to_string(message) {
+                Ok(json) => out.push_str(&json),
+                Err(err) => {
+                    tracing::error!(%err, "a message of the export did not serialise");
+                    return Some((Err(std::io::Error::other("the export failed")), c));
+                }
+            }
         }
         if page.len() as u32 == EXPORT_PAGE {
             c.after = page.last().map(|m| m.id.clone());
