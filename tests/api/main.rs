@@ -16,6 +16,7 @@ mod hostile;
 mod limits;
 mod ops;
 mod people;
+mod people_store;
 #[path = "../support/pgdb.rs"]
 mod pgdb;
 mod properties;
