@@ -77,10 +77,8 @@ async fn a_guest_is_retired_only_once_released_and_without_sessions(store: Arc<d
         .await
         .unwrap()
         .is_none());
-    assert_eq!(
-        store.releasable_guests(FAR_FUTURE, 10).await.unwrap(),
-        [guest.id.clone()]
-    );
+    let releasable = store.releasable_guests(FAR_FUTURE, 10).await.unwrap();
+    assert_eq!(releasable, std::slice::from_ref(&guest.id));
     let (retired, hashes) = store.end_account(&guest.id, &late).await.unwrap().unwrap();
     assert_eq!((retired.username.as_str(), hashes.len()), ("fleeting", 0));
     assert!(
