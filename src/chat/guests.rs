@@ -43,13 +43,10 @@ impl Chat {
         let ending = Ending::GuestExpired {
             cutoff: cutoff.to_string(),
         };
-        let Some((user, hashes)) = self.store.end_account(user_id, &ending).await? else {
+        let Some(ended) = self.store.end_account(user_id, &ending).await? else {
             return Ok(false);
         };
-        for token_hash in hashes {
-            self.hub.revoke_session(&token_hash);
-        }
-        self.end_memberships(&user).await?;
+        self.account_ended(ended);
         Ok(true)
     }
 

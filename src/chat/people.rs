@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::protocol::{
     AccountExport, ExportMembership, Message, SessionView, UpdateProfileRequest, User, UserProfile,
 };
-use crate::store::people::{Ending, ProfileFields};
+use crate::store::people::{EndedAccount, Ending, ProfileFields};
 
 use super::{validate, Chat};
 
@@ -214,14 +214,10 @@ impl Chat {
                 return Err(Error::InvalidPassword);
             }
         }
-        let Some((ended, hashes)) = self.store.end_account(&user.id, &Ending::Deleted).await?
-        else {
+        let Some(ended) = self.store.end_account(&user.id, &Ending::Deleted).await? else {
             return Err(Error::UserNotFound);
         };
-        for token_hash in hashes {
-            self.hub.revoke_session(&token_hash);
-        }
-        self.end_memberships(&ended).await?;
+        self.account_ended(ended);
         self.usernames.forget_all().await;
         Ok(())
     }
@@ -236,15 +232,12 @@ impl Chat {
         self.store.claim_guest(&user.id, &hash).await
     }
 
-    /// Ends the user's every membership, each with its `member.left` event, published.
-    pub(super) async fn end_memberships(&self, user: &User) -> Result<()> {
-        for room_id in self.store.member_room_ids(&user.id).await? {
-            match self.store.leave_room(&room_id, user).await {
-                Ok(Some(event)) => self.publish(std::slice::from_ref(&event)),
-                Ok(None) | Err(Error::RoomNotFound) => {}
-                Err(err) => return Err(err),
-            }
+    /// After an account ended (in one transaction): close its sessions' sockets everywhere and
+    /// publish the `member.left` events.
+    pub(super) fn account_ended(&self, ended: EndedAccount) {
+        for token_hash in &ended.revoked {
+            self.hub.revoke_session(token_hash);
         }
-        Ok(())
+        self.publish(&ended.events);
     }
 }

@@ -8,10 +8,12 @@ use async_trait::async_trait;
 
 use super::backend::Backend;
 use super::dialect::{self, sql, Arg};
-use super::now;
+use super::events::append;
+use super::rooms::lock_room;
 use super::rows::{self, message_columns, user_columns};
+use super::{now, StoredEvent};
 use crate::error::{Error, Result};
-use crate::protocol::{Message, User};
+use crate::protocol::{EventKind, Message, User};
 
 /// What the profile page shows besides the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +55,17 @@ pub enum Ending {
     GuestExpired { cutoff: String },
 }
 
+/// What ending an account did, all in one transaction.
+#[derive(Debug, Clone)]
+pub struct EndedAccount {
+    /// The user as it now is (anonymised, for a deletion).
+    pub user: User,
+    /// The token hashes of the sessions deleted: their sockets are to be closed.
+    pub revoked: Vec<String>,
+    /// A `member.left` event for every room the user was in, each with that room's next seq.
+    pub events: Vec<StoredEvent>,
+}
+
 /// The name a deleted account is shown under.
 pub const DELETED_DISPLAY_NAME: &str = "Deleted user";
 
@@ -83,13 +96,10 @@ pub trait PeopleStore: Send + Sync + 'static {
     async fn set_admin(&self, username: &str, admin: bool) -> Result<User>;
     /// A guest becomes an account with this password; `NotAGuest` for an account.
     async fn claim_guest(&self, user_id: &str, hash: &str) -> Result<User>;
-    /// Ends the account (see [`Ending`]) and deletes its sessions: the user as it now is and the
-    /// deleted sessions' token hashes; `None` when it had already ended or (a guest) may not.
-    async fn end_account(
-        &self,
-        user_id: &str,
-        ending: &Ending,
-    ) -> Result<Option<(User, Vec<String>)>>;
+    /// Ends the account (see [`Ending`]), deletes its sessions and ends its memberships (a
+    /// `member.left` event each), in one transaction; `None` when it had already ended or (a
+    /// guest) may not yet.
+    async fn end_account(&self, user_id: &str, ending: &Ending) -> Result<Option<EndedAccount>>;
     /// Marks guests (one, or all) with no live session as released now, if not yet: the grace of
     /// their name starts.
     async fn release_idle_guests(&self, user_id: Option<&str>) -> Result<u64>;
@@ -331,11 +341,7 @@ impl<B: Backend> PeopleStore for B {
             .ok_or(Error::UserNotFound)
     }
 
-    async fn end_account(
-        &self,
-        user_id: &str,
-        ending: &Ending,
-    ) -> Result<Option<(User, Vec<String>)>> {
+    async fn end_account(&self, user_id: &str, ending: &Ending) -> Result<Option<EndedAccount>> {
         let mut tx = self.begin().await?;
         let at = now();
         let changed = match ending {
@@ -380,8 +386,29 @@ impl<B: Backend> PeopleStore for B {
         let user = dialect::fetch_optional(&mut *tx, &sql, &args, |row| rows::user(row, 0))
             .await?
             .ok_or(Error::UserNotFound)?;
+        // Rooms in id order: two accounts ending at once lock shared rooms in the same order.
+        let rooms = sql!("SELECT room_id FROM members WHERE user_id = $1 ORDER BY room_id");
+        let rooms = dialect::fetch_all(&mut *tx, &rooms, &args, |row| row.text(0)).await?;
+        let leave = sql!("DELETE FROM members WHERE room_id = $1 AND user_id = $2");
+        let mut events = Vec::new();
+        for room_id in rooms {
+            let live = match lock_room(&mut *tx, &room_id).await {
+                Ok(()) => true,
+                Err(Error::RoomNotFound) => false,
+                Err(err) => return Err(err),
+            };
+            dialect::execute(&mut *tx, &leave, &[Arg::Text(&room_id), Arg::Text(user_id)]).await?;
+            if live {
+                let kind = EventKind::MemberLeft { user: user.clone() };
+                events.push(append(&mut *tx, &room_id, kind, None).await?);
+            }
+        }
         B::commit(tx).await?;
-        Ok(Some((user, hashes)))
+        Ok(Some(EndedAccount {
+            user,
+            revoked: hashes,
+            events,
+        }))
     }
 
     async fn release_idle_guests(&self, user_id: Option<&str>) -> Result<u64> {

@@ -54,6 +54,9 @@ async fn a_guest_is_retired_only_once_released_and_without_sessions(store: Arc<d
         .create_session_until("g1", &guest.id, FAR_FUTURE)
         .await
         .unwrap();
+    let (room, _) = store.create_room("Lobby", "", &member).await.unwrap();
+    store.join_room(&room.id, &guest).await.unwrap().unwrap();
+    let room_seq = store.get_room(&room.id).await.unwrap().last_seq;
     let late = Ending::GuestExpired {
         cutoff: FAR_FUTURE.to_string(),
     };
@@ -79,8 +82,23 @@ async fn a_guest_is_retired_only_once_released_and_without_sessions(store: Arc<d
         .is_none());
     let releasable = store.releasable_guests(FAR_FUTURE, 10).await.unwrap();
     assert_eq!(releasable, std::slice::from_ref(&guest.id));
-    let (retired, hashes) = store.end_account(&guest.id, &late).await.unwrap().unwrap();
-    assert_eq!((retired.username.as_str(), hashes.len()), ("fleeting", 0));
+    let ended = store.end_account(&guest.id, &late).await.unwrap().unwrap();
+    assert_eq!(
+        (ended.user.username.as_str(), ended.revoked.len()),
+        ("fleeting", 0)
+    );
+    // Its membership ended in the same transaction, with the room's next event.
+    assert_eq!(ended.events.len(), 1);
+    let event = ended.events[0].decode().unwrap();
+    assert_eq!(
+        (event.room_id.as_str(), event.seq),
+        (room.id.as_str(), room_seq + 1)
+    );
+    assert!(matches!(
+        event.kind,
+        palaver::protocol::EventKind::MemberLeft { .. }
+    ));
+    assert!(store.role(&room.id, &guest.id).await.unwrap().is_none());
     assert!(
         store.end_account(&guest.id, &late).await.unwrap().is_none(),
         "once"
