@@ -98,6 +98,24 @@ impl Chat {
         self.store.search_users(&prefix, limit).await
     }
 
+    /// Checks the person's current password. Wrong guesses count like failed logins (per
+    /// username and per address, [`super::limits`]): a stolen session can't be used to guess
+    /// the password faster than the login form allows.
+    async fn check_current_password(
+        &self,
+        user: &User,
+        typed: &str,
+        address: std::net::IpAddr,
+    ) -> Result<()> {
+        let attempt = self.limits.login(&user.username, address)?;
+        let hash = self.store.password_hash(&user.id).await?;
+        if !password_matches(hash, typed).await? {
+            return Err(Error::InvalidPassword);
+        }
+        self.limits.login_succeeded(attempt);
+        Ok(())
+    }
+
     /// Changes the password; every other session of the person is revoked (their sockets
     /// closed), the one making the change stays.
     pub async fn change_password(
@@ -106,16 +124,14 @@ impl Chat {
         current_session: &str,
         current: &str,
         new: &str,
+        address: std::net::IpAddr,
     ) -> Result<()> {
         if user.guest {
             return Err(Error::Forbidden(
                 "guests have no password: claim the name first (POST /api/me/claim)",
             ));
         }
-        let hash = self.store.password_hash(&user.id).await?;
-        if !password_matches(hash, current).await? {
-            return Err(Error::InvalidPassword);
-        }
+        self.check_current_password(user, current, address).await?;
         let hash = new_password_hash(new, &user.username).await?;
         let revoked = self
             .store
@@ -202,17 +218,19 @@ impl Chat {
     /// Deletes the account (see docs/security.md, "Deleting an account"): anonymised in place,
     /// every session revoked, every membership ended with a `member.left` event; the messages
     /// stay, shown as the anonymised user's. An account needs its password; a guest none.
-    pub async fn delete_account(&self, user: &User, password: Option<&str>) -> Result<()> {
+    pub async fn delete_account(
+        &self,
+        user: &User,
+        password: Option<&str>,
+        address: std::net::IpAddr,
+    ) -> Result<()> {
         if !user.guest {
             let Some(password) = password else {
                 return Err(Error::InvalidRequest(
                     "password is required to delete an account".to_string(),
                 ));
             };
-            let hash = self.store.password_hash(&user.id).await?;
-            if !password_matches(hash, password).await? {
-                return Err(Error::InvalidPassword);
-            }
+            self.check_current_password(user, password, address).await?;
         }
         let Some(ended) = self.store.end_account(&user.id, &Ending::Deleted).await? else {
             return Err(Error::UserNotFound);

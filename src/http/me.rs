@@ -2,12 +2,15 @@
 //! guest claiming their name. (`GET /api/me` is in [`super::auth`].)
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 
+use super::auth::client_address;
 use super::extract::ApiJson;
 use crate::auth::{clear_session_cookie, AuthUser};
 use crate::chat::people::EXPORT_PAGE;
@@ -46,9 +49,12 @@ pub async fn update_profile(
     responses((status = 204, description = "The account is anonymised: shown as \"Deleted user\", the username freed, every session revoked, every membership ended; its messages stay"),
         (status = 400, description = "invalid_request (no password), invalid_json", body = crate::protocol::ErrorBody),
         (status = 401, description = "unauthenticated", body = crate::protocol::ErrorBody),
-        (status = 403, description = "invalid_password", body = crate::protocol::ErrorBody)))]
+        (status = 403, description = "invalid_password", body = crate::protocol::ErrorBody),
+        (status = 429, description = "rate_limited (wrong passwords count as failed logins)", body = crate::protocol::ErrorBody)))]
 pub async fn delete_account(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     auth: AuthUser,
     body: Bytes,
 ) -> Result<Response> {
@@ -59,7 +65,11 @@ pub async fn delete_account(
     };
     state
         .chat
-        .delete_account(&auth.user, body.password.as_deref())
+        .delete_account(
+            &auth.user,
+            body.password.as_deref(),
+            client_address(&state, peer, &headers),
+        )
         .await?;
     let cookie = clear_session_cookie(state.config.secure_cookies);
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
@@ -70,9 +80,12 @@ pub async fn delete_account(
     responses((status = 204, description = "Changed; every other session of the account is revoked (its sockets close with 1008), this one stays"),
         (status = 400, description = "weak_password, invalid_request", body = crate::protocol::ErrorBody),
         (status = 401, description = "unauthenticated", body = crate::protocol::ErrorBody),
-        (status = 403, description = "invalid_password (the current password is wrong); forbidden (a guest has none)", body = crate::protocol::ErrorBody)))]
+        (status = 403, description = "invalid_password (the current password is wrong); forbidden (a guest has none)", body = crate::protocol::ErrorBody),
+        (status = 429, description = "rate_limited (wrong passwords count as failed logins)", body = crate::protocol::ErrorBody)))]
 async fn change_password(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     auth: AuthUser,
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> Result<StatusCode> {
@@ -83,6 +96,7 @@ async fn change_password(
             &auth.token_hash,
             &body.current_password,
             &body.new_password,
+            client_address(&state, peer, &headers),
         )
         .await?;
     Ok(StatusCode::NO_CONTENT)

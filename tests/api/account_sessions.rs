@@ -123,7 +123,42 @@ async fn sessions_are_listed_and_one_is_revoked_by_its_id(store: StoreKind) {
     assert_eq!((status, code(&body)), (404, "session_not_found"));
 }
 
+/// A stolen session can't guess the password faster than the login form: wrong current
+/// passwords count as failed logins of that username.
+async fn wrong_current_passwords_count_as_failed_logins(store: StoreKind) {
+    let app = crate::helpers::spawn_on_with(store, |c| c.login_per_user_per_min = 2).await;
+    let (_, token) = register(&app, "guarded").await;
+    let change = |current: &str| json!({"current_password": current, "new_password": NEW_PASSWORD});
+    for _ in 0..2 {
+        let (status, body) = app
+            .post(
+                "/api/me/password",
+                Some(&token),
+                change("guess guess guess"),
+            )
+            .await;
+        assert_eq!((status, code(&body)), (403, "invalid_password"));
+    }
+    let (status, body) = app
+        .post("/api/me/password", Some(&token), change(PASSWORD))
+        .await;
+    assert_eq!((status, code(&body)), (429, "rate_limited"));
+    let (status, body) = app
+        .http
+        .delete(app.url("/api/me"))
+        .bearer_auth(&token)
+        .json(&json!({"password": PASSWORD}))
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), r))
+        .unwrap();
+    let body: Value = body.json().await.unwrap();
+    assert_eq!((status, code(&body)), (429, "rate_limited"));
+    assert_eq!(login(&app, "guarded", PASSWORD).await.0, 429);
+}
+
 crate::both_stores!(
+    wrong_current_passwords_count_as_failed_logins,
     a_password_change_revokes_the_other_sessions_and_keeps_this_one,
     sessions_are_listed_and_one_is_revoked_by_its_id,
 );
