@@ -8,9 +8,10 @@ ALTER TABLE users ADD COLUMN display_key TEXT DEFAULT NULL;
 ALTER TABLE users ADD COLUMN released_at TEXT DEFAULT NULL;
 ALTER TABLE users ADD COLUMN retired_at TEXT DEFAULT NULL;
 CREATE INDEX users_released ON users(released_at) WHERE released_at IS NOT NULL;
--- A session's public id (GET /api/me/sessions): random, never the token or its hash.
+-- A session's public id (GET /api/me/sessions): random, never the token or its hash. Every
+-- session is made with one (AccountStore::create_session*); '' only for a row inserted around them.
 ALTER TABLE sessions ADD COLUMN id TEXT NOT NULL DEFAULT '';
 UPDATE sessions SET id = md5(random()::text || token_hash);
-CREATE UNIQUE INDEX sessions_id ON sessions(id);
+CREATE UNIQUE INDEX sessions_id ON sessions(id) WHERE id <> '';
 -- Written at most once a minute per session, not on every request.
 ALTER TABLE sessions ADD COLUMN last_seen_at TEXT DEFAULT NULL;

@@ -265,6 +265,9 @@ impl<B: Backend> PeopleStore for B {
     }
 
     async fn delete_session_by_id(&self, user_id: &str, id: &str) -> Result<Option<String>> {
+        if id.is_empty() {
+            return Ok(None);
+        }
         let mut tx = self.begin().await?;
         let find = sql!("SELECT token_hash FROM sessions WHERE user_id = $1 AND id = $2");
         let args = [Arg::Text(user_id), Arg::Text(id)];
