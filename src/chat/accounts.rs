@@ -114,7 +114,10 @@ impl Chat {
                 .is_none_or(|at| at < since.as_str())
             {
                 let at = crate::store::timestamp(now);
-                self.store.touch_session(token_hash, &at, &since).await?;
+                // A note that fails is not worth failing the request over.
+                if let Err(err) = self.store.touch_session(token_hash, &at, &since).await {
+                    err.log_if_internal();
+                }
             }
         }
         Ok(record)
@@ -127,7 +130,7 @@ impl Chat {
         self.store.delete_session(token_hash).await?;
         self.hub.revoke_session(token_hash);
         if let Some(user) = user.filter(|u| u.guest) {
-            self.store.release_idle_guests(Some(&user.id)).await?;
+            self.guest_session_ended(&user.id).await;
         }
         Ok(())
     }

@@ -29,6 +29,15 @@ impl Chat {
         self.allow_guests
     }
 
+    /// A guest's session ended (logout, revoke): if it was the last, the grace of the name
+    /// starts now. The session is gone either way; should this note fail, the next sweep
+    /// makes it.
+    pub(super) async fn guest_session_ended(&self, user_id: &str) {
+        if let Err(err) = self.store.release_idle_guests(Some(user_id)).await {
+            err.log_if_internal();
+        }
+    }
+
     /// The cutoff of the grace: guests released at or before it may be retired.
     fn grace_cutoff(&self) -> String {
         let grace = chrono::Duration::from_std(self.limits.guest_name_grace)

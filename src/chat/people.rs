@@ -168,7 +168,7 @@ impl Chat {
             .ok_or(Error::SessionNotFound)?;
         self.hub.revoke_session(&hash);
         if user.guest {
-            self.store.release_idle_guests(Some(&user.id)).await?;
+            self.guest_session_ended(&user.id).await;
         }
         Ok(())
     }
