@@ -1,4 +1,5 @@
-//! `/api/auth/*` and `/api/me`: register, login, guest sign-in, logout.
+//! `/api/auth/*` and `GET /api/me`: register, login, guest sign-in, logout, who am I. (The path
+//! `/api/me` is routed in [`super::me`] with the rest of the caller's own account.)
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -6,7 +7,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::{Json, Router};
 
 use super::extract::ApiJson;
@@ -23,12 +24,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/auth/login", post(login))
         .route("/api/auth/guest", post(guest))
         .route("/api/auth/logout", post(logout))
-        .route(
-            "/api/me",
-            get(me)
-                .patch(super::me::update_profile)
-                .delete(super::me::delete_account),
-        )
 }
 
 /// Answers a sign-in: the new token in the body and the cookie. Rotation: a session the request
@@ -156,7 +151,7 @@ async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Respons
 #[utoipa::path(get, path = "/api/me", tag = "auth", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, description = "The signed-in user", body = User),
         (status = 401, description = "unauthenticated", body = crate::protocol::ErrorBody)))]
-async fn me(auth: AuthUser) -> Json<User> {
+pub async fn me(auth: AuthUser) -> Json<User> {
     Json(auth.user)
 }
 

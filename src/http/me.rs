@@ -1,5 +1,5 @@
 //! `/api/me/*`: the caller's own account: profile, password, sessions, export, deletion, and a
-//! guest claiming their name. (`GET /api/me` is in [`super::auth`].)
+//! guest claiming their name. (`GET /api/me`'s handler is in [`super::auth`].)
 
 use axum::body::{Body, Bytes};
 use std::net::SocketAddr;
@@ -21,9 +21,15 @@ use crate::protocol::{
 };
 use crate::state::AppState;
 
-/// `/api/me` itself (GET, PATCH, DELETE) is routed in [`super::auth::router`], which owns the path.
+/// `/api/me` (GET answered by [`super::auth::me`]) and the caller's own account.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route(
+            "/api/me",
+            get(super::auth::me)
+                .patch(update_profile)
+                .delete(delete_account),
+        )
         .route("/api/me/password", post(change_password))
         .route("/api/me/sessions", get(sessions))
         .route("/api/me/sessions/{session_id}", delete(revoke_session))
@@ -36,7 +42,7 @@ pub fn router() -> Router<AppState> {
     responses((status = 200, description = "The updated user", body = User),
         (status = 400, description = "invalid_profile (display name 1–64 characters, bio ≤ 500, timezone an IANA name), invalid_json", body = crate::protocol::ErrorBody),
         (status = 401, description = "unauthenticated", body = crate::protocol::ErrorBody)))]
-pub async fn update_profile(
+async fn update_profile(
     State(state): State<AppState>,
     auth: AuthUser,
     ApiJson(body): ApiJson<UpdateProfileRequest>,
@@ -51,7 +57,7 @@ pub async fn update_profile(
         (status = 401, description = "unauthenticated", body = crate::protocol::ErrorBody),
         (status = 403, description = "invalid_password", body = crate::protocol::ErrorBody),
         (status = 429, description = "rate_limited (wrong passwords count as failed logins)", body = crate::protocol::ErrorBody)))]
-pub async fn delete_account(
+async fn delete_account(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
