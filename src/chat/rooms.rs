@@ -6,6 +6,7 @@
 
 use crate::error::{Error, Result};
 use crate::protocol::{Member, Rearrange, Room, RoomListChange, User};
+use crate::store::page::{Page, Paged};
 use crate::store::RoomPatch;
 
 use super::access::Need;
@@ -17,11 +18,13 @@ impl Chat {
         room
     }
 
-    /// The rooms the user may read.
-    pub async fn list_rooms(&self, user: &User) -> Result<Vec<Room>> {
-        let rooms = self.store.list_rooms().await?;
-        let rooms = self.gate.readable(user, rooms).await?;
-        Ok(rooms.into_iter().map(|r| self.with_presence(r)).collect())
+    /// A page of the rooms the user may read, in list order, and the next page's cursor. The
+    /// cursor follows the store's rows, so a page the gate thinned is shorter, never a gap.
+    pub async fn list_rooms(&self, user: &User, page: &Page) -> Result<Paged<Room>> {
+        let Paged { items, next } = self.store.rooms_page(page).await?;
+        let rooms = self.gate.readable(user, items).await?;
+        let items = rooms.into_iter().map(|r| self.with_presence(r)).collect();
+        Ok(Paged { items, next })
     }
 
     pub async fn get_room(&self, user: &User, room_id: &str) -> Result<Room> {
@@ -166,16 +169,14 @@ impl Chat {
         Ok(())
     }
 
-    pub async fn members(&self, user: &User, room_id: &str) -> Result<Vec<Member>> {
+    /// A page of the room's members in join order, and the next page's cursor.
+    pub async fn members(&self, user: &User, room_id: &str, page: &Page) -> Result<Paged<Member>> {
         self.gate.read(user, room_id).await?;
-        let members = self.store.members(room_id).await?;
-        Ok(members
-            .into_iter()
-            .map(|(user, role)| Member {
-                online: self.hub.is_online(room_id, &user.id),
-                user,
-                role,
-            })
-            .collect())
+        let members = self.store.members_page(room_id, page).await?;
+        Ok(members.map(|(user, role)| Member {
+            online: self.hub.is_online(room_id, &user.id),
+            user,
+            role,
+        }))
     }
 }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::extract::{ApiJson, ApiQuery};
 use crate::auth::AuthUser;
+use crate::chat::validate;
 use crate::error::{Error, Result};
 use crate::protocol::{
     EditMessageRequest, EventPage, Message, MessagePage, MoveMessageRequest, SendMessageRequest,
@@ -50,10 +51,11 @@ async fn history(
     Path(room_id): Path<String>,
     ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> Result<Json<MessagePage>> {
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(Error::InvalidRequest("limit is 1 to 200".into()));
-    }
+    let limit = validate::limit(
+        query.limit,
+        validate::HISTORY_LIMIT_DEFAULT,
+        validate::HISTORY_LIMIT_MAX,
+    )?;
     let page = state
         .chat
         .messages(&auth.user, &room_id, query.before.as_deref(), limit)
@@ -172,14 +174,18 @@ async fn events(
     Path(room_id): Path<String>,
     ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> Result<Json<EventPage>> {
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(Error::InvalidRequest("limit is 1 to 1000".into()));
+    let limit = validate::limit(
+        query.limit,
+        validate::EVENTS_LIMIT_DEFAULT,
+        validate::EVENTS_LIMIT_MAX,
+    )?;
+    if query.wait > validate::WAIT_MAX_SECS {
+        return Err(Error::InvalidRequest(format!(
+            "wait is at most {} seconds",
+            validate::WAIT_MAX_SECS
+        )));
     }
-    if query.wait > 30 {
-        return Err(Error::InvalidRequest("wait is at most 30 seconds".into()));
-    }
-    crate::chat::validate::after_seq(query.after)?;
+    validate::after_seq(query.after)?;
     // Long-poll: wait until the room has an event after `after`, `wait` seconds pass, or the
     // server shuts down; then answer whatever the log holds.
     let (events, last_seq) = state

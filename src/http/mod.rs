@@ -6,6 +6,7 @@ pub mod extract;
 pub mod messages;
 pub mod openapi;
 pub mod ops;
+pub mod paging;
 pub mod rooms;
 pub mod ui;
 

@@ -1,11 +1,12 @@
 //! `/api/rooms`: list, create, get, change, delete, join, leave, members.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiQuery};
+use super::paging::{self, ListQuery};
 use crate::auth::AuthUser;
 use crate::error::Result;
 use crate::protocol::{CreateRoomRequest, Member, Room, UpdateRoomRequest};
@@ -24,9 +25,19 @@ pub fn router() -> Router<AppState> {
 }
 
 #[utoipa::path(get, path = "/api/rooms", tag = "rooms", security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, description = "Every room", body = Vec<Room>), (status = 401, description = "unauthenticated", body = crate::protocol::ErrorBody)))]
-async fn list(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Vec<Room>>> {
-    Ok(Json(state.chat.list_rooms(&auth.user).await?))
+    params(("limit" = Option<u32>, Query, description = "Rooms per page (default 500)"),
+        ("after" = Option<String>, Query, description = "The cursor of the next page, from the Link header of the previous one")),
+    responses((status = 200, description = "A page of the rooms the caller may see, in creation order; a `Link: <…>; rel=\"next\"` header when there are more", body = Vec<Room>),
+        (status = 400, description = "invalid_request (limit out of range, an after that is not a cursor)", body = crate::protocol::ErrorBody)))]
+async fn list(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    uri: Uri,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<(HeaderMap, Json<Vec<Room>>)> {
+    let page = query.page()?;
+    let rooms = state.chat.list_rooms(&auth.user, &page).await?;
+    Ok(paging::answer(&uri, &page, rooms))
 }
 
 #[utoipa::path(post, path = "/api/rooms", tag = "rooms", security(("bearer" = []), ("cookie" = [])), request_body = CreateRoomRequest,
@@ -112,12 +123,21 @@ async fn leave(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/rooms/{room_id}/members", tag = "rooms", security(("bearer" = []), ("cookie" = [])), params(("room_id" = String, Path, description = "The room's id")),
-    responses((status = 200, description = "Members with role and whether online", body = Vec<Member>), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
+#[utoipa::path(get, path = "/api/rooms/{room_id}/members", tag = "rooms", security(("bearer" = []), ("cookie" = [])),
+    params(("room_id" = String, Path, description = "The room's id"),
+        ("limit" = Option<u32>, Query, description = "Members per page (default 500)"),
+        ("after" = Option<String>, Query, description = "The cursor of the next page, from the Link header of the previous one")),
+    responses((status = 200, description = "A page of the members in join order, with role and whether online; a `Link: <…>; rel=\"next\"` header when there are more", body = Vec<Member>),
+        (status = 400, description = "invalid_request (limit out of range, an after that is not a cursor)", body = crate::protocol::ErrorBody),
+        (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
 async fn members(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(room_id): Path<String>,
-) -> Result<Json<Vec<Member>>> {
-    Ok(Json(state.chat.members(&auth.user, &room_id).await?))
+    uri: Uri,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<(HeaderMap, Json<Vec<Member>>)> {
+    let page = query.page()?;
+    let members = state.chat.members(&auth.user, &room_id, &page).await?;
+    Ok(paging::answer(&uri, &page, members))
 }

@@ -20,6 +20,7 @@ pub mod copy;
 pub mod dialect;
 pub mod events;
 pub mod messages;
+pub mod page;
 pub mod position;
 pub mod postgres;
 pub mod rooms;

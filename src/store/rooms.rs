@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use super::backend::Backend;
 use super::dialect::{self, sql, Arg, Conn};
 use super::events::{self, append};
+use super::page::{Page, Paged};
 use super::rows::{self, room_columns, user_columns};
 use super::{new_id, now, RoomPatch, StoredEvent};
 use crate::error::{Error, Result};
@@ -17,6 +18,8 @@ pub trait RoomStore: Send + Sync + 'static {
     /// Create the default rooms if this store has never had a room.
     async fn seed_default_rooms(&self, names: &[&str]) -> Result<()>;
     async fn list_rooms(&self) -> Result<Vec<Room>>;
+    /// One page of the live rooms in list order (creation time, then id).
+    async fn rooms_page(&self, page: &Page) -> Result<Paged<Room>>;
     /// `RoomNotFound` for a missing or deleted room.
     async fn get_room(&self, room_id: &str) -> Result<Room>;
     /// The new room, owned by `owner`, and the `member.joined` event of its owner.
@@ -34,6 +37,9 @@ pub trait RoomStore: Send + Sync + 'static {
     /// The `member.left` event, or `None` when the user was not a member.
     async fn leave_room(&self, room_id: &str, user: &User) -> Result<Option<StoredEvent>>;
     async fn members(&self, room_id: &str) -> Result<Vec<(User, Role)>>;
+    /// One page of the room's members in join order (then user id); `RoomNotFound` for a missing
+    /// or deleted room.
+    async fn members_page(&self, room_id: &str, page: &Page) -> Result<Paged<(User, Role)>>;
     /// The user's role in the room, `None` when not a member.
     async fn role(&self, room_id: &str, user_id: &str) -> Result<Option<Role>>;
 }
@@ -112,6 +118,33 @@ impl<B: Backend> RoomStore for B {
         );
         let mut conn = self.read().await?;
         dialect::fetch_all(&mut *conn, &sql, &[], rows::room).await
+    }
+
+    async fn rooms_page(&self, page: &Page) -> Result<Paged<Room>> {
+        // The order is the one `list_rooms` has always had, so the first page of an install with
+        // fewer rooms than the limit is the whole list, as before. A condition on who may see a
+        // room goes into both statements' WHERE, before the key.
+        let first = sql!(
+            "SELECT " room_columns!() " FROM rooms r WHERE r.deleted = " FALSE
+            " ORDER BY r.created_at, r.id LIMIT $1"
+        );
+        let after = sql!(
+            "SELECT " room_columns!() " FROM rooms r WHERE r.deleted = " FALSE
+            " AND (r.created_at, r.id) > ($1, $2) ORDER BY r.created_at, r.id LIMIT $3"
+        );
+        let more = i64::from(page.limit) + 1;
+        let mut conn = self.read().await?;
+        let rows = match &page.after {
+            None => {
+                let args = [Arg::Int(more)];
+                dialect::fetch_all(&mut *conn, &first, &args, rows::keyed_room).await?
+            }
+            Some(key) => {
+                let args = [Arg::Text(&key.at), Arg::Text(&key.id), Arg::Int(more)];
+                dialect::fetch_all(&mut *conn, &after, &args, rows::keyed_room).await?
+            }
+        };
+        Ok(Paged::from_rows(rows, page.limit))
     }
 
     async fn get_room(&self, room_id: &str) -> Result<Room> {
@@ -239,6 +272,38 @@ impl<B: Backend> RoomStore for B {
              WHERE mb.room_id = $1 ORDER BY mb.joined_at, u.id"
         );
         dialect::fetch_all(&mut *conn, &sql, &[Arg::Text(room_id)], rows::member).await
+    }
+
+    async fn members_page(&self, room_id: &str, page: &Page) -> Result<Paged<(User, Role)>> {
+        let mut conn = self.read().await?;
+        room_in(&mut *conn, room_id).await?;
+        let first = sql!(
+            "SELECT " user_columns!() ", mb.role, mb.joined_at FROM members mb \
+             JOIN users u ON u.id = mb.user_id WHERE mb.room_id = $1 \
+             ORDER BY mb.joined_at, mb.user_id LIMIT $2"
+        );
+        let after = sql!(
+            "SELECT " user_columns!() ", mb.role, mb.joined_at FROM members mb \
+             JOIN users u ON u.id = mb.user_id WHERE mb.room_id = $1 \
+             AND (mb.joined_at, mb.user_id) > ($2, $3) ORDER BY mb.joined_at, mb.user_id LIMIT $4"
+        );
+        let more = i64::from(page.limit) + 1;
+        let rows = match &page.after {
+            None => {
+                let args = [Arg::Text(room_id), Arg::Int(more)];
+                dialect::fetch_all(&mut *conn, &first, &args, rows::keyed_member).await?
+            }
+            Some(key) => {
+                let args = [
+                    Arg::Text(room_id),
+                    Arg::Text(&key.at),
+                    Arg::Text(&key.id),
+                    Arg::Int(more),
+                ];
+                dialect::fetch_all(&mut *conn, &after, &args, rows::keyed_member).await?
+            }
+        };
+        Ok(Paged::from_rows(rows, page.limit))
     }
 
     async fn role(&self, room_id: &str, user_id: &str) -> Result<Option<Role>> {

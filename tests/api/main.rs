@@ -12,6 +12,7 @@ mod helpers;
 mod hostile;
 mod limits;
 mod ops;
+mod paging;
 #[path = "../support/pgdb.rs"]
 mod pgdb;
 mod properties;
