@@ -26,6 +26,8 @@ use crate::store::Store;
 /// A built server, bound to its port, not yet serving.
 pub struct Application {
     listener: TcpListener,
+    /// `PALAVER_METRICS_LISTEN`'s listener: `/metrics` only, no token.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     sqlite: Option<Arc<SqliteStore>>,
     postgres: Option<Arc<PostgresStore>>,
@@ -116,6 +118,14 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("listening for metrics on {addr}"))?,
+            ),
+            None => None,
+        };
         let state = AppState::new(Shared {
             config,
             node_id,
@@ -127,6 +137,7 @@ impl Application {
         });
         Ok(Application {
             listener,
+            metrics_listener,
             state,
             sqlite,
             postgres,
@@ -138,6 +149,13 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// The address of the separate metrics listener, when `PALAVER_METRICS_LISTEN` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .map(|l| l.local_addr().expect("a bound listener has an address"))
     }
 
     pub fn port(&self) -> u16 {
@@ -185,7 +203,21 @@ impl Application {
                 state.config.max_connections_per_address
             },
         };
+        let metrics = self.metrics_listener.map(|listener| {
+            tracing::info!(addr = ?listener.local_addr().ok(), "serving /metrics");
+            let router = crate::http::ops::metrics_router().with_state(state.clone());
+            let stop = shutdown.clone().cancelled_owned();
+            tokio::spawn(crate::serve::serve(listener, router, options, stop))
+        });
         crate::serve::serve(self.listener, app, options, signal).await?;
+        if let Some(metrics) = metrics {
+            // It stops on the same shutdown token the main listener's signal cancels.
+            match metrics.await {
+                Ok(Err(err)) => tracing::warn!(error = %err, "the metrics listener failed"),
+                Err(err) => tracing::warn!(error = %err, "the metrics listener panicked"),
+                Ok(Ok(())) => {}
+            }
+        }
         flusher.abort();
         state
             .hub
