@@ -242,8 +242,12 @@ impl Application {
     }
 }
 
+/// Ticks of [`flush_batches`] (250 ms each) between two returns of freed memory.
+const RELEASE_TICKS: u64 = crate::serve::memory::RELEASE_EVERY.as_millis() as u64 / 250;
+
 /// Sends batched presence (every 250 ms) and room-list count updates (every second), closes
-/// the sockets of expired sessions (every second), and prunes the rate limiters and deletes
+/// the sockets of expired sessions (every second), returns freed heap memory to the system
+/// (every 10 s, see [`crate::serve::memory`]), and prunes the rate limiters and deletes
 /// expired sessions from the store (every minute).
 async fn flush_batches(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
@@ -259,6 +263,13 @@ async fn flush_batches(state: AppState) {
             if expired > 0 {
                 tracing::info!(sockets = expired, "closed the sockets of expired sessions");
             }
+        }
+        if n.is_multiple_of(RELEASE_TICKS) {
+            // Off the async threads: it takes each malloc arena's lock in turn.
+            tokio::task::spawn_blocking(|| {
+                let took = crate::serve::memory::release_freed();
+                tracing::debug!(?took, "returned freed heap memory to the system");
+            });
         }
         if n.is_multiple_of(240) {
             match state.chat.sweep().await {

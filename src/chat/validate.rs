@@ -46,16 +46,23 @@ pub fn limit(value: Option<u32>, default: u32, max: u32) -> Result<u32> {
     Ok(limit)
 }
 
+/// The characters of a username: ASCII letters and digits, `_`, `-`, `.`.
+pub fn username_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')
+}
+
+/// The characters of a `client_id`: visible ASCII.
+pub fn client_id_char(c: char) -> bool {
+    c.is_ascii_graphic()
+}
+
 /// 3–32 letters, digits, `_`, `-`, `.`.
 pub fn username(raw: &str) -> Result<&str> {
     let len = raw.chars().count();
     if !(USERNAME_MIN..=USERNAME_MAX).contains(&len) {
         return Err(Error::InvalidUsername("usernames are 3 to 32 characters"));
     }
-    if !raw
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-    {
+    if !raw.chars().all(username_char) {
         return Err(Error::InvalidUsername(
             "usernames use only letters, digits, '_', '-' and '.'",
         ));
@@ -189,7 +196,7 @@ pub fn client_id(raw: &str) -> Result<&str> {
             "client_id must be 1 to 64 characters",
         ));
     }
-    if !raw.bytes().all(|b| b.is_ascii_graphic()) {
+    if !raw.chars().all(client_id_char) {
         return Err(Error::InvalidClientId("client_id must be visible ASCII"));
     }
     Ok(raw)

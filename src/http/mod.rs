@@ -5,6 +5,7 @@ pub mod auth;
 pub mod extract;
 pub mod messages;
 pub mod openapi;
+mod openapi_rules;
 pub mod ops;
 pub mod paging;
 pub mod rooms;

@@ -43,7 +43,7 @@ async fn list(
 #[utoipa::path(post, path = "/api/rooms", tag = "rooms", security(("bearer" = []), ("cookie" = [])), request_body = CreateRoomRequest,
     responses((status = 201, description = "The new room; the caller owns it", body = Room),
         (status = 400, description = "invalid_room_name", body = crate::protocol::ErrorBody), (status = 403, description = "too_many_rooms", body = crate::protocol::ErrorBody),
-        (status = 409, description = "room_name_taken", body = crate::protocol::ErrorBody)))]
+        (status = 409, description = "room_name_taken", body = crate::protocol::ErrorBody), (status = 429, description = "rate_limited", body = crate::protocol::ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -70,7 +70,7 @@ async fn show(
     responses((status = 200, description = "The changed room; a room.updated event", body = Room),
         (status = 400, description = "invalid_room_name, invalid_request (unknown rearrange)", body = crate::protocol::ErrorBody),
         (status = 403, description = "forbidden (owner or admin only), cross_origin", body = crate::protocol::ErrorBody), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody),
-        (status = 409, description = "room_name_taken (that name, ignoring case, or a look-alike)", body = crate::protocol::ErrorBody)))]
+        (status = 409, description = "room_name_taken (that name, ignoring case, or a look-alike)", body = crate::protocol::ErrorBody), (status = 429, description = "rate_limited", body = crate::protocol::ErrorBody)))]
 async fn update(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -92,7 +92,8 @@ async fn update(
 
 #[utoipa::path(delete, path = "/api/rooms/{room_id}", tag = "rooms", security(("bearer" = []), ("cookie" = [])), params(("room_id" = String, Path, description = "The room's id")),
     responses((status = 204, description = "Deleted; subscribers get room.deleted"),
-        (status = 403, description = "forbidden (owner only)", body = crate::protocol::ErrorBody), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
+        (status = 403, description = "forbidden (owner only)", body = crate::protocol::ErrorBody), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody),
+        (status = 429, description = "rate_limited", body = crate::protocol::ErrorBody)))]
 async fn remove(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -103,7 +104,8 @@ async fn remove(
 }
 
 #[utoipa::path(post, path = "/api/rooms/{room_id}/join", tag = "rooms", security(("bearer" = []), ("cookie" = [])), params(("room_id" = String, Path, description = "The room's id")),
-    responses((status = 200, description = "The room; member.joined the first time", body = Room), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
+    responses((status = 200, description = "The room; member.joined the first time", body = Room), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody),
+        (status = 429, description = "rate_limited", body = crate::protocol::ErrorBody)))]
 async fn join(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -113,7 +115,8 @@ async fn join(
 }
 
 #[utoipa::path(post, path = "/api/rooms/{room_id}/leave", tag = "rooms", security(("bearer" = []), ("cookie" = [])), params(("room_id" = String, Path, description = "The room's id")),
-    responses((status = 204, description = "Left; member.left if the caller was a member"), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
+    responses((status = 204, description = "Left; member.left if the caller was a member"), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody),
+        (status = 429, description = "rate_limited", body = crate::protocol::ErrorBody)))]
 async fn leave(
     State(state): State<AppState>,
     auth: AuthUser,
