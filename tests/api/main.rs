@@ -11,6 +11,7 @@ mod gate;
 mod helpers;
 mod hostile;
 mod limits;
+mod longpoll;
 mod ops;
 mod paging;
 #[path = "../support/pgdb.rs"]
