@@ -13,5 +13,6 @@ mod crash;
 mod crossing;
 mod failures;
 mod harness;
+mod memory;
 mod nginx;
 mod sessions;
