@@ -64,7 +64,7 @@ PALAVER_FUZZ_TOKEN=$token PALAVER_FUZZ_ROOM=$room PALAVER_FUZZ_MESSAGE=$message 
   SCHEMATHESIS_HOOKS="$root/scripts/openapi-fuzz/hooks.py" \
   "$venv/bin/st" --config-file "$root/scripts/openapi-fuzz/schemathesis.toml" \
   run "$base/api/openapi.json" \
-  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection \
   --exclude-path /api/auth/logout \
   --phases examples,coverage,fuzzing \
   --max-examples "$examples" --seed "$seed" --generation-database none \
