@@ -3,7 +3,8 @@
 # pinned) generates valid and invalid requests for every operation the document lists, against
 # the real binary on a fresh SQLite data dir, and fails on any 5xx, any status the document does
 # not list for that operation, any answer whose content type or body does not match the
-# documented schema, or the server not answering afterwards. Endpoints added later are fuzzed too:
+# documented schema, any request that breaks the document's rules and is still accepted (2xx),
+# or the server not answering (or having panicked) afterwards. Endpoints added later are fuzzed too:
 # the run reads /api/openapi.json and nothing else about the API.
 #
 #   scripts/test-openapi.sh                       # the binary at target/debug/palaver
