@@ -262,9 +262,9 @@ impl EventKind {
     /// What an event of this kind does beyond its own room's log (see [`Effects`]).
     pub fn effects(&self) -> Effects {
         let user = match self {
-            EventKind::MemberKicked { user, .. } | EventKind::MemberBanned { user, .. } => {
-                Some(user.id.as_str())
-            }
+            EventKind::MemberKicked { user, .. }
+            | EventKind::MemberBanned { user, .. }
+            | EventKind::MemberLeft { user } => Some(user.id.as_str()),
             _ => None,
         };
         Effects::of_kind(self.name(), user)
@@ -281,8 +281,8 @@ pub struct Effects {
     pub members_changed: bool,
     /// `room.deleted`: the last event the room ever has; subscriptions end after it.
     pub ends_room: bool,
-    /// `member.kicked` / `member.banned`: that user's subscriptions to the room end after it,
-    /// each with a `removed` frame.
+    /// `member.kicked` / `member.banned` / `member.left`: that user's subscriptions to the room
+    /// end after it, each with a `removed` frame.
     pub removes: Option<Removal>,
 }
 
@@ -300,6 +300,9 @@ impl Effects {
         let reason = match kind {
             "member.kicked" => Some(RemovedReason::Kicked),
             "member.banned" => Some(RemovedReason::Banned),
+            // A member who left stops getting the room on every socket of theirs: in a private
+            // room or DM they may no longer read it (and in a public one they chose to go).
+            "member.left" => Some(RemovedReason::Left),
             _ => None,
         };
         Effects {

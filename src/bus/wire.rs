@@ -71,6 +71,7 @@ const ENDS_ROOM: char = 'e';
 const REMOVES: char = '@';
 const KICKED: char = 'k';
 const BANNED: char = 'b';
+const LEFT: char = 'l';
 
 /// `{seq}{effects}:{frame}`: the effects as letters after the seq (`7e:…` for a
 /// `room.deleted`; `9m@kUSER:…` for a `member.kicked` of the user with id `USER`), none for
@@ -96,7 +97,8 @@ pub(super) fn encode_event(event: &EncodedEvent) -> String {
         let reason = match removal.reason {
             RemovedReason::Banned => Some(BANNED),
             RemovedReason::Kicked => Some(KICKED),
-            RemovedReason::Left | RemovedReason::Deleted => None,
+            RemovedReason::Left => Some(LEFT),
+            RemovedReason::Deleted => None,
         };
         if let Some(reason) = reason {
             effects.push(REMOVES);
@@ -117,6 +119,7 @@ pub(super) fn decode_event(room_id: &str, payload: &[u8]) -> Option<Arc<EncodedE
             let reason = match chars.next()? {
                 KICKED => RemovedReason::Kicked,
                 BANNED => RemovedReason::Banned,
+                LEFT => RemovedReason::Left,
                 _ => return None,
             };
             let user_id = chars.as_str();

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 
+use super::audit::{record_audit, NewAudit};
 use super::backend::Backend;
 use super::dialect::{self, sql, Arg};
 use super::events::append;
@@ -9,7 +10,7 @@ use super::rooms::{lock_room, room_in};
 use super::rows::{self, room_columns};
 use super::{new_id, now, StoredEvent};
 use crate::error::{Error, Result};
-use crate::protocol::{EventKind, Role, Room, User};
+use crate::protocol::{AuditAction, EventKind, Role, Room, User};
 
 /// DMs and roles.
 #[async_trait]
@@ -120,6 +121,14 @@ impl<B: Backend> MemberStore for B {
             Arg::Text(&user.id),
         ];
         dialect::execute(&mut *tx, &sql, &args).await?;
+        let entry = NewAudit {
+            actor_id: &by.id,
+            action: AuditAction::Role,
+            room_id: Some(room_id),
+            target_user_id: Some(&user.id),
+            detail: serde_json::json!({"role": role.as_str(), "was": current}),
+        };
+        record_audit(&mut *tx, &entry).await?;
         let kind = EventKind::MemberRoleChanged {
             user: user.clone(),
             role,

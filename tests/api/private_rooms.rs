@@ -421,6 +421,89 @@ async fn the_owner_changes_roles(store: StoreKind) {
         )
         .await;
     assert_eq!(status, 403);
+
+    // Both role changes are in the audit log, which the install's site admin reads.
+    let (status, admin) = app
+        .post(
+            "/api/auth/register",
+            None,
+            json!({"username": "siteadmin", "password": "plenty of entropy here 42"}),
+        )
+        .await;
+    assert_eq!((status, admin["first_admin"].as_bool()), (201, Some(true)));
+    let admin_token = admin["token"].as_str().unwrap();
+    let (status, audit) = app.get("/api/admin/audit", Some(admin_token)).await;
+    assert_eq!(status, 200, "{audit}");
+    let roles: Vec<_> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "role" && e["room_id"] == id)
+        .map(|e| {
+            (
+                e["actor"]["id"].as_str().unwrap().to_string(),
+                e["target_user_id"].as_str().unwrap().to_string(),
+                e["detail"]["role"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let entry = |role: &str| (alice.id.clone(), bob.id.clone(), role.to_string());
+    // Newest first.
+    assert_eq!(roles, vec![entry("member"), entry("moderator")]);
+}
+
+/// Someone who leaves a private room stops getting it at once on every socket of theirs (a
+/// `removed` frame with reason `left`, then nothing more of the room), and reads it by no path.
+async fn leaving_a_private_room_ends_its_live_events(store: StoreKind) {
+    let app = spawn_on(store).await;
+    let (_, owner) = app.guest("owner").await;
+    let (_, bob_token) = app.guest("bob").await;
+    let room = private_room(&app, &owner, "Leavers").await;
+    let id = room["id"].as_str().unwrap();
+    let (status, _) = app
+        .post(
+            &format!("/api/rooms/{id}/members"),
+            Some(&owner),
+            json!({"username": "bob"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let mut staying = app.ws(&bob_token).await;
+    staying.expect("hello").await;
+    staying.subscribe(id, None).await;
+    let (status, _) = app
+        .post(
+            &format!("/api/rooms/{id}/leave"),
+            Some(&bob_token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let removed = staying.expect("removed").await;
+    assert_eq!(
+        (removed["room_id"].as_str(), removed["reason"].as_str()),
+        (Some(id), Some("left"))
+    );
+    // The owner talks on; bob's socket hears nothing more of the room (a ping answers first).
+    let mut owner_ws = app.ws(&owner).await;
+    owner_ws.expect("hello").await;
+    owner_ws.subscribe(id, None).await;
+    owner_ws
+        .send_message(id, "after-leave", "bob can't read this")
+        .await;
+    staying.send(json!({"type": "ping", "ref": "after"})).await;
+    loop {
+        let frame = staying.next().await;
+        assert_ne!(frame["type"], "event", "an event of the left room: {frame}");
+        if frame["type"] == "pong" {
+            break;
+        }
+    }
+    assert_hidden(
+        "history",
+        app.get(&format!("/api/rooms/{id}/messages"), Some(&bob_token))
+            .await,
+    );
 }
 
 /// A site admin moderates every room they may read, and nothing more: a private room they are
@@ -474,4 +557,5 @@ crate::both_stores!(
     a_stranger_reaches_a_private_room_by_no_path,
     private_rooms_stay_out_of_strangers_lists_and_frames,
     the_owner_changes_roles,
+    leaving_a_private_room_ends_its_live_events,
 );
