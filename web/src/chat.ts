@@ -26,7 +26,7 @@ import {
 } from "./roomState";
 import { chime } from "./sound";
 import { keys, readJson, readString, writeJson, writeString } from "./storage";
-import { initialState, useChat, type ThemeChoice } from "./store";
+import { initialState, useChat, type AppDialog, type ThemeChoice } from "./store";
 import { Tabs, type TabMessage } from "./tabs";
 
 export const api = new Api();
@@ -694,6 +694,10 @@ export function clearComposerError(roomId: string): void {
     delete composerError[roomId];
     return { composerError };
   });
+}
+
+export function openDialog(dialog: AppDialog): void {
+  set({ dialog, drawerOpen: false });
 }
 
 export function setDrawer(open: boolean): void {

@@ -49,3 +49,16 @@ export function removalText(reason: RemovalReason, name: string): string | null 
       return null; // this person's own doing (in another tab): nothing to explain
   }
 }
+
+/** "Guest names are kept for 15 minutes after you sign out; …" from the server's settings. */
+export function guestGraceText(graceSecs: number | undefined): string {
+  if (graceSecs === undefined) return "Guest names are freed after you sign out; set a password to keep yours.";
+  const minutes = Math.round(graceSecs / 60);
+  const span =
+    graceSecs < 60
+      ? `${graceSecs} second${graceSecs === 1 ? "" : "s"}`
+      : minutes < 120
+        ? `${minutes} minute${minutes === 1 ? "" : "s"}`
+        : `${Math.round(minutes / 60)} hours`;
+  return `Guest names are kept for ${span} after you sign out; set a password to keep yours.`;
+}
