@@ -75,10 +75,10 @@ export function roleBadge(role: Role): string | null {
 }
 
 /** The time of day where someone is ("14:05"), or null when the zone is unknown or invalid. */
-export function localTime(timezone: string | null | undefined, now: Date): string | null {
+export function localTime(timezone: string | null | undefined, now: Date, locale?: string): string | null {
   if (!timezone) return null;
   try {
-    return new Intl.DateTimeFormat(undefined, { timeZone: timezone, hour: "2-digit", minute: "2-digit" }).format(now);
+    return new Intl.DateTimeFormat(locale, { timeZone: timezone, hour: "2-digit", minute: "2-digit" }).format(now);
   } catch {
     return null;
   }

@@ -21,7 +21,7 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
     { value: "data", label: "Your data" },
   ];
   return (
-    <Dialog title="Account settings" onClose={onClose}>
+    <Dialog title="Account settings" onClose={onClose} wide>
       <div className="settings" data-testid="settings">
         <div className="segmented" role="tablist" aria-label="Settings sections">
           {tabs.map((t) => (
