@@ -3,7 +3,7 @@ import { displayName, dmOthers, dmTitle, inviteCodeFromPath, inviteLink, localTi
 import type { Room, User } from "./protocol";
 import { alice, bob } from "./testing";
 
-const carol: User = { id: "u-carol", username: "carol", guest: false, admin: false, display_name: "Carol King" };
+const carol: User = { ...alice, id: "u-carol", username: "carol", display_name: "Carol King" };
 
 function room(patch: Partial<Room> = {}): Room {
   return {

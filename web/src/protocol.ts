@@ -77,6 +77,6 @@ export type InviteInfo = {
   uses: number;
 };
 export type Profile = { user: GeneratedUser; bio: string | null; timezone: string | null; created_at: string };
-export type Session = { id: string; created_at: string; last_seen_at: string; current: boolean };
+export type Session = { id: string; created_at: string; last_seen_at: string | null; current: boolean };
 export type ServerConfig = { allow_guests: boolean; guest_name_grace_secs: number };
 export type ProfilePatch = { display_name?: string | null; bio?: string | null; timezone?: string | null };

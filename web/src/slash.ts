@@ -30,9 +30,9 @@ export type Parsed = { type: "message"; body: string } | { type: "command"; comm
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
 /** The longest ban or mute a duration may ask for (a year); longer is "for good". */
-export const MAX_DURATION_SECS = 366 * 86_400;
+export const MAX_DURATION_SECS = 365 * 86_400;
 
-/** "10m", "1h", "2d", "90s", "1w" → seconds; anything else (or 0, or over a year) → null. */
+/** "10m", "1h", "2d", "90s", "1w" → seconds; anything else (or 0, or over 365 days) → null. */
 export function parseDuration(text: string): number | null {
   const m = /^(\d{1,6})\s*([smhdw])$/i.exec(text.trim());
   if (!m) return null;

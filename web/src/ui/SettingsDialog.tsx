@@ -291,7 +291,7 @@ function SessionsTab() {
             <div>
               <strong>{s.current ? "This browser" : "Another session"}</strong>
               <span className="muted small">
-                Signed in {ago(s.created_at, now)} · last active {ago(s.last_seen_at, now)}
+                Signed in {ago(s.created_at, now)} {s.last_seen_at ? ` · last active ${ago(s.last_seen_at, now)}` : ""}
               </span>
             </div>
             {s.current ? (
