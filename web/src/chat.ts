@@ -352,11 +352,12 @@ function dropDeliveredOutbox(roomId: string, messages: Message[]): void {
   }
 }
 
-export function removeRoomLocally(roomId: string): void {
+export function removeRoomLocally(roomId: string, keepListed = false): void {
   conn?.unsubscribe(roomId);
   set((s) => {
     const rooms = { ...s.rooms };
-    delete rooms[roomId];
+    if (keepListed && rooms[roomId]) rooms[roomId] = { ...rooms[roomId], member: false, my_role: null };
+    else delete rooms[roomId];
     const views = { ...s.views };
     delete views[roomId];
     const members = { ...s.members };
@@ -438,7 +439,8 @@ const sink: ConnectionSink = {
 export function onRemoved(roomId: string, reason: RemovalReason): void {
   const room = get().rooms[roomId];
   const name = room ? roomTitle(room, get().me) : "a room";
-  removeRoomLocally(roomId);
+  // Someone kicked from a public room may come back: it stays in Browse.
+  removeRoomLocally(roomId, reason === "kicked" && room?.kind === "public");
   const text = removalText(reason, name);
   if (text) {
     toast(text, 10_000);

@@ -199,7 +199,9 @@ const ROLE_WORDS: Record<string, string> = {
 /** "for 10 minutes" from an event's time and its `expires_at`; "" for good. */
 function forHowLong(at: string, expiresAt: string | null | undefined): string {
   if (!expiresAt) return "";
-  const secs = Math.round((Date.parse(expiresAt) - Date.parse(at)) / 1000);
+  // The two instants are taken a moment apart on the server: round to the minute past two.
+  const raw = (Date.parse(expiresAt) - Date.parse(at)) / 1000;
+  const secs = raw >= 120 ? Math.round(raw / 60) * 60 : Math.round(raw);
   return Number.isFinite(secs) && secs > 0 ? ` for ${formatDuration(secs)}` : "";
 }
 
