@@ -26,6 +26,10 @@ export function NewDmDialog({ onClose }: { onClose: () => void }) {
   useEffect(() => {
     const q = query.trim().replace(/^@/, "");
     let cancelled = false;
+    if (!q) {
+      setResults([]);
+      return;
+    }
     const timer = setTimeout(
       () => {
         setSearching(true);
@@ -41,7 +45,7 @@ export function NewDmDialog({ onClose }: { onClose: () => void }) {
             if (!cancelled) setSearching(false);
           });
       },
-      q ? 150 : 0,
+      150,
     );
     return () => {
       cancelled = true;
@@ -124,7 +128,9 @@ export function NewDmDialog({ onClose }: { onClose: () => void }) {
               </li>
             );
           })}
-          {!searching && results.length === 0 && <li className="muted small picker-empty">No one found.</li>}
+          {!searching && results.length === 0 && (
+            <li className="muted small picker-empty">{query.trim() ? "No one found." : "Type a name to find people."}</li>
+          )}
         </ul>
         {error && (
           <p className="form-error" role="alert">

@@ -2,7 +2,7 @@ import { useEffect, useId, useState } from "react";
 import { profileOf } from "../account";
 import { describe } from "../chat";
 import { displayName, localTime, moderates, roleBadge } from "../names";
-import { ban, closeProfile, kick, mute, openDm, setRole } from "../people";
+import { ban, closeProfile, kick, membersOf, mute, openDm, setRole } from "../people";
 import type { Profile, Role } from "../protocol";
 import { useChat } from "../store";
 import { Avatar } from "./Avatar";
@@ -32,6 +32,11 @@ export function ProfileCard({ userId, roomId }: { userId: string; roomId: string
   const [busy, setBusy] = useState(false);
   const durationId = useId();
   const now = useNow(30_000);
+
+  // The person's role here decides which actions show: make sure the room's members are known.
+  useEffect(() => {
+    if (roomId) void membersOf(roomId);
+  }, [roomId]);
 
   useEffect(() => {
     let cancelled = false;
