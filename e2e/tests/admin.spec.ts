@@ -72,7 +72,7 @@ test("the sign-in page tells guests how long their name is kept; a guest can kee
   await guest.page.getByRole("button", { name: "Account settings" }).click();
   const settings = guest.page.getByRole("dialog", { name: "Account settings" });
   await settings.getByRole("tab", { name: "Keep name" }).click();
-  await settings.getByLabel("Password").fill("correct-horse-battery-42");
+  await settings.getByLabel("Password").fill("plum-quasar-7-tundra-bells");
   await settings.getByRole("button", { name: "Keep this name" }).click();
   await expect(settings.getByRole("status")).toContainText("is yours now");
   await expect(guest.page.locator(".me-name")).toContainText("member");

@@ -151,7 +151,7 @@ export class Person {
   }
 
   /** Register an account (on a fresh install the first one becomes the site admin). */
-  async register(password = "correct-horse-battery-42"): Promise<void> {
+  async register(password = "plum-quasar-7-tundra-bells"): Promise<void> {
     await this.page.goto("/");
     await this.page.getByRole("tab", { name: "Register" }).click();
     await this.page.getByLabel("Username").fill(this.name);
