@@ -25,6 +25,7 @@ const room: Room = {
   my_role: "member",
 };
 
+const lounge: Room = { ...room, id: "r3", name: "Lounge" };
 const dm: Room = { ...room, id: "dm1", name: "alice, bob", kind: "direct", owner_id: null, member: true, my_role: "member" };
 
 function json(body: unknown, status = 200) {
@@ -58,6 +59,9 @@ beforeAll(() => {
     if (url === "/api/rooms/r1" && method === "GET") return json(room);
     if (url.startsWith("/api/rooms/r1/messages") && method === "GET") return json({ messages: [], has_more: false });
     if (url.startsWith("/api/rooms/r1/members")) return json([]);
+    if (url === "/api/rooms/r3" && method === "GET") return json(lounge);
+    if (url === "/api/rooms/r3/join" && method === "POST") return json(lounge);
+    if (url.startsWith("/api/rooms/r3/messages") && method === "GET") return json({ messages: [], has_more: false });
     if (url === "/api/rooms/dm1" && method === "GET") return json(dm);
     if (url.startsWith("/api/rooms/dm1/messages") && method === "GET") return json({ messages: [], has_more: false });
     if (url.startsWith("/api/rooms/dm1/members")) {
@@ -220,5 +224,25 @@ describe("the chat controller", () => {
     // Nothing more of that room is shown, even if a stray event arrives.
     socket.receive({ type: "event", event: created(9, message("m9", 9, "a9", bob)) });
     expect(useChat.getState().views.r1).toBeUndefined();
+  });
+
+  it("someone kicked from a public room finds it in Browse again; a DM is gone for good", async () => {
+    const { selectRoom } = await import("./chat");
+    const { useChat } = await import("./store");
+    const socket = sockets[0];
+    socket.receive({ type: "room_list", change: "created", room: { ...lounge, member: false, my_role: null } });
+    await selectRoom("r3");
+    await until(() => useChat.getState().views.r3?.loaded === true);
+    socket.receive({ type: "removed", room_id: "r3", reason: "kicked" });
+    let s = useChat.getState();
+    expect(s.joined).not.toContain("r3");
+    expect(s.views.r3).toBeUndefined();
+    expect(s.rooms.r3).toMatchObject({ name: "Lounge", member: false, my_role: null });
+    expect(s.toasts.map((t) => t.text)).toContain("You were removed from Lounge");
+
+    socket.receive({ type: "removed", room_id: "dm1", reason: "left" });
+    s = useChat.getState();
+    expect(s.rooms.dm1).toBeUndefined();
+    expect(s.joined).not.toContain("dm1");
   });
 });
