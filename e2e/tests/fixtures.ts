@@ -151,13 +151,20 @@ export class Person {
   }
 
   /** Register an account (on a fresh install the first one becomes the site admin). */
-  async register(password = "plum-quasar-7-tundra-bells"): Promise<void> {
+  async register(password = "plum-quasar-7-tundra-bells", opts: { keepWelcome?: boolean } = {}): Promise<boolean> {
     await this.page.goto("/");
     await this.page.getByRole("tab", { name: "Register" }).click();
     await this.page.getByLabel("Username").fill(this.name);
     await this.page.getByLabel("Password").fill(password);
+    const answer = this.page.waitForResponse((r) => r.url().endsWith("/api/auth/register"));
     await this.page.getByRole("button", { name: "Create account" }).click();
+    const firstAdmin = ((await (await answer).json()) as { first_admin?: boolean }).first_admin === true;
     await expect(this.page.getByTestId("me")).toHaveText(this.name);
+    // The first account of a server is welcomed as its admin; other tests just want to chat.
+    if (firstAdmin && !opts.keepWelcome) {
+      await this.page.getByRole("dialog", { name: "You're the admin of this Palaver" }).getByRole("button", { name: "Later" }).click();
+    }
+    return firstAdmin;
   }
 
   /** Open the drawer first on a phone-sized screen. */
