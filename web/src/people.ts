@@ -98,6 +98,12 @@ async function memberByName(roomId: string, username: string): Promise<Member | 
  * under the composer when it couldn't be done (nothing is sent then).
  */
 export async function runCommand(roomId: string, command: Command): Promise<string | null> {
+  const direct = get().rooms[roomId]?.kind === "direct";
+  if (direct && (command.name === "invite" || command.name === "kick" || command.name === "ban" || command.name === "mute")) {
+    return command.name === "invite"
+      ? "A direct conversation's people are fixed: start a new message with everyone instead"
+      : `There's no /${command.name} in a direct conversation`;
+  }
   try {
     switch (command.name) {
       case "me":
