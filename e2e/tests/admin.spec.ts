@@ -1,6 +1,9 @@
 import path from "node:path";
 import { Person, Server, expect, screenshotDir, test, uniqueName } from "./fixtures";
 
+// Several people and a busy machine: more than the default minute.
+test.describe.configure({ timeout: 120_000 });
+
 test("the first account of a fresh install is told it is the admin; the second is not", async ({ browser }) => {
   // A server of its own: the worker's shared server may have accounts already.
   const server = new Server();

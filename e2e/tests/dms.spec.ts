@@ -1,5 +1,8 @@
 import { Person, expect, test } from "./fixtures";
 
+// Several people and a busy machine: more than the default minute.
+test.describe.configure({ timeout: 120_000 });
+
 test("alice opens a DM with bob from New message, and they chat", async ({ browser, server }) => {
   const alice = await Person.open(browser, server, "alice");
   const bob = await Person.open(browser, server, "bob");

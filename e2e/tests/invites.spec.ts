@@ -1,5 +1,8 @@
 import { Person, expect, test, uniqueName } from "./fixtures";
 
+// Several people and a busy machine: more than the default minute.
+test.describe.configure({ timeout: 120_000 });
+
 test("an invite link brings carol into a private room she could not see before", async ({ browser, server }) => {
   const alice = await Person.open(browser, server, "alice");
   const carol = await Person.open(browser, server, "carol");

@@ -1,5 +1,8 @@
 import { Person, expect, test, uniqueName } from "./fixtures";
 
+// Several people and a busy machine: more than the default minute.
+test.describe.configure({ timeout: 120_000 });
+
 test("a moderator mutes, kicks and bans with slash commands; the target is told", async ({ browser, server }) => {
   const alice = await Person.open(browser, server, "alice");
   const bob = await Person.open(browser, server, "bob");

@@ -4,6 +4,9 @@ import { Person, expect, screenshotDir, test, uniqueName } from "./fixtures";
 
 const shot = (name: string) => path.join(screenshotDir, name);
 
+// Several people and a busy machine: more than the default minute.
+test.describe.configure({ timeout: 180_000 });
+
 test("desktop light and dark: DMs, people panel and profile, commands, invite, settings", async ({ browser, server }) => {
   const room = uniqueName("Book Club");
   for (const scheme of ["light", "dark"] as const) {
