@@ -35,7 +35,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        Self::build_with_policy(config, Arc::new(crate::chat::access::OpenRooms)).await
+        Self::build_with_policy(config, Arc::new(crate::chat::access::RoomKinds)).await
     }
 
     /// [`Application::build`] with another access policy than Palaver's (tests use one that

@@ -164,6 +164,19 @@ pub struct Config {
     #[arg(long, env = "PALAVER_MAX_ROOMS_PER_USER", default_value_t = 10)]
     pub max_rooms_per_user: usize,
 
+    /// Bot accounts one person may own; more get 403 `too_many_bots`.
+    #[arg(long, env = "PALAVER_MAX_BOTS_PER_USER", default_value_t = 10)]
+    pub max_bots_per_user: usize,
+
+    /// Messages one incoming webhook may post in a burst…
+    #[arg(long, env = "PALAVER_WEBHOOK_RATE_BURST", default_value_t = 10)]
+    pub webhook_rate_burst: u32,
+
+    /// …and per minute after it (30: one every 2 s); excess gets 429 `rate_limited` and is not
+    /// stored. 0 turns it off.
+    #[arg(long, env = "PALAVER_WEBHOOK_RATE_PER_MIN", default_value_t = 30)]
+    pub webhook_rate_per_min: u32,
+
     /// When set, `/metrics` answers only requests with `Authorization: Bearer <this token>`
     /// (others get 401 `unauthenticated`); unset, `/metrics` is open (keep it on a private
     /// network or block it at the proxy).

@@ -58,10 +58,28 @@ pub enum Error {
     GuestsDisabled,
     #[error("no such resource")]
     NotFound,
+    #[error("no such user")]
+    UserNotFound,
+    #[error("no such invite")]
+    InviteNotFound,
+    #[error("this invite has expired or been used up")]
+    InviteExpired,
+    #[error("{0}")]
+    InvalidRole(&'static str),
+    #[error("a DM holds at most {max} people")]
+    TooManyMembers { max: usize },
     #[error("a connection may subscribe to at most {max} rooms")]
     TooManySubscriptions { max: usize },
     #[error("you may own at most {max} rooms")]
     TooManyRooms { max: usize },
+    #[error("no such bot of yours")]
+    BotNotFound,
+    #[error("no such webhook")]
+    WebhookNotFound,
+    #[error("you may own at most {max} bots")]
+    TooManyBots { max: usize },
+    #[error("a room may have at most {max} webhooks")]
+    TooManyWebhooks { max: usize },
     #[error("you have too many connections open")]
     TooManyConnections,
     #[error("the request body is larger than {max} bytes")]
@@ -101,9 +119,18 @@ impl Error {
             Error::RoomNameTaken => "room_name_taken",
             Error::GuestsDisabled => "guests_disabled",
             Error::NotFound => "not_found",
+            Error::UserNotFound => "user_not_found",
+            Error::InviteNotFound => "invite_not_found",
+            Error::InviteExpired => "invite_expired",
+            Error::InvalidRole(_) => "invalid_role",
+            Error::TooManyMembers { .. } => "too_many_members",
             Error::TooManySubscriptions { .. } => "too_many_subscriptions",
             Error::TooManyRooms { .. } => "too_many_rooms",
             Error::TooManyConnections => "too_many_connections",
+            Error::BotNotFound => "bot_not_found",
+            Error::WebhookNotFound => "webhook_not_found",
+            Error::TooManyBots { .. } => "too_many_bots",
+            Error::TooManyWebhooks { .. } => "too_many_webhooks",
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::RequestTimeout => "request_timeout",
             Error::Unavailable(_) => "unavailable",
@@ -125,15 +152,26 @@ impl Error {
             | Error::PasswordRefused(_)
             | Error::InvalidBody(_)
             | Error::InvalidRoomName(_)
+            | Error::InvalidRole(_)
+            | Error::TooManyMembers { .. }
             | Error::TooManySubscriptions { .. } => StatusCode::BAD_REQUEST,
             Error::Unauthenticated | Error::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) | Error::GuestsDisabled | Error::CrossOrigin(_) => {
                 StatusCode::FORBIDDEN
             }
-            Error::RoomNotFound | Error::MessageNotFound | Error::NotFound => StatusCode::NOT_FOUND,
+            Error::RoomNotFound
+            | Error::MessageNotFound
+            | Error::NotFound
+            | Error::BotNotFound
+            | Error::WebhookNotFound
+            | Error::UserNotFound
+            | Error::InviteNotFound => StatusCode::NOT_FOUND,
+            Error::InviteExpired => StatusCode::GONE,
             Error::UsernameTaken | Error::RoomNameTaken => StatusCode::CONFLICT,
             Error::RateLimited | Error::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
-            Error::TooManyRooms { .. } => StatusCode::FORBIDDEN,
+            Error::TooManyRooms { .. }
+            | Error::TooManyBots { .. }
+            | Error::TooManyWebhooks { .. } => StatusCode::FORBIDDEN,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

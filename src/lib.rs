@@ -30,8 +30,9 @@
 //! - [`auth`]: the extractor that yields the current user from a cookie or bearer token (with
 //!   the CSRF check of cookie-signed state changes).
 //! - [`chat`]: the rules: the one access gate (`chat/access.rs`: who may read, post, join,
-//!   moderate, own a room; asked by every path), then a module per feature (accounts, rooms,
-//!   messages, names), validation and abuse limits; commits through the store and publishes what
+//!   moderate, own a room; asked by every path; with `chat/scope.rs`, the rooms a bot's token may
+//!   reach), then a module per feature (accounts, rooms, messages, names, bots, webhooks),
+//!   validation and abuse limits; commits through the store and publishes what
 //!   was committed on the bus.
 //! - [`store`]: the durable log: one small interface per resource (accounts, rooms, messages,
 //!   event log) combined in `Store`, each written once over a thin dialect seam; `sqlite/` and

@@ -26,6 +26,10 @@ pub struct User {
     /// The name to show; `null` when the person set none (show `username`).
     #[serde(default)]
     pub display_name: Option<String>,
+    /// A bot account (owned by a person, signed in with its token) or a webhook's poster:
+    /// clients badge it. Absent in events logged before bots existed, which read as `false`.
+    #[serde(default)]
+    pub bot: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
@@ -203,6 +207,9 @@ pub enum EventKind {
     MemberLeft { user: User },
     #[serde(rename = "room.updated")]
     RoomUpdated { room: Room },
+    /// The room's owner made `user` a moderator or a member again.
+    #[serde(rename = "member.role_changed")]
+    MemberRoleChanged { user: User, role: Role, by: User },
     #[serde(rename = "room.deleted")]
     RoomDeleted {},
 }
@@ -218,6 +225,7 @@ impl EventKind {
             EventKind::MemberJoined { .. } => "member.joined",
             EventKind::MemberLeft { .. } => "member.left",
             EventKind::RoomUpdated { .. } => "room.updated",
+            EventKind::MemberRoleChanged { .. } => "member.role_changed",
             EventKind::RoomDeleted {} => "room.deleted",
         }
     }
@@ -473,6 +481,61 @@ pub struct CreateRoomRequest {
     #[serde(default)]
     #[ts(optional)]
     pub topic: Option<String>,
+    /// "public" (the default) or "private"; DMs come from `POST /api/dms`.
+    #[serde(default)]
+    #[ts(optional)]
+    pub kind: Option<RoomKind>,
+}
+
+/// `POST /api/dms`: the other people of the DM, by username (the caller is always in it).
+#[derive(Debug, Clone, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct OpenDmRequest {
+    pub usernames: Vec<String>,
+}
+
+/// `POST /api/rooms/{room_id}/invites`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct CreateInviteRequest {
+    /// How many people may accept it; absent: no limit.
+    #[serde(default)]
+    #[ts(optional)]
+    pub max_uses: Option<u32>,
+    /// Seconds until it expires; absent: never.
+    #[serde(default)]
+    #[ts(optional)]
+    pub expires_in_secs: Option<u64>,
+}
+
+/// A new invite. `code` is shown only here: the server keeps only its hash.
+#[derive(Debug, Clone, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct InviteCreated {
+    pub code: String,
+    /// The web UI's page for the code: `/invite/{code}`.
+    pub url: String,
+    pub expires_at: Option<String>,
+    pub max_uses: Option<u32>,
+}
+
+/// `GET /api/invites/{code}`: what a live code leads to.
+#[derive(Debug, Clone, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct InvitePreview {
+    pub code: String,
+    pub room: Room,
+    pub expires_at: Option<String>,
+    pub max_uses: Option<u32>,
+    pub uses: u32,
+}
+
+/// `POST /api/rooms/{room_id}/members`.
+#[derive(Debug, Clone, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct AddMemberRequest {
+    pub username: String,
+}
+
+/// `PATCH /api/rooms/{room_id}/members/{user_id}`: "moderator" or "member".
+#[derive(Debug, Clone, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct ChangeRoleRequest {
+    pub role: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS, utoipa::ToSchema)]
@@ -529,6 +592,73 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
+/// A bot account as its owner sees it (`GET /api/bots`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct Bot {
+    pub user: User,
+    /// The only rooms its token may reach (every other room answers `room_not_found`);
+    /// `null`: not limited (it reaches what any signed-in account may).
+    pub room_ids: Option<Vec<String>>,
+    pub created_at: String,
+}
+
+/// `POST /api/bots`.
+#[derive(Debug, Clone, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct CreateBotRequest {
+    /// Follows the username rules and is unique among all users.
+    pub username: String,
+    /// Limit the bot's token to these rooms (it joins each); omit for no limit.
+    #[serde(default)]
+    #[ts(optional)]
+    pub room_ids: Option<Vec<String>>,
+}
+
+/// A bot's new token (shown once).
+#[derive(Debug, Clone, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct BotToken {
+    pub token: String,
+}
+
+/// An incoming webhook of a room, without its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct Webhook {
+    pub id: String,
+    pub room_id: String,
+    pub name: String,
+    /// The bot-like user its messages are posted as (`username` = `name`).
+    pub user: User,
+    pub created_at: String,
+}
+
+/// A webhook just made: its `url` holds the secret and is shown only this once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct CreatedWebhook {
+    pub id: String,
+    pub room_id: String,
+    pub name: String,
+    /// `/hooks/{id}/{secret}`: a path on this server; `POST` it with `{body}`.
+    pub url: String,
+    pub user: User,
+    pub created_at: String,
+}
+
+/// `POST /api/rooms/{room_id}/webhooks`.
+#[derive(Debug, Clone, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct CreateWebhookRequest {
+    /// Follows the username rules: it is the username of the webhook's poster.
+    pub name: String,
+}
+
+/// `POST /hooks/{id}/{secret}`: a message to post.
+#[derive(Debug, Clone, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct WebhookPost {
+    pub body: String,
+    /// Makes a retry idempotent (the original answers 200); a fresh one is made when omitted.
+    #[serde(default)]
+    #[ts(optional)]
+    pub client_id: Option<String>,
+}
+
 /// The TypeScript declarations of every wire type, for the web client (`web/src/protocol.gen.ts`).
 pub fn typescript_declarations() -> String {
     let cfg = ts_rs::Config::new().with_large_int("number");
@@ -549,6 +679,12 @@ pub fn typescript_declarations() -> String {
         GuestRequest::decl(&cfg),
         AuthResponse::decl(&cfg),
         CreateRoomRequest::decl(&cfg),
+        OpenDmRequest::decl(&cfg),
+        CreateInviteRequest::decl(&cfg),
+        InviteCreated::decl(&cfg),
+        InvitePreview::decl(&cfg),
+        AddMemberRequest::decl(&cfg),
+        ChangeRoleRequest::decl(&cfg),
         UpdateRoomRequest::decl(&cfg),
         SendMessageRequest::decl(&cfg),
         EditMessageRequest::decl(&cfg),
@@ -557,6 +693,13 @@ pub fn typescript_declarations() -> String {
         EventPage::decl(&cfg),
         ErrorBody::decl(&cfg),
         ErrorDetail::decl(&cfg),
+        Bot::decl(&cfg),
+        CreateBotRequest::decl(&cfg),
+        BotToken::decl(&cfg),
+        Webhook::decl(&cfg),
+        CreatedWebhook::decl(&cfg),
+        CreateWebhookRequest::decl(&cfg),
+        WebhookPost::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from src/protocol.rs by `cargo test` (UPDATE_TS=1 rewrites it). Do not edit.\n\n",

@@ -210,6 +210,7 @@ mod tests {
             guest: true,
             admin: false,
             display_name: None,
+            bot: false,
         }
     }
 

@@ -1,20 +1,35 @@
 //! The one gate: who may read, post in, join, moderate and own a room.
 //!
 //! Every path that reads or changes a room asks [`Gate`] first: REST history, events, members
-//! and long-poll; the socket's subscribe and replay; room lists and room-list frames; every
-//! write. The gate fetches the facts a decision needs (the room, the caller's role), asks the
-//! [`Policy`], and answers in one way for everyone:
+//! and long-poll; the socket's subscribe and replay; room lists and room-list frames; invites;
+//! every write. The gate fetches the facts a decision needs (the room's kind, the room, the
+//! caller's role), asks the [`Policy`], and answers in one way for everyone:
 //! - a caller who may not **read** a room gets `room_not_found`, whatever they asked: to them the
 //!   room does not exist, so its existence doesn't leak;
 //! - a caller who may read but not do the rest gets `forbidden`, with a message saying who may.
 //!
-//! The policy says up front which facts it needs ([`Policy::lookup`]), so a decision that needs
-//! none (today's: every room is public, anyone may read, post and join) costs no store round
-//! trip, and the send path stays as fast as it was.
+//! Before the policy, the gate checks the caller's room scope ([`super::scope`]): a bot whose
+//! token is limited to chosen rooms (or a webhook's poster) gets `room_not_found` for every
+//! other room, on every path, whatever the policy says. It is a separate check, so any policy
+//! composes with it; people have no scope and it costs them nothing.
+//!
+//! The policy says up front which facts it needs ([`Policy::lookup`]). Palaver's,
+//! [`RoomKinds`], needs only the room's kind to let anyone read, post in and join a public
+//! room; a room's kind never changes after it is made, so the gate keeps a per-node cache of
+//! id → kind and a send to a public room costs no store round trip once the kind is known. A
+//! private room or DM costs one indexed read of the caller's membership.
+//!
+//! The facts are a struct a policy reads what it needs from: a further fact (a ban, a mute) is a
+//! new field fetched when the policy asks for it, and the paths that ask the gate don't change.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use crate::error::{Error, Result};
-use crate::protocol::{Role, Room, User};
+use crate::protocol::{Role, Room, RoomKind, User};
 use crate::store::Store;
+
+use super::scope::Scopes;
 
 /// What a caller wants to do in a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,18 +40,22 @@ pub enum Need {
     Post,
     /// Become a member (join, or subscribe, which joins).
     Join,
-    /// Act on others' messages and the room's settings: clear, update, rearrange when limited.
+    /// Act on others' messages and the room's settings: clear, update, rearrange when limited,
+    /// add members, make invites of a private room.
     Moderate,
-    /// Delete the room.
+    /// Delete the room; change its members' roles.
     Own,
 }
 
-/// The facts a policy decision needs fetched first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The facts a policy decision needs fetched first, from the cheapest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Lookup {
     /// Nothing: the decision depends on the user alone.
     Nothing,
-    /// The room and the caller's role in it (owner, admin, member, or none).
+    /// The room's kind (from the gate's per-node cache); and, for a room that is not public,
+    /// the room and the caller's role too.
+    Kind,
+    /// The room and the caller's role in it (owner, admin, moderator, member, or none).
     RoomAndRole,
 }
 
@@ -45,13 +64,15 @@ pub enum Lookup {
 pub struct Facts<'a> {
     pub user: &'a User,
     pub room_id: &'a str,
-    /// Fetched when the policy asked for [`Lookup::RoomAndRole`].
+    /// Known when the policy asked for [`Lookup::Kind`] or more.
+    pub kind: Option<RoomKind>,
+    /// Fetched when the policy asked for [`Lookup::RoomAndRole`] (or the kind is not public).
     pub room: Option<&'a Room>,
     /// The caller's role; `Owner` for the room's owner. `None`: not a member (or not fetched).
     pub role: Option<Role>,
 }
 
-/// The rules of access. [`OpenRooms`] is Palaver's; tests install others to prove the gate is
+/// The rules of access. [`RoomKinds`] is Palaver's; tests install others to prove the gate is
 /// asked on every path.
 pub trait Policy: Send + Sync + 'static {
     /// Which facts [`Policy::allows`] needs for this kind of request.
@@ -61,7 +82,8 @@ pub trait Policy: Send + Sync + 'static {
 }
 
 /// Every room is public: anyone signed in may read, post and join; the owner and admins
-/// moderate; only the owner deletes.
+/// moderate; only the owner deletes. (Palaver's policy before room kinds; the gate tests build
+/// on it.)
 #[derive(Debug, Default, Clone, Copy)]
 pub struct OpenRooms;
 
@@ -82,22 +104,77 @@ impl Policy for OpenRooms {
     }
 }
 
-/// What the gate fetched on its way to a yes; `None` when the policy needed nothing.
+/// Palaver's policy:
+/// - a **public** room: anyone signed in reads, posts and joins;
+/// - a **private** room or a **DM**: only its members read and post; nobody joins it (people
+///   come in through an invite or are added by a moderator, which don't ask for [`Need::Join`];
+///   a member's join, as every socket resume's subscribe, is allowed and writes nothing);
+/// - moderating: the owner, moderators and room admins (of old data), and site admins in any
+///   room they may read;
+/// - owning (deleting the room, changing roles): the owner only.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RoomKinds;
+
+impl Policy for RoomKinds {
+    fn lookup(&self, need: Need) -> Lookup {
+        match need {
+            Need::Read | Need::Post | Need::Join => Lookup::Kind,
+            Need::Moderate | Need::Own => Lookup::RoomAndRole,
+        }
+    }
+
+    fn allows(&self, need: Need, facts: &Facts<'_>) -> bool {
+        let kind = facts.kind.or(facts.room.map(|r| r.kind));
+        let reads = match kind {
+            Some(RoomKind::Public) => true,
+            Some(RoomKind::Private | RoomKind::Direct) => facts.role.is_some(),
+            // Unknown kind: the room does not exist (or was not looked up): refuse.
+            None => false,
+        };
+        match need {
+            Need::Read | Need::Post | Need::Join => reads,
+            Need::Moderate => {
+                reads && (facts.role.is_some_and(Role::moderates) || facts.user.admin)
+            }
+            Need::Own => facts.role == Some(Role::Owner),
+        }
+    }
+}
+
+/// Most room kinds the gate remembers before it starts over (a kind is one small read away).
+const KIND_CACHE_MAX: usize = 100_000;
+
+/// What the gate fetched on its way to a yes; empty when the policy needed nothing.
 #[derive(Debug, Clone, Default)]
 pub struct Admitted {
+    pub kind: Option<RoomKind>,
     pub room: Option<Room>,
     pub role: Option<Role>,
 }
 
 /// The one place access is decided.
 pub struct Gate {
-    store: std::sync::Arc<dyn Store>,
-    policy: std::sync::Arc<dyn Policy>,
+    store: Arc<dyn Store>,
+    policy: Arc<dyn Policy>,
+    /// The rooms bots and webhook posters may reach at all.
+    scopes: Arc<Scopes>,
+    /// Room id → kind, as read from the store: a room's kind never changes.
+    kinds: RwLock<HashMap<String, RoomKind>>,
 }
 
 impl Gate {
-    pub fn new(store: std::sync::Arc<dyn Store>, policy: std::sync::Arc<dyn Policy>) -> Self {
-        Gate { store, policy }
+    pub fn new(store: Arc<dyn Store>, policy: Arc<dyn Policy>) -> Self {
+        Gate {
+            scopes: Arc::new(Scopes::new(store.clone())),
+            store,
+            policy,
+            kinds: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The callers' room scopes (a bot limited to chosen rooms).
+    pub fn scopes(&self) -> &Scopes {
+        &self.scopes
     }
 
     /// Allows the request or refuses it: `room_not_found` when the caller may not read the room
@@ -109,19 +186,26 @@ impl Gate {
         need: Need,
         what: &'static str,
     ) -> Result<Admitted> {
-        let lookup = match (self.policy.lookup(need), need) {
-            // A refusal must know whether the caller may read, so fetch what reading needs too.
-            (Lookup::RoomAndRole, _) => Lookup::RoomAndRole,
-            (Lookup::Nothing, Need::Read) => Lookup::Nothing,
-            (Lookup::Nothing, _) => self.policy.lookup(Need::Read),
-        };
+        if !self.scopes.allows(user, room_id).await? {
+            return Err(Error::RoomNotFound);
+        }
+        // A refusal must know whether the caller may read, so fetch what reading needs too.
+        let lookup = self.policy.lookup(need).max(self.policy.lookup(Need::Read));
         let admitted = match lookup {
             Lookup::Nothing => Admitted::default(),
+            Lookup::Kind => match self.kind(room_id).await? {
+                RoomKind::Public => Admitted {
+                    kind: Some(RoomKind::Public),
+                    ..Admitted::default()
+                },
+                _ => self.room_and_role(user, room_id).await?,
+            },
             Lookup::RoomAndRole => self.room_and_role(user, room_id).await?,
         };
         let facts = Facts {
             user,
             room_id,
+            kind: admitted.kind,
             room: admitted.room.as_ref(),
             role: admitted.role,
         };
@@ -139,33 +223,45 @@ impl Gate {
         self.require(user, room_id, Need::Read, "").await
     }
 
-    /// Keeps the rooms of `rooms` the user may read, in order.
-    pub async fn readable(&self, user: &User, rooms: Vec<Room>) -> Result<Vec<Room>> {
+    /// Keeps the rooms the user may read, in order; each comes with the user's role in it as
+    /// the store has it (`None`: not a member), which is what the policy is told (`Owner` for
+    /// the room's owner). A bot limited to chosen rooms keeps only those.
+    pub async fn readable(
+        &self,
+        user: &User,
+        rooms: Vec<(Room, Option<Role>)>,
+    ) -> Result<Vec<(Room, Option<Role>)>> {
         let mut kept = Vec::with_capacity(rooms.len());
-        for room in rooms {
-            let role = match self.policy.lookup(Need::Read) {
-                Lookup::Nothing => None,
-                Lookup::RoomAndRole => self.role_in(user, &room).await?,
-            };
+        for (room, role) in rooms {
+            if !self.scopes.allows(user, &room.id).await? {
+                continue;
+            }
             let facts = Facts {
                 user,
                 room_id: &room.id,
+                kind: Some(room.kind),
                 room: Some(&room),
-                role,
+                role: owner_or(user, &room, role),
             };
             if self.policy.allows(Need::Read, &facts) {
-                kept.push(room);
+                kept.push((room, role));
             }
         }
         Ok(kept)
     }
 
     /// Who may read `room`, as a test on each user, for frames that go to every connection (a
-    /// room-list update). Fetches the room's members once when the policy needs roles.
+    /// room-list update). Fetches the room's members once when the policy needs roles (for a
+    /// room that is not public).
     pub async fn audience(&self, room: &Room) -> Result<Audience> {
-        let roles = match self.policy.lookup(Need::Read) {
-            Lookup::Nothing => None,
-            Lookup::RoomAndRole => Some(
+        let needs_roles = match self.policy.lookup(Need::Read) {
+            Lookup::Nothing => false,
+            Lookup::Kind => room.kind != RoomKind::Public,
+            Lookup::RoomAndRole => true,
+        };
+        let roles = match needs_roles {
+            false => None,
+            true => Some(
                 self.store
                     .members(&room.id)
                     .await?
@@ -176,48 +272,79 @@ impl Gate {
         };
         Ok(Audience {
             policy: self.policy.clone(),
+            scopes: self.scopes.clone(),
             room: room.clone(),
             roles,
         })
     }
 
-    async fn room_and_role(&self, user: &User, room_id: &str) -> Result<Admitted> {
-        let room = self.store.get_room(room_id).await?;
-        let role = self.role_in(user, &room).await?;
-        Ok(Admitted {
-            room: Some(room),
-            role,
-        })
+    /// Forgets a deleted room's kind.
+    pub fn forget(&self, room_id: &str) {
+        self.kinds.write().unwrap().remove(room_id);
     }
 
-    async fn role_in(&self, user: &User, room: &Room) -> Result<Option<Role>> {
-        if room.owner_id.as_deref() == Some(user.id.as_str()) {
-            return Ok(Some(Role::Owner));
+    /// The room's kind, from the cache or the store (`room_not_found` for no such room).
+    async fn kind(&self, room_id: &str) -> Result<RoomKind> {
+        if let Some(kind) = self.kinds.read().unwrap().get(room_id) {
+            return Ok(*kind);
         }
-        self.store.role(&room.id, &user.id).await
+        let room = self.store.get_room(room_id).await?;
+        self.remember(&room);
+        Ok(room.kind)
     }
+
+    fn remember(&self, room: &Room) {
+        let mut kinds = self.kinds.write().unwrap();
+        if kinds.len() >= KIND_CACHE_MAX {
+            kinds.clear();
+        }
+        kinds.insert(room.id.clone(), room.kind);
+    }
+
+    async fn room_and_role(&self, user: &User, room_id: &str) -> Result<Admitted> {
+        let room = self.store.get_room(room_id).await?;
+        self.remember(&room);
+        let role = self.store.role(&room.id, &user.id).await?;
+        Ok(Admitted {
+            kind: Some(room.kind),
+            role: owner_or(user, &room, role),
+            room: Some(room),
+        })
+    }
+}
+
+/// `Owner` for the room's owner, else the role the store has.
+fn owner_or(user: &User, room: &Room, role: Option<Role>) -> Option<Role> {
+    if room.owner_id.as_deref() == Some(user.id.as_str()) {
+        return Some(Role::Owner);
+    }
+    role
 }
 
 /// The readers of one room, decided per user without a store round trip.
 pub struct Audience {
-    policy: std::sync::Arc<dyn Policy>,
+    policy: Arc<dyn Policy>,
+    scopes: Arc<Scopes>,
     room: Room,
     /// Members and their roles, when the policy decides by role.
-    roles: Option<std::collections::HashMap<String, Role>>,
+    roles: Option<HashMap<String, Role>>,
 }
 
 impl Audience {
     pub fn includes(&self, user: &User) -> bool {
+        if !self.scopes.allows_known(user, &self.room.id) {
+            return false;
+        }
         let role = match &self.roles {
             None => None,
-            Some(_) if self.room.owner_id.as_deref() == Some(user.id.as_str()) => Some(Role::Owner),
-            Some(roles) => roles.get(&user.id).copied(),
+            Some(roles) => owner_or(user, &self.room, roles.get(&user.id).copied()),
         };
         self.policy.allows(
             Need::Read,
             &Facts {
                 user,
                 room_id: &self.room.id,
+                kind: Some(self.room.kind),
                 room: Some(&self.room),
                 role,
             },
@@ -236,6 +363,7 @@ mod tests {
             guest: false,
             admin: false,
             display_name: None,
+            bot: false,
         }
     }
 
@@ -243,8 +371,16 @@ mod tests {
         Facts {
             user,
             room_id: "r",
+            kind: None,
             room: None,
             role,
+        }
+    }
+
+    fn in_kind<'a>(user: &'a User, kind: RoomKind, role: Option<Role>) -> Facts<'a> {
+        Facts {
+            kind: Some(kind),
+            ..facts(user, role)
         }
     }
 
@@ -262,5 +398,109 @@ mod tests {
         assert!(policy.allows(Need::Moderate, &facts(&alice, Some(Role::Owner))));
         assert!(!policy.allows(Need::Own, &facts(&alice, Some(Role::Admin))));
         assert!(policy.allows(Need::Own, &facts(&alice, Some(Role::Owner))));
+    }
+
+    #[test]
+    fn public_rooms_need_only_their_kind_for_reading_posting_and_joining() {
+        let alice = user("alice");
+        let policy = RoomKinds;
+        for need in [Need::Read, Need::Post, Need::Join] {
+            assert_eq!(policy.lookup(need), Lookup::Kind);
+            assert!(policy.allows(need, &in_kind(&alice, RoomKind::Public, None)));
+            // Without a kind (no such room) nothing is allowed.
+            assert!(!policy.allows(need, &facts(&alice, Some(Role::Owner))));
+        }
+    }
+
+    #[test]
+    fn private_rooms_and_dms_admit_only_their_members() {
+        let alice = user("alice");
+        let policy = RoomKinds;
+        for kind in [RoomKind::Private, RoomKind::Direct] {
+            for need in [
+                Need::Read,
+                Need::Post,
+                Need::Join,
+                Need::Moderate,
+                Need::Own,
+            ] {
+                assert!(
+                    !policy.allows(need, &in_kind(&alice, kind, None)),
+                    "{need:?}"
+                );
+            }
+            for need in [Need::Read, Need::Post, Need::Join] {
+                assert!(policy.allows(need, &in_kind(&alice, kind, Some(Role::Member))));
+            }
+            assert!(!policy.allows(Need::Moderate, &in_kind(&alice, kind, Some(Role::Member))));
+        }
+    }
+
+    #[test]
+    fn moderators_room_admins_and_site_admins_moderate_and_only_the_owner_owns() {
+        let alice = user("alice");
+        let policy = RoomKinds;
+        let public = RoomKind::Public;
+        for role in [Role::Owner, Role::Admin, Role::Moderator] {
+            assert!(policy.allows(Need::Moderate, &in_kind(&alice, public, Some(role))));
+        }
+        assert!(!policy.allows(Need::Moderate, &in_kind(&alice, public, Some(Role::Member))));
+        assert!(!policy.allows(Need::Own, &in_kind(&alice, public, Some(Role::Moderator))));
+        assert!(!policy.allows(Need::Own, &in_kind(&alice, public, Some(Role::Admin))));
+        assert!(policy.allows(Need::Own, &in_kind(&alice, public, Some(Role::Owner))));
+        let mut admin = user("root");
+        admin.admin = true;
+        assert!(policy.allows(Need::Moderate, &in_kind(&admin, public, None)));
+        assert!(!policy.allows(Need::Own, &in_kind(&admin, public, None)));
+        // A site admin moderates only rooms they may read: a private room's stranger stays out.
+        let private = RoomKind::Private;
+        assert!(!policy.allows(Need::Read, &in_kind(&admin, private, None)));
+        assert!(!policy.allows(Need::Moderate, &in_kind(&admin, private, None)));
+        assert!(policy.allows(
+            Need::Moderate,
+            &in_kind(&admin, private, Some(Role::Member))
+        ));
+    }
+
+    /// The send path's check of a public room reads the store once per node, then never: the
+    /// kind is cached. (Proof: after the room's row is gone, the cached answer still admits,
+    /// where a store read would answer `room_not_found`; a private room is read every time.)
+    #[tokio::test]
+    async fn a_public_rooms_kind_is_read_once_and_a_private_rooms_membership_every_time() {
+        use crate::store::sqlite::SqliteStore;
+        use crate::store::{AccountStore, RoomStore};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open_in(dir.path()).await.unwrap());
+        let alice = store.create_user("alice", None, true).await.unwrap();
+        let (public, _) = store.create_room("Open", "", &alice).await.unwrap();
+        let (private, _) = store
+            .create_room_of_kind("Closed", "", &alice, RoomKind::Private)
+            .await
+            .unwrap();
+        let gate = Gate::new(store.clone(), Arc::new(RoomKinds));
+        for room in [&public, &private] {
+            let admitted = gate.require(&alice, &room.id, Need::Post, "").await;
+            assert!(admitted.is_ok(), "{}", room.name);
+        }
+        let admitted = gate
+            .require(&alice, &public.id, Need::Post, "")
+            .await
+            .unwrap();
+        assert!(
+            admitted.room.is_none() && admitted.role.is_none(),
+            "no room or role read"
+        );
+        for room in [&public, &private] {
+            store.delete_room(&room.id).await.unwrap();
+        }
+        assert!(gate
+            .require(&alice, &public.id, Need::Post, "")
+            .await
+            .is_ok());
+        assert!(matches!(
+            gate.require(&alice, &private.id, Need::Post, "").await,
+            Err(Error::RoomNotFound)
+        ));
+        store.close().await;
     }
 }

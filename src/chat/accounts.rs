@@ -92,7 +92,12 @@ impl Chat {
     /// The session with this token hash: its user and expiry; `None` when unknown, revoked or
     /// expired.
     pub async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>> {
-        self.store.session(token_hash).await
+        let session = self.store.session(token_hash).await?;
+        if let Some(session) = &session {
+            // A bot's room scope, read now, so room-list frames can be filtered for its sockets.
+            self.gate.scopes().load(&session.user).await?;
+        }
+        Ok(session)
     }
 
     /// Revokes the session everywhere: REST at once, and its open sockets are closed.

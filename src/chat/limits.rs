@@ -134,9 +134,12 @@ pub struct Limits {
     messages: Option<DefaultKeyedRateLimiter<String>>,
     room_changes: Option<DefaultKeyedRateLimiter<String>>,
     memberships: Option<DefaultKeyedRateLimiter<String>>,
+    /// Posts per incoming webhook, keyed by the webhook's id.
+    webhooks: Option<DefaultKeyedRateLimiter<String>>,
     login_by_user: Window<String>,
     login_by_address: Window<IpAddr>,
     pub max_rooms_per_user: usize,
+    pub max_bots_per_user: usize,
     pub max_connections_per_user: usize,
     /// How long a session lives after sign-in.
     pub session_ttl: Duration,
@@ -153,9 +156,11 @@ impl Limits {
             messages,
             room_changes: per_user(config.room_rate_per_min, config.room_rate_burst),
             memberships: per_user(config.join_rate_per_min, config.join_rate_burst),
+            webhooks: per_user(config.webhook_rate_per_min, config.webhook_rate_burst),
             login_by_user: Window::new(config.login_per_user_per_min, minute),
             login_by_address: Window::new(config.login_per_address_per_min, minute),
             max_rooms_per_user: config.max_rooms_per_user,
+            max_bots_per_user: config.max_bots_per_user,
             max_connections_per_user: config.max_connections_per_user.max(1),
             session_ttl: Duration::from_secs(config.session_ttl_secs.max(1)),
         }
@@ -164,6 +169,11 @@ impl Limits {
     /// One message-changing action (send, edit, delete, move) by this user.
     pub fn message(&self, user_id: &str) -> Result<()> {
         take(&self.messages, user_id)
+    }
+
+    /// One post through the incoming webhook with this id.
+    pub fn webhook(&self, webhook_id: &str) -> Result<()> {
+        take(&self.webhooks, webhook_id)
     }
 
     /// One room change (create, update, delete, clear) by this user.
@@ -211,9 +221,14 @@ impl Limits {
 
     /// Forgets keys whose buckets are full again, so memory tracks recent activity only.
     pub fn prune(&self) {
-        for limiter in [&self.messages, &self.room_changes, &self.memberships]
-            .into_iter()
-            .flatten()
+        for limiter in [
+            &self.messages,
+            &self.room_changes,
+            &self.memberships,
+            &self.webhooks,
+        ]
+        .into_iter()
+        .flatten()
         {
             limiter.retain_recent();
         }

@@ -7,16 +7,23 @@
 //! private, so no caller goes around the rules.
 //!
 //! One module per feature: [`accounts`] (sign-up, sign-in, sessions), [`rooms`] (rooms,
-//! members, room lists), [`messages`] (sends, edits, history, the event log); [`access`] is the
-//! gate they all ask.
+//! members, room lists), [`dms`] (DMs, member roles), [`invites`] (invites, added members),
+//! [`messages`] (sends, edits, history, the event log), [`bots`] (bot accounts and their
+//! tokens), [`webhooks`] (incoming webhooks); [`access`] is the gate they all ask, and [`scope`]
+//! the rooms a bot may reach at all.
 
 pub mod access;
 pub mod accounts;
+pub mod bots;
+pub mod dms;
+pub mod invites;
 pub mod limits;
 pub mod messages;
 pub mod names;
 pub mod rooms;
+pub mod scope;
 pub mod validate;
+pub mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -70,7 +77,7 @@ fn publish(hub: &Hub, bus: &dyn Bus, events: &[StoredEvent]) {
 
 impl Chat {
     /// The rules over a store, a bus and this node's hub, with Palaver's access policy
-    /// ([`access::OpenRooms`]); [`Chat::with_policy`] sets another.
+    /// ([`access::RoomKinds`]); [`Chat::with_policy`] sets another.
     pub fn new(
         store: Arc<dyn Store>,
         bus: Arc<dyn Bus>,
@@ -89,7 +96,7 @@ impl Chat {
         };
         let store_publishes = store.publish_sends(publisher);
         Chat {
-            gate: Gate::new(store.clone(), Arc::new(access::OpenRooms)),
+            gate: Gate::new(store.clone(), Arc::new(access::RoomKinds)),
             store,
             bus,
             hub,
@@ -170,6 +177,18 @@ impl Chat {
             Ok(audience) => self.room_list_to(change, room, &audience),
             Err(err) => err.log_if_internal(),
         }
+    }
+
+    /// Tells one user's connections of a room they may now read (added, or in by an invite).
+    fn room_list_to_user(&self, change: RoomListChange, room: Room, user_id: &str) {
+        let room = Room {
+            member: false,
+            my_role: None,
+            ..room
+        };
+        let frame = ServerFrame::RoomList { change, room };
+        self.hub
+            .broadcast_all(Utf8Bytes::from(frame.encode()), &|user| user.id == user_id);
     }
 
     fn room_list_to(&self, change: RoomListChange, mut room: Room, audience: &access::Audience) {

@@ -12,6 +12,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::protocol::RoomKind;
 use crate::store::Store;
 
 /// Names a guest can't take (nor anything that looks like one of them).
@@ -61,15 +62,16 @@ pub fn confusable(a: &str, b: &str) -> bool {
     Wanted::new(a).looks_like(b)
 }
 
-/// `room_name_taken` when another live room's name looks like `name`. `renaming` is the room
-/// being renamed (it may keep looking like itself).
+/// `room_name_taken` when another live public room's name looks like `name`. `renaming` is the
+/// room being renamed (it may keep looking like itself). Private rooms and DMs take no part:
+/// their names must not tell a stranger they exist (a private room's name is free to reuse).
 pub async fn room_name_free(store: &dyn Store, name: &str, renaming: Option<&str>) -> Result<()> {
     let wanted = Wanted::new(name);
-    let taken = store
-        .list_rooms()
-        .await?
-        .iter()
-        .any(|room| Some(room.id.as_str()) != renaming && wanted.looks_like(&room.name));
+    let taken = store.list_rooms().await?.iter().any(|room| {
+        room.kind == RoomKind::Public
+            && Some(room.id.as_str()) != renaming
+            && wanted.looks_like(&room.name)
+    });
     if taken {
         return Err(Error::RoomNameTaken);
     }

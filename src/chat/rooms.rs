@@ -5,7 +5,7 @@
 //! in (every socket resume subscribes again) writes nothing and takes nothing.
 
 use crate::error::{Error, Result};
-use crate::protocol::{Member, Rearrange, Room, RoomListChange, User};
+use crate::protocol::{Member, Rearrange, Role, Room, RoomKind, RoomListChange, User};
 use crate::store::RoomPatch;
 
 use super::access::Need;
@@ -17,23 +17,63 @@ impl Chat {
         room
     }
 
-    /// The rooms the user may read.
+    /// The room as the caller sees it: with presence, and whether they are a member and their
+    /// role (`role`: their membership as the store has it).
+    pub(super) fn for_caller(&self, room: Room, role: Option<Role>) -> Room {
+        Room {
+            member: role.is_some(),
+            my_role: role,
+            ..self.with_presence(room)
+        }
+    }
+
+    /// The room, as the caller sees it, read fresh from the store.
+    pub(super) async fn room_for(&self, user: &User, room_id: &str) -> Result<Room> {
+        let room = self.store.get_room(room_id).await?;
+        let role = self.store.role(room_id, &user.id).await?;
+        Ok(self.for_caller(room, role))
+    }
+
+    /// The rooms the user may read: every public room, and their private rooms and DMs.
     pub async fn list_rooms(&self, user: &User) -> Result<Vec<Room>> {
-        let rooms = self.store.list_rooms().await?;
+        let rooms = self.store.list_rooms_for(&user.id).await?;
         let rooms = self.gate.readable(user, rooms).await?;
-        Ok(rooms.into_iter().map(|r| self.with_presence(r)).collect())
+        Ok(rooms
+            .into_iter()
+            .map(|(room, role)| self.for_caller(room, role))
+            .collect())
     }
 
     pub async fn get_room(&self, user: &User, room_id: &str) -> Result<Room> {
-        let admitted = self.gate.read(user, room_id).await?;
-        let room = match admitted.room {
-            Some(room) => room,
-            None => self.store.get_room(room_id).await?,
-        };
-        Ok(self.with_presence(room))
+        self.gate.read(user, room_id).await?;
+        self.room_for(user, room_id).await
     }
 
+    /// Creates a public room, owned by the caller.
     pub async fn create_room(&self, user: &User, name: &str, topic: Option<&str>) -> Result<Room> {
+        self.create_room_of_kind(user, name, topic, None).await
+    }
+
+    /// Creates a public or private room, owned by the caller (`kind` "direct" is refused: DMs
+    /// come from [`Chat::open_dm`]).
+    pub async fn create_room_of_kind(
+        &self,
+        user: &User,
+        name: &str,
+        topic: Option<&str>,
+        kind: Option<RoomKind>,
+    ) -> Result<Room> {
+        if self.gate.scopes().limited(user).await? {
+            return Err(Error::Forbidden(
+                "a bot limited to chosen rooms can't create rooms",
+            ));
+        }
+        let kind = kind.unwrap_or_default();
+        if kind == RoomKind::Direct {
+            return Err(Error::InvalidRequest(
+                "kind is public or private; a DM is opened with POST /api/dms".into(),
+            ));
+        }
         let name = validate::room_name(name)?;
         names::room_name_free(self.store.as_ref(), &name, None).await?;
         let topic = validate::topic(topic.unwrap_or(""))?;
@@ -49,10 +89,13 @@ impl Chat {
             return Err(Error::TooManyRooms { max });
         }
         self.limits.room_change(&user.id)?;
-        let (room, events) = self.store.create_room(&name, topic, user).await?;
+        let (room, events) = self
+            .store
+            .create_room_of_kind(&name, topic, user, kind)
+            .await?;
         self.publish(&events);
         self.room_list(RoomListChange::Created, room.clone()).await;
-        Ok(self.with_presence(room))
+        Ok(self.for_caller(room, Some(Role::Owner)))
     }
 
     pub async fn update_room(
@@ -93,7 +136,8 @@ impl Chat {
         // Coalesced with the room's count updates: however fast its owner changes it, every
         // socket gets at most one `room_list` for it per flush, with its state at that moment.
         self.room_list_soon(room_id);
-        Ok(self.with_presence(room))
+        let role = self.store.role(room_id, &user.id).await?;
+        Ok(self.for_caller(room, role))
     }
 
     pub async fn delete_room(&self, user: &User, room_id: &str) -> Result<()> {
@@ -114,6 +158,7 @@ impl Chat {
         // Who may read it is decided before it is gone.
         let audience = self.gate.audience(&room).await?;
         let event = self.store.delete_room(room_id).await?;
+        self.gate.forget(room_id);
         self.publish(std::slice::from_ref(&event));
         self.room_list_to(RoomListChange::Deleted, room, &audience);
         Ok(())
@@ -121,7 +166,7 @@ impl Chat {
 
     pub async fn join(&self, user: &User, room_id: &str) -> Result<Room> {
         self.become_member(user, room_id).await?;
-        self.get_room(user, room_id).await
+        self.room_for(user, room_id).await
     }
 
     /// A socket's subscribe: the caller must be able to read the room, and subscribing makes
@@ -156,7 +201,12 @@ impl Chat {
     /// Leaves the room; a leave that writes an event (the user was a member) takes from the
     /// membership bucket, a silent one (they were not) takes nothing.
     pub async fn leave(&self, user: &User, room_id: &str) -> Result<()> {
-        self.gate.read(user, room_id).await?;
+        let admitted = self.gate.read(user, room_id).await?;
+        if self.kind_of(&admitted, room_id).await? == RoomKind::Direct {
+            return Err(Error::Forbidden(
+                "a DM's people are fixed: nobody leaves or joins it",
+            ));
+        }
         if self.store.role(room_id, &user.id).await?.is_some() {
             self.limits.membership(&user.id)?;
         }
@@ -164,6 +214,18 @@ impl Chat {
             self.publish(std::slice::from_ref(&event));
         }
         Ok(())
+    }
+
+    /// The room's kind: what the gate found, or the store's answer when the policy needed none.
+    pub(super) async fn kind_of(
+        &self,
+        admitted: &super::access::Admitted,
+        room_id: &str,
+    ) -> Result<RoomKind> {
+        match admitted.kind {
+            Some(kind) => Ok(kind),
+            None => Ok(self.store.get_room(room_id).await?.kind),
+        }
     }
 
     pub async fn members(&self, user: &User, room_id: &str) -> Result<Vec<Member>> {

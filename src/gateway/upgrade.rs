@@ -1,5 +1,6 @@
-//! The HTTP upgrade to a WebSocket, and the connection's setup: the `Origin` and session checks
-//! (a refused socket gets its error frame and close code), the hub's per-user connection cap,
+//! The HTTP upgrade to a WebSocket, and the connection's setup: the `Origin` check (a foreign
+//! origin gets 403 `cross_origin`, before any upgrade), the session check (a refused socket gets
+//! its error frame and close code), the hub's per-user connection cap,
 //! the `hello`, then the writer task and the reader until the connection closes, and the hub
 //! forgetting the connection at the end.
 
@@ -77,6 +78,11 @@ async fn upgrade(
     Query(params): Query<WsParams>,
     mut request: Request,
 ) -> Response {
+    // A browser page of another site must not open a socket with the visitor's cookie (cross-
+    // site WebSocket hijacking): refused with 403 before the upgrade, so no socket ever opens.
+    if !origin_allowed(request.headers(), &state.config.allowed_origins) {
+        return Error::CrossOrigin("this origin may not open a socket here").into_response();
+    }
     let (response, on_upgrade) = match socket::accept(&mut request) {
         Ok(accepted) => accepted,
         Err(refusal) => return refusal.into_response(),
@@ -87,9 +93,7 @@ async fn upgrade(
         .read_buffer_size(READ_BUFFER)
         .max_message_size(Some(config.ws_max_message_bytes))
         .max_frame_size(Some(config.ws_max_message_bytes));
-    let verdict = if !origin_allowed(headers, &config.allowed_origins) {
-        Err((close_code::POLICY, "origin not allowed", None))
-    } else {
+    let verdict = {
         match params.token.or_else(|| auth::token_from_headers(headers)) {
             None => Err((
                 close_code::POLICY,

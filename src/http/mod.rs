@@ -2,12 +2,16 @@
 //! and the web UI.
 
 pub mod auth;
+pub mod bots;
 pub mod extract;
+pub mod invites;
+pub mod members;
 pub mod messages;
 pub mod openapi;
 pub mod ops;
 pub mod rooms;
 pub mod ui;
+pub mod webhooks;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, Request, Uri};
@@ -95,7 +99,11 @@ pub fn router() -> Router<AppState> {
     let mut router = Router::new()
         .merge(auth::router())
         .merge(rooms::router())
+        .merge(members::router())
+        .merge(invites::router())
         .merge(messages::router())
+        .merge(bots::router())
+        .merge(webhooks::router())
         .merge(ops::router())
         .merge(openapi::router())
         .merge(crate::gateway::router())

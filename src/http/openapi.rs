@@ -14,7 +14,7 @@ use serde_json::Value;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, messages, ops, rooms};
+use super::{auth, bots, invites, members, messages, ops, rooms, webhooks};
 use crate::protocol;
 use crate::state::AppState;
 
@@ -31,20 +31,31 @@ use crate::state::AppState;
         auth::register, auth::login, auth::guest, auth::logout, auth::me,
         rooms::list, rooms::create, rooms::show, rooms::update, rooms::remove, rooms::join,
         rooms::leave, rooms::members,
+        members::open_dm, members::add_member, members::set_role,
+        invites::create, invites::preview, invites::accept,
         messages::history, messages::send, messages::edit, messages::remove,
         messages::move_message, messages::clear, messages::events, messages::typing,
+        bots::create, bots::list, bots::remove, bots::rotate,
+        webhooks::create, webhooks::list, webhooks::remove, webhooks::hook,
         ops::healthz, ops::readyz, ops::metrics,
     ),
     components(schemas(
         protocol::User, protocol::Room, protocol::RoomKind, protocol::Rearrange, protocol::Role, protocol::Member,
         protocol::Message, protocol::Event, protocol::EventKind, protocol::ClientFrame,
         protocol::ServerFrame, protocol::RoomListChange, protocol::ErrorBody, protocol::ErrorDetail,
+        protocol::Bot, protocol::CreateBotRequest, protocol::BotToken, protocol::AuthResponse,
+        protocol::Webhook, protocol::CreatedWebhook, protocol::CreateWebhookRequest, protocol::WebhookPost,
+        protocol::CreateRoomRequest, protocol::OpenDmRequest, protocol::CreateInviteRequest,
+        protocol::InviteCreated, protocol::InvitePreview, protocol::AddMemberRequest,
+        protocol::ChangeRoleRequest,
     )),
     modifiers(&Security),
     tags(
         (name = "auth", description = "Accounts and sessions"),
         (name = "rooms", description = "Rooms and membership"),
         (name = "messages", description = "Messages, the event log, typing"),
+        (name = "bots", description = "Bot accounts and their tokens"),
+        (name = "webhooks", description = "Incoming webhooks: post into a room with a secret URL"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]

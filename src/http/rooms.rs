@@ -20,18 +20,21 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/rooms/{room_id}/join", post(join))
         .route("/api/rooms/{room_id}/leave", post(leave))
-        .route("/api/rooms/{room_id}/members", get(members))
+        .route(
+            "/api/rooms/{room_id}/members",
+            get(members).post(super::members::add_member),
+        )
 }
 
 #[utoipa::path(get, path = "/api/rooms", tag = "rooms", security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, description = "Every room", body = Vec<Room>), (status = 401, description = "unauthenticated", body = crate::protocol::ErrorBody)))]
+    responses((status = 200, description = "Every public room and the caller's private rooms and DMs, with member and my_role for the caller", body = Vec<Room>), (status = 401, description = "unauthenticated", body = crate::protocol::ErrorBody)))]
 async fn list(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Vec<Room>>> {
     Ok(Json(state.chat.list_rooms(&auth.user).await?))
 }
 
 #[utoipa::path(post, path = "/api/rooms", tag = "rooms", security(("bearer" = []), ("cookie" = [])), request_body = CreateRoomRequest,
-    responses((status = 201, description = "The new room; the caller owns it", body = Room),
-        (status = 400, description = "invalid_room_name", body = crate::protocol::ErrorBody), (status = 403, description = "too_many_rooms", body = crate::protocol::ErrorBody),
+    responses((status = 201, description = "The new room (public or private); the caller owns it", body = Room),
+        (status = 400, description = "invalid_room_name, invalid_request (kind direct: DMs come from /api/dms)", body = crate::protocol::ErrorBody), (status = 403, description = "too_many_rooms", body = crate::protocol::ErrorBody),
         (status = 409, description = "room_name_taken", body = crate::protocol::ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
@@ -40,7 +43,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<Room>)> {
     let room = state
         .chat
-        .create_room(&auth.user, &body.name, body.topic.as_deref())
+        .create_room_of_kind(&auth.user, &body.name, body.topic.as_deref(), body.kind)
         .await?;
     Ok((StatusCode::CREATED, Json(room)))
 }

@@ -49,7 +49,8 @@ async fn serve(uri: Uri) -> Response {
             index.data,
         )
             .into_response(),
-        None if path.is_empty() => Html(PLACEHOLDER).into_response(),
+        // An invite link (`/invite/{code}`, a page of the UI) answers even before a UI is built.
+        None if path.is_empty() || path.starts_with("invite/") => Html(PLACEHOLDER).into_response(),
         None => (StatusCode::NOT_FOUND, "not found").into_response(),
     }
 }

@@ -367,6 +367,7 @@ mod tests {
                 guest: true,
                 admin: false,
                 display_name: None,
+                bot: false,
             },
             token_hash: "h".into(),
             expires_at: None,

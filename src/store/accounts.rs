@@ -58,6 +58,7 @@ impl<B: Backend> AccountStore for B {
             guest,
             admin: false,
             display_name: None,
+            bot: false,
         };
         let sql = sql!(
             "INSERT INTO users (id, username, username_key, password_hash, guest, created_at) \

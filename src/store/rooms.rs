@@ -8,7 +8,7 @@ use super::events::{self, append};
 use super::rows::{self, room_columns, user_columns};
 use super::{new_id, now, RoomPatch, StoredEvent};
 use crate::error::{Error, Result};
-use crate::protocol::{EventKind, Role, Room, User};
+use crate::protocol::{EventKind, Role, Room, RoomKind, User};
 
 /// Rooms and who is in them. Rooms handed out have `online_count` 0: presence is not the store's
 /// business.
@@ -16,15 +16,31 @@ use crate::protocol::{EventKind, Role, Room, User};
 pub trait RoomStore: Send + Sync + 'static {
     /// Create the default rooms if this store has never had a room.
     async fn seed_default_rooms(&self, names: &[&str]) -> Result<()>;
+    /// Every live room, of every kind.
     async fn list_rooms(&self) -> Result<Vec<Room>>;
+    /// The rooms a user may find: every public room, and the private rooms and DMs the user is
+    /// a member (or the owner) of; each with the user's role (`None`: not a member).
+    async fn list_rooms_for(&self, user_id: &str) -> Result<Vec<(Room, Option<Role>)>>;
     /// `RoomNotFound` for a missing or deleted room.
     async fn get_room(&self, room_id: &str) -> Result<Room>;
-    /// The new room, owned by `owner`, and the `member.joined` event of its owner.
+    /// The new public room, owned by `owner`, and the `member.joined` event of its owner.
     async fn create_room(
         &self,
         name: &str,
         topic: &str,
         owner: &User,
+    ) -> Result<(Room, Vec<StoredEvent>)> {
+        self.create_room_of_kind(name, topic, owner, RoomKind::Public)
+            .await
+    }
+    /// The new room (public or private), owned by `owner`, and the `member.joined` event of its
+    /// owner.
+    async fn create_room_of_kind(
+        &self,
+        name: &str,
+        topic: &str,
+        owner: &User,
+        kind: RoomKind,
     ) -> Result<(Room, Vec<StoredEvent>)>;
     async fn update_room(&self, room_id: &str, patch: &RoomPatch) -> Result<(Room, StoredEvent)>;
     /// Removes the room's members and messages and appends the final `room.deleted` event.
@@ -58,8 +74,22 @@ pub async fn room_in<C: Conn>(conn: &mut C, room_id: &str) -> Result<Room> {
         .ok_or(Error::RoomNotFound)
 }
 
+/// What a room's name is unique by: public rooms' names are unique ignoring case; private
+/// rooms and DMs take no part (their key is made of their id), so a name never tells a stranger
+/// that a private room exists.
+pub fn name_key(id: &str, name: &str, kind: RoomKind) -> String {
+    match kind {
+        RoomKind::Public => name.to_lowercase(),
+        RoomKind::Private | RoomKind::Direct => format!("{}:{id}", kind.as_str()),
+    }
+}
+
 /// Adds the user to the (locked) room if needed: the `member.joined` event, or `None`.
-async fn join_in<C: Conn>(conn: &mut C, room_id: &str, user: &User) -> Result<Option<StoredEvent>> {
+pub async fn join_in<C: Conn>(
+    conn: &mut C,
+    room_id: &str,
+    user: &User,
+) -> Result<Option<StoredEvent>> {
     let sql = sql!(
         "INSERT INTO members (room_id, user_id, role, joined_at) VALUES ($1, $2, 'member', $3) \
          ON CONFLICT (room_id, user_id) DO NOTHING"
@@ -114,22 +144,44 @@ impl<B: Backend> RoomStore for B {
         dialect::fetch_all(&mut *conn, &sql, &[], rows::room).await
     }
 
+    async fn list_rooms_for(&self, user_id: &str) -> Result<Vec<(Room, Option<Role>)>> {
+        let sql = sql!(
+            "SELECT " room_columns!() ", mine.role FROM rooms r \
+             LEFT JOIN members mine ON mine.room_id = r.id AND mine.user_id = $1 \
+             WHERE r.deleted = " FALSE " AND (r.kind = 'public' OR mine.user_id IS NOT NULL \
+             OR r.owner_id = $1) ORDER BY r.created_at, r.id"
+        );
+        let mut conn = self.read().await?;
+        dialect::fetch_all(&mut *conn, &sql, &[Arg::Text(user_id)], |row| {
+            let role = row.opt_text(rows::ROOM_COLUMNS)?;
+            Ok((rows::room(row)?, role.and_then(|r| Role::parse(&r))))
+        })
+        .await
+    }
+
     async fn get_room(&self, room_id: &str) -> Result<Room> {
         let mut conn = self.read().await?;
         room_in(&mut *conn, room_id).await
     }
 
-    async fn create_room(
+    async fn create_room_of_kind(
         &self,
         name: &str,
         topic: &str,
         owner: &User,
+        kind: RoomKind,
     ) -> Result<(Room, Vec<StoredEvent>)> {
+        if kind == RoomKind::Direct {
+            return Err(Error::InvalidRequest(
+                "a DM is opened with POST /api/dms".into(),
+            ));
+        }
         let mut tx = self.begin().await?;
-        let (id, key, at) = (new_id(), name.to_lowercase(), now());
+        let id = new_id();
+        let (key, at) = (name_key(&id, name, kind), now());
         let sql = sql!(
-            "INSERT INTO rooms (id, name, name_key, topic, owner_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)"
+            "INSERT INTO rooms (id, name, name_key, topic, owner_id, created_at, kind) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)"
         );
         let args = [
             Arg::Text(&id),
@@ -138,6 +190,7 @@ impl<B: Backend> RoomStore for B {
             Arg::Text(topic),
             Arg::Text(&owner.id),
             Arg::Text(&at),
+            Arg::Text(kind.as_str()),
         ];
         dialect::execute(&mut *tx, &sql, &args)
             .await
@@ -162,7 +215,7 @@ impl<B: Backend> RoomStore for B {
         lock_room(&mut *tx, room_id).await?;
         let current = room_in(&mut *tx, room_id).await?;
         let name = patch.name.clone().unwrap_or(current.name);
-        let key = name.to_lowercase();
+        let key = name_key(room_id, &name, current.kind);
         let sql = sql!(
             "UPDATE rooms SET name = $1, name_key = $2, topic = $3, rearrange = $4 WHERE id = $5"
         );
@@ -191,6 +244,7 @@ impl<B: Backend> RoomStore for B {
         lock_room(&mut *tx, room_id).await?;
         for sql in [
             sql!("DELETE FROM members WHERE room_id = $1"),
+            sql!("DELETE FROM invites WHERE room_id = $1"),
             sql!("DELETE FROM events WHERE room_id = $1"),
             sql!("UPDATE messages SET body = '', deleted = " TRUE " WHERE room_id = $1"),
         ] {

@@ -9,16 +9,16 @@ use super::{SendRequest, StoredEvent};
 use crate::error::Result;
 use crate::protocol::{Event, EventKind, Message, Rearrange, Role, Room, RoomKind, User};
 
-/// A user: `u.id, u.username, u.guest, u.admin, u.display_name`.
+/// A user: `u.id, u.username, u.guest, u.admin, u.display_name, u.bot`.
 macro_rules! user_columns {
     () => {
-        "u.id, u.username, u.guest, u.admin, u.display_name"
+        "u.id, u.username, u.guest, u.admin, u.display_name, u.bot"
     };
 }
 pub(crate) use user_columns;
 
 /// The number of columns [`user_columns!`] names.
-pub const USER_COLUMNS: usize = 5;
+pub const USER_COLUMNS: usize = 6;
 
 /// Reads the columns of [`user_columns!`] from `at` on.
 pub fn user(row: &dyn ReadRow, at: usize) -> Result<User> {
@@ -28,6 +28,7 @@ pub fn user(row: &dyn ReadRow, at: usize) -> Result<User> {
         guest: row.flag(at + 2)?,
         admin: row.flag(at + 3)?,
         display_name: row.opt_text(at + 4)?,
+        bot: row.flag(at + 5)?,
     })
 }
 
@@ -35,7 +36,7 @@ pub fn user(row: &dyn ReadRow, at: usize) -> Result<User> {
 macro_rules! message_columns {
     () => {
         "m.id, m.room_id, m.seq, m.body, m.client_id, m.created_at, m.edited_at, m.position, \
-         u.id, u.username, u.guest, u.admin, u.display_name"
+         u.id, u.username, u.guest, u.admin, u.display_name, u.bot"
     };
 }
 pub(crate) use message_columns;
@@ -62,6 +63,9 @@ macro_rules! room_columns {
     };
 }
 pub(crate) use room_columns;
+
+/// The number of columns [`room_columns!`] names.
+pub const ROOM_COLUMNS: usize = 9;
 
 /// Rooms handed out have `online_count` 0: presence is not the store's business.
 pub fn room(row: &dyn ReadRow) -> Result<Room> {

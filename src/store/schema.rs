@@ -53,6 +53,7 @@ pub const TABLES: &[Table] = &[
             col("admin", Bool),
             col("display_name", NullableText),
             col("bio", Text),
+            col("bot", Bool),
         ],
         key: &["id"],
     },
@@ -79,6 +80,7 @@ pub const TABLES: &[Table] = &[
             col("deleted", Bool),
             col("created_at", Text),
             col("kind", Text),
+            col("dm_key", NullableText),
         ],
         key: &["id"],
     },
@@ -91,6 +93,19 @@ pub const TABLES: &[Table] = &[
             col("joined_at", Text),
         ],
         key: &["room_id", "user_id"],
+    },
+    Table {
+        name: "invites",
+        columns: &[
+            col("code_hash", Text),
+            col("room_id", Text),
+            col("created_by", Text),
+            col("created_at", Text),
+            col("expires_at", NullableText),
+            col("max_uses", Int),
+            col("uses", Int),
+        ],
+        key: &["code_hash"],
     },
     Table {
         name: "messages",
@@ -117,6 +132,34 @@ pub const TABLES: &[Table] = &[
             col("payload", Text),
         ],
         key: &["room_id", "seq"],
+    },
+    Table {
+        name: "bots",
+        columns: &[
+            col("user_id", Text),
+            col("owner_id", Text),
+            col("scoped", Bool),
+            col("created_at", Text),
+        ],
+        key: &["user_id"],
+    },
+    Table {
+        name: "bot_rooms",
+        columns: &[col("bot_id", Text), col("room_id", Text)],
+        key: &["bot_id", "room_id"],
+    },
+    Table {
+        name: "webhooks",
+        columns: &[
+            col("id", Text),
+            col("room_id", Text),
+            col("user_id", Text),
+            col("name", Text),
+            col("secret_hash", Text),
+            col("created_by", Text),
+            col("created_at", Text),
+        ],
+        key: &["id"],
     },
 ];
 

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use palaver::chat::access::{Facts, Lookup, Need, OpenRooms, Policy};
+use palaver::chat::access::{Facts, Lookup, Need, Policy, RoomKinds};
 use palaver::protocol::Role;
 use serde_json::json;
 
@@ -20,10 +20,10 @@ struct Switch {
 
 impl Policy for Switch {
     fn lookup(&self, need: Need) -> Lookup {
-        OpenRooms.lookup(need)
+        RoomKinds.lookup(need)
     }
     fn allows(&self, need: Need, facts: &Facts<'_>) -> bool {
-        !self.deny.load(Ordering::SeqCst) && OpenRooms.allows(need, facts)
+        !self.deny.load(Ordering::SeqCst) && RoomKinds.allows(need, facts)
     }
 }
 
@@ -79,6 +79,11 @@ async fn a_policy_that_refuses_everything_closes_every_path_over_rest_and_the_so
     let message = sent["id"].as_str().unwrap().to_string();
     let mut ws = app.ws(&token).await;
     ws.subscribe(id, None).await;
+    let hooks = format!("/api/rooms/{id}/webhooks");
+    let (status, hook) = app
+        .post(&hooks, Some(&token), json!({"name": "gated-hook"}))
+        .await;
+    assert_eq!(status, 201, "{hook}");
 
     policy.deny.store(true, Ordering::SeqCst);
 
@@ -143,6 +148,20 @@ async fn a_policy_that_refuses_everything_closes_every_path_over_rest_and_the_so
         "update",
         app.patch(&base, Some(&token), json!({"topic": "new"}))
             .await,
+    );
+    assert_hidden("webhooks", app.get(&hooks, Some(&token)).await);
+    let new_hook = json!({"name": "another-hook"});
+    assert_hidden(
+        "create webhook",
+        app.post(&hooks, Some(&token), new_hook).await,
+    );
+    let one_hook = format!("{hooks}/{}", hook["id"].as_str().unwrap());
+    assert_hidden("delete webhook", app.delete(&one_hook, Some(&token)).await);
+    // The webhook's poster asks the gate like anyone.
+    let url = hook["url"].as_str().unwrap();
+    assert_hidden(
+        "webhook post",
+        app.post(url, None, json!({"body": "gated"})).await,
     );
     assert_hidden("delete room", app.delete(&base, Some(&token)).await);
     let (status, rooms) = app.get("/api/rooms", Some(&token)).await;

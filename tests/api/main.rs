@@ -3,17 +3,22 @@
 mod accounts;
 mod attacks;
 mod attacks_input;
+mod bots;
+mod bots_copy;
 mod chat;
 mod copy_to_postgres;
+mod dms;
 mod errors;
 mod floods;
 mod gate;
 mod helpers;
 mod hostile;
+mod invites;
 mod limits;
 mod ops;
 #[path = "../support/pgdb.rs"]
 mod pgdb;
+mod private_rooms;
 mod properties;
 mod resume;
 mod rooms;
@@ -21,3 +26,4 @@ mod rules;
 mod security;
 mod semantics;
 mod store_conformance;
+mod webhooks;

@@ -464,6 +464,9 @@ impl Case<'_> {
                     prop_assert!(members.remove(&user.id));
                 }
                 EventKind::RoomUpdated { room } => rearrange = room.rearrange,
+                EventKind::MemberRoleChanged { user, .. } => {
+                    prop_assert!(members.contains(&user.id), "a role of a non-member changed");
+                }
                 EventKind::RoomDeleted {} => prop_assert!(false, "room deleted"),
             }
         }

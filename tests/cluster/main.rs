@@ -8,6 +8,7 @@
 //! `crash` runs one embedded node (SQLite, no Redis) and kills it (SIGKILL) or stops it (SIGTERM)
 //! while clients send: crash consistency of the single-binary setup.
 
+mod access;
 mod chatter;
 mod crash;
 mod crossing;

@@ -9,7 +9,12 @@ admin: boolean,
 /**
  * The name to show; `null` when the person set none (show `username`).
  */
-display_name: string | null, };
+display_name: string | null, 
+/**
+ * A bot account (owned by a person, signed in with its token) or a webhook's poster:
+ * clients badge it. Absent in events logged before bots existed, which read as `false`.
+ */
+bot: boolean, };
 
 export type Rearrange = "anyone" | "moderators" | "nobody";
 
@@ -48,9 +53,9 @@ seq: number, author: User, body: string, client_id: string, created_at: string, 
  */
 position: string, };
 
-export type Event = { room_id: string, seq: number, at: string, } & ({ "kind": "message.created", message: Message, } | { "kind": "message.edited", message: Message, } | { "kind": "message.deleted", message_id: string, } | { "kind": "message.moved", message_id: string, position: string, after: string | null, } | { "kind": "room.cleared", by: User, } | { "kind": "member.joined", user: User, } | { "kind": "member.left", user: User, } | { "kind": "room.updated", room: Room, } | { "kind": "room.deleted", });
+export type Event = { room_id: string, seq: number, at: string, } & ({ "kind": "message.created", message: Message, } | { "kind": "message.edited", message: Message, } | { "kind": "message.deleted", message_id: string, } | { "kind": "message.moved", message_id: string, position: string, after: string | null, } | { "kind": "room.cleared", by: User, } | { "kind": "member.joined", user: User, } | { "kind": "member.left", user: User, } | { "kind": "room.updated", room: Room, } | { "kind": "member.role_changed", user: User, role: Role, by: User, } | { "kind": "room.deleted", });
 
-export type EventKind = { "kind": "message.created", message: Message, } | { "kind": "message.edited", message: Message, } | { "kind": "message.deleted", message_id: string, } | { "kind": "message.moved", message_id: string, position: string, after: string | null, } | { "kind": "room.cleared", by: User, } | { "kind": "member.joined", user: User, } | { "kind": "member.left", user: User, } | { "kind": "room.updated", room: Room, } | { "kind": "room.deleted", };
+export type EventKind = { "kind": "message.created", message: Message, } | { "kind": "message.edited", message: Message, } | { "kind": "message.deleted", message_id: string, } | { "kind": "message.moved", message_id: string, position: string, after: string | null, } | { "kind": "room.cleared", by: User, } | { "kind": "member.joined", user: User, } | { "kind": "member.left", user: User, } | { "kind": "room.updated", room: Room, } | { "kind": "member.role_changed", user: User, role: Role, by: User, } | { "kind": "room.deleted", };
 
 export type ClientFrame = { "type": "subscribe", room_id: string, after?: number, ref?: unknown, } | { "type": "unsubscribe", room_id: string, ref?: unknown, } | { "type": "send", room_id: string, client_id: string, body: string, ref?: unknown, } | { "type": "edit", room_id: string, message_id: string, body: string, ref?: unknown, } | { "type": "delete", room_id: string, message_id: string, ref?: unknown, } | { "type": "move", room_id: string, message_id: string, 
 /**
@@ -72,7 +77,35 @@ export type GuestRequest = { username: string, };
 
 export type AuthResponse = { user: User, token: string, };
 
-export type CreateRoomRequest = { name: string, topic?: string, };
+export type CreateRoomRequest = { name: string, topic?: string, 
+/**
+ * "public" (the default) or "private"; DMs come from `POST /api/dms`.
+ */
+kind?: RoomKind, };
+
+export type OpenDmRequest = { usernames: Array<string>, };
+
+export type CreateInviteRequest = { 
+/**
+ * How many people may accept it; absent: no limit.
+ */
+max_uses?: number, 
+/**
+ * Seconds until it expires; absent: never.
+ */
+expires_in_secs?: number, };
+
+export type InviteCreated = { code: string, 
+/**
+ * The web UI's page for the code: `/invite/{code}`.
+ */
+url: string, expires_at: string | null, max_uses: number | null, };
+
+export type InvitePreview = { code: string, room: Room, expires_at: string | null, max_uses: number | null, uses: number, };
+
+export type AddMemberRequest = { username: string, };
+
+export type ChangeRoleRequest = { role: string, };
 
 export type UpdateRoomRequest = { name?: string, topic?: string, rearrange?: string, };
 
@@ -93,3 +126,46 @@ export type EventPage = { events: Array<Event>, last_seq: number, };
 export type ErrorBody = { error: ErrorDetail, };
 
 export type ErrorDetail = { code: string, message: string, };
+
+export type Bot = { user: User, 
+/**
+ * The only rooms its token may reach (every other room answers `room_not_found`);
+ * `null`: not limited (it reaches what any signed-in account may).
+ */
+room_ids: Array<string> | null, created_at: string, };
+
+export type CreateBotRequest = { 
+/**
+ * Follows the username rules and is unique among all users.
+ */
+username: string, 
+/**
+ * Limit the bot's token to these rooms (it joins each); omit for no limit.
+ */
+room_ids?: Array<string>, };
+
+export type BotToken = { token: string, };
+
+export type Webhook = { id: string, room_id: string, name: string, 
+/**
+ * The bot-like user its messages are posted as (`username` = `name`).
+ */
+user: User, created_at: string, };
+
+export type CreatedWebhook = { id: string, room_id: string, name: string, 
+/**
+ * `/hooks/{id}/{secret}`: a path on this server; `POST` it with `{body}`.
+ */
+url: string, user: User, created_at: string, };
+
+export type CreateWebhookRequest = { 
+/**
+ * Follows the username rules: it is the username of the webhook's poster.
+ */
+name: string, };
+
+export type WebhookPost = { body: string, 
+/**
+ * Makes a retry idempotent (the original answers 200); a fresh one is made when omitted.
+ */
+client_id?: string, };

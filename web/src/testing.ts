@@ -35,8 +35,8 @@ export class FakeSocket implements SocketLike {
   }
 }
 
-export const alice: User = { id: "u-alice", username: "alice", guest: false, admin: false, display_name: null };
-export const bob: User = { id: "u-bob", username: "bob", guest: false, admin: false, display_name: null };
+export const alice: User = { id: "u-alice", username: "alice", guest: false, admin: false, display_name: null, bot: false };
+export const bob: User = { id: "u-bob", username: "bob", guest: false, admin: false, display_name: null, bot: false };
 
 export function message(id: string, seq: number, position: string, author = alice, body = `body ${id}`): Message {
   return {
