@@ -178,8 +178,6 @@ export function applyEvent(view: RoomView, event: Event): RoomView {
       return addNotice(next, event, `${event.user.username} joined`);
     case "member.left":
       return addNotice(next, event, `${event.user.username} left`);
-    case "member.role_changed":
-      return addNotice(next, event, `${event.by.username} made ${event.user.username} a ${event.role}`);
     case "room.updated":
     case "room.deleted":
       return next;

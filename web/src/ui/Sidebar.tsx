@@ -64,10 +64,7 @@ function RoomRow({ room, joined }: { room: Room; joined: boolean }) {
       >
         {direct ? (
           <span className="dm-mark" aria-hidden="true">
-            <Avatar
-              user={firstOther ?? { id: room.id, username: others[0] ?? title, guest: false, admin: false, display_name: null }}
-              small
-            />
+            <Avatar user={firstOther ?? { id: room.id, username: others[0] ?? title, display_name: null }} small />
             {others.length > 1 && <span className="dm-count">{others.length}</span>}
           </span>
         ) : (
