@@ -99,6 +99,7 @@ async function memberByName(roomId: string, username: string): Promise<Member | 
  */
 export async function runCommand(roomId: string, command: Command): Promise<string | null> {
   const direct = get().rooms[roomId]?.kind === "direct";
+  if (direct && command.name === "leave") return "A direct conversation can't be left: its people are fixed";
   if (direct && (command.name === "invite" || command.name === "kick" || command.name === "ban" || command.name === "mute")) {
     return command.name === "invite"
       ? "A direct conversation's people are fixed: start a new message with everyone instead"

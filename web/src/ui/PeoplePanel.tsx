@@ -62,26 +62,28 @@ export function PeoplePanel({ room, onClose, onInvite }: { room: Room; onClose: 
           <CloseIcon />
         </button>
       </div>
-      {moderator && !direct && (
+      {(moderator || room.kind === "public") && !direct && (
         <div className="people-tools">
-          <form className="add-member" onSubmit={add}>
-            <label htmlFor={addId} className="sr-only">
-              Add someone by username
-            </label>
-            <input
-              id={addId}
-              placeholder="Add by username"
-              autoComplete="off"
-              value={adding}
-              onChange={(e) => {
-                setAdding(e.target.value);
-                setError(null);
-              }}
-            />
-            <button className="btn small primary" type="submit" disabled={busy || !adding.trim()}>
-              Add
-            </button>
-          </form>
+          {moderator && (
+            <form className="add-member" onSubmit={add}>
+              <label htmlFor={addId} className="sr-only">
+                Add someone by username
+              </label>
+              <input
+                id={addId}
+                placeholder="Add by username"
+                autoComplete="off"
+                value={adding}
+                onChange={(e) => {
+                  setAdding(e.target.value);
+                  setError(null);
+                }}
+              />
+              <button className="btn small primary" type="submit" disabled={busy || !adding.trim()}>
+                Add
+              </button>
+            </form>
+          )}
           {error && (
             <p className="form-error small" role="alert">
               {error}

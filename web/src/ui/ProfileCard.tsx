@@ -53,7 +53,8 @@ export function ProfileCard({ userId, roomId }: { userId: string; roomId: string
   const isMe = userId === me?.id;
   const role: Role | undefined = member?.role;
   const moderator = room ? moderates(room, me) : false;
-  const owner = !!room && (room.my_role === "owner" || (room.owner_id !== null && room.owner_id === me?.id) || !!me?.admin);
+  // Only the room's owner changes roles (docs/protocol.md, Permissions).
+  const owner = !!room && (room.my_role === "owner" || (room.owner_id !== null && room.owner_id === me?.id));
   const canModerate = !!room && room.kind !== "direct" && moderator && !isMe && role !== "owner" && !!member;
   const time = localTime(profile?.timezone, new Date(now));
   const badge = role ? roleBadge(role) : null;

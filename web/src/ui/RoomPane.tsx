@@ -76,7 +76,7 @@ export function RoomPane({ roomId }: { roomId: string }) {
           </button>
           {menuOpen && (
             <div className="menu" role="menu">
-              {moderator && !direct && (
+              {(moderator || room.kind === "public") && !direct && (
                 <button role="menuitem" onClick={pick("invite")}>
                   Invite people…
                 </button>
@@ -91,9 +91,11 @@ export function RoomPane({ roomId }: { roomId: string }) {
                   Clear all messages…
                 </button>
               )}
-              <button role="menuitem" onClick={pick("leave")}>
-                {direct ? "Leave conversation" : "Leave room"}
-              </button>
+              {!direct && (
+                <button role="menuitem" onClick={pick("leave")}>
+                  Leave room
+                </button>
+              )}
               {isOwner && !direct && (
                 <button role="menuitem" className="danger-text" onClick={pick("delete")}>
                   Delete room…
@@ -135,13 +137,11 @@ export function RoomPane({ roomId }: { roomId: string }) {
       {confirm === "invite" && <CreateInviteDialog room={room} onClose={() => setConfirm(null)} />}
       {confirm === "leave" && (
         <ConfirmDialog
-          title={direct ? `Leave the conversation with ${title}?` : `Leave #${room.name}?`}
+          title={`Leave #${room.name}?`}
           text={
-            direct
-              ? "It disappears from your list. Starting a new message with them brings it back."
-              : room.kind === "private"
-                ? "It's a private room: you'll need a new invite to come back."
-                : "You can join again from Browse at any time."
+            room.kind === "private"
+              ? "It's a private room: you'll need a new invite to come back."
+              : "You can join again from Browse at any time."
           }
           confirm="Leave"
           onConfirm={() => void leaveRoom(roomId)}
