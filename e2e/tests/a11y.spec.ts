@@ -53,7 +53,7 @@ test("issue #9's dialogs and panels have no serious accessibility violations, li
     expect(await seriousViolations(alice.page)).toEqual([]);
     await alice.page.getByRole("button", { name: "Close" }).click();
 
-    await alice.page.getByRole("button", { name: "New message" }).click();
+    await alice.page.getByRole("button", { name: "New message", exact: true }).click();
     await alice.page.getByLabel("Find people").fill(alice.name.slice(0, 3));
     expect(await seriousViolations(alice.page)).toEqual([]);
     await alice.page.getByRole("button", { name: "Cancel" }).click();

@@ -10,7 +10,7 @@ test("alice opens a DM with bob from New message, and they chat", async ({ brows
   await bob.signInAsGuest();
 
   // The people picker finds bob by a prefix of his name.
-  await alice.page.getByRole("button", { name: "New message" }).click();
+  await alice.page.getByRole("button", { name: "New message", exact: true }).click();
   const picker = alice.page.getByRole("dialog", { name: "New message" });
   await picker.getByLabel("Find people").fill(bob.name.slice(0, 6));
   await picker.locator(`[data-testid=person-option][data-username="${bob.name}"]`).click();

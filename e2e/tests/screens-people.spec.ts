@@ -37,7 +37,7 @@ test("desktop light and dark: DMs, people panel and profile, commands, invite, s
     await alice.composer().fill("");
 
     // The people picker and a DM.
-    await alice.page.getByRole("button", { name: "New message" }).click();
+    await alice.page.getByRole("button", { name: "New message", exact: true }).click();
     const picker = alice.page.getByRole("dialog", { name: "New message" });
     await picker.getByLabel("Find people").fill(bob.name);
     await picker.locator(`[data-testid=person-option][data-username="${bob.name}"]`).click();
