@@ -86,6 +86,22 @@ pub enum Error {
     PayloadTooLarge { max: usize },
     #[error("the request did not arrive in time")]
     RequestTimeout,
+    #[error("{0}")]
+    InvalidReason(&'static str),
+    #[error("you are banned from this room")]
+    Banned,
+    #[error("you are muted in this room: you may read, not post")]
+    Muted,
+    #[error("that person is not a member of this room")]
+    MemberNotFound,
+    #[error("that person has no live ban in this room")]
+    BanNotFound,
+    #[error("that person has no live mute in this room")]
+    MuteNotFound,
+    #[error("you can't do that to yourself")]
+    CannotModerateSelf,
+    #[error("{0}")]
+    CannotModerateUser(&'static str),
     #[error("the store is unavailable; try again")]
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
@@ -133,6 +149,14 @@ impl Error {
             Error::TooManyWebhooks { .. } => "too_many_webhooks",
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::RequestTimeout => "request_timeout",
+            Error::InvalidReason(_) => "invalid_reason",
+            Error::Banned => "banned",
+            Error::Muted => "muted",
+            Error::MemberNotFound => "member_not_found",
+            Error::BanNotFound => "ban_not_found",
+            Error::MuteNotFound => "mute_not_found",
+            Error::CannotModerateSelf => "cannot_moderate_self",
+            Error::CannotModerateUser(_) => "cannot_moderate_user",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",
         }
@@ -154,18 +178,26 @@ impl Error {
             | Error::InvalidRoomName(_)
             | Error::InvalidRole(_)
             | Error::TooManyMembers { .. }
-            | Error::TooManySubscriptions { .. } => StatusCode::BAD_REQUEST,
+            | Error::TooManySubscriptions { .. }
+            | Error::CannotModerateSelf
+            | Error::InvalidReason(_) => StatusCode::BAD_REQUEST,
             Error::Unauthenticated | Error::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            Error::Forbidden(_) | Error::GuestsDisabled | Error::CrossOrigin(_) => {
-                StatusCode::FORBIDDEN
-            }
+            Error::Forbidden(_)
+            | Error::GuestsDisabled
+            | Error::CrossOrigin(_)
+            | Error::Banned
+            | Error::Muted
+            | Error::CannotModerateUser(_) => StatusCode::FORBIDDEN,
             Error::RoomNotFound
             | Error::MessageNotFound
             | Error::NotFound
             | Error::BotNotFound
             | Error::WebhookNotFound
             | Error::UserNotFound
-            | Error::InviteNotFound => StatusCode::NOT_FOUND,
+            | Error::InviteNotFound
+            | Error::MemberNotFound
+            | Error::BanNotFound
+            | Error::MuteNotFound => StatusCode::NOT_FOUND,
             Error::InviteExpired => StatusCode::GONE,
             Error::UsernameTaken | Error::RoomNameTaken => StatusCode::CONFLICT,
             Error::RateLimited | Error::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,

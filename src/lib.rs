@@ -30,14 +30,16 @@
 //! - [`auth`]: the extractor that yields the current user from a cookie or bearer token (with
 //!   the CSRF check of cookie-signed state changes).
 //! - [`chat`]: the rules: the one access gate (`chat/access.rs`: who may read, post, join,
-//!   moderate, own a room; asked by every path; with `chat/scope.rs`, the rooms a bot's token may
-//!   reach), then a module per feature (accounts, rooms, messages, names, bots, webhooks),
-//!   validation and abuse limits; commits through the store and publishes what
-//!   was committed on the bus.
+//!   moderate, own a room, and the caller's bans and mutes; asked by every path; with
+//!   `chat/scope.rs`, the rooms a bot's token may reach), then a module per feature (accounts,
+//!   rooms, dms, invites, messages, moderation, names, bots, webhooks), validation and abuse
+//!   limits; commits through the store and publishes what was committed on the bus.
 //! - [`store`]: the durable log: one small interface per resource (accounts, rooms, messages,
-//!   event log) combined in `Store`, each written once over a thin dialect seam; `sqlite/` and
-//!   `postgres/` hold only what differs (connection, group commit, lanes); the schema described
-//!   once, which the copy from one to the other (`palaver copy-to-postgres`) follows.
+//!   event log, moderation; the audit log's write in `store/audit.rs`, called inside the
+//!   transaction of each action) combined in `Store`, each written once over a thin dialect
+//!   seam; `sqlite/` and `postgres/` hold only what differs (connection, group commit, lanes);
+//!   the schema described once, which the copy from one to the other (`palaver
+//!   copy-to-postgres`) follows.
 //! - [`bus`]: the `Bus` trait that carries committed events to every node (the in-process bus,
 //!   Redis); it delivers into `Deliver`, which the hub implements, and never names the hub.
 //! - [`hub`]: this node's subscribers per room, one module per job: ordering and gap fill,

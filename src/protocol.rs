@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use ts_rs::TS;
 
+mod moderation;
+pub use moderation::*;
+
 /// The protocol version announced in `hello`.
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -212,6 +215,27 @@ pub enum EventKind {
     MemberRoleChanged { user: User, role: Role, by: User },
     #[serde(rename = "room.deleted")]
     RoomDeleted {},
+    /// A moderator removed a member; they may join again (a public room).
+    #[serde(rename = "member.kicked")]
+    MemberKicked { user: User, by: User },
+    /// A moderator banned someone (a member or not) until `expires_at` (`null`: until lifted).
+    #[serde(rename = "member.banned")]
+    MemberBanned {
+        user: User,
+        by: User,
+        expires_at: Option<String>,
+    },
+    #[serde(rename = "member.unbanned")]
+    MemberUnbanned { user: User, by: User },
+    /// A moderator muted someone until `expires_at` (`null`: until lifted): they may read, not post.
+    #[serde(rename = "member.muted")]
+    MemberMuted {
+        user: User,
+        by: User,
+        expires_at: Option<String>,
+    },
+    #[serde(rename = "member.unmuted")]
+    MemberUnmuted { user: User, by: User },
 }
 
 impl EventKind {
@@ -227,33 +251,67 @@ impl EventKind {
             EventKind::RoomUpdated { .. } => "room.updated",
             EventKind::MemberRoleChanged { .. } => "member.role_changed",
             EventKind::RoomDeleted {} => "room.deleted",
+            EventKind::MemberKicked { .. } => "member.kicked",
+            EventKind::MemberBanned { .. } => "member.banned",
+            EventKind::MemberUnbanned { .. } => "member.unbanned",
+            EventKind::MemberMuted { .. } => "member.muted",
+            EventKind::MemberUnmuted { .. } => "member.unmuted",
         }
     }
 
     /// What an event of this kind does beyond its own room's log (see [`Effects`]).
     pub fn effects(&self) -> Effects {
-        Effects::of_kind(self.name())
+        let user = match self {
+            EventKind::MemberKicked { user, .. } | EventKind::MemberBanned { user, .. } => {
+                Some(user.id.as_str())
+            }
+            _ => None,
+        };
+        Effects::of_kind(self.name(), user)
     }
 }
 
 /// What an event does to things outside its own record, decided once from its typed kind and
 /// carried beside its encoded bytes (so nothing re-reads the JSON to find out). Not on the wire
 /// to clients.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Effects {
     /// `member.joined` / `member.left`: the room's member count changed (its room-list entry is
     /// due for an update).
     pub members_changed: bool,
     /// `room.deleted`: the last event the room ever has; subscriptions end after it.
     pub ends_room: bool,
+    /// `member.kicked` / `member.banned`: that user's subscriptions to the room end after it,
+    /// each with a `removed` frame.
+    pub removes: Option<Removal>,
+}
+
+/// Whose subscriptions to a room an event ends, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removal {
+    pub user_id: String,
+    pub reason: RemovedReason,
 }
 
 impl Effects {
-    /// The effects of an event of this kind (its `kind` name on the wire).
-    pub fn of_kind(kind: &str) -> Effects {
+    /// The effects of an event of this kind (its `kind` name on the wire), whose `user` (for
+    /// the member events) is `user_id`.
+    pub fn of_kind(kind: &str, user_id: Option<&str>) -> Effects {
+        let reason = match kind {
+            "member.kicked" => Some(RemovedReason::Kicked),
+            "member.banned" => Some(RemovedReason::Banned),
+            _ => None,
+        };
         Effects {
-            members_changed: matches!(kind, "member.joined" | "member.left"),
+            members_changed: matches!(
+                kind,
+                "member.joined" | "member.left" | "member.kicked" | "member.banned"
+            ),
             ends_room: kind == "room.deleted",
+            removes: reason.zip(user_id).map(|(reason, user_id)| Removal {
+                user_id: user_id.to_string(),
+                reason,
+            }),
         }
     }
 }
@@ -421,6 +479,16 @@ pub enum ServerFrame {
         #[serde(rename = "ref")]
         #[ts(type = "unknown")]
         reference: Option<Ref>,
+    },
+    /// The connection is no longer subscribed to the room and gets nothing more of it.
+    Removed {
+        room_id: String,
+        reason: RemovedReason,
+    },
+    /// A message of a room this person moderates was reported.
+    Report {
+        room_id: String,
+        report: Report,
     },
     Error {
         code: String,
@@ -700,6 +768,14 @@ pub fn typescript_declarations() -> String {
         CreatedWebhook::decl(&cfg),
         CreateWebhookRequest::decl(&cfg),
         WebhookPost::decl(&cfg),
+        RemovedReason::decl(&cfg),
+        Sanction::decl(&cfg),
+        Report::decl(&cfg),
+        AuditAction::decl(&cfg),
+        AuditEntry::decl(&cfg),
+        TargetRequest::decl(&cfg),
+        SanctionRequest::decl(&cfg),
+        ReportRequest::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from src/protocol.rs by `cargo test` (UPDATE_TS=1 rewrites it). Do not edit.\n\n",
@@ -751,6 +827,51 @@ mod tests {
         );
         let back: Event = serde_json::from_value(json).unwrap();
         assert_eq!(back, event);
+    }
+
+    /// A kick or ban names, in its effects, whose subscriptions it ends; other member events
+    /// end none.
+    #[test]
+    fn kicks_and_bans_carry_whom_they_remove() {
+        let user = |id: &str| User {
+            id: id.into(),
+            username: id.into(),
+            guest: true,
+            admin: false,
+            display_name: None,
+            bot: false,
+        };
+        let banned = EventKind::MemberBanned {
+            user: user("u1"),
+            by: user("m"),
+            expires_at: None,
+        };
+        let removal = banned.effects().removes.unwrap();
+        assert_eq!(
+            (removal.user_id.as_str(), removal.reason),
+            ("u1", RemovedReason::Banned)
+        );
+        assert!(banned.effects().members_changed);
+        let kicked = EventKind::MemberKicked {
+            user: user("u2"),
+            by: user("m"),
+        };
+        assert_eq!(
+            kicked.effects().removes.unwrap().reason,
+            RemovedReason::Kicked
+        );
+        let muted = EventKind::MemberMuted {
+            user: user("u3"),
+            by: user("m"),
+            expires_at: None,
+        };
+        assert_eq!(muted.effects(), Effects::default());
+        assert_eq!(
+            EventKind::MemberJoined { user: user("u4") }
+                .effects()
+                .removes,
+            None
+        );
     }
 
     #[test]

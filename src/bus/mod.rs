@@ -42,7 +42,7 @@ impl EncodedEvent {
             Arc::from(stored.room_id.as_str()),
             stored.seq,
             Utf8Bytes::from(format!(r#"{{"type":"event","event":{}}}"#, stored.json)),
-            stored.effects(),
+            stored.effects().clone(),
         )
     }
 
@@ -80,6 +80,8 @@ pub trait Deliver: Send + Sync + 'static {
     fn relay_typing(&self, room_id: &str, user: &User);
     /// A session was revoked on another node: close this node's sockets of it.
     fn close_session(&self, token_hash: &str);
+    /// Another node sent a frame to these users: push it to their sockets here.
+    fn frame_to_users(&self, user_ids: &[String], frame: Utf8Bytes);
 }
 
 #[async_trait]

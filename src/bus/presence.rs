@@ -25,6 +25,9 @@ pub trait Presence: Send + Sync + 'static {
     fn remote_online(&self, room_id: &str) -> Vec<User>;
     /// A session was revoked (logout) here: the other nodes close its sockets too.
     fn session_revoked(&self, token_hash: &str);
+    /// A frame for these users' sockets (a report to a room's moderators): the other nodes
+    /// push it to theirs.
+    fn to_users(&self, user_ids: &[String], frame: &str);
 }
 
 /// Users appearing in / disappearing from a room's remote online set.

@@ -28,6 +28,7 @@ use futures_util::StreamExt;
 use redis::aio::{MultiplexedConnection, PubSubSink};
 use redis::AsyncConnectionConfig;
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 
 use super::presence::{Presence, RemoteView, RoomDiff};
@@ -225,6 +226,11 @@ impl RedisBus {
                 PresenceMessage::Revoke { token_hash, .. } => {
                     drop(remote);
                     target.close_session(&token_hash);
+                    return;
+                }
+                PresenceMessage::ToUsers { users, frame, .. } => {
+                    drop(remote);
+                    target.frame_to_users(&users, Utf8Bytes::from(frame));
                     return;
                 }
             }
@@ -454,6 +460,16 @@ impl Presence for RedisBus {
             .send(Outgoing::Presence(PresenceMessage::Revoke {
                 node: self.node_id.clone(),
                 token_hash: token_hash.to_string(),
+            }));
+    }
+
+    fn to_users(&self, user_ids: &[String], frame: &str) {
+        let _ = self
+            .outgoing
+            .send(Outgoing::Presence(PresenceMessage::ToUsers {
+                node: self.node_id.clone(),
+                users: user_ids.to_vec(),
+                frame: frame.to_string(),
             }));
     }
 }

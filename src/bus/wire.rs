@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::EncodedEvent;
-use crate::protocol::{Effects, User};
+use crate::protocol::{Effects, Removal, RemovedReason, User};
 
 /// A message on the presence channel: who came online or went offline on a node, typing
 /// notices, heartbeats, goodbyes and revoked sessions.
@@ -42,6 +42,12 @@ pub(super) enum PresenceMessage {
         node: String,
         token_hash: String,
     },
+    /// A frame for these users' sockets, on every node.
+    ToUsers {
+        node: String,
+        users: Vec<String>,
+        frame: String,
+    },
 }
 
 impl PresenceMessage {
@@ -52,7 +58,8 @@ impl PresenceMessage {
             | PresenceMessage::Offline { node, .. }
             | PresenceMessage::Typing { node, .. }
             | PresenceMessage::Bye { node }
-            | PresenceMessage::Revoke { node, .. } => node,
+            | PresenceMessage::Revoke { node, .. }
+            | PresenceMessage::ToUsers { node, .. } => node,
         }
     }
 }
@@ -60,27 +67,71 @@ impl PresenceMessage {
 /// The letters of an event's effects on the wire between nodes, right after its seq.
 const MEMBERS_CHANGED: char = 'm';
 const ENDS_ROOM: char = 'e';
+/// After the letters, `@` and a reason letter and a user id: whose subscriptions the event ends.
+const REMOVES: char = '@';
+const KICKED: char = 'k';
+const BANNED: char = 'b';
 
 /// `{seq}{effects}:{frame}`: the effects as letters after the seq (`7e:…` for a
-/// `room.deleted`), none for most events, which so keep the plain `{seq}:{frame}` an older node
-/// reads. An older node refuses the seq of the few with effects and catches them up from the
-/// store, as it does any event the bus lost; a node reading the plain form takes it as no
-/// effects.
+/// `room.deleted`; `9m@kUSER:…` for a `member.kicked` of the user with id `USER`), none for
+/// most events, which so keep the plain `{seq}:{frame}` an older node reads. An older node
+/// refuses the seq of the few with effects and catches them up from the store, as it does any
+/// event the bus lost; a node reading the plain form takes it as no effects.
 pub(super) fn encode_event(event: &EncodedEvent) -> String {
     let letter = |on: bool, letter: char| if on { Some(letter) } else { None };
     let Effects {
         members_changed,
         ends_room,
-    } = event.effects;
-    let members_changed = letter(members_changed, MEMBERS_CHANGED).into_iter();
-    let ends_room = letter(ends_room, ENDS_ROOM).into_iter();
-    let effects: String = members_changed.chain(ends_room).collect();
+        removes,
+    } = &event.effects;
+    let members_changed = letter(*members_changed, MEMBERS_CHANGED).into_iter();
+    let ends_room = letter(*ends_room, ENDS_ROOM).into_iter();
+    let mut effects: String = members_changed.chain(ends_room).collect();
+    // Ids are made by the store (hex); one that could break the envelope is not carried (the
+    // other node then ends nothing, as an older node would not).
+    if let Some(removal) = removes
+        .as_ref()
+        .filter(|r| !r.user_id.is_empty() && !r.user_id.contains([':', REMOVES]))
+    {
+        let reason = match removal.reason {
+            RemovedReason::Banned => Some(BANNED),
+            RemovedReason::Kicked => Some(KICKED),
+            RemovedReason::Left | RemovedReason::Deleted => None,
+        };
+        if let Some(reason) = reason {
+            effects.push(REMOVES);
+            effects.push(reason);
+            effects.push_str(&removal.user_id);
+        }
+    }
     format!("{}{effects}:{}", event.seq, event.frame.as_str())
 }
 
 pub(super) fn decode_event(room_id: &str, payload: &[u8]) -> Option<Arc<EncodedEvent>> {
     let text = std::str::from_utf8(payload).ok()?;
     let (head, frame) = text.split_once(':')?;
+    let (head, removal) = match head.split_once(REMOVES) {
+        None => (head, None),
+        Some((head, removal)) => {
+            let mut chars = removal.chars();
+            let reason = match chars.next()? {
+                KICKED => RemovedReason::Kicked,
+                BANNED => RemovedReason::Banned,
+                _ => return None,
+            };
+            let user_id = chars.as_str();
+            if user_id.is_empty() {
+                return None;
+            }
+            (
+                head,
+                Some(Removal {
+                    user_id: user_id.to_string(),
+                    reason,
+                }),
+            )
+        }
+    };
     let digits = head
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(head.len());
@@ -94,6 +145,7 @@ pub(super) fn decode_event(room_id: &str, payload: &[u8]) -> Option<Arc<EncodedE
     let effects = Effects {
         members_changed: effects.contains(MEMBERS_CHANGED),
         ends_room: effects.contains(ENDS_ROOM),
+        removes: removal,
     };
     Some(EncodedEvent::from_frame(
         Arc::from(room_id),
@@ -114,15 +166,35 @@ mod tests {
             Effects::default(),
             Effects {
                 members_changed: true,
-                ends_room: false,
+                ..Effects::default()
             },
             Effects {
-                members_changed: false,
                 ends_room: true,
+                ..Effects::default()
+            },
+            Effects {
+                members_changed: true,
+                removes: Some(Removal {
+                    user_id: "0193abcdef".into(),
+                    reason: RemovedReason::Banned,
+                }),
+                ..Effects::default()
+            },
+            Effects {
+                members_changed: true,
+                removes: Some(Removal {
+                    user_id: "u1".into(),
+                    reason: RemovedReason::Kicked,
+                }),
+                ..Effects::default()
             },
         ] {
-            let event =
-                EncodedEvent::from_frame(Arc::from("r"), 7, Utf8Bytes::from(frame), effects);
+            let event = EncodedEvent::from_frame(
+                Arc::from("r"),
+                7,
+                Utf8Bytes::from(frame),
+                effects.clone(),
+            );
             let decoded = decode_event("r", encode_event(&event).as_bytes()).unwrap();
             assert_eq!(decoded.seq, 7);
             assert_eq!(decoded.frame.as_str(), frame);
@@ -147,5 +219,7 @@ mod tests {
         assert_eq!(decoded.effects, Effects::default());
         assert!(decode_event("r", br#"7x:{"type":"event"}"#).is_none());
         assert!(decode_event("r", br#"e:{"type":"event"}"#).is_none());
+        assert!(decode_event("r", br#"7m@x1:{"type":"event"}"#).is_none());
+        assert!(decode_event("r", br#"7m@k:{"type":"event"}"#).is_none());
     }
 }

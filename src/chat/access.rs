@@ -22,6 +22,9 @@
 //! The facts are a struct a policy reads what it needs from: a further fact (a ban, a mute) is a
 //! new field fetched when the policy asks for it, and the paths that ask the gate don't change.
 
+//! On top of the policy, the gate checks the caller's standing in the room (bans and mutes, see
+//! `Gate::standing`): one indexed read of `sanctions`.
+
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -81,9 +84,9 @@ pub trait Policy: Send + Sync + 'static {
     fn allows(&self, need: Need, facts: &Facts<'_>) -> bool;
 }
 
-/// Every room is public: anyone signed in may read, post and join; the owner and admins
-/// moderate; only the owner deletes. (Palaver's policy before room kinds; the gate tests build
-/// on it.)
+/// Every room is public: anyone signed in may read, post and join; the owner, room admins,
+/// moderators and site admins moderate; only the owner deletes. (Palaver's policy before room
+/// kinds; the gate tests build on it.)
 #[derive(Debug, Default, Clone, Copy)]
 pub struct OpenRooms;
 
@@ -98,7 +101,7 @@ impl Policy for OpenRooms {
     fn allows(&self, need: Need, facts: &Facts<'_>) -> bool {
         match need {
             Need::Read | Need::Post | Need::Join => true,
-            Need::Moderate => matches!(facts.role, Some(Role::Owner | Role::Admin)),
+            Need::Moderate => facts.user.admin || facts.role.is_some_and(Role::moderates),
             Need::Own => facts.role == Some(Role::Owner),
         }
     }
@@ -212,6 +215,7 @@ impl Gate {
         if !self.policy.allows(Need::Read, &facts) {
             return Err(Error::RoomNotFound);
         }
+        self.standing(user, room_id, need).await?;
         if need != Need::Read && !self.policy.allows(need, &facts) {
             return Err(Error::Forbidden(what));
         }
@@ -281,6 +285,23 @@ impl Gate {
     /// Forgets a deleted room's kind.
     pub fn forget(&self, room_id: &str) {
         self.kinds.write().unwrap().remove(room_id);
+    }
+
+    /// Bans and mutes, on top of the policy: a banned caller is refused everything about the
+    /// room (`banned`; where the room is not public, `room_not_found`: to them it does not
+    /// exist), a muted one everything [`Need::Post`] covers (`muted`). One indexed read.
+    async fn standing(&self, user: &User, room_id: &str, need: Need) -> Result<()> {
+        let standing = self.store.standing(room_id, &user.id).await?;
+        if standing.banned {
+            return Err(match standing.room_kind {
+                Some(RoomKind::Public) | None => Error::Banned,
+                Some(_) => Error::RoomNotFound,
+            });
+        }
+        if standing.muted && need == Need::Post {
+            return Err(Error::Muted);
+        }
+        Ok(())
     }
 
     /// The room's kind, from the cache or the store (`room_not_found` for no such room).
@@ -385,7 +406,7 @@ mod tests {
     }
 
     #[test]
-    fn open_rooms_let_anyone_read_post_and_join_but_only_owners_and_admins_moderate() {
+    fn open_rooms_let_anyone_read_post_and_join_but_only_moderators_moderate() {
         let alice = user("alice");
         let policy = OpenRooms;
         for need in [Need::Read, Need::Post, Need::Join] {
@@ -396,6 +417,13 @@ mod tests {
         assert!(!policy.allows(Need::Moderate, &facts(&alice, Some(Role::Member))));
         assert!(policy.allows(Need::Moderate, &facts(&alice, Some(Role::Admin))));
         assert!(policy.allows(Need::Moderate, &facts(&alice, Some(Role::Owner))));
+        assert!(policy.allows(Need::Moderate, &facts(&alice, Some(Role::Moderator))));
+        let site_admin = User {
+            admin: true,
+            ..user("root")
+        };
+        assert!(policy.allows(Need::Moderate, &facts(&site_admin, None)));
+        assert!(!policy.allows(Need::Own, &facts(&site_admin, None)));
         assert!(!policy.allows(Need::Own, &facts(&alice, Some(Role::Admin))));
         assert!(policy.allows(Need::Own, &facts(&alice, Some(Role::Owner))));
     }
@@ -491,7 +519,7 @@ mod tests {
             "no room or role read"
         );
         for room in [&public, &private] {
-            store.delete_room(&room.id).await.unwrap();
+            store.delete_room(&room.id, &alice).await.unwrap();
         }
         assert!(gate
             .require(&alice, &public.id, Need::Post, "")

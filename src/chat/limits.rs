@@ -103,6 +103,9 @@ impl<K: Hash + Eq + Clone> Window<K> {
 }
 
 /// The slots one login attempt holds: give them back if it succeeds.
+/// Most reports one person may file in any sliding minute.
+pub const REPORTS_PER_MINUTE: u32 = 10;
+
 #[derive(Debug)]
 pub struct LoginAttempt {
     username: String,
@@ -138,6 +141,8 @@ pub struct Limits {
     webhooks: Option<DefaultKeyedRateLimiter<String>>,
     login_by_user: Window<String>,
     login_by_address: Window<IpAddr>,
+    /// Reports per user in any sliding minute ([`REPORTS_PER_MINUTE`]).
+    reports: Window<String>,
     pub max_rooms_per_user: usize,
     pub max_bots_per_user: usize,
     pub max_connections_per_user: usize,
@@ -159,6 +164,7 @@ impl Limits {
             webhooks: per_user(config.webhook_rate_per_min, config.webhook_rate_burst),
             login_by_user: Window::new(config.login_per_user_per_min, minute),
             login_by_address: Window::new(config.login_per_address_per_min, minute),
+            reports: Window::new(REPORTS_PER_MINUTE, minute),
             max_rooms_per_user: config.max_rooms_per_user,
             max_bots_per_user: config.max_bots_per_user,
             max_connections_per_user: config.max_connections_per_user.max(1),
@@ -188,6 +194,11 @@ impl Limits {
 
     /// Starts one login attempt for this username (any case) from this address; `rate_limited`
     /// when either window is full. Call [`Limits::login_succeeded`] if the password was right.
+    /// One report of a message: each reaches every moderator of the room.
+    pub fn report(&self, user_id: &str) -> Result<()> {
+        self.reports.take(&user_id.to_string()).map(|_| ())
+    }
+
     pub fn login(&self, username: &str, address: IpAddr) -> Result<LoginAttempt> {
         let username = username.to_lowercase();
         let by_address = self.login_by_address.take(&address)?;
@@ -234,6 +245,7 @@ impl Limits {
         }
         self.login_by_user.prune();
         self.login_by_address.prune();
+        self.reports.prune();
     }
 }
 

@@ -95,20 +95,26 @@ impl Chat {
             .require(user, room_id, Need::Post, "you can't post in this room")
             .await?;
         let message = self.store.get_message(room_id, message_id).await?;
-        if message.author.id != user.id {
+        let own = message.author.id == user.id;
+        if !own {
             self.gate
                 .require(
                     user,
                     room_id,
                     Need::Moderate,
-                    "only the author, the room's owner or an admin can delete a message",
+                    "only the author or the room's moderators can delete a message",
                 )
                 .await?;
         }
         self.limits.message(&user.id)?;
-        let event = self
-            .timed("delete", self.store.delete_message(room_id, message_id))
-            .await?;
+        let event = if own {
+            let delete = self.store.delete_message(room_id, message_id);
+            self.timed("delete", delete).await?
+        } else {
+            // A moderator's deletion of someone else's message is audited.
+            let delete = self.store.moderator_delete(room_id, message_id, user);
+            self.timed("delete", delete).await?
+        };
         self.publish(std::slice::from_ref(&event));
         Ok(())
     }

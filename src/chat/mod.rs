@@ -19,6 +19,7 @@ pub mod dms;
 pub mod invites;
 pub mod limits;
 pub mod messages;
+pub mod moderation;
 pub mod names;
 pub mod rooms;
 pub mod scope;
@@ -130,6 +131,7 @@ impl Chat {
     /// many sessions were deleted.
     pub async fn sweep(&self) -> Result<u64> {
         self.limits.prune();
+        self.store.delete_expired_sanctions().await?;
         self.store.delete_expired_sessions().await
     }
 

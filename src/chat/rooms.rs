@@ -157,7 +157,7 @@ impl Chat {
         self.limits.room_change(&user.id)?;
         // Who may read it is decided before it is gone.
         let audience = self.gate.audience(&room).await?;
-        let event = self.store.delete_room(room_id).await?;
+        let event = self.store.delete_room(room_id, user).await?;
         self.gate.forget(room_id);
         self.publish(std::slice::from_ref(&event));
         self.room_list_to(RoomListChange::Deleted, room, &audience);

@@ -156,6 +156,21 @@ pub fn body(raw: &str) -> Result<&str> {
     Ok(body)
 }
 
+/// A report's reason: 1–500 characters after trimming, no NUL, not only invisible characters.
+pub fn reason(raw: &str) -> Result<&str> {
+    let reason = raw.trim();
+    if reason.contains('\0') || reason.chars().all(|c| c.is_whitespace() || invisible(c)) {
+        return Err(Error::InvalidReason("give a reason (visible text, no NUL)"));
+    }
+    if reason.chars().count() > REASON_MAX {
+        return Err(Error::InvalidReason("a reason is at most 500 characters"));
+    }
+    Ok(reason)
+}
+
+/// Longest report reason, in characters.
+pub const REASON_MAX: usize = 500;
+
 /// 1–64 visible ASCII characters: clients use UUIDs or counters.
 pub fn client_id(raw: &str) -> Result<&str> {
     if raw.is_empty() || raw.len() > CLIENT_ID_MAX {

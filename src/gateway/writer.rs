@@ -160,16 +160,18 @@ fn take(rooms: &mut Subscriptions, item: Outbound, batch: &mut Vec<Utf8Bytes>) {
                 tail,
                 last_seq,
             } = *replay;
-            batch.extend(events.iter().map(|e| e.frame.clone()));
-            batch.push(tail);
-            let mut last = last_seq;
             let (tag, held, live) = match rooms.remove(&room_id) {
                 Some((tag, Subscription::Replaying(held))) => (tag, held, true),
                 // The room was deleted before the replay came: what the subscription held
                 // (`room.deleted` last) follows the replay, and nothing goes live.
                 Some((tag, Subscription::Ended(held))) => (tag, held, false),
+                // The subscription ended before its replay came (the person was removed from
+                // the room): nothing of it goes out.
                 _ => return,
             };
+            batch.extend(events.iter().map(|e| e.frame.clone()));
+            batch.push(tail);
+            let mut last = last_seq;
             for (seq, frame) in held {
                 if seq > last {
                     last = seq;
@@ -186,6 +188,13 @@ fn take(rooms: &mut Subscriptions, item: Outbound, batch: &mut Vec<Utf8Bytes>) {
         Outbound::RoomGone(room) => {
             if let Some((tag, Subscription::Replaying(held))) = rooms.remove(&room) {
                 rooms.insert(room, tag, Subscription::Ended(held));
+            }
+        }
+        Outbound::Removed { room, tag, frame } => {
+            // Only the subscription it was meant for: one begun since (a rejoin) stays.
+            if rooms.position(&room).is_some_and(|i| rooms.0[i].1 == tag) {
+                rooms.remove(&room);
+                batch.push(frame);
             }
         }
     }
@@ -276,6 +285,36 @@ mod tests {
         take(&mut rooms, event(7, 10), &mut batch);
         assert_eq!(frames(&mut batch), ["subscribed", "event 9"]);
         assert!(rooms.0.is_empty());
+    }
+
+    /// A removal (kick, ban) ends the subscription it names with its `removed` frame: nothing of
+    /// the room follows, what a replaying subscription held is dropped, and a removal meant
+    /// for an earlier subscription leaves the current one alone.
+    #[test]
+    fn a_removal_ends_its_subscription_only() {
+        let removed = |tag| Outbound::Removed {
+            room: Arc::from("r"),
+            tag,
+            frame: Utf8Bytes::from_static("removed"),
+        };
+        let (mut rooms, mut batch, room) = subscribing();
+        take(&mut rooms, replay(&room, 3), &mut batch);
+        take(&mut rooms, event(7, 4), &mut batch);
+        take(&mut rooms, removed(3), &mut batch);
+        take(&mut rooms, event(7, 5), &mut batch);
+        take(&mut rooms, removed(7), &mut batch);
+        take(&mut rooms, event(7, 6), &mut batch);
+        assert_eq!(
+            frames(&mut batch),
+            ["subscribed", "event 4", "event 5", "removed"]
+        );
+        assert!(rooms.0.is_empty());
+
+        let (mut rooms, mut batch, room) = subscribing();
+        take(&mut rooms, event(7, 9), &mut batch);
+        take(&mut rooms, removed(7), &mut batch);
+        take(&mut rooms, replay(&room, 8), &mut batch);
+        assert_eq!(frames(&mut batch), ["removed"]);
     }
 
     /// A subscribe that failed after it began drops what it held: the client got an error.

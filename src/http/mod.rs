@@ -7,6 +7,7 @@ pub mod extract;
 pub mod invites;
 pub mod members;
 pub mod messages;
+pub mod moderation;
 pub mod openapi;
 pub mod ops;
 pub mod rooms;
@@ -104,6 +105,7 @@ pub fn router() -> Router<AppState> {
         .merge(messages::router())
         .merge(bots::router())
         .merge(webhooks::router())
+        .merge(moderation::router())
         .merge(ops::router())
         .merge(openapi::router())
         .merge(crate::gateway::router())

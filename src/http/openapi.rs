@@ -14,7 +14,7 @@ use serde_json::Value;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, bots, invites, members, messages, ops, rooms, webhooks};
+use super::{auth, bots, invites, members, messages, moderation, ops, rooms, webhooks};
 use crate::protocol;
 use crate::state::AppState;
 
@@ -37,6 +37,9 @@ use crate::state::AppState;
         messages::move_message, messages::clear, messages::events, messages::typing,
         bots::create, bots::list, bots::remove, bots::rotate,
         webhooks::create, webhooks::list, webhooks::remove, webhooks::hook,
+        moderation::kick, moderation::ban, moderation::unban, moderation::bans, moderation::mute,
+        moderation::unmute, moderation::mutes, moderation::report, moderation::reports,
+        moderation::audit,
         ops::healthz, ops::readyz, ops::metrics,
     ),
     components(schemas(
@@ -48,6 +51,9 @@ use crate::state::AppState;
         protocol::CreateRoomRequest, protocol::OpenDmRequest, protocol::CreateInviteRequest,
         protocol::InviteCreated, protocol::InvitePreview, protocol::AddMemberRequest,
         protocol::ChangeRoleRequest,
+        protocol::RemovedReason, protocol::Sanction, protocol::Report, protocol::AuditAction,
+        protocol::AuditEntry, protocol::TargetRequest, protocol::SanctionRequest,
+        protocol::ReportRequest,
     )),
     modifiers(&Security),
     tags(
@@ -56,6 +62,7 @@ use crate::state::AppState;
         (name = "messages", description = "Messages, the event log, typing"),
         (name = "bots", description = "Bot accounts and their tokens"),
         (name = "webhooks", description = "Incoming webhooks: post into a room with a secret URL"),
+        (name = "moderation", description = "Kick, ban, mute, reports, the audit log"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]

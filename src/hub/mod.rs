@@ -56,12 +56,29 @@ impl Hub {
     pub fn new(store: Arc<dyn Store>) -> Arc<Self> {
         let rooms = Rooms::new(store);
         let counts = Arc::new(Counts::default());
-        Arc::new(Hub {
-            presence: Presence::new(rooms.clone(), counts.clone()),
-            rooms,
-            connections: Connections::default(),
-            counts,
+        Arc::new_cyclic(|me: &std::sync::Weak<Hub>| {
+            let me = me.clone();
+            rooms.on_removed(Arc::new(move |room_id, offline| {
+                if let Some(hub) = me.upgrade() {
+                    hub.after_removal(&room_id, offline);
+                }
+            }));
+            Hub {
+                presence: Presence::new(rooms.clone(), counts.clone()),
+                rooms,
+                connections: Connections::default(),
+                counts,
+            }
         })
+    }
+
+    /// An event ended a user's subscriptions to a room (a kick, a ban): they went offline
+    /// there, and the room is forgotten if nobody here needs it any more.
+    fn after_removal(&self, room_id: &Arc<str>, offline: Option<User>) {
+        if let Some(user) = offline {
+            self.presence.went_offline(room_id, &user);
+        }
+        self.rooms.release(room_id, |_| Some(()));
     }
 
     /// Connects the hub to the bus it watches rooms on. Called once, at startup.
@@ -125,6 +142,21 @@ impl Hub {
     /// list, to those who may read the room).
     pub fn broadcast_all(&self, frame: Utf8Bytes, include: &dyn Fn(&User) -> bool) {
         self.connections.broadcast(frame, include);
+    }
+
+    /// Sends a frame to every socket of these users, on this node and, in a cluster, on the
+    /// others (a report to a room's moderators).
+    pub fn send_to_users(&self, user_ids: &[String], frame: Utf8Bytes) {
+        if let Some(cluster) = self.presence.cluster() {
+            cluster.to_users(user_ids, frame.as_str());
+        }
+        self.frame_to_users(user_ids, frame);
+    }
+
+    /// Sends a frame to this node's sockets of these users.
+    pub fn frame_to_users(&self, user_ids: &[String], frame: Utf8Bytes) {
+        self.connections
+            .broadcast(frame, &|user| user_ids.contains(&user.id));
     }
 
     /// Closes every connection with `code` (shutdown).
@@ -297,6 +329,10 @@ impl Deliver for Hub {
 
     fn close_session(&self, token_hash: &str) {
         Hub::close_session(self, token_hash);
+    }
+
+    fn frame_to_users(&self, user_ids: &[String], frame: Utf8Bytes) {
+        Hub::frame_to_users(self, user_ids, frame);
     }
 }
 

@@ -43,15 +43,20 @@ impl Entry {
         self.last
     }
 
-    /// Delivers the next event to the room and records it as the last one.
+    /// Delivers the next event to the room and records it as the last one. An event that
+    /// removes someone (a kick, a ban) ends that user's subscriptions here right after it.
     #[inline]
-    fn advance(&mut self, item: &Arc<EncodedEvent>, fanned_out: &AtomicU64) {
-        self.room.fan_out(item, fanned_out);
+    fn advance(&mut self, item: &Arc<EncodedEvent>, rooms: &Rooms) {
+        self.room.fan_out(item, &rooms.fanned_out);
         self.last = Some(item.seq);
+        if let Some(removal) = &item.effects.removes {
+            let offline = self.room.remove_user(&item.room_id, removal);
+            rooms.removed(&item.room_id, offline);
+        }
     }
 
     /// Fans out every pending event that is next in line.
-    fn drain_pending(&mut self, fanned_out: &AtomicU64) {
+    fn drain_pending(&mut self, rooms: &Rooms) {
         while let Some(last) = self.last {
             let Some(entry) = self.pending.first_entry() else {
                 break;
@@ -61,7 +66,7 @@ impl Entry {
                 entry.remove();
             } else if seq == last + 1 {
                 let event = entry.remove();
-                self.advance(&event, fanned_out);
+                self.advance(&event, rooms);
             } else {
                 break;
             }
@@ -92,8 +97,15 @@ fn end_if_deleted(table: &mut Table, room_id: &Arc<str>) {
     }
 }
 
+/// What the hub does once someone's subscriptions to a room were ended by an event: the room,
+/// and the user if that made them go offline here.
+pub(super) type OnRemoved = Arc<dyn Fn(Arc<str>, Option<crate::protocol::User>) + Send + Sync>;
+
 /// The room table of one node (see the module doc).
 pub(super) struct Rooms {
+    /// Called (on a task of its own, after the table's lock is let go) when an event ended
+    /// someone's subscriptions.
+    on_removed: OnceLock<OnRemoved>,
     table: Mutex<Table>,
     store: Arc<dyn Store>,
     bus: OnceLock<Arc<dyn Bus>>,
@@ -109,6 +121,7 @@ pub(super) struct Rooms {
 impl Rooms {
     pub(super) fn new(store: Arc<dyn Store>) -> Arc<Self> {
         Arc::new_cyclic(|me| Rooms {
+            on_removed: OnceLock::new(),
             table: Mutex::new(HashMap::new()),
             store,
             bus: OnceLock::new(),
@@ -120,6 +133,18 @@ impl Rooms {
 
     pub(super) fn attach_bus(&self, bus: Arc<dyn Bus>) {
         let _ = self.bus.set(bus);
+    }
+
+    pub(super) fn on_removed(&self, hook: OnRemoved) {
+        let _ = self.on_removed.set(hook);
+    }
+
+    /// Someone's subscriptions to the room ended (under the table's lock): tell the hub, later.
+    fn removed(&self, room_id: &Arc<str>, offline: Option<crate::protocol::User>) {
+        if let Some(hook) = self.on_removed.get() {
+            let (hook, room_id) = (hook.clone(), room_id.clone());
+            self.spawn(async move { hook(room_id, offline) });
+        }
     }
 
     /// The table, locked: never hold it across an `.await`.
@@ -145,7 +170,7 @@ impl Rooms {
         if let Some(entry) = table.get_mut(room_id) {
             if entry.last.is_none() {
                 entry.last = Some(store_last);
-                entry.drain_pending(&self.fanned_out);
+                entry.drain_pending(self);
                 entry.room.tell_pollers(store_last);
             }
         }
@@ -192,8 +217,8 @@ impl Rooms {
         match entry.last {
             Some(last) if event.seq <= last => {}
             Some(last) if event.seq == last + 1 => {
-                entry.advance(&event, &self.fanned_out);
-                entry.drain_pending(&self.fanned_out);
+                entry.advance(&event, self);
+                entry.drain_pending(self);
             }
             _ => {
                 entry.pending.insert(event.seq, event.clone());
@@ -287,7 +312,7 @@ impl Rooms {
                         if let Some(entry) = table.get_mut(&room_id) {
                             if let Some(&first) = entry.pending.keys().next() {
                                 entry.last = Some(first - 1);
-                                entry.drain_pending(&self.fanned_out);
+                                entry.drain_pending(&self);
                             }
                             entry.filling = false;
                         }

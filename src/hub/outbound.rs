@@ -40,6 +40,13 @@ pub enum Outbound {
     /// subscription. A subscription still waiting for its replay sends what it held after that
     /// replay.
     RoomGone(Arc<str>),
+    /// The user was removed from the room (kicked, banned): the subscription with this tag
+    /// ends, and `frame` (`removed`) tells the client; nothing more of the room follows.
+    Removed {
+        room: Arc<str>,
+        tag: u64,
+        frame: Utf8Bytes,
+    },
 }
 
 /// The replay of a subscription: `events` (seq > after, up to `last_seq`), then `tail`

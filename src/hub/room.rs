@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::outbound::{Connection, Outbound};
 use crate::bus::EncodedEvent;
-use crate::protocol::User;
+use crate::protocol::{Removal, ServerFrame, User};
 
 /// A connection subscribed to a room, and its subscription's tag.
 #[derive(Debug)]
@@ -107,6 +107,30 @@ impl Room {
         Some(Some(conn.user.clone()))
     }
 
+    /// Ends every subscription of the removed user here, each with a `removed` frame; answers
+    /// the user if they were online here (they are not any more).
+    pub(super) fn remove_user(&mut self, room_id: &Arc<str>, removal: &Removal) -> Option<User> {
+        let frame = Utf8Bytes::from(
+            ServerFrame::Removed {
+                room_id: room_id.to_string(),
+                reason: removal.reason,
+            }
+            .encode(),
+        );
+        self.subscribers.retain(|sub| {
+            if sub.conn.user.id != removal.user_id {
+                return true;
+            }
+            sub.conn.push(Outbound::Removed {
+                room: room_id.clone(),
+                tag: sub.tag,
+                frame: frame.clone(),
+            });
+            false
+        });
+        self.online.remove(&removal.user_id).map(|(user, _)| user)
+    }
+
     pub(super) fn is_subscribed(&self, conn_id: u64) -> bool {
         self.subscribers.iter().any(|s| s.conn.id == conn_id)
     }
@@ -136,5 +160,72 @@ impl Room {
                 self.left.push(user.clone());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::hub::outbound::Closer;
+    use crate::metrics::Metrics;
+    use crate::protocol::RemovedReason;
+
+    fn connection(id: u64, user: &str) -> (Arc<Connection>, mpsc::Receiver<Outbound>) {
+        let (queue, outbound) = mpsc::channel(4);
+        let conn = Connection {
+            id,
+            user: User {
+                id: user.into(),
+                username: user.into(),
+                guest: true,
+                admin: false,
+                display_name: None,
+                bot: false,
+            },
+            token_hash: format!("h{id}"),
+            expires_at: None,
+            queue,
+            closer: Closer::default(),
+            metrics: Arc::new(Metrics::new()),
+        };
+        (Arc::new(conn), outbound)
+    }
+
+    /// A removal ends every subscription of that person here (each told with `removed` and its
+    /// own tag) and no one else's, and they are no longer online in the room.
+    #[test]
+    fn removing_a_user_ends_all_their_subscriptions_and_only_theirs() {
+        let room_id: Arc<str> = Arc::from("r");
+        let (tab, mut tab_out) = connection(1, "u");
+        let (phone, mut phone_out) = connection(2, "u");
+        let (other, mut other_out) = connection(3, "v");
+        let mut room = Room::default();
+        room.add_subscriber(&tab, 10);
+        room.add_subscriber(&phone, 20);
+        room.add_subscriber(&other, 30);
+        let removal = Removal {
+            user_id: "u".into(),
+            reason: RemovedReason::Banned,
+        };
+        let offline = room.remove_user(&room_id, &removal);
+        assert_eq!(offline.map(|u| u.id), Some("u".to_string()));
+        assert_eq!(room.subscribers.len(), 1);
+        assert!(room.online.contains_key("v") && !room.online.contains_key("u"));
+        for (out, want) in [(&mut tab_out, 10), (&mut phone_out, 20)] {
+            match out.try_recv() {
+                Ok(Outbound::Removed { room, tag, frame }) => {
+                    assert_eq!((&*room, tag), ("r", want));
+                    assert_eq!(
+                        frame.as_str(),
+                        r#"{"type":"removed","room_id":"r","reason":"banned"}"#
+                    );
+                }
+                other => panic!("expected a removal, got {other:?}"),
+            }
+        }
+        assert!(other_out.try_recv().is_err());
+        assert_eq!(room.remove_user(&room_id, &removal), None);
     }
 }

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 
+use super::audit::{record_audit, NewAudit};
 use super::backend::Backend;
 use super::dialect::{self, sql, Arg, Conn};
 use super::events::{self, append, Carrying};
@@ -11,7 +12,7 @@ use super::rows::{self, message_columns};
 use super::StoredEvent;
 use super::{now, position, MessagesPage, Publisher, SendOutcome, SendRequest, SendTicket};
 use crate::error::{Error, Result};
-use crate::protocol::{EventKind, Message, User};
+use crate::protocol::{AuditAction, EventKind, Message, User};
 
 /// A room's messages.
 #[async_trait]
@@ -60,7 +61,8 @@ pub trait MessageStore: Send + Sync + 'static {
         message_id: &str,
         after: Option<&str>,
     ) -> Result<(Message, Vec<StoredEvent>)>;
-    /// Deletes every message of the room (bodies erased) and appends one `room.cleared` event.
+    /// Deletes every message of the room (bodies erased) and appends one `room.cleared` event;
+    /// audited (`clear`).
     async fn clear_room(&self, room_id: &str, by: &User) -> Result<StoredEvent>;
     /// The page of messages just before `before` (a position), or the last page.
     async fn messages_before(
@@ -149,6 +151,24 @@ async fn respace<C: Conn>(conn: &mut C, room_id: &str) -> Result<Vec<StoredEvent
     Ok(moved)
 }
 
+/// Deletes a live message of the (locked) room and erases its text: the `message.deleted`
+/// event and the message's author.
+pub(super) async fn delete_in<C: Conn>(
+    conn: &mut C,
+    room_id: &str,
+    message_id: &str,
+) -> Result<(StoredEvent, String)> {
+    let message = message_in(conn, room_id, message_id).await?;
+    events::erase_bodies(conn, Carrying::Message(message_id)).await?;
+    let sql = sql!("UPDATE messages SET body = '', deleted = " TRUE " WHERE id = $1");
+    dialect::execute(conn, &sql, &[Arg::Text(message_id)]).await?;
+    let kind = EventKind::MessageDeleted {
+        message_id: message_id.to_string(),
+    };
+    let event = append(conn, room_id, kind, None).await?;
+    Ok((event, message.author.id))
+}
+
 #[async_trait]
 impl<B: Backend> MessageStore for B {
     fn submit_send(&self, request: SendRequest) -> SendTicket {
@@ -193,14 +213,7 @@ impl<B: Backend> MessageStore for B {
     async fn delete_message(&self, room_id: &str, message_id: &str) -> Result<StoredEvent> {
         let mut tx = self.begin().await?;
         lock_room(&mut *tx, room_id).await?;
-        message_in(&mut *tx, room_id, message_id).await?;
-        events::erase_bodies(&mut *tx, Carrying::Message(message_id)).await?;
-        let sql = sql!("UPDATE messages SET body = '', deleted = " TRUE " WHERE id = $1");
-        dialect::execute(&mut *tx, &sql, &[Arg::Text(message_id)]).await?;
-        let kind = EventKind::MessageDeleted {
-            message_id: message_id.to_string(),
-        };
-        let event = append(&mut *tx, room_id, kind, None).await?;
+        let (event, _) = delete_in(&mut *tx, room_id, message_id).await?;
         B::commit(tx).await?;
         Ok(event)
     }
@@ -250,6 +263,14 @@ impl<B: Backend> MessageStore for B {
         dialect::execute(&mut *tx, &sql, &[Arg::Text(room_id)]).await?;
         let kind = EventKind::RoomCleared { by: by.clone() };
         let event = append(&mut *tx, room_id, kind, None).await?;
+        let audit = NewAudit {
+            actor_id: &by.id,
+            action: AuditAction::Clear,
+            room_id: Some(room_id),
+            target_user_id: None,
+            detail: serde_json::json!({}),
+        };
+        record_audit(&mut *tx, &audit).await?;
         B::commit(tx).await?;
         Ok(event)
     }

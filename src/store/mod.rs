@@ -16,6 +16,7 @@
 //! permissions first; the store enforces only what must hold for the data to be correct.
 
 pub mod accounts;
+pub mod audit;
 pub mod backend;
 pub mod bots;
 pub mod copy;
@@ -24,6 +25,7 @@ pub mod events;
 pub mod invites;
 pub mod members;
 pub mod messages;
+pub mod moderation;
 pub mod position;
 pub mod postgres;
 pub mod rooms;
@@ -39,6 +41,7 @@ pub use events::EventLog;
 pub use invites::{InviteRecord, InviteStore};
 pub use members::MemberStore;
 pub use messages::MessageStore;
+pub use moderation::ModerationStore;
 pub use rooms::RoomStore;
 pub use webhooks::{WebhookRecord, WebhookStore};
 
@@ -100,14 +103,22 @@ impl StoredEvent {
     /// An event read back from the log: its bytes are kept as stored, its effects come from
     /// its decoded kind (an unreadable one has none; [`StoredEvent::decode`] reports it).
     pub fn from_log(room_id: String, seq: u64, json: String) -> Self {
-        /// Only the event's kind: the rest of the JSON is skipped, not decoded.
+        /// Only the event's kind and its `user`'s id (member events): the rest of the JSON is
+        /// skipped, not decoded.
         #[derive(serde::Deserialize)]
         struct Kind<'a> {
             #[serde(borrow)]
             kind: std::borrow::Cow<'a, str>,
+            #[serde(borrow, default)]
+            user: Option<Id<'a>>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Id<'a> {
+            #[serde(borrow)]
+            id: std::borrow::Cow<'a, str>,
         }
         let effects = serde_json::from_str::<Kind>(&json)
-            .map(|event| Effects::of_kind(&event.kind))
+            .map(|event| Effects::of_kind(&event.kind, event.user.as_ref().map(|u| &*u.id)))
             .unwrap_or_default();
         StoredEvent {
             room_id,
@@ -118,8 +129,8 @@ impl StoredEvent {
     }
 
     /// What the event does beyond its own record.
-    pub fn effects(&self) -> Effects {
-        self.effects
+    pub fn effects(&self) -> &Effects {
+        &self.effects
     }
 
     pub fn decode(&self) -> Result<Event> {
@@ -236,6 +247,7 @@ pub trait Store:
     + InviteStore
     + BotStore
     + WebhookStore
+    + ModerationStore
 {
     /// Reachability check for `/readyz`.
     async fn ping(&self) -> Result<()>;
@@ -248,5 +260,31 @@ impl<B: backend::Backend> Store for B {
         let sql = dialect::sql!("SELECT 1");
         dialect::fetch_optional(&mut *conn, &sql, &[], |_| Ok(())).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoredEvent;
+    use crate::protocol::RemovedReason;
+
+    /// An event read back from the log (a gap fill) knows from its kind and its `user` whose
+    /// subscriptions it ends, as the event did when it was committed.
+    #[test]
+    fn an_event_read_back_from_the_log_knows_whom_it_removes() {
+        let banned = r#"{"room_id":"r","seq":4,"at":"2026-01-01T00:00:00.000Z",
+            "kind":"member.banned","user":{"id":"u1","username":"u1","guest":true},
+            "by":{"id":"m","username":"m","guest":false},"expires_at":null}"#;
+        let stored = StoredEvent::from_log("r".into(), 4, banned.into());
+        let removal = stored.effects().removes.clone().unwrap();
+        assert_eq!(
+            (removal.user_id.as_str(), removal.reason),
+            ("u1", RemovedReason::Banned)
+        );
+        assert_eq!(stored.effects(), &stored.decode().unwrap().kind.effects());
+        let joined = r#"{"room_id":"r","seq":5,"at":"2026-01-01T00:00:00.000Z",
+            "kind":"member.joined","user":{"id":"u2","username":"u2","guest":true}}"#;
+        let stored = StoredEvent::from_log("r".into(), 5, joined.into());
+        assert!(stored.effects().removes.is_none() && stored.effects().members_changed);
     }
 }

@@ -2,13 +2,14 @@
 
 use async_trait::async_trait;
 
+use super::audit::{record_audit, NewAudit};
 use super::backend::Backend;
 use super::dialect::{self, sql, Arg, Conn};
 use super::events::{self, append};
 use super::rows::{self, room_columns, user_columns};
 use super::{new_id, now, RoomPatch, StoredEvent};
 use crate::error::{Error, Result};
-use crate::protocol::{EventKind, Role, Room, RoomKind, User};
+use crate::protocol::{AuditAction, EventKind, Role, Room, RoomKind, User};
 
 /// Rooms and who is in them. Rooms handed out have `online_count` 0: presence is not the store's
 /// business.
@@ -43,8 +44,9 @@ pub trait RoomStore: Send + Sync + 'static {
         kind: RoomKind,
     ) -> Result<(Room, Vec<StoredEvent>)>;
     async fn update_room(&self, room_id: &str, patch: &RoomPatch) -> Result<(Room, StoredEvent)>;
-    /// Removes the room's members and messages and appends the final `room.deleted` event.
-    async fn delete_room(&self, room_id: &str) -> Result<StoredEvent>;
+    /// Removes the room's members and messages and appends the final `room.deleted` event;
+    /// audited (`delete_room`, by `by`).
+    async fn delete_room(&self, room_id: &str, by: &User) -> Result<StoredEvent>;
     /// The `member.joined` event, or `None` when the user already was a member.
     async fn join_room(&self, room_id: &str, user: &User) -> Result<Option<StoredEvent>>;
     /// The `member.left` event, or `None` when the user was not a member.
@@ -239,9 +241,18 @@ impl<B: Backend> RoomStore for B {
         Ok((room, stored))
     }
 
-    async fn delete_room(&self, room_id: &str) -> Result<StoredEvent> {
+    async fn delete_room(&self, room_id: &str, by: &User) -> Result<StoredEvent> {
         let mut tx = self.begin().await?;
         lock_room(&mut *tx, room_id).await?;
+        let name = room_in(&mut *tx, room_id).await?.name;
+        let audit = NewAudit {
+            actor_id: &by.id,
+            action: AuditAction::DeleteRoom,
+            room_id: Some(room_id),
+            target_user_id: None,
+            detail: serde_json::json!({ "name": name }),
+        };
+        record_audit(&mut *tx, &audit).await?;
         for sql in [
             sql!("DELETE FROM members WHERE room_id = $1"),
             sql!("DELETE FROM invites WHERE room_id = $1"),

@@ -42,16 +42,21 @@ macro_rules! message_columns {
 pub(crate) use message_columns;
 
 pub fn message(row: &dyn ReadRow) -> Result<Message> {
+    message_at(row, 0)
+}
+
+/// Reads the columns of [`message_columns!`] from `at` on.
+pub fn message_at(row: &dyn ReadRow, at: usize) -> Result<Message> {
     Ok(Message {
-        id: row.text(0)?,
-        room_id: row.text(1)?,
-        seq: row.int(2)? as u64,
-        body: row.text(3)?,
-        client_id: row.text(4)?,
-        created_at: row.text(5)?,
-        edited_at: row.opt_text(6)?,
-        position: row.text(7)?,
-        author: user(row, 8)?,
+        id: row.text(at)?,
+        room_id: row.text(at + 1)?,
+        seq: row.int(at + 2)? as u64,
+        body: row.text(at + 3)?,
+        client_id: row.text(at + 4)?,
+        created_at: row.text(at + 5)?,
+        edited_at: row.opt_text(at + 6)?,
+        position: row.text(at + 7)?,
+        author: user(row, at + 8)?,
     })
 }
 

@@ -161,6 +161,43 @@ pub const TABLES: &[Table] = &[
         ],
         key: &["id"],
     },
+    Table {
+        name: "sanctions",
+        columns: &[
+            col("room_id", Text),
+            col("user_id", Text),
+            col("kind", Text),
+            col("by_id", Text),
+            col("created_at", Text),
+            col("expires_at", NullableText),
+        ],
+        key: &["room_id", "user_id", "kind"],
+    },
+    Table {
+        name: "reports",
+        columns: &[
+            col("id", Text),
+            col("room_id", Text),
+            col("message_id", Text),
+            col("reporter_id", Text),
+            col("reason", Text),
+            col("created_at", Text),
+        ],
+        key: &["id"],
+    },
+    Table {
+        name: "audit_log",
+        columns: &[
+            col("id", Text),
+            col("at", Text),
+            col("actor_id", Text),
+            col("action", Text),
+            col("room_id", NullableText),
+            col("target_user_id", NullableText),
+            col("detail", Text),
+        ],
+        key: &["id"],
+    },
 ];
 
 /// The names of the first `N` tables (all of them for `N` = [`TABLES`]`.len()`), in order.

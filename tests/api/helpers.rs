@@ -186,6 +186,32 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// Runs one statement with text arguments on the server's own store (the SQLite file, or
+    /// the PostgreSQL database): for setting up what no endpoint does (a site admin, a role).
+    #[allow(dead_code)]
+    pub async fn store_execute(&self, sql: &str, args: &[&str]) {
+        use sqlx::Connection;
+        match &self._db {
+            Some(db) => {
+                let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("pg");
+                let mut query = sqlx::query(sql);
+                for arg in args {
+                    query = query.bind(*arg);
+                }
+                query.execute(&mut conn).await.expect("the statement runs");
+            }
+            None => {
+                let url = format!("sqlite://{}", self.data_dir.join("palaver.db").display());
+                let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("sqlite");
+                let mut query = sqlx::query(sql);
+                for arg in args {
+                    query = query.bind(*arg);
+                }
+                query.execute(&mut conn).await.expect("the statement runs");
+            }
+        }
+    }
+
     /// A guest session: (user, token).
     pub async fn guest(&self, name: &str) -> (User, String) {
         let session = self.rest.guest(name).await.expect("a guest signs in");

@@ -15,6 +15,8 @@ mod helpers;
 mod hostile;
 mod invites;
 mod limits;
+mod moderation;
+mod moderation_rules;
 mod ops;
 #[path = "../support/pgdb.rs"]
 mod pgdb;

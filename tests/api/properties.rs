@@ -468,6 +468,12 @@ impl Case<'_> {
                     prop_assert!(members.contains(&user.id), "a role of a non-member changed");
                 }
                 EventKind::RoomDeleted {} => prop_assert!(false, "room deleted"),
+                EventKind::MemberKicked { user, .. } | EventKind::MemberBanned { user, .. } => {
+                    members.remove(&user.id);
+                }
+                EventKind::MemberUnbanned { .. }
+                | EventKind::MemberMuted { .. }
+                | EventKind::MemberUnmuted { .. } => {}
             }
         }
         let mut replayed: Vec<Message> = messages.into_values().collect();

@@ -369,7 +369,7 @@ pub async fn a_deleted_room_is_gone_and_its_name_free(store: Arc<dyn Store>) {
     let owner = user(&*store, "owner").await;
     let (room, _) = store.create_room("Temp", "", &owner).await.unwrap();
     send(&*store, &room.id, &owner, "c", "bye").await;
-    let event = store.delete_room(&room.id).await.unwrap();
+    let event = store.delete_room(&room.id, &owner).await.unwrap();
     assert!(matches!(
         event.decode().unwrap().kind,
         EventKind::RoomDeleted {}

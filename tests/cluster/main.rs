@@ -14,5 +14,6 @@ mod crash;
 mod crossing;
 mod failures;
 mod harness;
+mod moderation;
 mod nginx;
 mod sessions;

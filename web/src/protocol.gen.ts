@@ -53,9 +53,9 @@ seq: number, author: User, body: string, client_id: string, created_at: string, 
  */
 position: string, };
 
-export type Event = { room_id: string, seq: number, at: string, } & ({ "kind": "message.created", message: Message, } | { "kind": "message.edited", message: Message, } | { "kind": "message.deleted", message_id: string, } | { "kind": "message.moved", message_id: string, position: string, after: string | null, } | { "kind": "room.cleared", by: User, } | { "kind": "member.joined", user: User, } | { "kind": "member.left", user: User, } | { "kind": "room.updated", room: Room, } | { "kind": "member.role_changed", user: User, role: Role, by: User, } | { "kind": "room.deleted", });
+export type Event = { room_id: string, seq: number, at: string, } & ({ "kind": "message.created", message: Message, } | { "kind": "message.edited", message: Message, } | { "kind": "message.deleted", message_id: string, } | { "kind": "message.moved", message_id: string, position: string, after: string | null, } | { "kind": "room.cleared", by: User, } | { "kind": "member.joined", user: User, } | { "kind": "member.left", user: User, } | { "kind": "room.updated", room: Room, } | { "kind": "member.role_changed", user: User, role: Role, by: User, } | { "kind": "room.deleted", } | { "kind": "member.kicked", user: User, by: User, } | { "kind": "member.banned", user: User, by: User, expires_at: string | null, } | { "kind": "member.unbanned", user: User, by: User, } | { "kind": "member.muted", user: User, by: User, expires_at: string | null, } | { "kind": "member.unmuted", user: User, by: User, });
 
-export type EventKind = { "kind": "message.created", message: Message, } | { "kind": "message.edited", message: Message, } | { "kind": "message.deleted", message_id: string, } | { "kind": "message.moved", message_id: string, position: string, after: string | null, } | { "kind": "room.cleared", by: User, } | { "kind": "member.joined", user: User, } | { "kind": "member.left", user: User, } | { "kind": "room.updated", room: Room, } | { "kind": "member.role_changed", user: User, role: Role, by: User, } | { "kind": "room.deleted", };
+export type EventKind = { "kind": "message.created", message: Message, } | { "kind": "message.edited", message: Message, } | { "kind": "message.deleted", message_id: string, } | { "kind": "message.moved", message_id: string, position: string, after: string | null, } | { "kind": "room.cleared", by: User, } | { "kind": "member.joined", user: User, } | { "kind": "member.left", user: User, } | { "kind": "room.updated", room: Room, } | { "kind": "member.role_changed", user: User, role: Role, by: User, } | { "kind": "room.deleted", } | { "kind": "member.kicked", user: User, by: User, } | { "kind": "member.banned", user: User, by: User, expires_at: string | null, } | { "kind": "member.unbanned", user: User, by: User, } | { "kind": "member.muted", user: User, by: User, expires_at: string | null, } | { "kind": "member.unmuted", user: User, by: User, };
 
 export type ClientFrame = { "type": "subscribe", room_id: string, after?: number, ref?: unknown, } | { "type": "unsubscribe", room_id: string, ref?: unknown, } | { "type": "send", room_id: string, client_id: string, body: string, ref?: unknown, } | { "type": "edit", room_id: string, message_id: string, body: string, ref?: unknown, } | { "type": "delete", room_id: string, message_id: string, ref?: unknown, } | { "type": "move", room_id: string, message_id: string, 
 /**
@@ -65,7 +65,7 @@ after: string | null, ref?: unknown, } | { "type": "clear", room_id: string, ref
 
 export type RoomListChange = "created" | "updated" | "deleted";
 
-export type ServerFrame = { "type": "hello", user: User, protocol: number, node_id: string, } | { "type": "subscribed", room_id: string, last_seq: number, online: Array<User>, } | { "type": "unsubscribed", room_id: string, } | { "type": "resync", room_id: string, last_seq: number, } | { "type": "event", event: Event, } | { "type": "ack", client_id: string, message: Message, } | { "type": "typing", room_id: string, user: User, } | { "type": "presence", room_id: string, joined: Array<User>, left: Array<User>, } | { "type": "room_list", change: RoomListChange, room: Room, } | { "type": "pong", ref: unknown, } | { "type": "error", code: string, message: string, ref?: unknown, 
+export type ServerFrame = { "type": "hello", user: User, protocol: number, node_id: string, } | { "type": "subscribed", room_id: string, last_seq: number, online: Array<User>, } | { "type": "unsubscribed", room_id: string, } | { "type": "resync", room_id: string, last_seq: number, } | { "type": "event", event: Event, } | { "type": "ack", client_id: string, message: Message, } | { "type": "typing", room_id: string, user: User, } | { "type": "presence", room_id: string, joined: Array<User>, left: Array<User>, } | { "type": "room_list", change: RoomListChange, room: Room, } | { "type": "pong", ref: unknown, } | { "type": "removed", room_id: string, reason: RemovedReason, } | { "type": "report", room_id: string, report: Report, } | { "type": "error", code: string, message: string, ref?: unknown, 
 /**
  * For a failed `send`: the `client_id` it carried, so the sender can mark it failed.
  */
@@ -169,3 +169,43 @@ export type WebhookPost = { body: string,
  * Makes a retry idempotent (the original answers 200); a fresh one is made when omitted.
  */
 client_id?: string, };
+
+export type RemovedReason = "kicked" | "banned" | "left" | "deleted";
+
+export type Sanction = { room_id: string, user: User, 
+/**
+ * The moderator who placed it.
+ */
+by: User, 
+/**
+ * When it ends by itself; `null`: when it is lifted.
+ */
+expires_at: string | null, created_at: string, };
+
+export type Report = { id: string, room_id: string, 
+/**
+ * The message as it is now (a deleted one has an empty body).
+ */
+message: Message, reporter: User, reason: string, created_at: string, };
+
+export type AuditAction = "kick" | "ban" | "unban" | "mute" | "unmute" | "role" | "delete_message" | "report" | "clear" | "delete_room";
+
+export type AuditEntry = { id: string, at: string, actor: User, action: AuditAction, room_id: string | null, target_user_id: string | null, 
+/**
+ * What else the action concerned (`expires_at`, `message_id`, `reason`, `role`, …).
+ */
+detail: Record<string, unknown>, };
+
+export type TargetRequest = { user_id: string, };
+
+export type SanctionRequest = { user_id: string, 
+/**
+ * Seconds until it ends by itself (1 to 31,536,000); absent or `null`: until lifted.
+ */
+expires_in_secs?: number, };
+
+export type ReportRequest = { 
+/**
+ * 1–500 characters after trimming.
+ */
+reason: string, };
