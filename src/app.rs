@@ -2,6 +2,8 @@
 //! rules, router) and stops it. `main` and the tests start Palaver through the same
 //! [`Application`]. What the handlers share, [`AppState`], lives in [`crate::state`].
 
+pub mod admin;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -211,12 +213,14 @@ impl Application {
 }
 
 /// Sends batched presence (every 250 ms) and room-list count updates (every second), closes
-/// the sockets of expired sessions (every second), and prunes the rate limiters and deletes
-/// expired sessions from the store (every minute).
+/// the sockets of expired sessions (every second), and prunes the rate limiters, deletes
+/// expired sessions from the store and expires guests past their name grace (every
+/// `PALAVER_SWEEP_SECS`, a minute by default).
 async fn flush_batches(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut n: u64 = 0;
+    let sweep_every = state.config.sweep_secs.saturating_mul(4).max(1);
     loop {
         tick.tick().await;
         n += 1;
@@ -228,7 +232,7 @@ async fn flush_batches(state: AppState) {
                 tracing::info!(sockets = expired, "closed the sockets of expired sessions");
             }
         }
-        if n.is_multiple_of(240) {
+        if n.is_multiple_of(sweep_every) {
             match state.chat.sweep().await {
                 Ok(0) => {}
                 Ok(deleted) => tracing::info!(deleted, "deleted expired sessions"),

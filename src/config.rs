@@ -152,6 +152,25 @@ pub struct Config {
     #[arg(long, env = "PALAVER_LOGIN_PER_ADDRESS_PER_MIN", default_value_t = 60)]
     pub login_per_address_per_min: u32,
 
+    /// Guest sign-ins (each makes an account) per minute from one address. 0 turns it off.
+    #[arg(long, env = "PALAVER_GUESTS_PER_ADDRESS_PER_MIN", default_value_t = 60)]
+    pub guests_per_address_per_min: u32,
+
+    /// Guest sign-ins per minute on this node, from everyone together: a bound on how fast
+    /// guest accounts can pile up. 0 turns it off.
+    #[arg(long, env = "PALAVER_GUESTS_PER_MIN", default_value_t = 600)]
+    pub guests_per_min: u32,
+
+    /// Seconds a guest's name stays theirs after their last session ended (logout, revoke or
+    /// expiry); then the guest account expires and anyone may take the name. Default 10 minutes.
+    #[arg(long, env = "PALAVER_GUEST_NAME_GRACE_SECS", default_value_t = 600)]
+    pub guest_name_grace_secs: u64,
+
+    /// Seconds between sweeps: expired sessions deleted, rate-limit state pruned, guests whose
+    /// name grace is over expired.
+    #[arg(long, env = "PALAVER_SWEEP_SECS", default_value_t = 60)]
+    pub sweep_secs: u64,
+
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     #[arg(long, env = "PALAVER_TRUST_PROXY", default_value_t = false, action = ArgAction::Set)]
     pub trust_proxy: bool,
@@ -209,6 +228,21 @@ pub enum Command {
     /// Copy a single-node SQLite store into an empty PostgreSQL database, in one transaction,
     /// verified before commit. Stop the server using the SQLite store first.
     CopyToPostgres(CopyToPostgres),
+    /// Make an account a site admin, or no longer one, in the configured store (the data dir's
+    /// SQLite file, or PALAVER_DATABASE_URL). Exit codes: 0 done, 1 no such user, 3 the store
+    /// failed.
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum AdminAction {
+    /// Make USERNAME a site admin.
+    Grant { username: String },
+    /// Make USERNAME no longer a site admin.
+    Revoke { username: String },
 }
 
 #[derive(Args, Debug, Clone)]

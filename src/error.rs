@@ -37,6 +37,8 @@ pub enum Error {
     #[error("too many requests; slow down")]
     RateLimited,
     #[error("{0}")]
+    RateLimitedBecause(&'static str),
+    #[error("{0}")]
     InvalidUsername(&'static str),
     #[error("passwords need at least {min} characters")]
     WeakPassword { min: usize },
@@ -68,6 +70,14 @@ pub enum Error {
     InvalidRole(&'static str),
     #[error("a DM holds at most {max} people")]
     TooManyMembers { max: usize },
+    #[error("the current password is wrong")]
+    InvalidPassword,
+    #[error("this account is not a guest")]
+    NotAGuest,
+    #[error("{0}")]
+    InvalidProfile(&'static str),
+    #[error("no such session")]
+    SessionNotFound,
     #[error("a connection may subscribe to at most {max} rooms")]
     TooManySubscriptions { max: usize },
     #[error("you may own at most {max} rooms")]
@@ -123,7 +133,7 @@ impl Error {
             Error::BodyEmpty => "body_empty",
             Error::BodyTooLong { .. } => "body_too_long",
             Error::InvalidClientId(_) => "invalid_client_id",
-            Error::RateLimited => "rate_limited",
+            Error::RateLimited | Error::RateLimitedBecause(_) => "rate_limited",
             Error::InvalidUsername(_) => "invalid_username",
             Error::WeakPassword { .. } => "weak_password",
             Error::PasswordRefused(_) => "weak_password",
@@ -140,6 +150,10 @@ impl Error {
             Error::InviteExpired => "invite_expired",
             Error::InvalidRole(_) => "invalid_role",
             Error::TooManyMembers { .. } => "too_many_members",
+            Error::InvalidPassword => "invalid_password",
+            Error::NotAGuest => "not_a_guest",
+            Error::InvalidProfile(_) => "invalid_profile",
+            Error::SessionNotFound => "session_not_found",
             Error::TooManySubscriptions { .. } => "too_many_subscriptions",
             Error::TooManyRooms { .. } => "too_many_rooms",
             Error::TooManyConnections => "too_many_connections",
@@ -179,6 +193,7 @@ impl Error {
             | Error::InvalidRole(_)
             | Error::TooManyMembers { .. }
             | Error::TooManySubscriptions { .. }
+            | Error::InvalidProfile(_)
             | Error::CannotModerateSelf
             | Error::InvalidReason(_) => StatusCode::BAD_REQUEST,
             Error::Unauthenticated | Error::InvalidCredentials => StatusCode::UNAUTHORIZED,
@@ -187,7 +202,8 @@ impl Error {
             | Error::CrossOrigin(_)
             | Error::Banned
             | Error::Muted
-            | Error::CannotModerateUser(_) => StatusCode::FORBIDDEN,
+            | Error::CannotModerateUser(_)
+            | Error::InvalidPassword => StatusCode::FORBIDDEN,
             Error::RoomNotFound
             | Error::MessageNotFound
             | Error::NotFound
@@ -197,10 +213,13 @@ impl Error {
             | Error::InviteNotFound
             | Error::MemberNotFound
             | Error::BanNotFound
-            | Error::MuteNotFound => StatusCode::NOT_FOUND,
+            | Error::MuteNotFound
+            | Error::SessionNotFound => StatusCode::NOT_FOUND,
             Error::InviteExpired => StatusCode::GONE,
-            Error::UsernameTaken | Error::RoomNameTaken => StatusCode::CONFLICT,
-            Error::RateLimited | Error::TooManyConnections => StatusCode::TOO_MANY_REQUESTS,
+            Error::UsernameTaken | Error::RoomNameTaken | Error::NotAGuest => StatusCode::CONFLICT,
+            Error::RateLimited | Error::RateLimitedBecause(_) | Error::TooManyConnections => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Error::TooManyRooms { .. }
             | Error::TooManyBots { .. }
             | Error::TooManyWebhooks { .. } => StatusCode::FORBIDDEN,

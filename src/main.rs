@@ -14,6 +14,27 @@ async fn main() -> anyhow::Result<ExitCode> {
             app.run_until_stopped().await?;
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Admin { action }) => {
+            use palaver::app::admin::{self, AdminOutcome};
+            let (verb, name) = match &action {
+                palaver::config::AdminAction::Grant { username } => ("is now", username),
+                palaver::config::AdminAction::Revoke { username } => ("is no longer", username),
+            };
+            match admin::run(&cli.config, &action).await {
+                Ok(AdminOutcome::Done(user)) => {
+                    println!("{} {verb} a site admin", user.username);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Ok(AdminOutcome::NoSuchUser) => {
+                    eprintln!("palaver admin: no account is named {name:?}");
+                    Ok(ExitCode::from(admin::EXIT_NO_SUCH_USER))
+                }
+                Err(err) => {
+                    eprintln!("palaver admin: {err:#}");
+                    Ok(ExitCode::from(admin::EXIT_STORE_FAILED))
+                }
+            }
+        }
         Some(Command::CopyToPostgres(args)) => {
             let copied = palaver::store::copy::sqlite_to_postgres(
                 &args.from,

@@ -13,6 +13,8 @@ use ts_rs::TS;
 
 mod moderation;
 pub use moderation::*;
+mod accounts;
+pub use accounts::*;
 
 /// The protocol version announced in `hello`.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -541,6 +543,9 @@ pub struct GuestRequest {
 pub struct AuthResponse {
     pub user: User,
     pub token: String,
+    /// True only on the registration that made this install's first site admin.
+    #[serde(default)]
+    pub first_admin: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS, utoipa::ToSchema)]
@@ -776,6 +781,15 @@ pub fn typescript_declarations() -> String {
         TargetRequest::decl(&cfg),
         SanctionRequest::decl(&cfg),
         ReportRequest::decl(&cfg),
+        UpdateProfileRequest::decl(&cfg),
+        UserProfile::decl(&cfg),
+        PasswordChange::decl(&cfg),
+        ClaimRequest::decl(&cfg),
+        DeleteAccountRequest::decl(&cfg),
+        SessionView::decl(&cfg),
+        ExportMembership::decl(&cfg),
+        AccountExport::decl(&cfg),
+        ServerConfig::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from src/protocol.rs by `cargo test` (UPDATE_TS=1 rewrites it). Do not edit.\n\n",

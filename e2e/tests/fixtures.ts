@@ -49,6 +49,8 @@ export class Server {
         // from one user: the abuse limits (tested by the server's own suite) are switched off.
         PALAVER_RATE_PER_SEC: "0",
         PALAVER_LOGIN_PER_ADDRESS_PER_MIN: "0",
+        PALAVER_GUESTS_PER_ADDRESS_PER_MIN: "0",
+        PALAVER_GUESTS_PER_MIN: "0",
       },
       stdio: ["ignore", "pipe", "pipe"],
     });

@@ -11,20 +11,28 @@ use super::{validate, Chat};
 pub struct Session {
     pub user: User,
     pub token: String,
+    /// This sign-up made the install's first site admin.
+    pub first_admin: bool,
 }
+
+/// Least time between two notes of one session's use (`sessions.last_seen_at`).
+pub const SEEN_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
 impl Chat {
     pub async fn register(&self, username: &str, password: &str) -> Result<Session> {
         let username = validate::username(username)?;
         let password = validate::password(password, username)?;
-        self.usernames
-            .free(self.store.as_ref(), username, false)
-            .await?;
+        self.name_free(username, false).await?;
         let hash = tokio::task::spawn_blocking(move || credentials::hash_password(&password))
             .await
             .map_err(|err| Error::Internal(err.into()))??;
-        let user = self.store.create_user(username, Some(&hash), false).await?;
-        self.start_session(user).await
+        let (user, first_admin) = self.store.register_user(username, &hash).await?;
+        if first_admin {
+            tracing::info!(username, "the first account is this install's site admin");
+        }
+        let mut session = self.start_session(user).await?;
+        session.first_admin = first_admin;
+        Ok(session)
     }
 
     /// Checks a password. Limited per username and per address (failed attempts count; see
@@ -69,9 +77,7 @@ impl Chat {
             return Err(Error::GuestsDisabled);
         }
         let username = validate::username(username)?;
-        self.usernames
-            .free(self.store.as_ref(), username, true)
-            .await?;
+        self.name_free(username, true).await?;
         let user = self.store.create_user(username, None, true).await?;
         self.start_session(user).await
     }
@@ -86,24 +92,48 @@ impl Chat {
         self.store
             .create_session_until(&credentials::token_hash(&token), &user.id, &expires_at)
             .await?;
-        Ok(Session { user, token })
+        Ok(Session {
+            user,
+            token,
+            first_admin: false,
+        })
     }
 
     /// The session with this token hash: its user and expiry; `None` when unknown, revoked or
     /// expired.
+    ///
+    /// Its use is noted (`last_seen_at`) at most once a minute, not on every request.
     pub async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>> {
-        let session = self.store.session(token_hash).await?;
-        if let Some(session) = &session {
+        let record = self.store.session(token_hash).await?;
+        if let Some(record) = &record {
+            let now = chrono::Utc::now();
+            let since = crate::store::timestamp(now - SEEN_EVERY);
+            if record
+                .last_seen_at
+                .as_deref()
+                .is_none_or(|at| at < since.as_str())
+            {
+                let at = crate::store::timestamp(now);
+                // A note that fails is not worth failing the request over.
+                if let Err(err) = self.store.touch_session(token_hash, &at, &since).await {
+                    err.log_if_internal();
+                }
+            }
             // A bot's room scope, read now, so room-list frames can be filtered for its sockets.
-            self.gate.scopes().load(&session.user).await?;
+            self.gate.scopes().load(&record.user).await?;
         }
-        Ok(session)
+        Ok(record)
     }
 
-    /// Revokes the session everywhere: REST at once, and its open sockets are closed.
+    /// Revokes the session everywhere: REST at once, and its open sockets are closed. A guest
+    /// whose last session this was starts the grace of their name.
     pub async fn logout(&self, token_hash: &str) -> Result<()> {
+        let user = self.store.session(token_hash).await?.map(|s| s.user);
         self.store.delete_session(token_hash).await?;
         self.hub.revoke_session(token_hash);
+        if let Some(user) = user.filter(|u| u.guest) {
+            self.guest_session_ended(&user.id).await;
+        }
         Ok(())
     }
 }

@@ -143,6 +143,10 @@ pub struct Limits {
     login_by_address: Window<IpAddr>,
     /// Reports per user in any sliding minute ([`REPORTS_PER_MINUTE`]).
     reports: Window<String>,
+    guests_by_address: Window<IpAddr>,
+    guests_overall: Window<()>,
+    /// How long a guest's name stays theirs after their last session ended.
+    pub guest_name_grace: Duration,
     pub max_rooms_per_user: usize,
     pub max_bots_per_user: usize,
     pub max_connections_per_user: usize,
@@ -165,6 +169,9 @@ impl Limits {
             login_by_user: Window::new(config.login_per_user_per_min, minute),
             login_by_address: Window::new(config.login_per_address_per_min, minute),
             reports: Window::new(REPORTS_PER_MINUTE, minute),
+            guests_by_address: Window::new(config.guests_per_address_per_min, minute),
+            guests_overall: Window::new(config.guests_per_min, minute),
+            guest_name_grace: Duration::from_secs(config.guest_name_grace_secs),
             max_rooms_per_user: config.max_rooms_per_user,
             max_bots_per_user: config.max_bots_per_user,
             max_connections_per_user: config.max_connections_per_user.max(1),
@@ -230,6 +237,23 @@ impl Limits {
         self.login_by_address.take(&address).map(|_| ())
     }
 
+    /// One guest sign-in from this address: `rate_limited` when this address, or everyone
+    /// together, made as many guests as allowed in the last minute.
+    pub fn guest_from(&self, address: IpAddr) -> Result<()> {
+        let slot = self.guests_by_address.take(&address).map_err(|_| {
+            Error::RateLimitedBecause(
+                "too many guest sign-ins from your address; try again in a minute",
+            )
+        })?;
+        if self.guests_overall.take(&()).is_err() {
+            self.guests_by_address.release(&address, slot);
+            return Err(Error::RateLimitedBecause(
+                "too many guest sign-ins on this server right now; try again in a minute",
+            ));
+        }
+        Ok(())
+    }
+
     /// Forgets keys whose buckets are full again, so memory tracks recent activity only.
     pub fn prune(&self) {
         for limiter in [
@@ -246,6 +270,8 @@ impl Limits {
         self.login_by_user.prune();
         self.login_by_address.prune();
         self.reports.prune();
+        self.guests_by_address.prune();
+        self.guests_overall.prune();
     }
 }
 

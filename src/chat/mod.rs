@@ -6,21 +6,24 @@
 //! handlers and the socket call these methods, so the two behave alike; [`Chat`]'s parts are
 //! private, so no caller goes around the rules.
 //!
-//! One module per feature: [`accounts`] (sign-up, sign-in, sessions), [`rooms`] (rooms,
+//! One module per feature: [`accounts`] (sign-up, sign-in, sessions), [`people`] (profiles,
+//! the directory, one's own account), [`guests`] (guest name grace and expiry), [`rooms`] (rooms,
 //! members, room lists), [`dms`] (DMs, member roles), [`invites`] (invites, added members),
-//! [`messages`] (sends, edits, history, the event log), [`bots`] (bot accounts and their
-//! tokens), [`webhooks`] (incoming webhooks); [`access`] is the gate they all ask, and [`scope`]
-//! the rooms a bot may reach at all.
+//! [`messages`] (sends, edits, history, the event log), [`moderation`] (kick, ban, mute, reports,
+//! the audit log), [`bots`] (bot accounts and their tokens), [`webhooks`] (incoming webhooks);
+//! [`access`] is the gate they all ask, and [`scope`] the rooms a bot may reach at all.
 
 pub mod access;
 pub mod accounts;
 pub mod bots;
 pub mod dms;
+pub mod guests;
 pub mod invites;
 pub mod limits;
 pub mod messages;
 pub mod moderation;
 pub mod names;
+pub mod people;
 pub mod rooms;
 pub mod scope;
 pub mod validate;
@@ -127,12 +130,17 @@ impl Chat {
         (self.store.ping().await, self.bus.ping().await)
     }
 
-    /// Forgets rate-limit state that has expired and sessions past their expiry; answers how
-    /// many sessions were deleted.
+    /// Forgets rate-limit state that has expired and sessions past their expiry, and expires
+    /// guests whose name grace is over ([`guests`]); answers how many sessions were deleted.
     pub async fn sweep(&self) -> Result<u64> {
         self.limits.prune();
         self.store.delete_expired_sanctions().await?;
-        self.store.delete_expired_sessions().await
+        let deleted = self.store.delete_expired_sessions().await?;
+        let retired = self.sweep_guests().await?;
+        if retired > 0 {
+            tracing::info!(retired, "expired guests whose name grace was over");
+        }
+        Ok(deleted)
     }
 
     /// Runs one store write, recording its latency under `op`.

@@ -93,7 +93,14 @@ const LOOK_BACK_EVERY: Duration = Duration::from_secs(10);
 #[derive(Default)]
 pub struct Usernames {
     known: tokio::sync::Mutex<Known>,
+    /// When a taken name last made the set be read again (see [`Usernames::may_reload`]).
+    reloaded: std::sync::Mutex<Option<Instant>>,
 }
+
+/// Least time between two reloads that a taken name asks for: names freed elsewhere (an account
+/// deleted, a guest expired on another node) are found within this, and a stream of sign-ups
+/// with taken names can't make every one read every user.
+pub const RELOAD_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
 struct Known {
@@ -124,6 +131,22 @@ fn is_v7(id: &str) -> bool {
 }
 
 impl Usernames {
+    /// Forgets every name read: the next check reads them all again (names were freed).
+    pub async fn forget_all(&self) {
+        *self.known.lock().await = Known::default();
+    }
+
+    /// Whether a check that found its name taken may read every name again, in case the name
+    /// was freed since it was read; at most once every [`RELOAD_EVERY`].
+    pub fn may_reload(&self, now: Instant) -> bool {
+        let mut reloaded = self.reloaded.lock().unwrap();
+        if reloaded.is_some_and(|at| now.duration_since(at) < RELOAD_EVERY) {
+            return false;
+        }
+        *reloaded = Some(now);
+        true
+    }
+
     /// `username_taken` when an existing username looks like `username`; for a guest also when
     /// it looks like a reserved name.
     pub async fn free(&self, store: &dyn Store, username: &str, guest: bool) -> Result<()> {

@@ -170,6 +170,70 @@ pub fn reason(raw: &str) -> Result<&str> {
 
 /// Longest report reason, in characters.
 pub const REASON_MAX: usize = 500;
+pub const DISPLAY_NAME_MAX: usize = 64;
+pub const BIO_MAX: usize = 500;
+pub const TIMEZONE_MAX: usize = 64;
+
+/// A display name: `None` (or `""` after trimming) clears it; else 1–64 characters after
+/// trimming and NFC, with no control or invisible character (the room-name rules).
+pub fn display_name(raw: Option<&str>) -> Result<Option<String>> {
+    let Some(raw) = raw else { return Ok(None) };
+    let name: String = raw.trim().nfc().collect();
+    if name.is_empty() {
+        return Ok(None);
+    }
+    if name.chars().count() > DISPLAY_NAME_MAX {
+        return Err(Error::InvalidProfile(
+            "display names are at most 64 characters",
+        ));
+    }
+    if name.chars().any(|c| c.is_control() || invisible(c)) {
+        return Err(Error::InvalidProfile(
+            "display names can't contain control, invisible or text-direction characters",
+        ));
+    }
+    Ok(Some(name))
+}
+
+/// A bio: at most 500 characters after trimming and NFC; line breaks allowed, other controls
+/// and text-direction overrides not.
+pub fn bio(raw: &str) -> Result<String> {
+    let bio: String = raw.trim().nfc().collect();
+    if bio.chars().count() > BIO_MAX {
+        return Err(Error::InvalidProfile("bios are at most 500 characters"));
+    }
+    let bad = |c: char| c != '\n' && (c.is_control() || invisible(c));
+    if bio.chars().any(bad) {
+        return Err(Error::InvalidProfile(
+            "bios can't contain control, invisible or text-direction characters",
+        ));
+    }
+    Ok(bio)
+}
+
+/// A time zone: `None` or `""` clears it; else shaped like an IANA tz database name
+/// (`Europe/Paris`, `America/Argentina/Buenos_Aires`, `UTC`, `Etc/GMT+2`): at most 64 ASCII
+/// letters, digits, `_`, `-`, `+`, in `/`-separated parts that start with a letter. (The server
+/// carries no tz database; clients resolve the name.)
+pub fn timezone(raw: Option<&str>) -> Result<Option<String>> {
+    let Some(raw) = raw.map(str::trim).filter(|tz| !tz.is_empty()) else {
+        return Ok(None);
+    };
+    let refused = Error::InvalidProfile("time zones are IANA names such as Europe/Paris");
+    if raw.len() > TIMEZONE_MAX {
+        return Err(refused);
+    }
+    let part_ok = |part: &str| {
+        part.starts_with(|c: char| c.is_ascii_alphabetic())
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
+    };
+    if !raw.split('/').all(part_ok) {
+        return Err(refused);
+    }
+    Ok(Some(raw.to_string()))
+}
 
 /// 1–64 visible ASCII characters: clients use UUIDs or counters.
 pub fn client_id(raw: &str) -> Result<&str> {
@@ -187,6 +251,37 @@ pub fn client_id(raw: &str) -> Result<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn profiles_are_checked() {
+        assert_eq!(
+            display_name(Some("  Ann ")).unwrap().as_deref(),
+            Some("Ann")
+        );
+        assert_eq!(display_name(Some("  ")).unwrap(), None);
+        assert_eq!(display_name(None).unwrap(), None);
+        assert_eq!(
+            display_name(Some("Cafe\u{301}")).unwrap().as_deref(),
+            Some("Caf\u{e9}")
+        );
+        assert!(display_name(Some(&"a".repeat(65))).is_err());
+        assert!(display_name(Some("ann\u{202e}")).is_err());
+        assert!(display_name(Some("a\u{200b}b")).is_err());
+        assert!(bio("line one\nline two").is_ok());
+        assert!(bio(&"b".repeat(501)).is_err());
+        assert!(bio("x\u{202e}").is_err());
+        assert_eq!(
+            timezone(Some("Europe/Paris")).unwrap().as_deref(),
+            Some("Europe/Paris")
+        );
+        assert!(timezone(Some("America/Argentina/Buenos_Aires")).is_ok());
+        assert!(timezone(Some("Etc/GMT+2")).is_ok() && timezone(Some("UTC")).is_ok());
+        assert_eq!(timezone(Some("")).unwrap(), None);
+        for bad in ["../etc/passwd", "Europe/", "/Paris", "Europe Paris", "1/2"] {
+            assert!(timezone(Some(bad)).is_err(), "{bad}");
+        }
+        assert!(timezone(Some(&"A".repeat(65))).is_err());
+    }
 
     #[test]
     fn usernames_follow_the_contract() {

@@ -1,4 +1,5 @@
-//! `/api/auth/*` and `/api/me`: register, login, guest sign-in, logout.
+//! `/api/auth/*` and `GET /api/me`: register, login, guest sign-in, logout, who am I. (The path
+//! `/api/me` is routed in [`super::me`] with the rest of the caller's own account.)
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -6,7 +7,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::{Json, Router};
 
 use super::extract::ApiJson;
@@ -23,7 +24,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/auth/login", post(login))
         .route("/api/auth/guest", post(guest))
         .route("/api/auth/logout", post(logout))
-        .route("/api/me", get(me))
 }
 
 /// Answers a sign-in: the new token in the body and the cookie. Rotation: a session the request
@@ -49,6 +49,7 @@ async fn signed_in(
     let body = AuthResponse {
         user: session.user,
         token: session.token,
+        first_admin: session.first_admin,
     };
     Ok((status, [(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
@@ -78,7 +79,7 @@ fn forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
 }
 
 #[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = Credentials,
-    responses((status = 201, description = "Signed up and signed in; sets the palaver_session cookie", body = AuthResponse),
+    responses((status = 201, description = "Signed up and signed in; sets the palaver_session cookie. `first_admin` is true on the sign-up that made this install's first site admin", body = AuthResponse),
         (status = 400, description = "invalid_username, weak_password, invalid_request", body = crate::protocol::ErrorBody),
         (status = 409, description = "username_taken", body = crate::protocol::ErrorBody),
         (status = 429, description = "rate_limited (sign-ins per address)", body = crate::protocol::ErrorBody)))]
@@ -122,7 +123,7 @@ async fn login(
         (status = 400, description = "invalid_username", body = crate::protocol::ErrorBody),
         (status = 403, description = "guests_disabled", body = crate::protocol::ErrorBody),
         (status = 409, description = "username_taken", body = crate::protocol::ErrorBody),
-        (status = 429, description = "rate_limited (sign-ins per address)", body = crate::protocol::ErrorBody)))]
+        (status = 429, description = "rate_limited (sign-ins per address; guest sign-ins per address and per server)", body = crate::protocol::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(username = %body.username))]
 async fn guest(
     State(state): State<AppState>,
@@ -130,10 +131,9 @@ async fn guest(
     headers: HeaderMap,
     ApiJson(body): ApiJson<GuestRequest>,
 ) -> Result<Response> {
-    state
-        .chat
-        .limits()
-        .sign_in_from(client_address(&state, peer, &headers))?;
+    let address = client_address(&state, peer, &headers);
+    state.chat.limits().sign_in_from(address)?;
+    state.chat.limits().guest_from(address)?;
     let session = state.chat.guest(&body.username).await?;
     signed_in(&state, &headers, StatusCode::CREATED, session).await
 }
@@ -151,7 +151,7 @@ async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Respons
 #[utoipa::path(get, path = "/api/me", tag = "auth", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, description = "The signed-in user", body = User),
         (status = 401, description = "unauthenticated", body = crate::protocol::ErrorBody)))]
-async fn me(auth: AuthUser) -> Json<User> {
+pub async fn me(auth: AuthUser) -> Json<User> {
     Json(auth.user)
 }
 

@@ -39,6 +39,7 @@ async fn create(
         Json(AuthResponse {
             user: bot.user,
             token,
+            first_admin: false,
         }),
     ))
 }

@@ -5,11 +5,13 @@ pub mod auth;
 pub mod bots;
 pub mod extract;
 pub mod invites;
+pub mod me;
 pub mod members;
 pub mod messages;
 pub mod moderation;
 pub mod openapi;
 pub mod ops;
+pub mod people;
 pub mod rooms;
 pub mod ui;
 pub mod webhooks;
@@ -99,6 +101,8 @@ pub fn trace_layer() -> Trace {
 pub fn router() -> Router<AppState> {
     let mut router = Router::new()
         .merge(auth::router())
+        .merge(me::router())
+        .merge(people::router())
         .merge(rooms::router())
         .merge(members::router())
         .merge(invites::router())

@@ -14,7 +14,7 @@ use serde_json::Value;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, bots, invites, members, messages, moderation, ops, rooms, webhooks};
+use super::{auth, bots, invites, me, members, messages, moderation, ops, people, rooms, webhooks};
 use crate::protocol;
 use crate::state::AppState;
 
@@ -41,6 +41,9 @@ use crate::state::AppState;
         moderation::unmute, moderation::mutes, moderation::report, moderation::reports,
         moderation::audit,
         ops::healthz, ops::readyz, ops::metrics,
+        me::update_profile, me::delete_account, me::change_password, me::sessions,
+        me::revoke_session, me::export, me::claim,
+        people::directory, people::profile, people::config,
     ),
     components(schemas(
         protocol::User, protocol::Room, protocol::RoomKind, protocol::Rearrange, protocol::Role, protocol::Member,
@@ -54,10 +57,14 @@ use crate::state::AppState;
         protocol::RemovedReason, protocol::Sanction, protocol::Report, protocol::AuditAction,
         protocol::AuditEntry, protocol::TargetRequest, protocol::SanctionRequest,
         protocol::ReportRequest,
+        protocol::UpdateProfileRequest, protocol::UserProfile, protocol::PasswordChange,
+        protocol::ClaimRequest, protocol::DeleteAccountRequest, protocol::SessionView,
+        protocol::ExportMembership, protocol::AccountExport, protocol::ServerConfig,
     )),
     modifiers(&Security),
     tags(
         (name = "auth", description = "Accounts and sessions"),
+        (name = "people", description = "Profiles, the directory, one's own account"),
         (name = "rooms", description = "Rooms and membership"),
         (name = "messages", description = "Messages, the event log, typing"),
         (name = "bots", description = "Bot accounts and their tokens"),

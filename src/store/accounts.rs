@@ -96,7 +96,8 @@ impl<B: Backend> AccountStore for B {
     }
 
     async fn usernames_after(&self, after: &str) -> Result<Vec<(String, String)>> {
-        let sql = sql!("SELECT id, username FROM users WHERE id > $1 ORDER BY id");
+        let sql =
+            sql!("SELECT id, username FROM users WHERE id > $1 AND retired_at IS NULL ORDER BY id");
         let mut conn = self.read().await?;
         dialect::fetch_all(&mut *conn, &sql, &[Arg::Text(after)], |row| {
             Ok((row.text(0)?, row.text(1)?))
@@ -105,11 +106,17 @@ impl<B: Backend> AccountStore for B {
     }
 
     async fn create_session(&self, token_hash: &str, user_id: &str) -> Result<()> {
-        let sql =
-            sql!("INSERT INTO sessions (token_hash, user_id, created_at) VALUES ($1, $2, $3)");
-        let at = now();
+        let sql = sql!(
+            "INSERT INTO sessions (token_hash, user_id, created_at, id) VALUES ($1, $2, $3, $4)"
+        );
+        let (at, id) = (now(), new_id());
         let mut conn = self.write().await?;
-        let args = [Arg::Text(token_hash), Arg::Text(user_id), Arg::Text(&at)];
+        let args = [
+            Arg::Text(token_hash),
+            Arg::Text(user_id),
+            Arg::Text(&at),
+            Arg::Text(&id),
+        ];
         dialect::execute(&mut *conn, &sql, &args).await?;
         Ok(())
     }
@@ -121,15 +128,16 @@ impl<B: Backend> AccountStore for B {
         expires_at: &str,
     ) -> Result<()> {
         let sql = sql!(
-            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4)"
+            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, id) \
+             VALUES ($1, $2, $3, $4, $5)"
         );
-        let at = now();
+        let (at, id) = (now(), new_id());
         let args = [
             Arg::Text(token_hash),
             Arg::Text(user_id),
             Arg::Text(&at),
             Arg::Text(expires_at),
+            Arg::Text(&id),
         ];
         let mut conn = self.write().await?;
         dialect::execute(&mut *conn, &sql, &args).await?;
@@ -138,7 +146,7 @@ impl<B: Backend> AccountStore for B {
 
     async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>> {
         let sql = sql!(
-            "SELECT " user_columns!() ", s.expires_at FROM sessions s \
+            "SELECT " user_columns!() ", s.expires_at, s.id, s.last_seen_at FROM sessions s \
              JOIN users u ON u.id = s.user_id \
              WHERE s.token_hash = $1 AND (s.expires_at IS NULL OR s.expires_at > $2)"
         );
@@ -149,6 +157,8 @@ impl<B: Backend> AccountStore for B {
             Ok(SessionRecord {
                 user: rows::user(row, 0)?,
                 expires_at: row.opt_text(rows::USER_COLUMNS)?,
+                id: row.text(rows::USER_COLUMNS + 1)?,
+                last_seen_at: row.opt_text(rows::USER_COLUMNS + 2)?,
             })
         })
         .await

@@ -26,6 +26,7 @@ pub mod invites;
 pub mod members;
 pub mod messages;
 pub mod moderation;
+pub mod people;
 pub mod position;
 pub mod postgres;
 pub mod rooms;
@@ -42,6 +43,7 @@ pub use invites::{InviteRecord, InviteStore};
 pub use members::MemberStore;
 pub use messages::MessageStore;
 pub use moderation::ModerationStore;
+pub use people::PeopleStore;
 pub use rooms::RoomStore;
 pub use webhooks::{WebhookRecord, WebhookStore};
 
@@ -60,6 +62,10 @@ pub struct SessionRecord {
     pub user: User,
     /// RFC 3339 UTC with milliseconds; `None`: never expires.
     pub expires_at: Option<String>,
+    /// The session's public id (never the token or its hash).
+    pub id: String,
+    /// When the session was last used, to the minute; `None` before its first use was noted.
+    pub last_seen_at: Option<String>,
 }
 
 /// Now, as the store writes times.
@@ -240,6 +246,7 @@ pub struct MessagesPage {
 #[async_trait]
 pub trait Store:
     AccountStore
+    + PeopleStore
     + RoomStore
     + MessageStore
     + EventLog

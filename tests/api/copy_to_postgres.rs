@@ -41,6 +41,8 @@ async fn sqlite_app(dir: &Path) -> TestApp {
         c.data_dir = dir;
         c.rate_per_sec = 0;
         c.login_per_address_per_min = 0;
+        c.guests_per_address_per_min = 0;
+        c.guests_per_min = 0;
     })
     .await
 }
@@ -51,6 +53,8 @@ async fn postgres_app(url: &str) -> TestApp {
         c.database_url = Some(url);
         c.rate_per_sec = 0;
         c.login_per_address_per_min = 0;
+        c.guests_per_address_per_min = 0;
+        c.guests_per_min = 0;
     })
     .await
 }

@@ -1,5 +1,7 @@
 //! Black-box tests: each starts the real server on port 0 with its own temporary data dir.
 
+mod account_lifecycle;
+mod account_sessions;
 mod accounts;
 mod attacks;
 mod attacks_input;
@@ -11,6 +13,7 @@ mod dms;
 mod errors;
 mod floods;
 mod gate;
+mod guests;
 mod helpers;
 mod hostile;
 mod invites;
@@ -18,6 +21,8 @@ mod limits;
 mod moderation;
 mod moderation_rules;
 mod ops;
+mod people;
+mod people_store;
 #[path = "../support/pgdb.rs"]
 mod pgdb;
 mod private_rooms;

@@ -170,6 +170,8 @@ async fn webhook_posts_are_rate_limited_per_webhook(store: StoreKind) {
 
 async fn only_moderators_manage_webhooks(store: StoreKind) {
     let app = spawn_on(store).await;
+    // The install's first account is its site admin; the room owner here is a second one.
+    let (_, admin) = person(&app, "siteadmin").await;
     let (_, owner) = person(&app, "roomowner").await;
     let (_, member) = app.guest("plainmember").await;
     let room = app.create_room(&owner, "Guarded").await;
@@ -207,6 +209,14 @@ async fn only_moderators_manage_webhooks(store: StoreKind) {
         .post(&path, Some(&owner), json!({"name": "general-hook"}))
         .await;
     assert_eq!(code(&answer), (403, "forbidden"));
+    // …but for a site admin it is.
+    let answer = app
+        .post(&path, Some(&admin), json!({"name": "general-hook"}))
+        .await;
+    assert_eq!(
+        answer.0, 201,
+        "a site admin manages a default room's webhooks"
+    );
     // Unknown rooms, bad and taken names.
     let answer = app
         .post(

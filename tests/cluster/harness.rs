@@ -67,6 +67,8 @@ impl Node {
             // address: the abuse limits have their own tests.
             ("PALAVER_RATE_PER_SEC", "0".to_string()),
             ("PALAVER_LOGIN_PER_ADDRESS_PER_MIN", "0".to_string()),
+            ("PALAVER_GUESTS_PER_ADDRESS_PER_MIN", "0".to_string()),
+            ("PALAVER_GUESTS_PER_MIN", "0".to_string()),
             ("RUST_LOG", "info,tower_http=warn,sqlx=warn".to_string()),
         ];
         Node {
@@ -213,6 +215,11 @@ impl Cluster {
                     "0".to_string(),
                 ),
                 (
+                    "PALAVER_GUESTS_PER_ADDRESS_PER_MIN".to_string(),
+                    "0".to_string(),
+                ),
+                ("PALAVER_GUESTS_PER_MIN".to_string(), "0".to_string()),
+                (
                     "RUST_LOG".to_string(),
                     "info,tower_http=warn,sqlx=warn".to_string(),
                 ),
@@ -259,6 +266,12 @@ impl Cluster {
 
     pub async fn get(&self, url: &str, token: Option<&str>) -> (u16, Value) {
         rest::call(&self.http, Method::GET, url, token, None)
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn delete(&self, url: &str, token: Option<&str>) -> (u16, Value) {
+        rest::call(&self.http, Method::DELETE, url, token, None)
             .await
             .expect("request sent")
     }

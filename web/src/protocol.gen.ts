@@ -75,7 +75,11 @@ export type Credentials = { username: string, password: string, };
 
 export type GuestRequest = { username: string, };
 
-export type AuthResponse = { user: User, token: string, };
+export type AuthResponse = { user: User, token: string, 
+/**
+ * True only on the registration that made this install's first site admin.
+ */
+first_admin: boolean, };
 
 export type CreateRoomRequest = { name: string, topic?: string, 
 /**
@@ -209,3 +213,53 @@ export type ReportRequest = {
  * 1–500 characters after trimming.
  */
 reason: string, };
+
+export type UpdateProfileRequest = { 
+/**
+ * 1–64 characters after trimming (NFC; no invisible or text-direction characters).
+ */
+display_name?: string | null, 
+/**
+ * At most 500 characters.
+ */
+bio?: string | null, 
+/**
+ * An IANA time zone name (`Europe/Paris`), at most 64 characters.
+ */
+timezone?: string | null, };
+
+export type UserProfile = { user: User, bio: string, timezone: string | null, created_at: string, };
+
+export type PasswordChange = { current_password: string, new_password: string, };
+
+export type ClaimRequest = { password: string, };
+
+export type DeleteAccountRequest = { password?: string, };
+
+export type SessionView = { 
+/**
+ * Public id (not the token): `DELETE /api/me/sessions/{id}` revokes it.
+ */
+id: string, created_at: string, 
+/**
+ * Noted at most once a minute; `null` before the first use after sign-in was noted.
+ */
+last_seen_at: string | null, 
+/**
+ * When it stops working; `null`: never.
+ */
+expires_at: string | null, 
+/**
+ * The session this request was made with.
+ */
+current: boolean, };
+
+export type ExportMembership = { room_id: string, room_name: string, kind: RoomKind, role: Role, };
+
+export type AccountExport = { exported_at: string, user: User, bio: string, timezone: string | null, created_at: string, memberships: Array<ExportMembership>, sessions: Array<SessionView>, messages: Array<Message>, };
+
+export type ServerConfig = { allow_guests: boolean, 
+/**
+ * How long a guest's name stays theirs after their last session ended.
+ */
+guest_name_grace_secs: number, };

@@ -42,6 +42,8 @@ async fn spawn_palaver() -> (String, tempfile::TempDir) {
     // The bench signs in many guests from one address and sends as fast as it can.
     config.rate_per_sec = 0;
     config.login_per_address_per_min = 0;
+    config.guests_per_address_per_min = 0;
+    config.guests_per_min = 0;
     let app = Application::build(config).await.expect("palaver starts");
     let url = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());

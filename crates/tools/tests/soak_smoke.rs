@@ -14,6 +14,8 @@ async fn a_short_soak_against_palaver_passes() {
     // The soak signs in its guests from one address and retries sends at once.
     config.rate_per_sec = 0;
     config.login_per_address_per_min = 0;
+    config.guests_per_address_per_min = 0;
+    config.guests_per_min = 0;
     let app = Application::build(config).await.expect("palaver starts");
     let url = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
