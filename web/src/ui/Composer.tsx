@@ -20,6 +20,8 @@ export function Composer({ roomId, roomName, direct = false }: { roomId: string;
   const serverError = useChat((s) => s.composerError[roomId]);
   const members = useChat((s) => s.members[roomId]);
   const ref = useRef<HTMLTextAreaElement>(null);
+  /** Where the caret goes once a picked suggestion is in the text box (set before the next key). */
+  const pendingCaret = useRef<number | null>(null);
   const popupId = useId();
   const errorId = useId();
   const isCommand = text.trimStart().startsWith("/") && !text.trimStart().startsWith("//");
@@ -46,6 +48,10 @@ export function Composer({ roomId, roomName, direct = false }: { roomId: string;
     if (!el) return;
     el.style.height = "auto";
     el.style.height = `${Math.min(el.scrollHeight, 200)}px`;
+    if (pendingCaret.current !== null) {
+      el.setSelectionRange(pendingCaret.current, pendingCaret.current);
+      pendingCaret.current = null;
+    }
   }, [text]);
 
   function update(value: string, caretAt = value.length) {
@@ -63,14 +69,9 @@ export function Composer({ roomId, roomName, direct = false }: { roomId: string;
     if (!completion) return;
     const before = applySuggestion(text.slice(0, caret), completion.start, item);
     const after = text.slice(caret);
+    pendingCaret.current = before.length;
     update(before + after, before.length);
-    requestAnimationFrame(() => {
-      const el = ref.current;
-      if (el) {
-        el.focus();
-        el.setSelectionRange(before.length, before.length);
-      }
-    });
+    ref.current?.focus();
   }
 
   async function submit() {

@@ -13,6 +13,8 @@ type Tab = "profile" | "password" | "sessions" | "data";
 export function SettingsDialog({ onClose }: { onClose: () => void }) {
   const me = useChat((s) => s.me);
   const [tab, setTab] = useState<Tab>("profile");
+  // Claiming a guest name turns the tab into "Password": the good news stays above it.
+  const [claimed, setClaimed] = useState<string | null>(null);
   if (!me) return null;
   const tabs: { value: Tab; label: string }[] = [
     { value: "profile", label: "Profile" },
@@ -38,8 +40,13 @@ export function SettingsDialog({ onClose }: { onClose: () => void }) {
           ))}
         </div>
         <div className="settings-body" role="tabpanel">
+          {claimed && (
+            <p className="form-ok" role="status">
+              {claimed}
+            </p>
+          )}
           {tab === "profile" && <ProfileTab />}
-          {tab === "password" && (me.guest ? <ClaimTab /> : <PasswordTab />)}
+          {tab === "password" && (me.guest ? <ClaimTab onClaimed={setClaimed} /> : <PasswordTab />)}
           {tab === "sessions" && <SessionsTab />}
           {tab === "data" && <DataTab guest={me.guest} />}
         </div>
@@ -204,12 +211,11 @@ function PasswordTab() {
   );
 }
 
-function ClaimTab() {
+function ClaimTab({ onClaimed }: { onClaimed: (note: string) => void }) {
   const grace = useChat((s) => s.config?.guest_name_grace_secs);
   const me = useChat((s) => s.me);
   const [password, setPassword] = useState("");
   const [error, setError] = useState<string | null>(null);
-  const [done, setDone] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const passId = useId();
 
@@ -218,9 +224,9 @@ function ClaimTab() {
     setBusy(true);
     setError(null);
     try {
+      const name = me?.username;
       await claimName(password);
-      setPassword("");
-      setDone(`@${me?.username} is yours now: sign in with it and this password any time.`);
+      onClaimed(`@${name} is yours now: sign in with it and this password any time.`);
     } catch (err) {
       setError(describe(err));
     } finally {
@@ -238,7 +244,7 @@ function ClaimTab() {
       <input type="text" name="username" autoComplete="username" value={me?.username ?? ""} readOnly hidden />
       <label htmlFor={passId}>Password</label>
       <input id={passId} type="password" autoComplete="new-password" required minLength={8} value={password} onChange={(e) => setPassword(e.target.value)} />
-      <Status error={error} done={done} />
+      <Status error={error} done={null} />
       <div className="dialog-actions">
         <button className="btn primary" type="submit" disabled={busy || password.length < 8}>
           Keep this name
