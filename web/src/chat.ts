@@ -624,6 +624,8 @@ export function discardSend(clientId: string): void {
 }
 
 export function notifyTyping(roomId: string): void {
+  // A room still loading (a DM just opened) isn't subscribed yet: the server would refuse.
+  if (conn?.lastSeq(roomId) === undefined) return;
   const now = Date.now();
   if (now - lastTypingSent < 2000) return;
   lastTypingSent = now;

@@ -107,15 +107,17 @@ export function PeoplePanel({ room, onClose, onInvite }: { room: Room; onClose: 
                 </span>
                 <span className="member-name">
                   {displayName(m.user)}
+                  {m.user.id === me?.id && <span className="muted small"> (you)</span>}
                   <span className="sr-only">{on ? ", online" : ", offline"}</span>
                 </span>
-                {m.user.id === me?.id && <span className="muted small">you</span>}
-                {badge && !direct && (
+                {/* One tag keeps the name readable: the room role when there is one, else "guest". */}
+                {badge && !direct ? (
                   <span className={`tag role-${m.role}`} data-testid="role-badge">
                     {badge}
                   </span>
+                ) : (
+                  m.user.guest && <span className="tag">guest</span>
                 )}
-                {m.user.guest && <span className="tag">guest</span>}
               </button>
             </li>
           );
