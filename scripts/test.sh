@@ -2,7 +2,8 @@
 # Every check and test of Palaver, on a fresh machine of this kind: installs what it needs
 # (Debian's Chromium and nginx, npm packages), starts PostgreSQL and Redis if they are installed
 # but stopped, then runs formatting, lints, the Rust tests (unit, API, store conformance on
-# SQLite and PostgreSQL, cluster) and the web UI's checks and browser tests.
+# SQLite and PostgreSQL, cluster), a schema-driven fuzz of the REST API from its OpenAPI document
+# (Schemathesis, pip-installed into ~/.cache) and the web UI's checks and browser tests.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -48,6 +49,9 @@ else
 fi
 # The browser tests run the debug server binary (the cluster tests built it already; make sure).
 cargo build --bin palaver
+
+step "OpenAPI fuzz: Schemathesis from the server's own document against target/debug/palaver"
+PALAVER_BIN="$root/target/debug/palaver" bash scripts/test-openapi.sh
 
 step "web UI: tsc, lint, unit tests, browser tests (against target/debug/palaver)"
 PALAVER_BIN="$root/target/debug/palaver" bash scripts/test-web.sh

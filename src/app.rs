@@ -28,6 +28,8 @@ use crate::store::Store;
 /// A built server, bound to its port, not yet serving.
 pub struct Application {
     listener: TcpListener,
+    /// `PALAVER_METRICS_LISTEN`'s listener: `/metrics` only, no token.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     sqlite: Option<Arc<SqliteStore>>,
     postgres: Option<Arc<PostgresStore>>,
@@ -118,6 +120,14 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("listening for metrics on {addr}"))?,
+            ),
+            None => None,
+        };
         let state = AppState::new(Shared {
             config,
             node_id,
@@ -129,6 +139,7 @@ impl Application {
         });
         Ok(Application {
             listener,
+            metrics_listener,
             state,
             sqlite,
             postgres,
@@ -140,6 +151,13 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// The address of the separate metrics listener, when `PALAVER_METRICS_LISTEN` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .map(|l| l.local_addr().expect("a bound listener has an address"))
     }
 
     pub fn port(&self) -> u16 {
@@ -187,7 +205,21 @@ impl Application {
                 state.config.max_connections_per_address
             },
         };
+        let metrics = self.metrics_listener.map(|listener| {
+            tracing::info!(addr = ?listener.local_addr().ok(), "serving /metrics");
+            let router = crate::http::ops::metrics_router().with_state(state.clone());
+            let stop = shutdown.clone().cancelled_owned();
+            tokio::spawn(crate::serve::serve(listener, router, options, stop))
+        });
         crate::serve::serve(self.listener, app, options, signal).await?;
+        if let Some(metrics) = metrics {
+            // It stops on the same shutdown token the main listener's signal cancels.
+            match metrics.await {
+                Ok(Err(err)) => tracing::warn!(error = %err, "the metrics listener failed"),
+                Err(err) => tracing::warn!(error = %err, "the metrics listener panicked"),
+                Ok(Ok(())) => {}
+            }
+        }
         flusher.abort();
         state
             .hub
@@ -212,9 +244,13 @@ impl Application {
     }
 }
 
+/// Ticks of [`flush_batches`] (250 ms each) between two returns of freed memory.
+const RELEASE_TICKS: u64 = crate::serve::memory::RELEASE_EVERY.as_millis() as u64 / 250;
+
 /// Sends batched presence (every 250 ms) and room-list count updates (every second), closes
-/// the sockets of expired sessions (every second), and prunes the rate limiters, deletes
-/// expired sessions from the store and expires guests past their name grace (every
+/// the sockets of expired sessions (every second), returns freed heap memory to the system
+/// (every 10 s, see [`crate::serve::memory`]), and prunes the rate limiters, deletes expired
+/// sessions from the store and expires guests past their name grace (every
 /// `PALAVER_SWEEP_SECS`, a minute by default).
 async fn flush_batches(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
@@ -231,6 +267,13 @@ async fn flush_batches(state: AppState) {
             if expired > 0 {
                 tracing::info!(sockets = expired, "closed the sockets of expired sessions");
             }
+        }
+        if n.is_multiple_of(RELEASE_TICKS) {
+            // Off the async threads: it takes each malloc arena's lock in turn.
+            tokio::task::spawn_blocking(|| {
+                let took = crate::serve::memory::release_freed();
+                tracing::debug!(?took, "returned freed heap memory to the system");
+            });
         }
         if n.is_multiple_of(sweep_every) {
             match state.chat.sweep().await {

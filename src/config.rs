@@ -196,9 +196,16 @@ pub struct Config {
     #[arg(long, env = "PALAVER_WEBHOOK_RATE_PER_MIN", default_value_t = 30)]
     pub webhook_rate_per_min: u32,
 
-    /// When set, `/metrics` answers only requests with `Authorization: Bearer <this token>`
-    /// (others get 401 `unauthenticated`); unset, `/metrics` is open (keep it on a private
-    /// network or block it at the proxy).
+    /// Address of a separate listener that serves only `/metrics`, without a token (bind it
+    /// where only the scraper reaches, e.g. a private interface). When set, the main listener
+    /// answers 404 for `/metrics`.
+    #[arg(long, env = "PALAVER_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// When set (and `PALAVER_METRICS_LISTEN` is not), `/metrics` on the main listener answers
+    /// only requests with `Authorization: Bearer <this token>` (others get 401
+    /// `unauthenticated`); unset, `/metrics` is open (keep it on a private network or block it
+    /// at the proxy).
     #[arg(long, env = "PALAVER_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
 

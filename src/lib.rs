@@ -46,10 +46,13 @@
 //!   connections and sessions, presence and typing, room-list counts, long-poll watches.
 //! - [`gateway`]: one WebSocket connection, a module per job: upgrade, reader (frame → chat
 //!   rules), replay, and the writer task behind the bounded outbound queue.
-//! - [`http`]: the REST handlers (one module per resource), operations endpoints, OpenAPI, the UI.
+//! - [`http`]: the REST handlers (one module per resource), paged lists, operations endpoints
+//!   (and the separate metrics listener's router), OpenAPI (its input rules written in from the
+//!   validators' constants), the UI.
 //! - [`metrics`]: the node's Prometheus metrics; depends on nothing else in the crate.
 //! - [`serve`]: the HTTP accept loop: request time bound, per-address connection cap, a
-//!   reserve descriptor for when the process runs out of them.
+//!   reserve descriptor for when the process runs out of them; freed heap memory given back to
+//!   the system after bursts.
 
 pub mod app;
 pub mod auth;

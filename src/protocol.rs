@@ -54,13 +54,11 @@ impl Rearrange {
         }
     }
 
+    /// Every setting, in the order the OpenAPI document lists them.
+    pub const ALL: [Rearrange; 3] = [Rearrange::Anyone, Rearrange::Moderators, Rearrange::Nobody];
+
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "anyone" => Some(Rearrange::Anyone),
-            "moderators" => Some(Rearrange::Moderators),
-            "nobody" => Some(Rearrange::Nobody),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
     }
 }
 

@@ -247,12 +247,19 @@ impl Chat {
         }
         let room: Arc<str> = Arc::from(room_id);
         let mut seq = self.hub.watch_seq(&room).await?;
+        // Unwatched however the wait ends, also when the client goes away mid-wait and the
+        // request's future is dropped here (the hub would otherwise keep the room's entry and
+        // its poller count for ever).
+        let _watching = Unwatch {
+            hub: &self.hub,
+            room: &room,
+        };
         tokio::select! {
             _ = seq.wait_for(|last| *last > after) => {}
             _ = tokio::time::sleep(wait) => {}
             _ = until => {}
         }
-        self.hub.unwatch_seq(&room);
+        drop(_watching);
         self.events(user, room_id, after, limit).await
     }
 
@@ -267,5 +274,17 @@ impl Chat {
     ) -> Result<Vec<StoredEvent>> {
         self.gate.read(user, room_id).await?;
         self.store.events_after(room_id, after, limit).await
+    }
+}
+
+/// A long-poll's watch of a room, ended when dropped.
+struct Unwatch<'a> {
+    hub: &'a crate::hub::Hub,
+    room: &'a Arc<str>,
+}
+
+impl Drop for Unwatch<'_> {
+    fn drop(&mut self) {
+        self.hub.unwatch_seq(self.room);
     }
 }

@@ -47,7 +47,7 @@ use access::{Gate, Policy};
 pub const DEFAULT_ROOMS: &[&str] = &["General", "Random", "Tech Talk"];
 
 /// Most events one `events?after=` page returns.
-pub const EVENTS_PAGE_MAX: u32 = 1000;
+pub const EVENTS_PAGE_MAX: u32 = validate::EVENTS_LIMIT_MAX;
 
 /// Least time between two relayed typing notices of one user in one room.
 pub const TYPING_INTERVAL: Duration = Duration::from_secs(2);

@@ -6,6 +6,7 @@
 
 use crate::error::{Error, Result};
 use crate::protocol::{Member, Rearrange, Role, Room, RoomKind, RoomListChange, User};
+use crate::store::page::{Page, Paged};
 use crate::store::RoomPatch;
 
 use super::access::Need;
@@ -34,14 +35,17 @@ impl Chat {
         Ok(self.for_caller(room, role))
     }
 
-    /// The rooms the user may read: every public room, and their private rooms and DMs.
-    pub async fn list_rooms(&self, user: &User) -> Result<Vec<Room>> {
-        let rooms = self.store.list_rooms_for(&user.id).await?;
-        let rooms = self.gate.readable(user, rooms).await?;
-        Ok(rooms
+    /// A page of the rooms the user may read (every public room, and their private rooms and
+    /// DMs) in list order, and the next page's cursor. The cursor follows the store's rows, so a
+    /// page the gate thinned is shorter, never a gap.
+    pub async fn list_rooms(&self, user: &User, page: &Page) -> Result<Paged<Room>> {
+        let Paged { items, next } = self.store.rooms_page_for(&user.id, page).await?;
+        let rooms = self.gate.readable(user, items).await?;
+        let items = rooms
             .into_iter()
             .map(|(room, role)| self.for_caller(room, role))
-            .collect())
+            .collect();
+        Ok(Paged { items, next })
     }
 
     pub async fn get_room(&self, user: &User, room_id: &str) -> Result<Room> {
@@ -228,16 +232,14 @@ impl Chat {
         }
     }
 
-    pub async fn members(&self, user: &User, room_id: &str) -> Result<Vec<Member>> {
+    /// A page of the room's members in join order, and the next page's cursor.
+    pub async fn members(&self, user: &User, room_id: &str, page: &Page) -> Result<Paged<Member>> {
         self.gate.read(user, room_id).await?;
-        let members = self.store.members(room_id).await?;
-        Ok(members
-            .into_iter()
-            .map(|(user, role)| Member {
-                online: self.hub.is_online(room_id, &user.id),
-                user,
-                role,
-            })
-            .collect())
+        let members = self.store.members_page(room_id, page).await?;
+        Ok(members.map(|(user, role)| Member {
+            online: self.hub.is_online(room_id, &user.id),
+            user,
+            role,
+        }))
     }
 }

@@ -18,6 +18,43 @@ pub const ROOM_NAME_MAX: usize = 64;
 pub const TOPIC_MAX: usize = 256;
 pub const BODY_MAX: usize = 4000;
 pub const CLIENT_ID_MAX: usize = 64;
+/// Every `limit` query parameter is at least this.
+pub const LIMIT_MIN: u32 = 1;
+/// Rooms or members in one answer of `GET /api/rooms` and `GET …/members`: the default bounds
+/// the answer while keeping an ordinary install's whole list on one page.
+pub const LIST_LIMIT_DEFAULT: u32 = 500;
+pub const LIST_LIMIT_MAX: u32 = 1000;
+/// Messages in one history page.
+pub const HISTORY_LIMIT_DEFAULT: u32 = 50;
+pub const HISTORY_LIMIT_MAX: u32 = 200;
+/// Events in one answer of `GET …/events`.
+pub const EVENTS_LIMIT_DEFAULT: u32 = 100;
+pub const EVENTS_LIMIT_MAX: u32 = 1000;
+/// The longest long-poll, in seconds.
+pub const WAIT_MAX_SECS: u64 = 30;
+/// The largest `after` seq: what the store can hold (2^63 - 1).
+pub const AFTER_SEQ_MAX: u64 = i64::MAX as u64;
+
+/// A `limit` query parameter: `default` when absent, else `LIMIT_MIN..=max`.
+pub fn limit(value: Option<u32>, default: u32, max: u32) -> Result<u32> {
+    let limit = value.unwrap_or(default);
+    if !(LIMIT_MIN..=max).contains(&limit) {
+        return Err(Error::InvalidRequest(format!(
+            "limit is {LIMIT_MIN} to {max}"
+        )));
+    }
+    Ok(limit)
+}
+
+/// The characters of a username: ASCII letters and digits, `_`, `-`, `.`.
+pub fn username_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')
+}
+
+/// The characters of a `client_id`: visible ASCII.
+pub fn client_id_char(c: char) -> bool {
+    c.is_ascii_graphic()
+}
 
 /// 3–32 letters, digits, `_`, `-`, `.`.
 pub fn username(raw: &str) -> Result<&str> {
@@ -25,10 +62,7 @@ pub fn username(raw: &str) -> Result<&str> {
     if !(USERNAME_MIN..=USERNAME_MAX).contains(&len) {
         return Err(Error::InvalidUsername("usernames are 3 to 32 characters"));
     }
-    if !raw
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-    {
+    if !raw.chars().all(username_char) {
         return Err(Error::InvalidUsername(
             "usernames use only letters, digits, '_', '-' and '.'",
         ));
@@ -121,10 +155,9 @@ pub fn room_name(raw: &str) -> Result<String> {
 /// A seq a client asks for events after: at most 2^63 - 1 (what the store can hold); a larger
 /// one is refused, never wrapped.
 pub fn after_seq(after: u64) -> Result<u64> {
-    if after > i64::MAX as u64 {
+    if after > AFTER_SEQ_MAX {
         return Err(Error::InvalidRequest(format!(
-            "after is at most {}",
-            i64::MAX
+            "after is at most {AFTER_SEQ_MAX}"
         )));
     }
     Ok(after)
@@ -242,7 +275,7 @@ pub fn client_id(raw: &str) -> Result<&str> {
             "client_id must be 1 to 64 characters",
         ));
     }
-    if !raw.bytes().all(|b| b.is_ascii_graphic()) {
+    if !raw.chars().all(client_id_char) {
         return Err(Error::InvalidClientId("client_id must be visible ASCII"));
     }
     Ok(raw)

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::extract::{ApiJson, ApiQuery};
 use crate::auth::AuthUser;
+use crate::chat::validate;
 use crate::error::{Error, Result};
 use crate::protocol::{
     EditMessageRequest, EventPage, Message, MessagePage, MoveMessageRequest, SendMessageRequest,
@@ -41,7 +42,7 @@ struct HistoryQuery {
 
 #[utoipa::path(get, path = "/api/rooms/{room_id}/messages", tag = "messages", security(("bearer" = []), ("cookie" = [])),
     params(("room_id" = String, Path), ("before" = Option<String>, Query, description = "A position: the page just before it; omit for the last page"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "1–200, default 50")),
+        ("limit" = Option<u32>, Query, description = "Messages per page")),
     responses((status = 200, description = "Messages in display (position) order", body = MessagePage),
         (status = 400, description = "invalid_request", body = crate::protocol::ErrorBody), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
 async fn history(
@@ -50,10 +51,11 @@ async fn history(
     Path(room_id): Path<String>,
     ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> Result<Json<MessagePage>> {
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(Error::InvalidRequest("limit is 1 to 200".into()));
-    }
+    let limit = validate::limit(
+        query.limit,
+        validate::HISTORY_LIMIT_DEFAULT,
+        validate::HISTORY_LIMIT_MAX,
+    )?;
     let page = state
         .chat
         .messages(&auth.user, &room_id, query.before.as_deref(), limit)
@@ -141,7 +143,8 @@ async fn move_message(
 
 #[utoipa::path(post, path = "/api/rooms/{room_id}/clear", tag = "messages", security(("bearer" = []), ("cookie" = [])), params(("room_id" = String, Path, description = "The room's id")),
     responses((status = 204, description = "Every message removed for everyone; one room.cleared event"),
-        (status = 403, description = "forbidden (owner or admin)", body = crate::protocol::ErrorBody), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
+        (status = 403, description = "forbidden (owner or admin)", body = crate::protocol::ErrorBody), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody),
+        (status = 429, description = "rate_limited", body = crate::protocol::ErrorBody)))]
 async fn clear(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -161,9 +164,9 @@ struct EventsQuery {
 }
 
 #[utoipa::path(get, path = "/api/rooms/{room_id}/events", tag = "messages", security(("bearer" = []), ("cookie" = [])),
-    params(("room_id" = String, Path), ("after" = Option<u64>, Query, maximum = 9223372036854775807_u64, description = "Events with seq > after (default 0; at most 2^63 - 1)"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1–1000, default 100"),
-        ("wait" = Option<u64>, Query, minimum = 0, maximum = 30, description = "0–30: long-poll up to this many seconds for an event")),
+    params(("room_id" = String, Path), ("after" = Option<u64>, Query, description = "Events with seq > after"),
+        ("limit" = Option<u32>, Query, description = "Events per answer"),
+        ("wait" = Option<u64>, Query, description = "Long-poll up to this many seconds for an event")),
     responses((status = 200, description = "Events in seq order and the room's last seq", body = EventPage),
         (status = 400, description = "invalid_request", body = crate::protocol::ErrorBody), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
 async fn events(
@@ -172,14 +175,18 @@ async fn events(
     Path(room_id): Path<String>,
     ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> Result<Json<EventPage>> {
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(Error::InvalidRequest("limit is 1 to 1000".into()));
+    let limit = validate::limit(
+        query.limit,
+        validate::EVENTS_LIMIT_DEFAULT,
+        validate::EVENTS_LIMIT_MAX,
+    )?;
+    if query.wait > validate::WAIT_MAX_SECS {
+        return Err(Error::InvalidRequest(format!(
+            "wait is at most {} seconds",
+            validate::WAIT_MAX_SECS
+        )));
     }
-    if query.wait > 30 {
-        return Err(Error::InvalidRequest("wait is at most 30 seconds".into()));
-    }
-    crate::chat::validate::after_seq(query.after)?;
+    validate::after_seq(query.after)?;
     // Long-poll: wait until the room has an event after `after`, `wait` seconds pass, or the
     // server shuts down; then answer whatever the log holds.
     let (events, last_seq) = state

@@ -109,9 +109,14 @@ pub fn router() -> Router<AppState> {
         .route("/docs/style.css", get(style))
 }
 
-fn document() -> &'static Value {
+/// The document: utoipa's, then the constraints and statuses of [`super::openapi_rules`].
+pub fn document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
-    DOC.get_or_init(|| serde_json::to_value(ApiDoc::openapi()).expect("the document serialises"))
+    DOC.get_or_init(|| {
+        let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serialises");
+        super::openapi_rules::apply(&mut doc);
+        doc
+    })
 }
 
 async fn openapi_json() -> impl IntoResponse {

@@ -1,5 +1,6 @@
-//! Operations: liveness, readiness and Prometheus metrics (behind a bearer token when
-//! `PALAVER_METRICS_TOKEN` is set).
+//! Operations: liveness, readiness and Prometheus metrics: on a listener of their own when
+//! `PALAVER_METRICS_LISTEN` is set ([`metrics_router`]; then the main listener answers 404), else
+//! on the main listener, behind a bearer token when `PALAVER_METRICS_TOKEN` is set.
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -43,10 +44,20 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     (status, Json(body))
 }
 
+/// The router of the separate metrics listener: `/metrics`, no token (who can reach that address
+/// is the access control).
+pub fn metrics_router() -> Router<AppState> {
+    Router::new().route("/metrics", get(render))
+}
+
 #[utoipa::path(get, path = "/metrics", tag = "operations", security((), ("metrics_token" = [])),
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain"),
-        (status = 401, description = "unauthenticated: PALAVER_METRICS_TOKEN is set and the request's bearer token is not it", body = crate::protocol::ErrorBody)))]
+        (status = 401, description = "unauthenticated: PALAVER_METRICS_TOKEN is set and the request's bearer token is not it", body = crate::protocol::ErrorBody),
+        (status = 404, description = "not_found: PALAVER_METRICS_LISTEN is set, so metrics are served only on that address", body = crate::protocol::ErrorBody)))]
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse> {
+    if state.config.metrics_listen.is_some() {
+        return Err(Error::NotFound);
+    }
     if let Some(expected) = &state.config.metrics_token {
         let given = crate::auth::bearer_token(&headers).unwrap_or("");
         // Compare digests, so the time taken does not tell how much of the token was right.
@@ -54,8 +65,12 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<im
             return Err(Error::Unauthenticated);
         }
     }
-    Ok((
+    Ok(render(State(state)).await)
+}
+
+async fn render(State(state): State<AppState>) -> impl IntoResponse {
+    (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(&state.hub),
-    ))
+    )
 }

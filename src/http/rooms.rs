@@ -1,11 +1,12 @@
 //! `/api/rooms`: list, create, get, change, delete, join, leave, members.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiQuery};
+use super::paging::{self, ListQuery};
 use crate::auth::AuthUser;
 use crate::error::Result;
 use crate::protocol::{CreateRoomRequest, Member, Room, UpdateRoomRequest};
@@ -27,15 +28,25 @@ pub fn router() -> Router<AppState> {
 }
 
 #[utoipa::path(get, path = "/api/rooms", tag = "rooms", security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, description = "Every public room and the caller's private rooms and DMs, with member and my_role for the caller", body = Vec<Room>), (status = 401, description = "unauthenticated", body = crate::protocol::ErrorBody)))]
-async fn list(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Vec<Room>>> {
-    Ok(Json(state.chat.list_rooms(&auth.user).await?))
+    params(("limit" = Option<u32>, Query, description = "Rooms per page (default 500)"),
+        ("after" = Option<String>, Query, description = "The cursor of the next page, from the Link header of the previous one")),
+    responses((status = 200, description = "A page of every public room and the caller's private rooms and DMs (with member and my_role for the caller), in creation order; a `Link: <…>; rel=\"next\"` header when there are more", body = Vec<Room>),
+        (status = 400, description = "invalid_request (limit out of range, an after that is not a cursor)", body = crate::protocol::ErrorBody)))]
+async fn list(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    uri: Uri,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<(HeaderMap, Json<Vec<Room>>)> {
+    let page = query.page()?;
+    let rooms = state.chat.list_rooms(&auth.user, &page).await?;
+    Ok(paging::answer(&uri, &page, rooms))
 }
 
 #[utoipa::path(post, path = "/api/rooms", tag = "rooms", security(("bearer" = []), ("cookie" = [])), request_body = CreateRoomRequest,
     responses((status = 201, description = "The new room (public or private); the caller owns it", body = Room),
         (status = 400, description = "invalid_room_name, invalid_request (kind direct: DMs come from /api/dms)", body = crate::protocol::ErrorBody), (status = 403, description = "too_many_rooms", body = crate::protocol::ErrorBody),
-        (status = 409, description = "room_name_taken", body = crate::protocol::ErrorBody)))]
+        (status = 409, description = "room_name_taken", body = crate::protocol::ErrorBody), (status = 429, description = "rate_limited", body = crate::protocol::ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -62,7 +73,7 @@ async fn show(
     responses((status = 200, description = "The changed room; a room.updated event", body = Room),
         (status = 400, description = "invalid_room_name, invalid_request (unknown rearrange)", body = crate::protocol::ErrorBody),
         (status = 403, description = "forbidden (owner or admin only), cross_origin", body = crate::protocol::ErrorBody), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody),
-        (status = 409, description = "room_name_taken (that name, ignoring case, or a look-alike)", body = crate::protocol::ErrorBody)))]
+        (status = 409, description = "room_name_taken (that name, ignoring case, or a look-alike)", body = crate::protocol::ErrorBody), (status = 429, description = "rate_limited", body = crate::protocol::ErrorBody)))]
 async fn update(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -84,7 +95,8 @@ async fn update(
 
 #[utoipa::path(delete, path = "/api/rooms/{room_id}", tag = "rooms", security(("bearer" = []), ("cookie" = [])), params(("room_id" = String, Path, description = "The room's id")),
     responses((status = 204, description = "Deleted; subscribers get room.deleted"),
-        (status = 403, description = "forbidden (owner only)", body = crate::protocol::ErrorBody), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
+        (status = 403, description = "forbidden (owner only)", body = crate::protocol::ErrorBody), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody),
+        (status = 429, description = "rate_limited", body = crate::protocol::ErrorBody)))]
 async fn remove(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -95,7 +107,8 @@ async fn remove(
 }
 
 #[utoipa::path(post, path = "/api/rooms/{room_id}/join", tag = "rooms", security(("bearer" = []), ("cookie" = [])), params(("room_id" = String, Path, description = "The room's id")),
-    responses((status = 200, description = "The room; member.joined the first time", body = Room), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
+    responses((status = 200, description = "The room; member.joined the first time", body = Room), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody),
+        (status = 429, description = "rate_limited", body = crate::protocol::ErrorBody)))]
 async fn join(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -105,7 +118,8 @@ async fn join(
 }
 
 #[utoipa::path(post, path = "/api/rooms/{room_id}/leave", tag = "rooms", security(("bearer" = []), ("cookie" = [])), params(("room_id" = String, Path, description = "The room's id")),
-    responses((status = 204, description = "Left; member.left if the caller was a member"), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
+    responses((status = 204, description = "Left; member.left if the caller was a member"), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody),
+        (status = 429, description = "rate_limited", body = crate::protocol::ErrorBody)))]
 async fn leave(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -115,12 +129,21 @@ async fn leave(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/rooms/{room_id}/members", tag = "rooms", security(("bearer" = []), ("cookie" = [])), params(("room_id" = String, Path, description = "The room's id")),
-    responses((status = 200, description = "Members with role and whether online", body = Vec<Member>), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
+#[utoipa::path(get, path = "/api/rooms/{room_id}/members", tag = "rooms", security(("bearer" = []), ("cookie" = [])),
+    params(("room_id" = String, Path, description = "The room's id"),
+        ("limit" = Option<u32>, Query, description = "Members per page (default 500)"),
+        ("after" = Option<String>, Query, description = "The cursor of the next page, from the Link header of the previous one")),
+    responses((status = 200, description = "A page of the members in join order, with role and whether online; a `Link: <…>; rel=\"next\"` header when there are more", body = Vec<Member>),
+        (status = 400, description = "invalid_request (limit out of range, an after that is not a cursor)", body = crate::protocol::ErrorBody),
+        (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
 async fn members(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(room_id): Path<String>,
-) -> Result<Json<Vec<Member>>> {
-    Ok(Json(state.chat.members(&auth.user, &room_id).await?))
+    uri: Uri,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<(HeaderMap, Json<Vec<Member>>)> {
+    let page = query.page()?;
+    let members = state.chat.members(&auth.user, &room_id, &page).await?;
+    Ok(paging::answer(&uri, &page, members))
 }

@@ -19,10 +19,13 @@
 //! - **descriptor exhaustion** does not stop the loop: see [`shed`] (a reserve descriptor, and
 //!   the oldest idle connections closed first).
 //!
+//! Memory that bursts of connections freed goes back to the system: see [`memory`].
+//!
 //! Shutdown: stop accepting, ask every HTTP connection to finish its in-flight request and close,
 //! and wait for them. Upgraded sockets are not HTTP connections any more: the hub closes those.
 
 mod body;
+pub mod memory;
 mod shed;
 
 use std::collections::HashMap;

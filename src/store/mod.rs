@@ -26,6 +26,7 @@ pub mod invites;
 pub mod members;
 pub mod messages;
 pub mod moderation;
+pub mod page;
 pub mod people;
 pub mod position;
 pub mod postgres;

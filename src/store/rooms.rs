@@ -6,6 +6,7 @@ use super::audit::{record_audit, NewAudit};
 use super::backend::Backend;
 use super::dialect::{self, sql, Arg, Conn};
 use super::events::{self, append};
+use super::page::{Page, Paged};
 use super::rows::{self, room_columns, user_columns};
 use super::{new_id, now, RoomPatch, StoredEvent};
 use crate::error::{Error, Result};
@@ -19,9 +20,14 @@ pub trait RoomStore: Send + Sync + 'static {
     async fn seed_default_rooms(&self, names: &[&str]) -> Result<()>;
     /// Every live room, of every kind.
     async fn list_rooms(&self) -> Result<Vec<Room>>;
-    /// The rooms a user may find: every public room, and the private rooms and DMs the user is
-    /// a member (or the owner) of; each with the user's role (`None`: not a member).
-    async fn list_rooms_for(&self, user_id: &str) -> Result<Vec<(Room, Option<Role>)>>;
+    /// One page of the rooms a user may find, in list order (creation time, then id): every
+    /// public room, and the private rooms and DMs the user is a member (or the owner) of; each
+    /// with the user's role (`None`: not a member).
+    async fn rooms_page_for(
+        &self,
+        user_id: &str,
+        page: &Page,
+    ) -> Result<Paged<(Room, Option<Role>)>>;
     /// `RoomNotFound` for a missing or deleted room.
     async fn get_room(&self, room_id: &str) -> Result<Room>;
     /// The new public room, owned by `owner`, and the `member.joined` event of its owner.
@@ -52,6 +58,9 @@ pub trait RoomStore: Send + Sync + 'static {
     /// The `member.left` event, or `None` when the user was not a member.
     async fn leave_room(&self, room_id: &str, user: &User) -> Result<Option<StoredEvent>>;
     async fn members(&self, room_id: &str) -> Result<Vec<(User, Role)>>;
+    /// One page of the room's members in join order (then user id); `RoomNotFound` for a missing
+    /// or deleted room.
+    async fn members_page(&self, room_id: &str, page: &Page) -> Result<Paged<(User, Role)>>;
     /// The user's role in the room, `None` when not a member.
     async fn role(&self, room_id: &str, user_id: &str) -> Result<Option<Role>>;
 }
@@ -146,19 +155,50 @@ impl<B: Backend> RoomStore for B {
         dialect::fetch_all(&mut *conn, &sql, &[], rows::room).await
     }
 
-    async fn list_rooms_for(&self, user_id: &str) -> Result<Vec<(Room, Option<Role>)>> {
-        let sql = sql!(
+    async fn rooms_page_for(
+        &self,
+        user_id: &str,
+        page: &Page,
+    ) -> Result<Paged<(Room, Option<Role>)>> {
+        // The order is the one the room list has always had, so the first page of an install
+        // with fewer rooms than the limit is the whole list, as before. Who may find a room is a
+        // condition of both statements, before the key.
+        let first = sql!(
             "SELECT " room_columns!() ", mine.role FROM rooms r \
              LEFT JOIN members mine ON mine.room_id = r.id AND mine.user_id = $1 \
              WHERE r.deleted = " FALSE " AND (r.kind = 'public' OR mine.user_id IS NOT NULL \
-             OR r.owner_id = $1) ORDER BY r.created_at, r.id"
+             OR r.owner_id = $1) ORDER BY r.created_at, r.id LIMIT $2"
         );
-        let mut conn = self.read().await?;
-        dialect::fetch_all(&mut *conn, &sql, &[Arg::Text(user_id)], |row| {
+        let after = sql!(
+            "SELECT " room_columns!() ", mine.role FROM rooms r \
+             LEFT JOIN members mine ON mine.room_id = r.id AND mine.user_id = $1 \
+             WHERE r.deleted = " FALSE " AND (r.kind = 'public' OR mine.user_id IS NOT NULL \
+             OR r.owner_id = $1) AND (r.created_at, r.id) > ($2, $3) \
+             ORDER BY r.created_at, r.id LIMIT $4"
+        );
+        let more = i64::from(page.limit) + 1;
+        let read = |row: &dyn dialect::ReadRow| {
+            let (key, room) = rows::keyed_room(row)?;
             let role = row.opt_text(rows::ROOM_COLUMNS)?;
-            Ok((rows::room(row)?, role.and_then(|r| Role::parse(&r))))
-        })
-        .await
+            Ok((key, (room, role.and_then(|r| Role::parse(&r)))))
+        };
+        let mut conn = self.read().await?;
+        let rows = match &page.after {
+            None => {
+                let args = [Arg::Text(user_id), Arg::Int(more)];
+                dialect::fetch_all(&mut *conn, &first, &args, read).await?
+            }
+            Some(key) => {
+                let args = [
+                    Arg::Text(user_id),
+                    Arg::Text(&key.at),
+                    Arg::Text(&key.id),
+                    Arg::Int(more),
+                ];
+                dialect::fetch_all(&mut *conn, &after, &args, read).await?
+            }
+        };
+        Ok(Paged::from_rows(rows, page.limit))
     }
 
     async fn get_room(&self, room_id: &str) -> Result<Room> {
@@ -304,6 +344,38 @@ impl<B: Backend> RoomStore for B {
              WHERE mb.room_id = $1 ORDER BY mb.joined_at, u.id"
         );
         dialect::fetch_all(&mut *conn, &sql, &[Arg::Text(room_id)], rows::member).await
+    }
+
+    async fn members_page(&self, room_id: &str, page: &Page) -> Result<Paged<(User, Role)>> {
+        let mut conn = self.read().await?;
+        room_in(&mut *conn, room_id).await?;
+        let first = sql!(
+            "SELECT " user_columns!() ", mb.role, mb.joined_at FROM members mb \
+             JOIN users u ON u.id = mb.user_id WHERE mb.room_id = $1 \
+             ORDER BY mb.joined_at, mb.user_id LIMIT $2"
+        );
+        let after = sql!(
+            "SELECT " user_columns!() ", mb.role, mb.joined_at FROM members mb \
+             JOIN users u ON u.id = mb.user_id WHERE mb.room_id = $1 \
+             AND (mb.joined_at, mb.user_id) > ($2, $3) ORDER BY mb.joined_at, mb.user_id LIMIT $4"
+        );
+        let more = i64::from(page.limit) + 1;
+        let rows = match &page.after {
+            None => {
+                let args = [Arg::Text(room_id), Arg::Int(more)];
+                dialect::fetch_all(&mut *conn, &first, &args, rows::keyed_member).await?
+            }
+            Some(key) => {
+                let args = [
+                    Arg::Text(room_id),
+                    Arg::Text(&key.at),
+                    Arg::Text(&key.id),
+                    Arg::Int(more),
+                ];
+                dialect::fetch_all(&mut *conn, &after, &args, rows::keyed_member).await?
+            }
+        };
+        Ok(Paged::from_rows(rows, page.limit))
     }
 
     async fn role(&self, room_id: &str, user_id: &str) -> Result<Option<Role>> {

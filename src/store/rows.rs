@@ -5,6 +5,7 @@
 //! function of the same name reads a row of it, column by column in that order.
 
 use super::dialect::ReadRow;
+use super::page::Key;
 use super::{SendRequest, StoredEvent};
 use crate::error::Result;
 use crate::protocol::{Event, EventKind, Message, Rearrange, Role, Room, RoomKind, User};
@@ -94,6 +95,26 @@ pub fn room(row: &dyn ReadRow) -> Result<Room> {
 pub fn member(row: &dyn ReadRow) -> Result<(User, Role)> {
     let role = row.text(USER_COLUMNS)?;
     Ok((user(row, 0)?, Role::parse(&role).unwrap_or(Role::Member)))
+}
+
+/// A room and its place in the room list (`room_columns!()`).
+pub fn keyed_room(row: &dyn ReadRow) -> Result<(Key, Room)> {
+    let room = self::room(row)?;
+    let key = Key {
+        at: room.created_at.clone(),
+        id: room.id.clone(),
+    };
+    Ok((key, room))
+}
+
+/// A member and their place in the member list: [`user_columns!`], `mb.role`, `mb.joined_at`.
+pub fn keyed_member(row: &dyn ReadRow) -> Result<(Key, (User, Role))> {
+    let (user, role) = member(row)?;
+    let key = Key {
+        at: row.text(USER_COLUMNS + 1)?,
+        id: user.id.clone(),
+    };
+    Ok((key, (user, role)))
 }
 
 /// An event of the log: `room_id, seq, payload`.

@@ -134,3 +134,60 @@ async fn rest_bodies_that_are_not_json_are_refused_clearly() {
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "invalid_json");
 }
+
+/// Every body is a JSON object: serde would read a struct from an array of its fields in order
+/// (`[null, null]` changed nothing but answered 200; `["Sneaky"]` made a room). Found by the
+/// schema-driven fuzz (scripts/test-openapi.sh).
+#[tokio::test]
+async fn bodies_that_are_json_arrays_are_refused() {
+    let app = spawn_app().await;
+    let (_, token) = app.guest("arrayed").await;
+    let room = app.create_room(&token, "Arrayed").await;
+    for (method, path, body) in [
+        ("PATCH", format!("/api/rooms/{}", room.id), "[null, null]"),
+        ("POST", "/api/rooms".to_string(), "[\"Sneaky\"]"),
+        (
+            "POST",
+            format!("/api/rooms/{}/messages", room.id),
+            "[\"c-1\", \"hi\"]",
+        ),
+        ("POST", "/api/auth/guest".to_string(), " [\"someone\"]"),
+    ] {
+        let resp = app
+            .http
+            .request(method.parse().unwrap(), app.url(&path))
+            .bearer_auth(&token)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{method} {path} {body}");
+        let answer: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(
+            answer["error"]["code"], "invalid_request",
+            "{method} {path}"
+        );
+    }
+    let (_, rooms) = app.get("/api/rooms", Some(&token)).await;
+    assert!(rooms
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["name"] != "Sneaky"));
+    assert!(app.history(&token, &room.id).await.is_empty());
+    // A JSON type of its own (`+json`) and parameters are still JSON.
+    let resp = app
+        .http
+        .post(app.url("/api/rooms"))
+        .bearer_auth(&token)
+        .header(
+            "Content-Type",
+            "application/merge-patch+json; charset=utf-8",
+        )
+        .body("{\"name\": \"Typed\"}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+}

@@ -17,6 +17,11 @@ pub const WAIT: Duration = palaver_client::ws::DEFAULT_WAIT;
 
 pub struct TestApp {
     pub addr: String,
+    /// The server's shared state (its hub, rules and settings), for tests that look inside.
+    #[allow(dead_code)]
+    pub state: palaver::state::AppState,
+    /// The separate metrics listener's address, when the config set `metrics_listen`.
+    pub metrics_addr: Option<std::net::SocketAddr>,
     pub data_dir: PathBuf,
     _dir: Option<tempfile::TempDir>,
     /// The PostgreSQL database a `spawn_on(Postgres)` server uses; dropped after the server.
@@ -115,12 +120,16 @@ async fn start(data_dir: PathBuf, tweak: impl FnOnce(&mut Config)) -> TestApp {
 
 fn serve(app: Application, data_dir: PathBuf) -> TestApp {
     let addr = format!("127.0.0.1:{}", app.port());
+    let metrics_addr = app.metrics_addr();
+    let state = app.state();
     let shutdown = app.shutdown_token();
     let server = tokio::spawn(app.run_until_stopped());
     let http = reqwest::Client::new();
     TestApp {
         rest: Rest::with_client(&format!("http://{addr}"), http.clone()),
         addr,
+        state,
+        metrics_addr,
         data_dir,
         _dir: None,
         _db: None,

@@ -18,9 +18,11 @@ mod helpers;
 mod hostile;
 mod invites;
 mod limits;
+mod longpoll;
 mod moderation;
 mod moderation_rules;
 mod ops;
+mod paging;
 mod people;
 mod people_store;
 #[path = "../support/pgdb.rs"]

@@ -123,3 +123,51 @@ async fn metrics_count_connections_messages_and_store_latency() {
         .unwrap();
     assert!(fanned >= 2, "{fanned}");
 }
+
+/// `PALAVER_METRICS_LISTEN`: metrics on their own address, without a token; the main listener
+/// answers 404 for them, token or not.
+#[tokio::test]
+async fn metrics_can_have_a_listener_of_their_own() {
+    let app = crate::helpers::spawn_with(|c| {
+        c.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.metrics_token = Some("m-secret-1".into());
+    })
+    .await;
+    let (_, token) = app.guest("scraped").await;
+    let mut ws = app.ws(&token).await;
+    let (rooms_status, _) = app.get("/api/rooms", Some(&token)).await;
+    assert_eq!(rooms_status, 200, "the main listener serves the API");
+    let metrics = app.metrics_addr.expect("a metrics listener");
+    assert_ne!(metrics.to_string(), app.addr);
+    let resp = app
+        .http
+        .get(format!("http://{metrics}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    assert!(
+        text.lines().any(|l| l == "palaver_connections 1"),
+        "the same node's metrics:\n{text}"
+    );
+    // Only metrics there: the API is not served on the metrics address.
+    let resp = app
+        .http
+        .get(format!("http://{metrics}/api/rooms"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    // The main listener: 404, with or without the token.
+    let (status, body) = app.get("/metrics", None).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let (status, _) = app.get("/metrics", Some("m-secret-1")).await;
+    assert_eq!(status, 404);
+    ws.send(json!({"type": "ping", "ref": "p"})).await;
+    ws.expect("pong").await;
+}

@@ -14,6 +14,7 @@ mod crash;
 mod crossing;
 mod failures;
 mod harness;
+mod memory;
 mod moderation;
 mod nginx;
 mod sessions;
