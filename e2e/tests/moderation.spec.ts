@@ -62,6 +62,18 @@ test("a moderator mutes, kicks and bans with slash commands; the target is told"
   const read = await bob.page.request.get(`/api/rooms/${roomId}/messages`);
   expect(read.status()).toBe(403);
   expect((await read.json()).error.code).toBe("banned");
+
+  // Lifting both: bob may read (and post) again.
+  await alice.send(`/unban @${bob.name}`);
+  await expect(alice.notice(`${alice.name} lifted the ban on ${bob.name}`)).toBeVisible();
+  await alice.send(`/unmute @${bob.name}`);
+  await expect(alice.notice(`${alice.name} unmuted ${bob.name}`)).toBeVisible();
+  await alice.send(`/unban @${bob.name}`);
+  await expect(alice.page.getByTestId("composer-error")).toHaveText(`@${bob.name} isn't banned here`);
+  expect((await bob.page.request.get(`/api/rooms/${roomId}/messages`)).status()).toBe(200);
+  await bob.openRoom(room);
+  await bob.send("back, and quieter");
+  await expect(alice.message("back, and quieter")).toBeVisible();
   await alice.close();
   await bob.close();
 });

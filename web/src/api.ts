@@ -162,6 +162,10 @@ export class Api {
     });
   unban = (roomId: string, userId: string) =>
     this.request<void>("DELETE", `/api/rooms/${enc(roomId)}/bans/${enc(userId)}`);
+  bans = (roomId: string) => this.request<{ user: User }[]>("GET", `/api/rooms/${enc(roomId)}/bans`);
+  mutes = (roomId: string) => this.request<{ user: User }[]>("GET", `/api/rooms/${enc(roomId)}/mutes`);
+  unmute = (roomId: string, userId: string) =>
+    this.request<void>("DELETE", `/api/rooms/${enc(roomId)}/mutes/${enc(userId)}`);
   mute = (roomId: string, userId: string, expiresInSecs?: number | null) =>
     this.request<unknown>("POST", `/api/rooms/${enc(roomId)}/mutes`, {
       user_id: userId,

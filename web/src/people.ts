@@ -100,7 +100,8 @@ async function memberByName(roomId: string, username: string): Promise<Member | 
 export async function runCommand(roomId: string, command: Command): Promise<string | null> {
   const direct = get().rooms[roomId]?.kind === "direct";
   if (direct && command.name === "leave") return "A direct conversation can't be left: its people are fixed";
-  if (direct && (command.name === "invite" || command.name === "kick" || command.name === "ban" || command.name === "mute")) {
+  const moderation = ["invite", "kick", "ban", "mute", "unban", "unmute"];
+  if (direct && moderation.includes(command.name)) {
     return command.name === "invite"
       ? "A direct conversation's people are fixed: start a new message with everyone instead"
       : `There's no /${command.name} in a direct conversation`;
@@ -121,6 +122,16 @@ export async function runCommand(roomId: string, command: Command): Promise<stri
       case "invite":
         await addMember(roomId, command.username);
         return null;
+      case "unban":
+      case "unmute": {
+        // A banned person is no member any more: look them up among the room's bans (mutes).
+        const list = command.name === "unban" ? await api.bans(roomId) : await api.mutes(roomId);
+        const found = list.find((s) => s.user.username.toLowerCase() === command.username.toLowerCase());
+        if (!found) return `@${command.username} isn't ${command.name === "unban" ? "banned" : "muted"} here`;
+        if (command.name === "unban") await api.unban(roomId, found.user.id);
+        else await api.unmute(roomId, found.user.id);
+        return null;
+      }
       case "kick":
       case "ban":
       case "mute": {

@@ -42,6 +42,8 @@ describe("the composer's text", () => {
     expect(parseComposer("/me waves at everyone")).toEqual({ type: "command", command: { name: "me", text: "waves at everyone" } });
     expect(parseComposer("/leave")).toEqual({ type: "command", command: { name: "leave" } });
     expect(parseComposer("/dm @erin")).toEqual({ type: "command", command: { name: "dm", username: "erin" } });
+    expect(parseComposer("/unban @bob")).toEqual({ type: "command", command: { name: "unban", username: "bob" } });
+    expect(parseComposer("/unmute bob")).toEqual({ type: "command", command: { name: "unmute", username: "bob" } });
   });
 
   it("says what's wrong with an unknown command or bad arguments", () => {
@@ -60,6 +62,7 @@ describe("the composer's text", () => {
     expect(error("/me")).toBe("Usage: /me action");
     expect(error("/leave now")).toBe("Usage: /leave");
     expect(error("/dm")).toBe("Usage: /dm @user");
+    expect(error("/unban @bob 1h")).toBe("Usage: /unban @user");
   });
 
   it("/me messages carry the action and are recognised when shown", () => {
@@ -80,8 +83,9 @@ describe("autocomplete", () => {
 
   it("offers commands while the first word is typed", () => {
     const c = completions("/", people);
-    expect(c?.items.map((i) => (i.kind === "command" ? i.spec.name : ""))).toEqual(["me", "dm", "topic", "invite", "kick", "ban", "mute", "leave"]);
+    expect(c?.items.map((i) => (i.kind === "command" ? i.spec.name : ""))).toEqual(["me", "dm", "topic", "invite", "kick", "ban", "mute", "unban", "unmute", "leave"]);
     expect(completions("/m", people)?.items.map((i) => (i.kind === "command" ? i.spec.name : ""))).toEqual(["me", "mute"]);
+    expect(completions("/un", people)?.items.map((i) => (i.kind === "command" ? i.spec.name : ""))).toEqual(["unban", "unmute"]);
     expect(completions("/zzz", people)).toBeNull();
     expect(completions("hello", people)).toBeNull();
   });

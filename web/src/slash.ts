@@ -3,7 +3,7 @@
  * suggestions. Pure functions only; the controller (`chat.ts`) carries a parsed command out.
  */
 
-export type CommandName = "invite" | "kick" | "ban" | "mute" | "topic" | "me" | "leave" | "dm";
+export type CommandName = "invite" | "kick" | "ban" | "mute" | "unban" | "unmute" | "topic" | "me" | "leave" | "dm";
 
 export type CommandSpec = { name: CommandName; usage: string; help: string; moderators?: boolean };
 
@@ -15,11 +15,13 @@ export const COMMANDS: CommandSpec[] = [
   { name: "kick", usage: "/kick @user", help: "Remove someone from this room", moderators: true },
   { name: "ban", usage: "/ban @user [10m|1h|1d]", help: "Ban someone, for good or for a while", moderators: true },
   { name: "mute", usage: "/mute @user [10m|1h|1d]", help: "Stop someone posting, for good or for a while", moderators: true },
+  { name: "unban", usage: "/unban @user", help: "Lift someone's ban", moderators: true },
+  { name: "unmute", usage: "/unmute @user", help: "Let someone post again", moderators: true },
   { name: "leave", usage: "/leave", help: "Leave this room" },
 ];
 
 export type Command =
-  | { name: "invite" | "kick" | "dm"; username: string }
+  | { name: "invite" | "kick" | "dm" | "unban" | "unmute"; username: string }
   | { name: "ban" | "mute"; username: string; seconds: number | null }
   | { name: "topic"; text: string }
   | { name: "me"; text: string }
@@ -92,6 +94,8 @@ export function parseComposer(input: string): Parsed {
       return { type: "command", command: { name: "leave" } };
     case "invite":
     case "kick":
+    case "unban":
+    case "unmute":
     case "dm": {
       const user = args.length === 1 ? USERNAME.exec(args[0]) : null;
       if (!user) return { type: "error", error: usage(spec.name) };
@@ -148,7 +152,7 @@ export function completions(
     const items = COMMANDS.filter((c) => c.name.startsWith(prefix)).map((spec): Suggestion => ({ kind: "command", spec }));
     return items.length ? { start: 0, items } : null;
   }
-  const at = /^\/(invite|kick|ban|mute|dm)\s+(@?)([A-Za-z0-9_.-]*)$/i.exec(textBeforeCaret);
+  const at = /^\/(invite|kick|ban|mute|unban|unmute|dm)\s+(@?)([A-Za-z0-9_.-]*)$/i.exec(textBeforeCaret);
   if (at) {
     const prefix = at[3].toLowerCase();
     const start = textBeforeCaret.length - at[2].length - at[3].length;

@@ -19,6 +19,10 @@ export function friendlyError(code: string, message: string): string {
       return "That room doesn't exist or you can't see it";
     case "invite_expired":
       return "This invite has expired or was used up";
+    case "cannot_moderate_self":
+      return "You can't do that to yourself";
+    case "cannot_moderate_user":
+      return "You can't do that to them: they moderate this room too";
     case "too_many_members":
       return "A direct conversation holds at most 8 people";
     case "rate_limited":
