@@ -35,3 +35,32 @@ test("sign-in and chat screens have no serious accessibility violations, light a
     await alice.close();
   }
 });
+
+test("issue #9's dialogs and panels have no serious accessibility violations, light and dark", async ({ browser, server }) => {
+  for (const colorScheme of ["light", "dark"] as const) {
+    const alice = await Person.open(browser, server, "alice", { colorScheme, viewport: { width: 1280, height: 800 } });
+    await alice.signInAsGuest();
+    await alice.createRoom(`A11y ${colorScheme} ${Date.now() % 100000}`, "Private", "Checking the people panel");
+    await alice.send("/me checks the contrast");
+    await expect(alice.message("checks the contrast")).toBeVisible();
+    await alice.composer().fill("/");
+    await expect(alice.page.getByTestId("slash-popup")).toBeVisible();
+    expect(await seriousViolations(alice.page)).toEqual([]);
+    await alice.composer().fill("");
+
+    await alice.page.locator(`[data-testid=member-row][data-username="${alice.name}"] button`).click();
+    await expect(alice.page.getByTestId("profile-card")).toContainText(`@${alice.name}`);
+    expect(await seriousViolations(alice.page)).toEqual([]);
+    await alice.page.getByRole("button", { name: "Close" }).click();
+
+    await alice.page.getByRole("button", { name: "New message", exact: true }).click();
+    await alice.page.getByLabel("Find people").fill(alice.name.slice(0, 3));
+    expect(await seriousViolations(alice.page)).toEqual([]);
+    await alice.page.getByRole("button", { name: "Cancel" }).click();
+
+    await alice.page.getByRole("button", { name: "Account settings" }).click();
+    await expect(alice.page.getByRole("dialog", { name: "Account settings" })).toBeVisible();
+    expect(await seriousViolations(alice.page)).toEqual([]);
+    await alice.close();
+  }
+});

@@ -152,6 +152,55 @@ export class Person {
     await expect(this.page.getByTestId("me")).toHaveText(this.name);
   }
 
+  /** Register an account (on a fresh install the first one becomes the site admin). */
+  async register(password = "plum-quasar-7-tundra-bells", opts: { keepWelcome?: boolean } = {}): Promise<boolean> {
+    await this.page.goto("/");
+    await this.page.getByRole("tab", { name: "Register" }).click();
+    await this.page.getByLabel("Username").fill(this.name);
+    await this.page.getByLabel("Password").fill(password);
+    const answer = this.page.waitForResponse((r) => r.url().endsWith("/api/auth/register"));
+    await this.page.getByRole("button", { name: "Create account" }).click();
+    const firstAdmin = ((await (await answer).json()) as { first_admin?: boolean }).first_admin === true;
+    await expect(this.page.getByTestId("me")).toHaveText(this.name);
+    // The first account of a server is welcomed as its admin; other tests just want to chat.
+    if (firstAdmin && !opts.keepWelcome) {
+      await this.page.getByRole("dialog", { name: "You're the admin of this Palaver" }).getByRole("button", { name: "Later" }).click();
+    }
+    return firstAdmin;
+  }
+
+  /** Open the drawer first on a phone-sized screen. */
+  async showSidebar(): Promise<void> {
+    const phone = (this.page.viewportSize()?.width ?? 1200) < 760;
+    if (phone) await this.page.getByRole("button", { name: "Open rooms" }).click();
+  }
+
+  /** The direct conversation in the sidebar whose room name (usernames joined) includes `username`. */
+  dmRow(username: string) {
+    return this.page.locator("[data-testid=dm-rooms] [data-testid=room-row]").filter({ hasText: username });
+  }
+
+  /** Create a room from the sidebar's dialog; lands in it. */
+  async createRoom(name: string, kind: "Public" | "Private" = "Public", topic = ""): Promise<void> {
+    await this.showSidebar();
+    await this.page.getByRole("button", { name: "Create a room" }).click();
+    const dialog = this.page.getByRole("dialog", { name: "Create a room" });
+    await dialog.getByLabel("Name").fill(name);
+    if (topic) await dialog.getByLabel("Topic (optional)").fill(topic);
+    await dialog.getByRole("radio", { name: new RegExp(`^${kind}`) }).check();
+    await dialog.getByRole("button", { name: "Create", exact: true }).click();
+    await expect(this.page.locator("#room-title")).toContainText(name);
+  }
+
+  /** A quiet line in the timeline (joined, left, moderation). */
+  notice(text: string | RegExp) {
+    return this.page.getByTestId("notice").filter({ hasText: text });
+  }
+
+  toast(text: string | RegExp) {
+    return this.page.locator(".toast").filter({ hasText: text });
+  }
+
   async openRoom(name: string): Promise<void> {
     const phone = (this.page.viewportSize()?.width ?? 1200) < 760;
     if (phone) await this.page.getByRole("button", { name: "Open rooms" }).click();
@@ -161,7 +210,8 @@ export class Person {
   }
 
   composer() {
-    return this.page.getByRole("textbox", { name: /^Message #/ });
+    // "Message #room" in a room, "Message bob" in a direct conversation.
+    return this.page.getByRole("textbox", { name: /^Message / });
   }
 
   async send(text: string): Promise<void> {

@@ -31,6 +31,10 @@ test("tabs of one browser share theme, read state and sign-out; unread counts sh
 
   // Signing out in one tab signs out the other.
   await bob.page.getByRole("button", { name: "Sign out" }).click();
+  // A guest is told how long the name stays reserved before signing out.
+  const confirm = bob.page.getByRole("dialog", { name: "Sign out?" });
+  await expect(confirm).toContainText("Guest names are");
+  await confirm.getByRole("button", { name: "Sign out" }).click();
   await expect(second.getByRole("button", { name: "Continue as guest" })).toBeVisible();
   await bob.close();
   await alice.close();

@@ -5,11 +5,19 @@
 import type {
   AuthResponse,
   EventPage,
+  Invite,
+  InviteInfo,
   Member,
   Message,
   MessagePage,
+  Profile,
+  ProfilePatch,
   Rearrange,
+  RegisterResponse,
+  Role,
   Room,
+  ServerConfig,
+  Session,
   User,
 } from "./protocol";
 
@@ -79,7 +87,7 @@ export class Api {
 
   me = () => this.request<User>("GET", "/api/me");
   register = (username: string, password: string) =>
-    this.request<AuthResponse>("POST", "/api/auth/register", { username, password });
+    this.request<RegisterResponse>("POST", "/api/auth/register", { username, password });
   login = (username: string, password: string) =>
     this.request<AuthResponse>("POST", "/api/auth/login", { username, password });
   guest = (username: string) => this.request<AuthResponse>("POST", "/api/auth/guest", { username });
@@ -87,8 +95,8 @@ export class Api {
 
   rooms = () => this.request<Room[]>("GET", "/api/rooms");
   room = (roomId: string) => this.request<Room>("GET", `/api/rooms/${enc(roomId)}`);
-  createRoom = (name: string, topic?: string) =>
-    this.request<Room>("POST", "/api/rooms", topic ? { name, topic } : { name });
+  createRoom = (name: string, topic?: string, kind: "public" | "private" = "public") =>
+    this.request<Room>("POST", "/api/rooms", { name, ...(topic ? { topic } : {}), ...(kind === "public" ? {} : { kind }) });
   updateRoom = (roomId: string, patch: { name?: string; topic?: string; rearrange?: Rearrange }) =>
     this.request<Room>("PATCH", `/api/rooms/${enc(roomId)}`, patch);
   deleteRoom = (roomId: string) => this.request<void>("DELETE", `/api/rooms/${enc(roomId)}`);
@@ -133,6 +141,51 @@ export class Api {
     return this.request<EventPage>("GET", `/api/rooms/${enc(roomId)}/events?${q}`, undefined, signal);
   };
   typing = (roomId: string) => this.request<void>("POST", `/api/rooms/${enc(roomId)}/typing`);
+
+  // ---- issue #9: direct messages, invites, members, moderation --------------------------------
+  config = () => this.request<ServerConfig>("GET", "/api/config");
+  openDm = (usernames: string[]) => this.request<Room>("POST", "/api/dms", { usernames });
+  createInvite = (roomId: string, opts: { max_uses?: number; expires_in_secs?: number } = {}) =>
+    this.request<Invite>("POST", `/api/rooms/${enc(roomId)}/invites`, opts);
+  invite = (code: string) => this.request<InviteInfo>("GET", `/api/invites/${enc(code)}`);
+  acceptInvite = (code: string) => this.request<Room>("POST", `/api/invites/${enc(code)}/accept`);
+  addMember = (roomId: string, username: string) =>
+    this.request<unknown>("POST", `/api/rooms/${enc(roomId)}/members`, { username });
+  setRole = (roomId: string, userId: string, role: Role) =>
+    this.request<unknown>("PATCH", `/api/rooms/${enc(roomId)}/members/${enc(userId)}`, { role });
+  kick = (roomId: string, userId: string) =>
+    this.request<void>("POST", `/api/rooms/${enc(roomId)}/kick`, { user_id: userId });
+  ban = (roomId: string, userId: string, expiresInSecs?: number | null) =>
+    this.request<unknown>("POST", `/api/rooms/${enc(roomId)}/bans`, {
+      user_id: userId,
+      ...(expiresInSecs ? { expires_in_secs: expiresInSecs } : {}),
+    });
+  unban = (roomId: string, userId: string) =>
+    this.request<void>("DELETE", `/api/rooms/${enc(roomId)}/bans/${enc(userId)}`);
+  bans = (roomId: string) => this.request<{ user: User }[]>("GET", `/api/rooms/${enc(roomId)}/bans`);
+  mutes = (roomId: string) => this.request<{ user: User }[]>("GET", `/api/rooms/${enc(roomId)}/mutes`);
+  unmute = (roomId: string, userId: string) =>
+    this.request<void>("DELETE", `/api/rooms/${enc(roomId)}/mutes/${enc(userId)}`);
+  mute = (roomId: string, userId: string, expiresInSecs?: number | null) =>
+    this.request<unknown>("POST", `/api/rooms/${enc(roomId)}/mutes`, {
+      user_id: userId,
+      ...(expiresInSecs ? { expires_in_secs: expiresInSecs } : {}),
+    });
+  report = (roomId: string, messageId: string, reason: string) =>
+    this.request<unknown>("POST", `/api/rooms/${enc(roomId)}/messages/${enc(messageId)}/report`, { reason });
+
+  // ---- issue #9: accounts and people -----------------------------------------------------------
+  users = (q: string, limit = 20) =>
+    this.request<User[]>("GET", `/api/users?${new URLSearchParams({ q, limit: String(limit) })}`);
+  profile = (userId: string) => this.request<Profile>("GET", `/api/users/${enc(userId)}`);
+  updateMe = (patch: ProfilePatch) => this.request<User>("PATCH", "/api/me", patch);
+  changePassword = (currentPassword: string, newPassword: string) =>
+    this.request<void>("POST", "/api/me/password", { current_password: currentPassword, new_password: newPassword });
+  sessions = () => this.request<Session[]>("GET", "/api/me/sessions");
+  revokeSession = (id: string) => this.request<void>("DELETE", `/api/me/sessions/${enc(id)}`);
+  exportMe = () => this.request<unknown>("GET", "/api/me/export");
+  deleteMe = (password: string) => this.request<void>("DELETE", "/api/me", { password });
+  claim = (password: string) => this.request<User>("POST", "/api/me/claim", { password });
 }
 
 const enc = encodeURIComponent;

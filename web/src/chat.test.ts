@@ -25,6 +25,9 @@ const room: Room = {
   my_role: "member",
 };
 
+const lounge: Room = { ...room, id: "r3", name: "Lounge" };
+const dm: Room = { ...room, id: "dm1", name: "alice, bob", kind: "direct", owner_id: null, member: true, my_role: "member" };
+
 function json(body: unknown, status = 200) {
   return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
 }
@@ -56,6 +59,17 @@ beforeAll(() => {
     if (url === "/api/rooms/r1" && method === "GET") return json(room);
     if (url.startsWith("/api/rooms/r1/messages") && method === "GET") return json({ messages: [], has_more: false });
     if (url.startsWith("/api/rooms/r1/members")) return json([]);
+    if (url === "/api/rooms/r3" && method === "GET") return json(lounge);
+    if (url === "/api/rooms/r3/join" && method === "POST") return json(lounge);
+    if (url.startsWith("/api/rooms/r3/messages") && method === "GET") return json({ messages: [], has_more: false });
+    if (url === "/api/rooms/dm1" && method === "GET") return json(dm);
+    if (url.startsWith("/api/rooms/dm1/messages") && method === "GET") return json({ messages: [], has_more: false });
+    if (url.startsWith("/api/rooms/dm1/members")) {
+      return json([
+        { user: alice, role: "member", online: true },
+        { user: { ...bob, display_name: "Bobby" }, role: "member", online: false },
+      ]);
+    }
     return json({ error: { code: "not_found", message: url } }, 404);
   });
 });
@@ -151,5 +165,84 @@ describe("the chat controller", () => {
     expect(unread()).toBe(1);
     markRead("r1");
     expect(unread()).toBe(0);
+  });
+
+  it("a DM someone opened with me appears, is followed, and is named after them", async () => {
+    const { useChat } = await import("./store");
+    const { roomTitle } = await import("./names");
+    const socket = sockets[0];
+    // room_list frames are shared bytes: member false, my_role null.
+    socket.receive({ type: "room_list", change: "created", room: { ...dm, member: false, my_role: null } });
+    await until(() => socket.sentOfType("subscribe").some((f) => f.room_id === "dm1"));
+    await until(() => useChat.getState().members.dm1?.length === 2);
+    const s = useChat.getState();
+    expect(s.joined).toContain("dm1");
+    const known = Object.fromEntries(s.members.dm1.map((m) => [m.user.username, m.user]));
+    expect(roomTitle(s.rooms.dm1, s.me, known)).toBe("Bobby");
+  });
+
+  it("moderation events are quiet lines, and a role change of mine updates my role", async () => {
+    const { useChat } = await import("./store");
+    const socket = sockets[0];
+    const at = "2026-01-01T00:01:00.000Z";
+    socket.receive({ type: "event", event: { room_id: "r1", seq: 4, at, kind: "member.role_changed", user: alice, role: "moderator", by: bob } });
+    socket.receive({
+      type: "event",
+      event: { room_id: "r1", seq: 5, at, kind: "member.muted", user: bob, by: alice, expires_at: "2026-01-01T00:11:00.000Z" },
+    });
+    const s = useChat.getState();
+    expect(s.rooms.r1.my_role).toBe("moderator");
+    expect(s.views.r1.notices.map((n) => n.text).slice(-2)).toEqual(["bob made alice a moderator", "alice muted bob for 10 minutes"]);
+    // A later shared room frame doesn't take the role away.
+    socket.receive({ type: "room_list", change: "updated", room: { ...room, member_count: 2, member: false, my_role: null } });
+    expect(useChat.getState().rooms.r1).toMatchObject({ member_count: 2, my_role: "moderator", member: true });
+  });
+
+  it("a send refused because I'm muted tells the composer", async () => {
+    const { sendMessage } = await import("./chat");
+    const { useChat } = await import("./store");
+    const socket = sockets[0];
+    sendMessage("r1", "let me speak");
+    const entry = useChat.getState().outbox.find((e) => e.body === "let me speak");
+    socket.receive({ type: "error", code: "muted", message: "muted", client_id: entry?.clientId });
+    expect(useChat.getState().composerError.r1).toBe("You are muted in this room");
+    expect(useChat.getState().outbox.find((e) => e.body === "let me speak")).toMatchObject({ state: "failed", error: "You are muted in this room" });
+  });
+
+  it("a removed frame drops the room from the list and says why", async () => {
+    const { useChat } = await import("./store");
+    const socket = sockets[0];
+    useChat.setState({ activeRoomId: "r1" });
+    socket.receive({ type: "removed", room_id: "r1", reason: "banned" });
+    const s = useChat.getState();
+    expect(s.rooms.r1).toBeUndefined();
+    expect(s.views.r1).toBeUndefined();
+    expect(s.joined).not.toContain("r1");
+    expect(s.activeRoomId).toBe("dm1");
+    expect(s.toasts.map((t) => t.text)).toContain("You were banned from General");
+    expect(s.outbox.filter((e) => e.roomId === "r1")).toEqual([]);
+    // Nothing more of that room is shown, even if a stray event arrives.
+    socket.receive({ type: "event", event: created(9, message("m9", 9, "a9", bob)) });
+    expect(useChat.getState().views.r1).toBeUndefined();
+  });
+
+  it("someone kicked from a public room finds it in Browse again; a DM is gone for good", async () => {
+    const { selectRoom } = await import("./chat");
+    const { useChat } = await import("./store");
+    const socket = sockets[0];
+    socket.receive({ type: "room_list", change: "created", room: { ...lounge, member: false, my_role: null } });
+    await selectRoom("r3");
+    await until(() => useChat.getState().views.r3?.loaded === true);
+    socket.receive({ type: "removed", room_id: "r3", reason: "kicked" });
+    let s = useChat.getState();
+    expect(s.joined).not.toContain("r3");
+    expect(s.views.r3).toBeUndefined();
+    expect(s.rooms.r3).toMatchObject({ name: "Lounge", member: false, my_role: null });
+    expect(s.toasts.map((t) => t.text)).toContain("You were removed from Lounge");
+
+    socket.receive({ type: "removed", room_id: "dm1", reason: "left" });
+    s = useChat.getState();
+    expect(s.rooms.dm1).toBeUndefined();
+    expect(s.joined).not.toContain("dm1");
   });
 });

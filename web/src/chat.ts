@@ -2,10 +2,16 @@
  * The controller: the only writer of the store. It owns the REST client and the Connection,
  * persists what must survive a reload (outbox, read state, followed rooms, preferences) and talks
  * to the other tabs. Components call these functions and read the store; they never fetch.
+ *
+ * Over 500 lines because the session, the connection's news and the room actions share its
+ * private state (the socket, the tabs channel); issue #9's actions live beside it in `people.ts`
+ * (members, DMs, invites, moderation, commands) and `account.ts` (settings).
  */
 import { Api, ApiError } from "./api";
 import { Connection, type ConnectionSink, type SocketLike } from "./connection";
-import { MAX_BODY_CHARS, type Event, type Message, type Room, type User } from "./protocol";
+import { browserTimeZone, inviteCodeFromPath, roomTitle } from "./names";
+import { friendlyError, mergeShared, removalText } from "./texts";
+import { MAX_BODY_CHARS, type Message, type RemovalReason, type Room, type RoomEvent as Event, type User } from "./protocol";
 import {
   applyEvent,
   clearOptimistic,
@@ -20,10 +26,10 @@ import {
 } from "./roomState";
 import { chime } from "./sound";
 import { keys, readJson, readString, writeJson, writeString } from "./storage";
-import { initialState, useChat, type ThemeChoice } from "./store";
+import { initialState, useChat, type AppDialog, type ThemeChoice } from "./store";
 import { Tabs, type TabMessage } from "./tabs";
 
-const api = new Api();
+export const api = new Api();
 let conn: Connection | null = null;
 let tabs: Tabs | null = null;
 let toastSeq = 0;
@@ -42,18 +48,18 @@ function updateView(roomId: string, change: (view: RoomView) => RoomView): void 
   });
 }
 
-export function toast(text: string): void {
+export function toast(text: string, ms = 5000): void {
   const id = ++toastSeq;
   set((s) => ({ toasts: [...s.toasts.slice(-3), { id, text }] }));
-  setTimeout(() => set((s) => ({ toasts: s.toasts.filter((t) => t.id !== id) })), 5000);
+  setTimeout(() => set((s) => ({ toasts: s.toasts.filter((t) => t.id !== id) })), ms);
 }
 
 export function dismissToast(id: number): void {
   set((s) => ({ toasts: s.toasts.filter((t) => t.id !== id) }));
 }
 
-function describe(err: unknown): string {
-  if (err instanceof ApiError) return err.message;
+export function describe(err: unknown): string {
+  if (err instanceof ApiError) return friendlyError(err.code, err.message);
   return "Something went wrong";
 }
 
@@ -126,7 +132,11 @@ function onTabMessage(msg: TabMessage): void {
 /** Called once at start-up. */
 export async function init(): Promise<void> {
   const theme = (readString(keys.theme) as ThemeChoice | null) ?? "system";
-  set({ theme, sound: readString(keys.sound) === "on" });
+  set({ theme, sound: readString(keys.sound) === "on", inviteCode: inviteCodeFromPath(location.pathname) });
+  api.config().then(
+    (config) => set({ config }),
+    () => undefined, // an older server: the sign-in page just says less
+  );
   applyTheme(theme);
   tabs = new Tabs(onTabMessage);
   window.addEventListener("online", () => conn?.nudge());
@@ -169,6 +179,7 @@ export async function signIn(mode: "guest" | "login" | "register", username: str
         ? await api.login(username, password)
         : await api.register(username, password);
   await startSession(res.user);
+  if ("first_admin" in res && res.first_admin === true) set({ dialog: "welcome" });
   tabs?.post({ type: "signin" });
 }
 
@@ -182,11 +193,11 @@ export async function signOut(): Promise<void> {
   endSession();
 }
 
-function endSession(): void {
+export function endSession(): void {
   conn?.stop();
   conn = null;
-  const { theme, sound } = get();
-  set({ ...initialState, authChecked: true, theme, sound });
+  const { theme, sound, config, inviteCode } = get();
+  set({ ...initialState, authChecked: true, theme, sound, config, inviteCode });
 }
 
 async function startSession(me: User): Promise<void> {
@@ -229,9 +240,11 @@ async function startSession(me: User): Promise<void> {
   const stored = readJson<string[] | null>(keys.joined(me.id), null);
   let joined = (stored ?? []).filter((id) => byId[id]);
   if (stored === null || joined.length === 0) {
-    const general = rooms.find((r) => r.name.toLowerCase() === "general") ?? rooms[0];
+    const general = rooms.find((r) => r.name.toLowerCase() === "general" && r.kind !== "direct") ?? rooms[0];
     joined = general ? [general.id] : [];
   }
+  // Private rooms and conversations are only listed to their members: always follow them.
+  for (const r of rooms) if (r.kind !== "public" && r.member && !joined.includes(r.id)) joined.push(r.id);
   for (const entry of outbox) if (byId[entry.roomId] && !joined.includes(entry.roomId)) joined.push(entry.roomId);
   const lastRoom = readString(keys.lastRoom(me.id));
   const active = lastRoom && joined.includes(lastRoom) ? lastRoom : (joined[0] ?? null);
@@ -244,6 +257,57 @@ async function startSession(me: User): Promise<void> {
     if (entry.state === "pending" && get().views[entry.roomId]) conn?.send(entry.roomId, entry.clientId, entry.body);
   }
   if (active) markRead(active);
+  sendTimeZoneOnce(me);
+}
+
+/** Tell the server this browser's time zone once per account, so others see the person's local time. */
+function sendTimeZoneOnce(me: User): void {
+  const key = `palaver.tz.${me.id}`;
+  if (readString(key)) return;
+  const tz = browserTimeZone();
+  if (!tz) return;
+  void (async () => {
+    try {
+      const profile = await api.profile(me.id);
+      if (!profile.timezone) await api.updateMe({ timezone: tz });
+      writeString(key, "sent");
+    } catch {
+      // An older server or a hiccup: try again next session.
+    }
+  })();
+}
+
+/** Start following a room this person may now read (a DM opened, an invite accepted…). */
+export async function adoptRoom(room: Room, open: boolean): Promise<void> {
+  set((s) => ({ rooms: { ...s.rooms, [room.id]: mergeShared(s.rooms[room.id], room) } }));
+  if (!get().joined.includes(room.id)) {
+    set((s) => ({ joined: [...s.joined, room.id] }));
+    saveJoined();
+    await followRoom(room.id);
+  }
+  if (open) await selectRoom(room.id);
+}
+
+/** The room's members, fresh from the server, into the store. */
+export async function refreshMembers(roomId: string): Promise<void> {
+  try {
+    const members = await api.members(roomId);
+    set((s) => ({ members: { ...s.members, [roomId]: members } }));
+  } catch {
+    // The panel keeps what it showed; the next member event tries again.
+  }
+}
+
+const memberRefresh = new Map<string, ReturnType<typeof setTimeout>>();
+function refreshMembersSoon(roomId: string): void {
+  if (!get().members[roomId] || memberRefresh.has(roomId)) return;
+  memberRefresh.set(
+    roomId,
+    setTimeout(() => {
+      memberRefresh.delete(roomId);
+      void refreshMembers(roomId);
+    }, 250),
+  );
 }
 
 /** Load a room's newest page and follow its events from exactly that point. */
@@ -253,7 +317,9 @@ async function followRoom(roomId: string): Promise<void> {
     const snapshot = await loadSnapshot(roomId);
     conn?.subscribe(roomId, snapshot);
   } catch (err) {
-    if (err instanceof ApiError && err.status === 404) {
+    if (err instanceof ApiError && (err.status === 404 || err.code === "banned")) {
+      const room = get().rooms[roomId];
+      if (err.code === "banned" && room) toast(`You are banned from ${roomTitle(room, get().me)}`);
       removeRoomLocally(roomId);
       return;
     }
@@ -270,6 +336,7 @@ async function loadSnapshot(roomId: string): Promise<number> {
   const page = await api.messages(roomId, { limit: 50 });
   set((s) => ({ rooms: { ...s.rooms, [room.id]: room } }));
   updateView(roomId, (v) => loadLatest(v, page.messages, page.has_more, room.last_seq));
+  if (room.kind === "direct" && !get().members[roomId]) void refreshMembers(roomId);
   dropDeliveredOutbox(roomId, page.messages);
   return room.last_seq;
 }
@@ -285,16 +352,20 @@ function dropDeliveredOutbox(roomId: string, messages: Message[]): void {
   }
 }
 
-function removeRoomLocally(roomId: string): void {
+export function removeRoomLocally(roomId: string, keepListed = false): void {
   conn?.unsubscribe(roomId);
   set((s) => {
     const rooms = { ...s.rooms };
-    delete rooms[roomId];
+    if (keepListed && rooms[roomId]) rooms[roomId] = { ...rooms[roomId], member: false, my_role: null };
+    else delete rooms[roomId];
     const views = { ...s.views };
     delete views[roomId];
+    const members = { ...s.members };
+    delete members[roomId];
     const joined = s.joined.filter((id) => id !== roomId);
     const activeRoomId = s.activeRoomId === roomId ? (joined[0] ?? null) : s.activeRoomId;
-    return { rooms, views, joined, activeRoomId, outbox: s.outbox.filter((e) => e.roomId !== roomId) };
+    const profile = s.profile?.roomId === roomId ? null : s.profile;
+    return { rooms, views, members, joined, activeRoomId, profile, outbox: s.outbox.filter((e) => e.roomId !== roomId) };
   });
   conn?.setFocus(get().activeRoomId);
   saveJoined();
@@ -320,6 +391,10 @@ const sink: ConnectionSink = {
   },
   ack: (clientId, message) => onDelivered(clientId, message),
   sendFailed: (clientId, code, message) => {
+    const entry = get().outbox.find((e) => e.clientId === clientId);
+    if (entry && (code === "muted" || code === "banned" || code === "forbidden")) {
+      set((s) => ({ composerError: { ...s.composerError, [entry.roomId]: friendlyError(code, message) } }));
+    }
     set((s) => ({
       outbox: s.outbox.map((e) =>
         e.clientId === clientId ? { ...e, state: "failed", error: friendlySendError(code, message) } : e,
@@ -344,7 +419,15 @@ const sink: ConnectionSink = {
       removeRoomLocally(room.id);
       return;
     }
-    set((s) => ({ rooms: { ...s.rooms, [room.id]: room } }));
+    set((s) => ({ rooms: { ...s.rooms, [room.id]: mergeShared(s.rooms[room.id], room) } }));
+    // Only members are told about a private room or a conversation: one we don't follow yet is
+    // one we were just let into (a new DM, an invite, added by a moderator).
+    if (room.kind !== "public" && !get().joined.includes(room.id)) void adoptRoom(room, false);
+  },
+  removed: (roomId, reason) => onRemoved(roomId, reason),
+  report: (roomId) => {
+    const room = get().rooms[roomId];
+    toast(`A message in ${room ? roomTitle(room, get().me) : "a room you moderate"} was reported`, 8000);
   },
   unauthenticated: () => {
     toast("You were signed out.");
@@ -352,8 +435,25 @@ const sink: ConnectionSink = {
   },
 };
 
+/** The server stopped telling us about a room: drop it and say why. */
+export function onRemoved(roomId: string, reason: RemovalReason): void {
+  const room = get().rooms[roomId];
+  const name = room ? roomTitle(room, get().me) : "a room";
+  // Someone kicked from a public room may come back: it stays in Browse.
+  removeRoomLocally(roomId, reason === "kicked" && room?.kind === "public");
+  const text = removalText(reason, name);
+  if (text) {
+    toast(text, 10_000);
+    set({ announcement: text });
+  }
+}
+
 function friendlySendError(code: string, message: string): string {
   switch (code) {
+    case "muted":
+    case "banned":
+    case "forbidden":
+      return friendlyError(code, message);
     case "rate_limited":
       return "Too fast — wait a moment and retry";
     case "body_too_long":
@@ -379,8 +479,18 @@ function onEvent(event: Event): void {
     removeRoomLocally(event.room_id);
     return;
   }
-  if (event.kind === "room.updated") set((s) => ({ rooms: { ...s.rooms, [event.room.id]: event.room } }));
+  if (event.kind === "room.updated") {
+    set((s) => ({ rooms: { ...s.rooms, [event.room.id]: mergeShared(s.rooms[event.room.id], event.room) } }));
+  }
   updateView(event.room_id, (v) => applyEvent(v, event));
+  if (event.kind.startsWith("member.")) refreshMembersSoon(event.room_id);
+  if (event.kind === "member.role_changed" && event.user.id === state.me?.id) {
+    const role = event.role;
+    set((s) => {
+      const room = s.rooms[event.room_id];
+      return room ? { rooms: { ...s.rooms, [room.id]: { ...room, my_role: role } } } : s;
+    });
+  }
   if (event.kind === "message.created") {
     const m = event.message;
     const mine = m.author.id === state.me?.id;
@@ -427,14 +537,15 @@ export async function selectRoom(roomId: string): Promise<void> {
       await followRoom(roomId);
     } catch (err) {
       toast(`Couldn't join: ${describe(err)}`);
+      if (err instanceof ApiError && (err.code === "banned" || err.status === 404)) removeRoomLocally(roomId);
       return;
     }
   }
   markRead(roomId);
 }
 
-export async function createRoom(name: string, topic: string): Promise<void> {
-  const room = await api.createRoom(name.trim(), topic.trim() || undefined);
+export async function createRoom(name: string, topic: string, kind: "public" | "private" = "public"): Promise<void> {
+  const room = await api.createRoom(name.trim(), topic.trim() || undefined, kind);
   set((s) => ({ rooms: { ...s.rooms, [room.id]: room } }));
   await selectRoom(room.id);
 }
@@ -444,6 +555,11 @@ export async function leaveRoom(roomId: string): Promise<void> {
     await api.leaveRoom(roomId);
   } catch (err) {
     toast(describe(err));
+    return;
+  }
+  // A private room or a conversation is gone from view once left; a public one stays in Browse.
+  if (get().rooms[roomId]?.kind !== "public") {
+    removeRoomLocally(roomId);
     return;
   }
   conn?.unsubscribe(roomId);
@@ -476,6 +592,7 @@ export async function deleteRoom(roomId: string): Promise<void> {
 
 export function sendMessage(roomId: string, text: string): boolean {
   const body = text.trim();
+  if (get().composerError[roomId]) clearComposerError(roomId);
   if (!body || [...body].length > MAX_BODY_CHARS) return false;
   const entry: OutboxEntry = {
     clientId: newClientId(),
@@ -507,6 +624,8 @@ export function discardSend(clientId: string): void {
 }
 
 export function notifyTyping(roomId: string): void {
+  // A room still loading (a DM just opened) isn't subscribed yet: the server would refuse.
+  if (conn?.lastSeq(roomId) === undefined) return;
   const now = Date.now();
   if (now - lastTypingSent < 2000) return;
   lastTypingSent = now;
@@ -571,6 +690,18 @@ export async function loadOlder(roomId: string): Promise<void> {
 
 export async function fetchMembers(roomId: string) {
   return api.members(roomId);
+}
+
+export function clearComposerError(roomId: string): void {
+  set((s) => {
+    const composerError = { ...s.composerError };
+    delete composerError[roomId];
+    return { composerError };
+  });
+}
+
+export function openDialog(dialog: AppDialog): void {
+  set({ dialog, drawerOpen: false });
 }
 
 export function setDrawer(open: boolean): void {

@@ -12,7 +12,17 @@
  * `ConnectionDeps`, so the unit tests drive it with a fake socket and fake REST.
  */
 import { ApiError, type Api } from "./api";
-import { CloseCode, type ClientFrame, type Event, type Message, type Room, type RoomListChange, type ServerFrame, type User } from "./protocol";
+import {
+  CloseCode,
+  type AnyServerFrame as ServerFrame,
+  type ClientFrame,
+  type Message,
+  type RemovalReason,
+  type Room,
+  type RoomEvent as Event,
+  type RoomListChange,
+  type User,
+} from "./protocol";
 
 export type ConnectionState = "connecting" | "live" | "reconnecting" | "polling" | "offline";
 
@@ -42,6 +52,10 @@ export interface ConnectionSink {
   presence(roomId: string, joined: User[], left: User[]): void;
   typing(roomId: string, user: User): void;
   roomList(change: RoomListChange, room: Room): void;
+  /** This person may no longer read the room (kicked, banned, left elsewhere, deleted). */
+  removed(roomId: string, reason: RemovalReason): void;
+  /** A message of a room this person moderates was reported. */
+  report(roomId: string): void;
   /** The session is gone (close code 1008 or a 401): sign in again. */
   unauthenticated(): void;
 }
@@ -436,6 +450,17 @@ export class Connection {
         break;
       case "room_list":
         this.sink.roomList(frame.change, frame.room);
+        break;
+      case "removed": {
+        // Nothing more of that room comes: forget it here too, so nothing refetches it.
+        const room = this.rooms.get(frame.room_id);
+        room?.pollAbort?.abort();
+        this.rooms.delete(frame.room_id);
+        this.sink.removed(frame.room_id, frame.reason);
+        break;
+      }
+      case "report":
+        this.sink.report(frame.room_id);
         break;
       case "pong":
       case "unsubscribed":

@@ -7,7 +7,9 @@
  * not confirmed yet) are kept apart from the confirmed state and laid over it for display, so an
  * event from the server always lands on the truth and a refused change simply disappears.
  */
-import type { Event, Message, User } from "./protocol";
+import { actorName, displayName } from "./names";
+import type { Message, RoomEvent as Event, User } from "./protocol";
+import { formatDuration } from "./slash";
 
 export type Notice = {
   id: string;
@@ -176,21 +178,50 @@ export function applyEvent(view: RoomView, event: Event): RoomView {
       return addNotice(next, event, `${event.user.username} joined`);
     case "member.left":
       return addNotice(next, event, `${event.user.username} left`);
-    case "member.role_changed":
-      return addNotice(next, event, `${event.by.username} made ${event.user.username} a ${event.role}`);
-    case "member.kicked":
-      return addNotice(next, event, `${event.user.username} was removed by ${event.by.username}`);
-    case "member.banned":
-      return addNotice(next, event, `${event.user.username} was banned by ${event.by.username}`);
-    case "member.unbanned":
-      return addNotice(next, event, `${event.user.username}'s ban was lifted by ${event.by.username}`);
-    case "member.muted":
-      return addNotice(next, event, `${event.user.username} was muted by ${event.by.username}`);
-    case "member.unmuted":
-      return addNotice(next, event, `${event.user.username} was unmuted by ${event.by.username}`);
     case "room.updated":
     case "room.deleted":
       return next;
+    default: {
+      // Moderation events leave a quiet line; a kind this build doesn't know leaves nothing.
+      const text = moderationText(event);
+      return text ? addNotice(next, event, text) : next;
+    }
+  }
+}
+
+const ROLE_WORDS: Record<string, string> = {
+  owner: "the owner",
+  admin: "an admin",
+  moderator: "a moderator",
+  member: "a member",
+};
+
+/** "for 10 minutes" from an event's time and its `expires_at`; "" for good. */
+function forHowLong(at: string, expiresAt: string | null | undefined): string {
+  if (!expiresAt) return "";
+  // The two instants are taken a moment apart on the server: round to the minute past two.
+  const raw = (Date.parse(expiresAt) - Date.parse(at)) / 1000;
+  const secs = raw >= 120 ? Math.round(raw / 60) * 60 : Math.round(raw);
+  return Number.isFinite(secs) && secs > 0 ? ` for ${formatDuration(secs)}` : "";
+}
+
+/** The quiet line a moderation event leaves in the timeline, or null for other kinds. */
+export function moderationText(event: Event): string | null {
+  switch (event.kind) {
+    case "member.role_changed":
+      return `${actorName(event.by)} made ${displayName(event.user)} ${ROLE_WORDS[event.role] ?? event.role}`;
+    case "member.kicked":
+      return `${actorName(event.by)} removed ${displayName(event.user)}`;
+    case "member.banned":
+      return `${actorName(event.by)} banned ${displayName(event.user)}${forHowLong(event.at, event.expires_at)}`;
+    case "member.unbanned":
+      return `${actorName(event.by)} lifted the ban on ${displayName(event.user)}`;
+    case "member.muted":
+      return `${actorName(event.by)} muted ${displayName(event.user)}${forHowLong(event.at, event.expires_at)}`;
+    case "member.unmuted":
+      return `${actorName(event.by)} unmuted ${displayName(event.user)}`;
+    default:
+      return null;
   }
 }
 

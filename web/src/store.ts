@@ -4,12 +4,15 @@
  */
 import { create } from "zustand";
 import type { ConnectionState } from "./connection";
-import type { Room, User } from "./protocol";
+import type { Member, Room, ServerConfig, User } from "./protocol";
 import type { OutboxEntry, RoomView } from "./roomState";
 
 export type ThemeChoice = "system" | "light" | "dark";
 
 export type Toast = { id: number; text: string };
+
+/** The one app-level dialog open at a time (dialogs of a room or a message live with them). */
+export type AppDialog = "createRoom" | "newDm" | "settings" | "welcome" | null;
 
 export type ChatState = {
   me: User | null;
@@ -31,6 +34,17 @@ export type ChatState = {
   toasts: Toast[];
   /** Text for the screen-reader live region. */
   announcement: string;
+  /** room id → its members (GET …/members), kept fresh by member events while shown. */
+  members: Record<string, Member[]>;
+  /** The person whose profile card is open, and the room it was opened from. */
+  profile: { userId: string; roomId: string | null } | null;
+  dialog: AppDialog;
+  /** An invite link this page was opened with (`/invite/{code}`), until joined or dismissed. */
+  inviteCode: string | null;
+  /** GET /api/config: what the sign-in page tells guests. */
+  config: ServerConfig | null;
+  /** room id → why the last send there was refused (muted, banned…), shown under the composer. */
+  composerError: Record<string, string>;
 };
 
 export const initialState: ChatState = {
@@ -48,11 +62,17 @@ export const initialState: ChatState = {
   drawerOpen: false,
   toasts: [],
   announcement: "",
+  members: {},
+  profile: null,
+  dialog: null,
+  inviteCode: null,
+  config: null,
+  composerError: {},
 };
 
 export const useChat = create<ChatState>(() => ({ ...initialState }));
 
-/** Rooms sorted by name, for the sidebar. */
+/** Rooms sorted by name, for the sidebar (direct conversations: by their name for this person). */
 export function sortRooms(rooms: Record<string, Room>): Room[] {
   return Object.values(rooms).sort((a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: "base" }));
 }

@@ -87,6 +87,11 @@ export class RecordingSink implements ConnectionSink {
   presence() {}
   typing() {}
   roomList() {}
+  removals: { roomId: string; reason: string }[] = [];
+  removed(roomId: string, reason: string) {
+    this.removals.push({ roomId, reason });
+  }
+  report() {}
   unauthenticated() {
     this.signedOut += 1;
   }

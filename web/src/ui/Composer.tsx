@@ -1,81 +1,220 @@
-import { useLayoutEffect, useRef, useState } from "react";
-import { notifyTyping, sendMessage } from "../chat";
+import { useEffect, useId, useLayoutEffect, useMemo, useRef, useState } from "react";
+import { clearComposerError, notifyTyping, sendMessage } from "../chat";
+import { mentionCandidates, membersOf, runCommand } from "../people";
 import { MAX_BODY_CHARS } from "../protocol";
+import { applySuggestion, completions, parseComposer, type Suggestion } from "../slash";
+import { useChat } from "../store";
 
 const COUNTER_FROM = MAX_BODY_CHARS - 500;
 
 /** Keeps the draft per room for this tab, so switching rooms doesn't lose half a sentence. */
 const drafts = new Map<string, string>();
 
-export function Composer({ roomId, roomName }: { roomId: string; roomName: string }) {
+export function Composer({ roomId, roomName, direct = false }: { roomId: string; roomName: string; direct?: boolean }) {
   const [text, setText] = useState(() => drafts.get(roomId) ?? "");
+  const [caret, setCaret] = useState(() => text.length);
+  const [selected, setSelected] = useState(0);
+  const [dismissed, setDismissed] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const serverError = useChat((s) => s.composerError[roomId]);
+  const members = useChat((s) => s.members[roomId]);
   const ref = useRef<HTMLTextAreaElement>(null);
+  /** Where the caret goes once a picked suggestion is in the text box (set before the next key). */
+  const pendingCaret = useRef<number | null>(null);
+  const popupId = useId();
+  const errorId = useId();
+  const isCommand = text.trimStart().startsWith("/") && !text.trimStart().startsWith("//");
   const length = [...text.trim()].length;
-  const over = length > MAX_BODY_CHARS;
+  const over = !isCommand && length > MAX_BODY_CHARS;
+  const shownError = error ?? serverError ?? null;
+
+  // People to complete after "@": load the room's members the first time a command is typed.
+  useEffect(() => {
+    if (isCommand && !members) void membersOf(roomId);
+  }, [isCommand, members, roomId]);
+
+  const completion = useMemo(() => {
+    if (dismissed || !text.startsWith("/")) return null;
+    // members is read so the list follows the room; the candidates come from the store.
+    void members;
+    return completions(text.slice(0, caret), mentionCandidates(roomId));
+  }, [text, caret, dismissed, members, roomId]);
+  const items = completion?.items ?? [];
+  const active = Math.min(selected, Math.max(0, items.length - 1));
 
   useLayoutEffect(() => {
     const el = ref.current;
     if (!el) return;
     el.style.height = "auto";
     el.style.height = `${Math.min(el.scrollHeight, 200)}px`;
+    if (pendingCaret.current !== null) {
+      el.setSelectionRange(pendingCaret.current, pendingCaret.current);
+      pendingCaret.current = null;
+    }
   }, [text]);
 
-  function update(value: string) {
+  function update(value: string, caretAt = value.length) {
     setText(value);
+    setCaret(caretAt);
+    setSelected(0);
+    setDismissed(false);
+    setError(null);
+    if (serverError) clearComposerError(roomId);
     drafts.set(roomId, value);
-    if (value.trim()) notifyTyping(roomId);
+    if (value.trim() && !value.startsWith("/")) notifyTyping(roomId);
   }
 
-  function submit() {
-    if (over || length === 0) return;
-    if (sendMessage(roomId, text)) {
-      update("");
-      window.dispatchEvent(new CustomEvent("palaver:sent", { detail: roomId }));
+  function pick(item: Suggestion) {
+    if (!completion) return;
+    const before = applySuggestion(text.slice(0, caret), completion.start, item);
+    const after = text.slice(caret);
+    pendingCaret.current = before.length;
+    update(before + after, before.length);
+    ref.current?.focus();
+  }
+
+  async function submit() {
+    if (busy) return;
+    const parsed = parseComposer(text);
+    if (parsed.type === "error") {
+      setError(parsed.error);
+      return;
     }
+    if (parsed.type === "message") {
+      if (over || length === 0) return;
+      if (sendMessage(roomId, parsed.body)) {
+        update("");
+        window.dispatchEvent(new CustomEvent("palaver:sent", { detail: roomId }));
+      }
+      return;
+    }
+    setBusy(true);
+    const problem = await runCommand(roomId, parsed.command);
+    setBusy(false);
+    if (problem) {
+      setError(problem);
+      return;
+    }
+    // The room may be gone (/leave, /dm opens another): clear this room's draft either way.
+    drafts.delete(roomId);
+    setText("");
+    setCaret(0);
+    if (parsed.command.name === "me") window.dispatchEvent(new CustomEvent("palaver:sent", { detail: roomId }));
   }
 
   return (
-    <form
-      className="composer"
-      onSubmit={(e) => {
-        e.preventDefault();
-        submit();
-      }}
-    >
-      <label htmlFor="composer-input" className="sr-only">
-        Message #{roomName}
-      </label>
-      <textarea
-        id="composer-input"
-        ref={ref}
-        rows={1}
-        placeholder={`Message #${roomName}`}
-        value={text}
-        aria-describedby="composer-hint"
-        aria-invalid={over}
-        onChange={(e) => update(e.target.value)}
-        onKeyDown={(e) => {
-          if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) {
-            e.preventDefault();
-            submit();
-          }
+    <div className="composer-wrap">
+      {items.length > 0 && (
+        <ul className="slash-popup" id={popupId} role="listbox" aria-label={items[0].kind === "command" ? "Commands" : "People"} data-testid="slash-popup">
+          {items.map((item, i) => (
+            <li
+              key={item.kind === "command" ? item.spec.name : item.username}
+              id={`${popupId}-${i}`}
+              role="option"
+              aria-selected={i === active}
+              className={i === active ? "active" : ""}
+              onMouseDown={(e) => {
+                e.preventDefault(); // keep the focus in the text box
+                pick(item);
+              }}
+              onMouseEnter={() => setSelected(i)}
+            >
+              {item.kind === "command" ? (
+                <>
+                  <span className="slash-usage">{item.spec.usage}</span>
+                  <span className="muted small">{item.spec.help}</span>
+                </>
+              ) : (
+                <>
+                  <span className="slash-usage">@{item.username}</span>
+                  {item.label !== item.username && <span className="muted small">{item.label}</span>}
+                </>
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+      <form
+        className="composer"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void submit();
         }}
-      />
-      <div className="composer-side">
-        {length >= COUNTER_FROM && (
-          <span className={`counter${over ? " over" : ""}`} data-testid="counter" aria-live="polite">
-            {MAX_BODY_CHARS - length}
-          </span>
-        )}
-        <button className="btn primary send" type="submit" disabled={over || length === 0} aria-label="Send">
-          <svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true">
-            <path d="M3 11.5 20 4l-7.5 17-2-7.5z" fill="currentColor" />
-          </svg>
-        </button>
-      </div>
-      <span id="composer-hint" className="sr-only">
-        Enter sends, Shift+Enter starts a new line.
-      </span>
-    </form>
+      >
+        <label htmlFor="composer-input" className="sr-only">
+          Message {direct ? roomName : `#${roomName}`}
+        </label>
+        <textarea
+          id="composer-input"
+          ref={ref}
+          rows={1}
+          placeholder={direct ? `Message ${roomName}` : `Message #${roomName}`}
+          value={text}
+          aria-describedby={`composer-hint${shownError ? ` ${errorId}` : ""}`}
+          aria-invalid={over || !!error}
+          aria-controls={items.length ? popupId : undefined}
+          aria-activedescendant={items.length ? `${popupId}-${active}` : undefined}
+          aria-autocomplete="list"
+          onChange={(e) => update(e.target.value, e.target.selectionStart ?? e.target.value.length)}
+          onSelect={(e) => setCaret(e.currentTarget.selectionStart ?? text.length)}
+          onKeyDown={(e) => {
+            if (items.length) {
+              if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+                e.preventDefault();
+                const step = e.key === "ArrowDown" ? 1 : -1;
+                setSelected((active + step + items.length) % items.length);
+                return;
+              }
+              if (e.key === "Tab" || (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing && completionWouldChange(text, caret, items[active], completion?.start ?? 0))) {
+                e.preventDefault();
+                pick(items[active]);
+                return;
+              }
+              if (e.key === "Escape") {
+                e.preventDefault();
+                setDismissed(true);
+                return;
+              }
+            }
+            if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) {
+              e.preventDefault();
+              void submit();
+            }
+          }}
+        />
+        <div className="composer-side">
+          {!isCommand && length >= COUNTER_FROM && (
+            <span className={`counter${over ? " over" : ""}`} data-testid="counter" aria-live="polite">
+              {MAX_BODY_CHARS - length}
+            </span>
+          )}
+          <button className="btn primary send" type="submit" disabled={busy || over || length === 0} aria-label="Send">
+            <svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true">
+              <path d="M3 11.5 20 4l-7.5 17-2-7.5z" fill="currentColor" />
+            </svg>
+          </button>
+        </div>
+        <span id="composer-hint" className="sr-only">
+          Enter sends, Shift+Enter starts a new line. Type / for commands.
+        </span>
+      </form>
+      {shownError && (
+        <p className="composer-error" id={errorId} role="alert" data-testid="composer-error">
+          {shownError}
+        </p>
+      )}
+    </div>
   );
+}
+
+/**
+ * Enter picks from the popup only when picking changes something: "/kick" + Enter completes to
+ * "/kick ", but "/leave" typed in full (the only match) runs the command.
+ */
+function completionWouldChange(text: string, caret: number, item: Suggestion | undefined, start: number): boolean {
+  if (!item) return false;
+  const before = text.slice(0, caret);
+  const picked = applySuggestion(before, start, item);
+  return picked.trimEnd() !== before.trimEnd();
 }

@@ -1,13 +1,17 @@
 import { useSortable } from "@dnd-kit/sortable";
-import { DownIcon, GripIcon, PencilIcon, TrashIcon, UpIcon } from "./icons";
+import { DownIcon, FlagIcon, GripIcon, PencilIcon, TrashIcon, UpIcon } from "./icons";
 import { CSS } from "@dnd-kit/utilities";
 import { memo, useState } from "react";
 import { deleteMessage, discardSend, editMessage, retrySend } from "../chat";
+import { displayName } from "../names";
+import { openProfile } from "../people";
 import type { Message, User } from "../protocol";
+import { actionText } from "../slash";
 import type { Notice, OutboxEntry } from "../roomState";
 import { exactTime, relativeTime } from "../time";
 import { Avatar } from "./Avatar";
 import { ConfirmDialog } from "./Dialog";
+import { ReportDialog } from "./ReportDialog";
 
 type Props = {
   message: Message;
@@ -29,6 +33,9 @@ export const MessageItem = memo(function MessageItem(props: Props) {
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState(m.body);
   const [confirmDelete, setConfirmDelete] = useState(false);
+  const [reporting, setReporting] = useState(false);
+  const action = actionText(m.body);
+  const author = displayName(m.author);
   const { attributes, listeners, setNodeRef, setActivatorNodeRef, transform, transition, isDragging } = useSortable({
     id: m.id,
     disabled: !canMove,
@@ -48,12 +55,12 @@ export const MessageItem = memo(function MessageItem(props: Props) {
   return (
     <li
       ref={setNodeRef}
-      className={`msg${grouped ? " grouped" : ""}${mine ? " mine" : ""}${isDragging ? " dragging" : ""}`}
+      className={`msg${grouped && !action ? " grouped" : ""}${mine ? " mine" : ""}${isDragging ? " dragging" : ""}${action ? " action" : ""}`}
       style={{ transform: CSS.Translate.toString(transform), transition }}
       data-testid="message"
       data-id={m.id}
       data-state="sent"
-      aria-label={`${m.author.username}: ${m.body}`}
+      aria-label={action ? `* ${author} ${action}` : `${author}: ${m.body}`}
       aria-keyshortcuts={canMove ? "Alt+ArrowUp Alt+ArrowDown" : undefined}
       tabIndex={tab}
       onFocus={() => onFocusMessage(m.id)}
@@ -80,20 +87,22 @@ export const MessageItem = memo(function MessageItem(props: Props) {
       }}
     >
       <div className="msg-gutter">
-        {grouped ? (
+        {grouped || action ? (
           <time className="msg-hover-time" dateTime={m.created_at} title={exactTime(m.created_at)}>
             {relativeTime(m.created_at, now)}
           </time>
         ) : (
-          <Avatar user={m.author} />
+          <button className="avatar-btn" tabIndex={-1} aria-hidden="true" onClick={() => openProfile(m.author.id, roomId)}>
+            <Avatar user={m.author} />
+          </button>
         )}
       </div>
       <div className="msg-main">
-        {!grouped && (
+        {!grouped && !action && (
           <div className="msg-meta">
-            <span className="msg-author" data-testid="author">
-              {m.author.username}
-            </span>
+            <button className="msg-author" data-testid="author" tabIndex={tab} onClick={() => openProfile(m.author.id, roomId)}>
+              {author}
+            </button>
             {m.author.guest && <span className="tag">guest</span>}
             <time dateTime={m.created_at} title={exactTime(m.created_at)}>
               {relativeTime(m.created_at, now)}
@@ -129,6 +138,16 @@ export const MessageItem = memo(function MessageItem(props: Props) {
                 Save
               </button>
             </div>
+          </div>
+        ) : action ? (
+          <div className="msg-body msg-action" data-testid="body">
+            <span className="sr-only">action: </span>* <span data-testid="action-author">{author}</span> {action}
+            {m.edited_at && (
+              <span className="edited" title={`Edited ${exactTime(m.edited_at)}`} data-testid="edited">
+                {" "}
+                (edited)
+              </span>
+            )}
           </div>
         ) : (
           <div className="msg-body" data-testid="body">
@@ -179,6 +198,11 @@ export const MessageItem = memo(function MessageItem(props: Props) {
               <PencilIcon />
             </button>
           )}
+          {!mine && (
+            <button className="icon-btn" tabIndex={tab} aria-label="Report" title="Report to the moderators" onClick={() => setReporting(true)}>
+              <FlagIcon />
+            </button>
+          )}
           {canDelete && (
             <button className="icon-btn danger-text" tabIndex={tab} aria-label="Delete" title="Delete" onClick={remove}>
               <TrashIcon />
@@ -186,10 +210,11 @@ export const MessageItem = memo(function MessageItem(props: Props) {
           )}
         </div>
       )}
+      {reporting && <ReportDialog roomId={roomId} message={m} onClose={() => setReporting(false)} />}
       {confirmDelete && (
         <ConfirmDialog
           title="Delete this message?"
-          text={`The message by ${m.author.username} is removed for everyone.`}
+          text={`The message by ${author} is removed for everyone.`}
           confirm="Delete"
           danger
           onConfirm={() => void deleteMessage(roomId, m.id)}

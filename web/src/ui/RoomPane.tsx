@@ -1,39 +1,28 @@
 import { useEffect, useRef, useState } from "react";
-import { CloseIcon, MenuIcon, MoreIcon } from "./icons";
-import { clearRoom, deleteRoom, fetchMembers, leaveRoom, setDrawer } from "../chat";
-import type { Role } from "../protocol";
+import { MenuIcon, MoreIcon } from "./icons";
+import { clearRoom, deleteRoom, leaveRoom, setDrawer } from "../chat";
+import { moderates, roomTitle } from "../names";
 import { useChat } from "../store";
-import { Avatar } from "./Avatar";
 import { Composer } from "./Composer";
 import { ConfirmDialog } from "./Dialog";
+import { CreateInviteDialog } from "./InviteDialogs";
 import { MessageList } from "./MessageList";
+import { PeoplePanel } from "./PeoplePanel";
 import { RoomSettingsDialog } from "./RoomSettingsDialog";
+import { RoomMark, useKnownUsers } from "./Sidebar";
 import { TypingLine } from "./TypingLine";
 
-type Confirm = "clear" | "delete" | "leave" | "settings" | null;
+type Confirm = "clear" | "delete" | "leave" | "settings" | "invite" | null;
 
 export function RoomPane({ roomId }: { roomId: string }) {
   const room = useChat((s) => s.rooms[roomId]);
   const me = useChat((s) => s.me);
   const online = useChat((s) => s.views[roomId]?.online);
-  const [role, setRole] = useState<Role>("member");
+  const known = useKnownUsers(roomId);
   const [peopleOpen, setPeopleOpen] = useState(() => window.matchMedia("(min-width: 1180px)").matches);
   const [menuOpen, setMenuOpen] = useState(false);
   const [confirm, setConfirm] = useState<Confirm>(null);
   const menuRef = useRef<HTMLDivElement>(null);
-
-  useEffect(() => {
-    let cancelled = false;
-    fetchMembers(roomId)
-      .then((members) => {
-        const mine = members.find((m) => m.user.id === me?.id);
-        if (!cancelled && mine) setRole(mine.role);
-      })
-      .catch(() => undefined);
-    return () => {
-      cancelled = true;
-    };
-  }, [roomId, me?.id]);
 
   useEffect(() => {
     if (!menuOpen) return;
@@ -45,9 +34,15 @@ export function RoomPane({ roomId }: { roomId: string }) {
   }, [menuOpen]);
 
   if (!room) return <main className="room-pane empty-state" />;
-  const isOwner = room.owner_id !== null && room.owner_id === me?.id;
-  const moderator = isOwner || role === "owner" || role === "admin";
+  const direct = room.kind === "direct";
+  const isOwner = room.my_role === "owner" || (room.owner_id !== null && room.owner_id === me?.id);
+  const moderator = moderates(room, me);
   const onlineUsers = online ?? [];
+  const title = roomTitle(room, me, known);
+  const pick = (c: Confirm) => () => {
+    setMenuOpen(false);
+    setConfirm(c);
+  };
 
   return (
     <main className="room-pane" aria-labelledby="room-title">
@@ -56,13 +51,15 @@ export function RoomPane({ roomId }: { roomId: string }) {
           <MenuIcon size={20} />
         </button>
         <div className="room-title">
-          <h1 id="room-title">
-            <span className="room-hash" aria-hidden="true">
-              #
-            </span>
-            {room.name}
+          <h1 id="room-title" data-room-kind={room.kind}>
+            {!direct && <RoomMark room={room} />}
+            {title}
           </h1>
-          {room.topic && <p className="room-topic">{room.topic}</p>}
+          {direct ? (
+            <p className="room-topic">Direct conversation</p>
+          ) : (
+            room.topic && <p className="room-topic">{room.topic}</p>
+          )}
         </div>
         <button
           className="btn ghost small people-toggle"
@@ -79,21 +76,28 @@ export function RoomPane({ roomId }: { roomId: string }) {
           </button>
           {menuOpen && (
             <div className="menu" role="menu">
-              {isOwner && (
-                <button role="menuitem" onClick={() => { setMenuOpen(false); setConfirm("settings"); }}>
+              {(moderator || room.kind === "public") && !direct && (
+                <button role="menuitem" onClick={pick("invite")}>
+                  Invite people…
+                </button>
+              )}
+              {isOwner && !direct && (
+                <button role="menuitem" onClick={pick("settings")}>
                   Room settings…
                 </button>
               )}
-              {moderator && (
-                <button role="menuitem" className="danger-text" onClick={() => { setMenuOpen(false); setConfirm("clear"); }}>
+              {moderator && !direct && (
+                <button role="menuitem" className="danger-text" onClick={pick("clear")}>
                   Clear all messages…
                 </button>
               )}
-              <button role="menuitem" onClick={() => { setMenuOpen(false); setConfirm("leave"); }}>
-                Leave room
-              </button>
-              {isOwner && (
-                <button role="menuitem" className="danger-text" onClick={() => { setMenuOpen(false); setConfirm("delete"); }}>
+              {!direct && (
+                <button role="menuitem" onClick={pick("leave")}>
+                  Leave room
+                </button>
+              )}
+              {isOwner && !direct && (
+                <button role="menuitem" className="danger-text" onClick={pick("delete")}>
                   Delete room…
                 </button>
               )}
@@ -105,31 +109,9 @@ export function RoomPane({ roomId }: { roomId: string }) {
         <div className="conversation">
           <MessageList roomId={roomId} moderator={moderator} />
           <TypingLine roomId={roomId} />
-          <Composer roomId={roomId} roomName={room.name} />
+          <Composer roomId={roomId} roomName={title} direct={direct} />
         </div>
-        {peopleOpen && (
-          <aside className="people" id="people" aria-label="Online in this room" data-testid="people">
-            <div className="people-head">
-              <h2>Online — {onlineUsers.length}</h2>
-              <button className="icon-btn people-close" aria-label="Close" onClick={() => setPeopleOpen(false)}>
-                <CloseIcon />
-              </button>
-            </div>
-            <ul>
-              {onlineUsers.map((u) => (
-                <li key={u.id} data-testid="online-user">
-                  <span className="avatar-wrap">
-                    <Avatar user={u} small />
-                    <span className="presence-dot" aria-hidden="true" />
-                  </span>
-                  <span>{u.username}</span>
-                  {u.id === me?.id && <span className="muted small">you</span>}
-                  {u.id === room.owner_id && <span className="tag">owner</span>}
-                </li>
-              ))}
-            </ul>
-          </aside>
-        )}
+        {peopleOpen && <PeoplePanel room={room} onClose={() => setPeopleOpen(false)} onInvite={() => setConfirm("invite")} />}
       </div>
       {confirm === "clear" && (
         <ConfirmDialog
@@ -152,10 +134,15 @@ export function RoomPane({ roomId }: { roomId: string }) {
         />
       )}
       {confirm === "settings" && <RoomSettingsDialog room={room} onClose={() => setConfirm(null)} />}
+      {confirm === "invite" && <CreateInviteDialog room={room} onClose={() => setConfirm(null)} />}
       {confirm === "leave" && (
         <ConfirmDialog
           title={`Leave #${room.name}?`}
-          text="You can join again from Browse at any time."
+          text={
+            room.kind === "private"
+              ? "It's a private room: you'll need a new invite to come back."
+              : "You can join again from Browse at any time."
+          }
           confirm="Leave"
           onConfirm={() => void leaveRoom(roomId)}
           onClose={() => setConfirm(null)}

@@ -1,22 +1,34 @@
 import { useEffect } from "react";
-import { dismissToast, setDrawer } from "../chat";
+import { dismissToast, openDialog, setDrawer } from "../chat";
+import { roomTitle } from "../names";
 import { unreadCount } from "../roomState";
 import { useChat } from "../store";
+import { CreateRoomDialog } from "./CreateRoomDialog";
+import { JoinInviteDialog } from "./InviteDialogs";
+import { NewDmDialog } from "./NewDmDialog";
+import { ProfileCard } from "./ProfileCard";
 import { RoomPane } from "./RoomPane";
+import { SettingsDialog } from "./SettingsDialog";
 import { Sidebar } from "./Sidebar";
+import { WelcomeDialog } from "./WelcomeDialog";
 
 export function Shell() {
   const drawerOpen = useChat((s) => s.drawerOpen);
   const activeRoomId = useChat((s) => s.activeRoomId);
   const toasts = useChat((s) => s.toasts);
   const announcement = useChat((s) => s.announcement);
-  const roomName = useChat((s) => (s.activeRoomId ? s.rooms[s.activeRoomId]?.name : undefined));
+  const room = useChat((s) => (s.activeRoomId ? s.rooms[s.activeRoomId] : undefined));
+  const me = useChat((s) => s.me);
+  const dialog = useChat((s) => s.dialog);
+  const profile = useChat((s) => s.profile);
+  const inviteCode = useChat((s) => s.inviteCode);
+  const roomName = room ? (room.kind === "direct" ? roomTitle(room, me) : `#${room.name}`) : undefined;
   const totalUnread = useChat((s) =>
     s.joined.reduce((n, id) => n + unreadCount(s.views[id], s.readSeq[id] ?? 0, s.me), 0),
   );
   // The tab title tells a person in another tab that something is waiting.
   useEffect(() => {
-    const base = roomName ? `#${roomName} · Palaver` : "Palaver";
+    const base = roomName ? `${roomName} · Palaver` : "Palaver";
     document.title = totalUnread > 0 ? `(${totalUnread}) ${base}` : base;
   }, [roomName, totalUnread]);
   return (
@@ -36,6 +48,12 @@ export function Shell() {
       <div className="sr-only" aria-live="polite" aria-atomic="true" data-testid="live-region">
         {announcement}
       </div>
+      {dialog === "createRoom" && <CreateRoomDialog onClose={() => openDialog(null)} />}
+      {dialog === "newDm" && <NewDmDialog onClose={() => openDialog(null)} />}
+      {dialog === "settings" && <SettingsDialog onClose={() => openDialog(null)} />}
+      {dialog === "welcome" && <WelcomeDialog />}
+      {profile && <ProfileCard key={profile.userId} userId={profile.userId} roomId={profile.roomId} />}
+      {inviteCode && !dialog && <JoinInviteDialog key={inviteCode} code={inviteCode} />}
       <div className="toasts" role="status" aria-live="polite">
         {toasts.map((t) => (
           <div key={t.id} className="toast">

@@ -1,20 +1,57 @@
 import { useMemo, useState } from "react";
-import { BellIcon, BellOffIcon, PeopleIcon, PlusIcon } from "./icons";
-import { selectRoom, setSound, setTheme, signOut } from "../chat";
+import { BellIcon, BellOffIcon, ComposeIcon, GearIcon, LockIcon, PeopleIcon, PlusIcon } from "./icons";
+import { openDialog, selectRoom, setSound, setTheme, signOut } from "../chat";
+import { displayName, dmOthers, roomTitle } from "../names";
 import { unreadCount } from "../roomState";
+import { guestGraceText } from "../texts";
 import { sortRooms, useChat, type ThemeChoice } from "../store";
-import type { Room } from "../protocol";
+import type { Room, User } from "../protocol";
 import { ConnectionLight } from "./ConnectionLight";
-import { CreateRoomDialog } from "./CreateRoomDialog";
+import { ConfirmDialog } from "./Dialog";
 import { Avatar } from "./Avatar";
+
+/** Usernames (lower-case) → users, from a room's loaded members: how DM titles get display names. */
+export function useKnownUsers(roomId: string): Record<string, User> {
+  const members = useChat((s) => s.members[roomId]);
+  return useMemo(() => {
+    const known: Record<string, User> = {};
+    for (const m of members ?? []) known[m.user.username.toLowerCase()] = m.user;
+    return known;
+  }, [members]);
+}
+
+/** The mark before a room's name: # for public rooms, a lock for private ones. */
+export function RoomMark({ room }: { room: Room }) {
+  if (room.kind === "private") {
+    return (
+      <span className="room-hash lock" title="Private room">
+        <LockIcon size={13} />
+        <span className="sr-only">Private room:</span>
+      </span>
+    );
+  }
+  return (
+    <span className="room-hash" aria-hidden="true">
+      #
+    </span>
+  );
+}
 
 function RoomRow({ room, joined }: { room: Room; joined: boolean }) {
   const active = useChat((s) => s.activeRoomId === room.id);
+  const me = useChat((s) => s.me);
   const unread = useChat((s) => unreadCount(s.views[room.id], s.readSeq[room.id] ?? 0, s.me));
   // A followed room knows its live presence; the room object's count can lag by a second.
   const liveOnline = useChat((s) => s.views[room.id]?.online.length);
+  const known = useKnownUsers(room.id);
   const online = liveOnline ?? room.online_count;
-  const details = `, ${online} online, ${room.member_count} members${unread ? `, ${unread} unread` : ""}`;
+  const direct = room.kind === "direct";
+  const title = roomTitle(room, me, known);
+  const details = direct
+    ? `, direct conversation${unread ? `, ${unread} unread` : ""}`
+    : `, ${online} online, ${room.member_count} members${unread ? `, ${unread} unread` : ""}`;
+  const others = direct ? dmOthers(room, me?.username) : [];
+  const firstOther = others[0] ? known[others[0].toLowerCase()] : undefined;
   return (
     <li>
       <button
@@ -22,19 +59,27 @@ function RoomRow({ room, joined }: { room: Room; joined: boolean }) {
         aria-current={active ? "page" : undefined}
         data-testid="room-row"
         data-room-name={room.name}
+        data-room-kind={room.kind}
         onClick={() => void selectRoom(room.id)}
       >
-        <span className="room-hash" aria-hidden="true">
-          #
+        {direct ? (
+          <span className="dm-mark" aria-hidden="true">
+            <Avatar user={firstOther ?? { id: room.id, username: others[0] ?? title, display_name: null }} small />
+            {others.length > 1 && <span className="dm-count">{others.length}</span>}
+          </span>
+        ) : (
+          <RoomMark room={room} />
+        )}
+        <span className="room-name" data-testid="room-title">
+          {title}
         </span>
-        <span className="room-name">{room.name}</span>
         <span className="sr-only">{details}</span>
         <span className="room-counts" aria-hidden="true">
           {joined && unread > 0 && !active ? (
             <span className="badge" data-testid="unread">
               {unread > 99 ? "99+" : unread}
             </span>
-          ) : (
+          ) : direct ? null : (
             <span className="count" title={`${online} online · ${room.member_count} members`}>
               <span className={`dot${online > 0 ? " on" : ""}`} />
               {online}
@@ -62,10 +107,12 @@ export function Sidebar() {
   const me = useChat((s) => s.me);
   const theme = useChat((s) => s.theme);
   const sound = useChat((s) => s.sound);
-  const [creating, setCreating] = useState(false);
+  const grace = useChat((s) => s.config?.guest_name_grace_secs);
+  const [confirmSignOut, setConfirmSignOut] = useState(false);
   const sorted = useMemo(() => sortRooms(rooms), [rooms]);
-  const joined = sorted.filter((r) => joinedIds.includes(r.id));
-  const others = sorted.filter((r) => !joinedIds.includes(r.id));
+  const joined = sorted.filter((r) => joinedIds.includes(r.id) && r.kind !== "direct");
+  const dms = sorted.filter((r) => joinedIds.includes(r.id) && r.kind === "direct");
+  const others = sorted.filter((r) => !joinedIds.includes(r.id) && r.kind === "public");
 
   return (
     <nav className="sidebar" aria-label="Rooms" id="sidebar">
@@ -78,8 +125,8 @@ export function Sidebar() {
       </div>
       <div className="sidebar-scroll">
         <div className="section-head">
-          <h2>Your rooms</h2>
-          <button className="icon-btn" aria-label="Create a room" title="Create a room" onClick={() => setCreating(true)}>
+          <h2>Rooms</h2>
+          <button className="icon-btn" aria-label="Create a room" title="Create a room" onClick={() => openDialog("createRoom")}>
             <PlusIcon />
           </button>
         </div>
@@ -88,6 +135,22 @@ export function Sidebar() {
             <RoomRow key={r.id} room={r} joined />
           ))}
         </ul>
+        <div className="section-head">
+          <h2>Direct messages</h2>
+          <button className="icon-btn" aria-label="New message" title="New message" onClick={() => openDialog("newDm")}>
+            <ComposeIcon />
+          </button>
+        </div>
+        <ul className="room-list" data-testid="dm-rooms">
+          {dms.map((r) => (
+            <RoomRow key={r.id} room={r} joined />
+          ))}
+        </ul>
+        {dms.length === 0 && (
+          <button className="empty-hint" onClick={() => openDialog("newDm")}>
+            Start a conversation…
+          </button>
+        )}
         {others.length > 0 && (
           <>
             <div className="section-head">
@@ -130,16 +193,29 @@ export function Sidebar() {
           <div className="me-row">
             <Avatar user={me} />
             <div className="me-name">
-              <span data-testid="me">{me.username}</span>
-              <span className="muted small">{me.guest ? "guest" : "member"}</span>
+              <span data-testid="me" title={displayName(me)}>
+                {me.username}
+              </span>
+              <span className="muted small">{me.guest ? "guest" : me.admin ? "site admin" : "member"}</span>
             </div>
-            <button className="btn ghost small" onClick={() => void signOut()}>
+            <button className="icon-btn" aria-label="Account settings" title="Account settings" onClick={() => openDialog("settings")}>
+              <GearIcon size={18} />
+            </button>
+            <button className="btn ghost small" onClick={() => (me.guest ? setConfirmSignOut(true) : void signOut())}>
               Sign out
             </button>
           </div>
         )}
       </div>
-      {creating && <CreateRoomDialog onClose={() => setCreating(false)} />}
+      {confirmSignOut && (
+        <ConfirmDialog
+          title="Sign out?"
+          text={guestGraceText(grace)}
+          confirm="Sign out"
+          onConfirm={() => void signOut()}
+          onClose={() => setConfirmSignOut(false)}
+        />
+      )}
     </nav>
   );
 }

@@ -1,13 +1,19 @@
 import { useId, useState, type FormEvent } from "react";
 import { ApiError } from "../api";
 import { signIn } from "../chat";
+import { useChat } from "../store";
+import { guestGraceText } from "../texts";
 
 type Mode = "guest" | "login" | "register";
 
 const TITLES: Record<Mode, string> = { guest: "Guest", login: "Sign in", register: "Register" };
 
 export function SignIn() {
-  const [mode, setMode] = useState<Mode>("guest");
+  const config = useChat((s) => s.config);
+  const inviteCode = useChat((s) => s.inviteCode);
+  const guestsAllowed = config?.allow_guests !== false;
+  const [chosen, setMode] = useState<Mode>("guest");
+  const mode: Mode = chosen === "guest" && !guestsAllowed ? "login" : chosen;
   const [username, setUsername] = useState("");
   const [password, setPassword] = useState("");
   const [error, setError] = useState<string | null>(null);
@@ -36,9 +42,15 @@ export function SignIn() {
           <span className="brand-name">Palaver</span>
         </div>
         <h1 id="signin-title">Welcome</h1>
-        <p className="muted">Rooms to talk in, in real time. Pick a name to start.</p>
+        {inviteCode ? (
+          <p className="invite-hint" data-testid="invite-hint">
+            You've been invited to a room. Sign in or pick a name, and you'll go straight there.
+          </p>
+        ) : (
+          <p className="muted">Rooms to talk in, in real time. Pick a name to start.</p>
+        )}
         <div className="segmented" role="tablist" aria-label="How to sign in">
-          {(Object.keys(TITLES) as Mode[]).map((m) => (
+          {(Object.keys(TITLES) as Mode[]).filter((m) => m !== "guest" || guestsAllowed).map((m) => (
             <button
               key={m}
               type="button"
@@ -91,6 +103,11 @@ export function SignIn() {
         <button className="btn primary wide" type="submit" disabled={busy}>
           {mode === "guest" ? "Continue as guest" : mode === "login" ? "Sign in" : "Create account"}
         </button>
+        {mode === "guest" && config && (
+          <p className="muted small guest-note" data-testid="guest-note">
+            {guestGraceText(config.guest_name_grace_secs)}
+          </p>
+        )}
       </form>
     </main>
   );
