@@ -439,8 +439,8 @@ const sink: ConnectionSink = {
 export function onRemoved(roomId: string, reason: RemovalReason): void {
   const room = get().rooms[roomId];
   const name = room ? roomTitle(room, get().me) : "a room";
-  // Someone kicked from a public room may come back: it stays in Browse.
-  removeRoomLocally(roomId, reason === "kicked" && room?.kind === "public");
+  // A public room one was kicked from or left may be joined again: it stays in Browse.
+  removeRoomLocally(roomId, (reason === "kicked" || reason === "left") && room?.kind === "public");
   const text = removalText(reason, name);
   if (text) {
     toast(text, 10_000);
