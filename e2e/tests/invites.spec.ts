@@ -11,6 +11,7 @@ test("an invite link brings carol into a private room she could not see before",
   await alice.createRoom(room, "Private", "Chapters and tea");
   await expect(alice.page.locator("#room-title .lock")).toBeVisible();
   await alice.send("Welcome to the club");
+  await expect(alice.message("Welcome to the club")).toHaveAttribute("data-state", "sent");
   const roomId = await alice.roomId(room);
 
   // Before the invite: carol doesn't see it anywhere, and the API says it doesn't exist.
