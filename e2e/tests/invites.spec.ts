@@ -11,6 +11,7 @@ test("an invite link brings carol into a private room she could not see before",
   await alice.createRoom(room, "Private", "Chapters and tea");
   await expect(alice.page.locator("#room-title .lock")).toBeVisible();
   await alice.send("Welcome to the club");
+  await expect(alice.message("Welcome to the club")).toHaveAttribute("data-state", "sent");
   const roomId = await alice.roomId(room);
 
   // Before the invite: carol doesn't see it anywhere, and the API says it doesn't exist.
@@ -75,6 +76,18 @@ test("a used-up invite says so clearly", async ({ browser, server }) => {
   await erin.page.goto(link);
   await expect(erin.page.getByTestId("invite-problem")).toContainText("expired or has been used up");
   await expect(erin.page.getByRole("button", { name: "Join" })).toHaveCount(0);
+
+  // Dave leaves the private room: it is gone from his list (he'd need a new invite)…
+  await dave.page.getByRole("button", { name: "Room options" }).click();
+  await dave.page.getByRole("menuitem", { name: "Leave room" }).click();
+  await dave.page.getByRole("dialog", { name: `Leave #${room}?` }).getByRole("button", { name: "Leave" }).click();
+  await expect(dave.page.locator(`[data-room-name="${room}"]`)).toHaveCount(0);
+  // …while a public room he leaves stays in Browse.
+  await dave.openRoom("Random");
+  await dave.page.getByRole("button", { name: "Room options" }).click();
+  await dave.page.getByRole("menuitem", { name: "Leave room" }).click();
+  await dave.page.getByRole("dialog", { name: "Leave #Random?" }).getByRole("button", { name: "Leave" }).click();
+  await expect(dave.page.locator('[data-testid=other-rooms] [data-room-name="Random"]')).toBeVisible();
   await alice.close();
   await dave.close();
   await erin.close();

@@ -96,6 +96,13 @@ test("from the people panel: profile card, make moderator, kick with confirmatio
   await people.locator(`[data-testid=member-row][data-username="${carol.name}"] button`).click();
   const card = alice.page.getByRole("dialog", { name: `${carol.name}'s profile` });
   await expect(card.getByTestId("profile-card")).toContainText(`@${carol.name}`);
+  // Mute for 10 minutes, then lift it from the same card.
+  await card.getByRole("button", { name: "Mute", exact: true }).click();
+  await card.getByLabel("For how long").selectOption("600");
+  await card.getByRole("group", { name: "Confirm" }).getByRole("button", { name: "Mute" }).click();
+  await expect(alice.notice(`${alice.name} muted ${carol.name} for 10 minutes`)).toBeVisible();
+  await card.getByRole("button", { name: "Unmute" }).click();
+  await expect(alice.notice(`${alice.name} unmuted ${carol.name}`)).toBeVisible();
   await card.getByRole("button", { name: "Make moderator" }).click();
   await card.getByRole("group", { name: "Confirm" }).getByRole("button", { name: "Make moderator" }).click();
   await expect(card.getByRole("button", { name: "Remove moderator" })).toBeVisible();

@@ -100,6 +100,9 @@ test("phone: DM, people panel and the command popup", async ({ browser, server }
   await expect(alice.dmRow(bob.name)).toBeVisible();
   await expect.poll(async () => (await alice.page.getByRole("navigation", { name: "Rooms" }).boundingBox())?.x).toBe(0);
   await alice.page.screenshot({ path: shot("phone-drawer-dms.png") });
+  await alice.page.getByRole("button", { name: "Account settings" }).click();
+  await expect(alice.page.getByRole("dialog", { name: "Account settings" })).toBeVisible();
+  await alice.page.screenshot({ path: shot("phone-settings.png") });
   await alice.close();
   await bob.close();
 });

@@ -226,7 +226,7 @@ describe("the chat controller", () => {
     expect(useChat.getState().views.r1).toBeUndefined();
   });
 
-  it("someone kicked from a public room finds it in Browse again; a DM is gone for good", async () => {
+  it("someone kicked from (or leaving) a public room finds it in Browse again; a DM is gone for good", async () => {
     const { selectRoom } = await import("./chat");
     const { useChat } = await import("./store");
     const socket = sockets[0];
@@ -239,6 +239,14 @@ describe("the chat controller", () => {
     expect(s.views.r3).toBeUndefined();
     expect(s.rooms.r3).toMatchObject({ name: "Lounge", member: false, my_role: null });
     expect(s.toasts.map((t) => t.text)).toContain("You were removed from Lounge");
+
+    // Leaving (here, or in another tab: the server says "left") keeps a public room in Browse too.
+    await selectRoom("r3");
+    await until(() => useChat.getState().views.r3?.loaded === true);
+    socket.receive({ type: "removed", room_id: "r3", reason: "left" });
+    s = useChat.getState();
+    expect(s.joined).not.toContain("r3");
+    expect(s.rooms.r3).toMatchObject({ name: "Lounge", member: false });
 
     socket.receive({ type: "removed", room_id: "dm1", reason: "left" });
     s = useChat.getState();

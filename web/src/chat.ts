@@ -210,6 +210,7 @@ async function startSession(me: User): Promise<void> {
     readSeq: readJson<Record<string, number>>(keys.read(me.id), {}),
     joined: [],
     views: {},
+    activeRoomId: null,
     connection: "connecting",
   });
   // A test and troubleshooting hook: `?transport=poll` never opens a socket.
@@ -248,15 +249,24 @@ async function startSession(me: User): Promise<void> {
   for (const entry of outbox) if (byId[entry.roomId] && !joined.includes(entry.roomId)) joined.push(entry.roomId);
   const lastRoom = readString(keys.lastRoom(me.id));
   const active = lastRoom && joined.includes(lastRoom) ? lastRoom : (joined[0] ?? null);
-  set({ rooms: byId, joined, activeRoomId: active });
+  // A room adopted while the list loaded (an invite accepted, a DM opened, a room_list frame) is
+  // already followed: keep it, and the room the person opened meanwhile.
+  set((s) => {
+    const kept: Record<string, Room> = {};
+    for (const id of s.joined) if (s.rooms[id] && !byId[id]) kept[id] = s.rooms[id];
+    const all = [...joined, ...s.joined.filter((id) => !joined.includes(id))];
+    const open = s.activeRoomId && all.includes(s.activeRoomId) ? s.activeRoomId : active;
+    return { rooms: { ...byId, ...kept }, joined: all, activeRoomId: open };
+  });
   saveJoined();
-  conn.setFocus(active);
-  await Promise.all(joined.map((id) => followRoom(id)));
+  conn.setFocus(get().activeRoomId);
+  await Promise.all(joined.filter((id) => !get().views[id]).map((id) => followRoom(id)));
   // Messages typed earlier (maybe in an earlier page load) go out again with the same client_id.
   for (const entry of get().outbox) {
     if (entry.state === "pending" && get().views[entry.roomId]) conn?.send(entry.roomId, entry.clientId, entry.body);
   }
-  if (active) markRead(active);
+  const opened = get().activeRoomId;
+  if (opened) markRead(opened);
   sendTimeZoneOnce(me);
 }
 
@@ -439,8 +449,8 @@ const sink: ConnectionSink = {
 export function onRemoved(roomId: string, reason: RemovalReason): void {
   const room = get().rooms[roomId];
   const name = room ? roomTitle(room, get().me) : "a room";
-  // Someone kicked from a public room may come back: it stays in Browse.
-  removeRoomLocally(roomId, reason === "kicked" && room?.kind === "public");
+  // A public room one was kicked from or left may be joined again: it stays in Browse.
+  removeRoomLocally(roomId, (reason === "kicked" || reason === "left") && room?.kind === "public");
   const text = removalText(reason, name);
   if (text) {
     toast(text, 10_000);
@@ -532,9 +542,10 @@ export async function selectRoom(roomId: string): Promise<void> {
   if (!joined.includes(roomId)) {
     try {
       const room = await api.joinRoom(roomId);
-      set((s) => ({ rooms: { ...s.rooms, [room.id]: room }, joined: [...s.joined, room.id] }));
+      // A room_list frame may have adopted it while the join was on its way.
+      set((s) => ({ rooms: { ...s.rooms, [room.id]: room }, joined: s.joined.includes(room.id) ? s.joined : [...s.joined, room.id] }));
       saveJoined();
-      await followRoom(roomId);
+      if (!get().views[roomId]) await followRoom(roomId);
     } catch (err) {
       toast(`Couldn't join: ${describe(err)}`);
       if (err instanceof ApiError && (err.code === "banned" || err.status === 404)) removeRoomLocally(roomId);

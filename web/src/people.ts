@@ -64,6 +64,20 @@ export async function mute(roomId: string, userId: string, seconds: number | nul
   await api.mute(roomId, userId, seconds);
 }
 
+export async function unban(roomId: string, userId: string): Promise<void> {
+  await api.unban(roomId, userId);
+}
+
+export async function unmute(roomId: string, userId: string): Promise<void> {
+  await api.unmute(roomId, userId);
+}
+
+/** Whether a person is banned or muted in a room now (moderators only; nothing known otherwise). */
+export async function standing(roomId: string, userId: string): Promise<{ banned: boolean; muted: boolean }> {
+  const [bans, mutes] = await Promise.all([api.bans(roomId).catch(() => []), api.mutes(roomId).catch(() => [])]);
+  return { banned: bans.some((b) => b.user.id === userId), muted: mutes.some((m) => m.user.id === userId) };
+}
+
 export async function report(roomId: string, messageId: string, reason: string): Promise<void> {
   await api.report(roomId, messageId, reason.trim());
 }

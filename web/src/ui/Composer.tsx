@@ -106,7 +106,7 @@ export function Composer({ roomId, roomName, direct = false }: { roomId: string;
   return (
     <div className="composer-wrap">
       {items.length > 0 && (
-        <ul className="slash-popup" id={popupId} role="listbox" aria-label={items[0].kind === "command" ? "Commands" : "People"} data-testid="slash-popup">
+        <ul className="slash-popup" id={popupId} role="listbox" tabIndex={-1} aria-label={items[0].kind === "command" ? "Commands" : "People"} data-testid="slash-popup">
           {items.map((item, i) => (
             <li
               key={item.kind === "command" ? item.spec.name : item.username}

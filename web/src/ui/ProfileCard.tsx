@@ -2,7 +2,7 @@ import { useEffect, useId, useState } from "react";
 import { profileOf } from "../account";
 import { describe } from "../chat";
 import { displayName, localTime, moderates, roleBadge } from "../names";
-import { ban, closeProfile, kick, membersOf, mute, openDm, setRole } from "../people";
+import { ban, closeProfile, kick, membersOf, mute, openDm, setRole, standing as standingOf, unban, unmute } from "../people";
 import type { Profile, Role } from "../protocol";
 import { useChat } from "../store";
 import { Avatar } from "./Avatar";
@@ -30,6 +30,7 @@ export function ProfileCard({ userId, roomId }: { userId: string; roomId: string
   const [duration, setDuration] = useState("3600");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [standing, setStanding] = useState<{ banned: boolean; muted: boolean }>({ banned: false, muted: false });
   const durationId = useId();
   const now = useNow(30_000);
 
@@ -50,6 +51,17 @@ export function ProfileCard({ userId, roomId }: { userId: string; roomId: string
   }, [userId]);
 
   const user = profile?.user ?? member?.user;
+  const canSanction = !!roomId && !!room && room.kind !== "direct" && moderates(room, me) && userId !== me?.id;
+
+  // A moderator sees whether the person is muted or banned here, to offer lifting it.
+  useEffect(() => {
+    if (!canSanction || !roomId) return;
+    let cancelled = false;
+    standingOf(roomId, userId).then((s) => !cancelled && setStanding(s), () => undefined);
+    return () => {
+      cancelled = true;
+    };
+  }, [canSanction, roomId, userId]);
   const isMe = userId === me?.id;
   const role: Role | undefined = member?.role;
   const moderator = room ? moderates(room, me) : false;
@@ -68,10 +80,28 @@ export function ProfileCard({ userId, roomId }: { userId: string; roomId: string
     try {
       if (action === "kick") await kick(roomId, userId);
       else if (action === "ban") await ban(roomId, userId, secs);
-      else if (action === "mute") await mute(roomId, userId, secs);
+      else if (action === "mute") {
+        await mute(roomId, userId, secs);
+        setStanding((s) => ({ ...s, muted: true }));
+      }
       else await setRole(roomId, userId, action === "promote" ? "moderator" : "member");
       setAction(null);
       if (action === "kick" || action === "ban") closeProfile();
+    } catch (err) {
+      setError(describe(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  async function lift(what: "ban" | "mute") {
+    if (!roomId) return;
+    setBusy(true);
+    setError(null);
+    try {
+      if (what === "ban") await unban(roomId, userId);
+      else await unmute(roomId, userId);
+      setStanding((s) => (what === "ban" ? { ...s, banned: false } : { ...s, muted: false }));
     } catch (err) {
       setError(describe(err));
     } finally {
@@ -193,9 +223,15 @@ export function ProfileCard({ userId, roomId }: { userId: string; roomId: string
                       Remove moderator
                     </button>
                   )}
-                  <button className="btn ghost" onClick={() => setAction("mute")}>
-                    Mute
-                  </button>
+                  {standing.muted ? (
+                    <button className="btn ghost" disabled={busy} onClick={() => void lift("mute")}>
+                      Unmute
+                    </button>
+                  ) : (
+                    <button className="btn ghost" onClick={() => setAction("mute")}>
+                      Mute
+                    </button>
+                  )}
                   <button className="btn ghost danger-text" onClick={() => setAction("kick")}>
                     Kick
                   </button>
@@ -203,6 +239,11 @@ export function ProfileCard({ userId, roomId }: { userId: string; roomId: string
                     Ban
                   </button>
                 </>
+              )}
+              {canSanction && standing.banned && (
+                <button className="btn ghost" disabled={busy} onClick={() => void lift("ban")}>
+                  Unban
+                </button>
               )}
               <button className="btn ghost" onClick={closeProfile}>
                 Close
