@@ -58,6 +58,8 @@ test("phone-sized screen: rooms in a drawer, chatting works", async ({ browser, 
   await phone.page.getByLabel("Name").fill(room);
   await phone.page.getByRole("button", { name: "Create", exact: true }).click();
   await expect(phone.page.locator("#room-title")).toContainText(room);
+  // The room is loaded (its timeline shows) before typing, as openRoom waits for it.
+  await expect(phone.page.getByTestId("messages")).toBeVisible();
   await expect(phone.page.getByRole("navigation", { name: "Rooms" })).not.toBeInViewport();
   await phone.send("Hello from a phone");
   await expect(phone.message("Hello from a phone")).toHaveAttribute("data-state", "sent");
