@@ -13,7 +13,7 @@ use super::backend::Backend;
 use super::dialect::{self, sql, Arg, Conn, ReadRow};
 use super::events::append;
 use super::rooms::lock_room;
-use super::rows::{self, user_columns, USER_COLUMNS};
+use super::rows::{self, user_columns, user_columns_of, USER_COLUMNS};
 use super::{new_id, now, StoredEvent};
 use crate::error::{Error, Result};
 use crate::protocol::{AuditAction, AuditEntry, EventKind, Report, RoomKind, Sanction, User};
@@ -104,9 +104,13 @@ pub trait ModerationStore: Send + Sync + 'static {
 /// [`user_columns!`] (as `u` and `b`).
 macro_rules! sanction_select {
     () => {
-        "SELECT s.room_id, s.created_at, s.expires_at, u.id, u.username, u.guest, u.admin, \
-         u.display_name, u.bot, b.id, b.username, b.guest, b.admin, b.display_name, b.bot \
-         FROM sanctions s JOIN users u ON u.id = s.user_id JOIN users b ON b.id = s.by_id"
+        concat!(
+            "SELECT s.room_id, s.created_at, s.expires_at, ",
+            user_columns_of!("u"),
+            ", ",
+            user_columns_of!("b"),
+            " FROM sanctions s JOIN users u ON u.id = s.user_id JOIN users b ON b.id = s.by_id"
+        )
     };
 }
 
@@ -124,11 +128,15 @@ fn sanction_row(row: &dyn ReadRow) -> Result<Sanction> {
 /// with its author ([`message_columns!`], `m` and `a`).
 macro_rules! report_select {
     () => {
-        "SELECT p.id, p.room_id, p.reason, p.created_at, u.id, u.username, u.guest, u.admin, \
-         u.display_name, u.bot, m.id, m.room_id, m.seq, m.body, m.client_id, m.created_at, \
-         m.edited_at, m.position, a.id, a.username, a.guest, a.admin, a.display_name, a.bot \
-         FROM reports p JOIN users u ON u.id = p.reporter_id \
-         JOIN messages m ON m.id = p.message_id JOIN users a ON a.id = m.author_id"
+        concat!(
+            "SELECT p.id, p.room_id, p.reason, p.created_at, ",
+            user_columns_of!("u"),
+            ", m.id, m.room_id, m.seq, m.body, m.client_id, m.created_at, m.edited_at, \
+             m.position, ",
+            user_columns_of!("a"),
+            " FROM reports p JOIN users u ON u.id = p.reporter_id \
+             JOIN messages m ON m.id = p.message_id JOIN users a ON a.id = m.author_id"
+        )
     };
 }
 

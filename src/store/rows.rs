@@ -10,10 +10,32 @@ use super::{SendRequest, StoredEvent};
 use crate::error::Result;
 use crate::protocol::{Event, EventKind, Message, Rearrange, Role, Room, RoomKind, User};
 
-/// A user: `u.id, u.username, u.guest, u.admin, u.display_name, u.bot`.
+/// A user's columns under the table alias `$a` (`"u"`: `u.id, u.username, u.guest, u.admin,
+/// u.display_name, u.bot`): the one list, for statements that join `users` more than once.
+macro_rules! user_columns_of {
+    ($a:literal) => {
+        concat!(
+            $a,
+            ".id, ",
+            $a,
+            ".username, ",
+            $a,
+            ".guest, ",
+            $a,
+            ".admin, ",
+            $a,
+            ".display_name, ",
+            $a,
+            ".bot"
+        )
+    };
+}
+pub(crate) use user_columns_of;
+
+/// A user (`users u`): [`user_columns_of!`] with the alias `u`.
 macro_rules! user_columns {
     () => {
-        "u.id, u.username, u.guest, u.admin, u.display_name, u.bot"
+        $crate::store::rows::user_columns_of!("u")
     };
 }
 pub(crate) use user_columns;
@@ -36,8 +58,10 @@ pub fn user(row: &dyn ReadRow, at: usize) -> Result<User> {
 /// A message joined with its author (`messages m JOIN users u`).
 macro_rules! message_columns {
     () => {
-        "m.id, m.room_id, m.seq, m.body, m.client_id, m.created_at, m.edited_at, m.position, \
-         u.id, u.username, u.guest, u.admin, u.display_name, u.bot"
+        concat!(
+            "m.id, m.room_id, m.seq, m.body, m.client_id, m.created_at, m.edited_at, m.position, ",
+            $crate::store::rows::user_columns_of!("u")
+        )
     };
 }
 pub(crate) use message_columns;
