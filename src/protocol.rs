@@ -15,6 +15,8 @@ mod moderation;
 pub use moderation::*;
 mod accounts;
 pub use accounts::*;
+mod unread;
+pub use unread::*;
 
 /// The protocol version announced in `hello`.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -116,6 +118,10 @@ pub struct Room {
     /// The caller's role in the room, `null` when not a member.
     #[serde(default)]
     pub my_role: Option<Role>,
+    /// Who may mention everyone with `@room` / `@here` (issue #10). Absent in events logged
+    /// before it existed: anyone.
+    #[serde(default)]
+    pub mention_everyone: MentionEveryone,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
@@ -175,6 +181,11 @@ pub struct Message {
     pub edited_at: Option<String>,
     /// Display-order key: messages sort by this string.
     pub position: String,
+    // Mentions (issue #10, feat-unread).
+    /// The people the message mentions (`@name`, and everyone for `@room` / `@here`), by id:
+    /// only people who may read the room. Absent in events logged before mentions existed.
+    #[serde(default)]
+    pub mentions: Vec<String>,
 }
 
 /// One entry of a room's event log.
@@ -388,6 +399,15 @@ pub enum ClientFrame {
         #[ts(optional, type = "unknown")]
         reference: Option<Ref>,
     },
+    // Read markers (issue #10, feat-unread).
+    /// Everything of the room up to `seq` is read (as `PUT /api/rooms/{room_id}/read`).
+    Read {
+        room_id: String,
+        seq: u64,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        #[ts(optional, type = "unknown")]
+        reference: Option<Ref>,
+    },
 }
 
 /// `after` of a move must be present; `null` is a meaningful value (the top), not a default.
@@ -410,6 +430,7 @@ impl ClientFrame {
         "clear",
         "typing",
         "ping",
+        "read",
     ];
 
     /// The request's `ref`, echoed in its error frame.
@@ -422,7 +443,8 @@ impl ClientFrame {
             | ClientFrame::Delete { reference, .. }
             | ClientFrame::Move { reference, .. }
             | ClientFrame::Clear { reference, .. }
-            | ClientFrame::Ping { reference } => reference.as_ref(),
+            | ClientFrame::Ping { reference }
+            | ClientFrame::Read { reference, .. } => reference.as_ref(),
             ClientFrame::Typing { .. } => None,
         }
     }
@@ -503,6 +525,19 @@ pub enum ServerFrame {
         #[serde(skip_serializing_if = "Option::is_none", default)]
         #[ts(optional)]
         client_id: Option<String>,
+    },
+    // Read markers and notifications (issue #10, feat-unread).
+    /// This person's read marker of the room moved to `seq` (on any of their devices): sent
+    /// to every socket of theirs, subscribed to the room or not.
+    ReadMarker {
+        room_id: String,
+        seq: u64,
+    },
+    /// A message that notifies this person (it mentions them, or their level in the room is
+    /// `all`): sent to every socket of theirs, never the author's.
+    Notification {
+        room_id: String,
+        message: Message,
     },
 }
 
@@ -629,6 +664,10 @@ pub struct UpdateRoomRequest {
     #[serde(default)]
     #[ts(optional)]
     pub rearrange: Option<String>,
+    /// "anyone" or "moderators": who may mention everyone (`@room`, `@here`).
+    #[serde(default)]
+    #[ts(optional)]
+    pub mention_everyone: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS, utoipa::ToSchema)]
@@ -791,6 +830,16 @@ pub fn typescript_declarations() -> String {
         ExportMembership::decl(&cfg),
         AccountExport::decl(&cfg),
         ServerConfig::decl(&cfg),
+        MentionEveryone::decl(&cfg),
+        NotificationLevel::decl(&cfg),
+        ReadRequest::decl(&cfg),
+        UnreadEntry::decl(&cfg),
+        NotificationsRequest::decl(&cfg),
+        PushKey::decl(&cfg),
+        PushSubscriptionKeys::decl(&cfg),
+        PushSubscriptionRequest::decl(&cfg),
+        PushUnsubscribeRequest::decl(&cfg),
+        PushPayload::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from src/protocol.rs by `cargo test` (UPDATE_TS=1 rewrites it). Do not edit.\n\n",

@@ -40,12 +40,14 @@ impl Chat {
         let client_id = validate::client_id(client_id)?;
         let body = validate::body(body)?;
         self.limits.message(&user.id)?;
+        let mentions = self.mentions(user, room_id, body).await?;
         let start = Instant::now();
         let ticket = self.store.submit_send(SendRequest {
             room_id: room_id.to_string(),
             author: user.clone(),
             client_id: client_id.to_string(),
             body: body.to_string(),
+            mentions,
         });
         let chat = self.clone();
         Ok(async move {
@@ -60,6 +62,7 @@ impl Chat {
                     if !chat.store_publishes {
                         chat.publish(&events);
                     }
+                    chat.notify_later(message.clone(), message.mentions.clone(), true);
                     Ok((message, true))
                 }
                 SendOutcome::Existing(message) => Ok((message, false)),
@@ -68,7 +71,7 @@ impl Chat {
     }
 
     pub async fn edit(
-        &self,
+        self: &Arc<Self>,
         user: &User,
         room_id: &str,
         message_id: &str,
@@ -83,10 +86,18 @@ impl Chat {
             return Err(Error::Forbidden("only the author can edit a message"));
         }
         self.limits.message(&user.id)?;
-        let (message, event) = self
-            .timed("edit", self.store.edit_message(room_id, message_id, body))
-            .await?;
+        let mentions = self.mentions(user, room_id, body).await?;
+        let newly: Vec<String> = mentions
+            .iter()
+            .filter(|id| !message.mentions.contains(id))
+            .cloned()
+            .collect();
+        let edit = self.store.edit_message(room_id, message_id, body, &mentions);
+        let (message, event) = self.timed("edit", edit).await?;
         self.publish(std::slice::from_ref(&event));
+        if !newly.is_empty() {
+            self.notify_later(message.clone(), newly, false);
+        }
         Ok(message)
     }
 

@@ -5,7 +5,9 @@
 //! in (every socket resume subscribes again) writes nothing and takes nothing.
 
 use crate::error::{Error, Result};
-use crate::protocol::{Member, Rearrange, Role, Room, RoomKind, RoomListChange, User};
+use crate::protocol::{
+    MentionEveryone, Member, Rearrange, Role, Room, RoomKind, RoomListChange, User,
+};
 use crate::store::page::{Page, Paged};
 use crate::store::RoomPatch;
 
@@ -109,6 +111,7 @@ impl Chat {
         name: Option<&str>,
         topic: Option<&str>,
         rearrange: Option<&str>,
+        mention_everyone: Option<&str>,
     ) -> Result<Room> {
         let patch = RoomPatch {
             name: name.map(validate::room_name).transpose()?,
@@ -119,6 +122,13 @@ impl Chat {
                         Error::InvalidRequest(
                             "rearrange is one of anyone, moderators, nobody".into(),
                         )
+                    })
+                })
+                .transpose()?,
+            mention_everyone: mention_everyone
+                .map(|r| {
+                    MentionEveryone::parse(r).ok_or_else(|| {
+                        Error::InvalidRequest("mention_everyone is one of anyone, moderators".into())
                     })
                 })
                 .transpose()?,

@@ -285,6 +285,7 @@ impl Reader {
                     .await?;
             }
             ClientFrame::Clear { room_id, .. } => chat.clear(user, &room_id).await?,
+            ClientFrame::Read { room_id, seq, .. } => chat.mark_read(user, &room_id, seq).await?,
             ClientFrame::Typing { room_id } => {
                 let room: Arc<str> = Arc::from(room_id.as_str());
                 if !self.subscribed.contains(&room) {

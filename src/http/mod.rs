@@ -16,6 +16,7 @@ pub mod paging;
 pub mod people;
 pub mod rooms;
 pub mod ui;
+pub mod unread;
 pub mod webhooks;
 
 use axum::extract::DefaultBodyLimit;
@@ -112,6 +113,7 @@ pub fn router() -> Router<AppState> {
         .merge(bots::router())
         .merge(webhooks::router())
         .merge(moderation::router())
+        .merge(unread::router())
         .merge(ops::router())
         .merge(openapi::router())
         .merge(crate::gateway::router())

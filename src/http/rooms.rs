@@ -88,6 +88,7 @@ async fn update(
             body.name.as_deref(),
             body.topic.as_deref(),
             body.rearrange.as_deref(),
+            body.mention_everyone.as_deref(),
         )
         .await?;
     Ok(Json(room))

@@ -30,11 +30,13 @@ pub mod page;
 pub mod people;
 pub mod position;
 pub mod postgres;
+pub mod push;
 pub mod rooms;
 mod rows;
 pub mod schema;
 mod sends;
 pub mod sqlite;
+pub mod unread;
 pub mod webhooks;
 
 pub use accounts::AccountStore;
@@ -45,7 +47,9 @@ pub use members::MemberStore;
 pub use messages::MessageStore;
 pub use moderation::ModerationStore;
 pub use people::PeopleStore;
+pub use push::{PushStore, PushSubscription};
 pub use rooms::RoomStore;
+pub use unread::UnreadStore;
 pub use webhooks::{WebhookRecord, WebhookStore};
 
 use std::future::Future;
@@ -55,7 +59,7 @@ use std::sync::{Arc, OnceLock};
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::protocol::{Effects, Event, Message, Rearrange, User};
+use crate::protocol::{Effects, Event, MentionEveryone, Message, Rearrange, User};
 
 /// A live session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,6 +183,9 @@ pub struct SendRequest {
     pub author: User,
     pub client_id: String,
     pub body: String,
+    /// Whom the message mentions (the chat rules decided, see `chat::mentions`); the author
+    /// may be among them but gets no mention row.
+    pub mentions: Vec<String>,
 }
 
 /// The answer to a submitted send, once it is committed (or has failed).
@@ -232,6 +239,7 @@ pub struct RoomPatch {
     pub name: Option<String>,
     pub topic: Option<String>,
     pub rearrange: Option<Rearrange>,
+    pub mention_everyone: Option<MentionEveryone>,
 }
 
 /// One page of a room's messages in display (position) order.
@@ -256,6 +264,8 @@ pub trait Store:
     + BotStore
     + WebhookStore
     + ModerationStore
+    + UnreadStore
+    + PushStore
 {
     /// Reachability check for `/readyz`.
     async fn ping(&self) -> Result<()>;

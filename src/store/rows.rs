@@ -8,7 +8,9 @@ use super::dialect::ReadRow;
 use super::page::Key;
 use super::{SendRequest, StoredEvent};
 use crate::error::Result;
-use crate::protocol::{Event, EventKind, Message, Rearrange, Role, Room, RoomKind, User};
+use crate::protocol::{
+    Event, EventKind, MentionEveryone, Message, Rearrange, Role, Room, RoomKind, User,
+};
 
 /// A user's columns under the table alias `$a` (`"u"`: `u.id, u.username, u.guest, u.admin,
 /// u.display_name, u.bot`): the one list, for statements that join `users` more than once.
@@ -60,7 +62,9 @@ macro_rules! message_columns {
     () => {
         concat!(
             "m.id, m.room_id, m.seq, m.body, m.client_id, m.created_at, m.edited_at, m.position, ",
-            $crate::store::rows::user_columns_of!("u")
+            $crate::store::rows::user_columns_of!("u"),
+            // Mentions (issue #10, feat-unread).
+            ", m.mentions"
         )
     };
 }
@@ -82,20 +86,31 @@ pub fn message_at(row: &dyn ReadRow, at: usize) -> Result<Message> {
         edited_at: row.opt_text(at + 6)?,
         position: row.text(at + 7)?,
         author: user(row, at + 8)?,
+        mentions: mention_ids(&row.text(at + 8 + USER_COLUMNS)?),
     })
+}
+
+/// The column `messages.mentions` (ids separated by spaces) as the wire's list.
+pub fn mention_ids(column: &str) -> Vec<String> {
+    column.split_ascii_whitespace().map(str::to_string).collect()
+}
+
+/// The wire's list of mentioned ids as the column `messages.mentions`.
+pub fn mentions_column(ids: &[String]) -> String {
+    ids.join(" ")
 }
 
 /// A room (`rooms r`) with its member count.
 macro_rules! room_columns {
     () => {
         "r.id, r.name, r.topic, r.owner_id, r.rearrange, r.last_seq, r.created_at, \
-         (SELECT COUNT(*) FROM members mb WHERE mb.room_id = r.id), r.kind"
+         (SELECT COUNT(*) FROM members mb WHERE mb.room_id = r.id), r.kind, r.mention_everyone"
     };
 }
 pub(crate) use room_columns;
 
 /// The number of columns [`room_columns!`] names.
-pub const ROOM_COLUMNS: usize = 9;
+pub const ROOM_COLUMNS: usize = 10;
 
 /// Rooms handed out have `online_count` 0: presence is not the store's business.
 pub fn room(row: &dyn ReadRow) -> Result<Room> {
@@ -112,6 +127,7 @@ pub fn room(row: &dyn ReadRow) -> Result<Room> {
         kind: RoomKind::parse(&row.text(8)?).unwrap_or_default(),
         member: false,
         my_role: None,
+        mention_everyone: MentionEveryone::parse(&row.text(9)?).unwrap_or_default(),
     })
 }
 
@@ -172,5 +188,6 @@ pub fn new_message(request: &SendRequest, seq: u64, position: String, at: &str) 
         created_at: at.to_string(),
         edited_at: None,
         position,
+        mentions: request.mentions.clone(),
     }
 }

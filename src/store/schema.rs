@@ -87,6 +87,7 @@ pub const TABLES: &[Table] = &[
             col("created_at", Text),
             col("kind", Text),
             col("dm_key", NullableText),
+            col("mention_everyone", Text),
         ],
         key: &["id"],
     },
@@ -126,6 +127,7 @@ pub const TABLES: &[Table] = &[
             col("created_at", Text),
             col("edited_at", NullableText),
             col("deleted", Bool),
+            col("mentions", Text),
         ],
         key: &["id"],
     },
@@ -203,6 +205,47 @@ pub const TABLES: &[Table] = &[
             col("detail", Text),
         ],
         key: &["id"],
+    },
+    // Mentions, read markers, notification levels, Web Push (issue #10).
+    Table {
+        name: "mentions",
+        columns: &[
+            col("user_id", Text),
+            col("room_id", Text),
+            col("seq", Int),
+            col("message_id", Text),
+        ],
+        key: &["user_id", "room_id", "seq"],
+    },
+    Table {
+        name: "read_state",
+        columns: &[
+            col("user_id", Text),
+            col("room_id", Text),
+            col("last_read_seq", Int),
+            col("notifications", NullableText),
+        ],
+        key: &["user_id", "room_id"],
+    },
+    Table {
+        name: "push_subscriptions",
+        columns: &[
+            col("endpoint", Text),
+            col("user_id", Text),
+            col("p256dh", Text),
+            col("auth", Text),
+            col("created_at", Text),
+        ],
+        key: &["endpoint"],
+    },
+    Table {
+        name: "server_keys",
+        columns: &[
+            col("name", Text),
+            col("value", Text),
+            col("created_at", Text),
+        ],
+        key: &["name"],
     },
 ];
 

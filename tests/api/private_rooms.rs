@@ -110,11 +110,32 @@ pub async fn assert_unreachable(
         )
         .await,
     );
+    // Read markers and notification levels (issue #10).
+    assert_hidden(
+        "read marker",
+        crate::unread::put(app, &format!("{base}/read"), token, json!({"seq": 1})).await,
+    );
+    assert_hidden(
+        "notifications",
+        crate::unread::put(
+            app,
+            &format!("{base}/notifications"),
+            token,
+            json!({"level": "all"}),
+        )
+        .await,
+    );
     let (status, rooms) = app.get("/api/rooms", t).await;
     assert_eq!(status, 200);
     assert!(
         !rooms.as_array().unwrap().iter().any(|r| r["id"] == room),
         "listed: {rooms}"
+    );
+    let (status, unread) = app.get("/api/me/unread", t).await;
+    assert_eq!(status, 200);
+    assert!(
+        !unread.as_array().unwrap().iter().any(|r| r["room_id"] == room),
+        "in the unread list: {unread}"
     );
 
     let mut ws = app.ws(token).await;
@@ -125,6 +146,7 @@ pub async fn assert_unreachable(
         json!({"type": "move", "room_id": room, "message_id": message, "after": null, "ref": "move"}),
         json!({"type": "delete", "room_id": room, "message_id": message, "ref": "delete"}),
         json!({"type": "clear", "room_id": room, "ref": "clear"}),
+        json!({"type": "read", "room_id": room, "seq": 1, "ref": "read"}),
     ];
     for frame in frames {
         let reference = frame["ref"].clone();
