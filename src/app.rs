@@ -115,8 +115,14 @@ impl Application {
                 crate::chat::limits::Limits::from_config(&config),
                 metrics.clone(),
             )
-            .with_policy(policy),
+            .with_policy(policy)
+            .with_push(crate::chat::push::PushSettings {
+                subject: config.push_subject.clone(),
+                allow_insecure: config.push_allow_insecure,
+            }),
         );
+        // The VAPID key pair, made now on a first start (and shared through the store).
+        chat.push_key().await.context("making the Web Push key")?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;

@@ -212,6 +212,20 @@ pub struct Config {
     /// Seconds that shutdown waits for open connections to finish before giving up on them.
     #[arg(long, env = "PALAVER_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
+
+    /// The contact Web Push services are given with every push (the VAPID `sub` claim): a
+    /// `mailto:` or `https:` URL of whoever runs this server.
+    #[arg(
+        long,
+        env = "PALAVER_PUSH_SUBJECT",
+        default_value = "mailto:admin@localhost"
+    )]
+    pub push_subject: String,
+
+    /// Accept push subscriptions whose endpoint is `http://` or a loopback or private address
+    /// (a local push service, tests). Off: only `https://` endpoints on public hosts.
+    #[arg(long, env = "PALAVER_PUSH_ALLOW_INSECURE", default_value_t = false, action = ArgAction::Set)]
+    pub push_allow_insecure: bool,
 }
 
 /// The `palaver` command line: with no subcommand it serves, configured by [`Config`].

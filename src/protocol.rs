@@ -15,6 +15,8 @@ mod moderation;
 pub use moderation::*;
 mod accounts;
 pub use accounts::*;
+mod unread;
+pub use unread::*;
 
 /// The protocol version announced in `hello`.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -121,6 +123,10 @@ pub struct Room {
     /// default in DMs). Absent in events logged before pins existed.
     #[serde(default)]
     pub pins: PinPolicy,
+    /// Who may mention everyone with `@room` / `@here` (issue #10). Absent in events logged
+    /// before it existed: anyone.
+    #[serde(default)]
+    pub mention_everyone: MentionEveryone,
 }
 
 /// Who may pin and unpin a room's messages (issue #10).
@@ -225,6 +231,11 @@ pub struct Message {
     /// Whether the message is pinned in its room.
     #[serde(default)]
     pub pinned: bool,
+    // Mentions (issue #10, feat-unread).
+    /// The people the message mentions (`@name`, and everyone for `@room` / `@here`), by id:
+    /// only people who may read the room. Absent in events logged before mentions existed.
+    #[serde(default)]
+    pub mentions: Vec<String>,
 }
 
 /// A thread's summary, on its first message.
@@ -518,6 +529,15 @@ pub enum ClientFrame {
         #[ts(optional, type = "unknown")]
         reference: Option<Ref>,
     },
+    // Read markers (issue #10, feat-unread).
+    /// Everything of the room up to `seq` is read (as `PUT /api/rooms/{room_id}/read`).
+    Read {
+        room_id: String,
+        seq: u64,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        #[ts(optional, type = "unknown")]
+        reference: Option<Ref>,
+    },
 }
 
 /// `after` of a move must be present; `null` is a meaningful value (the top), not a default.
@@ -542,6 +562,7 @@ impl ClientFrame {
         "ping",
         "react",
         "unreact",
+        "read",
     ];
 
     /// The request's `ref`, echoed in its error frame.
@@ -557,6 +578,7 @@ impl ClientFrame {
             | ClientFrame::Ping { reference }
             | ClientFrame::React { reference, .. }
             | ClientFrame::Unreact { reference, .. } => reference.as_ref(),
+            ClientFrame::Read { reference, .. } => reference.as_ref(),
             ClientFrame::Typing { .. } => None,
         }
     }
@@ -637,6 +659,19 @@ pub enum ServerFrame {
         #[serde(skip_serializing_if = "Option::is_none", default)]
         #[ts(optional)]
         client_id: Option<String>,
+    },
+    // Read markers and notifications (issue #10, feat-unread).
+    /// This person's read marker of the room moved to `seq` (on any of their devices): sent
+    /// to every socket of theirs, subscribed to the room or not.
+    ReadMarker {
+        room_id: String,
+        seq: u64,
+    },
+    /// A message that notifies this person (it mentions them, or their level in the room is
+    /// `all`): sent to every socket of theirs, never the author's.
+    Notification {
+        room_id: String,
+        message: Message,
     },
 }
 
@@ -761,7 +796,7 @@ pub struct SendMessageRequest {
     pub thread_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, TS, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, TS, utoipa::ToSchema)]
 pub struct UpdateRoomRequest {
     #[serde(default)]
     #[ts(optional)]
@@ -776,6 +811,10 @@ pub struct UpdateRoomRequest {
     #[serde(default)]
     #[ts(optional)]
     pub pins: Option<String>,
+    /// "anyone" or "moderators": who may mention everyone (`@room`, `@here`).
+    #[serde(default)]
+    #[ts(optional)]
+    pub mention_everyone: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS, utoipa::ToSchema)]
@@ -941,6 +980,16 @@ pub fn typescript_declarations() -> String {
         PinPolicy::decl(&cfg),
         ThreadSummary::decl(&cfg),
         Reaction::decl(&cfg),
+        MentionEveryone::decl(&cfg),
+        NotificationLevel::decl(&cfg),
+        ReadRequest::decl(&cfg),
+        UnreadEntry::decl(&cfg),
+        NotificationsRequest::decl(&cfg),
+        PushKey::decl(&cfg),
+        PushSubscriptionKeys::decl(&cfg),
+        PushSubscriptionRequest::decl(&cfg),
+        PushUnsubscribeRequest::decl(&cfg),
+        PushPayload::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from src/protocol.rs by `cargo test` (UPDATE_TS=1 rewrites it). Do not edit.\n\n",

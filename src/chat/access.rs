@@ -254,6 +254,38 @@ impl Gate {
         Ok(kept)
     }
 
+    /// Keeps, in order, the entries of rooms the user is a member of (each with the room's kind
+    /// and the user's role there) that they may read; a bot limited to chosen rooms keeps only
+    /// those. For lists of the caller's own rooms (the unread counts), where the facts come
+    /// with the list and nothing more is read.
+    pub async fn readable_memberships<T>(
+        &self,
+        user: &User,
+        entries: Vec<(T, RoomKind, Role)>,
+    ) -> Result<Vec<T>>
+    where
+        T: AsRef<str>,
+    {
+        let mut kept = Vec::with_capacity(entries.len());
+        for (entry, kind, role) in entries {
+            let room_id = entry.as_ref();
+            if !self.scopes.allows(user, room_id).await? {
+                continue;
+            }
+            let facts = Facts {
+                user,
+                room_id,
+                kind: Some(kind),
+                room: None,
+                role: Some(role),
+            };
+            if self.policy.allows(Need::Read, &facts) {
+                kept.push(entry);
+            }
+        }
+        Ok(kept)
+    }
+
     /// Who may read `room`, as a test on each user, for frames that go to every connection (a
     /// room-list update). Fetches the room's members once when the policy needs roles (for a
     /// room that is not public).
@@ -302,6 +334,12 @@ impl Gate {
             return Err(Error::Muted);
         }
         Ok(())
+    }
+
+    /// The room's kind, from the per-node cache or the store (`room_not_found` for no such
+    /// room): for the rules that differ by kind (notification defaults).
+    pub async fn room_kind(&self, room_id: &str) -> Result<RoomKind> {
+        self.kind(room_id).await
     }
 
     /// The room's kind, from the cache or the store (`room_not_found` for no such room).

@@ -70,6 +70,7 @@ impl Chat {
         let body = validate::body(body)?;
         let threading = threading.checked()?;
         self.limits.message(&user.id)?;
+        let mentions = self.mentions(user, room_id, body).await?;
         let start = Instant::now();
         let ticket = self.store.submit_send(SendRequest {
             room_id: room_id.to_string(),
@@ -78,6 +79,7 @@ impl Chat {
             body: body.to_string(),
             reply_to: threading.reply_to,
             thread_id: threading.thread_id,
+            mentions,
         });
         let chat = self.clone();
         Ok(async move {
@@ -92,6 +94,7 @@ impl Chat {
                     if !chat.store_publishes {
                         chat.publish(&events);
                     }
+                    chat.notify_later(message.clone(), message.mentions.clone(), true);
                     Ok((message, true))
                 }
                 SendOutcome::Existing(message) => Ok((message, false)),
@@ -100,7 +103,7 @@ impl Chat {
     }
 
     pub async fn edit(
-        &self,
+        self: &Arc<Self>,
         user: &User,
         room_id: &str,
         message_id: &str,
@@ -115,10 +118,20 @@ impl Chat {
             return Err(Error::Forbidden("only the author can edit a message"));
         }
         self.limits.message(&user.id)?;
-        let (message, event) = self
-            .timed("edit", self.store.edit_message(room_id, message_id, body))
-            .await?;
+        let mentions = self.mentions(user, room_id, body).await?;
+        let newly: Vec<String> = mentions
+            .iter()
+            .filter(|id| !message.mentions.contains(id))
+            .cloned()
+            .collect();
+        let edit = self
+            .store
+            .edit_message(room_id, message_id, body, &mentions);
+        let (message, event) = self.timed("edit", edit).await?;
         self.publish(std::slice::from_ref(&event));
+        if !newly.is_empty() {
+            self.notify_later(message.clone(), newly, false);
+        }
         Ok(message)
     }
 

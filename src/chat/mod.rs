@@ -12,6 +12,8 @@
 //! [`messages`] (sends, edits, history, the event log), [`moderation`] (kick, ban, mute, reports,
 //! the audit log), [`bots`] (bot accounts and their tokens), [`webhooks`] (incoming webhooks),
 //! [`threads`] (replies and thread pages), [`reactions`], [`pins`];
+//! [`mentions`] (who a body mentions), [`unread`] (read markers, unread counts, notification
+//! levels, notifications), [`push`] (Web Push; its cryptography in [`webpush`]);
 //! [`access`] is the gate they all ask, and [`scope`] the rooms a bot may reach at all.
 
 pub mod access;
@@ -21,17 +23,21 @@ pub mod dms;
 pub mod guests;
 pub mod invites;
 pub mod limits;
+pub mod mentions;
 pub mod messages;
 pub mod moderation;
 pub mod names;
 pub mod people;
 pub mod pins;
+pub mod push;
 pub mod reactions;
 pub mod rooms;
 pub mod scope;
 pub mod threads;
+pub mod unread;
 pub mod validate;
 pub mod webhooks;
+pub mod webpush;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -70,6 +76,10 @@ pub struct Chat {
     usernames: names::Usernames,
     /// The store publishes committed sends itself (see [`crate::store::MessageStore::publish_sends`]).
     store_publishes: bool,
+    /// Web Push: the key and the sender (see [`push`]).
+    pusher: Arc<push::Pusher>,
+    /// Bounds the notification tasks in flight (see [`unread`]).
+    notifying: Arc<tokio::sync::Semaphore>,
 }
 
 /// Publishes committed events to every node, in order, and marks the rooms whose member
@@ -114,7 +124,15 @@ impl Chat {
             typing: Mutex::new(HashMap::new()),
             usernames: names::Usernames::default(),
             store_publishes,
+            pusher: Arc::new(push::Pusher::new(push::PushSettings::default())),
+            notifying: Arc::new(tokio::sync::Semaphore::new(unread::NOTIFY_IN_FLIGHT)),
         }
+    }
+
+    /// The same rules with these Web Push settings.
+    pub fn with_push(mut self, settings: push::PushSettings) -> Self {
+        self.pusher = Arc::new(push::Pusher::new(settings));
+        self
     }
 
     /// The same rules with another access policy (tests prove the gate is asked everywhere by

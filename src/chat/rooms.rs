@@ -5,7 +5,9 @@
 //! in (every socket resume subscribes again) writes nothing and takes nothing.
 
 use crate::error::{Error, Result};
-use crate::protocol::{Member, Rearrange, Role, Room, RoomKind, RoomListChange, User};
+use crate::protocol::{
+    Member, MentionEveryone, Rearrange, Role, Room, RoomKind, RoomListChange, User,
+};
 use crate::store::page::{Page, Paged};
 use crate::store::RoomPatch;
 
@@ -102,29 +104,19 @@ impl Chat {
         Ok(self.for_caller(room, Some(Role::Owner)))
     }
 
+    /// Changes a room's settings (name, topic, who may rearrange, pin and mention everyone):
+    /// one `room.updated` event for the whole change.
     pub async fn update_room(
         &self,
         user: &User,
         room_id: &str,
-        name: Option<&str>,
-        topic: Option<&str>,
-        rearrange: Option<&str>,
+        change: &crate::protocol::UpdateRoomRequest,
     ) -> Result<Room> {
-        self.update_room_with_pins(user, room_id, name, topic, rearrange, None)
-            .await
-    }
-
-    /// [`Chat::update_room`], also setting who may pin (issue #10): one `room.updated` event
-    /// for the whole change.
-    pub async fn update_room_with_pins(
-        &self,
-        user: &User,
-        room_id: &str,
-        name: Option<&str>,
-        topic: Option<&str>,
-        rearrange: Option<&str>,
-        pins: Option<&str>,
-    ) -> Result<Room> {
+        let name = change.name.as_deref();
+        let topic = change.topic.as_deref();
+        let rearrange = change.rearrange.as_deref();
+        let pins = change.pins.as_deref();
+        let mention_everyone = change.mention_everyone.as_deref();
         let patch = RoomPatch {
             pins: pins
                 .map(|p| {
@@ -140,6 +132,15 @@ impl Chat {
                     Rearrange::parse(r).ok_or_else(|| {
                         Error::InvalidRequest(
                             "rearrange is one of anyone, moderators, nobody".into(),
+                        )
+                    })
+                })
+                .transpose()?,
+            mention_everyone: mention_everyone
+                .map(|r| {
+                    MentionEveryone::parse(r).ok_or_else(|| {
+                        Error::InvalidRequest(
+                            "mention_everyone is one of anyone, moderators".into(),
                         )
                     })
                 })

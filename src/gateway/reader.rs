@@ -308,6 +308,7 @@ impl Reader {
             } => {
                 chat.unreact(user, &room_id, &message_id, &emoji).await?;
             }
+            ClientFrame::Read { room_id, seq, .. } => chat.mark_read(user, &room_id, seq).await?,
             ClientFrame::Typing { room_id } => {
                 let room: Arc<str> = Arc::from(room_id.as_str());
                 if !self.subscribed.contains(&room) {

@@ -17,6 +17,7 @@ pub mod people;
 pub mod rooms;
 pub mod threads;
 pub mod ui;
+pub mod unread;
 pub mod webhooks;
 
 use axum::extract::DefaultBodyLimit;
@@ -114,6 +115,7 @@ pub fn router() -> Router<AppState> {
         .merge(bots::router())
         .merge(webhooks::router())
         .merge(moderation::router())
+        .merge(unread::router())
         .merge(ops::router())
         .merge(openapi::router())
         .merge(crate::gateway::router())

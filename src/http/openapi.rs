@@ -15,7 +15,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    auth, bots, invites, me, members, messages, moderation, ops, people, rooms, threads, webhooks,
+    auth, bots, invites, me, members, messages, moderation, ops, people, rooms, threads, unread,
+    webhooks,
 };
 use crate::protocol;
 use crate::state::AppState;
@@ -48,6 +49,8 @@ use crate::state::AppState;
         me::update_profile, me::delete_account, me::change_password, me::sessions,
         me::revoke_session, me::export, me::claim,
         people::directory, people::profile, people::config,
+        unread::mark_read, unread::unread, unread::set_notifications, unread::push_key,
+        unread::subscribe, unread::unsubscribe,
     ),
     components(schemas(
         protocol::User, protocol::Room, protocol::RoomKind, protocol::Rearrange, protocol::Role, protocol::Member,
@@ -65,6 +68,10 @@ use crate::state::AppState;
         protocol::ClaimRequest, protocol::DeleteAccountRequest, protocol::SessionView,
         protocol::ExportMembership, protocol::AccountExport, protocol::ServerConfig,
         protocol::PinPolicy, protocol::ThreadSummary, protocol::Reaction,
+        protocol::MentionEveryone, protocol::NotificationLevel, protocol::ReadRequest,
+        protocol::UnreadEntry, protocol::NotificationsRequest, protocol::PushKey,
+        protocol::PushSubscriptionKeys, protocol::PushSubscriptionRequest,
+        protocol::PushUnsubscribeRequest, protocol::PushPayload,
     )),
     modifiers(&Security),
     tags(
@@ -75,6 +82,7 @@ use crate::state::AppState;
         (name = "bots", description = "Bot accounts and their tokens"),
         (name = "webhooks", description = "Incoming webhooks: post into a room with a secret URL"),
         (name = "moderation", description = "Kick, ban, mute, reports, the audit log"),
+        (name = "unread", description = "Read markers, unread counts, notification levels, Web Push"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]

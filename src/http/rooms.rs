@@ -80,17 +80,7 @@ async fn update(
     Path(room_id): Path<String>,
     ApiJson(body): ApiJson<UpdateRoomRequest>,
 ) -> Result<Json<Room>> {
-    let room = state
-        .chat
-        .update_room_with_pins(
-            &auth.user,
-            &room_id,
-            body.name.as_deref(),
-            body.topic.as_deref(),
-            body.rearrange.as_deref(),
-            body.pins.as_deref(),
-        )
-        .await?;
+    let room = state.chat.update_room(&auth.user, &room_id, &body).await?;
     Ok(Json(room))
 }
 

@@ -52,7 +52,8 @@ impl Sql {
 
 /// `sql!("… WHERE deleted = " FALSE " …")`: one statement, spelled for both dialects at compile
 /// time. Parts are string literals, macro calls that make one (`message_columns!()`), and the
-/// words `FALSE`, `TRUE` and `FOR_UPDATE` (PostgreSQL's row lock; nothing in SQLite).
+/// words `FALSE`, `TRUE`, `FOR_UPDATE` (PostgreSQL's row lock; nothing in SQLite) and `GREATEST`
+/// (the larger of its arguments: SQLite's many-argument `MAX`).
 macro_rules! sql {
     (@$d:ident [$($out:expr,)*]) => { concat!($($out,)*) };
     (@sqlite [$($out:expr,)*] FALSE $($rest:tt)*) => {
@@ -72,6 +73,12 @@ macro_rules! sql {
     };
     (@postgres [$($out:expr,)*] FOR_UPDATE $($rest:tt)*) => {
         $crate::store::dialect::sql!(@postgres [$($out,)* " FOR UPDATE",] $($rest)*)
+    };
+    (@sqlite [$($out:expr,)*] GREATEST $($rest:tt)*) => {
+        $crate::store::dialect::sql!(@sqlite [$($out,)* "MAX",] $($rest)*)
+    };
+    (@postgres [$($out:expr,)*] GREATEST $($rest:tt)*) => {
+        $crate::store::dialect::sql!(@postgres [$($out,)* "GREATEST",] $($rest)*)
     };
     (@$d:ident [$($out:expr,)*] $m:ident ! () $($rest:tt)*) => {
         $crate::store::dialect::sql!(@$d [$($out,)* $m!(),] $($rest)*)

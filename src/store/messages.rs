@@ -34,6 +34,7 @@ pub trait MessageStore: Send + Sync + 'static {
             body: body.to_string(),
             reply_to: None,
             thread_id: None,
+            mentions: Vec::new(),
         })
         .await
     }
@@ -48,11 +49,13 @@ pub trait MessageStore: Send + Sync + 'static {
     fn publish_sends(&self, publish: Publisher) -> bool;
     /// `MessageNotFound` when the message is not in this room (or was deleted).
     async fn get_message(&self, room_id: &str, message_id: &str) -> Result<Message>;
+    /// Replaces the body and whom the message mentions.
     async fn edit_message(
         &self,
         room_id: &str,
         message_id: &str,
         body: &str,
+        mentions: &[String],
     ) -> Result<(Message, StoredEvent)>;
     /// Deletes the message and erases its body from the store, earlier events included.
     async fn delete_message(&self, room_id: &str, message_id: &str) -> Result<StoredEvent>;
@@ -274,19 +277,25 @@ impl<B: Backend> MessageStore for B {
         room_id: &str,
         message_id: &str,
         body: &str,
+        mentions: &[String],
     ) -> Result<(Message, StoredEvent)> {
         let mut tx = self.begin().await?;
         lock_room(&mut *tx, room_id).await?;
         let mut message = message_in(&mut *tx, room_id, message_id).await?;
         message.body = body.to_string();
         message.edited_at = Some(now());
-        let sql = sql!("UPDATE messages SET body = $1, edited_at = $2 WHERE id = $3");
+        message.mentions = mentions.to_vec();
+        let column = rows::mentions_column(mentions);
+        let sql =
+            sql!("UPDATE messages SET body = $1, edited_at = $2, mentions = $3 WHERE id = $4");
         let args = [
             Arg::Text(body),
             Arg::OptText(message.edited_at.as_deref()),
+            Arg::Text(&column),
             Arg::Text(message_id),
         ];
         dialect::execute(&mut *tx, &sql, &args).await?;
+        super::unread::replace_mentions(&mut *tx, &message).await?;
         let kind = EventKind::MessageEdited {
             message: message.clone(),
         };

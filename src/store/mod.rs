@@ -31,12 +31,14 @@ pub mod people;
 pub mod pins;
 pub mod position;
 pub mod postgres;
+pub mod push;
 pub mod reactions;
 pub mod rooms;
 mod rows;
 pub mod schema;
 mod sends;
 pub mod sqlite;
+pub mod unread;
 pub mod webhooks;
 
 pub use accounts::AccountStore;
@@ -48,8 +50,10 @@ pub use messages::MessageStore;
 pub use moderation::ModerationStore;
 pub use people::PeopleStore;
 pub use pins::PinStore;
+pub use push::{PushStore, PushSubscription};
 pub use reactions::ReactionStore;
 pub use rooms::RoomStore;
+pub use unread::UnreadStore;
 pub use webhooks::{WebhookRecord, WebhookStore};
 
 use std::future::Future;
@@ -59,7 +63,7 @@ use std::sync::{Arc, OnceLock};
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::protocol::{Effects, Event, Message, Rearrange, User};
+use crate::protocol::{Effects, Event, MentionEveryone, Message, Rearrange, User};
 
 /// A live session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,6 +191,9 @@ pub struct SendRequest {
     // room, else `MessageNotFound`); a thread reply's `thread_id` is resolved to the root.
     pub reply_to: Option<String>,
     pub thread_id: Option<String>,
+    /// Whom the message mentions (the chat rules decided, see `chat::mentions`); the author
+    /// may be among them but gets no mention row.
+    pub mentions: Vec<String>,
 }
 
 /// The answer to a submitted send, once it is committed (or has failed).
@@ -241,6 +248,7 @@ pub struct RoomPatch {
     pub topic: Option<String>,
     pub rearrange: Option<Rearrange>,
     pub pins: Option<crate::protocol::PinPolicy>,
+    pub mention_everyone: Option<MentionEveryone>,
 }
 
 /// One page of a room's messages in display (position) order.
@@ -267,6 +275,8 @@ pub trait Store:
     + ModerationStore
     + ReactionStore
     + PinStore
+    + UnreadStore
+    + PushStore
 {
     /// Reachability check for `/readyz`.
     async fn ping(&self) -> Result<()>;

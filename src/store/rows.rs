@@ -9,7 +9,8 @@ use super::page::Key;
 use super::{SendRequest, StoredEvent};
 use crate::error::Result;
 use crate::protocol::{
-    Event, EventKind, Message, PinPolicy, Rearrange, Role, Room, RoomKind, ThreadSummary, User,
+    Event, EventKind, MentionEveryone, Message, PinPolicy, Rearrange, Role, Room, RoomKind,
+    ThreadSummary, User,
 };
 
 /// A user's columns under the table alias `$a` (`"u"`: `u.id, u.username, u.guest, u.admin,
@@ -65,6 +66,8 @@ macro_rules! message_columns {
         concat!(
             "m.id, m.room_id, m.seq, m.body, m.client_id, m.created_at, m.edited_at, m.position, ",
             $crate::store::rows::user_columns_of!("u"),
+            // Mentions (read by `message_at`), then replies, threads and pins (issue #10).
+            ", m.mentions",
             ", m.reply_to, m.thread_id, m.reply_count, m.last_reply_at, \
              EXISTS (SELECT 1 FROM pins pn WHERE pn.message_id = m.id)"
         )
@@ -75,7 +78,7 @@ pub(crate) use message_columns;
 /// Reads the columns of [`message_columns!`].
 pub fn message(row: &dyn ReadRow) -> Result<Message> {
     let mut message = message_at(row, 0)?;
-    let at = 8 + USER_COLUMNS;
+    let at = 9 + USER_COLUMNS;
     message.reply_to = row.opt_text(at)?;
     message.thread_id = row.opt_text(at + 1)?;
     message.thread = thread_summary(row.int(at + 2)?, row.opt_text(at + 3)?);
@@ -113,20 +116,35 @@ pub fn message_at(row: &dyn ReadRow, at: usize) -> Result<Message> {
         thread: None,
         reactions: Vec::new(),
         pinned: false,
+        mentions: mention_ids(&row.text(at + 8 + USER_COLUMNS)?),
     })
+}
+
+/// The column `messages.mentions` (ids separated by spaces) as the wire's list.
+pub fn mention_ids(column: &str) -> Vec<String> {
+    column
+        .split_ascii_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The wire's list of mentioned ids as the column `messages.mentions`.
+pub fn mentions_column(ids: &[String]) -> String {
+    ids.join(" ")
 }
 
 /// A room (`rooms r`) with its member count.
 macro_rules! room_columns {
     () => {
         "r.id, r.name, r.topic, r.owner_id, r.rearrange, r.last_seq, r.created_at, \
-         (SELECT COUNT(*) FROM members mb WHERE mb.room_id = r.id), r.kind, r.pins"
+         (SELECT COUNT(*) FROM members mb WHERE mb.room_id = r.id), r.kind, r.pins, \
+         r.mention_everyone"
     };
 }
 pub(crate) use room_columns;
 
 /// The number of columns [`room_columns!`] names.
-pub const ROOM_COLUMNS: usize = 10;
+pub const ROOM_COLUMNS: usize = 11;
 
 /// Rooms handed out have `online_count` 0: presence is not the store's business.
 pub fn room(row: &dyn ReadRow) -> Result<Room> {
@@ -144,6 +162,7 @@ pub fn room(row: &dyn ReadRow) -> Result<Room> {
         member: false,
         my_role: None,
         pins: PinPolicy::parse(&row.text(9)?).unwrap_or_default(),
+        mention_everyone: MentionEveryone::parse(&row.text(10)?).unwrap_or_default(),
     })
 }
 
@@ -209,5 +228,6 @@ pub fn new_message(request: &SendRequest, seq: u64, position: String, at: &str) 
         thread: None,
         reactions: Vec::new(),
         pinned: false,
+        mentions: request.mentions.clone(),
     }
 }

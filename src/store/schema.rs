@@ -88,6 +88,7 @@ pub const TABLES: &[Table] = &[
             col("kind", Text),
             col("dm_key", NullableText),
             col("pins", Text),
+            col("mention_everyone", Text),
         ],
         key: &["id"],
     },
@@ -131,6 +132,7 @@ pub const TABLES: &[Table] = &[
             col("thread_id", NullableText),
             col("reply_count", Int),
             col("last_reply_at", NullableText),
+            col("mentions", Text),
         ],
         key: &["id"],
     },
@@ -231,6 +233,47 @@ pub const TABLES: &[Table] = &[
             col("seq", Int),
         ],
         key: &["message_id"],
+    },
+    // Mentions, read markers, notification levels, Web Push (issue #10).
+    Table {
+        name: "mentions",
+        columns: &[
+            col("user_id", Text),
+            col("room_id", Text),
+            col("seq", Int),
+            col("message_id", Text),
+        ],
+        key: &["user_id", "room_id", "seq"],
+    },
+    Table {
+        name: "read_state",
+        columns: &[
+            col("user_id", Text),
+            col("room_id", Text),
+            col("last_read_seq", Int),
+            col("notifications", NullableText),
+        ],
+        key: &["user_id", "room_id"],
+    },
+    Table {
+        name: "push_subscriptions",
+        columns: &[
+            col("endpoint", Text),
+            col("user_id", Text),
+            col("p256dh", Text),
+            col("auth", Text),
+            col("created_at", Text),
+        ],
+        key: &["endpoint"],
+    },
+    Table {
+        name: "server_keys",
+        columns: &[
+            col("name", Text),
+            col("value", Text),
+            col("created_at", Text),
+        ],
+        key: &["name"],
     },
 ];
 

@@ -108,9 +108,9 @@ static INSERT_MEMBERS: RowsSql = RowsSql::new(
 static INSERT_MESSAGES: RowsSql = RowsSql::new(
     sql!(
         "INSERT INTO messages (id, room_id, seq, author_id, client_id, body, position, \
-         created_at, reply_to, thread_id) VALUES "
+         created_at, reply_to, thread_id, mentions) VALUES "
     ),
-    10,
+    11,
     sql!(""),
 );
 /// The live messages the group's replies and thread replies name (issue #10).
@@ -267,9 +267,14 @@ pub async fn store_group<C: Conn>(
         let sql = INSERT_MEMBERS.text(C::DIALECT, chunk.len());
         conn.execute(&sql, &args).await?;
     }
-    for chunk in messages.chunks(CHUNK) {
-        let mut args = Vec::with_capacity(chunk.len() * 10);
-        for m in chunk {
+    let columns: Vec<String> = messages
+        .iter()
+        .map(|m| rows::mentions_column(&m.mentions))
+        .collect();
+    let rows_of: Vec<(&Message, &String)> = messages.iter().zip(&columns).collect();
+    for chunk in rows_of.chunks(CHUNK) {
+        let mut args = Vec::with_capacity(chunk.len() * 11);
+        for (m, mentions) in chunk {
             args.extend([
                 Arg::Text(&m.id),
                 Arg::Text(&m.room_id),
@@ -281,6 +286,7 @@ pub async fn store_group<C: Conn>(
                 Arg::Text(&m.created_at),
                 Arg::OptText(m.reply_to.as_deref()),
                 Arg::OptText(m.thread_id.as_deref()),
+                Arg::Text(mentions),
             ]);
         }
         let sql = INSERT_MESSAGES.text(C::DIALECT, chunk.len());
@@ -295,6 +301,7 @@ pub async fn store_group<C: Conn>(
         let sql = SET_THREADS.text(C::DIALECT, chunk.len());
         conn.execute(&sql, &args).await?;
     }
+    super::unread::insert_mentions(conn, &messages).await?;
     for chunk in events.chunks(CHUNK) {
         let mut args = Vec::with_capacity(chunk.len() * 4);
         for (event, message_id) in chunk {

@@ -306,6 +306,41 @@ async fn a_sqlite_store_copied_to_postgres_serves_the_same_chat() {
     send(&single, &bob_token, &general, "g1", "hello general").await;
     send(&single, &carol_token, &general, "g2", "hi bob").await;
 
+    // Issue #10: a mention, bob's read marker and level, alice's push subscription, the VAPID key.
+    send(&single, &alice_token, &lounge, "m1", "@bob look").await;
+    let read = json!({"seq": 3});
+    let (status, _) = crate::unread::put(
+        &single,
+        &format!("/api/rooms/{lounge}/read"),
+        &bob_token,
+        read,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let level = json!({"level": "all"});
+    let (status, _) = crate::unread::put(
+        &single,
+        &format!("/api/rooms/{lounge}/notifications"),
+        &bob_token,
+        level,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let subscription = json!({"endpoint": "https://push.example.com/send/alice",
+        "keys": {"p256dh": "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4",
+            "auth": "BTBZMqHH6r4Tts7J_aSIgg"}});
+    let (status, _) = single
+        .post("/api/push/subscriptions", Some(&alice_token), subscription)
+        .await;
+    assert_eq!(status, 201);
+    let unread_before = ok(&single, "/api/me/unread", &bob_token).await;
+    assert!(unread_before
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["mentions"] == 1));
+    let key_before = ok(&single, "/api/push/key", &bob_token).await;
+
     let before = snapshot(&single, &alice_token).await;
     let lounge_last_seq = before["per_room"][&lounge]["room"]["last_seq"]
         .as_u64()
@@ -331,6 +366,10 @@ async fn a_sqlite_store_copied_to_postgres_serves_the_same_chat() {
     assert_eq!(count_line(&stdout, "reactions"), 3, "{stdout}");
     assert_eq!(count_line(&stdout, "pins"), 1, "{stdout}");
     assert_eq!(file_hash(&db_file), hash, "the source file was modified");
+    assert_eq!(count_line(&stdout, "mentions"), 1, "{stdout}");
+    assert_eq!(count_line(&stdout, "read_state"), 1, "{stdout}");
+    assert_eq!(count_line(&stdout, "push_subscriptions"), 1, "{stdout}");
+    assert_eq!(count_line(&stdout, "server_keys"), 1, "{stdout}");
 
     // A second copy into the now-filled database refuses and changes nothing.
     let again = copy(dir.path(), &target.url).await;
@@ -363,6 +402,11 @@ async fn a_sqlite_store_copied_to_postgres_serves_the_same_chat() {
         serde_json::to_value(&thread_after.messages).unwrap(),
         serde_json::to_value(&thread_before.messages).unwrap()
     );
+    assert_eq!(
+        ok(&cluster, "/api/me/unread", &bob_token).await,
+        unread_before
+    );
+    assert_eq!(ok(&cluster, "/api/push/key", &bob_token).await, key_before);
     let (status, _) = cluster
         .get(&format!("/api/rooms/{doomed}"), Some(&alice_token))
         .await;

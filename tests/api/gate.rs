@@ -187,6 +187,21 @@ async fn a_policy_that_refuses_everything_closes_every_path_over_rest_and_the_so
         "webhook post",
         app.post(url, None, json!({"body": "gated"})).await,
     );
+    // Read markers and notification levels (issue #10).
+    assert_hidden(
+        "read marker",
+        crate::unread::put(&app, &format!("{base}/read"), &token, json!({"seq": 1})).await,
+    );
+    assert_hidden(
+        "notifications",
+        crate::unread::put(
+            &app,
+            &format!("{base}/notifications"),
+            &token,
+            json!({"level": "all"}),
+        )
+        .await,
+    );
     assert_hidden("delete room", app.delete(&base, Some(&token)).await);
     let (status, rooms) = app.get("/api/rooms", Some(&token)).await;
     assert_eq!(status, 200);
@@ -203,6 +218,7 @@ async fn a_policy_that_refuses_everything_closes_every_path_over_rest_and_the_so
         json!({"type": "send", "room_id": id, "client_id": "c5", "body": "x", "thread_id": message, "ref": "thread send"}),
         json!({"type": "react", "room_id": id, "message_id": message, "emoji": "👍", "ref": "react"}),
         json!({"type": "unreact", "room_id": id, "message_id": message, "emoji": "👍", "ref": "unreact"}),
+        json!({"type": "read", "room_id": id, "seq": 1, "ref": "read"}),
     ];
     for frame in frames {
         let reference = frame["ref"].clone();

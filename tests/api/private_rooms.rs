@@ -140,11 +140,36 @@ pub async fn assert_unreachable(
         )
         .await,
     );
+    // Read markers and notification levels (issue #10).
+    assert_hidden(
+        "read marker",
+        crate::unread::put(app, &format!("{base}/read"), token, json!({"seq": 1})).await,
+    );
+    assert_hidden(
+        "notifications",
+        crate::unread::put(
+            app,
+            &format!("{base}/notifications"),
+            token,
+            json!({"level": "all"}),
+        )
+        .await,
+    );
     let (status, rooms) = app.get("/api/rooms", t).await;
     assert_eq!(status, 200);
     assert!(
         !rooms.as_array().unwrap().iter().any(|r| r["id"] == room),
         "listed: {rooms}"
+    );
+    let (status, unread) = app.get("/api/me/unread", t).await;
+    assert_eq!(status, 200);
+    assert!(
+        !unread
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["room_id"] == room),
+        "in the unread list: {unread}"
     );
 
     let mut ws = app.ws(token).await;
@@ -158,6 +183,7 @@ pub async fn assert_unreachable(
         json!({"type": "send", "room_id": room, "client_id": "stranger-5", "body": "x", "thread_id": message, "ref": "thread send"}),
         json!({"type": "react", "room_id": room, "message_id": message, "emoji": "👍", "ref": "react"}),
         json!({"type": "unreact", "room_id": room, "message_id": message, "emoji": "👍", "ref": "unreact"}),
+        json!({"type": "read", "room_id": room, "seq": 1, "ref": "read"}),
     ];
     for frame in frames {
         let reference = frame["ref"].clone();

@@ -412,7 +412,14 @@ impl Case<'_> {
                     Expect::Refused("forbidden")
                 };
                 let result = chat
-                    .update_room(&self.users[user], room, None, None, Some(to.as_str()))
+                    .update_room(
+                        &self.users[user],
+                        room,
+                        &palaver::protocol::UpdateRoomRequest {
+                            rearrange: Some(to.as_str().to_string()),
+                            ..Default::default()
+                        },
+                    )
                     .await
                     .map(|r| assert_eq!(r.rearrange, to));
                 (result, expect)

@@ -126,7 +126,7 @@ pub async fn every_change_is_one_event_with_the_next_seq(store: Arc<dyn Store>) 
     assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [3]);
     assert_eq!(message.seq, 3);
     let (_, edited) = store
-        .edit_message(&room.id, &message.id, "hi!")
+        .edit_message(&room.id, &message.id, "hi!", &[])
         .await
         .unwrap();
     assert_eq!(edited.seq, 4);
@@ -286,7 +286,7 @@ pub async fn a_deleted_message_leaves_no_text_behind(store: Arc<dyn Store>) {
     let (room, _) = store.create_room("Room", "", &owner).await.unwrap();
     let message = send(&*store, &room.id, &owner, "c1", "secret words").await;
     store
-        .edit_message(&room.id, &message.id, "more secret words")
+        .edit_message(&room.id, &message.id, "more secret words", &[])
         .await
         .unwrap();
     store.delete_message(&room.id, &message.id).await.unwrap();
@@ -438,6 +438,7 @@ pub async fn submitted_sends_are_stored_in_submission_order(store: Arc<dyn Store
         body: format!("body of {client_id}"),
         reply_to: None,
         thread_id: None,
+        mentions: Vec::new(),
     };
     let mut tickets = Vec::new();
     for i in 0..150 {
@@ -511,6 +512,7 @@ pub async fn committed_sends_are_published_in_order_before_their_answer(store: A
         body: "hello".to_string(),
         reply_to: None,
         thread_id: None,
+        mentions: Vec::new(),
     };
     let mut tickets = Vec::new();
     for i in 0..60 {

@@ -19,6 +19,7 @@ const room: Room = {
   online_count: 0,
   last_seq: 0,
   rearrange: "anyone",
+  mention_everyone: "anyone",
   created_at: "2026-01-01T00:00:00.000Z",
   kind: "public",
   member: true,

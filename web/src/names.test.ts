@@ -15,6 +15,7 @@ function room(patch: Partial<Room> = {}): Room {
     online_count: 0,
     last_seq: 0,
     rearrange: "anyone",
+    mention_everyone: "anyone",
     created_at: "2026-01-01T00:00:00.000Z",
     kind: "public",
     member: true,

@@ -42,7 +42,12 @@ my_role: Role | null,
  * Who may pin messages: `moderators` (the default in rooms) or `anyone` who may post (the
  * default in DMs). Absent in events logged before pins existed.
  */
-pins: PinPolicy, };
+pins: PinPolicy, 
+/**
+ * Who may mention everyone with `@room` / `@here` (issue #10). Absent in events logged
+ * before it existed: anyone.
+ */
+mention_everyone: MentionEveryone, };
 
 export type Role = "owner" | "admin" | "moderator" | "member";
 
@@ -78,7 +83,12 @@ reactions: Array<Reaction>,
 /**
  * Whether the message is pinned in its room.
  */
-pinned: boolean, };
+pinned: boolean, 
+/**
+ * The people the message mentions (`@name`, and everyone for `@room` / `@here`), by id:
+ * only people who may read the room. Absent in events logged before mentions existed.
+ */
+mentions: Array<string>, };
 
 export type Event = { room_id: string, seq: number, at: string, } & ({ "kind": "message.created", message: Message, thread?: ThreadSummary, } | { "kind": "message.edited", message: Message, } | { "kind": "message.deleted", message_id: string, thread_id?: string, thread?: ThreadSummary, } | { "kind": "message.moved", message_id: string, position: string, after: string | null, } | { "kind": "room.cleared", by: User, } | { "kind": "member.joined", user: User, } | { "kind": "member.left", user: User, } | { "kind": "room.updated", room: Room, } | { "kind": "member.role_changed", user: User, role: Role, by: User, } | { "kind": "room.deleted", } | { "kind": "member.kicked", user: User, by: User, } | { "kind": "member.banned", user: User, by: User, expires_at: string | null, } | { "kind": "member.unbanned", user: User, by: User, } | { "kind": "member.muted", user: User, by: User, expires_at: string | null, } | { "kind": "member.unmuted", user: User, by: User, } | { "kind": "reaction.added", message_id: string, emoji: string, user: User, } | { "kind": "reaction.removed", message_id: string, emoji: string, user: User, } | { "kind": "message.pinned", message_id: string, by: User, } | { "kind": "message.unpinned", message_id: string, by: User, });
 
@@ -96,7 +106,7 @@ thread_id?: string, } | { "type": "edit", room_id: string, message_id: string, b
 /**
  * The message to place it after; `null` moves it to the top. Required (may be null).
  */
-after: string | null, ref?: unknown, } | { "type": "clear", room_id: string, ref?: unknown, } | { "type": "typing", room_id: string, } | { "type": "ping", ref?: unknown, } | { "type": "react", room_id: string, message_id: string, emoji: string, ref?: unknown, } | { "type": "unreact", room_id: string, message_id: string, emoji: string, ref?: unknown, };
+after: string | null, ref?: unknown, } | { "type": "clear", room_id: string, ref?: unknown, } | { "type": "typing", room_id: string, } | { "type": "ping", ref?: unknown, } | { "type": "react", room_id: string, message_id: string, emoji: string, ref?: unknown, } | { "type": "unreact", room_id: string, message_id: string, emoji: string, ref?: unknown, } | { "type": "read", room_id: string, seq: number, ref?: unknown, };
 
 export type RoomListChange = "created" | "updated" | "deleted";
 
@@ -104,7 +114,7 @@ export type ServerFrame = { "type": "hello", user: User, protocol: number, node_
 /**
  * For a failed `send`: the `client_id` it carried, so the sender can mark it failed.
  */
-client_id?: string, };
+client_id?: string, } | { "type": "read_marker", room_id: string, seq: number, } | { "type": "notification", room_id: string, message: Message, };
 
 export type Credentials = { username: string, password: string, };
 
@@ -150,7 +160,11 @@ export type UpdateRoomRequest = { name?: string, topic?: string, rearrange?: str
 /**
  * Who may pin: "anyone" or "moderators" (issue #10).
  */
-pins?: string, };
+pins?: string, 
+/**
+ * "anyone" or "moderators": who may mention everyone (`@room`, `@here`).
+ */
+mention_everyone?: string, };
 
 export type SendMessageRequest = { client_id: string, body: string, 
 /**
@@ -320,3 +334,65 @@ export type Reaction = { emoji: string, count: number,
  * In the order they reacted.
  */
 user_ids: Array<string>, };
+
+export type MentionEveryone = "anyone" | "moderators";
+
+export type NotificationLevel = "all" | "mentions" | "nothing";
+
+export type ReadRequest = { seq: number, };
+
+export type UnreadEntry = { room_id: string, 
+/**
+ * Everything up to this seq is read (0: nothing yet).
+ */
+last_read_seq: number, 
+/**
+ * Others' live messages after `last_read_seq`, counted among the room's last
+ * `UNREAD_WINDOW` (1000) events only: when `last_seq - last_read_seq` is larger, there
+ * may be more (show "999+").
+ */
+unread: number, 
+/**
+ * Those of them that mention the caller (not capped).
+ */
+mentions: number, 
+/**
+ * The room's last seq.
+ */
+last_seq: number, 
+/**
+ * The caller's notification level in the room (the default when they set none).
+ */
+notifications: NotificationLevel, };
+
+export type NotificationsRequest = { level: NotificationLevel, };
+
+export type PushKey = { public_key: string, };
+
+export type PushSubscriptionKeys = { 
+/**
+ * base64url of the browser's P-256 public key (65 bytes, uncompressed).
+ */
+p256dh: string, 
+/**
+ * base64url of the 16-byte authentication secret.
+ */
+auth: string, };
+
+export type PushSubscriptionRequest = { endpoint: string, keys: PushSubscriptionKeys, };
+
+export type PushUnsubscribeRequest = { endpoint: string, };
+
+export type PushPayload = { room_id: string, room_name: string, message_id: string, seq: number, 
+/**
+ * The author's display name, else their username.
+ */
+author: string, 
+/**
+ * The start of the body (at most 200 characters).
+ */
+body: string, 
+/**
+ * Whether the message mentions the recipient.
+ */
+mention: boolean, };

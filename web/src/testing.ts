@@ -54,6 +54,7 @@ export function message(id: string, seq: number, position: string, author = alic
     thread: null,
     reactions: [],
     pinned: false,
+    mentions: [],
   };
 }
 

@@ -11,6 +11,7 @@ const base: Room = {
   online_count: 1,
   last_seq: 4,
   rearrange: "anyone",
+  mention_everyone: "anyone",
   created_at: "2026-01-01T00:00:00.000Z",
   kind: "private",
   member: true,
