@@ -66,3 +66,13 @@ export function guestGraceText(graceSecs: number | undefined): string {
         : `${Math.round(minutes / 60)} hours`;
   return `Guest names are kept for ${span} after you sign out; set a password to keep yours.`;
 }
+
+/** Roughly how tall a message body renders, in lines: long ones collapse behind "Show more". */
+export function roughLines(body: string): number {
+  let lines = 0;
+  for (const line of body.split("\n")) lines += 1 + Math.floor(line.length / 90);
+  return lines;
+}
+
+/** Bodies taller than this (in `roughLines`) start collapsed. */
+export const COLLAPSE_LINES = 16;

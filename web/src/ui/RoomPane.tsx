@@ -11,6 +11,18 @@ import { PeoplePanel } from "./PeoplePanel";
 import { RoomSettingsDialog } from "./RoomSettingsDialog";
 import { RoomMark, useKnownUsers } from "./Sidebar";
 import { TypingLine } from "./TypingLine";
+// ---- issue #10: threads, pins, notification level ----
+import type { NotificationLevel } from "../protocol";
+import { pinAllowed, setPinsOpen } from "../threads";
+import { levelOf, setLevel } from "../unread";
+import { PinsPanel } from "./PinsPanel";
+import { ThreadPanel } from "./ThreadPanel";
+
+const LEVELS: { value: NotificationLevel; label: string }[] = [
+  { value: "all", label: "All messages" },
+  { value: "mentions", label: "Mentions only" },
+  { value: "nothing", label: "Nothing" },
+];
 
 type Confirm = "clear" | "delete" | "leave" | "settings" | "invite" | null;
 
@@ -23,6 +35,9 @@ export function RoomPane({ roomId }: { roomId: string }) {
   const [menuOpen, setMenuOpen] = useState(false);
   const [confirm, setConfirm] = useState<Confirm>(null);
   const menuRef = useRef<HTMLDivElement>(null);
+  const thread = useChat((s) => (s.thread?.roomId === roomId ? s.thread.rootId : null));
+  const pinsOpen = useChat((s) => s.pinsOpen);
+  const level = useChat((s) => levelOf(s, roomId));
 
   useEffect(() => {
     if (!menuOpen) return;
@@ -37,6 +52,7 @@ export function RoomPane({ roomId }: { roomId: string }) {
   const direct = room.kind === "direct";
   const isOwner = room.my_role === "owner" || (room.owner_id !== null && room.owner_id === me?.id);
   const moderator = moderates(room, me);
+  const canPin = pinAllowed(room, moderator);
   const onlineUsers = online ?? [];
   const title = roomTitle(room, me, known);
   const pick = (c: Confirm) => () => {
@@ -70,12 +86,42 @@ export function RoomPane({ roomId }: { roomId: string }) {
         >
           <span className="dot on" aria-hidden="true" /> {onlineUsers.length} online
         </button>
+        <button
+          className={`icon-btn pins-toggle${pinsOpen ? " on" : ""}`}
+          aria-label="Pinned messages"
+          title="Pinned messages"
+          aria-pressed={pinsOpen}
+          onClick={() => setPinsOpen(!pinsOpen)}
+          data-testid="pins-toggle"
+        >
+          <span aria-hidden="true">📌</span>
+        </button>
         <div className="menu-wrap" ref={menuRef}>
           <button className="icon-btn" aria-label="Room options" aria-haspopup="menu" aria-expanded={menuOpen} onClick={() => setMenuOpen((o) => !o)}>
             <MoreIcon size={20} />
           </button>
           {menuOpen && (
             <div className="menu" role="menu">
+              <div className="menu-label" role="presentation">
+                Notify me about
+              </div>
+              {LEVELS.map((l) => (
+                <button
+                  key={l.value}
+                  role="menuitemradio"
+                  aria-checked={level === l.value}
+                  onClick={() => {
+                    setMenuOpen(false);
+                    void setLevel(roomId, l.value);
+                  }}
+                >
+                  <span className="menu-check" aria-hidden="true">
+                    {level === l.value ? "✓" : ""}
+                  </span>
+                  {l.label}
+                </button>
+              ))}
+              <div className="menu-sep" role="separator" />
               {(moderator || room.kind === "public") && !direct && (
                 <button role="menuitem" onClick={pick("invite")}>
                   Invite people…
@@ -107,11 +153,17 @@ export function RoomPane({ roomId }: { roomId: string }) {
       </header>
       <div className="room-body">
         <div className="conversation">
-          <MessageList roomId={roomId} moderator={moderator} />
+          <MessageList roomId={roomId} moderator={moderator} canPin={canPin} />
           <TypingLine roomId={roomId} />
           <Composer roomId={roomId} roomName={title} direct={direct} />
         </div>
-        {peopleOpen && <PeoplePanel room={room} onClose={() => setPeopleOpen(false)} onInvite={() => setConfirm("invite")} />}
+        {thread ? (
+          <ThreadPanel key={thread} roomId={roomId} rootId={thread} />
+        ) : pinsOpen ? (
+          <PinsPanel roomId={roomId} canPin={canPin} />
+        ) : (
+          peopleOpen && <PeoplePanel room={room} onClose={() => setPeopleOpen(false)} onInvite={() => setConfirm("invite")} />
+        )}
       </div>
       {confirm === "clear" && (
         <ConfirmDialog
