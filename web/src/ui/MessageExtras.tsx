@@ -10,6 +10,7 @@ import { extras, type Message, type User } from "../protocol";
 import { relativeTime } from "../time";
 import { FREQUENT_EMOJI, findMessage, jumpTo, openThread, setPinned, startReply, toggleReaction } from "../threads";
 import { useChat } from "../store";
+import { PinIcon, ReplyIcon, SmileIcon, ThreadIcon } from "./icons";
 
 // The formatter and the emoji data are a separate chunk (most of #10's weight): the page shows
 // plain text for the moment it takes to load, then formats. `preloadFormatting` starts it early.
@@ -156,7 +157,7 @@ export function PinMark({ message }: { message: Message }) {
   if (!extras(message).pinned) return null;
   return (
     <span className="pin-mark" data-testid="pinned" title="Pinned to this room">
-      📌 <span>Pinned</span>
+      <PinIcon size={11} /> <span>Pinned</span>
     </span>
   );
 }
@@ -190,7 +191,7 @@ export function ExtraActions({
     <>
       <span className="picker-anchor" ref={wrap}>
         <button className="icon-btn" tabIndex={tab} aria-label="React" title="React" aria-expanded={picking} onClick={() => setPicking((p) => !p)}>
-          <span aria-hidden="true">☺</span>
+          <SmileIcon />
         </button>
         {picking && (
           <div className="react-pop" data-testid="react-pop">
@@ -225,10 +226,10 @@ export function ExtraActions({
       {!inThread && (
         <>
           <button className="icon-btn" tabIndex={tab} aria-label="Reply" title="Reply" onClick={() => startReply(roomId, message.id)}>
-            <span aria-hidden="true">↩</span>
+            <ReplyIcon />
           </button>
           <button className="icon-btn" tabIndex={tab} aria-label="Reply in thread" title="Reply in thread" onClick={() => void openThread(roomId, message.id)}>
-            <span aria-hidden="true">💬</span>
+            <ThreadIcon />
           </button>
           {canPin && (
             <button
@@ -238,7 +239,7 @@ export function ExtraActions({
               title={pinned ? "Unpin from the room" : "Pin to the room"}
               onClick={() => void setPinned(roomId, message.id, !pinned)}
             >
-              <span aria-hidden="true">📌</span>
+              <PinIcon />
             </button>
           )}
         </>

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from "react";
-import { MenuIcon, MoreIcon } from "./icons";
+import { MenuIcon, MoreIcon, PinIcon } from "./icons";
 import { clearRoom, deleteRoom, leaveRoom, setDrawer } from "../chat";
 import { moderates, roomTitle } from "../names";
 import { useChat } from "../store";
@@ -94,7 +94,7 @@ export function RoomPane({ roomId }: { roomId: string }) {
           onClick={() => setPinsOpen(!pinsOpen)}
           data-testid="pins-toggle"
         >
-          <span aria-hidden="true">📌</span>
+          <PinIcon size={18} />
         </button>
         <div className="menu-wrap" ref={menuRef}>
           <button className="icon-btn" aria-label="Room options" aria-haspopup="menu" aria-expanded={menuOpen} onClick={() => setMenuOpen((o) => !o)}>
