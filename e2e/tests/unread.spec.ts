@@ -92,4 +92,63 @@ test.describe("mentions, unread counts and the divider", () => {
     await alice.close();
     await bob.close();
   });
+
+  test("desktop notifications: offered after the first message, shown for a mention, per-room level, service worker registered", async ({ browser, server }) => {
+    const alice = await Person.open(browser, server, "alice");
+    const bob = await Person.open(browser, server, "bob", { permissions: ["notifications"] });
+    // Record the notifications Bob's page shows (headless Chromium has no notification centre).
+    await bob.page.addInitScript(() => {
+      const shown: { title: string; body: string }[] = [];
+      (window as unknown as { __shown: typeof shown }).__shown = shown;
+      class Recording {
+        static permission = "granted";
+        static requestPermission = async () => "granted";
+        onclick: (() => void) | null = null;
+        constructor(title: string, opts: { body?: string } = {}) {
+          shown.push({ title, body: opts.body ?? "" });
+        }
+        close() {}
+      }
+      (window as unknown as { Notification: unknown }).Notification = Recording;
+    });
+    const shown = () => bob.page.evaluate(() => (window as unknown as { __shown: { title: string; body: string }[] }).__shown);
+    await alice.signInAsGuest();
+    await bob.signInAsGuest();
+    const room = uniqueName("notify");
+    await alice.createRoom(room);
+    await bob.openRoom(room);
+
+    // With permission granted, the service worker is registered for push.
+    await expect
+      .poll(() => bob.page.evaluate(async () => (await navigator.serviceWorker.getRegistration())?.active?.scriptURL ?? ""))
+      .toMatch(/\/sw\.js$/);
+
+    // Alice (no permission yet) is offered notifications after her first message, not before.
+    await expect(alice.page.getByTestId("notify-prompt")).toHaveCount(0);
+    await alice.send("first message from alice");
+    await alice.showSidebar();
+    await expect(alice.page.getByTestId("notify-prompt")).toBeVisible();
+    await alice.page.getByTestId("notify-prompt").getByRole("button", { name: "Not now" }).click();
+    await expect(alice.page.getByTestId("notify-prompt")).toHaveCount(0);
+
+    // Bob looks at another room: a plain message doesn't notify (rooms default to mentions), a mention does.
+    await bob.openRoom("General");
+    await alice.send("nothing for bob here");
+    await alice.send(`@${bob.name} please review`);
+    await expect.poll(async () => (await shown()).map((n) => n.body)).toEqual([`@${bob.name} please review`]);
+    expect((await shown())[0].title).toContain(alice.name);
+
+    // "All messages" in that room: every message notifies.
+    await bob.openRoom(room);
+    await bob.page.getByRole("button", { name: "Room options" }).click();
+    await bob.page.getByRole("menuitemradio", { name: "All messages" }).click();
+    await bob.page.getByRole("button", { name: "Room options" }).click();
+    await expect(bob.page.getByRole("menuitemradio", { name: "All messages" })).toHaveAttribute("aria-checked", "true");
+    await bob.page.keyboard.press("Escape");
+    await bob.openRoom("General");
+    await alice.send("now everything reaches bob");
+    await expect.poll(async () => (await shown()).map((n) => n.body)).toContain("now everything reaches bob");
+    await alice.close();
+    await bob.close();
+  });
 });

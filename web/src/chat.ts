@@ -137,6 +137,8 @@ function onTabMessage(msg: TabMessage): void {
       if (me?.id === msg.userId && (readSeq[msg.roomId] ?? 0) < msg.seq) {
         set({ readSeq: { ...readSeq, [msg.roomId]: msg.seq } });
       }
+      // #10: the counts follow at once (the server's read_marker frame says the same, later).
+      if (me?.id === msg.userId) onReadMarker(msg.roomId, msg.seq);
       break;
     }
   }
