@@ -112,6 +112,15 @@ pub enum Error {
     CannotModerateSelf,
     #[error("{0}")]
     CannotModerateUser(&'static str),
+    // Replies, threads, reactions, pins (issue #10).
+    #[error("{0}")]
+    InvalidEmoji(&'static str),
+    #[error("a message may have at most {max} different reactions")]
+    TooManyReactions { max: usize },
+    #[error("a room may have at most {max} pinned messages")]
+    TooManyPins { max: usize },
+    #[error("{0}")]
+    ThreadOrder(&'static str),
     #[error("the store is unavailable; try again")]
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
@@ -171,6 +180,10 @@ impl Error {
             Error::MuteNotFound => "mute_not_found",
             Error::CannotModerateSelf => "cannot_moderate_self",
             Error::CannotModerateUser(_) => "cannot_moderate_user",
+            Error::InvalidEmoji(_) => "invalid_emoji",
+            Error::TooManyReactions { .. } => "too_many_reactions",
+            Error::TooManyPins { .. } => "too_many_pins",
+            Error::ThreadOrder(_) => "thread_order",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",
         }
@@ -195,6 +208,8 @@ impl Error {
             | Error::TooManySubscriptions { .. }
             | Error::InvalidProfile(_)
             | Error::CannotModerateSelf
+            | Error::InvalidEmoji(_)
+            | Error::ThreadOrder(_)
             | Error::InvalidReason(_) => StatusCode::BAD_REQUEST,
             Error::Unauthenticated | Error::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_)
@@ -216,7 +231,11 @@ impl Error {
             | Error::MuteNotFound
             | Error::SessionNotFound => StatusCode::NOT_FOUND,
             Error::InviteExpired => StatusCode::GONE,
-            Error::UsernameTaken | Error::RoomNameTaken | Error::NotAGuest => StatusCode::CONFLICT,
+            Error::UsernameTaken
+            | Error::RoomNameTaken
+            | Error::NotAGuest
+            | Error::TooManyReactions { .. }
+            | Error::TooManyPins { .. } => StatusCode::CONFLICT,
             Error::RateLimited | Error::RateLimitedBecause(_) | Error::TooManyConnections => {
                 StatusCode::TOO_MANY_REQUESTS
             }

@@ -116,6 +116,38 @@ pub struct Room {
     /// The caller's role in the room, `null` when not a member.
     #[serde(default)]
     pub my_role: Option<Role>,
+    // Pins (issue #10, feat-threads).
+    /// Who may pin messages: `moderators` (the default in rooms) or `anyone` who may post (the
+    /// default in DMs). Absent in events logged before pins existed.
+    #[serde(default)]
+    pub pins: PinPolicy,
+}
+
+/// Who may pin and unpin a room's messages (issue #10).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum PinPolicy {
+    Anyone,
+    #[default]
+    Moderators,
+}
+
+impl PinPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PinPolicy::Anyone => "anyone",
+            PinPolicy::Moderators => "moderators",
+        }
+    }
+
+    /// Every setting, in the order the OpenAPI document lists them.
+    pub const ALL: [PinPolicy; 2] = [PinPolicy::Anyone, PinPolicy::Moderators];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
@@ -175,6 +207,40 @@ pub struct Message {
     pub edited_at: Option<String>,
     /// Display-order key: messages sort by this string.
     pub position: String,
+    // Replies, threads, reactions, pins (issue #10, feat-threads).
+    /// The message this one answers (a message of the same room), or `null`.
+    #[serde(default)]
+    pub reply_to: Option<String>,
+    /// For a thread reply: the thread's first message (a top-level message of the room). Room
+    /// history pages leave thread replies out; `GET …/threads/{thread_id}/messages` pages them.
+    #[serde(default)]
+    pub thread_id: Option<String>,
+    /// On a thread's first message: its live replies' count and the newest one's time;
+    /// `null` when it has none.
+    #[serde(default)]
+    pub thread: Option<ThreadSummary>,
+    /// Reactions, one entry per emoji, first reacted first.
+    #[serde(default)]
+    pub reactions: Vec<Reaction>,
+    /// Whether the message is pinned in its room.
+    #[serde(default)]
+    pub pinned: bool,
+}
+
+/// A thread's summary, on its first message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct ThreadSummary {
+    pub reply_count: u64,
+    pub last_reply_at: String,
+}
+
+/// The people who reacted to a message with one emoji.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct Reaction {
+    pub emoji: String,
+    pub count: u64,
+    /// In the order they reacted.
+    pub user_ids: Vec<String>,
 }
 
 /// One entry of a room's event log.
@@ -190,12 +256,29 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(tag = "kind")]
 pub enum EventKind {
+    /// A new message. For a thread reply, `thread` is its thread's first message's new summary.
     #[serde(rename = "message.created")]
-    MessageCreated { message: Message },
+    MessageCreated {
+        message: Message,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        thread: Option<ThreadSummary>,
+    },
     #[serde(rename = "message.edited")]
     MessageEdited { message: Message },
+    /// A message is gone, with its reactions and pin; a thread's first message takes its
+    /// replies with it. For a deleted thread reply, `thread_id` names its thread's first
+    /// message and `thread` is that message's new summary (absent when no reply is left).
     #[serde(rename = "message.deleted")]
-    MessageDeleted { message_id: String },
+    MessageDeleted {
+        message_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        thread_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        thread: Option<ThreadSummary>,
+    },
     #[serde(rename = "message.moved")]
     MessageMoved {
         message_id: String,
@@ -236,6 +319,23 @@ pub enum EventKind {
     },
     #[serde(rename = "member.unmuted")]
     MemberUnmuted { user: User, by: User },
+    // Reactions and pins (issue #10, feat-threads).
+    #[serde(rename = "reaction.added")]
+    ReactionAdded {
+        message_id: String,
+        emoji: String,
+        user: User,
+    },
+    #[serde(rename = "reaction.removed")]
+    ReactionRemoved {
+        message_id: String,
+        emoji: String,
+        user: User,
+    },
+    #[serde(rename = "message.pinned")]
+    MessagePinned { message_id: String, by: User },
+    #[serde(rename = "message.unpinned")]
+    MessageUnpinned { message_id: String, by: User },
 }
 
 impl EventKind {
@@ -256,6 +356,10 @@ impl EventKind {
             EventKind::MemberUnbanned { .. } => "member.unbanned",
             EventKind::MemberMuted { .. } => "member.muted",
             EventKind::MemberUnmuted { .. } => "member.unmuted",
+            EventKind::ReactionAdded { .. } => "reaction.added",
+            EventKind::ReactionRemoved { .. } => "reaction.removed",
+            EventKind::MessagePinned { .. } => "message.pinned",
+            EventKind::MessageUnpinned { .. } => "message.unpinned",
         }
     }
 
@@ -348,6 +452,15 @@ pub enum ClientFrame {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         #[ts(optional, type = "unknown")]
         reference: Option<Ref>,
+        // Replies and threads (issue #10, feat-threads).
+        /// The message this one answers (of the same room).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        reply_to: Option<String>,
+        /// Post into this message's thread (a reply's thread is its first message's).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        thread_id: Option<String>,
     },
     Edit {
         room_id: String,
@@ -388,6 +501,23 @@ pub enum ClientFrame {
         #[ts(optional, type = "unknown")]
         reference: Option<Ref>,
     },
+    // Reactions (issue #10, feat-threads).
+    React {
+        room_id: String,
+        message_id: String,
+        emoji: String,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        #[ts(optional, type = "unknown")]
+        reference: Option<Ref>,
+    },
+    Unreact {
+        room_id: String,
+        message_id: String,
+        emoji: String,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        #[ts(optional, type = "unknown")]
+        reference: Option<Ref>,
+    },
 }
 
 /// `after` of a move must be present; `null` is a meaningful value (the top), not a default.
@@ -410,6 +540,8 @@ impl ClientFrame {
         "clear",
         "typing",
         "ping",
+        "react",
+        "unreact",
     ];
 
     /// The request's `ref`, echoed in its error frame.
@@ -422,7 +554,9 @@ impl ClientFrame {
             | ClientFrame::Delete { reference, .. }
             | ClientFrame::Move { reference, .. }
             | ClientFrame::Clear { reference, .. }
-            | ClientFrame::Ping { reference } => reference.as_ref(),
+            | ClientFrame::Ping { reference }
+            | ClientFrame::React { reference, .. }
+            | ClientFrame::Unreact { reference, .. } => reference.as_ref(),
             ClientFrame::Typing { .. } => None,
         }
     }
@@ -616,6 +750,15 @@ pub struct ChangeRoleRequest {
 pub struct SendMessageRequest {
     pub client_id: String,
     pub body: String,
+    // Replies and threads (issue #10, feat-threads).
+    /// The message this one answers (of the same room).
+    #[serde(default)]
+    #[ts(optional)]
+    pub reply_to: Option<String>,
+    /// Post into this message's thread (a reply's thread is its first message's).
+    #[serde(default)]
+    #[ts(optional)]
+    pub thread_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS, utoipa::ToSchema)]
@@ -629,6 +772,10 @@ pub struct UpdateRoomRequest {
     #[serde(default)]
     #[ts(optional)]
     pub rearrange: Option<String>,
+    /// Who may pin: "anyone" or "moderators" (issue #10).
+    #[serde(default)]
+    #[ts(optional)]
+    pub pins: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS, utoipa::ToSchema)]
@@ -791,6 +938,9 @@ pub fn typescript_declarations() -> String {
         ExportMembership::decl(&cfg),
         AccountExport::decl(&cfg),
         ServerConfig::decl(&cfg),
+        PinPolicy::decl(&cfg),
+        ThreadSummary::decl(&cfg),
+        Reaction::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from src/protocol.rs by `cargo test` (UPDATE_TS=1 rewrites it). Do not edit.\n\n",
@@ -832,6 +982,8 @@ mod tests {
             at: "2026-01-01T00:00:00.000Z".into(),
             kind: EventKind::MessageDeleted {
                 message_id: "m1".into(),
+                thread_id: None,
+                thread: None,
             },
         };
         let json = serde_json::to_value(&event).unwrap();

@@ -9,6 +9,7 @@ use crate::protocol::{Event, Message, Rearrange, User};
 use crate::store::{MessagesPage, SendOutcome, SendRequest, StoredEvent};
 
 use super::access::Need;
+use super::threads::Threading;
 use super::{validate, Chat, EVENTS_PAGE_MAX, TYPING_INTERVAL};
 
 impl Chat {
@@ -23,6 +24,20 @@ impl Chat {
         self.begin_send(user, room_id, client_id, body).await?.await
     }
 
+    /// [`Chat::send`] of a reply or a thread reply (see [`Chat::begin_send_in`]).
+    pub async fn send_in(
+        self: &Arc<Self>,
+        user: &User,
+        room_id: &str,
+        client_id: &str,
+        body: &str,
+        threading: Threading,
+    ) -> Result<(Message, bool)> {
+        self.begin_send_in(user, room_id, client_id, body, threading)
+            .await?
+            .await
+    }
+
     /// Checks a send and hands it to the store; the future it answers resolves once the send is
     /// committed and published. Sends begun one after another are stored in that order even
     /// when their futures are awaited later, so a connection can keep several in flight. (With
@@ -34,11 +49,26 @@ impl Chat {
         client_id: &str,
         body: &str,
     ) -> Result<impl std::future::Future<Output = Result<(Message, bool)>> + Send + 'static> {
+        self.begin_send_in(user, room_id, client_id, body, Threading::default())
+            .await
+    }
+
+    /// [`Chat::begin_send`] of a reply or a thread reply (issue #10): the store checks, in the
+    /// send's transaction, that what it names is a live message of the room.
+    pub async fn begin_send_in(
+        self: &Arc<Self>,
+        user: &User,
+        room_id: &str,
+        client_id: &str,
+        body: &str,
+        threading: Threading,
+    ) -> Result<impl std::future::Future<Output = Result<(Message, bool)>> + Send + 'static> {
         self.gate
             .require(user, room_id, Need::Post, "you can't post in this room")
             .await?;
         let client_id = validate::client_id(client_id)?;
         let body = validate::body(body)?;
+        let threading = threading.checked()?;
         self.limits.message(&user.id)?;
         let start = Instant::now();
         let ticket = self.store.submit_send(SendRequest {
@@ -46,6 +76,8 @@ impl Chat {
             author: user.clone(),
             client_id: client_id.to_string(),
             body: body.to_string(),
+            reply_to: threading.reply_to,
+            thread_id: threading.thread_id,
         });
         let chat = self.clone();
         Ok(async move {

@@ -10,7 +10,8 @@
 //! the directory, one's own account), [`guests`] (guest name grace and expiry), [`rooms`] (rooms,
 //! members, room lists), [`dms`] (DMs, member roles), [`invites`] (invites, added members),
 //! [`messages`] (sends, edits, history, the event log), [`moderation`] (kick, ban, mute, reports,
-//! the audit log), [`bots`] (bot accounts and their tokens), [`webhooks`] (incoming webhooks);
+//! the audit log), [`bots`] (bot accounts and their tokens), [`webhooks`] (incoming webhooks),
+//! [`threads`] (replies and thread pages), [`reactions`], [`pins`];
 //! [`access`] is the gate they all ask, and [`scope`] the rooms a bot may reach at all.
 
 pub mod access;
@@ -24,8 +25,11 @@ pub mod messages;
 pub mod moderation;
 pub mod names;
 pub mod people;
+pub mod pins;
+pub mod reactions;
 pub mod rooms;
 pub mod scope;
+pub mod threads;
 pub mod validate;
 pub mod webhooks;
 

@@ -110,7 +110,29 @@ impl Chat {
         topic: Option<&str>,
         rearrange: Option<&str>,
     ) -> Result<Room> {
+        self.update_room_with_pins(user, room_id, name, topic, rearrange, None)
+            .await
+    }
+
+    /// [`Chat::update_room`], also setting who may pin (issue #10): one `room.updated` event
+    /// for the whole change.
+    pub async fn update_room_with_pins(
+        &self,
+        user: &User,
+        room_id: &str,
+        name: Option<&str>,
+        topic: Option<&str>,
+        rearrange: Option<&str>,
+        pins: Option<&str>,
+    ) -> Result<Room> {
         let patch = RoomPatch {
+            pins: pins
+                .map(|p| {
+                    crate::protocol::PinPolicy::parse(p).ok_or_else(|| {
+                        Error::InvalidRequest("pins is one of anyone, moderators".into())
+                    })
+                })
+                .transpose()?,
             name: name.map(validate::room_name).transpose()?,
             topic: topic.map(validate::topic).transpose()?.map(str::to_string),
             rearrange: rearrange

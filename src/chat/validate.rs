@@ -281,6 +281,98 @@ pub fn client_id(raw: &str) -> Result<&str> {
     Ok(raw)
 }
 
+// Replies, threads, reactions, pins (issue #10).
+
+/// Most bytes of a reaction's emoji.
+pub const EMOJI_MAX_BYTES: usize = 32;
+/// Most characters between the colons of a `:shortcode:` reaction.
+pub const SHORTCODE_MAX: usize = 30;
+/// Most different emoji on one message.
+pub const REACTIONS_PER_MESSAGE_MAX: usize = 50;
+/// Most pinned messages in one room.
+pub const PINS_PER_ROOM_MAX: usize = 100;
+/// Thread pages: the same sizes as room history.
+pub const THREAD_LIMIT_DEFAULT: u32 = HISTORY_LIMIT_DEFAULT;
+pub const THREAD_LIMIT_MAX: u32 = HISTORY_LIMIT_MAX;
+
+/// The characters of a `:shortcode:` between its colons.
+pub fn shortcode_char(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '+' | '-')
+}
+
+/// A reaction: one emoji (a single emoji character or sequence: with its skin-tone modifier,
+/// variation selector, keycap, tags, a flag's pair of regional indicators, or people joined
+/// with zero-width joiners into one), or a `:shortcode:` of lowercase letters, digits, `_`,
+/// `+`, `-`; at most [`EMOJI_MAX_BYTES`] bytes either way. Kept as sent (no normalisation).
+pub fn emoji(raw: &str) -> Result<&str> {
+    use unicode_properties::UnicodeEmoji;
+    const REFUSED: &str = "a reaction is one emoji or a :shortcode:";
+    if raw.is_empty() || raw.len() > EMOJI_MAX_BYTES {
+        return Err(Error::InvalidEmoji(
+            "a reaction is one emoji or a :shortcode: of at most 32 bytes",
+        ));
+    }
+    if let Some(code) = raw.strip_prefix(':').and_then(|r| r.strip_suffix(':')) {
+        if !code.is_empty() && code.len() <= SHORTCODE_MAX && code.chars().all(shortcode_char) {
+            return Ok(raw);
+        }
+        return Err(Error::InvalidEmoji(REFUSED));
+    }
+    let chars: Vec<char> = raw.chars().collect();
+    // A keycap: a digit, `#` or `*`, perhaps VS16, then U+20E3; no other ASCII is an emoji here.
+    if chars.iter().any(char::is_ascii) {
+        let keycap = matches!(
+            chars.as_slice(),
+            [c, '\u{20E3}'] | [c, '\u{FE0F}', '\u{20E3}'] if c.is_ascii_digit() || *c == '#' || *c == '*'
+        );
+        return if keycap {
+            Ok(raw)
+        } else {
+            Err(Error::InvalidEmoji(REFUSED))
+        };
+    }
+    let modifier = |c: char| matches!(c, '\u{1F3FB}'..='\u{1F3FF}');
+    let regional = |c: char| matches!(c, '\u{1F1E6}'..='\u{1F1FF}');
+    let tag = |c: char| matches!(c, '\u{E0020}'..='\u{E007F}');
+    let mut bases = 0;
+    let mut previous: Option<char> = None;
+    let mut flag_open = false;
+    for (i, &c) in chars.iter().enumerate() {
+        let joined = previous == Some('\u{200D}');
+        if c == '\u{200D}' {
+            // A joiner joins two emoji: never first or last, never doubled.
+            if i == 0 || i + 1 == chars.len() || joined {
+                return Err(Error::InvalidEmoji(REFUSED));
+            }
+        } else if matches!(c, '\u{FE0F}' | '\u{FE0E}' | '\u{20E3}') || modifier(c) || tag(c) {
+            if i == 0 {
+                return Err(Error::InvalidEmoji(REFUSED));
+            }
+        } else if regional(c) {
+            if flag_open {
+                flag_open = false;
+            } else {
+                flag_open = true;
+                if !joined {
+                    bases += 1;
+                }
+            }
+        } else if c.is_emoji_char() {
+            flag_open = false;
+            if !joined {
+                bases += 1;
+            }
+        } else {
+            return Err(Error::InvalidEmoji(REFUSED));
+        }
+        previous = Some(c);
+    }
+    if bases != 1 {
+        return Err(Error::InvalidEmoji(REFUSED));
+    }
+    Ok(raw)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -406,5 +498,47 @@ mod tests {
         assert!(client_id("c-1").is_ok());
         assert!(client_id("").is_err());
         assert!(client_id("a b").is_err());
+    }
+
+    #[test]
+    fn reactions_are_one_emoji_or_a_shortcode() {
+        for good in [
+            "👍",
+            "❤️",
+            "🎉",
+            ":tada:",
+            ":+1:",
+            "👍🏽",
+            "🇫🇷",
+            "1️⃣",
+            "#⃣",
+            "👩‍💻",
+            "👨‍👩‍👧",
+            "🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}",
+        ] {
+            assert_eq!(emoji(good).ok(), Some(good), "{good:?}");
+        }
+        let long = "😀".repeat(9);
+        for bad in [
+            "",
+            "a",
+            "ab",
+            "1",
+            "👍👍",
+            "👍 ",
+            " 👍",
+            ":Tada:",
+            "::",
+            ":a b:",
+            "\u{200D}👍",
+            "👍\u{200D}",
+            "\u{FE0F}",
+            "🇫🇷🇩🇪",
+            "<b>",
+            "\u{202E}",
+            long.as_str(),
+        ] {
+            assert!(emoji(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -193,15 +193,21 @@ impl Reader {
             room_id,
             client_id,
             body,
+            reply_to,
+            thread_id,
             ..
         } = frame
         {
             // Taken by the store now, in frame order; answered in that order by `answer_sends`
             // while the reader goes on (up to SENDS_IN_FLIGHT ahead).
+            let threading = crate::chat::threads::Threading {
+                reply_to,
+                thread_id,
+            };
             let item = match self
                 .state
                 .chat
-                .begin_send(&self.conn.user, &room_id, &client_id, &body)
+                .begin_send_in(&self.conn.user, &room_id, &client_id, &body, threading)
                 .await
             {
                 Ok(answer) => Pending::Send {
@@ -285,6 +291,23 @@ impl Reader {
                     .await?;
             }
             ClientFrame::Clear { room_id, .. } => chat.clear(user, &room_id).await?,
+            // Reactions (issue #10): the event is the answer; a repeat changes nothing.
+            ClientFrame::React {
+                room_id,
+                message_id,
+                emoji,
+                ..
+            } => {
+                chat.react(user, &room_id, &message_id, &emoji).await?;
+            }
+            ClientFrame::Unreact {
+                room_id,
+                message_id,
+                emoji,
+                ..
+            } => {
+                chat.unreact(user, &room_id, &message_id, &emoji).await?;
+            }
             ClientFrame::Typing { room_id } => {
                 let room: Arc<str> = Arc::from(room_id.as_str());
                 if !self.subscribed.contains(&room) {

@@ -43,7 +43,7 @@ struct HistoryQuery {
 #[utoipa::path(get, path = "/api/rooms/{room_id}/messages", tag = "messages", security(("bearer" = []), ("cookie" = [])),
     params(("room_id" = String, Path), ("before" = Option<String>, Query, description = "A position: the page just before it; omit for the last page"),
         ("limit" = Option<u32>, Query, description = "Messages per page")),
-    responses((status = 200, description = "Messages in display (position) order", body = MessagePage),
+    responses((status = 200, description = "Messages in display (position) order; thread replies are not among them", body = MessagePage),
         (status = 400, description = "invalid_request", body = crate::protocol::ErrorBody), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
 async fn history(
     State(state): State<AppState>,
@@ -70,7 +70,7 @@ async fn history(
     responses((status = 201, description = "Stored (committed); a message.created event", body = Message),
         (status = 200, description = "A retry of this client_id: the original message", body = Message),
         (status = 400, description = "body_empty, body_too_long, invalid_client_id", body = crate::protocol::ErrorBody),
-        (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody), (status = 429, description = "rate_limited", body = crate::protocol::ErrorBody),
+        (status = 404, description = "room_not_found; message_not_found (reply_to or thread_id names no live message of the room)", body = crate::protocol::ErrorBody), (status = 429, description = "rate_limited", body = crate::protocol::ErrorBody),
         (status = 503, description = "unavailable: the store could not commit; retry with the same client_id", body = crate::protocol::ErrorBody)))]
 async fn send(
     State(state): State<AppState>,
@@ -78,9 +78,13 @@ async fn send(
     Path(room_id): Path<String>,
     ApiJson(body): ApiJson<SendMessageRequest>,
 ) -> Result<(StatusCode, Json<Message>)> {
+    let threading = crate::chat::threads::Threading {
+        reply_to: body.reply_to,
+        thread_id: body.thread_id,
+    };
     let (message, created) = state
         .chat
-        .send(&auth.user, &room_id, &body.client_id, &body.body)
+        .send_in(&auth.user, &room_id, &body.client_id, &body.body, threading)
         .await?;
     let status = if created {
         StatusCode::CREATED
@@ -126,6 +130,7 @@ async fn remove(
 
 #[utoipa::path(post, path = "/api/rooms/{room_id}/messages/{message_id}/move", tag = "messages", security(("bearer" = []), ("cookie" = [])), params(("room_id" = String, Path), ("message_id" = String, Path)), request_body = MoveMessageRequest,
     responses((status = 200, description = "The moved message with its new position; a message.moved event", body = Message),
+        (status = 400, description = "thread_order (thread replies keep their order: they can't be moved, nor a message after one)", body = crate::protocol::ErrorBody),
         (status = 403, description = "forbidden (the room's rearrange setting)", body = crate::protocol::ErrorBody), (status = 404, description = "message_not_found", body = crate::protocol::ErrorBody),
         (status = 429, description = "rate_limited", body = crate::protocol::ErrorBody)))]
 async fn move_message(

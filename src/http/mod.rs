@@ -15,6 +15,7 @@ pub mod ops;
 pub mod paging;
 pub mod people;
 pub mod rooms;
+pub mod threads;
 pub mod ui;
 pub mod webhooks;
 
@@ -109,6 +110,7 @@ pub fn router() -> Router<AppState> {
         .merge(members::router())
         .merge(invites::router())
         .merge(messages::router())
+        .merge(threads::router())
         .merge(bots::router())
         .merge(webhooks::router())
         .merge(moderation::router())

@@ -14,7 +14,9 @@ use serde_json::Value;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, bots, invites, me, members, messages, moderation, ops, people, rooms, webhooks};
+use super::{
+    auth, bots, invites, me, members, messages, moderation, ops, people, rooms, threads, webhooks,
+};
 use crate::protocol;
 use crate::state::AppState;
 
@@ -35,6 +37,8 @@ use crate::state::AppState;
         invites::create, invites::preview, invites::accept,
         messages::history, messages::send, messages::edit, messages::remove,
         messages::move_message, messages::clear, messages::events, messages::typing,
+        threads::thread, threads::react, threads::unreact, threads::pin, threads::unpin,
+        threads::pins,
         bots::create, bots::list, bots::remove, bots::rotate,
         webhooks::create, webhooks::list, webhooks::remove, webhooks::hook,
         moderation::kick, moderation::ban, moderation::unban, moderation::bans, moderation::mute,
@@ -60,6 +64,7 @@ use crate::state::AppState;
         protocol::UpdateProfileRequest, protocol::UserProfile, protocol::PasswordChange,
         protocol::ClaimRequest, protocol::DeleteAccountRequest, protocol::SessionView,
         protocol::ExportMembership, protocol::AccountExport, protocol::ServerConfig,
+        protocol::PinPolicy, protocol::ThreadSummary, protocol::Reaction,
     )),
     modifiers(&Security),
     tags(

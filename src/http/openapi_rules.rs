@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 use crate::chat::validate as v;
 use crate::error::Error;
-use crate::protocol::Rearrange;
+use crate::protocol::{PinPolicy, Rearrange};
 
 /// Applies every rule to the document.
 pub fn apply(doc: &mut Value) {
@@ -80,6 +80,8 @@ fn property_rules() -> Vec<(&'static str, &'static str, Value)> {
             v::BODY_MAX)});
     let mut rearrange: Vec<Value> = Rearrange::ALL.iter().map(|r| json!(r.as_str())).collect();
     rearrange.push(Value::Null);
+    let mut pins: Vec<Value> = PinPolicy::ALL.iter().map(|p| json!(p.as_str())).collect();
+    pins.push(Value::Null);
     vec![
         ("Credentials", "username", username.clone()),
         (
@@ -96,6 +98,7 @@ fn property_rules() -> Vec<(&'static str, &'static str, Value)> {
         ("UpdateRoomRequest", "name", room_name),
         ("UpdateRoomRequest", "topic", topic),
         ("UpdateRoomRequest", "rearrange", json!({"enum": rearrange})),
+        ("UpdateRoomRequest", "pins", json!({"enum": pins})),
         (
             "SendMessageRequest",
             "client_id",
@@ -124,10 +127,21 @@ fn query_rules(path: &str, operation: &mut Map<String, Value>) {
     let limit = match path {
         "/api/rooms" | "/api/rooms/{room_id}/members" => Some(list),
         "/api/rooms/{room_id}/messages" => Some((v::HISTORY_LIMIT_DEFAULT, v::HISTORY_LIMIT_MAX)),
+        "/api/rooms/{room_id}/threads/{message_id}/messages" => {
+            Some((v::THREAD_LIMIT_DEFAULT, v::THREAD_LIMIT_MAX))
+        }
         "/api/rooms/{room_id}/events" => Some((v::EVENTS_LIMIT_DEFAULT, v::EVENTS_LIMIT_MAX)),
         _ => None,
     };
     for parameter in parameters.iter_mut() {
+        if parameter["in"] == "path" && parameter["name"] == "emoji" {
+            let rule = json!({"minLength": 1, "maxLength": v::EMOJI_MAX_BYTES,
+                "description": format!("At most {} bytes (UTF-8)", v::EMOJI_MAX_BYTES)});
+            if let Some(schema) = parameter.get_mut("schema") {
+                merge(schema, rule);
+            }
+            continue;
+        }
         if parameter["in"] != "query" {
             continue;
         }

@@ -71,7 +71,7 @@ async fn show(
 
 #[utoipa::path(patch, path = "/api/rooms/{room_id}", tag = "rooms", security(("bearer" = []), ("cookie" = [])), params(("room_id" = String, Path, description = "The room's id")), request_body = UpdateRoomRequest,
     responses((status = 200, description = "The changed room; a room.updated event", body = Room),
-        (status = 400, description = "invalid_room_name, invalid_request (unknown rearrange)", body = crate::protocol::ErrorBody),
+        (status = 400, description = "invalid_room_name, invalid_request (unknown rearrange or pins)", body = crate::protocol::ErrorBody),
         (status = 403, description = "forbidden (owner or admin only), cross_origin", body = crate::protocol::ErrorBody), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody),
         (status = 409, description = "room_name_taken (that name, ignoring case, or a look-alike)", body = crate::protocol::ErrorBody), (status = 429, description = "rate_limited", body = crate::protocol::ErrorBody)))]
 async fn update(
@@ -82,12 +82,13 @@ async fn update(
 ) -> Result<Json<Room>> {
     let room = state
         .chat
-        .update_room(
+        .update_room_with_pins(
             &auth.user,
             &room_id,
             body.name.as_deref(),
             body.topic.as_deref(),
             body.rearrange.as_deref(),
+            body.pins.as_deref(),
         )
         .await?;
     Ok(Json(room))

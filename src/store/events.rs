@@ -123,7 +123,7 @@ pub async fn erase_bodies<C: Conn>(conn: &mut C, which: Carrying<'_>) -> Result<
     let found = dialect::fetch_all(conn, &sql, &[Arg::Text(id)], rows::stored_event).await?;
     for stored in found {
         let mut event = stored.decode()?;
-        if let EventKind::MessageCreated { message } | EventKind::MessageEdited { message } =
+        if let EventKind::MessageCreated { message, .. } | EventKind::MessageEdited { message } =
             &mut event.kind
         {
             message.body.clear();

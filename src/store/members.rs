@@ -60,8 +60,8 @@ impl<B: Backend> MemberStore for B {
         let (id, at) = (new_id(), now());
         let name_key = super::rooms::name_key(&id, name, crate::protocol::RoomKind::Direct);
         let sql = sql!(
-            "INSERT INTO rooms (id, name, name_key, topic, owner_id, created_at, kind, dm_key) \
-             VALUES ($1, $2, $3, '', NULL, $4, 'direct', $5)"
+            "INSERT INTO rooms (id, name, name_key, topic, owner_id, created_at, kind, dm_key, \
+             pins) VALUES ($1, $2, $3, '', NULL, $4, 'direct', $5, 'anyone')"
         );
         let args = [
             Arg::Text(&id),

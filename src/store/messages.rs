@@ -10,9 +10,10 @@ use super::events::{self, append, Carrying};
 use super::rooms::{lock_room, room_in};
 use super::rows::{self, message_columns};
 use super::StoredEvent;
-use super::{now, position, MessagesPage, Publisher, SendOutcome, SendRequest, SendTicket};
+use super::{now, pins, position, reactions};
+use super::{MessagesPage, Publisher, SendOutcome, SendRequest, SendTicket};
 use crate::error::{Error, Result};
-use crate::protocol::{AuditAction, EventKind, Message, User};
+use crate::protocol::{AuditAction, EventKind, Message, ThreadSummary, User};
 
 /// A room's messages.
 #[async_trait]
@@ -31,6 +32,8 @@ pub trait MessageStore: Send + Sync + 'static {
             author: author.clone(),
             client_id: client_id.to_string(),
             body: body.to_string(),
+            reply_to: None,
+            thread_id: None,
         })
         .await
     }
@@ -64,25 +67,78 @@ pub trait MessageStore: Send + Sync + 'static {
     /// Deletes every message of the room (bodies erased) and appends one `room.cleared` event;
     /// audited (`clear`).
     async fn clear_room(&self, room_id: &str, by: &User) -> Result<StoredEvent>;
-    /// The page of messages just before `before` (a position), or the last page.
+    /// The page of messages just before `before` (a position), or the last page; thread
+    /// replies are not in it.
     async fn messages_before(
         &self,
         room_id: &str,
         before: Option<&str>,
         limit: u32,
     ) -> Result<MessagesPage>;
+    /// The page of a thread's replies just before `before` (a position), or the last page,
+    /// without its first message `root_id` (a live top-level message of the room, else
+    /// `MessageNotFound`).
+    async fn thread_messages_before(
+        &self,
+        room_id: &str,
+        root_id: &str,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<MessagesPage>;
 }
 
-/// The live message of the room.
-async fn message_in<C: Conn>(conn: &mut C, room_id: &str, message_id: &str) -> Result<Message> {
+/// A page from `limit + 1` messages read newest first: in display order, with their reactions.
+async fn page<C: Conn>(
+    conn: &mut C,
+    mut messages: Vec<Message>,
+    limit: u32,
+) -> Result<MessagesPage> {
+    let has_more = messages.len() > limit as usize;
+    messages.truncate(limit as usize);
+    messages.reverse();
+    reactions::attach(conn, &mut messages).await?;
+    Ok(MessagesPage { messages, has_more })
+}
+
+/// The live message of the room, with its reactions.
+pub(super) async fn message_in<C: Conn>(
+    conn: &mut C,
+    room_id: &str,
+    message_id: &str,
+) -> Result<Message> {
     let sql = sql!(
         "SELECT " message_columns!() " FROM messages m JOIN users u ON u.id = m.author_id \
          WHERE m.id = $1 AND m.room_id = $2 AND m.deleted = " FALSE
     );
     let args = [Arg::Text(message_id), Arg::Text(room_id)];
-    dialect::fetch_optional(conn, &sql, &args, rows::message)
+    let mut message = dialect::fetch_optional(conn, &sql, &args, rows::message)
         .await?
-        .ok_or(Error::MessageNotFound)
+        .ok_or(Error::MessageNotFound)?;
+    reactions::attach(conn, std::slice::from_mut(&mut message)).await?;
+    Ok(message)
+}
+
+/// Sets a thread's first message's summary from its live replies; the new summary.
+pub(super) async fn resum_thread<C: Conn>(
+    conn: &mut C,
+    root_id: &str,
+) -> Result<Option<ThreadSummary>> {
+    let sql = sql!(
+        "SELECT COUNT(*), MAX(created_at) FROM messages WHERE thread_id = $1 AND deleted = " FALSE
+    );
+    let (count, last) = dialect::fetch_optional(conn, &sql, &[Arg::Text(root_id)], |row| {
+        Ok((row.int(0)?, row.opt_text(1)?))
+    })
+    .await?
+    .unwrap_or((0, None));
+    let sql = sql!("UPDATE messages SET reply_count = $1, last_reply_at = $2 WHERE id = $3");
+    let args = [
+        Arg::Int(count),
+        Arg::OptText(last.as_deref()),
+        Arg::Text(root_id),
+    ];
+    dialect::execute(conn, &sql, &args).await?;
+    Ok(rows::thread_summary(count, last))
 }
 
 /// Gives the message its new position.
@@ -101,7 +157,15 @@ async fn key_after<C: Conn>(
     after: Option<&str>,
 ) -> Result<String> {
     let low = match after {
-        Some(after_id) => Some(message_in(conn, room_id, after_id).await?.position),
+        Some(after_id) => {
+            let after = message_in(conn, room_id, after_id).await?;
+            if after.thread_id.is_some() {
+                return Err(Error::ThreadOrder(
+                    "a message can't move after a thread reply: thread replies keep their order",
+                ));
+            }
+            Some(after.position)
+        }
         None => None,
     };
     let sql = sql!(
@@ -118,14 +182,16 @@ async fn key_after<C: Conn>(
 }
 
 /// Gives every live message of the room a fresh, short key in its current order, appending a
-/// `message.moved` event for each one whose key changed.
+/// `message.moved` event for each one whose key changed. Thread replies hold keys of the
+/// room's one order too (their thread's order); each one's `after` names the message before it
+/// in its own thread (or, for a top-level message, before it at the top level).
 async fn respace<C: Conn>(conn: &mut C, room_id: &str) -> Result<Vec<StoredEvent>> {
     let sql = sql!(
-        "SELECT id, position FROM messages WHERE room_id = $1 AND deleted = " FALSE
+        "SELECT id, position, thread_id FROM messages WHERE room_id = $1 AND deleted = " FALSE
         " ORDER BY position"
     );
     let found = dialect::fetch_all(conn, &sql, &[Arg::Text(room_id)], |row| {
-        Ok((row.text(0)?, row.text(1)?))
+        Ok((row.text(0)?, row.text(1)?, row.opt_text(2)?))
     })
     .await?;
     let keys = position::spread(found.len());
@@ -135,35 +201,54 @@ async fn respace<C: Conn>(conn: &mut C, room_id: &str) -> Result<Vec<StoredEvent
     );
     dialect::execute(conn, &park, &[Arg::Text(room_id)]).await?;
     let mut moved = Vec::new();
-    let mut previous: Option<String> = None;
-    for ((id, old), key) in found.into_iter().zip(keys) {
+    let mut previous: std::collections::HashMap<Option<String>, String> = Default::default();
+    for ((id, old, thread), key) in found.into_iter().zip(keys) {
         place(conn, &id, &key).await?;
         if old != key {
             let kind = EventKind::MessageMoved {
                 message_id: id.clone(),
                 position: key,
-                after: previous.clone(),
+                after: previous.get(&thread).cloned(),
             };
             moved.push(append(conn, room_id, kind, None).await?);
         }
-        previous = Some(id);
+        previous.insert(thread, id);
     }
     Ok(moved)
 }
 
-/// Deletes a live message of the (locked) room and erases its text: the `message.deleted`
-/// event and the message's author.
+/// Deletes a live message of the (locked) room and erases its text, with its reactions and
+/// pin: the `message.deleted` event and the message's author. A thread's first message takes
+/// its replies with it (their text erased too; the one event says it all); a thread reply's
+/// deletion sets its thread's new summary, which the event carries.
 pub(super) async fn delete_in<C: Conn>(
     conn: &mut C,
     room_id: &str,
     message_id: &str,
 ) -> Result<(StoredEvent, String)> {
     let message = message_in(conn, room_id, message_id).await?;
-    events::erase_bodies(conn, Carrying::Message(message_id)).await?;
-    let sql = sql!("UPDATE messages SET body = '', deleted = " TRUE " WHERE id = $1");
-    dialect::execute(conn, &sql, &[Arg::Text(message_id)]).await?;
+    let mut gone = vec![message_id.to_string()];
+    if message.thread_id.is_none() {
+        let sql = sql!("SELECT id FROM messages WHERE thread_id = $1 AND deleted = " FALSE);
+        gone.extend(
+            dialect::fetch_all(conn, &sql, &[Arg::Text(message_id)], |row| row.text(0)).await?,
+        );
+    }
+    for id in &gone {
+        events::erase_bodies(conn, Carrying::Message(id)).await?;
+        let sql = sql!("UPDATE messages SET body = '', deleted = " TRUE " WHERE id = $1");
+        dialect::execute(conn, &sql, &[Arg::Text(id)]).await?;
+        reactions::forget_message(conn, id).await?;
+        pins::forget_message(conn, id).await?;
+    }
+    let thread = match &message.thread_id {
+        Some(root) => resum_thread(conn, root).await?,
+        None => None,
+    };
     let kind = EventKind::MessageDeleted {
         message_id: message_id.to_string(),
+        thread_id: message.thread_id.clone(),
+        thread,
     };
     let event = append(conn, room_id, kind, None).await?;
     Ok((event, message.author.id))
@@ -227,6 +312,11 @@ impl<B: Backend> MessageStore for B {
         let mut tx = self.begin().await?;
         lock_room(&mut *tx, room_id).await?;
         let mut message = message_in(&mut *tx, room_id, message_id).await?;
+        if message.thread_id.is_some() {
+            return Err(Error::ThreadOrder(
+                "thread replies keep their order: they can't be moved",
+            ));
+        }
         if after == Some(message_id) {
             return Err(Error::InvalidRequest(
                 "a message can't move after itself".into(),
@@ -261,6 +351,8 @@ impl<B: Backend> MessageStore for B {
             " WHERE room_id = $1 AND deleted = " FALSE
         );
         dialect::execute(&mut *tx, &sql, &[Arg::Text(room_id)]).await?;
+        reactions::forget_room(&mut *tx, room_id).await?;
+        pins::forget_room(&mut *tx, room_id).await?;
         let kind = EventKind::RoomCleared { by: by.clone() };
         let event = append(&mut *tx, room_id, kind, None).await?;
         let audit = NewAudit {
@@ -285,8 +377,8 @@ impl<B: Backend> MessageStore for B {
         room_in(&mut *conn, room_id).await?;
         let sql = sql!(
             "SELECT " message_columns!() " FROM messages m JOIN users u ON u.id = m.author_id \
-             WHERE m.room_id = $1 AND m.deleted = " FALSE
-            " AND (CAST($2 AS TEXT) IS NULL OR m.position < $2) \
+             WHERE m.room_id = $1 AND m.deleted = " FALSE " AND m.thread_id IS NULL \
+             AND (CAST($2 AS TEXT) IS NULL OR m.position < $2) \
              ORDER BY m.position DESC LIMIT $3"
         );
         let args = [
@@ -294,10 +386,37 @@ impl<B: Backend> MessageStore for B {
             Arg::OptText(before),
             Arg::Int(limit as i64 + 1),
         ];
-        let mut messages = dialect::fetch_all(&mut *conn, &sql, &args, rows::message).await?;
-        let has_more = messages.len() > limit as usize;
-        messages.truncate(limit as usize);
-        messages.reverse();
-        Ok(MessagesPage { messages, has_more })
+        let messages = dialect::fetch_all(&mut *conn, &sql, &args, rows::message).await?;
+        page(&mut *conn, messages, limit).await
+    }
+
+    async fn thread_messages_before(
+        &self,
+        room_id: &str,
+        root_id: &str,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<MessagesPage> {
+        let mut conn = self.read().await?;
+        room_in(&mut *conn, room_id).await?;
+        let root = message_in(&mut *conn, room_id, root_id).await?;
+        if root.thread_id.is_some() {
+            // A reply is no thread's first message.
+            return Err(Error::MessageNotFound);
+        }
+        let sql = sql!(
+            "SELECT " message_columns!() " FROM messages m JOIN users u ON u.id = m.author_id \
+             WHERE m.thread_id = $1 AND m.room_id = $2 AND m.deleted = " FALSE
+            " AND (CAST($3 AS TEXT) IS NULL OR m.position < $3) \
+             ORDER BY m.position DESC LIMIT $4"
+        );
+        let args = [
+            Arg::Text(root_id),
+            Arg::Text(room_id),
+            Arg::OptText(before),
+            Arg::Int(limit as i64 + 1),
+        ];
+        let messages = dialect::fetch_all(&mut *conn, &sql, &args, rows::message).await?;
+        page(&mut *conn, messages, limit).await
     }
 }

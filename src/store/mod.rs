@@ -28,8 +28,10 @@ pub mod messages;
 pub mod moderation;
 pub mod page;
 pub mod people;
+pub mod pins;
 pub mod position;
 pub mod postgres;
+pub mod reactions;
 pub mod rooms;
 mod rows;
 pub mod schema;
@@ -45,6 +47,8 @@ pub use members::MemberStore;
 pub use messages::MessageStore;
 pub use moderation::ModerationStore;
 pub use people::PeopleStore;
+pub use pins::PinStore;
+pub use reactions::ReactionStore;
 pub use rooms::RoomStore;
 pub use webhooks::{WebhookRecord, WebhookStore};
 
@@ -179,6 +183,10 @@ pub struct SendRequest {
     pub author: User,
     pub client_id: String,
     pub body: String,
+    // Replies and threads (issue #10): checked in the send's transaction (a message of the
+    // room, else `MessageNotFound`); a thread reply's `thread_id` is resolved to the root.
+    pub reply_to: Option<String>,
+    pub thread_id: Option<String>,
 }
 
 /// The answer to a submitted send, once it is committed (or has failed).
@@ -232,6 +240,7 @@ pub struct RoomPatch {
     pub name: Option<String>,
     pub topic: Option<String>,
     pub rearrange: Option<Rearrange>,
+    pub pins: Option<crate::protocol::PinPolicy>,
 }
 
 /// One page of a room's messages in display (position) order.
@@ -256,6 +265,8 @@ pub trait Store:
     + BotStore
     + WebhookStore
     + ModerationStore
+    + ReactionStore
+    + PinStore
 {
     /// Reachability check for `/readyz`.
     async fn ping(&self) -> Result<()>;

@@ -259,7 +259,8 @@ impl<B: Backend> RoomStore for B {
         let name = patch.name.clone().unwrap_or(current.name);
         let key = name_key(room_id, &name, current.kind);
         let sql = sql!(
-            "UPDATE rooms SET name = $1, name_key = $2, topic = $3, rearrange = $4 WHERE id = $5"
+            "UPDATE rooms SET name = $1, name_key = $2, topic = $3, rearrange = $4, pins = $6 \
+             WHERE id = $5"
         );
         let args = [
             Arg::Text(&name),
@@ -267,6 +268,7 @@ impl<B: Backend> RoomStore for B {
             Arg::Text(patch.topic.as_ref().unwrap_or(&current.topic)),
             Arg::Text(patch.rearrange.unwrap_or(current.rearrange).as_str()),
             Arg::Text(room_id),
+            Arg::Text(patch.pins.unwrap_or(current.pins).as_str()),
         ];
         dialect::execute(&mut *tx, &sql, &args)
             .await

@@ -8,7 +8,9 @@ use super::dialect::ReadRow;
 use super::page::Key;
 use super::{SendRequest, StoredEvent};
 use crate::error::Result;
-use crate::protocol::{Event, EventKind, Message, Rearrange, Role, Room, RoomKind, User};
+use crate::protocol::{
+    Event, EventKind, Message, PinPolicy, Rearrange, Role, Room, RoomKind, ThreadSummary, User,
+};
 
 /// A user's columns under the table alias `$a` (`"u"`: `u.id, u.username, u.guest, u.admin,
 /// u.display_name, u.bot`): the one list, for statements that join `users` more than once.
@@ -55,22 +57,46 @@ pub fn user(row: &dyn ReadRow, at: usize) -> Result<User> {
     })
 }
 
-/// A message joined with its author (`messages m JOIN users u`).
+/// A message joined with its author (`messages m JOIN users u`), then its reply, thread and pin
+/// columns (issue #10); its reactions are another table's rows, added by
+/// [`super::reactions::attach`].
 macro_rules! message_columns {
     () => {
         concat!(
             "m.id, m.room_id, m.seq, m.body, m.client_id, m.created_at, m.edited_at, m.position, ",
-            $crate::store::rows::user_columns_of!("u")
+            $crate::store::rows::user_columns_of!("u"),
+            ", m.reply_to, m.thread_id, m.reply_count, m.last_reply_at, \
+             EXISTS (SELECT 1 FROM pins pn WHERE pn.message_id = m.id)"
         )
     };
 }
 pub(crate) use message_columns;
 
+/// Reads the columns of [`message_columns!`].
 pub fn message(row: &dyn ReadRow) -> Result<Message> {
-    message_at(row, 0)
+    let mut message = message_at(row, 0)?;
+    let at = 8 + USER_COLUMNS;
+    message.reply_to = row.opt_text(at)?;
+    message.thread_id = row.opt_text(at + 1)?;
+    message.thread = thread_summary(row.int(at + 2)?, row.opt_text(at + 3)?);
+    message.pinned = row.flag(at + 4)?;
+    Ok(message)
 }
 
-/// Reads the columns of [`message_columns!`] from `at` on.
+/// A thread's summary from its first message's `reply_count` and `last_reply_at`.
+pub fn thread_summary(reply_count: i64, last_reply_at: Option<String>) -> Option<ThreadSummary> {
+    match (reply_count, last_reply_at) {
+        (count, Some(last_reply_at)) if count > 0 => Some(ThreadSummary {
+            reply_count: count as u64,
+            last_reply_at,
+        }),
+        _ => None,
+    }
+}
+
+/// Reads a message's first columns (those before the reply and thread columns of
+/// [`message_columns!`]) from `at` on: the message with its author, not yet its replies,
+/// thread, reactions or pin.
 pub fn message_at(row: &dyn ReadRow, at: usize) -> Result<Message> {
     Ok(Message {
         id: row.text(at)?,
@@ -82,6 +108,11 @@ pub fn message_at(row: &dyn ReadRow, at: usize) -> Result<Message> {
         edited_at: row.opt_text(at + 6)?,
         position: row.text(at + 7)?,
         author: user(row, at + 8)?,
+        reply_to: None,
+        thread_id: None,
+        thread: None,
+        reactions: Vec::new(),
+        pinned: false,
     })
 }
 
@@ -89,13 +120,13 @@ pub fn message_at(row: &dyn ReadRow, at: usize) -> Result<Message> {
 macro_rules! room_columns {
     () => {
         "r.id, r.name, r.topic, r.owner_id, r.rearrange, r.last_seq, r.created_at, \
-         (SELECT COUNT(*) FROM members mb WHERE mb.room_id = r.id), r.kind"
+         (SELECT COUNT(*) FROM members mb WHERE mb.room_id = r.id), r.kind, r.pins"
     };
 }
 pub(crate) use room_columns;
 
 /// The number of columns [`room_columns!`] names.
-pub const ROOM_COLUMNS: usize = 9;
+pub const ROOM_COLUMNS: usize = 10;
 
 /// Rooms handed out have `online_count` 0: presence is not the store's business.
 pub fn room(row: &dyn ReadRow) -> Result<Room> {
@@ -112,6 +143,7 @@ pub fn room(row: &dyn ReadRow) -> Result<Room> {
         kind: RoomKind::parse(&row.text(8)?).unwrap_or_default(),
         member: false,
         my_role: None,
+        pins: PinPolicy::parse(&row.text(9)?).unwrap_or_default(),
     })
 }
 
@@ -172,5 +204,10 @@ pub fn new_message(request: &SendRequest, seq: u64, position: String, at: &str) 
         created_at: at.to_string(),
         edited_at: None,
         position,
+        reply_to: request.reply_to.clone(),
+        thread_id: request.thread_id.clone(),
+        thread: None,
+        reactions: Vec::new(),
+        pinned: false,
     }
 }

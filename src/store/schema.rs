@@ -87,6 +87,7 @@ pub const TABLES: &[Table] = &[
             col("created_at", Text),
             col("kind", Text),
             col("dm_key", NullableText),
+            col("pins", Text),
         ],
         key: &["id"],
     },
@@ -126,6 +127,10 @@ pub const TABLES: &[Table] = &[
             col("created_at", Text),
             col("edited_at", NullableText),
             col("deleted", Bool),
+            col("reply_to", NullableText),
+            col("thread_id", NullableText),
+            col("reply_count", Int),
+            col("last_reply_at", NullableText),
         ],
         key: &["id"],
     },
@@ -203,6 +208,29 @@ pub const TABLES: &[Table] = &[
             col("detail", Text),
         ],
         key: &["id"],
+    },
+    // Reactions and pins (issue #10).
+    Table {
+        name: "reactions",
+        columns: &[
+            col("message_id", Text),
+            col("emoji", Text),
+            col("user_id", Text),
+            col("room_id", Text),
+            col("seq", Int),
+        ],
+        key: &["message_id", "emoji", "user_id"],
+    },
+    Table {
+        name: "pins",
+        columns: &[
+            col("message_id", Text),
+            col("room_id", Text),
+            col("by_id", Text),
+            col("pinned_at", Text),
+            col("seq", Int),
+        ],
+        key: &["message_id"],
     },
 ];
 

@@ -16,7 +16,7 @@ use super::rows::{self, message_columns};
 use super::{failed_ticket, now, position, ticket, PublishSlot, Publisher, SendOutcome};
 use super::{SendRequest, SendTicket, StoredEvent};
 use crate::error::Error;
-use crate::protocol::{EventKind, Message};
+use crate::protocol::{EventKind, Message, ThreadSummary};
 
 /// A send waiting to be stored.
 pub(crate) struct SendJob {
@@ -108,11 +108,34 @@ static INSERT_MEMBERS: RowsSql = RowsSql::new(
 static INSERT_MESSAGES: RowsSql = RowsSql::new(
     sql!(
         "INSERT INTO messages (id, room_id, seq, author_id, client_id, body, position, \
-         created_at) VALUES "
+         created_at, reply_to, thread_id) VALUES "
     ),
-    8,
+    10,
     sql!(""),
 );
+/// The live messages the group's replies and thread replies name (issue #10).
+static REFERENCED: RowsSql = RowsSql::new(
+    sql!(
+        "SELECT m.id, m.room_id, m.thread_id, COALESCE(r.reply_count, m.reply_count) \
+         FROM messages m LEFT JOIN messages r ON r.id = m.thread_id \
+         WHERE m.deleted = " FALSE " AND m.id IN ("
+    ),
+    1,
+    sql!(")"),
+);
+static SET_THREADS: RowsSql = RowsSql::new(
+    sql!("UPDATE messages SET reply_count = k.column2, last_reply_at = k.column3 FROM (VALUES "),
+    3,
+    sql!(") AS k WHERE messages.id = k.column1"),
+);
+
+/// A live message a send of the group names as `reply_to` or `thread_id`.
+struct Referenced {
+    room_id: String,
+    thread_id: Option<String>,
+    /// The reply count of the thread it leads to (its own, or its first message's).
+    thread_count: i64,
+}
 static INSERT_EVENTS: RowsSql = RowsSql::new(
     sql!("INSERT INTO events (room_id, seq, message_id, payload) VALUES "),
     4,
@@ -144,6 +167,9 @@ pub async fn store_group<C: Conn>(
 ) -> Result<Outcomes, DbError> {
     let mut earlier = earlier_sends(conn, requests).await?;
     let mut rooms = group_rooms(conn, requests).await?;
+    let referenced = referenced(conn, requests).await?;
+    // Each thread the group replies in: its first message's new reply count.
+    let mut threads: HashMap<String, i64> = HashMap::new();
     let at = now();
     let mut joined: Vec<(&str, &str)> = Vec::new();
     let mut messages: Vec<Message> = Vec::new();
@@ -159,6 +185,30 @@ pub async fn store_group<C: Conn>(
             outcomes.push(Err(Error::RoomNotFound));
             continue;
         };
+        // A reply names a live message of the same room; a thread reply's thread is its
+        // first message's (a reply's thread is its root's).
+        let in_room = |id: &String| referenced.get(id).filter(|r| r.room_id == request.room_id);
+        if request
+            .reply_to
+            .as_ref()
+            .is_some_and(|id| in_room(id).is_none())
+        {
+            outcomes.push(Err(Error::MessageNotFound));
+            continue;
+        }
+        let thread_root = match &request.thread_id {
+            Some(id) => match in_room(id) {
+                Some(found) => Some((
+                    found.thread_id.clone().unwrap_or_else(|| id.clone()),
+                    found.thread_count,
+                )),
+                None => {
+                    outcomes.push(Err(Error::MessageNotFound));
+                    continue;
+                }
+            },
+            None => None,
+        };
         let mut created = Vec::with_capacity(2);
         if room.members.insert(request.author.id.clone()) {
             joined.push((&request.room_id, &request.author.id));
@@ -172,11 +222,21 @@ pub async fn store_group<C: Conn>(
             created.push(event);
         }
         let key_after = position::after(room.last_position.as_deref());
-        let message = rows::new_message(request, room.next_seq, key_after, &at);
+        let mut message = rows::new_message(request, room.next_seq, key_after, &at);
         room.next_seq += 1;
         room.last_position = Some(message.position.clone());
+        let thread = thread_root.map(|(root, stored_count)| {
+            let count = threads.entry(root.clone()).or_insert(stored_count);
+            *count += 1;
+            message.thread_id = Some(root);
+            ThreadSummary {
+                reply_count: *count as u64,
+                last_reply_at: at.clone(),
+            }
+        });
         let kind = EventKind::MessageCreated {
             message: message.clone(),
+            thread,
         };
         let event = StoredEvent::new(&rows::event(
             &request.room_id,
@@ -208,7 +268,7 @@ pub async fn store_group<C: Conn>(
         conn.execute(&sql, &args).await?;
     }
     for chunk in messages.chunks(CHUNK) {
-        let mut args = Vec::with_capacity(chunk.len() * 8);
+        let mut args = Vec::with_capacity(chunk.len() * 10);
         for m in chunk {
             args.extend([
                 Arg::Text(&m.id),
@@ -219,9 +279,20 @@ pub async fn store_group<C: Conn>(
                 Arg::Text(&m.body),
                 Arg::Text(&m.position),
                 Arg::Text(&m.created_at),
+                Arg::OptText(m.reply_to.as_deref()),
+                Arg::OptText(m.thread_id.as_deref()),
             ]);
         }
         let sql = INSERT_MESSAGES.text(C::DIALECT, chunk.len());
+        conn.execute(&sql, &args).await?;
+    }
+    let threads: Vec<(String, i64)> = threads.into_iter().collect();
+    for chunk in threads.chunks(CHUNK) {
+        let mut args = Vec::with_capacity(chunk.len() * 3);
+        for (root, count) in chunk {
+            args.extend([Arg::Text(root), Arg::Int(*count), Arg::Text(&at)]);
+        }
+        let sql = SET_THREADS.text(C::DIALECT, chunk.len());
         conn.execute(&sql, &args).await?;
     }
     for chunk in events.chunks(CHUNK) {
@@ -272,6 +343,51 @@ pub async fn earlier_sends<C: Conn>(
                 (message.author.id.clone(), message.client_id.clone()),
                 message,
             );
+            Ok(())
+        })
+        .await?;
+    }
+    if !found.is_empty() {
+        // A retry answers with the message as it is now, its reactions included.
+        let mut messages: Vec<Message> = found.values().cloned().collect();
+        super::reactions::attach(conn, &mut messages).await?;
+        for message in messages {
+            found.insert(
+                (message.author.id.clone(), message.client_id.clone()),
+                message,
+            );
+        }
+    }
+    Ok(found)
+}
+
+/// The live messages the group's sends name as `reply_to` or `thread_id`, by id: one
+/// statement, none when no send names any.
+async fn referenced<C: Conn>(
+    conn: &mut C,
+    requests: &[&SendRequest],
+) -> Result<HashMap<String, Referenced>, DbError> {
+    let mut ids: Vec<&str> = requests
+        .iter()
+        .flat_map(|r| [r.reply_to.as_deref(), r.thread_id.as_deref()])
+        .flatten()
+        .collect();
+    let mut found = HashMap::new();
+    if ids.is_empty() {
+        return Ok(found);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    for chunk in ids.chunks(CHUNK) {
+        let args: Vec<Arg> = chunk.iter().map(|id| Arg::Text(id)).collect();
+        let sql = REFERENCED.text(C::DIALECT, chunk.len());
+        conn.fetch(&sql, &args, &mut |row| {
+            let referenced = Referenced {
+                room_id: row.text(1)?,
+                thread_id: row.opt_text(2)?,
+                thread_count: row.int(3)?,
+            };
+            found.insert(row.text(0)?, referenced);
             Ok(())
         })
         .await?;

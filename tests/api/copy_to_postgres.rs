@@ -124,6 +124,7 @@ async fn snapshot(app: &TestApp, token: &str) -> Value {
                 "members": ok(app, &format!("/api/rooms/{id}/members"), token).await,
                 "pages": history_pages(app, token, id).await,
                 "events": ok(app, &format!("/api/rooms/{id}/events?after=0&limit=1000"), token).await,
+                "pins": ok(app, &format!("/api/rooms/{id}/pins"), token).await,
             }),
         );
     }
@@ -227,6 +228,42 @@ async fn a_sqlite_store_copied_to_postgres_serves_the_same_chat() {
         .await;
     assert_eq!(status, 200);
 
+    // Issue #10: a thread, a reply, reactions and a pin.
+    let root = ids[0].as_str().unwrap().to_string();
+    let rest = single.rest();
+    let (status, _) = rest
+        .send_in(
+            &bob_token,
+            &lounge,
+            "t1",
+            "in the thread",
+            None,
+            Some(&root),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 201);
+    let kept_id = bobs_kept["id"].as_str().unwrap();
+    let (status, _) = rest
+        .send_in(&alice_token, &lounge, "r1", "a reply", Some(kept_id), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 201);
+    for (token, emoji) in [(&alice_token, "👍"), (&bob_token, "👍"), (&bob_token, "🎉")] {
+        let (status, body) = rest
+            .react(token, &lounge, &root, emoji, true)
+            .await
+            .unwrap();
+        assert_eq!(status, 204, "{body}");
+    }
+    let (status, _) = rest.pin(&alice_token, &lounge, &root, true).await.unwrap();
+    assert_eq!(status, 204);
+    let thread_before = rest
+        .thread(&alice_token, &lounge, &root, None, 50)
+        .await
+        .unwrap();
+    assert_eq!(thread_before.messages.len(), 1);
+
     // A room that gets cleared, then talked in again.
     let attic = single.create_room(&alice_token, "Attic").await.id;
     for i in 1..=3 {
@@ -291,6 +328,8 @@ async fn a_sqlite_store_copied_to_postgres_serves_the_same_chat() {
     assert!(count_line(&stdout, "members") >= 5, "{stdout}");
     assert!(count_line(&stdout, "messages") >= 13, "{stdout}");
     assert!(count_line(&stdout, "events") > lounge_last_seq, "{stdout}");
+    assert_eq!(count_line(&stdout, "reactions"), 3, "{stdout}");
+    assert_eq!(count_line(&stdout, "pins"), 1, "{stdout}");
     assert_eq!(file_hash(&db_file), hash, "the source file was modified");
 
     // A second copy into the now-filled database refuses and changes nothing.
@@ -307,7 +346,7 @@ async fn a_sqlite_store_copied_to_postgres_serves_the_same_chat() {
     let after = snapshot(&cluster, &alice_token).await;
     assert_eq!(after["rooms"], before["rooms"]);
     for (id, room) in before["per_room"].as_object().unwrap() {
-        for part in ["room", "members", "pages", "events"] {
+        for part in ["room", "members", "pages", "events", "pins"] {
             assert_eq!(
                 after["per_room"][id][part], room[part],
                 "{part} of room {id}"
@@ -315,6 +354,15 @@ async fn a_sqlite_store_copied_to_postgres_serves_the_same_chat() {
         }
     }
     assert_eq!(after, before);
+    let thread_after = cluster
+        .rest()
+        .thread(&alice_token, &lounge, &root, None, 50)
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&thread_after.messages).unwrap(),
+        serde_json::to_value(&thread_before.messages).unwrap()
+    );
     let (status, _) = cluster
         .get(&format!("/api/rooms/{doomed}"), Some(&alice_token))
         .await;

@@ -124,6 +124,30 @@ async fn a_policy_that_refuses_everything_closes_every_path_over_rest_and_the_so
             .await,
     );
     assert_hidden("delete message", app.delete(&msg, Some(&token)).await);
+    // Replies, threads, reactions, pins (issue #10).
+    let t = Some(token.as_str());
+    let reply = json!({"client_id": "c4", "body": "x", "thread_id": message, "reply_to": message});
+    assert_hidden(
+        "thread reply",
+        app.post(&format!("{base}/messages"), t, reply).await,
+    );
+    assert_hidden(
+        "thread",
+        app.get(&format!("{base}/threads/{message}/messages"), t)
+            .await,
+    );
+    assert_hidden(
+        "react",
+        app.put(&format!("{msg}/reactions/%F0%9F%91%8D"), t).await,
+    );
+    assert_hidden(
+        "unreact",
+        app.delete(&format!("{msg}/reactions/%F0%9F%91%8D"), t)
+            .await,
+    );
+    assert_hidden("pin", app.post(&format!("{msg}/pin"), t, json!({})).await);
+    assert_hidden("unpin", app.delete(&format!("{msg}/pin"), t).await);
+    assert_hidden("pins", app.get(&format!("{base}/pins"), t).await);
     assert_hidden(
         "clear",
         app.post(&format!("{base}/clear"), Some(&token), json!({}))
@@ -176,6 +200,9 @@ async fn a_policy_that_refuses_everything_closes_every_path_over_rest_and_the_so
         json!({"type": "move", "room_id": id, "message_id": message, "after": null, "ref": "move"}),
         json!({"type": "delete", "room_id": id, "message_id": message, "ref": "delete"}),
         json!({"type": "clear", "room_id": id, "ref": "clear"}),
+        json!({"type": "send", "room_id": id, "client_id": "c5", "body": "x", "thread_id": message, "ref": "thread send"}),
+        json!({"type": "react", "room_id": id, "message_id": message, "emoji": "👍", "ref": "react"}),
+        json!({"type": "unreact", "room_id": id, "message_id": message, "emoji": "👍", "ref": "unreact"}),
     ];
     for frame in frames {
         let reference = frame["ref"].clone();

@@ -187,6 +187,17 @@ impl TestApp {
         self.rest.delete(path, token).await.expect("request sent")
     }
 
+    #[allow(dead_code)]
+    pub async fn put(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        self.rest.put(path, token).await.expect("request sent")
+    }
+
+    /// The protocol's REST client of this server.
+    #[allow(dead_code)]
+    pub fn rest(&self) -> &Rest {
+        &self.rest
+    }
+
     #[allow(dead_code)] // for the chat-semantics tests
     pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
         self.rest

@@ -27,12 +27,15 @@ mod people;
 mod people_store;
 #[path = "../support/pgdb.rs"]
 mod pgdb;
+mod pins;
 mod private_rooms;
 mod properties;
+mod reactions;
 mod resume;
 mod rooms;
 mod rules;
 mod security;
 mod semantics;
 mod store_conformance;
+mod threads;
 mod webhooks;

@@ -71,6 +71,36 @@ pub async fn assert_unreachable(
             .await,
     );
     assert_hidden("delete message", app.delete(&msg, t).await);
+    // Replies, threads, reactions, pins (issue #10).
+    for (what, send) in [
+        (
+            "reply",
+            json!({"client_id": "stranger-3", "body": "x", "reply_to": message}),
+        ),
+        (
+            "thread reply",
+            json!({"client_id": "stranger-4", "body": "x", "thread_id": message}),
+        ),
+    ] {
+        assert_hidden(what, app.post(&format!("{base}/messages"), t, send).await);
+    }
+    assert_hidden(
+        "thread",
+        app.get(&format!("{base}/threads/{message}/messages"), t)
+            .await,
+    );
+    assert_hidden(
+        "react",
+        app.put(&format!("{msg}/reactions/%F0%9F%91%8D"), t).await,
+    );
+    assert_hidden(
+        "unreact",
+        app.delete(&format!("{msg}/reactions/%F0%9F%91%8D"), t)
+            .await,
+    );
+    assert_hidden("pin", app.post(&format!("{msg}/pin"), t, json!({})).await);
+    assert_hidden("unpin", app.delete(&format!("{msg}/pin"), t).await);
+    assert_hidden("pins", app.get(&format!("{base}/pins"), t).await);
     assert_hidden(
         "clear",
         app.post(&format!("{base}/clear"), t, json!({})).await,
@@ -125,6 +155,9 @@ pub async fn assert_unreachable(
         json!({"type": "move", "room_id": room, "message_id": message, "after": null, "ref": "move"}),
         json!({"type": "delete", "room_id": room, "message_id": message, "ref": "delete"}),
         json!({"type": "clear", "room_id": room, "ref": "clear"}),
+        json!({"type": "send", "room_id": room, "client_id": "stranger-5", "body": "x", "thread_id": message, "ref": "thread send"}),
+        json!({"type": "react", "room_id": room, "message_id": message, "emoji": "👍", "ref": "react"}),
+        json!({"type": "unreact", "room_id": room, "message_id": message, "emoji": "👍", "ref": "unreact"}),
     ];
     for frame in frames {
         let reference = frame["ref"].clone();

@@ -437,14 +437,14 @@ impl Case<'_> {
             prop_assert_eq!(event.seq, stored.seq);
             prop_assert_eq!(&event.room_id, &self.room);
             match event.kind {
-                EventKind::MessageCreated { message } => {
+                EventKind::MessageCreated { message, .. } => {
                     prop_assert_eq!(message.seq, event.seq, "a message's seq is its creation's");
                     prop_assert!(messages.insert(message.id.clone(), message).is_none());
                 }
                 EventKind::MessageEdited { message } => {
                     prop_assert!(messages.insert(message.id.clone(), message).is_some());
                 }
-                EventKind::MessageDeleted { message_id } => {
+                EventKind::MessageDeleted { message_id, .. } => {
                     prop_assert!(messages.remove(&message_id).is_some());
                 }
                 EventKind::MessageMoved {
@@ -473,7 +473,11 @@ impl Case<'_> {
                 }
                 EventKind::MemberUnbanned { .. }
                 | EventKind::MemberMuted { .. }
-                | EventKind::MemberUnmuted { .. } => {}
+                | EventKind::MemberUnmuted { .. }
+                | EventKind::ReactionAdded { .. }
+                | EventKind::ReactionRemoved { .. }
+                | EventKind::MessagePinned { .. }
+                | EventKind::MessageUnpinned { .. } => {}
             }
         }
         let mut replayed: Vec<Message> = messages.into_values().collect();

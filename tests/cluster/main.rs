@@ -17,4 +17,5 @@ mod harness;
 mod memory;
 mod moderation;
 mod nginx;
+mod reactions;
 mod sessions;

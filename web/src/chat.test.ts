@@ -23,6 +23,7 @@ const room: Room = {
   kind: "public",
   member: true,
   my_role: "member",
+  pins: "moderators",
 };
 
 const lounge: Room = { ...room, id: "r3", name: "Lounge" };

@@ -19,6 +19,7 @@ function room(patch: Partial<Room> = {}): Room {
     kind: "public",
     member: true,
     my_role: "member",
+    pins: "moderators",
     ...patch,
   };
 }

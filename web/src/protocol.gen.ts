@@ -37,7 +37,12 @@ member: boolean,
 /**
  * The caller's role in the room, `null` when not a member.
  */
-my_role: Role | null, };
+my_role: Role | null, 
+/**
+ * Who may pin messages: `moderators` (the default in rooms) or `anyone` who may post (the
+ * default in DMs). Absent in events logged before pins existed.
+ */
+pins: PinPolicy, };
 
 export type Role = "owner" | "admin" | "moderator" | "member";
 
@@ -51,17 +56,47 @@ seq: number, author: User, body: string, client_id: string, created_at: string, 
 /**
  * Display-order key: messages sort by this string.
  */
-position: string, };
+position: string, 
+/**
+ * The message this one answers (a message of the same room), or `null`.
+ */
+reply_to: string | null, 
+/**
+ * For a thread reply: the thread's first message (a top-level message of the room). Room
+ * history pages leave thread replies out; `GET …/threads/{thread_id}/messages` pages them.
+ */
+thread_id: string | null, 
+/**
+ * On a thread's first message: its live replies' count and the newest one's time;
+ * `null` when it has none.
+ */
+thread: ThreadSummary | null, 
+/**
+ * Reactions, one entry per emoji, first reacted first.
+ */
+reactions: Array<Reaction>, 
+/**
+ * Whether the message is pinned in its room.
+ */
+pinned: boolean, };
 
-export type Event = { room_id: string, seq: number, at: string, } & ({ "kind": "message.created", message: Message, } | { "kind": "message.edited", message: Message, } | { "kind": "message.deleted", message_id: string, } | { "kind": "message.moved", message_id: string, position: string, after: string | null, } | { "kind": "room.cleared", by: User, } | { "kind": "member.joined", user: User, } | { "kind": "member.left", user: User, } | { "kind": "room.updated", room: Room, } | { "kind": "member.role_changed", user: User, role: Role, by: User, } | { "kind": "room.deleted", } | { "kind": "member.kicked", user: User, by: User, } | { "kind": "member.banned", user: User, by: User, expires_at: string | null, } | { "kind": "member.unbanned", user: User, by: User, } | { "kind": "member.muted", user: User, by: User, expires_at: string | null, } | { "kind": "member.unmuted", user: User, by: User, });
+export type Event = { room_id: string, seq: number, at: string, } & ({ "kind": "message.created", message: Message, thread?: ThreadSummary, } | { "kind": "message.edited", message: Message, } | { "kind": "message.deleted", message_id: string, thread_id?: string, thread?: ThreadSummary, } | { "kind": "message.moved", message_id: string, position: string, after: string | null, } | { "kind": "room.cleared", by: User, } | { "kind": "member.joined", user: User, } | { "kind": "member.left", user: User, } | { "kind": "room.updated", room: Room, } | { "kind": "member.role_changed", user: User, role: Role, by: User, } | { "kind": "room.deleted", } | { "kind": "member.kicked", user: User, by: User, } | { "kind": "member.banned", user: User, by: User, expires_at: string | null, } | { "kind": "member.unbanned", user: User, by: User, } | { "kind": "member.muted", user: User, by: User, expires_at: string | null, } | { "kind": "member.unmuted", user: User, by: User, } | { "kind": "reaction.added", message_id: string, emoji: string, user: User, } | { "kind": "reaction.removed", message_id: string, emoji: string, user: User, } | { "kind": "message.pinned", message_id: string, by: User, } | { "kind": "message.unpinned", message_id: string, by: User, });
 
-export type EventKind = { "kind": "message.created", message: Message, } | { "kind": "message.edited", message: Message, } | { "kind": "message.deleted", message_id: string, } | { "kind": "message.moved", message_id: string, position: string, after: string | null, } | { "kind": "room.cleared", by: User, } | { "kind": "member.joined", user: User, } | { "kind": "member.left", user: User, } | { "kind": "room.updated", room: Room, } | { "kind": "member.role_changed", user: User, role: Role, by: User, } | { "kind": "room.deleted", } | { "kind": "member.kicked", user: User, by: User, } | { "kind": "member.banned", user: User, by: User, expires_at: string | null, } | { "kind": "member.unbanned", user: User, by: User, } | { "kind": "member.muted", user: User, by: User, expires_at: string | null, } | { "kind": "member.unmuted", user: User, by: User, };
+export type EventKind = { "kind": "message.created", message: Message, thread?: ThreadSummary, } | { "kind": "message.edited", message: Message, } | { "kind": "message.deleted", message_id: string, thread_id?: string, thread?: ThreadSummary, } | { "kind": "message.moved", message_id: string, position: string, after: string | null, } | { "kind": "room.cleared", by: User, } | { "kind": "member.joined", user: User, } | { "kind": "member.left", user: User, } | { "kind": "room.updated", room: Room, } | { "kind": "member.role_changed", user: User, role: Role, by: User, } | { "kind": "room.deleted", } | { "kind": "member.kicked", user: User, by: User, } | { "kind": "member.banned", user: User, by: User, expires_at: string | null, } | { "kind": "member.unbanned", user: User, by: User, } | { "kind": "member.muted", user: User, by: User, expires_at: string | null, } | { "kind": "member.unmuted", user: User, by: User, } | { "kind": "reaction.added", message_id: string, emoji: string, user: User, } | { "kind": "reaction.removed", message_id: string, emoji: string, user: User, } | { "kind": "message.pinned", message_id: string, by: User, } | { "kind": "message.unpinned", message_id: string, by: User, };
 
-export type ClientFrame = { "type": "subscribe", room_id: string, after?: number, ref?: unknown, } | { "type": "unsubscribe", room_id: string, ref?: unknown, } | { "type": "send", room_id: string, client_id: string, body: string, ref?: unknown, } | { "type": "edit", room_id: string, message_id: string, body: string, ref?: unknown, } | { "type": "delete", room_id: string, message_id: string, ref?: unknown, } | { "type": "move", room_id: string, message_id: string, 
+export type ClientFrame = { "type": "subscribe", room_id: string, after?: number, ref?: unknown, } | { "type": "unsubscribe", room_id: string, ref?: unknown, } | { "type": "send", room_id: string, client_id: string, body: string, ref?: unknown, 
+/**
+ * The message this one answers (of the same room).
+ */
+reply_to?: string, 
+/**
+ * Post into this message's thread (a reply's thread is its first message's).
+ */
+thread_id?: string, } | { "type": "edit", room_id: string, message_id: string, body: string, ref?: unknown, } | { "type": "delete", room_id: string, message_id: string, ref?: unknown, } | { "type": "move", room_id: string, message_id: string, 
 /**
  * The message to place it after; `null` moves it to the top. Required (may be null).
  */
-after: string | null, ref?: unknown, } | { "type": "clear", room_id: string, ref?: unknown, } | { "type": "typing", room_id: string, } | { "type": "ping", ref?: unknown, };
+after: string | null, ref?: unknown, } | { "type": "clear", room_id: string, ref?: unknown, } | { "type": "typing", room_id: string, } | { "type": "ping", ref?: unknown, } | { "type": "react", room_id: string, message_id: string, emoji: string, ref?: unknown, } | { "type": "unreact", room_id: string, message_id: string, emoji: string, ref?: unknown, };
 
 export type RoomListChange = "created" | "updated" | "deleted";
 
@@ -111,9 +146,21 @@ export type AddMemberRequest = { username: string, };
 
 export type ChangeRoleRequest = { role: string, };
 
-export type UpdateRoomRequest = { name?: string, topic?: string, rearrange?: string, };
+export type UpdateRoomRequest = { name?: string, topic?: string, rearrange?: string, 
+/**
+ * Who may pin: "anyone" or "moderators" (issue #10).
+ */
+pins?: string, };
 
-export type SendMessageRequest = { client_id: string, body: string, };
+export type SendMessageRequest = { client_id: string, body: string, 
+/**
+ * The message this one answers (of the same room).
+ */
+reply_to?: string, 
+/**
+ * Post into this message's thread (a reply's thread is its first message's).
+ */
+thread_id?: string, };
 
 export type EditMessageRequest = { body: string, };
 
@@ -263,3 +310,13 @@ export type ServerConfig = { allow_guests: boolean,
  * How long a guest's name stays theirs after their last session ended.
  */
 guest_name_grace_secs: number, };
+
+export type PinPolicy = "anyone" | "moderators";
+
+export type ThreadSummary = { reply_count: number, last_reply_at: string, };
+
+export type Reaction = { emoji: string, count: number, 
+/**
+ * In the order they reacted.
+ */
+user_ids: Array<string>, };

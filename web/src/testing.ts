@@ -49,6 +49,11 @@ export function message(id: string, seq: number, position: string, author = alic
     created_at: new Date(Date.UTC(2026, 0, 1, 0, 0, seq)).toISOString(),
     edited_at: null,
     position,
+    reply_to: null,
+    thread_id: null,
+    thread: null,
+    reactions: [],
+    pinned: false,
   };
 }
 

@@ -15,6 +15,7 @@ const base: Room = {
   kind: "private",
   member: true,
   my_role: "moderator",
+  pins: "moderators",
 };
 
 describe("what the client says", () => {

@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
-use crate::protocol::{AuthResponse, EventPage, MessagePage, Room};
+use crate::protocol::{AuthResponse, EventPage, Message, MessagePage, Room};
 
 /// Sends one request to an absolute `url` and reads its answer: the status and the body as JSON
 /// (`null` when empty, a JSON string when it is not JSON). `token` goes in
@@ -110,6 +110,106 @@ impl Rest {
 
     pub async fn delete(&self, path: &str, token: Option<&str>) -> reqwest::Result<(u16, Value)> {
         call(&self.http, Method::DELETE, &self.url(path), token, None).await
+    }
+
+    /// A `PUT` with no body.
+    pub async fn put(&self, path: &str, token: Option<&str>) -> reqwest::Result<(u16, Value)> {
+        call(&self.http, Method::PUT, &self.url(path), token, None).await
+    }
+
+    // Replies, threads, reactions, pins (issue #10).
+
+    /// Sends a message, a reply (`reply_to`) or a thread reply (`thread_id`): the status
+    /// (201 new, 200 a retry) and the message.
+    pub async fn send_in(
+        &self,
+        token: &str,
+        room_id: &str,
+        client_id: &str,
+        body: &str,
+        reply_to: Option<&str>,
+        thread_id: Option<&str>,
+    ) -> anyhow::Result<(u16, Message)> {
+        let path = format!("/api/rooms/{room_id}/messages");
+        let request = json!({"client_id": client_id, "body": body, "reply_to": reply_to,
+            "thread_id": thread_id});
+        let (status, body) = self
+            .post(&path, Some(token), request)
+            .await
+            .with_context(|| format!("sending to {room_id}"))?;
+        if status != 200 && status != 201 {
+            bail!("sending to {room_id} answered {status}: {body}");
+        }
+        Ok((status, serde_json::from_value(body)?))
+    }
+
+    /// A page of a thread's replies (without its first message).
+    pub async fn thread(
+        &self,
+        token: &str,
+        room_id: &str,
+        root_id: &str,
+        before: Option<&str>,
+        limit: u32,
+    ) -> anyhow::Result<MessagePage> {
+        let mut url = reqwest::Url::parse(
+            &self.url(&format!("/api/rooms/{room_id}/threads/{root_id}/messages")),
+        )?;
+        url.query_pairs_mut()
+            .append_pair("limit", &limit.to_string());
+        if let Some(before) = before {
+            url.query_pairs_mut().append_pair("before", before);
+        }
+        let answer = call(&self.http, Method::GET, url.as_str(), Some(token), None).await;
+        typed(&format!("thread {root_id}"), 200, answer)
+    }
+
+    /// The URL of a message's reaction with `emoji`, percent-encoded.
+    pub fn reaction_url(&self, room_id: &str, message_id: &str, emoji: &str) -> String {
+        let mut url = reqwest::Url::parse(&self.url(&format!(
+            "/api/rooms/{room_id}/messages/{message_id}/reactions"
+        )))
+        .expect("the base is a URL");
+        url.path_segments_mut()
+            .expect("an http URL has a path")
+            .push(emoji);
+        url.to_string()
+    }
+
+    /// `PUT` (`add`) or `DELETE` the caller's reaction: the status and body.
+    pub async fn react(
+        &self,
+        token: &str,
+        room_id: &str,
+        message_id: &str,
+        emoji: &str,
+        add: bool,
+    ) -> reqwest::Result<(u16, Value)> {
+        let method = if add { Method::PUT } else { Method::DELETE };
+        let url = self.reaction_url(room_id, message_id, emoji);
+        call(&self.http, method, &url, Some(token), None).await
+    }
+
+    /// `POST` (`pin`) or `DELETE` a message's pin: the status and body.
+    pub async fn pin(
+        &self,
+        token: &str,
+        room_id: &str,
+        message_id: &str,
+        pin: bool,
+    ) -> reqwest::Result<(u16, Value)> {
+        let method = if pin { Method::POST } else { Method::DELETE };
+        let url = self.url(&format!("/api/rooms/{room_id}/messages/{message_id}/pin"));
+        let body = pin.then(|| json!({}));
+        call(&self.http, method, &url, Some(token), body.as_ref()).await
+    }
+
+    /// The room's pinned messages, the newest pin first.
+    pub async fn pins(&self, token: &str, room_id: &str) -> anyhow::Result<Vec<Message>> {
+        let answer = self
+            .get(&format!("/api/rooms/{room_id}/pins"), Some(token))
+            .await;
+        typed(&format!("pins of {room_id}"), 200, answer)
     }
 
     /// Signs in a guest: its user and session token.

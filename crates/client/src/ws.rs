@@ -472,6 +472,52 @@ impl WsClient {
             }
         }
     }
+
+    /// Sends a reply or a thread reply (issue #10); answers its `ack` or `error` frame.
+    pub async fn send_in(
+        &mut self,
+        room_id: &str,
+        client_id: &str,
+        body: &str,
+        reply_to: Option<&str>,
+        thread_id: Option<&str>,
+    ) -> Value {
+        let mut frame =
+            json!({"type": "send", "room_id": room_id, "client_id": client_id, "body": body});
+        if let Some(reply_to) = reply_to {
+            frame["reply_to"] = json!(reply_to);
+        }
+        if let Some(thread_id) = thread_id {
+            frame["thread_id"] = json!(thread_id);
+        }
+        self.send(frame).await;
+        loop {
+            let frame = self.next().await;
+            if (frame["type"] == "ack" || frame["type"] == "error")
+                && frame["client_id"] == client_id
+            {
+                return frame;
+            }
+        }
+    }
+
+    /// Sends a `react` (or, with `add` false, `unreact`) frame with `ref` (issue #10). The
+    /// answer is the room's `reaction.*` event (when subscribed), or an error frame with `ref`.
+    pub async fn react(
+        &mut self,
+        room_id: &str,
+        message_id: &str,
+        emoji: &str,
+        add: bool,
+        r: &str,
+    ) {
+        let kind = if add { "react" } else { "unreact" };
+        self.send(
+            json!({"type": kind, "room_id": room_id, "message_id": message_id,
+            "emoji": emoji, "ref": r}),
+        )
+        .await;
+    }
 }
 
 #[cfg(test)]
