@@ -629,7 +629,7 @@ export async function leaveRoom(roomId: string): Promise<void> {
 
 export async function updateRoom(
   roomId: string,
-  patch: { name?: string; topic?: string; rearrange?: "anyone" | "moderators" | "nobody" },
+  patch: { name?: string; topic?: string; rearrange?: "anyone" | "moderators" | "nobody"; pins?: "anyone" | "moderators" },
 ): Promise<void> {
   const room = await api.updateRoom(roomId, patch);
   set((s) => ({ rooms: { ...s.rooms, [room.id]: room } }));

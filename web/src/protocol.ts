@@ -5,7 +5,7 @@
  * (`src/protocol.rs`, ts-rs) and checked by the server's tests, so client and server can't
  * drift. Only the few constants the generator doesn't carry live here.
  */
-import type { Event as GeneratedEvent, Message as GeneratedMessage, Role as GeneratedRole, Room as GeneratedRoom, ServerFrame as GeneratedFrame, User as GeneratedUser } from "./protocol.gen";
+import type { Event as GeneratedEvent, Message as GeneratedMessage, Reaction, ThreadSummary, Role as GeneratedRole, Room as GeneratedRoom, ServerFrame as GeneratedFrame, User as GeneratedUser } from "./protocol.gen";
 
 export type {
   AuthResponse,
@@ -87,8 +87,7 @@ export type ProfilePatch = { display_name?: string | null; bio?: string | null; 
 // types; until then (and for messages stored before them) every field is optional here, and the
 // helpers below read them with their defaults.
 
-export type Reaction = { emoji: string; count: number; user_ids: string[] };
-export type ThreadSummary = { reply_count: number; last_reply_at: string | null };
+export type { Reaction, ThreadSummary } from "./protocol.gen";
 
 /** The message fields #10 adds (absent on old rows: read them through the helpers). */
 export type MessageExtras = {

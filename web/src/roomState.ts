@@ -8,7 +8,7 @@
  * event from the server always lands on the truth and a refused change simply disappears.
  */
 import { actorName, displayName } from "./names";
-import { extras, type Message, type MessageExtras, type RoomEvent as Event, type User } from "./protocol";
+import { extras, type Message, type MessageExtras, type RoomEvent as Event, type ThreadSummary, type User } from "./protocol";
 import { formatDuration } from "./slash";
 
 export type Notice = {
@@ -141,7 +141,7 @@ export function applyEvent(view: RoomView, event: Event): RoomView {
     case "message.created": {
       const m = event.message;
       const threadId = extras(m).thread_id;
-      if (threadId) return bumpThread(next, threadId, m);
+      if (threadId) return bumpThread(next, threadId, m, (event as { thread?: ThreadSummary }).thread);
       next = upsertMessage(next, m);
       if (next.typing[m.author.id]) {
         const typing = { ...next.typing };
@@ -156,6 +156,9 @@ export function applyEvent(view: RoomView, event: Event): RoomView {
       return withoutOptimistic(upsertMessage(next, m), m.id, "body");
     }
     case "message.deleted": {
+      // A thread reply's deletion carries its root's new summary.
+      const thread = event as { thread_id?: string; thread?: ThreadSummary };
+      if (thread.thread_id) return setThreadSummary(next, thread.thread_id, thread.thread ?? null);
       if (!next.messages[event.message_id]) return next;
       const messages = { ...next.messages };
       delete messages[event.message_id];
@@ -321,13 +324,22 @@ export function unreadCount(view: RoomView | undefined, readSeq: number, me: Use
 
 // ---- issue #10: threads, reactions, pins ----------------------------------------------------
 
-/** A reply landed in a thread: the root (when loaded) counts it. */
-function bumpThread(view: RoomView, rootId: string, reply: Message): RoomView {
+/**
+ * A reply landed in a thread: the root (when loaded) takes the summary the event carries, or
+ * counts it when the event carries none.
+ */
+function bumpThread(view: RoomView, rootId: string, reply: Message, summary?: ThreadSummary): RoomView {
   const root = view.messages[rootId];
   if (!root) return view;
   const thread = extras(root).thread;
-  const summary = { reply_count: (thread?.reply_count ?? 0) + 1, last_reply_at: reply.created_at };
-  return upsertMessage(view, { ...root, thread: summary } as Message);
+  return setThreadSummary(view, rootId, summary ?? { reply_count: (thread?.reply_count ?? 0) + 1, last_reply_at: reply.created_at });
+}
+
+function setThreadSummary(view: RoomView, rootId: string, summary: ThreadSummary | null): RoomView {
+  const root = view.messages[rootId];
+  if (!root) return view;
+  const thread = summary && summary.reply_count > 0 ? summary : null;
+  return upsertMessage(view, { ...root, thread } as Message);
 }
 
 /** One reaction or pin event applied to the message it names. */

@@ -22,6 +22,20 @@ describe("threads in room state", () => {
     expect(v.seq).toBe(3);
   });
 
+  it("takes the root's summary from the events when they carry it (created and deleted replies)", () => {
+    const root = message("root", 1, "a");
+    let v = loadLatest(emptyView("r1"), [root], false, 1);
+    const summary = { reply_count: 5, last_reply_at: "2026-01-02T00:00:00.000Z" };
+    v = applyEvent(v, { ...created(2, reply("r2", 2, "root")), thread: summary } as RoomEvent);
+    expect(extras(v.messages.root).thread).toEqual(summary);
+    const fewer = { reply_count: 4, last_reply_at: "2026-01-01T00:00:00.000Z" };
+    v = applyEvent(v, { room_id: "r1", seq: 3, at, kind: "message.deleted", message_id: "r2", thread_id: "root", thread: fewer });
+    expect(extras(v.messages.root).thread).toEqual(fewer);
+    v = applyEvent(v, { room_id: "r1", seq: 4, at, kind: "message.deleted", message_id: "r9", thread_id: "root" });
+    expect(extras(v.messages.root).thread).toBeNull();
+    expect(Object.keys(v.messages)).toEqual(["root"]);
+  });
+
   it("a thread view takes its own replies and no one else's", () => {
     let t = emptyThread("r1", "root");
     t = applyThreadEvent(t, created(2, reply("r2", 2, "root")));

@@ -207,15 +207,10 @@ export async function fetchPins(roomId: string): Promise<Message[]> {
   return api.pins(roomId);
 }
 
-/**
- * Whether this person may pin in a room: moderators always; everyone when the room's setting
- * says so (read from the room as the server names it: `pin`/`pins`/`pinning` = "anyone").
- */
+/** Whether this person may pin in a room: moderators always; everyone when its `pins` says so. */
 export function pinAllowed(room: Room | undefined, moderator: boolean): boolean {
   if (!room) return false;
-  if (moderator || room.kind === "direct") return true;
-  const r = room as Room & { pin?: string; pins?: string; pinning?: string };
-  return (r.pin ?? r.pins ?? r.pinning) === "anyone";
+  return moderator || room.pins === "anyone";
 }
 
 export function setPinsOpen(open: boolean): void {
