@@ -13,7 +13,11 @@ test.describe("replies and threads", () => {
     const roomId = await alice.roomId(room);
     // An original far up the history (more than a page before the end), posted over REST.
     const post = async (p: Person, body: string, extra: Record<string, string> = {}) => {
-      const res = await p.page.request.post(`/api/rooms/${roomId}/messages`, { data: { client_id: randomUUID(), body, ...extra } });
+      // Signed in by cookie, a state change must carry the server's own Origin (CSRF).
+      const res = await p.page.request.post(`/api/rooms/${roomId}/messages`, {
+        data: { client_id: randomUUID(), body, ...extra },
+        headers: { Origin: server.url },
+      });
       expect(res.status(), await res.text()).toBe(201);
       return (await res.json()) as { id: string };
     };

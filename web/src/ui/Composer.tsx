@@ -82,7 +82,7 @@ export function Composer({
     setError(null);
     if (serverError) clearComposerError(roomId);
     drafts.set(draftKey, value);
-    if (value.trim() && !value.startsWith("/")) notifyTyping(roomId);
+    if (value.trim() && !value.startsWith("/") && !threadId) notifyTyping(roomId);
   }
 
   function pick(item: Suggestion) {
