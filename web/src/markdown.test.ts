@@ -2,7 +2,7 @@ import { createElement } from "react";
 import { renderToStaticMarkup } from "react-dom/server";
 import { describe, expect, it } from "vitest";
 import { ALLOWED_ELEMENTS, FormattedBody, safeUrl, tooDeep } from "./markdown";
-import { roughLines } from "./texts";
+import { previewText, roughLines } from "./texts";
 
 function html(body: string, me?: string): string {
   return renderToStaticMarkup(createElement(FormattedBody, { body, me }));
@@ -180,5 +180,13 @@ describe("tooDeep", () => {
     expect(tooDeep("ok\n" + ">".repeat(40))).toBe(true);
     expect(tooDeep(" ".repeat(60) + "- deep")).toBe(true);
     expect(html("> ".repeat(1999) + "x")).toBe(`<p class="plain-body">${"&gt; ".repeat(1999)}x</p>`);
+  });
+});
+
+describe("previewText", () => {
+  it("drops markdown marks and squeezes lines", () => {
+    expect(previewText("Release **v2.4** ships `x`\n\n> quoted")).toBe("Release v2.4 ships x quoted");
+    expect(previewText("```rust\nfn main() {}\n```")).toBe("fn main() {}");
+    expect(previewText("a".repeat(300), 10)).toBe("aaaaaaaaa…");
   });
 });

@@ -76,3 +76,9 @@ export function roughLines(body: string): number {
 
 /** Bodies taller than this (in `roughLines`) start collapsed. */
 export const COLLAPSE_LINES = 16;
+
+/** A one-line preview of a body for a reply quote: markdown marks dropped, spaces squeezed. */
+export function previewText(body: string, max = 160): string {
+  const text = body.replace(/```[\w+-]*\n?/g, "").replace(/[*_~`>]+/g, "").replace(/\s+/g, " ").trim();
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}

@@ -6,6 +6,7 @@ import { applySuggestion, completions, mentionCompletion, parseComposer, type Su
 import { useChat } from "../store";
 // ---- issue #10: replies, thread replies, @mentions, ArrowUp edits ----
 import { displayName } from "../names";
+import { previewText } from "../texts";
 import { cancelReply, editLastMessage, findMessage, sendFromComposer, sendThreadReply } from "../threads";
 
 const COUNTER_FROM = MAX_BODY_CHARS - 500;
@@ -130,7 +131,7 @@ export function Composer({
         <div className="replying" data-testid="replying">
           <span>
             Replying to <strong>{replying ? displayName(replying.author) : "a message"}</strong>
-            {replying && <span className="muted"> — {replying.body.slice(0, 80)}</span>}
+            {replying && <span className="muted"> — {previewText(replying.body, 80)}</span>}
           </span>
           <button className="icon-btn" aria-label="Cancel reply" title="Cancel reply (Esc)" onClick={() => cancelReply(roomId)}>
             ×

@@ -3,8 +3,8 @@
  * body with "Show more", the quoted reply, the reactions row, the thread line, the pinned mark
  * and the extra toolbar buttons (reply, thread, react, pin).
  */
-import { lazy, Suspense, useEffect, useMemo, useRef, useState } from "react";
-import { COLLAPSE_LINES, roughLines } from "../texts";
+import { lazy, Suspense, useEffect, useMemo, useRef, useState, type CSSProperties } from "react";
+import { COLLAPSE_LINES, previewText, roughLines } from "../texts";
 import { displayName } from "../names";
 import { extras, type Message, type User } from "../protocol";
 import { relativeTime } from "../time";
@@ -59,7 +59,7 @@ export function ReplyQuote({ roomId, replyTo }: { roomId: string; replyTo: strin
       {original ? (
         <>
           <strong>{displayName(original.author)}</strong>
-          <span className="reply-text">{original.body.slice(0, 160)}</span>
+          <span className="reply-text">{previewText(original.body)}</span>
         </>
       ) : (
         <span className="reply-text muted">Reply to an earlier message</span>
@@ -97,6 +97,7 @@ function ReactionRow({ roomId, message }: { roomId: string; message: Message }) 
   const me = useChat((s) => s.me);
   const known = useKnownById(roomId);
   const [picking, setPicking] = useState(false);
+  const [place, setPlace] = useState<CSSProperties | undefined>(undefined);
   return (
     <div className="reactions" data-testid="reactions">
       {reactions.map((r) => {
@@ -119,19 +120,30 @@ function ReactionRow({ roomId, message }: { roomId: string; message: Message }) 
         );
       })}
       <span className="picker-anchor">
-        <button className="reaction add" aria-label="Add a reaction" title="Add a reaction" onClick={() => setPicking((p) => !p)}>
+        <button
+          className="reaction add"
+          aria-label="Add a reaction"
+          title="Add a reaction"
+          onClick={(e) => {
+            setPlace(popoverPlace(e.currentTarget));
+            setPicking((p) => !p);
+          }}
+        >
           +
         </button>
         {picking && (
-          <Suspense fallback={null}>
-            <EmojiPicker
-              onPick={(emoji) => {
-                setPicking(false);
-                void toggleReaction(roomId, message, emoji);
-              }}
-              onClose={() => setPicking(false)}
-            />
-          </Suspense>
+          <div className="react-pop" style={place}>
+            <Suspense fallback={null}>
+              <EmojiPicker
+                onPick={(emoji) => {
+                  setPicking(false);
+                  void toggleReaction(roomId, message, emoji);
+                }}
+                onClose={() => setPicking(false)}
+                inline
+              />
+            </Suspense>
+          </div>
         )}
       </span>
     </div>
@@ -177,6 +189,7 @@ export function ExtraActions({
   inThread?: boolean;
 }) {
   const [picking, setPicking] = useState(false);
+  const [place, setPlace] = useState<CSSProperties | undefined>(undefined);
   const pinned = extras(message).pinned;
   const wrap = useRef<HTMLSpanElement>(null);
   useEffect(() => {
@@ -190,11 +203,21 @@ export function ExtraActions({
   return (
     <>
       <span className="picker-anchor" ref={wrap}>
-        <button className="icon-btn" tabIndex={tab} aria-label="React" title="React" aria-expanded={picking} onClick={() => setPicking((p) => !p)}>
+        <button
+          className="icon-btn"
+          tabIndex={tab}
+          aria-label="React"
+          title="React"
+          aria-expanded={picking}
+          onClick={(e) => {
+            setPlace(popoverPlace(e.currentTarget));
+            setPicking((p) => !p);
+          }}
+        >
           <SmileIcon />
         </button>
         {picking && (
-          <div className="react-pop" data-testid="react-pop">
+          <div className="react-pop" style={place} data-testid="react-pop">
             <div className="frequent" role="group" aria-label="Frequent reactions">
               {FREQUENT_EMOJI.map((e) => (
                 <button
@@ -252,4 +275,17 @@ export function ExtraActions({
 export function useMentionsMe(message: Message): boolean {
   const meId = useChat((s) => s.me?.id);
   return !!meId && extras(message).mentions.includes(meId);
+}
+
+/**
+ * Where a reaction popover goes: fixed to the window (so the scrolling list doesn't clip it),
+ * above its button when there is room, else below. On a phone the stylesheet places it instead.
+ */
+function popoverPlace(button: HTMLElement): CSSProperties | undefined {
+  if (window.innerWidth <= 760) return undefined;
+  const r = button.getBoundingClientRect();
+  const left = Math.max(8, Math.min(r.right - 300, window.innerWidth - 308));
+  return r.top > 380
+    ? { position: "fixed", left, right: "auto", bottom: window.innerHeight - r.top + 6, top: "auto" }
+    : { position: "fixed", left, right: "auto", top: r.bottom + 6, bottom: "auto" };
 }

@@ -13,7 +13,7 @@ import { RoomMark, useKnownUsers } from "./Sidebar";
 import { TypingLine } from "./TypingLine";
 // ---- issue #10: threads, pins, notification level ----
 import type { NotificationLevel } from "../protocol";
-import { pinAllowed, setPinsOpen } from "../threads";
+import { closeThread, pinAllowed, setPinsOpen } from "../threads";
 import { levelOf, setLevel } from "../unread";
 import { PinsPanel } from "./PinsPanel";
 import { ThreadPanel } from "./ThreadPanel";
@@ -79,9 +79,16 @@ export function RoomPane({ roomId }: { roomId: string }) {
         </div>
         <button
           className="btn ghost small people-toggle"
-          aria-expanded={peopleOpen}
-          aria-controls="people"
-          onClick={() => setPeopleOpen((o) => !o)}
+          aria-expanded={peopleOpen && !thread && !pinsOpen}
+          aria-controls={peopleOpen && !thread && !pinsOpen ? "people" : undefined}
+          onClick={() => {
+            // #10: the thread and pins panels share the side: the people button brings people back.
+            if (thread || pinsOpen) {
+              closeThread();
+              setPinsOpen(false);
+              setPeopleOpen(true);
+            } else setPeopleOpen((o) => !o);
+          }}
           data-testid="online-count"
         >
           <span className="dot on" aria-hidden="true" /> {onlineUsers.length} online
