@@ -7,7 +7,10 @@
 self.addEventListener("install", () => self.skipWaiting());
 self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
 
-/** Reads the push payload, tolerating the shapes a server may send ({title, body, room_id} or {room_id, message}). */
+/**
+ * Reads the push payload: `{room_id, room_name, message_id, seq, author, body, mention}` (see
+ * PushPayload in docs/protocol.md); anything unreadable still shows a plain notification.
+ */
 function readPush(event) {
   let data = {};
   try {
@@ -15,13 +18,12 @@ function readPush(event) {
   } catch {
     data = { body: event.data ? event.data.text() : "" };
   }
-  const message = data.message || {};
-  const author = message.author || {};
-  const who = author.display_name || author.username;
-  const roomId = data.room_id || message.room_id || null;
-  const title = data.title || (who ? `${who} mentioned you` : "Palaver");
-  const body = String(data.body || message.body || "New message").slice(0, 200);
-  return { title, body, roomId, tag: data.tag || message.id || roomId || "palaver" };
+  const who = typeof data.author === "string" && data.author ? data.author : "Someone";
+  const where = typeof data.room_name === "string" && data.room_name ? ` in ${data.room_name}` : "";
+  const title = data.mention ? `${who} mentioned you${where}` : `${who}${where}`;
+  const body = String(data.body || "New message").slice(0, 200);
+  const roomId = typeof data.room_id === "string" ? data.room_id : null;
+  return { title, body, roomId, tag: data.message_id || roomId || "palaver" };
 }
 
 self.addEventListener("push", (event) => {

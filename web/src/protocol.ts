@@ -100,7 +100,15 @@ export type MessageExtras = {
 };
 
 export type NotificationLevel = "all" | "mentions" | "nothing";
-export type UnreadEntry = { room_id: string; last_read_seq: number; unread: number; mentions: number };
+export type UnreadEntry = {
+  room_id: string;
+  last_read_seq: number;
+  unread: number;
+  mentions: number;
+  /** The room's last seq, and this person's notification level there (feat-unread adds them). */
+  last_seq?: number;
+  notifications?: NotificationLevel;
+};
 
 export type Events10 =
   | { kind: "reaction.added"; message_id: string; emoji: string; user: GeneratedUser }

@@ -20,8 +20,13 @@ export async function loadUnread(): Promise<void> {
   try {
     const list = await api.unread();
     const unread: Record<string, UnreadEntry> = {};
-    for (const e of list) unread[e.room_id] = e;
-    set({ unread });
+    const levels: Record<string, NotificationLevel> = {};
+    for (const e of list) {
+      unread[e.room_id] = e;
+      if (e.notifications) levels[e.room_id] = e.notifications;
+    }
+    // The server's levels are the truth; the ones set on this device fill in for older servers.
+    set((s) => ({ unread, notifyLevels: { ...s.notifyLevels, ...levels } }));
   } catch {
     // An older server: the counts fall back to what this browser has seen.
   }
