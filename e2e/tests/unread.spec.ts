@@ -67,18 +67,26 @@ test.describe("mentions, unread counts and the divider", () => {
     await bob.close();
   });
 
-  test("reading in one tab clears the count in another (read markers follow the person)", async ({ browser, server }) => {
+  test("reading on one device clears the count on another (read markers follow the person)", async ({ browser, server }) => {
     const alice = await Person.open(browser, server, "alice");
     const bob = await Person.open(browser, server, "bob");
     await alice.signInAsGuest();
-    await bob.signInAsGuest();
+    const password = "plum-quasar-7-tundra-bells";
+    await bob.register(password);
     const room = uniqueName("marker");
     await alice.createRoom(room);
     await bob.openRoom(room);
     await bob.openRoom("General");
-    const second = await bob.context.newPage();
+    // Bob's second device: another browser context (no shared storage or tabs channel).
+    const phone = await browser.newContext({ baseURL: server.url });
+    const second = await phone.newPage();
     await second.goto("/");
+    await second.getByRole("tab", { name: "Sign in" }).click();
+    await second.getByLabel("Username").fill(bob.name);
+    await second.getByLabel("Password").fill(password);
+    await second.getByRole("button", { name: "Sign in", exact: true }).click();
     await expect(second.getByTestId("me")).toHaveText(bob.name);
+    await second.locator('[data-testid=room-row][data-room-name="General"]').click();
 
     await alice.send("one for bob");
     await alice.send("two for bob");
@@ -87,8 +95,9 @@ test.describe("mentions, unread counts and the divider", () => {
 
     await bob.openRoom(room);
     await expect(bob.message("two for bob")).toBeVisible();
-    // The other tab hears of it from the server (read_marker), not from this tab.
+    // The other device hears of it from the server (a read_marker frame).
     await expect(second.locator(`[data-testid=room-row][data-room-name="${room}"]`).getByTestId("unread")).toHaveCount(0);
+    await phone.close();
     await alice.close();
     await bob.close();
   });

@@ -266,8 +266,9 @@ async function startSession(me: User): Promise<void> {
     const general = rooms.find((r) => r.name.toLowerCase() === "general" && r.kind !== "direct") ?? rooms[0];
     joined = general ? [general.id] : [];
   }
-  // Private rooms and conversations are only listed to their members: always follow them.
-  for (const r of rooms) if (r.kind !== "public" && r.member && !joined.includes(r.id)) joined.push(r.id);
+  // Private rooms and conversations are only listed to their members: always follow them. A
+  // public room this person is a member of is followed too (#10: a new device shows its counts).
+  for (const r of rooms) if (r.member && !joined.includes(r.id)) joined.push(r.id);
   for (const entry of outbox) if (byId[entry.roomId] && !joined.includes(entry.roomId)) joined.push(entry.roomId);
   const lastRoom = roomFromUrl() ?? readString(keys.lastRoom(me.id));
   const active = lastRoom && joined.includes(lastRoom) ? lastRoom : (joined[0] ?? null);
