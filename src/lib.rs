@@ -32,10 +32,11 @@
 //! - [`chat`]: the rules: the one access gate (`chat/access.rs`: who may read, post, join,
 //!   moderate, own a room, and the caller's bans and mutes; asked by every path; with
 //!   `chat/scope.rs`, the rooms a bot's token may reach), then a module per feature (accounts,
-//!   people, guests, rooms, dms, invites, messages, moderation, names, bots, webhooks), validation and abuse
+//!   people, guests, rooms, dms, invites, messages, threads, reactions, pins, moderation, names,
+//!   bots, webhooks), validation and abuse
 //!   limits; commits through the store and publishes what was committed on the bus.
 //! - [`store`]: the durable log: one small interface per resource (accounts, rooms, messages,
-//!   event log, moderation; the audit log's write in `store/audit.rs`, called inside the
+//!   reactions, pins, event log, moderation; the audit log's write in `store/audit.rs`, called inside the
 //!   transaction of each action) combined in `Store`, each written once over a thin dialect
 //!   seam; `sqlite/` and `postgres/` hold only what differs (connection, group commit, lanes);
 //!   the schema described once, which the copy from one to the other (`palaver

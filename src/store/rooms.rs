@@ -300,6 +300,8 @@ impl<B: Backend> RoomStore for B {
             sql!("DELETE FROM invites WHERE room_id = $1"),
             sql!("DELETE FROM events WHERE room_id = $1"),
             sql!("UPDATE messages SET body = '', deleted = " TRUE " WHERE room_id = $1"),
+            sql!("DELETE FROM reactions WHERE room_id = $1"),
+            sql!("DELETE FROM pins WHERE room_id = $1"),
         ] {
             dialect::execute(&mut *tx, &sql, &[Arg::Text(room_id)]).await?;
         }
