@@ -97,6 +97,7 @@ test.describe("replies and threads", () => {
     // On a phone the thread takes the whole screen.
     await alice.page.setViewportSize({ width: 390, height: 844 });
     await expect(panel).toBeVisible();
+    await expect(alice.page.getByRole("navigation", { name: "Rooms" })).not.toBeInViewport();
     const box = await panel.boundingBox();
     expect(box?.width).toBe(390);
     await alice.page.screenshot({ path: path.join(screenshotDir, "thread-phone.png") });
