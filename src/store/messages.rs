@@ -10,7 +10,7 @@ use super::events::{self, append, Carrying};
 use super::rooms::{lock_room, room_in};
 use super::rows::{self, message_columns};
 use super::StoredEvent;
-use super::{now, pins, position, reactions};
+use super::{decorations, now, position};
 use super::{MessagesPage, Publisher, SendOutcome, SendRequest, SendTicket};
 use crate::error::{Error, Result};
 use crate::protocol::{AuditAction, EventKind, Message, ThreadSummary, User};
@@ -96,7 +96,7 @@ async fn page<C: Conn>(
     let has_more = messages.len() > limit as usize;
     messages.truncate(limit as usize);
     messages.reverse();
-    reactions::attach(conn, &mut messages).await?;
+    decorations::attach(conn, &mut messages).await?;
     Ok(MessagesPage { messages, has_more })
 }
 
@@ -114,7 +114,7 @@ pub(super) async fn message_in<C: Conn>(
     let mut message = dialect::fetch_optional(conn, &sql, &args, rows::message)
         .await?
         .ok_or(Error::MessageNotFound)?;
-    reactions::attach(conn, std::slice::from_mut(&mut message)).await?;
+    decorations::attach(conn, std::slice::from_mut(&mut message)).await?;
     Ok(message)
 }
 
@@ -238,8 +238,8 @@ pub(super) async fn delete_in<C: Conn>(
         events::erase_bodies(conn, Carrying::Message(id)).await?;
         let sql = sql!("UPDATE messages SET body = '', deleted = " TRUE " WHERE id = $1");
         dialect::execute(conn, &sql, &[Arg::Text(id)]).await?;
-        reactions::forget_message(conn, id).await?;
-        pins::forget_message(conn, id).await?;
+        decorations::forget_reactions_of(conn, id).await?;
+        decorations::forget_pin_of(conn, id).await?;
     }
     let thread = match &message.thread_id {
         Some(root) => resum_thread(conn, root).await?,
@@ -351,8 +351,8 @@ impl<B: Backend> MessageStore for B {
             " WHERE room_id = $1 AND deleted = " FALSE
         );
         dialect::execute(&mut *tx, &sql, &[Arg::Text(room_id)]).await?;
-        reactions::forget_room(&mut *tx, room_id).await?;
-        pins::forget_room(&mut *tx, room_id).await?;
+        decorations::forget_reactions_in(&mut *tx, room_id).await?;
+        decorations::forget_pins_in(&mut *tx, room_id).await?;
         let kind = EventKind::RoomCleared { by: by.clone() };
         let event = append(&mut *tx, room_id, kind, None).await?;
         let audit = NewAudit {

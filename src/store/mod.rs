@@ -20,6 +20,7 @@ pub mod audit;
 pub mod backend;
 pub mod bots;
 pub mod copy;
+mod decorations;
 pub mod dialect;
 pub mod events;
 pub mod invites;

@@ -5,12 +5,13 @@
 use async_trait::async_trait;
 
 use super::backend::Backend;
-use super::dialect::{self, sql, Arg, Conn};
+use super::decorations;
+use super::dialect::{self, sql, Arg};
 use super::events::{self, next_seq};
 use super::messages::message_in;
 use super::rooms::{lock_room, room_in};
 use super::rows::{self, message_columns};
-use super::{now, reactions, StoredEvent};
+use super::{now, StoredEvent};
 use crate::error::{Error, Result};
 use crate::protocol::{EventKind, Message, User};
 
@@ -35,20 +36,6 @@ pub trait PinStore: Send + Sync + 'static {
     ) -> Result<Option<StoredEvent>>;
     /// The room's pinned live messages, the newest pin first.
     async fn pins(&self, room_id: &str) -> Result<Vec<Message>>;
-}
-
-/// Unpins a message (deleted), in the caller's transaction.
-pub(super) async fn forget_message<C: Conn>(conn: &mut C, message_id: &str) -> Result<()> {
-    let sql = sql!("DELETE FROM pins WHERE message_id = $1");
-    dialect::execute(conn, &sql, &[Arg::Text(message_id)]).await?;
-    Ok(())
-}
-
-/// Unpins every message of the room (cleared), in the caller's transaction.
-pub(super) async fn forget_room<C: Conn>(conn: &mut C, room_id: &str) -> Result<()> {
-    let sql = sql!("DELETE FROM pins WHERE room_id = $1");
-    dialect::execute(conn, &sql, &[Arg::Text(room_id)]).await?;
-    Ok(())
 }
 
 #[async_trait]
@@ -130,7 +117,7 @@ impl<B: Backend> PinStore for B {
         );
         let mut messages =
             dialect::fetch_all(&mut *conn, &sql, &[Arg::Text(room_id)], rows::message).await?;
-        reactions::attach(&mut *conn, &mut messages).await?;
+        decorations::attach(&mut *conn, &mut messages).await?;
         Ok(messages)
     }
 }

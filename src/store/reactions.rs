@@ -1,20 +1,18 @@
 //! Reactions (issue #10): one row per (message, emoji, person), each added or removed with its
 //! event (`reaction.added` / `reaction.removed`) in one transaction. A repeat changes nothing
-//! and appends no event. Messages handed out carry their reactions, read here ([`attach`]).
-
-use std::collections::HashMap;
+//! and appends no event. Messages handed out carry their reactions, read by
+//! [`super::decorations::attach`].
 
 use async_trait::async_trait;
 
 use super::backend::Backend;
-use super::dialect::{self, sql, Arg, Conn, RowsSql};
+use super::dialect::{self, sql, Arg};
 use super::events::{self, next_seq};
 use super::messages::message_in;
 use super::rooms::lock_room;
-use super::sends::CHUNK;
 use super::{now, rows, StoredEvent};
 use crate::error::{Error, Result};
-use crate::protocol::{EventKind, Message, Reaction, User};
+use crate::protocol::{EventKind, User};
 
 /// A message's reactions.
 #[async_trait]
@@ -39,61 +37,6 @@ pub trait ReactionStore: Send + Sync + 'static {
         emoji: &str,
         user: &User,
     ) -> Result<Option<StoredEvent>>;
-}
-
-static REACTIONS_OF: RowsSql = RowsSql::new(
-    sql!("SELECT message_id, emoji, user_id FROM reactions WHERE message_id IN ("),
-    1,
-    sql!(") ORDER BY seq"),
-);
-
-/// Fills in the messages' reactions: one entry per emoji, in the order of its earliest
-/// reaction still there, its people in the order they reacted. One query per thousand messages.
-pub async fn attach<C: Conn>(conn: &mut C, messages: &mut [Message]) -> Result<()> {
-    if messages.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<String> = messages.iter().map(|m| m.id.clone()).collect();
-    let mut found: HashMap<String, Vec<Reaction>> = HashMap::new();
-    for chunk in ids.chunks(CHUNK) {
-        let args: Vec<Arg> = chunk.iter().map(|id| Arg::Text(id)).collect();
-        let sql = REACTIONS_OF.text(C::DIALECT, chunk.len());
-        conn.fetch(&sql, &args, &mut |row| {
-            let (message_id, emoji, user_id) = (row.text(0)?, row.text(1)?, row.text(2)?);
-            let list = found.entry(message_id).or_default();
-            match list.iter_mut().find(|r| r.emoji == emoji) {
-                Some(reaction) => {
-                    reaction.count += 1;
-                    reaction.user_ids.push(user_id);
-                }
-                None => list.push(Reaction {
-                    emoji,
-                    count: 1,
-                    user_ids: vec![user_id],
-                }),
-            }
-            Ok(())
-        })
-        .await?;
-    }
-    for message in messages.iter_mut() {
-        message.reactions = found.remove(&message.id).unwrap_or_default();
-    }
-    Ok(())
-}
-
-/// Removes every reaction of the messages (deleted ones), in the caller's transaction.
-pub(super) async fn forget_message<C: Conn>(conn: &mut C, message_id: &str) -> Result<()> {
-    let sql = sql!("DELETE FROM reactions WHERE message_id = $1");
-    dialect::execute(conn, &sql, &[Arg::Text(message_id)]).await?;
-    Ok(())
-}
-
-/// Removes every reaction in the room (cleared), in the caller's transaction.
-pub(super) async fn forget_room<C: Conn>(conn: &mut C, room_id: &str) -> Result<()> {
-    let sql = sql!("DELETE FROM reactions WHERE room_id = $1");
-    dialect::execute(conn, &sql, &[Arg::Text(room_id)]).await?;
-    Ok(())
 }
 
 #[async_trait]

@@ -59,7 +59,7 @@ pub fn user(row: &dyn ReadRow, at: usize) -> Result<User> {
 
 /// A message joined with its author (`messages m JOIN users u`), then its reply, thread and pin
 /// columns (issue #10); its reactions are another table's rows, added by
-/// [`super::reactions::attach`].
+/// [`super::decorations::attach`].
 macro_rules! message_columns {
     () => {
         concat!(

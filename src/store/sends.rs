@@ -350,7 +350,7 @@ pub async fn earlier_sends<C: Conn>(
     if !found.is_empty() {
         // A retry answers with the message as it is now, its reactions included.
         let mut messages: Vec<Message> = found.values().cloned().collect();
-        super::reactions::attach(conn, &mut messages).await?;
+        super::decorations::attach(conn, &mut messages).await?;
         for message in messages {
             found.insert(
                 (message.author.id.clone(), message.client_id.clone()),
