@@ -3,7 +3,7 @@
  * body with "Show more", the quoted reply, the reactions row, the thread line, the pinned mark
  * and the extra toolbar buttons (reply, thread, react, pin).
  */
-import { lazy, Suspense, useEffect, useMemo, useRef, useState, type CSSProperties } from "react";
+import { lazy, Suspense, useEffect, useMemo, useRef, useState, type CSSProperties, type RefObject } from "react";
 import { COLLAPSE_LINES, previewText, roughLines } from "../texts";
 import { displayName } from "../names";
 import { extras, type Message, type User } from "../protocol";
@@ -98,6 +98,8 @@ function ReactionRow({ roomId, message }: { roomId: string; message: Message }) 
   const known = useKnownById(roomId);
   const [picking, setPicking] = useState(false);
   const [place, setPlace] = useState<CSSProperties | undefined>(undefined);
+  const wrap = useRef<HTMLSpanElement>(null);
+  useCloseOnOutsideClick(picking, wrap, () => setPicking(false));
   return (
     <div className="reactions" data-testid="reactions">
       {reactions.map((r) => {
@@ -119,7 +121,7 @@ function ReactionRow({ roomId, message }: { roomId: string; message: Message }) 
           </button>
         );
       })}
-      <span className="picker-anchor">
+      <span className="picker-anchor" ref={wrap}>
         <button
           className="reaction add"
           aria-label="Add a reaction"
@@ -192,14 +194,7 @@ export function ExtraActions({
   const [place, setPlace] = useState<CSSProperties | undefined>(undefined);
   const pinned = extras(message).pinned;
   const wrap = useRef<HTMLSpanElement>(null);
-  useEffect(() => {
-    if (!picking) return;
-    const close = (e: MouseEvent) => {
-      if (!wrap.current?.contains(e.target as Node)) setPicking(false);
-    };
-    document.addEventListener("mousedown", close);
-    return () => document.removeEventListener("mousedown", close);
-  }, [picking]);
+  useCloseOnOutsideClick(picking, wrap, () => setPicking(false));
   return (
     <>
       <span className="picker-anchor" ref={wrap}>
@@ -288,4 +283,16 @@ function popoverPlace(button: HTMLElement): CSSProperties | undefined {
   return r.top > 380
     ? { position: "fixed", left, right: "auto", bottom: window.innerHeight - r.top + 6, top: "auto" }
     : { position: "fixed", left, right: "auto", top: r.bottom + 6, bottom: "auto" };
+}
+
+/** While `open`, a mouse press outside `wrap` calls `close`. */
+function useCloseOnOutsideClick(open: boolean, wrap: RefObject<HTMLElement | null>, close: () => void): void {
+  useEffect(() => {
+    if (!open) return;
+    const onDown = (e: MouseEvent) => {
+      if (!wrap.current?.contains(e.target as Node)) close();
+    };
+    document.addEventListener("mousedown", onDown);
+    return () => document.removeEventListener("mousedown", onDown);
+  }, [open, wrap, close]);
 }
