@@ -190,6 +190,8 @@ export class Person {
     await dialog.getByRole("radio", { name: new RegExp(`^${kind}`) }).check();
     await dialog.getByRole("button", { name: "Create", exact: true }).click();
     await expect(this.page.locator("#room-title")).toContainText(name);
+    // The room is loaded (its timeline shows) before anyone types, as openRoom waits for it.
+    await expect(this.page.getByTestId("messages")).toBeVisible();
   }
 
   /** A quiet line in the timeline (joined, left, moderation). */

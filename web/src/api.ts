@@ -10,6 +10,7 @@ import type {
   Member,
   Message,
   MessagePage,
+  NotificationLevel,
   Profile,
   ProfilePatch,
   Rearrange,
@@ -18,6 +19,7 @@ import type {
   Room,
   ServerConfig,
   Session,
+  UnreadEntry,
   User,
 } from "./protocol";
 
@@ -97,7 +99,7 @@ export class Api {
   room = (roomId: string) => this.request<Room>("GET", `/api/rooms/${enc(roomId)}`);
   createRoom = (name: string, topic?: string, kind: "public" | "private" = "public") =>
     this.request<Room>("POST", "/api/rooms", { name, ...(topic ? { topic } : {}), ...(kind === "public" ? {} : { kind }) });
-  updateRoom = (roomId: string, patch: { name?: string; topic?: string; rearrange?: Rearrange }) =>
+  updateRoom = (roomId: string, patch: { name?: string; topic?: string; rearrange?: Rearrange; pins?: "anyone" | "moderators" }) =>
     this.request<Room>("PATCH", `/api/rooms/${enc(roomId)}`, patch);
   deleteRoom = (roomId: string) => this.request<void>("DELETE", `/api/rooms/${enc(roomId)}`);
   joinRoom = (roomId: string) => this.request<Room>("POST", `/api/rooms/${enc(roomId)}/join`);
@@ -114,10 +116,11 @@ export class Api {
       `/api/rooms/${enc(roomId)}/messages${qs ? `?${qs}` : ""}`,
     );
   };
-  send = (roomId: string, clientId: string, body: string) =>
+  send = (roomId: string, clientId: string, body: string, extra?: { reply_to?: string; thread_id?: string }) =>
     this.request<Message>("POST", `/api/rooms/${enc(roomId)}/messages`, {
       client_id: clientId,
       body,
+      ...extra,
     });
   edit = (roomId: string, messageId: string, body: string) =>
     this.request<Message>("PATCH", `/api/rooms/${enc(roomId)}/messages/${enc(messageId)}`, {
@@ -186,6 +189,32 @@ export class Api {
   exportMe = () => this.request<unknown>("GET", "/api/me/export");
   deleteMe = (password: string) => this.request<void>("DELETE", "/api/me", { password });
   claim = (password: string) => this.request<User>("POST", "/api/me/claim", { password });
+
+  // ---- issue #10: threads, reactions, pins, read markers, notifications, push ------------------
+  thread = (roomId: string, rootId: string, opts: { before?: string; limit?: number } = {}) => {
+    const q = new URLSearchParams();
+    if (opts.before !== undefined) q.set("before", opts.before);
+    if (opts.limit !== undefined) q.set("limit", String(opts.limit));
+    const qs = q.toString();
+    return this.request<MessagePage>("GET", `/api/rooms/${enc(roomId)}/threads/${enc(rootId)}/messages${qs ? `?${qs}` : ""}`);
+  };
+  react = (roomId: string, messageId: string, emoji: string) =>
+    this.request<void>("PUT", `/api/rooms/${enc(roomId)}/messages/${enc(messageId)}/reactions/${enc(emoji)}`);
+  unreact = (roomId: string, messageId: string, emoji: string) =>
+    this.request<void>("DELETE", `/api/rooms/${enc(roomId)}/messages/${enc(messageId)}/reactions/${enc(emoji)}`);
+  pin = (roomId: string, messageId: string) =>
+    this.request<void>("POST", `/api/rooms/${enc(roomId)}/messages/${enc(messageId)}/pin`);
+  unpin = (roomId: string, messageId: string) =>
+    this.request<void>("DELETE", `/api/rooms/${enc(roomId)}/messages/${enc(messageId)}/pin`);
+  pins = (roomId: string) => this.request<Message[]>("GET", `/api/rooms/${enc(roomId)}/pins`);
+  markRead = (roomId: string, seq: number) => this.request<void>("PUT", `/api/rooms/${enc(roomId)}/read`, { seq });
+  unread = () => this.request<UnreadEntry[]>("GET", "/api/me/unread");
+  setNotifications = (roomId: string, level: NotificationLevel) =>
+    this.request<void>("PUT", `/api/rooms/${enc(roomId)}/notifications`, { level });
+  pushKey = () => this.request<{ public_key: string }>("GET", "/api/push/key");
+  pushSubscribe = (sub: { endpoint: string; keys: { p256dh: string; auth: string } }) =>
+    this.request<unknown>("POST", "/api/push/subscriptions", sub);
+  pushUnsubscribe = (endpoint: string) => this.request<void>("DELETE", "/api/push/subscriptions", { endpoint });
 }
 
 const enc = encodeURIComponent;

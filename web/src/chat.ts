@@ -8,7 +8,7 @@
  * (members, DMs, invites, moderation, commands) and `account.ts` (settings).
  */
 import { Api, ApiError } from "./api";
-import { Connection, type ConnectionSink, type SocketLike } from "./connection";
+import { Connection, type ConnectionSink, type SendExtra, type SocketLike } from "./connection";
 import { browserTimeZone, inviteCodeFromPath, roomTitle } from "./names";
 import { friendlyError, mergeShared, removalText } from "./texts";
 import { MAX_BODY_CHARS, type Message, type RemovalReason, type Room, type RoomEvent as Event, type User } from "./protocol";
@@ -28,6 +28,21 @@ import { chime } from "./sound";
 import { keys, readJson, readString, writeJson, writeString } from "./storage";
 import { initialState, useChat, type AppDialog, type ThemeChoice } from "./store";
 import { Tabs, type TabMessage } from "./tabs";
+// ---- issue #10: threads, reactions, pins, unread, notifications (their own modules) ----
+import { onThreadDelivered, onThreadEvent } from "./threads";
+import {
+  captureDivider,
+  listenToServiceWorker,
+  loadLevels,
+  loadUnread,
+  noteRead,
+  offerNotifications,
+  onNotification,
+  onReadMarker,
+  onUnreadEvent,
+  roomFromUrl,
+  subscribePush,
+} from "./unread";
 
 export const api = new Api();
 let conn: Connection | null = null;
@@ -122,6 +137,8 @@ function onTabMessage(msg: TabMessage): void {
       if (me?.id === msg.userId && (readSeq[msg.roomId] ?? 0) < msg.seq) {
         set({ readSeq: { ...readSeq, [msg.roomId]: msg.seq } });
       }
+      // #10: the counts follow at once (the server's read_marker frame says the same, later).
+      if (me?.id === msg.userId) onReadMarker(msg.roomId, msg.seq);
       break;
     }
   }
@@ -139,6 +156,7 @@ export async function init(): Promise<void> {
   );
   applyTheme(theme);
   tabs = new Tabs(onTabMessage);
+  listenToServiceWorker();
   window.addEventListener("online", () => conn?.nudge());
   document.addEventListener("visibilitychange", () => {
     if (isVisible()) {
@@ -229,6 +247,10 @@ async function startSession(me: User): Promise<void> {
     sink,
   );
   conn.start();
+  loadLevels();
+  // #10: the server's unread counts, fetched before the rooms are followed so that the live
+  // events after each room's snapshot add to them exactly once.
+  const unreadLoaded = loadUnread();
 
   let rooms: Room[] = [];
   try {
@@ -244,10 +266,11 @@ async function startSession(me: User): Promise<void> {
     const general = rooms.find((r) => r.name.toLowerCase() === "general" && r.kind !== "direct") ?? rooms[0];
     joined = general ? [general.id] : [];
   }
-  // Private rooms and conversations are only listed to their members: always follow them.
-  for (const r of rooms) if (r.kind !== "public" && r.member && !joined.includes(r.id)) joined.push(r.id);
+  // Private rooms and conversations are only listed to their members: always follow them. A
+  // public room this person is a member of is followed too (#10: a new device shows its counts).
+  for (const r of rooms) if (r.member && !joined.includes(r.id)) joined.push(r.id);
   for (const entry of outbox) if (byId[entry.roomId] && !joined.includes(entry.roomId)) joined.push(entry.roomId);
-  const lastRoom = readString(keys.lastRoom(me.id));
+  const lastRoom = roomFromUrl() ?? readString(keys.lastRoom(me.id));
   const active = lastRoom && joined.includes(lastRoom) ? lastRoom : (joined[0] ?? null);
   // A room adopted while the list loaded (an invite accepted, a DM opened, a room_list frame) is
   // already followed: keep it, and the room the person opened meanwhile.
@@ -260,13 +283,18 @@ async function startSession(me: User): Promise<void> {
   });
   saveJoined();
   conn.setFocus(get().activeRoomId);
+  await unreadLoaded;
   await Promise.all(joined.filter((id) => !get().views[id]).map((id) => followRoom(id)));
   // Messages typed earlier (maybe in an earlier page load) go out again with the same client_id.
   for (const entry of get().outbox) {
-    if (entry.state === "pending" && get().views[entry.roomId]) conn?.send(entry.roomId, entry.clientId, entry.body);
+    if (entry.state === "pending" && get().views[entry.roomId]) conn?.send(entry.roomId, entry.clientId, entry.body, extraOf(entry));
   }
   const opened = get().activeRoomId;
-  if (opened) markRead(opened);
+  if (opened) {
+    captureDivider(opened);
+    if (isVisible()) markRead(opened);
+  }
+  if (typeof Notification !== "undefined" && Notification.permission === "granted") void subscribePush();
   sendTimeZoneOnce(me);
 }
 
@@ -443,6 +471,8 @@ const sink: ConnectionSink = {
     toast("You were signed out.");
     endSession();
   },
+  readMarker: (roomId, seq) => onReadMarker(roomId, seq),
+  notification: (roomId, message) => onNotification(roomId, message),
 };
 
 /** The server stopped telling us about a room: drop it and say why. */
@@ -476,6 +506,11 @@ function friendlySendError(code: string, message: string): string {
 }
 
 function onDelivered(clientId: string, message: Message): void {
+  if (onThreadDelivered(message)) {
+    set((s) => ({ outbox: s.outbox.filter((e) => e.clientId !== clientId) }));
+    saveOutbox();
+    return;
+  }
   const view = get().views[message.room_id];
   // An ack older than what we already applied must not resurrect a later delete or edit.
   if (view && message.seq > view.seq) updateView(message.room_id, (v) => upsertMessage(v, message));
@@ -493,6 +528,8 @@ function onEvent(event: Event): void {
     set((s) => ({ rooms: { ...s.rooms, [event.room.id]: mergeShared(s.rooms[event.room.id], event.room) } }));
   }
   updateView(event.room_id, (v) => applyEvent(v, event));
+  onThreadEvent(event);
+  onUnreadEvent(event, state.activeRoomId === event.room_id && isVisible());
   if (event.kind.startsWith("member.")) refreshMembersSoon(event.room_id);
   if (event.kind === "member.role_changed" && event.user.id === state.me?.id) {
     const role = event.role;
@@ -526,7 +563,8 @@ export function markRead(roomId: string): void {
   const { me, views, readSeq } = get();
   const view = views[roomId];
   if (!me || !view) return;
-  const top = Math.max(0, ...Object.values(view.messages).map((m) => m.seq));
+  const top = Math.max(view.seq, ...Object.values(view.messages).map((m) => m.seq));
+  if (top > 0) noteRead(roomId, top);
   if ((readSeq[roomId] ?? 0) >= top) return;
   const next = { ...readSeq, [roomId]: top };
   set({ readSeq: next });
@@ -536,7 +574,13 @@ export function markRead(roomId: string): void {
 
 export async function selectRoom(roomId: string): Promise<void> {
   const { joined, me } = get();
-  set({ activeRoomId: roomId, drawerOpen: false });
+  const switching = get().activeRoomId !== roomId;
+  set({
+    activeRoomId: roomId,
+    drawerOpen: false,
+    ...(switching ? { thread: null, pinsOpen: false, threads: {} } : {}),
+  });
+  if (switching) captureDivider(roomId);
   conn?.setFocus(roomId);
   if (me) writeString(keys.lastRoom(me.id), roomId);
   if (!joined.includes(roomId)) {
@@ -586,7 +630,7 @@ export async function leaveRoom(roomId: string): Promise<void> {
 
 export async function updateRoom(
   roomId: string,
-  patch: { name?: string; topic?: string; rearrange?: "anyone" | "moderators" | "nobody" },
+  patch: { name?: string; topic?: string; rearrange?: "anyone" | "moderators" | "nobody"; pins?: "anyone" | "moderators" },
 ): Promise<void> {
   const room = await api.updateRoom(roomId, patch);
   set((s) => ({ rooms: { ...s.rooms, [room.id]: room } }));
@@ -601,7 +645,13 @@ export async function deleteRoom(roomId: string): Promise<void> {
   }
 }
 
-export function sendMessage(roomId: string, text: string): boolean {
+/** The reply and thread a queued message carries, as the connection sends them. */
+function extraOf(entry: OutboxEntry): SendExtra | undefined {
+  if (!entry.replyTo && !entry.threadId) return undefined;
+  return { ...(entry.replyTo ? { reply_to: entry.replyTo } : {}), ...(entry.threadId ? { thread_id: entry.threadId } : {}) };
+}
+
+export function sendMessage(roomId: string, text: string, extra?: SendExtra): boolean {
   const body = text.trim();
   if (get().composerError[roomId]) clearComposerError(roomId);
   if (!body || [...body].length > MAX_BODY_CHARS) return false;
@@ -611,10 +661,13 @@ export function sendMessage(roomId: string, text: string): boolean {
     body,
     createdAt: new Date().toISOString(),
     state: "pending",
+    ...(extra?.reply_to ? { replyTo: extra.reply_to } : {}),
+    ...(extra?.thread_id ? { threadId: extra.thread_id } : {}),
   };
   set((s) => ({ outbox: [...s.outbox, entry] }));
   saveOutbox();
-  conn?.send(roomId, entry.clientId, body);
+  conn?.send(roomId, entry.clientId, body, extra);
+  offerNotifications();
   lastTypingSent = 0; // the next keystroke starts a fresh "is typing"
   return true;
 }
@@ -626,7 +679,7 @@ export function retrySend(clientId: string): void {
     outbox: s.outbox.map((e) => (e.clientId === clientId ? { ...e, state: "pending", error: undefined } : e)),
   }));
   saveOutbox();
-  conn?.send(entry.roomId, entry.clientId, entry.body);
+  conn?.send(entry.roomId, entry.clientId, entry.body, extraOf(entry));
 }
 
 export function discardSend(clientId: string): void {

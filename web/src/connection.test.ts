@@ -277,4 +277,28 @@ describe("Connection", () => {
     await vi.advanceTimersByTimeAsync(1_000);
     expect(sockets.length).toBe(2);
   });
+
+  it("#10: a reply or thread send carries reply_to/thread_id, resent the same; read markers and notifications reach the sink", () => {
+    const { conn, sink, last } = setup();
+    conn.start();
+    goLive(last());
+    conn.send("r1", "c-thread", "in a thread", { thread_id: "root" });
+    conn.send("r1", "c-reply", "a reply", { reply_to: "m1" });
+    expect(last().sentOfType("send")).toEqual([
+      { type: "send", room_id: "r1", client_id: "c-thread", body: "in a thread", thread_id: "root" },
+      { type: "send", room_id: "r1", client_id: "c-reply", body: "a reply", reply_to: "m1" },
+    ]);
+    // After a reconnect, unacknowledged sends go again with the same fields.
+    last().drop(1006);
+    vi.advanceTimersByTime(1000);
+    goLive(last());
+    expect(last().sentOfType("send").map((f) => [f.client_id, f.thread_id ?? f.reply_to])).toEqual([
+      ["c-thread", "root"],
+      ["c-reply", "m1"],
+    ]);
+    last().receive({ type: "read_marker", room_id: "r1", seq: 7 });
+    last().receive({ type: "notification", room_id: "r1", message: message("m9", 9, "p") });
+    expect(sink.markers).toEqual([{ roomId: "r1", seq: 7 }]);
+    expect(sink.notifications).toEqual(["m9"]);
+  });
 });

@@ -58,6 +58,10 @@ export interface ConnectionSink {
   report(roomId: string): void;
   /** The session is gone (close code 1008 or a 401): sign in again. */
   unauthenticated(): void;
+  /** This person read a room up to `seq` (on any of their tabs or devices). */
+  readMarker(roomId: string, seq: number): void;
+  /** A message that should notify this person (a mention, or per their room setting). */
+  notification(roomId: string, message: Message): void;
 }
 
 export type ConnectionApi = Pick<Api, "events" | "send" | "typing" | "me">;
@@ -89,7 +93,10 @@ type RoomTrack = {
   pollAbort: AbortController | null;
 };
 
-type OutstandingSend = { roomId: string; body: string };
+/** Where a message goes besides its room: a reply to one message, or into a thread (#10). */
+export type SendExtra = { reply_to?: string; thread_id?: string };
+
+type OutstandingSend = { roomId: string; body: string; extra?: SendExtra };
 
 const OPEN = 1;
 
@@ -203,10 +210,10 @@ export class Connection {
    * Send a message. It stays outstanding until acknowledged (`sink.ack`) or refused
    * (`sink.sendFailed`) and is sent again, with the same client_id, after every reconnect.
    */
-  send(roomId: string, clientId: string, body: string): void {
-    this.outstanding.set(clientId, { roomId, body });
+  send(roomId: string, clientId: string, body: string, extra?: SendExtra): void {
+    this.outstanding.set(clientId, { roomId, body, extra });
     if (this.socketIsLive) {
-      this.sendFrame({ type: "send", room_id: roomId, client_id: clientId, body });
+      this.sendFrame({ type: "send", room_id: roomId, client_id: clientId, body, ...extra });
     } else if (this.polling) {
       void this.sendOverRest(clientId);
     }
@@ -350,7 +357,7 @@ export class Connection {
       this.sendFrame({ type: "subscribe", room_id: roomId, after: room.lastSeq });
     }
     for (const [clientId, send] of this.outstanding) {
-      this.sendFrame({ type: "send", room_id: send.roomId, client_id: clientId, body: send.body });
+      this.sendFrame({ type: "send", room_id: send.roomId, client_id: clientId, body: send.body, ...send.extra });
     }
     this.pingTimer = setInterval(() => this.heartbeat(), this.deps.pingIntervalMs);
   }
@@ -368,7 +375,7 @@ export class Connection {
     this.sendFrame({ type: "ping" });
   }
 
-  private sendFrame(frame: ClientFrame): void {
+  private sendFrame(frame: ClientFrame | (Extract<ClientFrame, { type: "send" }> & SendExtra)): void {
     const socket = this.socket;
     if (!socket || socket.readyState !== OPEN) return;
     try {
@@ -461,6 +468,12 @@ export class Connection {
       }
       case "report":
         this.sink.report(frame.room_id);
+        break;
+      case "read_marker":
+        this.sink.readMarker(frame.room_id, frame.seq);
+        break;
+      case "notification":
+        this.sink.notification(frame.room_id, frame.message);
         break;
       case "pong":
       case "unsubscribed":
@@ -603,7 +616,9 @@ export class Connection {
     if (!send) return;
     this.restSending.add(clientId);
     try {
-      const message = await this.deps.api.send(send.roomId, clientId, send.body);
+      const message = send.extra
+        ? await this.deps.api.send(send.roomId, clientId, send.body, send.extra)
+        : await this.deps.api.send(send.roomId, clientId, send.body);
       if (this.outstanding.delete(clientId)) this.sink.ack(clientId, message);
     } catch (err) {
       if (err instanceof ApiError && !err.isNetwork) {

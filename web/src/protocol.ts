@@ -5,7 +5,7 @@
  * (`src/protocol.rs`, ts-rs) and checked by the server's tests, so client and server can't
  * drift. Only the few constants the generator doesn't carry live here.
  */
-import type { Event as GeneratedEvent, Role as GeneratedRole, Room as GeneratedRoom, ServerFrame as GeneratedFrame, User as GeneratedUser } from "./protocol.gen";
+import type { Event as GeneratedEvent, Message as GeneratedMessage, Reaction, ThreadSummary, Role as GeneratedRole, Room as GeneratedRoom, ServerFrame as GeneratedFrame, User as GeneratedUser } from "./protocol.gen";
 
 export type {
   AuthResponse,
@@ -55,7 +55,7 @@ export type ModerationEventKind =
   | { kind: "member.unmuted"; user: GeneratedUser; by: Actor };
 
 /** Every room event the UI understands: the generated ones and the moderation ones. */
-export type RoomEvent = GeneratedEvent | (EventHead & ModerationEventKind);
+export type RoomEvent = GeneratedEvent | (EventHead & ModerationEventKind) | (EventHead & Events10);
 
 export type RemovalReason = "kicked" | "banned" | "left" | "deleted";
 
@@ -64,7 +64,8 @@ export type AnyServerFrame =
   | Exclude<GeneratedFrame, { type: "event" }>
   | { type: "event"; event: RoomEvent }
   | { type: "removed"; room_id: string; reason: RemovalReason }
-  | { type: "report"; room_id: string; report: unknown };
+  | { type: "report"; room_id: string; report: unknown }
+  | Frames10;
 
 export type RegisterResponse = { user: GeneratedUser; token: string; first_admin?: boolean };
 
@@ -80,3 +81,55 @@ export type Profile = { user: GeneratedUser; bio: string | null; timezone: strin
 export type Session = { id: string; created_at: string; last_seen_at: string | null; current: boolean };
 export type ServerConfig = { allow_guests: boolean; guest_name_grace_secs: number };
 export type ProfilePatch = { display_name?: string | null; bio?: string | null; timezone?: string | null };
+
+// ---- issue #10 shapes (replies, threads, reactions, pins, mentions, unread, notifications) -----
+// Named exactly as API.md "Next" #10 spells them. The server branches add them to the generated
+// types; until then (and for messages stored before them) every field is optional here, and the
+// helpers below read them with their defaults.
+
+export type { Reaction, ThreadSummary } from "./protocol.gen";
+
+/** The message fields #10 adds (absent on old rows: read them through the helpers). */
+export type MessageExtras = {
+  reply_to?: string | null;
+  thread_id?: string | null;
+  thread?: ThreadSummary | null;
+  reactions?: Reaction[];
+  pinned?: boolean;
+  mentions?: string[];
+};
+
+export type NotificationLevel = "all" | "mentions" | "nothing";
+export type UnreadEntry = {
+  room_id: string;
+  last_read_seq: number;
+  unread: number;
+  mentions: number;
+  /** The room's last seq, and this person's notification level there (feat-unread adds them). */
+  last_seq?: number;
+  notifications?: NotificationLevel;
+};
+
+export type Events10 =
+  | { kind: "reaction.added"; message_id: string; emoji: string; user: GeneratedUser }
+  | { kind: "reaction.removed"; message_id: string; emoji: string; user: GeneratedUser }
+  | { kind: "message.pinned"; message_id: string; by: Actor }
+  | { kind: "message.unpinned"; message_id: string; by: Actor };
+
+export type Frames10 =
+  | { type: "read_marker"; room_id: string; seq: number }
+  | { type: "notification"; room_id: string; message: GeneratedMessage };
+
+
+/** A message with the #10 fields read (missing ones at their defaults). */
+export function extras(m: GeneratedMessage): Required<MessageExtras> {
+  const x = m as GeneratedMessage & MessageExtras;
+  return {
+    reply_to: x.reply_to ?? null,
+    thread_id: x.thread_id ?? null,
+    thread: x.thread ?? null,
+    reactions: x.reactions ?? [],
+    pinned: x.pinned ?? false,
+    mentions: x.mentions ?? [],
+  };
+}

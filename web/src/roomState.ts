@@ -8,7 +8,7 @@
  * event from the server always lands on the truth and a refused change simply disappears.
  */
 import { actorName, displayName } from "./names";
-import type { Message, RoomEvent as Event, User } from "./protocol";
+import { extras, type Message, type MessageExtras, type RoomEvent as Event, type ThreadSummary, type User } from "./protocol";
 import { formatDuration } from "./slash";
 
 export type Notice = {
@@ -49,6 +49,9 @@ export type OutboxEntry = {
   createdAt: string;
   state: "pending" | "failed";
   error?: string;
+  /** #10: the message this one answers, and the thread it belongs to. */
+  replyTo?: string;
+  threadId?: string;
 };
 
 export type DisplayItem =
@@ -137,6 +140,8 @@ export function applyEvent(view: RoomView, event: Event): RoomView {
   switch (event.kind) {
     case "message.created": {
       const m = event.message;
+      const threadId = extras(m).thread_id;
+      if (threadId) return bumpThread(next, threadId, m, (event as { thread?: ThreadSummary }).thread);
       next = upsertMessage(next, m);
       if (next.typing[m.author.id]) {
         const typing = { ...next.typing };
@@ -147,10 +152,13 @@ export function applyEvent(view: RoomView, event: Event): RoomView {
     }
     case "message.edited": {
       const m = event.message;
-      if (!next.messages[m.id]) return next;
+      if (!next.messages[m.id] || extras(m).thread_id) return next;
       return withoutOptimistic(upsertMessage(next, m), m.id, "body");
     }
     case "message.deleted": {
+      // A thread reply's deletion carries its root's new summary.
+      const thread = event as { thread_id?: string; thread?: ThreadSummary };
+      if (thread.thread_id) return setThreadSummary(next, thread.thread_id, thread.thread ?? null);
       if (!next.messages[event.message_id]) return next;
       const messages = { ...next.messages };
       delete messages[event.message_id];
@@ -181,6 +189,13 @@ export function applyEvent(view: RoomView, event: Event): RoomView {
     case "room.updated":
     case "room.deleted":
       return next;
+    case "reaction.added":
+    case "reaction.removed":
+    case "message.pinned":
+    case "message.unpinned": {
+      const m = next.messages[event.message_id];
+      return m ? upsertMessage(next, applyToMessage(m, event)) : next;
+    }
     default: {
       // Moderation events leave a quiet line; a kind this build doesn't know leaves nothing.
       const text = moderationText(event);
@@ -285,7 +300,7 @@ export function displayItems(view: RoomView, outbox: OutboxEntry[], me: User | n
     for (const n of noticesAfter.get(m.id) ?? []) items.push({ type: "notice", key: n.id, notice: n });
   }
   for (const entry of outbox) {
-    if (entry.roomId !== view.roomId || mine.has(entry.clientId)) continue;
+    if (entry.roomId !== view.roomId || entry.threadId || mine.has(entry.clientId)) continue;
     items.push({ type: "pending", key: `c:${me?.id ?? ""}:${entry.clientId}`, entry });
   }
   return items;
@@ -305,4 +320,104 @@ export function unreadCount(view: RoomView | undefined, readSeq: number, me: Use
   let n = 0;
   for (const m of Object.values(view.messages)) if (m.seq > readSeq && m.author.id !== me?.id) n += 1;
   return n;
+}
+
+// ---- issue #10: threads, reactions, pins ----------------------------------------------------
+
+/**
+ * A reply landed in a thread: the root (when loaded) takes the summary the event carries, or
+ * counts it when the event carries none.
+ */
+function bumpThread(view: RoomView, rootId: string, reply: Message, summary?: ThreadSummary): RoomView {
+  const root = view.messages[rootId];
+  if (!root) return view;
+  const thread = extras(root).thread;
+  return setThreadSummary(view, rootId, summary ?? { reply_count: (thread?.reply_count ?? 0) + 1, last_reply_at: reply.created_at });
+}
+
+function setThreadSummary(view: RoomView, rootId: string, summary: ThreadSummary | null): RoomView {
+  const root = view.messages[rootId];
+  if (!root) return view;
+  const thread = summary && summary.reply_count > 0 ? summary : null;
+  return upsertMessage(view, { ...root, thread } as Message);
+}
+
+/** One reaction or pin event applied to the message it names. */
+export function applyToMessage(m: Message, event: Event): Message {
+  switch (event.kind) {
+    case "reaction.added":
+    case "reaction.removed":
+      return withReaction(m, event.emoji, event.user.id, event.kind === "reaction.added");
+    case "message.pinned":
+    case "message.unpinned":
+      return { ...m, pinned: event.kind === "message.pinned" } as Message;
+    default:
+      return m;
+  }
+}
+
+/** The message with `userId`'s `emoji` reaction added or removed (a repeat changes nothing). */
+export function withReaction(m: Message, emoji: string, userId: string, add: boolean): Message {
+  const reactions = [...extras(m).reactions];
+  const at = reactions.findIndex((r) => r.emoji === emoji);
+  const current = at >= 0 ? reactions[at] : { emoji, count: 0, user_ids: [] as string[] };
+  const has = current.user_ids.includes(userId);
+  if (add === has) return m;
+  const user_ids = add ? [...current.user_ids, userId] : current.user_ids.filter((id) => id !== userId);
+  const count = Math.max(0, current.count + (add ? 1 : -1));
+  if (count === 0) reactions.splice(at, 1);
+  else if (at >= 0) reactions[at] = { emoji, count, user_ids };
+  else reactions.push({ emoji, count, user_ids });
+  return { ...m, reactions } as Message & MessageExtras;
+}
+
+/** The replies of one open thread, as loaded (the root lives in its room's view). */
+export type ThreadView = {
+  roomId: string;
+  rootId: string;
+  messages: Record<string, Message>;
+  hasMore: boolean;
+  loaded: boolean;
+  loadingOlder: boolean;
+};
+
+export function emptyThread(roomId: string, rootId: string): ThreadView {
+  return { roomId, rootId, messages: {}, hasMore: false, loaded: false, loadingOlder: false };
+}
+
+/** A room event applied to a thread's replies (only the events about them change anything). */
+export function applyThreadEvent(thread: ThreadView, event: Event): ThreadView {
+  switch (event.kind) {
+    case "message.created":
+    case "message.edited": {
+      const m = event.message;
+      if (extras(m).thread_id !== thread.rootId) return thread;
+      if (event.kind === "message.edited" && !thread.messages[m.id]) return thread;
+      return { ...thread, messages: { ...thread.messages, [m.id]: m } };
+    }
+    case "message.deleted": {
+      if (!thread.messages[event.message_id]) return thread;
+      const messages = { ...thread.messages };
+      delete messages[event.message_id];
+      return { ...thread, messages };
+    }
+    case "reaction.added":
+    case "reaction.removed":
+    case "message.pinned":
+    case "message.unpinned": {
+      const m = thread.messages[event.message_id];
+      return m ? { ...thread, messages: { ...thread.messages, [m.id]: applyToMessage(m, event) } } : thread;
+    }
+    case "room.cleared":
+      return { ...thread, messages: {}, hasMore: false };
+    default:
+      return thread;
+  }
+}
+
+/** The first message after `lastReadSeq` written by someone else: where "New" goes. */
+export function firstUnreadId(messages: Message[], lastReadSeq: number | null | undefined, me: User | null): string | null {
+  if (lastReadSeq === null || lastReadSeq === undefined) return null;
+  const first = messages.find((m) => m.seq > lastReadSeq && m.author.id !== me?.id);
+  return first ? first.id : null;
 }

@@ -170,3 +170,30 @@ export function applySuggestion(textBeforeCaret: string, start: number, item: Su
   const insert = item.kind === "command" ? `/${item.spec.name} ` : `@${item.username} `;
   return textBeforeCaret.slice(0, start) + insert;
 }
+
+/** The names `@here` and `@room` stand for everyone (online / in the room); offered after people. */
+export const SPECIAL_MENTIONS = [
+  { username: "here", label: "Everyone online in this room" },
+  { username: "room", label: "Everyone in this room" },
+];
+
+/**
+ * What the popup offers for an `@mention` being typed in a message (the word at the caret starts
+ * with "@" after a space or at the start): the room's people, then @here and @room.
+ */
+export function mentionCompletion(
+  textBeforeCaret: string,
+  people: { username: string; label: string }[],
+  limit = 8,
+): Completion | null {
+  const m = /(^|\s)@([A-Za-z0-9_.-]{0,32})$/.exec(textBeforeCaret);
+  if (!m) return null;
+  const prefix = m[2].toLowerCase();
+  const start = textBeforeCaret.length - m[2].length - 1;
+  const matches = (p: { username: string; label: string }) =>
+    p.username.toLowerCase().startsWith(prefix) || p.label.toLowerCase().startsWith(prefix);
+  const items = [...people.filter(matches).slice(0, limit), ...SPECIAL_MENTIONS.filter(matches)].map(
+    (p): Suggestion => ({ kind: "user", username: p.username, label: p.label }),
+  );
+  return items.length ? { start, items } : null;
+}

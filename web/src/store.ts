@@ -4,8 +4,8 @@
  */
 import { create } from "zustand";
 import type { ConnectionState } from "./connection";
-import type { Member, Room, ServerConfig, User } from "./protocol";
-import type { OutboxEntry, RoomView } from "./roomState";
+import type { Member, NotificationLevel, Room, ServerConfig, UnreadEntry, User } from "./protocol";
+import type { OutboxEntry, RoomView, ThreadView } from "./roomState";
 
 export type ThemeChoice = "system" | "light" | "dark";
 
@@ -45,6 +45,25 @@ export type ChatState = {
   config: ServerConfig | null;
   /** room id → why the last send there was refused (muted, banned…), shown under the composer. */
   composerError: Record<string, string>;
+  // ---- issue #10 ----
+  /** room id → the message the composer is replying to. */
+  replyTo: Record<string, string>;
+  /** The open thread panel. */
+  thread: { roomId: string; rootId: string } | null;
+  /** root message id → its loaded replies. */
+  threads: Record<string, ThreadView>;
+  /** room id → the server's unread and mention counts and read marker (GET /api/me/unread). */
+  unread: Record<string, UnreadEntry>;
+  /** room id → the read marker when the room was opened: where "New since you left" goes. */
+  divider: Record<string, number>;
+  /** The pinned-messages panel of the open room. */
+  pinsOpen: boolean;
+  /** room id → this person's notification setting, as last set or told. */
+  notifyLevels: Record<string, NotificationLevel>;
+  /** Offer desktop notifications (after the first message sent, never on load). */
+  notifyPrompt: boolean;
+  /** A message whose editor should open (ArrowUp in an empty composer). */
+  editRequest: string | null;
 };
 
 export const initialState: ChatState = {
@@ -68,6 +87,15 @@ export const initialState: ChatState = {
   inviteCode: null,
   config: null,
   composerError: {},
+  replyTo: {},
+  thread: null,
+  threads: {},
+  unread: {},
+  divider: {},
+  pinsOpen: false,
+  notifyLevels: {},
+  notifyPrompt: false,
+  editRequest: null,
 };
 
 export const useChat = create<ChatState>(() => ({ ...initialState }));

@@ -101,6 +101,14 @@ export class RecordingSink implements ConnectionSink {
   unauthenticated() {
     this.signedOut += 1;
   }
+  markers: { roomId: string; seq: number }[] = [];
+  readMarker(roomId: string, seq: number) {
+    this.markers.push({ roomId, seq });
+  }
+  notifications: string[] = [];
+  notification(_roomId: string, message: Message) {
+    this.notifications.push(message.id);
+  }
   seqs(roomId = "r1") {
     return this.events.filter((e) => e.room_id === roomId).map((e) => e.seq);
   }

@@ -66,3 +66,19 @@ export function guestGraceText(graceSecs: number | undefined): string {
         : `${Math.round(minutes / 60)} hours`;
   return `Guest names are kept for ${span} after you sign out; set a password to keep yours.`;
 }
+
+/** Roughly how tall a message body renders, in lines: long ones collapse behind "Show more". */
+export function roughLines(body: string): number {
+  let lines = 0;
+  for (const line of body.split("\n")) lines += 1 + Math.floor(line.length / 90);
+  return lines;
+}
+
+/** Bodies taller than this (in `roughLines`) start collapsed. */
+export const COLLAPSE_LINES = 16;
+
+/** A one-line preview of a body for a reply quote: markdown marks dropped, spaces squeezed. */
+export function previewText(body: string, max = 160): string {
+  const text = body.replace(/```[\w+-]*\n?/g, "").replace(/[*_~`>]+/g, "").replace(/\s+/g, " ").trim();
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}

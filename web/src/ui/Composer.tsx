@@ -1,17 +1,36 @@
 import { useEffect, useId, useLayoutEffect, useMemo, useRef, useState } from "react";
-import { clearComposerError, notifyTyping, sendMessage } from "../chat";
+import { clearComposerError, notifyTyping } from "../chat";
 import { mentionCandidates, membersOf, runCommand } from "../people";
 import { MAX_BODY_CHARS } from "../protocol";
-import { applySuggestion, completions, parseComposer, type Suggestion } from "../slash";
+import { applySuggestion, completions, mentionCompletion, parseComposer, type Suggestion } from "../slash";
 import { useChat } from "../store";
+// ---- issue #10: replies, thread replies, @mentions, ArrowUp edits ----
+import { displayName } from "../names";
+import { previewText } from "../texts";
+import { cancelReply, editLastMessage, findMessage, sendFromComposer, sendThreadReply } from "../threads";
 
 const COUNTER_FROM = MAX_BODY_CHARS - 500;
 
 /** Keeps the draft per room for this tab, so switching rooms doesn't lose half a sentence. */
 const drafts = new Map<string, string>();
 
-export function Composer({ roomId, roomName, direct = false }: { roomId: string; roomName: string; direct?: boolean }) {
-  const [text, setText] = useState(() => drafts.get(roomId) ?? "");
+export function Composer({
+  roomId,
+  roomName,
+  direct = false,
+  threadId,
+}: {
+  roomId: string;
+  roomName: string;
+  direct?: boolean;
+  /** #10: the composer of a thread panel (replies go into this thread). */
+  threadId?: string;
+}) {
+  const draftKey = threadId ? `${roomId}:${threadId}` : roomId;
+  const inputId = threadId ? "thread-composer-input" : "composer-input";
+  const replyTo = useChat((s) => (threadId ? undefined : s.replyTo[roomId]));
+  const replying = useChat(() => (replyTo ? findMessage(roomId, replyTo) : undefined));
+  const [text, setText] = useState(() => drafts.get(draftKey) ?? "");
   const [caret, setCaret] = useState(() => text.length);
   const [selected, setSelected] = useState(0);
   const [dismissed, setDismissed] = useState(false);
@@ -29,15 +48,17 @@ export function Composer({ roomId, roomName, direct = false }: { roomId: string;
   const over = !isCommand && length > MAX_BODY_CHARS;
   const shownError = error ?? serverError ?? null;
 
-  // People to complete after "@": load the room's members the first time a command is typed.
+  // People to complete after "@": load the room's members the first time a command or @ is typed.
+  const wantsPeople = isCommand || text.includes("@");
   useEffect(() => {
-    if (isCommand && !members) void membersOf(roomId);
-  }, [isCommand, members, roomId]);
+    if (wantsPeople && !members) void membersOf(roomId);
+  }, [wantsPeople, members, roomId]);
 
   const completion = useMemo(() => {
-    if (dismissed || !text.startsWith("/")) return null;
+    if (dismissed) return null;
     // members is read so the list follows the room; the candidates come from the store.
     void members;
+    if (!text.startsWith("/")) return mentionCompletion(text.slice(0, caret), mentionCandidates(roomId));
     return completions(text.slice(0, caret), mentionCandidates(roomId));
   }, [text, caret, dismissed, members, roomId]);
   const items = completion?.items ?? [];
@@ -61,8 +82,8 @@ export function Composer({ roomId, roomName, direct = false }: { roomId: string;
     setDismissed(false);
     setError(null);
     if (serverError) clearComposerError(roomId);
-    drafts.set(roomId, value);
-    if (value.trim() && !value.startsWith("/")) notifyTyping(roomId);
+    drafts.set(draftKey, value);
+    if (value.trim() && !value.startsWith("/") && !threadId) notifyTyping(roomId);
   }
 
   function pick(item: Suggestion) {
@@ -83,9 +104,10 @@ export function Composer({ roomId, roomName, direct = false }: { roomId: string;
     }
     if (parsed.type === "message") {
       if (over || length === 0) return;
-      if (sendMessage(roomId, parsed.body)) {
+      const sent = threadId ? sendThreadReply(roomId, threadId, parsed.body) : sendFromComposer(roomId, parsed.body);
+      if (sent) {
         update("");
-        window.dispatchEvent(new CustomEvent("palaver:sent", { detail: roomId }));
+        if (!threadId) window.dispatchEvent(new CustomEvent("palaver:sent", { detail: roomId }));
       }
       return;
     }
@@ -97,14 +119,25 @@ export function Composer({ roomId, roomName, direct = false }: { roomId: string;
       return;
     }
     // The room may be gone (/leave, /dm opens another): clear this room's draft either way.
-    drafts.delete(roomId);
+    drafts.delete(draftKey);
     setText("");
     setCaret(0);
     if (parsed.command.name === "me") window.dispatchEvent(new CustomEvent("palaver:sent", { detail: roomId }));
   }
 
   return (
-    <div className="composer-wrap">
+    <div className={`composer-wrap${threadId ? " in-thread" : ""}`}>
+      {replyTo && (
+        <div className="replying" data-testid="replying">
+          <span>
+            Replying to <strong>{replying ? displayName(replying.author) : "a message"}</strong>
+            {replying && <span className="muted"> — {previewText(replying.body, 80)}</span>}
+          </span>
+          <button className="icon-btn" aria-label="Cancel reply" title="Cancel reply (Esc)" onClick={() => cancelReply(roomId)}>
+            ×
+          </button>
+        </div>
+      )}
       {items.length > 0 && (
         <ul className="slash-popup" id={popupId} role="listbox" tabIndex={-1} aria-label={items[0].kind === "command" ? "Commands" : "People"} data-testid="slash-popup">
           {items.map((item, i) => (
@@ -142,16 +175,16 @@ export function Composer({ roomId, roomName, direct = false }: { roomId: string;
           void submit();
         }}
       >
-        <label htmlFor="composer-input" className="sr-only">
-          Message {direct ? roomName : `#${roomName}`}
+        <label htmlFor={inputId} className="sr-only">
+          {threadId ? "Reply in thread" : `Message ${direct ? roomName : `#${roomName}`}`}
         </label>
         <textarea
-          id="composer-input"
+          id={inputId}
           ref={ref}
           rows={1}
-          placeholder={direct ? `Message ${roomName}` : `Message #${roomName}`}
+          placeholder={threadId ? "Reply in thread…" : direct ? `Message ${roomName}` : `Message #${roomName}`}
           value={text}
-          aria-describedby={`composer-hint${shownError ? ` ${errorId}` : ""}`}
+          aria-describedby={`${inputId}-hint${shownError ? ` ${errorId}` : ""}`}
           aria-invalid={over || !!error}
           aria-controls={items.length ? popupId : undefined}
           aria-activedescendant={items.length ? `${popupId}-${active}` : undefined}
@@ -180,6 +213,12 @@ export function Composer({ roomId, roomName, direct = false }: { roomId: string;
             if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) {
               e.preventDefault();
               void submit();
+            } else if (e.key === "ArrowUp" && !threadId && text === "" && !e.shiftKey && !e.altKey) {
+              if (editLastMessage(roomId)) e.preventDefault();
+            } else if (e.key === "Escape" && replyTo) {
+              e.preventDefault();
+              e.stopPropagation();
+              cancelReply(roomId);
             }
           }}
         />
@@ -195,8 +234,9 @@ export function Composer({ roomId, roomName, direct = false }: { roomId: string;
             </svg>
           </button>
         </div>
-        <span id="composer-hint" className="sr-only">
-          Enter sends, Shift+Enter starts a new line. Type / for commands.
+        <span id={`${inputId}-hint`} className="sr-only">
+          Enter sends, Shift+Enter starts a new line. Type / for commands, @ to mention someone, **bold**, *italic*,
+          `code`. Arrow up in an empty box edits your last message.
         </span>
       </form>
       {shownError && (

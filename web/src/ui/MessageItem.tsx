@@ -1,7 +1,7 @@
 import { useSortable } from "@dnd-kit/sortable";
 import { DownIcon, FlagIcon, GripIcon, PencilIcon, TrashIcon, UpIcon } from "./icons";
 import { CSS } from "@dnd-kit/utilities";
-import { memo, useState } from "react";
+import { memo, useEffect, useState } from "react";
 import { deleteMessage, discardSend, editMessage, retrySend } from "../chat";
 import { displayName } from "../names";
 import { openProfile } from "../people";
@@ -12,6 +12,11 @@ import { exactTime, relativeTime } from "../time";
 import { Avatar } from "./Avatar";
 import { ConfirmDialog } from "./Dialog";
 import { ReportDialog } from "./ReportDialog";
+// ---- issue #10 ----
+import { extras } from "../protocol";
+import { useChat } from "../store";
+import { clearEditRequest } from "../threads";
+import { ExtraActions, MessageText, PinMark, ReactionBar, ReplyQuote, ThreadLine, useMentionsMe } from "./MessageExtras";
 
 type Props = {
   message: Message;
@@ -20,6 +25,8 @@ type Props = {
   grouped: boolean;
   canDelete: boolean;
   canMove: boolean;
+  /** #10: may pin and unpin here. */
+  canPin?: boolean;
   now: number;
   /** The one message in the tab order (roving tabindex); arrows move between messages. */
   tabbable: boolean;
@@ -28,7 +35,7 @@ type Props = {
 };
 
 export const MessageItem = memo(function MessageItem(props: Props) {
-  const { message: m, roomId, mine, grouped, canDelete, canMove, now, tabbable, onMoveBy, onFocusMessage } = props;
+  const { message: m, roomId, mine, grouped, canDelete, canMove, now, tabbable, onMoveBy, onFocusMessage, canPin = false } = props;
   const tab = tabbable ? 0 : -1;
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState(m.body);
@@ -40,6 +47,16 @@ export const MessageItem = memo(function MessageItem(props: Props) {
     id: m.id,
     disabled: !canMove,
   });
+  // #10: mentions highlight; ArrowUp in an empty composer asks to edit this one.
+  const mentioned = useMentionsMe(m);
+  const x = extras(m);
+  const editRequested = useChat((s) => s.editRequest === m.id);
+  useEffect(() => {
+    if (!editRequested) return;
+    clearEditRequest();
+    setDraft(m.body);
+    setEditing(true);
+  }, [editRequested, m.body]);
 
   function save() {
     const body = draft.trim();
@@ -55,11 +72,12 @@ export const MessageItem = memo(function MessageItem(props: Props) {
   return (
     <li
       ref={setNodeRef}
-      className={`msg${grouped && !action ? " grouped" : ""}${mine ? " mine" : ""}${isDragging ? " dragging" : ""}${action ? " action" : ""}`}
+      className={`msg${grouped && !action && !x.reply_to ? " grouped" : ""}${mine ? " mine" : ""}${isDragging ? " dragging" : ""}${action ? " action" : ""}${mentioned ? " mentioned" : ""}${x.pinned ? " pinned" : ""}`}
       style={{ transform: CSS.Translate.toString(transform), transition }}
       data-testid="message"
       data-id={m.id}
       data-state="sent"
+      data-mentioned={mentioned || undefined}
       aria-label={action ? `* ${author} ${action}` : `${author}: ${m.body}`}
       aria-keyshortcuts={canMove ? "Alt+ArrowUp Alt+ArrowDown" : undefined}
       tabIndex={tab}
@@ -98,7 +116,8 @@ export const MessageItem = memo(function MessageItem(props: Props) {
         )}
       </div>
       <div className="msg-main">
-        {!grouped && !action && (
+        {x.reply_to && <ReplyQuote roomId={roomId} replyTo={x.reply_to} />}
+        {(!grouped || x.reply_to) && !action && (
           <div className="msg-meta">
             <button className="msg-author" data-testid="author" tabIndex={tab} onClick={() => openProfile(m.author.id, roomId)}>
               {author}
@@ -107,6 +126,7 @@ export const MessageItem = memo(function MessageItem(props: Props) {
             <time dateTime={m.created_at} title={exactTime(m.created_at)}>
               {relativeTime(m.created_at, now)}
             </time>
+            <PinMark message={m} />
           </div>
         )}
         {editing ? (
@@ -151,7 +171,7 @@ export const MessageItem = memo(function MessageItem(props: Props) {
           </div>
         ) : (
           <div className="msg-body" data-testid="body">
-            {m.body}
+            <MessageText body={m.body} />
             {m.edited_at && (
               <span className="edited" title={`Edited ${exactTime(m.edited_at)}`} data-testid="edited">
                 {" "}
@@ -160,9 +180,12 @@ export const MessageItem = memo(function MessageItem(props: Props) {
             )}
           </div>
         )}
+        {!editing && <ReactionBar roomId={roomId} message={m} />}
+        {!editing && <ThreadLine roomId={roomId} message={m} now={now} />}
       </div>
       {!editing && (
         <div className="msg-actions" role="toolbar" aria-label="Message actions">
+          <ExtraActions roomId={roomId} message={m} tab={tab} canPin={canPin} />
           {canMove && (
             <>
               <button

@@ -13,7 +13,7 @@ import { SortableContext, sortableKeyboardCoordinates, verticalListSortingStrate
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { loadOlder, markRead, moveMessage } from "../chat";
 import type { Message } from "../protocol";
-import { afterForMove, displayItems } from "../roomState";
+import { afterForMove, displayItems, firstUnreadId } from "../roomState";
 import { useChat } from "../store";
 import { MessageItem, NoticeItem, PendingItem } from "./MessageItem";
 import { useNow } from "./useNow";
@@ -23,7 +23,7 @@ const WINDOW = 120;
 const WINDOW_STEP = 80;
 const GROUP_MS = 5 * 60 * 1000;
 
-export function MessageList({ roomId, moderator }: { roomId: string; moderator: boolean }) {
+export function MessageList({ roomId, moderator, canPin = moderator }: { roomId: string; moderator: boolean; canPin?: boolean }) {
   const view = useChat((s) => s.views[roomId]);
   const outbox = useChat((s) => s.outbox);
   const me = useChat((s) => s.me);
@@ -45,6 +45,37 @@ export function MessageList({ roomId, moderator }: { roomId: string; moderator: 
   const [lastSeenKey, setLastSeenKey] = useState<string | null>(null);
 
   const canMove = rearrange === "anyone" || (rearrange === "moderators" && moderator);
+
+  // ---- #10: "New since you left" and jumping to a replied-to message ----
+  const dividerSeq = useChat((s) => s.divider[roomId]);
+  const dividerId = useMemo(() => firstUnreadId(messages, dividerSeq, me), [messages, dividerSeq, me]);
+  const [jump, setJump] = useState<string | null>(null);
+  useEffect(() => {
+    const onJump = (e: Event) => {
+      const { roomId: r, messageId } = (e as CustomEvent<{ roomId: string; messageId: string }>).detail;
+      if (r !== roomId) return;
+      const at = items.findIndex((i) => i.type === "message" && i.message.id === messageId);
+      if (at < 0) return;
+      stick.current = false;
+      if (items.length - at > windowSize) setWindowSize(items.length - at + 10);
+      setJump(messageId);
+    };
+    window.addEventListener("palaver:jump", onJump);
+    return () => window.removeEventListener("palaver:jump", onJump);
+  }, [items, roomId, windowSize]);
+  useEffect(() => {
+    if (!jump) return;
+    const el = scrollRef.current?.querySelector<HTMLElement>(`li.msg[data-id="${CSS.escape(jump)}"]`);
+    if (!el) return;
+    el.scrollIntoView({ block: "center" });
+    el.classList.remove("flash");
+    void el.offsetWidth; // restart the animation when jumping to the same message again
+    el.classList.add("flash");
+    el.focus({ preventScroll: true });
+    const t = setTimeout(() => el.classList.remove("flash"), 2500);
+    setJump(null);
+    return () => clearTimeout(t);
+  }, [jump, shown]);
 
   const scrollToBottom = useCallback(() => {
     const el = scrollRef.current;
@@ -216,7 +247,7 @@ export function MessageList({ roomId, moderator }: { roomId: string; moderator: 
                   prev.message.author.id === m.author.id &&
                   Math.abs(Date.parse(m.created_at) - Date.parse(prev.message.created_at)) < GROUP_MS;
                 const mine = m.author.id === me?.id;
-                return (
+                const message = (
                   <MessageItem
                     key={item.key}
                     message={m}
@@ -225,12 +256,20 @@ export function MessageList({ roomId, moderator }: { roomId: string; moderator: 
                     grouped={grouped}
                     canDelete={mine || moderator}
                     canMove={canMove}
+                    canPin={canPin}
                     now={now}
                     tabbable={m.id === tabbableId}
                     onMoveBy={moveBy}
                     onFocusMessage={onFocusMessage}
                   />
                 );
+                if (m.id !== dividerId) return message;
+                return [
+                  <li key="new-divider" className="new-divider" data-testid="new-divider">
+                    <span>New since you left</span>
+                  </li>,
+                  message,
+                ];
               })}
             </ol>
           </SortableContext>

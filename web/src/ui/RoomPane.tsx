@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from "react";
-import { MenuIcon, MoreIcon } from "./icons";
+import { MenuIcon, MoreIcon, PinIcon } from "./icons";
 import { clearRoom, deleteRoom, leaveRoom, setDrawer } from "../chat";
 import { moderates, roomTitle } from "../names";
 import { useChat } from "../store";
@@ -11,6 +11,18 @@ import { PeoplePanel } from "./PeoplePanel";
 import { RoomSettingsDialog } from "./RoomSettingsDialog";
 import { RoomMark, useKnownUsers } from "./Sidebar";
 import { TypingLine } from "./TypingLine";
+// ---- issue #10: threads, pins, notification level ----
+import type { NotificationLevel } from "../protocol";
+import { closeThread, pinAllowed, setPinsOpen } from "../threads";
+import { levelOf, setLevel } from "../unread";
+import { PinsPanel } from "./PinsPanel";
+import { ThreadPanel } from "./ThreadPanel";
+
+const LEVELS: { value: NotificationLevel; label: string }[] = [
+  { value: "all", label: "All messages" },
+  { value: "mentions", label: "Mentions only" },
+  { value: "nothing", label: "Nothing" },
+];
 
 type Confirm = "clear" | "delete" | "leave" | "settings" | "invite" | null;
 
@@ -23,6 +35,9 @@ export function RoomPane({ roomId }: { roomId: string }) {
   const [menuOpen, setMenuOpen] = useState(false);
   const [confirm, setConfirm] = useState<Confirm>(null);
   const menuRef = useRef<HTMLDivElement>(null);
+  const thread = useChat((s) => (s.thread?.roomId === roomId ? s.thread.rootId : null));
+  const pinsOpen = useChat((s) => s.pinsOpen);
+  const level = useChat((s) => levelOf(s, roomId));
 
   useEffect(() => {
     if (!menuOpen) return;
@@ -37,6 +52,7 @@ export function RoomPane({ roomId }: { roomId: string }) {
   const direct = room.kind === "direct";
   const isOwner = room.my_role === "owner" || (room.owner_id !== null && room.owner_id === me?.id);
   const moderator = moderates(room, me);
+  const canPin = pinAllowed(room, moderator);
   const onlineUsers = online ?? [];
   const title = roomTitle(room, me, known);
   const pick = (c: Confirm) => () => {
@@ -63,12 +79,29 @@ export function RoomPane({ roomId }: { roomId: string }) {
         </div>
         <button
           className="btn ghost small people-toggle"
-          aria-expanded={peopleOpen}
-          aria-controls="people"
-          onClick={() => setPeopleOpen((o) => !o)}
+          aria-expanded={peopleOpen && !thread && !pinsOpen}
+          aria-controls={peopleOpen && !thread && !pinsOpen ? "people" : undefined}
+          onClick={() => {
+            // #10: the thread and pins panels share the side: the people button brings people back.
+            if (thread || pinsOpen) {
+              closeThread();
+              setPinsOpen(false);
+              setPeopleOpen(true);
+            } else setPeopleOpen((o) => !o);
+          }}
           data-testid="online-count"
         >
           <span className="dot on" aria-hidden="true" /> {onlineUsers.length} online
+        </button>
+        <button
+          className={`icon-btn pins-toggle${pinsOpen ? " on" : ""}`}
+          aria-label="Pinned messages"
+          title="Pinned messages"
+          aria-pressed={pinsOpen}
+          onClick={() => setPinsOpen(!pinsOpen)}
+          data-testid="pins-toggle"
+        >
+          <PinIcon size={18} />
         </button>
         <div className="menu-wrap" ref={menuRef}>
           <button className="icon-btn" aria-label="Room options" aria-haspopup="menu" aria-expanded={menuOpen} onClick={() => setMenuOpen((o) => !o)}>
@@ -76,6 +109,26 @@ export function RoomPane({ roomId }: { roomId: string }) {
           </button>
           {menuOpen && (
             <div className="menu" role="menu">
+              <div className="menu-label" role="presentation">
+                Notify me about
+              </div>
+              {LEVELS.map((l) => (
+                <button
+                  key={l.value}
+                  role="menuitemradio"
+                  aria-checked={level === l.value}
+                  onClick={() => {
+                    setMenuOpen(false);
+                    void setLevel(roomId, l.value);
+                  }}
+                >
+                  <span className="menu-check" aria-hidden="true">
+                    {level === l.value ? "✓" : ""}
+                  </span>
+                  {l.label}
+                </button>
+              ))}
+              <div className="menu-sep" role="separator" />
               {(moderator || room.kind === "public") && !direct && (
                 <button role="menuitem" onClick={pick("invite")}>
                   Invite people…
@@ -107,11 +160,17 @@ export function RoomPane({ roomId }: { roomId: string }) {
       </header>
       <div className="room-body">
         <div className="conversation">
-          <MessageList roomId={roomId} moderator={moderator} />
+          <MessageList roomId={roomId} moderator={moderator} canPin={canPin} />
           <TypingLine roomId={roomId} />
           <Composer roomId={roomId} roomName={title} direct={direct} />
         </div>
-        {peopleOpen && <PeoplePanel room={room} onClose={() => setPeopleOpen(false)} onInvite={() => setConfirm("invite")} />}
+        {thread ? (
+          <ThreadPanel key={thread} roomId={roomId} rootId={thread} />
+        ) : pinsOpen ? (
+          <PinsPanel roomId={roomId} canPin={canPin} />
+        ) : (
+          peopleOpen && <PeoplePanel room={room} onClose={() => setPeopleOpen(false)} onInvite={() => setConfirm("invite")} />
+        )}
       </div>
       {confirm === "clear" && (
         <ConfirmDialog

@@ -2,6 +2,7 @@ import { useId, useState, type FormEvent } from "react";
 import { ApiError } from "../api";
 import { updateRoom } from "../chat";
 import type { Rearrange, Room } from "../protocol";
+import type { PinPolicy } from "../protocol.gen";
 import { Dialog } from "./Dialog";
 
 const REARRANGE: { value: Rearrange; label: string }[] = [
@@ -14,6 +15,8 @@ export function RoomSettingsDialog({ room, onClose }: { room: Room; onClose: () 
   const [name, setName] = useState(room.name);
   const [topic, setTopic] = useState(room.topic);
   const [rearrange, setRearrange] = useState<Rearrange>(room.rearrange);
+  const [pins, setPins] = useState<PinPolicy>(room.pins ?? "moderators");
+  const pinsId = useId();
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const nameId = useId();
@@ -24,10 +27,11 @@ export function RoomSettingsDialog({ room, onClose }: { room: Room; onClose: () 
     e.preventDefault();
     setBusy(true);
     try {
-      const patch: { name?: string; topic?: string; rearrange?: Rearrange } = {};
+      const patch: { name?: string; topic?: string; rearrange?: Rearrange; pins?: PinPolicy } = {};
       if (name.trim() !== room.name) patch.name = name.trim();
       if (topic.trim() !== room.topic) patch.topic = topic.trim();
       if (rearrange !== room.rearrange) patch.rearrange = rearrange;
+      if (pins !== (room.pins ?? "moderators")) patch.pins = pins;
       if (Object.keys(patch).length) await updateRoom(room.id, patch);
       onClose();
     } catch (err) {
@@ -50,6 +54,11 @@ export function RoomSettingsDialog({ room, onClose }: { room: Room; onClose: () 
               {r.label}
             </option>
           ))}
+        </select>
+        <label htmlFor={pinsId}>Who may pin messages</label>
+        <select id={pinsId} value={pins} onChange={(e) => setPins(e.target.value as PinPolicy)}>
+          <option value="moderators">Owner and moderators</option>
+          <option value="anyone">Anyone who may post</option>
         </select>
         {error && (
           <p className="form-error" role="alert">

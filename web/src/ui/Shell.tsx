@@ -1,7 +1,7 @@
 import { useEffect } from "react";
 import { dismissToast, openDialog, setDrawer } from "../chat";
 import { roomTitle } from "../names";
-import { unreadCount } from "../roomState";
+import { totalUnread as countUnread } from "../unread";
 import { useChat } from "../store";
 import { CreateRoomDialog } from "./CreateRoomDialog";
 import { JoinInviteDialog } from "./InviteDialogs";
@@ -11,6 +11,7 @@ import { RoomPane } from "./RoomPane";
 import { SettingsDialog } from "./SettingsDialog";
 import { Sidebar } from "./Sidebar";
 import { WelcomeDialog } from "./WelcomeDialog";
+import { preloadFormatting } from "./MessageExtras";
 
 export function Shell() {
   const drawerOpen = useChat((s) => s.drawerOpen);
@@ -23,9 +24,9 @@ export function Shell() {
   const profile = useChat((s) => s.profile);
   const inviteCode = useChat((s) => s.inviteCode);
   const roomName = room ? (room.kind === "direct" ? roomTitle(room, me) : `#${room.name}`) : undefined;
-  const totalUnread = useChat((s) =>
-    s.joined.reduce((n, id) => n + unreadCount(s.views[id], s.readSeq[id] ?? 0, s.me), 0),
-  );
+  const totalUnread = useChat(countUnread);
+  // #10: start loading the message formatter as soon as the chat shows.
+  useEffect(() => preloadFormatting(), []);
   // The tab title tells a person in another tab that something is waiting.
   useEffect(() => {
     const base = roomName ? `${roomName} · Palaver` : "Palaver";

@@ -2,7 +2,7 @@ import { useMemo, useState } from "react";
 import { BellIcon, BellOffIcon, ComposeIcon, GearIcon, LockIcon, PeopleIcon, PlusIcon } from "./icons";
 import { openDialog, selectRoom, setSound, setTheme, signOut } from "../chat";
 import { displayName, dmOthers, roomTitle } from "../names";
-import { unreadCount } from "../roomState";
+import { dismissNotifyPrompt, enableNotifications, roomCounts } from "../unread";
 import { guestGraceText } from "../texts";
 import { sortRooms, useChat, type ThemeChoice } from "../store";
 import type { Room, User } from "../protocol";
@@ -40,7 +40,9 @@ export function RoomMark({ room }: { room: Room }) {
 function RoomRow({ room, joined }: { room: Room; joined: boolean }) {
   const active = useChat((s) => s.activeRoomId === room.id);
   const me = useChat((s) => s.me);
-  const unread = useChat((s) => unreadCount(s.views[room.id], s.readSeq[room.id] ?? 0, s.me));
+  // #10: the server's counts (kept live), this browser's until it answers.
+  const unread = useChat((s) => roomCounts(s, room.id).unread);
+  const mentions = useChat((s) => roomCounts(s, room.id).mentions);
   // A followed room knows its live presence; the room object's count can lag by a second.
   const liveOnline = useChat((s) => s.views[room.id]?.online.length);
   const known = useKnownUsers(room.id);
@@ -48,8 +50,8 @@ function RoomRow({ room, joined }: { room: Room; joined: boolean }) {
   const direct = room.kind === "direct";
   const title = roomTitle(room, me, known);
   const details = direct
-    ? `, direct conversation${unread ? `, ${unread} unread` : ""}`
-    : `, ${online} online, ${room.member_count} members${unread ? `, ${unread} unread` : ""}`;
+    ? `, direct conversation${unread ? `, ${unread} unread` : ""}${mentions ? `, ${mentions} mentions` : ""}`
+    : `, ${online} online, ${room.member_count} members${unread ? `, ${unread} unread` : ""}${mentions ? `, ${mentions} mentions` : ""}`;
   const others = direct ? dmOthers(room, me?.username) : [];
   const firstOther = others[0] ? known[others[0].toLowerCase()] : undefined;
   return (
@@ -76,9 +78,16 @@ function RoomRow({ room, joined }: { room: Room; joined: boolean }) {
         <span className="sr-only">{details}</span>
         <span className="room-counts" aria-hidden="true">
           {joined && unread > 0 && !active ? (
-            <span className="badge" data-testid="unread">
-              {unread > 99 ? "99+" : unread}
-            </span>
+            <>
+              {mentions > 0 && (
+                <span className="badge mention-badge" data-testid="mentions" title={`${mentions} mention${mentions === 1 ? "" : "s"}`}>
+                  @{mentions > 99 ? "99+" : mentions}
+                </span>
+              )}
+              <span className="badge" data-testid="unread">
+                {unread > 99 ? "99+" : unread}
+              </span>
+            </>
           ) : direct ? null : (
             <span className="count" title={`${online} online · ${room.member_count} members`}>
               <span className={`dot${online > 0 ? " on" : ""}`} />
@@ -164,6 +173,7 @@ export function Sidebar() {
           </>
         )}
       </div>
+      <NotifyPrompt />
       <div className="sidebar-foot">
         <div className="prefs">
           <div className="segmented small" role="radiogroup" aria-label="Theme">
@@ -217,5 +227,24 @@ export function Sidebar() {
         />
       )}
     </nav>
+  );
+}
+
+/** #10: after the first message sent, a small offer to turn desktop notifications on. */
+function NotifyPrompt() {
+  const show = useChat((s) => s.notifyPrompt);
+  if (!show) return null;
+  return (
+    <div className="notify-prompt" role="region" aria-label="Notifications" data-testid="notify-prompt">
+      <p>Get a desktop notification when someone mentions you?</p>
+      <div className="notify-actions">
+        <button className="btn primary small" onClick={() => void enableNotifications()}>
+          Turn on
+        </button>
+        <button className="btn ghost small" onClick={dismissNotifyPrompt}>
+          Not now
+        </button>
+      </div>
+    </div>
   );
 }
