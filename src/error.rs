@@ -112,6 +112,9 @@ pub enum Error {
     CannotModerateSelf,
     #[error("{0}")]
     CannotModerateUser(&'static str),
+    /// Search (issue #11): a query the language can't read.
+    #[error("{0}")]
+    InvalidQuery(String),
     #[error("the store is unavailable; try again")]
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
@@ -126,6 +129,7 @@ impl Error {
             Error::InvalidFrame(_) => "invalid_frame",
             Error::UnknownType(_) => "unknown_type",
             Error::InvalidRequest(_) => "invalid_request",
+            Error::InvalidQuery(_) => "invalid_query",
             Error::Unauthenticated => "unauthenticated",
             Error::Forbidden(_) => "forbidden",
             Error::RoomNotFound => "room_not_found",
@@ -195,7 +199,8 @@ impl Error {
             | Error::TooManySubscriptions { .. }
             | Error::InvalidProfile(_)
             | Error::CannotModerateSelf
-            | Error::InvalidReason(_) => StatusCode::BAD_REQUEST,
+            | Error::InvalidReason(_)
+            | Error::InvalidQuery(_) => StatusCode::BAD_REQUEST,
             Error::Unauthenticated | Error::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_)
             | Error::GuestsDisabled

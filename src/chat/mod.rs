@@ -26,6 +26,7 @@ pub mod names;
 pub mod people;
 pub mod rooms;
 pub mod scope;
+pub mod search;
 pub mod validate;
 pub mod webhooks;
 

@@ -15,6 +15,7 @@ pub mod ops;
 pub mod paging;
 pub mod people;
 pub mod rooms;
+pub mod search;
 pub mod ui;
 pub mod webhooks;
 
@@ -112,6 +113,7 @@ pub fn router() -> Router<AppState> {
         .merge(bots::router())
         .merge(webhooks::router())
         .merge(moderation::router())
+        .merge(search::router())
         .merge(ops::router())
         .merge(openapi::router())
         .merge(crate::gateway::router())

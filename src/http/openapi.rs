@@ -14,7 +14,7 @@ use serde_json::Value;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, bots, invites, me, members, messages, moderation, ops, people, rooms, webhooks};
+use super::{auth, bots, invites, me, members, messages, moderation, ops, people, rooms, search, webhooks};
 use crate::protocol;
 use crate::state::AppState;
 
@@ -40,6 +40,7 @@ use crate::state::AppState;
         moderation::kick, moderation::ban, moderation::unban, moderation::bans, moderation::mute,
         moderation::unmute, moderation::mutes, moderation::report, moderation::reports,
         moderation::audit,
+        search::search_messages,
         ops::healthz, ops::readyz, ops::metrics,
         me::update_profile, me::delete_account, me::change_password, me::sessions,
         me::revoke_session, me::export, me::claim,
@@ -57,6 +58,7 @@ use crate::state::AppState;
         protocol::RemovedReason, protocol::Sanction, protocol::Report, protocol::AuditAction,
         protocol::AuditEntry, protocol::TargetRequest, protocol::SanctionRequest,
         protocol::ReportRequest,
+        protocol::SearchHit, protocol::SearchResults,
         protocol::UpdateProfileRequest, protocol::UserProfile, protocol::PasswordChange,
         protocol::ClaimRequest, protocol::DeleteAccountRequest, protocol::SessionView,
         protocol::ExportMembership, protocol::AccountExport, protocol::ServerConfig,

@@ -33,6 +33,7 @@ pub mod postgres;
 pub mod rooms;
 mod rows;
 pub mod schema;
+pub mod search;
 mod sends;
 pub mod sqlite;
 pub mod webhooks;
@@ -46,6 +47,7 @@ pub use messages::MessageStore;
 pub use moderation::ModerationStore;
 pub use people::PeopleStore;
 pub use rooms::RoomStore;
+pub use search::{Phrase, SearchFilter, SearchPage, SearchStore};
 pub use webhooks::{WebhookRecord, WebhookStore};
 
 use std::future::Future;
@@ -256,6 +258,7 @@ pub trait Store:
     + BotStore
     + WebhookStore
     + ModerationStore
+    + SearchStore
 {
     /// Reachability check for `/readyz`.
     async fn ping(&self) -> Result<()>;

@@ -32,6 +32,7 @@ mod properties;
 mod resume;
 mod rooms;
 mod rules;
+mod search;
 mod security;
 mod semantics;
 mod store_conformance;

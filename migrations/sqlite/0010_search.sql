@@ -1,0 +1,18 @@
+-- Search (issue #11): a full-text index of message bodies, FTS5 over `messages` as its external
+-- content (the text is not stored twice), keyed by the message's rowid.
+--
+-- Tokens are runs of letters and digits (unicode61): a dotted name, an email, a URL or a
+-- snake_case identifier is indexed as its parts in order, and a query for the whole thing is a
+-- phrase of those parts. Case folds; diacritics are kept, as PostgreSQL's index keeps them, so
+-- both stores answer a query alike.
+--
+-- The triggers that keep it in step with `messages` (in the transaction of every write: send,
+-- edit, delete, clear, room deletion) are installed when the store opens
+-- (src/store/sqlite/search.rs), which also rebuilds the index if they were missing; this makes
+-- an index over the messages already stored.
+CREATE VIRTUAL TABLE message_search USING fts5(
+    body,
+    content = 'messages',
+    content_rowid = 'rowid',
+    tokenize = 'unicode61 remove_diacritics 0'
+);
