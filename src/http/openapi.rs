@@ -14,7 +14,9 @@ use serde_json::Value;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, bots, invites, me, members, messages, moderation, ops, people, rooms, search, webhooks};
+use super::{
+    auth, bots, invites, me, members, messages, moderation, ops, people, rooms, search, webhooks,
+};
 use crate::protocol;
 use crate::state::AppState;
 

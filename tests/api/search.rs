@@ -80,13 +80,37 @@ async fn every_operator_finds_what_it_names(store: StoreKind) {
     let app = app_on(store).await;
     let (_, ann) = app.guest("ann").await;
     let (_, bob) = app.guest("bob").await;
-    let general = app.create_room(&ann, "General").await;
-    let random = app.create_room(&ann, "Random").await;
+    let general = app.create_room(&ann, "Team").await;
+    let random = app.create_room(&ann, "Offtopic").await;
     let m1 = send(&app, &ann, &general.id, "Deploy the release notes today").await;
-    let m2 = send(&app, &bob, &general.id, "release candidate is out, notes follow").await;
-    let m3 = send(&app, &ann, &random.id, "see https://example.org/docs for the notes").await;
-    let m4 = send(&app, &bob, &random.id, "mail ann.lee@example.com about max_retry_count").await;
-    let m5 = send(&app, &ann, &general.id, "configure server.config.yaml please").await;
+    let m2 = send(
+        &app,
+        &bob,
+        &general.id,
+        "release candidate is out, notes follow",
+    )
+    .await;
+    let m3 = send(
+        &app,
+        &ann,
+        &random.id,
+        "see https://example.org/docs for the notes",
+    )
+    .await;
+    let m4 = send(
+        &app,
+        &bob,
+        &random.id,
+        "mail ann.lee@example.com about max_retry_count",
+    )
+    .await;
+    let m5 = send(
+        &app,
+        &ann,
+        &general.id,
+        "configure server.config.yaml please",
+    )
+    .await;
     let m6 = send(&app, &bob, &general.id, "draft notes: deployment plan").await;
     let m7 = send(&app, &ann, &general.id, "café crème for Ünïcode fans").await;
     for (message, day) in [
@@ -107,7 +131,8 @@ async fn every_operator_finds_what_it_names(store: StoreKind) {
         ("release notes", vec![&m2, &m1]),
         ("deploy", vec![&m6, &m1]),
         ("deploy ", vec![&m1]),
-        ("deploy plan", vec![&m6]),
+        ("plan deploy", vec![&m6]),
+        ("deploy plan", vec![]),
         ("nowhere", vec![]),
         // Phrases.
         ("\"release notes\"", vec![&m1]),
@@ -119,8 +144,8 @@ async fn every_operator_finds_what_it_names(store: StoreKind) {
         ("from:bob notes", vec![&m6, &m2]),
         ("from:@BOB", vec![&m6, &m4, &m2]),
         ("from:nobody", vec![]),
-        ("in:random notes", vec![&m3]),
-        ("in:#General from:ann", vec![&m7, &m5, &m1]),
+        ("in:offtopic notes", vec![&m3]),
+        ("in:#Team from:ann", vec![&m7, &m5, &m1]),
         ("in:nowhere notes", vec![]),
         ("has:link", vec![&m3]),
         ("has:link notes", vec![&m3]),
@@ -147,10 +172,17 @@ async fn every_operator_finds_what_it_names(store: StoreKind) {
     for (q, expected) in &table {
         let found = hits(&app, &bob, q).await;
         if found != ids(expected) {
-            wrong.push(format!("{q:?}: expected {:?}, found {found:?}", ids(expected)));
+            wrong.push(format!(
+                "{q:?}: expected {:?}, found {found:?}",
+                ids(expected)
+            ));
         }
     }
-    assert!(wrong.is_empty(), "queries that found the wrong messages:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "queries that found the wrong messages:\n{}",
+        wrong.join("\n")
+    );
 
     // Highlights: code points of the matched words in the returned body, end exclusive.
     let page = search_page(&app, &bob, "release notes").await;
@@ -177,7 +209,10 @@ async fn the_index_follows_edits_deletes_clears_moves_and_room_deletion(store: S
     let room = app.create_room(&owner, "Changes").await;
 
     let edited = send(&app, &owner, &room.id, "alpha original wording").await;
-    assert_eq!(hits(&app, &owner, "original").await, vec![edited.id.clone()]);
+    assert_eq!(
+        hits(&app, &owner, "original").await,
+        vec![edited.id.clone()]
+    );
     let (status, body) = app
         .patch(
             &format!("/api/rooms/{}/messages/{}", room.id, edited.id),
@@ -187,9 +222,15 @@ async fn the_index_follows_edits_deletes_clears_moves_and_room_deletion(store: S
         .await;
     assert_eq!(status, 200, "{body}");
     assert!(hits(&app, &owner, "original").await.is_empty());
-    assert_eq!(hits(&app, &owner, "replaced").await, vec![edited.id.clone()]);
+    assert_eq!(
+        hits(&app, &owner, "replaced").await,
+        vec![edited.id.clone()]
+    );
     let page = search_page(&app, &owner, "replaced").await;
-    assert_eq!(page["results"][0]["message"]["body"], "alpha replaced wording");
+    assert_eq!(
+        page["results"][0]["message"]["body"],
+        "alpha replaced wording"
+    );
 
     // A move changes no text: the message is found once, as before.
     let other = send(&app, &owner, &room.id, "alpha neighbour").await;
@@ -201,7 +242,10 @@ async fn the_index_follows_edits_deletes_clears_moves_and_room_deletion(store: S
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(hits(&app, &owner, "neighbour").await, vec![other.id.clone()]);
+    assert_eq!(
+        hits(&app, &owner, "neighbour").await,
+        vec![other.id.clone()]
+    );
     assert_eq!(hits(&app, &owner, "alpha").await.len(), 2);
 
     let (status, body) = app
@@ -219,7 +263,11 @@ async fn the_index_follows_edits_deletes_clears_moves_and_room_deletion(store: S
     send(&app, &owner, &room.id, "bravo two").await;
     assert_eq!(hits(&app, &owner, "bravo").await.len(), 2);
     let (status, body) = app
-        .post(&format!("/api/rooms/{}/clear", room.id), Some(&owner), json!({}))
+        .post(
+            &format!("/api/rooms/{}/clear", room.id),
+            Some(&owner),
+            json!({}),
+        )
         .await;
     assert!(status == 200 || status == 204, "{status} {body}");
     assert!(hits(&app, &owner, "bravo").await.is_empty());
@@ -298,10 +346,27 @@ async fn nothing_of_a_room_one_cannot_read_is_found(store: StoreKind) {
     assert_eq!(status, 201, "{body}");
 
     assert_eq!(hits(&app, &owner, "zebra").await.len(), 4);
-    assert_eq!(hits(&app, &carol, "zebra").await.len(), 3, "carol: the DM and the public room");
-    assert_eq!(hits(&app, &outsider, "zebra").await.len(), 2, "outsider: the public room");
-    assert!(hits(&app, &bob, "zebra").await.is_empty(), "bob is banned from the one room he reads");
-    for q in ["classified", "whispers", "in:secret zebra", "from:owner classified", "from:carol"] {
+    assert_eq!(
+        hits(&app, &carol, "zebra").await.len(),
+        3,
+        "carol: the DM and the public room"
+    );
+    assert_eq!(
+        hits(&app, &outsider, "zebra").await.len(),
+        2,
+        "outsider: the public room"
+    );
+    assert!(
+        hits(&app, &bob, "zebra").await.is_empty(),
+        "bob is banned from the one room he reads"
+    );
+    for q in [
+        "classified",
+        "whispers",
+        "in:secret zebra",
+        "from:owner classified",
+        "from:carol",
+    ] {
         assert!(hits(&app, &outsider, q).await.is_empty(), "{q}");
         assert!(hits(&app, &bob, q).await.is_empty(), "{q}");
     }
@@ -323,7 +388,13 @@ async fn bad_queries_get_a_clear_answer_never_a_server_error(store: StoreKind) {
     let app = app_on(store).await;
     let (_, ann) = app.guest("ann").await;
     let room = app.create_room(&ann, "Plain").await;
-    send(&app, &ann, &room.id, "an ordinary message; DROP TABLE messages").await;
+    send(
+        &app,
+        &ann,
+        &room.id,
+        "an ordinary message; DROP TABLE messages",
+    )
+    .await;
     let long = "word ".repeat(2000);
     let huge = "x".repeat(10_000);
     let queries: Vec<&str> = vec![
@@ -384,23 +455,43 @@ async fn bad_queries_get_a_clear_answer_never_a_server_error(store: StoreKind) {
         }
     }
     // The ones that must be refused, with a reason.
-    for q in ["\"unbalanced", huge.as_str(), "from:", "has:cats", "on:2026-02-30", "", "-"] {
+    for q in [
+        "\"unbalanced",
+        huge.as_str(),
+        "from:",
+        "has:cats",
+        "on:2026-02-30",
+        "",
+        "-",
+    ] {
         let (status, body) = search_raw(&app, &ann, &format!("q={}", encode(q))).await;
         assert_eq!(status, 400, "{q:.40}: {body}");
         assert_eq!(body["error"]["code"], "invalid_query", "{body}");
         assert!(!body["error"]["message"].as_str().unwrap().is_empty());
     }
     let (status, body) = search_raw(&app, &ann, "").await;
-    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_query")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_query"))
+    );
     // SQL in a query is words like any other.
     assert_eq!(hits(&app, &ann, "DROP TABLE messages").await.len(), 1);
     // Paging parameters.
-    for query in ["q=x&limit=0", "q=x&limit=101", "q=x&limit=-1", "q=x&before=not-a-cursor", "q=x&before="] {
+    for query in [
+        "q=x&limit=0",
+        "q=x&limit=101",
+        "q=x&limit=-1",
+        "q=x&before=not-a-cursor",
+        "q=x&before=",
+    ] {
         let (status, body) = search_raw(&app, &ann, query).await;
         assert_eq!(status, 400, "{query}: {body}");
     }
     let (status, body) = search_raw(&app, &ann, "q=x&room_id=no-such-room").await;
-    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("room_not_found")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("room_not_found"))
+    );
 }
 
 async fn pages_go_newest_first_without_gaps_or_repeats(store: StoreKind) {
@@ -409,7 +500,11 @@ async fn pages_go_newest_first_without_gaps_or_repeats(store: StoreKind) {
     let room = app.create_room(&ann, "Many").await;
     let mut sent = Vec::new();
     for n in 0..25 {
-        sent.push(send(&app, &ann, &room.id, &format!("paged message number {n}")).await.id);
+        sent.push(
+            send(&app, &ann, &room.id, &format!("paged message number {n}"))
+                .await
+                .id,
+        );
         send(&app, &ann, &room.id, &format!("unrelated filler {n}")).await;
     }
     sent.reverse();

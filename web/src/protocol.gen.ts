@@ -263,3 +263,16 @@ export type ServerConfig = { allow_guests: boolean,
  * How long a guest's name stays theirs after their last session ended.
  */
 guest_name_grace_secs: number, };
+
+export type SearchHit = { message: Message, 
+/**
+ * The matched words and phrases in `message.body`: `[start, end]` offsets in Unicode code
+ * points, end exclusive, sorted, not overlapping.
+ */
+highlights: Array<[number, number]>, };
+
+export type SearchResults = { results: Array<SearchHit>, 
+/**
+ * Pass as `before` for the next (older) page; `null`: this was the last.
+ */
+next_before: string | null, };

@@ -30,9 +30,9 @@ pub(crate) fn any_of(phrases: &[Phrase]) -> Option<String> {
 }
 
 /// The cursor is the last hit's id (UUIDv7: ids sort by time).
-pub(crate) fn cursor(before: &str) -> Result<String> {
+pub(crate) fn cursor(before: &str) -> Result<&str> {
     if before.len() == 32 && before.bytes().all(|b| b.is_ascii_hexdigit()) {
-        Ok(before.to_string())
+        Ok(before)
     } else {
         Err(bad_cursor())
     }

@@ -20,8 +20,8 @@ use super::rows;
 use super::sqlite::search as sqlite;
 use crate::error::{Error, Result};
 use crate::protocol::Message;
+use terms::Parts;
 pub use terms::Phrase;
-pub(crate) use terms::{bad_cursor, Parts, MESSAGE_COLUMNS};
 
 /// What to look for, parsed and checked (by `chat::search`).
 #[derive(Debug, Clone, Default)]
@@ -93,7 +93,10 @@ fn common<'a>(dialect: Dialect, filter: &'a SearchFilter, args: &mut Args<'a>) -
     let mut conditions = vec![format!("m.room_id IN ({})", args.list(&filter.room_ids))];
     conditions.push(format!("m.deleted = {false_}"));
     if !filter.authors.is_empty() {
-        conditions.push(format!("u.username_key IN ({})", args.list(&filter.authors)));
+        conditions.push(format!(
+            "u.username_key IN ({})",
+            args.list(&filter.authors)
+        ));
     }
     if let Some(since) = &filter.since {
         conditions.push(format!("m.created_at >= {}", args.push(Arg::Text(since))));

@@ -33,4 +33,3 @@ pub(crate) const MESSAGE_COLUMNS: &str = message_columns!();
 pub(crate) fn bad_cursor() -> Error {
     Error::InvalidRequest("before is not a cursor from a search page".into())
 }
-

@@ -30,7 +30,8 @@ const TRIGGERS: &[(&str, &str)] = &[
 ];
 
 /// Rebuilds the index from the messages' bodies.
-pub(crate) const REINDEX: &[&str] = &["INSERT INTO message_search(message_search) VALUES ('rebuild')"];
+pub(crate) const REINDEX: &[&str] =
+    &["INSERT INTO message_search(message_search) VALUES ('rebuild')"];
 
 /// Set only by benchmarks, to measure what indexing costs the send path: the store then opens
 /// without the triggers (the index goes stale until the next open without it rebuilds it).
