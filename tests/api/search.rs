@@ -576,6 +576,81 @@ async fn the_reindex_command_rebuilds_the_index(store: StoreKind) {
     assert!(String::from_utf8_lossy(&out.stderr).contains("palaver reindex"));
 }
 
+/// `palaver copy-to-postgres` needs nothing for search: the copy answers every query as the
+/// SQLite store did (PostgreSQL computes its index from the copied bodies).
+#[tokio::test]
+async fn a_store_copied_to_postgres_finds_the_same_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_path_buf();
+    let mut single = crate::helpers::spawn_with(move |c| {
+        c.data_dir = data_dir;
+        c.rate_per_sec = 0;
+    })
+    .await;
+    let (_, ann) = single.guest("ann").await;
+    let room = single.create_room(&ann, "Copied").await;
+    let kept = send(
+        &single,
+        &ann,
+        &room.id,
+        "kept words about ann.lee@example.com",
+    )
+    .await;
+    let edited = send(&single, &ann, &room.id, "first draft of words").await;
+    let deleted = send(&single, &ann, &room.id, "secret words to delete").await;
+    let (status, _) = single
+        .patch(
+            &format!("/api/rooms/{}/messages/{}", room.id, edited.id),
+            Some(&ann),
+            json!({"body": "final version of words"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = single
+        .delete(
+            &format!("/api/rooms/{}/messages/{}", room.id, deleted.id),
+            Some(&ann),
+        )
+        .await;
+    assert!(status == 200 || status == 204);
+    let queries = [
+        "words",
+        "draft",
+        "final",
+        "secret",
+        "example.com",
+        "from:ann words",
+    ];
+    let mut before = Vec::new();
+    for q in queries {
+        before.push(hits(&single, &ann, q).await);
+    }
+    assert_eq!(before[0], vec![edited.id.clone(), kept.id.clone()]);
+    single.stop().await;
+
+    let target = crate::pgdb::TestDatabase::create().await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_palaver"))
+        .arg("copy-to-postgres")
+        .arg("--from")
+        .arg(dir.path())
+        .arg("--to")
+        .arg(&target.url)
+        .output()
+        .await
+        .expect("palaver runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = target.url.clone();
+    let node = crate::helpers::spawn_with(move |c| c.database_url = Some(url)).await;
+    // The session copied with the store still signs ann in.
+    for (q, expected) in queries.iter().zip(&before) {
+        assert_eq!(&hits(&node, &ann, q).await, expected, "{q}");
+    }
+}
+
 crate::both_stores!(
     every_operator_finds_what_it_names,
     the_index_follows_edits_deletes_clears_moves_and_room_deletion,
