@@ -16,3 +16,7 @@ CREATE VIRTUAL TABLE message_search USING fts5(
     content_rowid = 'rowid',
     tokenize = 'unicode61 remove_diacritics 0'
 );
+
+-- Searches without words (`from:`, `in:`, `has:link`, dates) list messages newest first by time:
+-- this index walks them in that order, from a date bound when there is one.
+CREATE INDEX messages_created ON messages(created_at);

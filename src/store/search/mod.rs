@@ -90,6 +90,7 @@ fn common<'a>(dialect: Dialect, filter: &'a SearchFilter, args: &mut Args<'a>) -
         Dialect::Sqlite => "0",
         Dialect::Postgres => "FALSE",
     };
+    // First: SQLite's statement without words marks it so (see `sqlite/search.rs`).
     let mut conditions = vec![format!("m.room_id IN ({})", args.list(&filter.room_ids))];
     conditions.push(format!("m.deleted = {false_}"));
     if !filter.authors.is_empty() {
@@ -161,19 +162,24 @@ async fn search_in<C: Conn>(conn: &mut C, filter: &SearchFilter) -> Result<Searc
     let conditions = common(dialect, filter, &mut args);
     let matching = matching.as_deref().map(|m| args.push(Arg::Text(m)));
     let excluded = excluded.as_deref().map(|m| args.push(Arg::Text(m)));
-    let cursor = match &filter.before {
-        None => None,
-        Some(before) => Some(match dialect {
-            Dialect::Sqlite => args.push(Arg::Int(sqlite::cursor(before)?)),
-            Dialect::Postgres => args.push(Arg::Text(postgres::cursor(before)?)),
-        }),
-    };
+    let (mut cursor, mut cursor_at) = (None, None);
+    if let Some(before) = &filter.before {
+        match dialect {
+            Dialect::Sqlite => {
+                let (at, rowid) = sqlite::cursor(before)?;
+                cursor_at = at.map(|at| args.push(Arg::Text(at)));
+                cursor = Some(args.push(Arg::Int(rowid)));
+            }
+            Dialect::Postgres => cursor = Some(args.push(Arg::Text(postgres::cursor(before)?))),
+        }
+    }
     let limit = args.push(Arg::Int(i64::from(filter.limit) + 1));
     let parts = Parts {
         conditions,
         matching,
         excluded,
         cursor,
+        cursor_at,
         limit,
     };
     let sql = match dialect {

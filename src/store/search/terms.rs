@@ -20,8 +20,11 @@ pub(crate) struct Parts {
     pub matching: Option<String>,
     /// The placeholder of the expression no hit may satisfy, if any.
     pub excluded: Option<String>,
-    /// The placeholder of the previous page's cursor, if any.
+    /// The placeholder of the previous page's cursor (its last hit's key), if any.
     pub cursor: Option<String>,
+    /// The placeholder of the time in the previous page's cursor, when it has one (SQLite's
+    /// cursors of searches without words: their pages go by time).
+    pub cursor_at: Option<String>,
     /// The placeholder of the row count (one more than the page).
     pub limit: String,
 }

@@ -88,9 +88,18 @@ pub(crate) fn any_of(phrases: &[Phrase]) -> Option<String> {
     (!phrases.is_empty()).then(|| phrases.iter().map(phrase).collect::<Vec<_>>().join(" OR "))
 }
 
-/// The cursor is the last hit's rowid.
-pub(crate) fn cursor(before: &str) -> Result<i64> {
-    before.parse().map_err(|_| bad_cursor())
+/// The cursor is the last hit's rowid, after its time and a `/` for a search without words.
+pub(crate) fn cursor(before: &str) -> Result<(Option<&str>, i64)> {
+    let (at, rowid) = match before.rsplit_once('/') {
+        Some((at, rowid)) => (Some(at), rowid),
+        None => (None, before),
+    };
+    let plain =
+        |at: &str| !at.is_empty() && at.len() <= 40 && at.bytes().all(|b| b.is_ascii_graphic());
+    if at.is_some_and(|at| !plain(at)) {
+        return Err(bad_cursor());
+    }
+    Ok((at, rowid.parse().map_err(|_| bad_cursor())?))
 }
 
 /// Newest first is rowid order (the order messages were committed). With words to match, FTS5
@@ -118,13 +127,22 @@ pub(crate) fn statement(parts: &Parts) -> String {
             )
         }
         None => {
-            if let Some(cursor) = &parts.cursor {
-                conditions.push(format!("m.rowid < {cursor}"));
+            // Without words, newest first is by time, through `messages_created`: from the
+            // newest (or a date bound) down, until the page is full. The room list must not
+            // pick the room's position index instead (`+` keeps a term off every index): that
+            // would read every message of the rooms and sort them.
+            conditions[0] = format!("+{}", conditions[0]);
+            match (&parts.cursor_at, &parts.cursor) {
+                (Some(at), Some(rowid)) => conditions.push(format!(
+                    "(m.created_at < {at} OR (m.created_at = {at} AND m.rowid < {rowid}))"
+                )),
+                (None, Some(rowid)) => conditions.push(format!("m.rowid < {rowid}")),
+                _ => {}
             }
             format!(
-                "SELECT CAST(m.rowid AS TEXT), {MESSAGE_COLUMNS} FROM messages m \
+                "SELECT m.created_at || '/' || m.rowid, {MESSAGE_COLUMNS} FROM messages m \
                  JOIN users u ON u.id = m.author_id \
-                 WHERE {} ORDER BY m.rowid DESC LIMIT {}",
+                 WHERE {} ORDER BY m.created_at DESC, m.rowid DESC LIMIT {}",
                 conditions.join(" AND "),
                 parts.limit
             )
