@@ -249,8 +249,12 @@ pub fn parse(query: &str) -> Result<Parsed> {
             continue;
         }
         let phrase = Phrase {
-            // The word being typed matches as a prefix; a quoted phrase is exact.
-            prefix: piece.last && !piece.quoted && !piece.negated,
+            // The word being typed matches as a prefix (from its second letter: one letter
+            // begins too many words to be worth it); a quoted phrase is exact.
+            prefix: piece.last
+                && !piece.quoted
+                && !piece.negated
+                && tokens.last().is_some_and(|t| t.chars().count() >= 2),
             tokens,
         };
         if piece.negated {
