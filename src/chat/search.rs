@@ -449,9 +449,11 @@ mod tests {
         assert!(!parse("deploy ").unwrap().phrases[0].prefix);
         // An unknown operator is text.
         assert_eq!(
-            parse("http://x").unwrap().phrases,
-            vec![phrase(&["http", "x"], true)]
+            parse("http://xy").unwrap().phrases,
+            vec![phrase(&["http", "xy"], true)]
         );
+        // One letter last is exact: it would begin too many words.
+        assert!(!parse("http://x").unwrap().phrases[0].prefix);
         assert_eq!(
             parse("in:\"two words\" x").unwrap().rooms,
             vec!["two words"]
