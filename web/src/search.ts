@@ -65,7 +65,8 @@ export async function jumpTo(roomId: string, messageId: string): Promise<void> {
   await selectRoom(roomId);
   const view = () => useChat.getState().views[roomId];
   if (!(await until(() => !!view()?.loaded))) return;
-  // Page back until the message is loaded (or the room has nothing older).
+  // Page back until the message is loaded, the room has nothing older, or a page brings
+  // nothing new (a failed load says why in a toast of its own).
   for (;;) {
     const v = view();
     if (!v || v.messages[messageId]) return;
@@ -73,7 +74,9 @@ export async function jumpTo(roomId: string, messageId: string): Promise<void> {
       toast("That message is no longer in the room.");
       return;
     }
+    const had = Object.keys(v.messages).length;
     await loadOlder(roomId);
     await until(() => !view()?.loadingOlder);
+    if (Object.keys(view()?.messages ?? {}).length === had) return;
   }
 }
