@@ -1,8 +1,8 @@
 //! What the shared part of search hands each dialect's part (`sqlite/search.rs`,
 //! `postgres/search.rs`), apart from the procedure so that neither imports the other.
 
-use super::super::rows::message_columns;
 use crate::error::Error;
+use crate::store::rows::message_columns;
 
 /// Tokens that must appear one after another; the last one as a prefix when `prefix`.
 #[derive(Debug, Clone, PartialEq, Eq)]
