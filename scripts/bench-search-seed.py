@@ -18,6 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 
 COMMON = """the a to and of in is it for on that this we with be at can will i you our are not
 have do from so if just as up out now all get about new one please check team today tomorrow
@@ -58,7 +59,7 @@ def rows(count):
         room = i % 100
         seq = i // 100 + 1
         at = base + i * step
-        created = f"{__import__('time').strftime('%Y-%m-%dT%H:%M:%S', __import__('time').gmtime(at))}.000Z"
+        created = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(at))
         yield (
             f"{i:032x}",
             f"room{room:02d}id",
