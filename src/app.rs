@@ -3,6 +3,7 @@
 //! [`Application`]. What the handlers share, [`AppState`], lives in [`crate::state`].
 
 pub mod admin;
+pub mod reindex;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -256,6 +256,9 @@ pub enum Command {
         #[command(subcommand)]
         action: AdminAction,
     },
+    /// Rebuild the search index of the configured store (the data dir's SQLite file, or
+    /// PALAVER_DATABASE_URL) from the stored messages. Exit codes: 0 done, 1 the store failed.
+    Reindex,
 }
 
 #[derive(Subcommand, Debug, Clone)]

@@ -121,6 +121,9 @@ pub enum Error {
     TooManyPins { max: usize },
     #[error("{0}")]
     ThreadOrder(&'static str),
+    /// Search (issue #11): a query the language can't read.
+    #[error("{0}")]
+    InvalidQuery(String),
     #[error("the store is unavailable; try again")]
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
@@ -135,6 +138,7 @@ impl Error {
             Error::InvalidFrame(_) => "invalid_frame",
             Error::UnknownType(_) => "unknown_type",
             Error::InvalidRequest(_) => "invalid_request",
+            Error::InvalidQuery(_) => "invalid_query",
             Error::Unauthenticated => "unauthenticated",
             Error::Forbidden(_) => "forbidden",
             Error::RoomNotFound => "room_not_found",
@@ -210,7 +214,8 @@ impl Error {
             | Error::CannotModerateSelf
             | Error::InvalidEmoji(_)
             | Error::ThreadOrder(_)
-            | Error::InvalidReason(_) => StatusCode::BAD_REQUEST,
+            | Error::InvalidReason(_)
+            | Error::InvalidQuery(_) => StatusCode::BAD_REQUEST,
             Error::Unauthenticated | Error::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_)
             | Error::GuestsDisabled

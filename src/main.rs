@@ -35,6 +35,16 @@ async fn main() -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Some(Command::Reindex) => match palaver::app::reindex::run(&cli.config).await {
+            Ok(()) => {
+                println!("the search index is rebuilt");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(err) => {
+                eprintln!("palaver reindex: {err:#}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
         Some(Command::CopyToPostgres(args)) => {
             let copied = palaver::store::copy::sqlite_to_postgres(
                 &args.from,

@@ -13,6 +13,8 @@ use ts_rs::TS;
 
 mod moderation;
 pub use moderation::*;
+mod search;
+pub use search::*;
 mod accounts;
 pub use accounts::*;
 mod unread;
@@ -990,6 +992,8 @@ pub fn typescript_declarations() -> String {
         PushSubscriptionRequest::decl(&cfg),
         PushUnsubscribeRequest::decl(&cfg),
         PushPayload::decl(&cfg),
+        SearchHit::decl(&cfg),
+        SearchResults::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from src/protocol.rs by `cargo test` (UPDATE_TS=1 rewrites it). Do not edit.\n\n",

@@ -33,6 +33,7 @@ pub mod push;
 pub mod reactions;
 pub mod rooms;
 pub mod scope;
+pub mod search;
 pub mod threads;
 pub mod unread;
 pub mod validate;

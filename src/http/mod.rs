@@ -15,6 +15,7 @@ pub mod ops;
 pub mod paging;
 pub mod people;
 pub mod rooms;
+pub mod search;
 pub mod threads;
 pub mod ui;
 pub mod unread;
@@ -116,6 +117,7 @@ pub fn router() -> Router<AppState> {
         .merge(webhooks::router())
         .merge(moderation::router())
         .merge(unread::router())
+        .merge(search::router())
         .merge(ops::router())
         .merge(openapi::router())
         .merge(crate::gateway::router())

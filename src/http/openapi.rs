@@ -15,8 +15,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    auth, bots, invites, me, members, messages, moderation, ops, people, rooms, threads, unread,
-    webhooks,
+    auth, bots, invites, me, members, messages, moderation, ops, people, rooms, search, threads,
+    unread, webhooks,
 };
 use crate::protocol;
 use crate::state::AppState;
@@ -45,6 +45,7 @@ use crate::state::AppState;
         moderation::kick, moderation::ban, moderation::unban, moderation::bans, moderation::mute,
         moderation::unmute, moderation::mutes, moderation::report, moderation::reports,
         moderation::audit,
+        search::search_messages,
         ops::healthz, ops::readyz, ops::metrics,
         me::update_profile, me::delete_account, me::change_password, me::sessions,
         me::revoke_session, me::export, me::claim,
@@ -64,6 +65,7 @@ use crate::state::AppState;
         protocol::RemovedReason, protocol::Sanction, protocol::Report, protocol::AuditAction,
         protocol::AuditEntry, protocol::TargetRequest, protocol::SanctionRequest,
         protocol::ReportRequest,
+        protocol::SearchHit, protocol::SearchResults,
         protocol::UpdateProfileRequest, protocol::UserProfile, protocol::PasswordChange,
         protocol::ClaimRequest, protocol::DeleteAccountRequest, protocol::SessionView,
         protocol::ExportMembership, protocol::AccountExport, protocol::ServerConfig,

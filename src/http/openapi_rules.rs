@@ -10,6 +10,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::chat::search;
 use crate::chat::validate as v;
 use crate::error::Error;
 use crate::protocol::{PinPolicy, Rearrange};
@@ -131,6 +132,7 @@ fn query_rules(path: &str, operation: &mut Map<String, Value>) {
             Some((v::THREAD_LIMIT_DEFAULT, v::THREAD_LIMIT_MAX))
         }
         "/api/rooms/{room_id}/events" => Some((v::EVENTS_LIMIT_DEFAULT, v::EVENTS_LIMIT_MAX)),
+        "/api/search" => Some((search::SEARCH_LIMIT_DEFAULT, search::SEARCH_LIMIT_MAX)),
         _ => None,
     };
     for parameter in parameters.iter_mut() {
@@ -151,6 +153,12 @@ fn query_rules(path: &str, operation: &mut Map<String, Value>) {
             }),
             (Some("wait"), "/api/rooms/{room_id}/events") => {
                 Some(json!({"minimum": 0, "maximum": v::WAIT_MAX_SECS, "default": 0}))
+            }
+            (Some("q"), "/api/search") => {
+                Some(json!({"minLength": 1, "maxLength": search::QUERY_MAX_CHARS}))
+            }
+            (Some("before"), "/api/search") => {
+                Some(json!({"minLength": 1, "maxLength": search::CURSOR_MAX_CHARS}))
             }
             (Some("after"), "/api/rooms/{room_id}/events") => {
                 Some(json!({"minimum": 0, "maximum": v::AFTER_SEQ_MAX, "default": 0}))

@@ -37,6 +37,7 @@ pub mod reactions;
 pub mod rooms;
 mod rows;
 pub mod schema;
+pub mod search;
 mod sends;
 pub mod sqlite;
 pub mod unread;
@@ -54,6 +55,7 @@ pub use pins::PinStore;
 pub use push::{PushStore, PushSubscription};
 pub use reactions::ReactionStore;
 pub use rooms::RoomStore;
+pub use search::{Phrase, SearchFilter, SearchPage, SearchStore};
 pub use unread::UnreadStore;
 pub use webhooks::{WebhookRecord, WebhookStore};
 
@@ -278,6 +280,7 @@ pub trait Store:
     + PinStore
     + UnreadStore
     + PushStore
+    + SearchStore
 {
     /// Reachability check for `/readyz`.
     async fn ping(&self) -> Result<()>;

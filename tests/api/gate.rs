@@ -202,6 +202,19 @@ async fn a_policy_that_refuses_everything_closes_every_path_over_rest_and_the_so
         )
         .await,
     );
+    // Search (issue #11): naming the room is refused; searching everywhere finds nothing of it.
+    assert_hidden(
+        "search in the room",
+        app.get(&format!("/api/search?q=before&room_id={id}"), Some(&token))
+            .await,
+    );
+    let (status, found) = app.get("/api/search?q=before", Some(&token)).await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(
+        found["results"],
+        json!([]),
+        "search finds nothing of the room"
+    );
     assert_hidden("delete room", app.delete(&base, Some(&token)).await);
     let (status, rooms) = app.get("/api/rooms", Some(&token)).await;
     assert_eq!(status, 200);

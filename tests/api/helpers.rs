@@ -258,6 +258,12 @@ impl TestApp {
         }
     }
 
+    /// The PostgreSQL database the server uses; `None` on SQLite (its file is in `data_dir`).
+    #[allow(dead_code)]
+    pub fn database_url(&self) -> Option<String> {
+        self._db.as_ref().map(|db| db.url.clone())
+    }
+
     /// A guest session: (user, token).
     pub async fn guest(&self, name: &str) -> (User, String) {
         let session = self.rest.guest(name).await.expect("a guest signs in");

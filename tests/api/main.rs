@@ -36,6 +36,7 @@ mod reactions;
 mod resume;
 mod rooms;
 mod rules;
+mod search;
 mod security;
 mod semantics;
 mod store_conformance;

@@ -55,6 +55,10 @@ pub async fn assert_unreachable(
     assert_hidden("history", app.get(&format!("{base}/messages"), t).await);
     assert_hidden("events", app.get(&format!("{base}/events"), t).await);
     assert_hidden(
+        "search in the room",
+        app.get(&format!("/api/search?q=a&room_id={room}"), t).await,
+    );
+    assert_hidden(
         "long-poll",
         app.get(&format!("{base}/events?after=99&wait=5"), t).await,
     );

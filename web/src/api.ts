@@ -17,6 +17,7 @@ import type {
   RegisterResponse,
   Role,
   Room,
+  SearchResults,
   ServerConfig,
   Session,
   UnreadEntry,
@@ -105,6 +106,15 @@ export class Api {
   joinRoom = (roomId: string) => this.request<Room>("POST", `/api/rooms/${enc(roomId)}/join`);
   leaveRoom = (roomId: string) => this.request<void>("POST", `/api/rooms/${enc(roomId)}/leave`);
   members = (roomId: string) => this.request<Member[]>("GET", `/api/rooms/${enc(roomId)}/members`);
+
+  // Search (issue #11).
+  search = (q: string, opts: { roomId?: string; before?: string; limit?: number } = {}) => {
+    const params = new URLSearchParams({ q });
+    if (opts.roomId !== undefined) params.set("room_id", opts.roomId);
+    if (opts.before !== undefined) params.set("before", opts.before);
+    if (opts.limit !== undefined) params.set("limit", String(opts.limit));
+    return this.request<SearchResults>("GET", `/api/search?${params.toString()}`);
+  };
 
   messages = (roomId: string, opts: { before?: string; limit?: number } = {}) => {
     const q = new URLSearchParams();

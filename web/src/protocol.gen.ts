@@ -396,3 +396,16 @@ body: string,
  * Whether the message mentions the recipient.
  */
 mention: boolean, };
+
+export type SearchHit = { message: Message, 
+/**
+ * The matched words and phrases in `message.body`: `[start, end]` offsets in Unicode code
+ * points, end exclusive, sorted, not overlapping.
+ */
+highlights: Array<[number, number]>, };
+
+export type SearchResults = { results: Array<SearchHit>, 
+/**
+ * Pass as `before` for the next (older) page; `null`: this was the last.
+ */
+next_before: string | null, };

@@ -21,6 +21,8 @@ export type {
   Role,
   Room,
   RoomListChange,
+  SearchHit,
+  SearchResults,
   ServerFrame,
   User,
 } from "./protocol.gen";

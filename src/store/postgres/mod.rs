@@ -10,6 +10,8 @@
 //! [`Error::Unavailable`] (503 `unavailable`): the pool opens new connections on the next
 //! request, so the node recovers by itself when the database is back.
 
+pub(crate) mod search;
+
 use std::str::FromStr;
 use std::time::Duration;
 

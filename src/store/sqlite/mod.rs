@@ -8,6 +8,7 @@
 
 pub(crate) mod checkpoint;
 pub(crate) mod commit;
+pub mod search;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -65,6 +66,7 @@ impl SqliteStore {
             ))
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        search::prepare(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))

@@ -14,6 +14,7 @@ import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } fr
 import { loadOlder, markRead, moveMessage } from "../chat";
 import type { Message } from "../protocol";
 import { afterForMove, displayItems, firstUnreadId } from "../roomState";
+import { useSearch } from "../search";
 import { useChat } from "../store";
 import { MessageItem, NoticeItem, PendingItem } from "./MessageItem";
 import { useNow } from "./useNow";
@@ -151,6 +152,25 @@ export function MessageList({ roomId, moderator, canPin = moderator }: { roomId:
     }
     return n;
   }, [items, lastSeenKey, me?.id]);
+
+  // Search (issue #11): scroll to the message a search result jumped to, and highlight it.
+  const searchTarget = useSearch((s) => (s.target?.roomId === roomId ? s.target : null));
+  useEffect(() => {
+    if (!searchTarget) return;
+    const index = items.findIndex((i) => i.type === "message" && i.message.id === searchTarget.messageId);
+    if (index < 0) return;
+    if (items.length - index > windowSize) {
+      setWindowSize(items.length - index + WINDOW_STEP);
+      return;
+    }
+    const el = scrollRef.current?.querySelector<HTMLElement>(`[data-id="${CSS.escape(searchTarget.messageId)}"]`);
+    if (!el) return;
+    stick.current = false;
+    el.scrollIntoView({ block: "center" });
+    el.setAttribute("data-search-target", "");
+    useSearch.setState({ target: null });
+    setTimeout(() => el.removeAttribute("data-search-target"), 8000);
+  }, [searchTarget, items, windowSize]);
 
   const sensors = useSensors(
     useSensor(MouseSensor, { activationConstraint: { distance: 4 } }),

@@ -1,7 +1,8 @@
 import { useEffect, useRef, useState } from "react";
-import { MenuIcon, MoreIcon, PinIcon } from "./icons";
+import { MenuIcon, MoreIcon, PinIcon, SearchIcon } from "./icons";
 import { clearRoom, deleteRoom, leaveRoom, setDrawer } from "../chat";
 import { moderates, roomTitle } from "../names";
+import { openSearch } from "../search";
 import { useChat } from "../store";
 import { Composer } from "./Composer";
 import { ConfirmDialog } from "./Dialog";
@@ -77,6 +78,9 @@ export function RoomPane({ roomId }: { roomId: string }) {
             room.topic && <p className="room-topic">{room.topic}</p>
           )}
         </div>
+        <button className="icon-btn search-toggle" aria-label="Search messages" aria-keyshortcuts="Control+K Meta+K" title="Search (Ctrl+K)" onClick={openSearch} data-testid="search-open">
+          <SearchIcon size={20} />
+        </button>
         <button
           className="btn ghost small people-toggle"
           aria-expanded={peopleOpen && !thread && !pinsOpen}

@@ -8,6 +8,7 @@ import { JoinInviteDialog } from "./InviteDialogs";
 import { NewDmDialog } from "./NewDmDialog";
 import { ProfileCard } from "./ProfileCard";
 import { RoomPane } from "./RoomPane";
+import { SearchHost } from "./Search";
 import { SettingsDialog } from "./SettingsDialog";
 import { Sidebar } from "./Sidebar";
 import { WelcomeDialog } from "./WelcomeDialog";
@@ -55,6 +56,7 @@ export function Shell() {
       {dialog === "welcome" && <WelcomeDialog />}
       {profile && <ProfileCard key={profile.userId} userId={profile.userId} roomId={profile.roomId} />}
       {inviteCode && !dialog && <JoinInviteDialog key={inviteCode} code={inviteCode} />}
+      <SearchHost />
       <div className="toasts" role="status" aria-live="polite">
         {toasts.map((t) => (
           <div key={t.id} className="toast">

@@ -11,9 +11,11 @@
 //!   and the one-pass reading of the frames that arrive by the million.
 //! - `stats`: latency histograms, the per-subscriber delivery ledger, `/proc` sampling.
 //! - `run`: the three kinds of run (broadcast, idle, persisted sends) the presets are made of.
+//! - `search`: timed search requests over a store seeded in bulk (`scripts/bench-search`).
 
 mod net;
 mod run;
+mod search;
 mod stats;
 
 use std::time::Duration;
@@ -148,6 +150,17 @@ enum Preset {
         #[arg(long, default_value_t = 100)]
         body_bytes: usize,
     },
+    /// Search latency: 20 typical queries (or --query, repeatable), one request at a time, for
+    /// --rounds rounds after one unmeasured round. Seed the store first (scripts/bench-search).
+    Search {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+        /// A query to run instead of the built-in list (repeat for several).
+        #[arg(long)]
+        query: Vec<String>,
+    },
 }
 
 impl Preset {
@@ -158,6 +171,7 @@ impl Preset {
             Preset::Cluster { .. } => "cluster",
             Preset::Idle { .. } => "idle",
             Preset::PersistedSends { .. } => "persisted-sends",
+            Preset::Search { .. } => "search",
         }
     }
 
@@ -165,7 +179,9 @@ impl Preset {
         match self {
             Preset::Fanout(args) | Preset::ManyRooms(args) => &args.common,
             Preset::Cluster { broadcast, .. } => &broadcast.common,
-            Preset::Idle { common, .. } | Preset::PersistedSends { common, .. } => common,
+            Preset::Idle { common, .. }
+            | Preset::PersistedSends { common, .. }
+            | Preset::Search { common, .. } => common,
         }
     }
 
@@ -184,6 +200,7 @@ impl Preset {
             }
             Preset::Idle { connections, .. } => *connections,
             Preset::PersistedSends { senders, .. } => *senders,
+            Preset::Search { .. } => 1,
         }
     }
 
@@ -321,6 +338,17 @@ async fn run(preset: &Preset, args: &CommonArgs) -> anyhow::Result<Value> {
                 body_bytes: *body_bytes,
             };
             run::persisted(&common, &plan).await
+        }
+        Preset::Search { rounds, query, .. } => {
+            let queries = match query.is_empty() {
+                true => search::QUERIES.iter().map(|q| q.to_string()).collect(),
+                false => query.clone(),
+            };
+            let plan = search::SearchPlan {
+                rounds: *rounds,
+                queries,
+            };
+            search::search(&common, &plan).await
         }
     }
 }
