@@ -215,7 +215,11 @@ pub struct Config {
 
     /// The contact Web Push services are given with every push (the VAPID `sub` claim): a
     /// `mailto:` or `https:` URL of whoever runs this server.
-    #[arg(long, env = "PALAVER_PUSH_SUBJECT", default_value = "mailto:admin@localhost")]
+    #[arg(
+        long,
+        env = "PALAVER_PUSH_SUBJECT",
+        default_value = "mailto:admin@localhost"
+    )]
     pub push_subject: String,
 
     /// Accept push subscriptions whose endpoint is `http://` or a loopback or private address

@@ -193,13 +193,8 @@ impl Chat {
             };
             if may {
                 let members = self.store.member_ids(room_id).await?;
-                let online: Option<Vec<String>> = (!parsed.room).then(|| {
-                    self.hub
-                        .online(room_id)
-                        .into_iter()
-                        .map(|u| u.id)
-                        .collect()
-                });
+                let online: Option<Vec<String>> = (!parsed.room)
+                    .then(|| self.hub.online(room_id).into_iter().map(|u| u.id).collect());
                 for id in members {
                     let counted = online.as_ref().is_none_or(|o| o.contains(&id));
                     if counted && !ids.contains(&id) {
@@ -225,7 +220,11 @@ mod tests {
         assert_eq!(names("hi @Ann and @bob_2!"), ["ann", "bob_2"]);
         assert_eq!(names("mail ann@example.com"), Vec::<String>::new());
         assert_eq!(names("@ann @ANN"), ["ann"]);
-        assert_eq!(names("@a"), Vec::<String>::new(), "too short for a username");
+        assert_eq!(
+            names("@a"),
+            Vec::<String>::new(),
+            "too short for a username"
+        );
         let parsed = parse("thanks @ann.");
         assert_eq!(parsed.names, [("ann.".into(), Some("ann".into()))]);
     }

@@ -92,7 +92,9 @@ impl Chat {
             .filter(|id| !message.mentions.contains(id))
             .cloned()
             .collect();
-        let edit = self.store.edit_message(room_id, message_id, body, &mentions);
+        let edit = self
+            .store
+            .edit_message(room_id, message_id, body, &mentions);
         let (message, event) = self.timed("edit", edit).await?;
         self.publish(std::slice::from_ref(&event));
         if !newly.is_empty() {

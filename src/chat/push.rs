@@ -143,7 +143,10 @@ impl Pusher {
             };
             let body = serde_json::to_vec(&payload).expect("a payload serialises");
             for subscription in subscriptions {
-                if let Err(err) = me.send_one(store.as_ref(), &vapid, &subscription, &body).await {
+                if let Err(err) = me
+                    .send_one(store.as_ref(), &vapid, &subscription, &body)
+                    .await
+                {
                     tracing::info!(error = %err, "a push was not delivered");
                 }
             }
@@ -197,7 +200,11 @@ impl Chat {
     }
 
     /// Stores a browser's push subscription for the caller.
-    pub async fn subscribe_push(&self, user: &User, request: &PushSubscriptionRequest) -> Result<()> {
+    pub async fn subscribe_push(
+        &self,
+        user: &User,
+        request: &PushSubscriptionRequest,
+    ) -> Result<()> {
         self.pusher.check_endpoint(&request.endpoint)?;
         if request.keys.p256dh.len() > 200 || request.keys.auth.len() > 100 {
             return Err(Error::InvalidRequest("keys too long".into()));
@@ -223,7 +230,9 @@ impl Chat {
                 "endpoint: at most {ENDPOINT_MAX} characters"
             )));
         }
-        self.store.remove_push_subscription(&user.id, endpoint).await?;
+        self.store
+            .remove_push_subscription(&user.id, endpoint)
+            .await?;
         Ok(())
     }
 

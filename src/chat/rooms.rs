@@ -6,7 +6,7 @@
 
 use crate::error::{Error, Result};
 use crate::protocol::{
-    MentionEveryone, Member, Rearrange, Role, Room, RoomKind, RoomListChange, User,
+    Member, MentionEveryone, Rearrange, Role, Room, RoomKind, RoomListChange, User,
 };
 use crate::store::page::{Page, Paged};
 use crate::store::RoomPatch;
@@ -128,7 +128,9 @@ impl Chat {
             mention_everyone: mention_everyone
                 .map(|r| {
                     MentionEveryone::parse(r).ok_or_else(|| {
-                        Error::InvalidRequest("mention_everyone is one of anyone, moderators".into())
+                        Error::InvalidRequest(
+                            "mention_everyone is one of anyone, moderators".into(),
+                        )
                     })
                 })
                 .transpose()?,

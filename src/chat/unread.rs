@@ -17,9 +17,7 @@ use std::sync::Arc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::error::Result;
-use crate::protocol::{
-    Message, NotificationLevel, PushPayload, ServerFrame, UnreadEntry, User,
-};
+use crate::protocol::{Message, NotificationLevel, PushPayload, ServerFrame, UnreadEntry, User};
 use crate::store::unread::default_level;
 
 use super::Chat;
@@ -61,16 +59,19 @@ impl Chat {
     ) -> Result<()> {
         self.gate.read(user, room_id).await?;
         self.limits.room_change(&user.id)?;
-        self.store
-            .set_notifications(&user.id, room_id, level)
-            .await
+        self.store.set_notifications(&user.id, room_id, level).await
     }
 
     /// Works out, in a task of its own, whom a committed message notifies, and notifies them.
     /// `mentioned`: the people to notify for a mention (all of `message.mentions` for a new
     /// message; those newly mentioned for an edit); `every`: whether members whose level is
     /// `all` are notified too (a new message).
-    pub(super) fn notify_later(self: &Arc<Self>, message: Message, mentioned: Vec<String>, every: bool) {
+    pub(super) fn notify_later(
+        self: &Arc<Self>,
+        message: Message,
+        mentioned: Vec<String>,
+        every: bool,
+    ) {
         let Ok(permit) = self.notifying.clone().try_acquire_owned() else {
             tracing::warn!("too many notifications in flight: one dropped");
             return;
@@ -86,7 +87,11 @@ impl Chat {
 
     async fn notify(&self, message: &Message, mentioned: &[String], every: bool) -> Result<()> {
         let author = &message.author.id;
-        let mentioned: Vec<String> = mentioned.iter().filter(|id| *id != author).cloned().collect();
+        let mentioned: Vec<String> = mentioned
+            .iter()
+            .filter(|id| *id != author)
+            .cloned()
+            .collect();
         let kind = self.gate.room_kind(&message.room_id).await?;
         let mut targets: Vec<(String, bool)> = Vec::new();
         if !mentioned.is_empty() {
@@ -120,7 +125,8 @@ impl Chat {
             room_id: message.room_id.clone(),
             message: message.clone(),
         };
-        self.hub.send_to_users(&ids, Utf8Bytes::from(frame.encode()));
+        self.hub
+            .send_to_users(&ids, Utf8Bytes::from(frame.encode()));
         let room = self.store.get_room(&message.room_id).await?;
         let payload = |mention: bool| PushPayload {
             room_id: message.room_id.clone(),

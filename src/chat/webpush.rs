@@ -80,8 +80,7 @@ pub fn encrypt_with(
     }
     let as_public = uncompressed(&ephemeral.public_key());
     let ua_public = uncompressed(&keys.public);
-    let shared =
-        p256::ecdh::diffie_hellman(ephemeral.to_nonzero_scalar(), keys.public.as_affine());
+    let shared = p256::ecdh::diffie_hellman(ephemeral.to_nonzero_scalar(), keys.public.as_affine());
     // RFC 8291 section 3.4: IKM from the shared secret, the auth secret and both public keys.
     let mut info = b"WebPush: info\0".to_vec();
     info.extend_from_slice(&ua_public);
@@ -94,7 +93,8 @@ pub fn encrypt_with(
     let prk = Hkdf::<Sha256>::new(Some(&salt), &ikm);
     let mut cek = [0u8; 16];
     let mut nonce = [0u8; 12];
-    prk.expand(b"Content-Encoding: aes128gcm\0", &mut cek).ok()?;
+    prk.expand(b"Content-Encoding: aes128gcm\0", &mut cek)
+        .ok()?;
     prk.expand(b"Content-Encoding: nonce\0", &mut nonce).ok()?;
     let mut record = plaintext.to_vec();
     record.push(2);
@@ -159,7 +159,10 @@ mod tests {
         let ua_public = "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
         let auth = "BTBZMqHH6r4Tts7J_aSIgg";
         let as_private = "yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oRw";
-        let salt: [u8; 16] = decode("DGv6ra1nlYgDCS1FRnbzlw").unwrap().try_into().unwrap();
+        let salt: [u8; 16] = decode("DGv6ra1nlYgDCS1FRnbzlw")
+            .unwrap()
+            .try_into()
+            .unwrap();
         let keys = BrowserKeys::parse(ua_public, auth).unwrap();
         let ephemeral = SecretKey::from_slice(&decode(as_private).unwrap()).unwrap();
         let body = encrypt_with(
@@ -180,10 +183,7 @@ mod tests {
             Some(KeyError::P256dh)
         );
         let ua = "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
-        assert_eq!(
-            BrowserKeys::parse(ua, "AAAA").err(),
-            Some(KeyError::Auth)
-        );
+        assert_eq!(BrowserKeys::parse(ua, "AAAA").err(), Some(KeyError::Auth));
     }
 
     #[test]

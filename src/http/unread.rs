@@ -93,6 +93,9 @@ async fn unsubscribe(
     auth: AuthUser,
     ApiJson(body): ApiJson<PushUnsubscribeRequest>,
 ) -> Result<StatusCode> {
-    state.chat.unsubscribe_push(&auth.user, &body.endpoint).await?;
+    state
+        .chat
+        .unsubscribe_push(&auth.user, &body.endpoint)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

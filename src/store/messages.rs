@@ -201,9 +201,8 @@ impl<B: Backend> MessageStore for B {
         message.edited_at = Some(now());
         message.mentions = mentions.to_vec();
         let column = rows::mentions_column(mentions);
-        let sql = sql!(
-            "UPDATE messages SET body = $1, edited_at = $2, mentions = $3 WHERE id = $4"
-        );
+        let sql =
+            sql!("UPDATE messages SET body = $1, edited_at = $2, mentions = $3 WHERE id = $4");
         let args = [
             Arg::Text(body),
             Arg::OptText(message.edited_at.as_deref()),

@@ -92,7 +92,10 @@ pub fn message_at(row: &dyn ReadRow, at: usize) -> Result<Message> {
 
 /// The column `messages.mentions` (ids separated by spaces) as the wire's list.
 pub fn mention_ids(column: &str) -> Vec<String> {
-    column.split_ascii_whitespace().map(str::to_string).collect()
+    column
+        .split_ascii_whitespace()
+        .map(str::to_string)
+        .collect()
 }
 
 /// The wire's list of mentioned ids as the column `messages.mentions`.

@@ -128,11 +128,10 @@ impl<B: Backend> UnreadStore for B {
     async fn mark_read(&self, user_id: &str, room_id: &str, seq: u64) -> Result<Option<u64>> {
         let mut conn = self.write().await?;
         let last = sql!("SELECT last_seq FROM rooms WHERE id = $1 AND deleted = " FALSE);
-        let last_seq = dialect::fetch_optional(&mut *conn, &last, &[Arg::Text(room_id)], |r| {
-            r.int(0)
-        })
-        .await?
-        .ok_or(crate::error::Error::RoomNotFound)?;
+        let last_seq =
+            dialect::fetch_optional(&mut *conn, &last, &[Arg::Text(room_id)], |r| r.int(0))
+                .await?
+                .ok_or(crate::error::Error::RoomNotFound)?;
         let seq = (seq.min(i64::MAX as u64) as i64).min(last_seq);
         if seq <= 0 {
             return Ok(None);

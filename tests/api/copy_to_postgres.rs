@@ -272,10 +272,22 @@ async fn a_sqlite_store_copied_to_postgres_serves_the_same_chat() {
     // Issue #10: a mention, bob's read marker and level, alice's push subscription, the VAPID key.
     send(&single, &alice_token, &lounge, "m1", "@bob look").await;
     let read = json!({"seq": 3});
-    let (status, _) = crate::unread::put(&single, &format!("/api/rooms/{lounge}/read"), &bob_token, read).await;
+    let (status, _) = crate::unread::put(
+        &single,
+        &format!("/api/rooms/{lounge}/read"),
+        &bob_token,
+        read,
+    )
+    .await;
     assert_eq!(status, 204);
     let level = json!({"level": "all"});
-    let (status, _) = crate::unread::put(&single, &format!("/api/rooms/{lounge}/notifications"), &bob_token, level).await;
+    let (status, _) = crate::unread::put(
+        &single,
+        &format!("/api/rooms/{lounge}/notifications"),
+        &bob_token,
+        level,
+    )
+    .await;
     assert_eq!(status, 204);
     let subscription = json!({"endpoint": "https://push.example.com/send/alice",
         "keys": {"p256dh": "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4",
@@ -285,7 +297,11 @@ async fn a_sqlite_store_copied_to_postgres_serves_the_same_chat() {
         .await;
     assert_eq!(status, 201);
     let unread_before = ok(&single, "/api/me/unread", &bob_token).await;
-    assert!(unread_before.as_array().unwrap().iter().any(|e| e["mentions"] == 1));
+    assert!(unread_before
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["mentions"] == 1));
     let key_before = ok(&single, "/api/push/key", &bob_token).await;
 
     let before = snapshot(&single, &alice_token).await;
@@ -338,7 +354,10 @@ async fn a_sqlite_store_copied_to_postgres_serves_the_same_chat() {
         }
     }
     assert_eq!(after, before);
-    assert_eq!(ok(&cluster, "/api/me/unread", &bob_token).await, unread_before);
+    assert_eq!(
+        ok(&cluster, "/api/me/unread", &bob_token).await,
+        unread_before
+    );
     assert_eq!(ok(&cluster, "/api/push/key", &bob_token).await, key_before);
     let (status, _) = cluster
         .get(&format!("/api/rooms/{doomed}"), Some(&alice_token))

@@ -18,7 +18,11 @@ async fn notified(ws: &mut WsClient) -> String {
 
 async fn joined(app: &TestApp, token: &str, room_id: &str) {
     let (status, body) = app
-        .post(&format!("/api/rooms/{room_id}/join"), Some(token), json!({}))
+        .post(
+            &format!("/api/rooms/{room_id}/join"),
+            Some(token),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
 }
@@ -29,7 +33,11 @@ async fn a_mention_reaches_only_people_who_may_read_the_room(store: StoreKind) {
     let (bob_user, bob) = register(&app, "bob").await;
     let (carol_user, carol) = register(&app, "carol").await;
     let (status, room) = app
-        .post("/api/rooms", Some(&ann), json!({"name": "Inner", "kind": "private"}))
+        .post(
+            "/api/rooms",
+            Some(&ann),
+            json!({"name": "Inner", "kind": "private"}),
+        )
         .await;
     assert_eq!(status, 201);
     let room_id = room["id"].as_str().unwrap().to_string();
@@ -55,7 +63,10 @@ async fn a_mention_reaches_only_people_who_may_read_the_room(store: StoreKind) {
     )
     .await;
     assert_eq!(message["mentions"], json!([bob_user.id]));
-    assert_eq!(notified(&mut bob_ws).await, message["body"].as_str().unwrap());
+    assert_eq!(
+        notified(&mut bob_ws).await,
+        message["body"].as_str().unwrap()
+    );
     // Bob's frame went out with any other of this message's: nothing is on its way to carol,
     // and the author hears nothing either.
     no_frame_of_type(&mut carol_ws, "notification").await;
@@ -157,11 +168,19 @@ async fn everyone_mentions_follow_the_room_setting(store: StoreKind) {
     let message = say(&app, &bob, &room.id, "e1", "@room lunch?").await;
     let mut ids: Vec<String> = serde_json::from_value(message["mentions"].clone()).unwrap();
     ids.sort();
-    let mut all = vec![ann_user.id.clone(), bob_user.id.clone(), carol_user.id.clone()];
+    let mut all = vec![
+        ann_user.id.clone(),
+        bob_user.id.clone(),
+        carol_user.id.clone(),
+    ];
     all.sort();
     assert_eq!(ids, all);
     assert_eq!(counts(&app, &carol, &room.id).await.1, 1);
-    assert_eq!(counts(&app, &bob, &room.id).await.1, 0, "no mention of oneself counts");
+    assert_eq!(
+        counts(&app, &bob, &room.id).await.1,
+        0,
+        "no mention of oneself counts"
+    );
 
     // @here: the members online in the room (subscribed), here carol only.
     let mut carol_ws = app.ws(&carol).await;

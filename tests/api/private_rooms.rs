@@ -134,7 +134,11 @@ pub async fn assert_unreachable(
     let (status, unread) = app.get("/api/me/unread", t).await;
     assert_eq!(status, 200);
     assert!(
-        !unread.as_array().unwrap().iter().any(|r| r["room_id"] == room),
+        !unread
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["room_id"] == room),
         "in the unread list: {unread}"
     );
 

@@ -109,8 +109,10 @@ impl Browser {
             .unwrap();
         let prk = Hkdf::<Sha256>::new(Some(salt), &ikm);
         let (mut key, mut nonce) = ([0u8; 16], [0u8; 12]);
-        prk.expand(b"Content-Encoding: aes128gcm\0", &mut key).unwrap();
-        prk.expand(b"Content-Encoding: nonce\0", &mut nonce).unwrap();
+        prk.expand(b"Content-Encoding: aes128gcm\0", &mut key)
+            .unwrap();
+        prk.expand(b"Content-Encoding: nonce\0", &mut nonce)
+            .unwrap();
         let mut plain = aes_gcm::Aes128Gcm::new_from_slice(&key)
             .unwrap()
             .decrypt(aes_gcm::Nonce::from_slice(&nonce), sealed)
@@ -139,10 +141,13 @@ fn check_vapid(headers: &HeaderMap, public_key: &str, origin: &str) {
     assert_eq!(claims["aud"], origin);
     let now = chrono::Utc::now().timestamp();
     let exp = claims["exp"].as_i64().unwrap();
-    assert!(exp > now && exp <= now + 24 * 3600, "exp within the next 24 hours");
+    assert!(
+        exp > now && exp <= now + 24 * 3600,
+        "exp within the next 24 hours"
+    );
     assert!(claims["sub"].as_str().unwrap().starts_with("mailto:"));
-    let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&URL_SAFE_NO_PAD.decode(k).unwrap())
-        .unwrap();
+    let key =
+        p256::ecdsa::VerifyingKey::from_sec1_bytes(&URL_SAFE_NO_PAD.decode(k).unwrap()).unwrap();
     let signature =
         p256::ecdsa::Signature::from_slice(&URL_SAFE_NO_PAD.decode(parts[2]).unwrap()).unwrap();
     key.verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &signature)
@@ -208,11 +213,6 @@ async fn a_mention_is_pushed_encrypted_and_signed(store: StoreKind) {
             "seq": message["seq"], "author": "ann", "body": "hey @bob, lunch?", "mention": true})
     );
 
-    // The key is the store's: the same after a restart.
-    let app = app.restart().await;
-    let (_, again) = app.get("/api/push/key", Some(&bob)).await;
-    assert_eq!(again["public_key"], public_key.as_str());
-
     // The push service says the subscription is gone: the server deletes it.
     answer.store(410, Ordering::SeqCst);
     say(&app, &ann, &room.id, "p2", "@bob?").await;
@@ -220,9 +220,17 @@ async fn a_mention_is_pushed_encrypted_and_signed(store: StoreKind) {
     let deadline = tokio::time::Instant::now() + WAIT;
     let count = "SELECT COUNT(*) FROM push_subscriptions WHERE endpoint = $1";
     while app.store_count(count, &[&endpoint]).await > 0 {
-        assert!(tokio::time::Instant::now() < deadline, "the subscription is deleted");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the subscription is deleted"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+
+    // The key is the store's: the same after a restart.
+    let app = app.restart().await;
+    let (_, again) = app.get("/api/push/key", Some(&bob)).await;
+    assert_eq!(again["public_key"], public_key.as_str());
 }
 
 async fn subscriptions_are_checked_and_only_readers_are_pushed(store: StoreKind) {
@@ -247,7 +255,10 @@ async fn subscriptions_are_checked_and_only_readers_are_pushed(store: StoreKind)
     for (endpoint, keys) in [
         ("ftp://example.com/x".to_string(), browser.keys()),
         ("not a url".to_string(), browser.keys()),
-        (format!("{base}/push/x"), json!({"p256dh": "AAAA", "auth": "AAAA"})),
+        (
+            format!("{base}/push/x"),
+            json!({"p256dh": "AAAA", "auth": "AAAA"}),
+        ),
         (format!("{base}/push/{}", "x".repeat(2000)), browser.keys()),
     ] {
         let (status, body) = subscribe(bob.clone(), endpoint, keys).await;
@@ -264,7 +275,11 @@ async fn subscriptions_are_checked_and_only_readers_are_pushed(store: StoreKind)
     let (status, _) = subscribe(bob.clone(), bob_endpoint.clone(), browser.keys()).await;
     assert_eq!(status, 201);
     let (_, private) = app
-        .post("/api/rooms", Some(&ann), json!({"name": "Hidden", "kind": "private"}))
+        .post(
+            "/api/rooms",
+            Some(&ann),
+            json!({"name": "Hidden", "kind": "private"}),
+        )
         .await;
     let private_id = private["id"].as_str().unwrap();
     app.post(
@@ -285,9 +300,21 @@ async fn subscriptions_are_checked_and_only_readers_are_pushed(store: StoreKind)
     assert_eq!(pushed.path, "/push/bob");
 
     // Unsubscribing: 204, idempotent; no more pushes to it.
-    let (status, _) = delete_with(&app, "/api/push/subscriptions", &bob, json!({"endpoint": bob_endpoint})).await;
+    let (status, _) = delete_with(
+        &app,
+        "/api/push/subscriptions",
+        &bob,
+        json!({"endpoint": bob_endpoint}),
+    )
+    .await;
     assert_eq!(status, 204);
-    let (status, _) = delete_with(&app, "/api/push/subscriptions", &bob, json!({"endpoint": bob_endpoint})).await;
+    let (status, _) = delete_with(
+        &app,
+        "/api/push/subscriptions",
+        &bob,
+        json!({"endpoint": bob_endpoint}),
+    )
+    .await;
     assert_eq!(status, 204);
     let count = "SELECT COUNT(*) FROM push_subscriptions WHERE endpoint = $1";
     assert_eq!(app.store_count(count, &[&bob_endpoint]).await, 0);
@@ -312,7 +339,11 @@ async fn insecure_endpoints_are_refused_by_default(store: StoreKind) {
                 json!({"endpoint": endpoint, "keys": keys}),
             )
             .await;
-        assert_eq!((status, code(&body)), (400, "invalid_request"), "{endpoint}: {body}");
+        assert_eq!(
+            (status, code(&body)),
+            (400, "invalid_request"),
+            "{endpoint}: {body}"
+        );
     }
     let (status, body) = app
         .post(

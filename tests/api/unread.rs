@@ -11,9 +11,15 @@ use crate::moderation::code;
 
 /// `PUT path` with a JSON body: (status, body).
 pub async fn put(app: &TestApp, path: &str, token: &str, body: Value) -> (u16, Value) {
-    palaver_client::rest::call(&app.http, Method::PUT, &app.url(path), Some(token), Some(&body))
-        .await
-        .expect("request sent")
+    palaver_client::rest::call(
+        &app.http,
+        Method::PUT,
+        &app.url(path),
+        Some(token),
+        Some(&body),
+    )
+    .await
+    .expect("request sent")
 }
 
 /// A registered account: (user, token); `session` signs in again (another device).
@@ -98,7 +104,11 @@ async fn room_with_bob(store: StoreKind) -> (TestApp, (User, String), (User, Str
     let bob = register(&app, "bob").await;
     let room = app.create_room(&ann.1, "Reading").await;
     let (status, _) = app
-        .post(&format!("/api/rooms/{}/join", room.id), Some(&bob.1), json!({}))
+        .post(
+            &format!("/api/rooms/{}/join", room.id),
+            Some(&bob.1),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 200);
     (app, ann, bob, room)
@@ -120,16 +130,31 @@ async fn read_markers_move_forward_and_reach_every_device(store: StoreKind) {
 
     // Read up to the first message on the laptop: both devices hear it.
     let seq = first["seq"].as_u64().unwrap();
-    let (status, _) = put(&app, &format!("/api/rooms/{}/read", room.id), &bob, json!({"seq": seq})).await;
+    let (status, _) = put(
+        &app,
+        &format!("/api/rooms/{}/read", room.id),
+        &bob,
+        json!({"seq": seq}),
+    )
+    .await;
     assert_eq!(status, 204);
     for ws in [&mut laptop, &mut phone] {
         let marker = ws.expect("read_marker").await;
-        assert_eq!(marker, json!({"type": "read_marker", "room_id": room.id, "seq": seq}));
+        assert_eq!(
+            marker,
+            json!({"type": "read_marker", "room_id": room.id, "seq": seq})
+        );
     }
     assert_eq!(counts(&app, &bob_phone, &room.id).await, (2, 0, seq));
 
     // A lower seq changes nothing and tells nobody.
-    let (status, _) = put(&app, &format!("/api/rooms/{}/read", room.id), &bob_phone, json!({"seq": 1})).await;
+    let (status, _) = put(
+        &app,
+        &format!("/api/rooms/{}/read", room.id),
+        &bob_phone,
+        json!({"seq": 1}),
+    )
+    .await;
     assert_eq!(status, 204);
     no_frame_of_type(&mut phone, "read_marker").await;
     no_frame_of_type(&mut laptop, "read_marker").await;
@@ -146,24 +171,48 @@ async fn read_markers_move_forward_and_reach_every_device(store: StoreKind) {
     assert_eq!(counts(&app, &bob, &room.id).await, (0, 0, third_seq));
 
     // A seq past the room's end is clamped to its last seq.
-    let last = app.get(&format!("/api/rooms/{}", room.id), Some(&bob)).await.1["last_seq"]
+    let last = app
+        .get(&format!("/api/rooms/{}", room.id), Some(&bob))
+        .await
+        .1["last_seq"]
         .as_u64()
         .unwrap();
-    let (status, _) = put(&app, &format!("/api/rooms/{}/read", room.id), &bob, json!({"seq": 1_000_000})).await;
+    let (status, _) = put(
+        &app,
+        &format!("/api/rooms/{}/read", room.id),
+        &bob,
+        json!({"seq": 1_000_000}),
+    )
+    .await;
     assert_eq!(status, 204);
     assert_eq!(laptop.expect("read_marker").await["seq"], last);
     assert_eq!(counts(&app, &bob, &room.id).await.2, last);
 
     // Bad input: a clear error, on REST and on the socket.
-    let (status, body) = put(&app, &format!("/api/rooms/{}/read", room.id), &bob, json!({"seq": -1})).await;
-    assert_eq!((status, code(&body)), (400, "invalid_json"), "{body}");
-    let (status, body) = put(&app, &format!("/api/rooms/{}/read", room.id), &bob, json!({})).await;
+    let (status, body) = put(
+        &app,
+        &format!("/api/rooms/{}/read", room.id),
+        &bob,
+        json!({"seq": -1}),
+    )
+    .await;
+    assert_eq!((status, code(&body)), (400, "invalid_request"), "{body}");
+    let (status, body) = put(
+        &app,
+        &format!("/api/rooms/{}/read", room.id),
+        &bob,
+        json!({}),
+    )
+    .await;
     assert_eq!(status, 400, "{body}");
     phone
         .send(json!({"type": "read", "room_id": "nope", "seq": 1, "ref": "r"}))
         .await;
     let error = phone.expect("error").await;
-    assert_eq!((error["code"].as_str(), &error["ref"]), (Some("room_not_found"), &json!("r")));
+    assert_eq!(
+        (error["code"].as_str(), &error["ref"]),
+        (Some("room_not_found"), &json!("r"))
+    );
     let _ = bob_user;
 }
 
@@ -176,14 +225,24 @@ async fn counts_skip_deleted_messages_and_survive_a_restart(store: StoreKind) {
     assert_eq!(counts(&app, &bob, &room.id).await, (3, 2, 0));
     let (status, _) = app
         .delete(
-            &format!("/api/rooms/{}/messages/{}", room.id, gone["id"].as_str().unwrap()),
+            &format!(
+                "/api/rooms/{}/messages/{}",
+                room.id,
+                gone["id"].as_str().unwrap()
+            ),
             Some(&ann),
         )
         .await;
     assert_eq!(status, 204);
     assert_eq!(counts(&app, &bob, &room.id).await, (2, 1, 0));
     let seq = mention["seq"].as_u64().unwrap() - 1;
-    let (status, _) = put(&app, &format!("/api/rooms/{}/read", room.id), &bob, json!({"seq": seq})).await;
+    let (status, _) = put(
+        &app,
+        &format!("/api/rooms/{}/read", room.id),
+        &bob,
+        json!({"seq": seq}),
+    )
+    .await;
     assert_eq!(status, 204);
     assert_eq!(counts(&app, &bob, &room.id).await, (1, 1, seq));
 
@@ -208,28 +267,50 @@ async fn the_list_holds_the_callers_rooms_with_their_levels(store: StoreKind) {
         .await;
     assert!(status == 200 || status == 201, "{dm}");
     let dm_id = dm["id"].as_str().unwrap();
-    let entry = unread_of(&app, &bob, dm_id).await.expect("the DM is listed");
-    assert_eq!(entry["notifications"], "all", "a DM notifies of everything by default");
+    let entry = unread_of(&app, &bob, dm_id)
+        .await
+        .expect("the DM is listed");
+    assert_eq!(
+        entry["notifications"], "all",
+        "a DM notifies of everything by default"
+    );
     let entry = unread_of(&app, &bob, &room.id).await.unwrap();
-    assert_eq!(entry["notifications"], "mentions", "a room notifies of mentions by default");
-    assert_eq!(entry["last_seq"], room.last_seq + 1, "bob's join is the room's last event");
+    assert_eq!(
+        entry["notifications"], "mentions",
+        "a room notifies of mentions by default"
+    );
+    assert_eq!(
+        entry["last_seq"],
+        room.last_seq + 1,
+        "bob's join is the room's last event"
+    );
 
     let path = format!("/api/rooms/{}/notifications", room.id);
     let (status, _) = put(&app, &path, &bob, json!({"level": "nothing"})).await;
     assert_eq!(status, 204);
-    assert_eq!(unread_of(&app, &bob, &room.id).await.unwrap()["notifications"], "nothing");
+    assert_eq!(
+        unread_of(&app, &bob, &room.id).await.unwrap()["notifications"],
+        "nothing"
+    );
     let (status, body) = put(&app, &path, &bob, json!({"level": "loud"})).await;
     assert_eq!(status, 400, "{body}");
 
     // A private room: its outsiders get room_not_found on every path.
     let (status, private) = app
-        .post("/api/rooms", Some(&ann), json!({"name": "Secret", "kind": "private"}))
+        .post(
+            "/api/rooms",
+            Some(&ann),
+            json!({"name": "Secret", "kind": "private"}),
+        )
         .await;
     assert_eq!(status, 201);
     let private_id = private["id"].as_str().unwrap();
     for (path, body) in [
         (format!("/api/rooms/{private_id}/read"), json!({"seq": 1})),
-        (format!("/api/rooms/{private_id}/notifications"), json!({"level": "all"})),
+        (
+            format!("/api/rooms/{private_id}/notifications"),
+            json!({"level": "all"}),
+        ),
     ] {
         let (status, answer) = put(&app, &path, &carol, body).await;
         assert_eq!((status, code(&answer)), (404, "room_not_found"), "{path}");
