@@ -165,6 +165,9 @@ pub(super) async fn delete_in<C: Conn>(
     events::erase_bodies(conn, Carrying::Message(message_id)).await?;
     let sql = sql!("UPDATE messages SET body = '', deleted = " TRUE " WHERE id = $1");
     dialect::execute(conn, &sql, &[Arg::Text(message_id)]).await?;
+    // A deleted message mentions nobody any more (the unread counts read only `mentions`).
+    let sql = sql!("DELETE FROM mentions WHERE message_id = $1");
+    dialect::execute(conn, &sql, &[Arg::Text(message_id)]).await?;
     let kind = EventKind::MessageDeleted {
         message_id: message_id.to_string(),
     };
@@ -265,6 +268,7 @@ impl<B: Backend> MessageStore for B {
         let mut tx = self.begin().await?;
         lock_room(&mut *tx, room_id).await?;
         events::erase_bodies(&mut *tx, Carrying::LiveIn(room_id)).await?;
+        super::unread::forget_room_mentions(&mut *tx, room_id).await?;
         let sql = sql!(
             "UPDATE messages SET body = '', deleted = " TRUE
             " WHERE room_id = $1 AND deleted = " FALSE

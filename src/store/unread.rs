@@ -5,7 +5,9 @@
 //! per room, a count over the covering index `messages_unread (room_id, seq, author_id) WHERE
 //! NOT deleted`, bounded to the room's last [`UNREAD_WINDOW`] events (so one room costs at most
 //! that many index entries however far behind its reader is), and a count of the person's
-//! mention rows (primary key `(user_id, room_id, seq)`) after their marker.
+//! mention rows (primary key `(user_id, room_id, seq)`) after their marker: a deleted
+//! message's rows are deleted with it (and a cleared or deleted room's), so that count reads
+//! nothing else.
 
 use std::collections::HashMap;
 
@@ -97,6 +99,16 @@ pub async fn replace_mentions<C: Conn>(conn: &mut C, message: &Message) -> Resul
     insert_mentions(conn, std::slice::from_ref(message)).await
 }
 
+/// Deletes the mention rows of every live message of the room (it is cleared or deleted).
+pub async fn forget_room_mentions<C: Conn>(conn: &mut C, room_id: &str) -> Result<(), DbError> {
+    let sql = sql!(
+        "DELETE FROM mentions WHERE message_id IN \
+         (SELECT id FROM messages WHERE room_id = $1 AND deleted = " FALSE ")"
+    );
+    dialect::execute(conn, &sql, &[Arg::Text(room_id)]).await?;
+    Ok(())
+}
+
 /// The level a person has when they set none.
 pub fn default_level(kind: RoomKind) -> NotificationLevel {
     match kind {
@@ -156,9 +168,8 @@ impl<B: Backend> UnreadStore for B {
              (SELECT COUNT(*) FROM messages m WHERE m.room_id = mb.room_id AND m.deleted = " FALSE
             " AND m.seq > " GREATEST "(COALESCE(rs.last_read_seq, 0), r.last_seq - $2) \
                AND m.author_id <> $1), \
-             (SELECT COUNT(*) FROM mentions mn JOIN messages m ON m.id = mn.message_id \
-               AND m.deleted = " FALSE " WHERE mn.user_id = $1 AND mn.room_id = mb.room_id \
-               AND mn.seq > COALESCE(rs.last_read_seq, 0)), mb.role \
+             (SELECT COUNT(*) FROM mentions mn WHERE mn.user_id = $1 \
+               AND mn.room_id = mb.room_id AND mn.seq > COALESCE(rs.last_read_seq, 0)), mb.role \
              FROM members mb JOIN rooms r ON r.id = mb.room_id AND r.deleted = " FALSE
             " LEFT JOIN read_state rs ON rs.user_id = mb.user_id AND rs.room_id = mb.room_id \
              WHERE mb.user_id = $1 ORDER BY mb.room_id"
