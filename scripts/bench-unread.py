@@ -98,7 +98,7 @@ def seed(db_path, reader_id, rooms, messages):
             for seq in range(1, per_room + 1):
                 mention = seq % 100 == 0
                 yield (
-                    uuid.uuid4().hex, r, seq, authors[seq % len(authors)], f"c{seq}",
+                    uuid.uuid4().hex, r, seq, authors[seq % len(authors)], f"c{r}-{seq}",
                     f"message {seq}" + (" @reader" if mention else ""),
                     f"p{seq:09d}", now, reader_id if mention else "",
                 )

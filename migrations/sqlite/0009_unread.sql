@@ -6,7 +6,7 @@ ALTER TABLE messages ADD COLUMN mentions TEXT NOT NULL DEFAULT '';
 ALTER TABLE rooms ADD COLUMN mention_everyone TEXT NOT NULL DEFAULT 'anyone';
 
 -- One row per (mentioned person, message), for the mention counts of GET /api/me/unread.
--- The author is never among them. Deleted messages keep their rows; counts join `messages`.
+-- The author is never among them. Deleting a message (or clearing its room) deletes its rows.
 CREATE TABLE mentions (
     user_id    TEXT NOT NULL REFERENCES users(id),
     room_id    TEXT NOT NULL REFERENCES rooms(id),

@@ -37,8 +37,10 @@ impl Chat {
                 room_id: room_id.to_string(),
                 seq,
             };
-            self.hub
-                .send_to_users(&[user.id.clone()], Utf8Bytes::from(frame.encode()));
+            self.hub.send_to_users(
+                std::slice::from_ref(&user.id),
+                Utf8Bytes::from(frame.encode()),
+            );
         }
         Ok(())
     }

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use crate::chat::search;
 use crate::chat::validate as v;
 use crate::error::Error;
-use crate::protocol::{PinPolicy, Rearrange};
+use crate::protocol::{MentionEveryone, PinPolicy, Rearrange};
 
 /// Applies every rule to the document.
 pub fn apply(doc: &mut Value) {
@@ -83,6 +83,11 @@ fn property_rules() -> Vec<(&'static str, &'static str, Value)> {
     rearrange.push(Value::Null);
     let mut pins: Vec<Value> = PinPolicy::ALL.iter().map(|p| json!(p.as_str())).collect();
     pins.push(Value::Null);
+    let mut mention_everyone: Vec<Value> = MentionEveryone::ALL
+        .iter()
+        .map(|r| json!(r.as_str()))
+        .collect();
+    mention_everyone.push(Value::Null);
     vec![
         ("Credentials", "username", username.clone()),
         (
@@ -108,6 +113,25 @@ fn property_rules() -> Vec<(&'static str, &'static str, Value)> {
         ),
         ("SendMessageRequest", "body", body.clone()),
         ("EditMessageRequest", "body", body),
+        // Issue #10.
+        (
+            "UpdateRoomRequest",
+            "mention_everyone",
+            json!({"enum": mention_everyone}),
+        ),
+        (
+            "PushSubscriptionRequest",
+            "endpoint",
+            json!({"minLength": 1, "maxLength": crate::chat::push::ENDPOINT_MAX,
+                "description": "An https URL on a public host (http and private hosts only \
+                    with PALAVER_PUSH_ALLOW_INSECURE)"}),
+        ),
+        (
+            "PushUnsubscribeRequest",
+            "endpoint",
+            json!({"maxLength": crate::chat::push::ENDPOINT_MAX}),
+        ),
+        ("ReadRequest", "seq", json!({"minimum": 0})),
     ]
 }
 

@@ -243,6 +243,9 @@ pub(super) async fn delete_in<C: Conn>(
         dialect::execute(conn, &sql, &[Arg::Text(id)]).await?;
         decorations::forget_reactions_of(conn, id).await?;
         decorations::forget_pin_of(conn, id).await?;
+        // A deleted message mentions nobody any more (the unread counts read only `mentions`).
+        let sql = sql!("DELETE FROM mentions WHERE message_id = $1");
+        dialect::execute(conn, &sql, &[Arg::Text(id)]).await?;
     }
     let thread = match &message.thread_id {
         Some(root) => resum_thread(conn, root).await?,
@@ -295,7 +298,7 @@ impl<B: Backend> MessageStore for B {
             Arg::Text(message_id),
         ];
         dialect::execute(&mut *tx, &sql, &args).await?;
-        super::unread::replace_mentions(&mut *tx, &message).await?;
+        super::mention_rows::replace_mentions(&mut *tx, &message).await?;
         let kind = EventKind::MessageEdited {
             message: message.clone(),
         };
@@ -355,6 +358,7 @@ impl<B: Backend> MessageStore for B {
         let mut tx = self.begin().await?;
         lock_room(&mut *tx, room_id).await?;
         events::erase_bodies(&mut *tx, Carrying::LiveIn(room_id)).await?;
+        super::mention_rows::forget_room_mentions(&mut *tx, room_id).await?;
         let sql = sql!(
             "UPDATE messages SET body = '', deleted = " TRUE
             " WHERE room_id = $1 AND deleted = " FALSE

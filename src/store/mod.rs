@@ -25,6 +25,7 @@ pub mod dialect;
 pub mod events;
 pub mod invites;
 pub mod members;
+mod mention_rows;
 pub mod messages;
 pub mod moderation;
 pub mod page;

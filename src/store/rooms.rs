@@ -301,6 +301,7 @@ impl<B: Backend> RoomStore for B {
             detail: serde_json::json!({ "name": name }),
         };
         record_audit(&mut *tx, &audit).await?;
+        super::mention_rows::forget_room_mentions(&mut *tx, room_id).await?;
         for sql in [
             sql!("DELETE FROM members WHERE room_id = $1"),
             sql!("DELETE FROM invites WHERE room_id = $1"),

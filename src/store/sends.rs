@@ -301,7 +301,7 @@ pub async fn store_group<C: Conn>(
         let sql = SET_THREADS.text(C::DIALECT, chunk.len());
         conn.execute(&sql, &args).await?;
     }
-    super::unread::insert_mentions(conn, &messages).await?;
+    super::mention_rows::insert_mentions(conn, &messages).await?;
     for chunk in events.chunks(CHUNK) {
         let mut args = Vec::with_capacity(chunk.len() * 4);
         for (event, message_id) in chunk {

@@ -5,18 +5,20 @@
 //! per room, a count over the covering index `messages_unread (room_id, seq, author_id) WHERE
 //! NOT deleted`, bounded to the room's last [`UNREAD_WINDOW`] events (so one room costs at most
 //! that many index entries however far behind its reader is), and a count of the person's
-//! mention rows (primary key `(user_id, room_id, seq)`) after their marker.
+//! mention rows (primary key `(user_id, room_id, seq)`) after their marker: a deleted
+//! message's rows are deleted with it (and a cleared or deleted room's), so that count reads
+//! nothing else.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 
 use super::backend::Backend;
-use super::dialect::{self, sql, Arg, Conn, DbError, RowsSql};
+use super::dialect::{self, sql, Arg, Conn, RowsSql};
 use super::rows::{self, user_columns};
 use super::sends::CHUNK;
 use crate::error::Result;
-use crate::protocol::{Message, NotificationLevel, Role, RoomKind, UnreadEntry, User};
+use crate::protocol::{NotificationLevel, Role, RoomKind, UnreadEntry, User};
 
 /// Unread messages are counted among a room's last this many events only.
 pub const UNREAD_WINDOW: u64 = 1000;
@@ -55,46 +57,6 @@ pub trait UnreadStore: Send + Sync + 'static {
     async fn users_by_keys(&self, keys: &[String]) -> Result<Vec<User>>;
     /// The ids of the room's members.
     async fn member_ids(&self, room_id: &str) -> Result<Vec<String>>;
-}
-
-static INSERT_MENTIONS: RowsSql = RowsSql::new(
-    sql!("INSERT INTO mentions (user_id, room_id, seq, message_id) VALUES "),
-    4,
-    sql!(""),
-);
-
-/// Writes the mention rows of new messages (none for the author).
-pub async fn insert_mentions<C: Conn>(conn: &mut C, messages: &[Message]) -> Result<(), DbError> {
-    let rows: Vec<(&str, &Message)> = messages
-        .iter()
-        .flat_map(|m| {
-            m.mentions
-                .iter()
-                .filter(move |id| **id != m.author.id)
-                .map(move |id| (id.as_str(), m))
-        })
-        .collect();
-    for chunk in rows.chunks(CHUNK) {
-        let mut args = Vec::with_capacity(chunk.len() * 4);
-        for (user_id, m) in chunk {
-            args.extend([
-                Arg::Text(user_id),
-                Arg::Text(&m.room_id),
-                Arg::Int(m.seq as i64),
-                Arg::Text(&m.id),
-            ]);
-        }
-        let sql = INSERT_MENTIONS.text(C::DIALECT, chunk.len());
-        conn.execute(&sql, &args).await?;
-    }
-    Ok(())
-}
-
-/// Replaces an edited message's mention rows.
-pub async fn replace_mentions<C: Conn>(conn: &mut C, message: &Message) -> Result<(), DbError> {
-    let sql = sql!("DELETE FROM mentions WHERE message_id = $1");
-    dialect::execute(conn, &sql, &[Arg::Text(&message.id)]).await?;
-    insert_mentions(conn, std::slice::from_ref(message)).await
 }
 
 /// The level a person has when they set none.
@@ -157,9 +119,8 @@ impl<B: Backend> UnreadStore for B {
             " AND m.seq > " GREATEST "(COALESCE(rs.last_read_seq, 0), r.last_seq - $2) \
                AND m.author_id <> $1 AND m.thread_id IS NULL), \
              (SELECT COUNT(*) FROM mentions mn JOIN messages m ON m.id = mn.message_id \
-               AND m.deleted = " FALSE " AND m.thread_id IS NULL \
-               WHERE mn.user_id = $1 AND mn.room_id = mb.room_id \
-               AND mn.seq > COALESCE(rs.last_read_seq, 0)), mb.role \
+               AND m.thread_id IS NULL WHERE mn.user_id = $1 \
+               AND mn.room_id = mb.room_id AND mn.seq > COALESCE(rs.last_read_seq, 0)), mb.role \
              FROM members mb JOIN rooms r ON r.id = mb.room_id AND r.deleted = " FALSE
             " LEFT JOIN read_state rs ON rs.user_id = mb.user_id AND rs.room_id = mb.room_id \
              WHERE mb.user_id = $1 ORDER BY mb.room_id"

@@ -43,6 +43,13 @@ async fn the_openapi_document_lists_every_endpoint_of_the_contract() {
         ("get", "/healthz"),
         ("get", "/readyz"),
         ("get", "/metrics"),
+        // Issue #10: read markers, unread counts, notification levels, Web Push.
+        ("put", "/api/rooms/{room_id}/read"),
+        ("get", "/api/me/unread"),
+        ("put", "/api/rooms/{room_id}/notifications"),
+        ("get", "/api/push/key"),
+        ("post", "/api/push/subscriptions"),
+        ("delete", "/api/push/subscriptions"),
     ];
     for (method, path) in expected {
         assert!(

@@ -213,11 +213,6 @@ async fn a_mention_is_pushed_encrypted_and_signed(store: StoreKind) {
             "seq": message["seq"], "author": "ann", "body": "hey @bob, lunch?", "mention": true})
     );
 
-    // The key is the store's: the same after a restart.
-    let app = app.restart().await;
-    let (_, again) = app.get("/api/push/key", Some(&bob)).await;
-    assert_eq!(again["public_key"], public_key.as_str());
-
     // The push service says the subscription is gone: the server deletes it.
     answer.store(410, Ordering::SeqCst);
     say(&app, &ann, &room.id, "p2", "@bob?").await;
@@ -231,6 +226,11 @@ async fn a_mention_is_pushed_encrypted_and_signed(store: StoreKind) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+
+    // The key is the store's: the same after a restart.
+    let app = app.restart().await;
+    let (_, again) = app.get("/api/push/key", Some(&bob)).await;
+    assert_eq!(again["public_key"], public_key.as_str());
 }
 
 async fn subscriptions_are_checked_and_only_readers_are_pushed(store: StoreKind) {

@@ -196,7 +196,7 @@ async fn read_markers_move_forward_and_reach_every_device(store: StoreKind) {
         json!({"seq": -1}),
     )
     .await;
-    assert_eq!((status, code(&body)), (400, "invalid_json"), "{body}");
+    assert_eq!((status, code(&body)), (400, "invalid_request"), "{body}");
     let (status, body) = put(
         &app,
         &format!("/api/rooms/{}/read", room.id),
