@@ -112,6 +112,19 @@ pub enum Error {
     CannotModerateSelf,
     #[error("{0}")]
     CannotModerateUser(&'static str),
+    // Files (#12).
+    #[error("the file is larger than {max} bytes")]
+    FileTooLarge { max: u64 },
+    #[error("your uploads would exceed your quota of {max} bytes")]
+    QuotaExceeded { max: u64 },
+    #[error("files of this type ({0}) may not be uploaded")]
+    FileTypeNotAllowed(String),
+    #[error("no such file")]
+    FileNotFound,
+    #[error("{0}")]
+    InvalidAttachments(&'static str),
+    #[error("the requested range is not satisfiable")]
+    RangeNotSatisfiable,
     #[error("the store is unavailable; try again")]
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
@@ -171,6 +184,12 @@ impl Error {
             Error::MuteNotFound => "mute_not_found",
             Error::CannotModerateSelf => "cannot_moderate_self",
             Error::CannotModerateUser(_) => "cannot_moderate_user",
+            Error::FileTooLarge { .. } => "file_too_large",
+            Error::QuotaExceeded { .. } => "quota_exceeded",
+            Error::FileTypeNotAllowed(_) => "file_type_not_allowed",
+            Error::FileNotFound => "file_not_found",
+            Error::InvalidAttachments(_) => "invalid_attachments",
+            Error::RangeNotSatisfiable => "range_not_satisfiable",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",
         }
@@ -195,7 +214,8 @@ impl Error {
             | Error::TooManySubscriptions { .. }
             | Error::InvalidProfile(_)
             | Error::CannotModerateSelf
-            | Error::InvalidReason(_) => StatusCode::BAD_REQUEST,
+            | Error::InvalidReason(_)
+            | Error::InvalidAttachments(_) => StatusCode::BAD_REQUEST,
             Error::Unauthenticated | Error::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_)
             | Error::GuestsDisabled
@@ -214,7 +234,8 @@ impl Error {
             | Error::MemberNotFound
             | Error::BanNotFound
             | Error::MuteNotFound
-            | Error::SessionNotFound => StatusCode::NOT_FOUND,
+            | Error::SessionNotFound
+            | Error::FileNotFound => StatusCode::NOT_FOUND,
             Error::InviteExpired => StatusCode::GONE,
             Error::UsernameTaken | Error::RoomNameTaken | Error::NotAGuest => StatusCode::CONFLICT,
             Error::RateLimited | Error::RateLimitedBecause(_) | Error::TooManyConnections => {
@@ -225,6 +246,11 @@ impl Error {
             | Error::TooManyWebhooks { .. } => StatusCode::FORBIDDEN,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Error::FileTooLarge { .. } | Error::QuotaExceeded { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            Error::FileTypeNotAllowed(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -15,6 +15,8 @@ mod moderation;
 pub use moderation::*;
 mod accounts;
 pub use accounts::*;
+mod files;
+pub use files::*;
 
 /// The protocol version announced in `hello`.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -175,6 +177,10 @@ pub struct Message {
     pub edited_at: Option<String>,
     /// Display-order key: messages sort by this string.
     pub position: String,
+    // Files (#12): the files the message carries, in the order sent. Absent in events logged
+    // before files existed, which read as none.
+    #[serde(default)]
+    pub attachments: Vec<FileInfo>,
 }
 
 /// One entry of a room's event log.
@@ -348,6 +354,10 @@ pub enum ClientFrame {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         #[ts(optional, type = "unknown")]
         reference: Option<Ref>,
+        // Files (#12): ids of the sender's own uploads to attach.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[ts(as = "Option<Vec<String>>", optional)]
+        attachments: Vec<String>,
     },
     Edit {
         room_id: String,
@@ -616,6 +626,10 @@ pub struct ChangeRoleRequest {
 pub struct SendMessageRequest {
     pub client_id: String,
     pub body: String,
+    // Files (#12): ids of the sender's own uploads to attach.
+    #[serde(default)]
+    #[ts(as = "Option<Vec<String>>", optional)]
+    pub attachments: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS, utoipa::ToSchema)]
@@ -791,6 +805,7 @@ pub fn typescript_declarations() -> String {
         ExportMembership::decl(&cfg),
         AccountExport::decl(&cfg),
         ServerConfig::decl(&cfg),
+        FileInfo::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from src/protocol.rs by `cargo test` (UPDATE_TS=1 rewrites it). Do not edit.\n\n",

@@ -34,11 +34,31 @@ impl Chat {
         client_id: &str,
         body: &str,
     ) -> Result<impl std::future::Future<Output = Result<(Message, bool)>> + Send + 'static> {
+        self.begin_send_with(user, room_id, client_id, body, Vec::new())
+            .await
+    }
+
+    /// [`Chat::begin_send`] of a message that carries files (#12): `attachments` are ids of the
+    /// sender's own uploads, at most [`super::files::MAX_ATTACHMENTS`]; with files, the body
+    /// (a caption) may be empty.
+    pub async fn begin_send_with(
+        self: &Arc<Self>,
+        user: &User,
+        room_id: &str,
+        client_id: &str,
+        body: &str,
+        attachments: Vec<String>,
+    ) -> Result<impl std::future::Future<Output = Result<(Message, bool)>> + Send + 'static> {
         self.gate
             .require(user, room_id, Need::Post, "you can't post in this room")
             .await?;
         let client_id = validate::client_id(client_id)?;
-        let body = validate::body(body)?;
+        self.check_attachments(&attachments)?;
+        let body = if attachments.is_empty() || !body.trim().is_empty() {
+            validate::body(body)?
+        } else {
+            ""
+        };
         self.limits.message(&user.id)?;
         let start = Instant::now();
         let ticket = self.store.submit_send(SendRequest {
@@ -46,6 +66,7 @@ impl Chat {
             author: user.clone(),
             client_id: client_id.to_string(),
             body: body.to_string(),
+            attachments,
         });
         let chat = self.clone();
         Ok(async move {
@@ -116,6 +137,8 @@ impl Chat {
             self.timed("delete", delete).await?
         };
         self.publish(std::slice::from_ref(&event));
+        // Files (#12): the message's files are gone; their blobs too unless shared.
+        self.empty_trash().await;
         Ok(())
     }
 
@@ -168,6 +191,8 @@ impl Chat {
             .timed("clear", self.store.clear_room(room_id, user))
             .await?;
         self.publish(std::slice::from_ref(&event));
+        // Files (#12): the room's files are gone; their blobs too unless shared.
+        self.empty_trash().await;
         Ok(())
     }
 

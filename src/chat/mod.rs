@@ -17,6 +17,7 @@ pub mod access;
 pub mod accounts;
 pub mod bots;
 pub mod dms;
+pub mod files;
 pub mod guests;
 pub mod invites;
 pub mod limits;
@@ -66,6 +67,8 @@ pub struct Chat {
     usernames: names::Usernames,
     /// The store publishes committed sends itself (see [`crate::store::MessageStore::publish_sends`]).
     store_publishes: bool,
+    /// Files (#12): where blobs live and the upload settings (see [`Chat::with_files`]).
+    files: Option<files::Files>,
 }
 
 /// Publishes committed events to every node, in order, and marks the rooms whose member
@@ -110,6 +113,7 @@ impl Chat {
             typing: Mutex::new(HashMap::new()),
             usernames: names::Usernames::default(),
             store_publishes,
+            files: None,
         }
     }
 
@@ -139,6 +143,10 @@ impl Chat {
         let retired = self.sweep_guests().await?;
         if retired > 0 {
             tracing::info!(retired, "expired guests whose name grace was over");
+        }
+        let unattached = self.sweep_files().await?;
+        if unattached > 0 {
+            tracing::info!(unattached, "deleted uploads never attached to a message");
         }
         Ok(deleted)
     }

@@ -193,6 +193,7 @@ impl Reader {
             room_id,
             client_id,
             body,
+            attachments,
             ..
         } = frame
         {
@@ -201,7 +202,7 @@ impl Reader {
             let item = match self
                 .state
                 .chat
-                .begin_send(&self.conn.user, &room_id, &client_id, &body)
+                .begin_send_with(&self.conn.user, &room_id, &client_id, &body, attachments)
                 .await
             {
                 Ok(answer) => Pending::Send {

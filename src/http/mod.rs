@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod bots;
 pub mod extract;
+pub mod files;
 pub mod invites;
 pub mod me;
 pub mod members;
@@ -112,6 +113,7 @@ pub fn router() -> Router<AppState> {
         .merge(bots::router())
         .merge(webhooks::router())
         .merge(moderation::router())
+        .merge(files::router())
         .merge(ops::router())
         .merge(openapi::router())
         .merge(crate::gateway::router())

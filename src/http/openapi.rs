@@ -14,7 +14,9 @@ use serde_json::Value;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{auth, bots, invites, me, members, messages, moderation, ops, people, rooms, webhooks};
+use super::{
+    auth, bots, files, invites, me, members, messages, moderation, ops, people, rooms, webhooks,
+};
 use crate::protocol;
 use crate::state::AppState;
 
@@ -44,6 +46,7 @@ use crate::state::AppState;
         me::update_profile, me::delete_account, me::change_password, me::sessions,
         me::revoke_session, me::export, me::claim,
         people::directory, people::profile, people::config,
+        files::upload, files::download, files::thumbnail,
     ),
     components(schemas(
         protocol::User, protocol::Room, protocol::RoomKind, protocol::Rearrange, protocol::Role, protocol::Member,
@@ -60,6 +63,7 @@ use crate::state::AppState;
         protocol::UpdateProfileRequest, protocol::UserProfile, protocol::PasswordChange,
         protocol::ClaimRequest, protocol::DeleteAccountRequest, protocol::SessionView,
         protocol::ExportMembership, protocol::AccountExport, protocol::ServerConfig,
+        protocol::FileInfo,
     )),
     modifiers(&Security),
     tags(
@@ -71,6 +75,7 @@ use crate::state::AppState;
         (name = "webhooks", description = "Incoming webhooks: post into a room with a secret URL"),
         (name = "moderation", description = "Kick, ban, mute, reports, the audit log"),
         (name = "operations", description = "Health, readiness, metrics"),
+        (name = "files", description = "Uploads and downloads of files that messages carry"),
     )
 )]
 pub struct ApiDoc;

@@ -7,6 +7,7 @@ use super::audit::{record_audit, NewAudit};
 use super::backend::Backend;
 use super::dialect::{self, sql, Arg, Conn};
 use super::events::{self, append, Carrying};
+use super::files::{self, Detach};
 use super::rooms::{lock_room, room_in};
 use super::rows::{self, message_columns};
 use super::StoredEvent;
@@ -31,6 +32,7 @@ pub trait MessageStore: Send + Sync + 'static {
             author: author.clone(),
             client_id: client_id.to_string(),
             body: body.to_string(),
+            attachments: Vec::new(),
         })
         .await
     }
@@ -160,7 +162,10 @@ pub(super) async fn delete_in<C: Conn>(
 ) -> Result<(StoredEvent, String)> {
     let message = message_in(conn, room_id, message_id).await?;
     events::erase_bodies(conn, Carrying::Message(message_id)).await?;
-    let sql = sql!("UPDATE messages SET body = '', deleted = " TRUE " WHERE id = $1");
+    files::detach_in(conn, Detach::Message(message_id)).await?;
+    let sql = sql!(
+        "UPDATE messages SET body = '', attachments = NULL, deleted = " TRUE " WHERE id = $1"
+    );
     dialect::execute(conn, &sql, &[Arg::Text(message_id)]).await?;
     let kind = EventKind::MessageDeleted {
         message_id: message_id.to_string(),
@@ -256,8 +261,9 @@ impl<B: Backend> MessageStore for B {
         let mut tx = self.begin().await?;
         lock_room(&mut *tx, room_id).await?;
         events::erase_bodies(&mut *tx, Carrying::LiveIn(room_id)).await?;
+        files::detach_in(&mut *tx, Detach::Room(room_id)).await?;
         let sql = sql!(
-            "UPDATE messages SET body = '', deleted = " TRUE
+            "UPDATE messages SET body = '', attachments = NULL, deleted = " TRUE
             " WHERE room_id = $1 AND deleted = " FALSE
         );
         dialect::execute(&mut *tx, &sql, &[Arg::Text(room_id)]).await?;

@@ -18,10 +18,12 @@
 pub mod accounts;
 pub mod audit;
 pub mod backend;
+pub mod blobs;
 pub mod bots;
 pub mod copy;
 pub mod dialect;
 pub mod events;
+pub mod files;
 pub mod invites;
 pub mod members;
 pub mod messages;
@@ -40,6 +42,7 @@ pub mod webhooks;
 pub use accounts::AccountStore;
 pub use bots::{BotStore, NewBot, Scope};
 pub use events::EventLog;
+pub use files::FileStore;
 pub use invites::{InviteRecord, InviteStore};
 pub use members::MemberStore;
 pub use messages::MessageStore;
@@ -179,6 +182,8 @@ pub struct SendRequest {
     pub author: User,
     pub client_id: String,
     pub body: String,
+    /// Files (#12): ids of the author's uploads the message carries.
+    pub attachments: Vec<String>,
 }
 
 /// The answer to a submitted send, once it is committed (or has failed).
@@ -256,6 +261,7 @@ pub trait Store:
     + BotStore
     + WebhookStore
     + ModerationStore
+    + FileStore
 {
     /// Reachability check for `/readyz`.
     async fn ping(&self) -> Result<()>;

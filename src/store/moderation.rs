@@ -134,6 +134,7 @@ macro_rules! report_select {
             ", m.id, m.room_id, m.seq, m.body, m.client_id, m.created_at, m.edited_at, \
              m.position, ",
             user_columns_of!("a"),
+            ", m.attachments",
             " FROM reports p JOIN users u ON u.id = p.reporter_id \
              JOIN messages m ON m.id = p.message_id JOIN users a ON a.id = m.author_id"
         )

@@ -60,7 +60,9 @@ macro_rules! message_columns {
     () => {
         concat!(
             "m.id, m.room_id, m.seq, m.body, m.client_id, m.created_at, m.edited_at, m.position, ",
-            $crate::store::rows::user_columns_of!("u")
+            $crate::store::rows::user_columns_of!("u"),
+            // Files (#12).
+            ", m.attachments"
         )
     };
 }
@@ -82,7 +84,18 @@ pub fn message_at(row: &dyn ReadRow, at: usize) -> Result<Message> {
         edited_at: row.opt_text(at + 6)?,
         position: row.text(at + 7)?,
         author: user(row, at + 8)?,
+        attachments: attachments(row.opt_text(at + 8 + USER_COLUMNS)?)?,
     })
+}
+
+/// Files (#12): a message's `attachments` column (a JSON array of file objects, or NULL).
+pub fn attachments(json: Option<String>) -> Result<Vec<crate::protocol::FileInfo>> {
+    match json {
+        None => Ok(Vec::new()),
+        Some(json) => serde_json::from_str(&json).map_err(|err| {
+            crate::error::Error::Internal(anyhow::anyhow!("unreadable attachments: {err}"))
+        }),
+    }
 }
 
 /// A room (`rooms r`) with its member count.
@@ -172,5 +185,6 @@ pub fn new_message(request: &SendRequest, seq: u64, position: String, at: &str) 
         created_at: at.to_string(),
         edited_at: None,
         position,
+        attachments: Vec::new(),
     }
 }

@@ -16,7 +16,8 @@ use super::rows::{self, message_columns};
 use super::{failed_ticket, now, position, ticket, PublishSlot, Publisher, SendOutcome};
 use super::{SendRequest, SendTicket, StoredEvent};
 use crate::error::Error;
-use crate::protocol::{EventKind, Message};
+use super::files;
+use crate::protocol::{EventKind, FileInfo, Message};
 
 /// A send waiting to be stored.
 pub(crate) struct SendJob {
@@ -108,9 +109,9 @@ static INSERT_MEMBERS: RowsSql = RowsSql::new(
 static INSERT_MESSAGES: RowsSql = RowsSql::new(
     sql!(
         "INSERT INTO messages (id, room_id, seq, author_id, client_id, body, position, \
-         created_at) VALUES "
+         created_at, attachments) VALUES "
     ),
-    8,
+    9,
     sql!(""),
 );
 static INSERT_EVENTS: RowsSql = RowsSql::new(
@@ -149,6 +150,9 @@ pub async fn store_group<C: Conn>(
     let mut messages: Vec<Message> = Vec::new();
     let mut events: Vec<(StoredEvent, Option<String>)> = Vec::new();
     let mut outcomes = Vec::with_capacity(requests.len());
+    // Files (#12): the files each new message carries, and those the group has taken.
+    let mut attached: Vec<(String, String, &[String])> = Vec::new();
+    let mut taken: HashSet<String> = HashSet::new();
     for request in requests {
         let key = (request.author.id.clone(), request.client_id.clone());
         if let Some(message) = earlier.get(&key) {
@@ -158,6 +162,13 @@ pub async fn store_group<C: Conn>(
         let Some(room) = rooms.get_mut(request.room_id.as_str()) else {
             outcomes.push(Err(Error::RoomNotFound));
             continue;
+        };
+        let files = match attachable(conn, request, &taken).await? {
+            Ok(files) => files,
+            Err(err) => {
+                outcomes.push(Err(err));
+                continue;
+            }
         };
         let mut created = Vec::with_capacity(2);
         if room.members.insert(request.author.id.clone()) {
@@ -172,7 +183,12 @@ pub async fn store_group<C: Conn>(
             created.push(event);
         }
         let key_after = position::after(room.last_position.as_deref());
-        let message = rows::new_message(request, room.next_seq, key_after, &at);
+        let mut message = rows::new_message(request, room.next_seq, key_after, &at);
+        if !files.is_empty() {
+            taken.extend(request.attachments.iter().cloned());
+            attached.push((message.id.clone(), request.room_id.clone(), &request.attachments));
+            message.attachments = files;
+        }
         room.next_seq += 1;
         room.last_position = Some(message.position.clone());
         let kind = EventKind::MessageCreated {
@@ -207,9 +223,16 @@ pub async fn store_group<C: Conn>(
         let sql = INSERT_MEMBERS.text(C::DIALECT, chunk.len());
         conn.execute(&sql, &args).await?;
     }
-    for chunk in messages.chunks(CHUNK) {
-        let mut args = Vec::with_capacity(chunk.len() * 8);
-        for m in chunk {
+    let attachments: Vec<Option<String>> = messages
+        .iter()
+        .map(|m| {
+            (!m.attachments.is_empty())
+                .then(|| serde_json::to_string(&m.attachments).expect("files serialise"))
+        })
+        .collect();
+    for (chunk, json) in messages.chunks(CHUNK).zip(attachments.chunks(CHUNK)) {
+        let mut args = Vec::with_capacity(chunk.len() * 9);
+        for (m, json) in chunk.iter().zip(json) {
             args.extend([
                 Arg::Text(&m.id),
                 Arg::Text(&m.room_id),
@@ -219,10 +242,14 @@ pub async fn store_group<C: Conn>(
                 Arg::Text(&m.body),
                 Arg::Text(&m.position),
                 Arg::Text(&m.created_at),
+                Arg::OptText(json.as_deref()),
             ]);
         }
         let sql = INSERT_MESSAGES.text(C::DIALECT, chunk.len());
         conn.execute(&sql, &args).await?;
+    }
+    for (message_id, room_id, ids) in &attached {
+        files::attach_in(conn, ids, message_id, room_id).await?;
     }
     for chunk in events.chunks(CHUNK) {
         let mut args = Vec::with_capacity(chunk.len() * 4);
@@ -252,6 +279,34 @@ pub async fn store_group<C: Conn>(
         conn.execute(&sql, &args).await?;
     }
     Ok(outcomes)
+}
+
+/// Files (#12): the wire objects of the files a send attaches, or why it may not: each must be
+/// an upload of the author's, not attached yet (nor taken by an earlier send of the group).
+async fn attachable<C: Conn>(
+    conn: &mut C,
+    request: &SendRequest,
+    taken: &HashSet<String>,
+) -> Result<crate::error::Result<Vec<FileInfo>>, DbError> {
+    if request.attachments.is_empty() {
+        return Ok(Ok(Vec::new()));
+    }
+    let found = files::files_in(conn, &request.attachments).await?;
+    let mut infos = Vec::with_capacity(found.len());
+    for (id, file) in request.attachments.iter().zip(found) {
+        match file {
+            Some(file) if file.owner_id == request.author.id => {
+                if file.message_id.is_some() || taken.contains(id) {
+                    return Ok(Err(Error::InvalidAttachments(
+                        "a file is already attached to a message",
+                    )));
+                }
+                infos.push(file.info());
+            }
+            _ => return Ok(Err(Error::FileNotFound)),
+        }
+    }
+    Ok(Ok(infos))
 }
 
 /// Messages already stored under any of the group's `(author, client_id)` pairs: retries.

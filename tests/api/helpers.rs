@@ -221,6 +221,31 @@ impl TestApp {
         }
     }
 
+    /// Files (#12): one integer a query with text arguments answers on the server's own store.
+    #[allow(dead_code)]
+    pub async fn store_count(&self, sql: &str, args: &[&str]) -> i64 {
+        use sqlx::Connection;
+        match &self._db {
+            Some(db) => {
+                let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("pg");
+                let mut query = sqlx::query_scalar::<_, i64>(sql);
+                for arg in args {
+                    query = query.bind(*arg);
+                }
+                query.fetch_one(&mut conn).await.expect("the query runs")
+            }
+            None => {
+                let url = format!("sqlite://{}", self.data_dir.join("palaver.db").display());
+                let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("sqlite");
+                let mut query = sqlx::query_scalar::<_, i64>(sql);
+                for arg in args {
+                    query = query.bind(*arg);
+                }
+                query.fetch_one(&mut conn).await.expect("the query runs")
+            }
+        }
+    }
+
     /// A guest session: (user, token).
     pub async fn guest(&self, name: &str) -> (User, String) {
         let session = self.rest.guest(name).await.expect("a guest signs in");

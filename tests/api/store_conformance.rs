@@ -436,6 +436,7 @@ pub async fn submitted_sends_are_stored_in_submission_order(store: Arc<dyn Store
         author: author.clone(),
         client_id: client_id.clone(),
         body: format!("body of {client_id}"),
+        attachments: Vec::new(),
     };
     let mut tickets = Vec::new();
     for i in 0..150 {
@@ -507,6 +508,7 @@ pub async fn committed_sends_are_published_in_order_before_their_answer(store: A
         author: author.clone(),
         client_id: client_id.to_string(),
         body: "hello".to_string(),
+        attachments: Vec::new(),
     };
     let mut tickets = Vec::new();
     for i in 0..60 {

@@ -114,10 +114,11 @@ export class Api {
       `/api/rooms/${enc(roomId)}/messages${qs ? `?${qs}` : ""}`,
     );
   };
-  send = (roomId: string, clientId: string, body: string) =>
+  send = (roomId: string, clientId: string, body: string, attachments: string[] = []) =>
     this.request<Message>("POST", `/api/rooms/${enc(roomId)}/messages`, {
       client_id: clientId,
       body,
+      ...(attachments.length ? { attachments } : {}),
     });
   edit = (roomId: string, messageId: string, body: string) =>
     this.request<Message>("PATCH", `/api/rooms/${enc(roomId)}/messages/${enc(messageId)}`, {

@@ -11,7 +11,7 @@ import { Api, ApiError } from "./api";
 import { Connection, type ConnectionSink, type SocketLike } from "./connection";
 import { browserTimeZone, inviteCodeFromPath, roomTitle } from "./names";
 import { friendlyError, mergeShared, removalText } from "./texts";
-import { MAX_BODY_CHARS, type Message, type RemovalReason, type Room, type RoomEvent as Event, type User } from "./protocol";
+import { MAX_BODY_CHARS, type FileInfo, type Message, type RemovalReason, type Room, type RoomEvent as Event, type User } from "./protocol";
 import {
   applyEvent,
   clearOptimistic,
@@ -263,7 +263,7 @@ async function startSession(me: User): Promise<void> {
   await Promise.all(joined.filter((id) => !get().views[id]).map((id) => followRoom(id)));
   // Messages typed earlier (maybe in an earlier page load) go out again with the same client_id.
   for (const entry of get().outbox) {
-    if (entry.state === "pending" && get().views[entry.roomId]) conn?.send(entry.roomId, entry.clientId, entry.body);
+    if (entry.state === "pending" && get().views[entry.roomId]) conn?.send(entry.roomId, entry.clientId, entry.body, fileIds(entry));
   }
   const opened = get().activeRoomId;
   if (opened) markRead(opened);
@@ -601,20 +601,22 @@ export async function deleteRoom(roomId: string): Promise<void> {
   }
 }
 
-export function sendMessage(roomId: string, text: string): boolean {
+export function sendMessage(roomId: string, text: string, attachments: FileInfo[] = []): boolean {
   const body = text.trim();
   if (get().composerError[roomId]) clearComposerError(roomId);
-  if (!body || [...body].length > MAX_BODY_CHARS) return false;
+  // With files (#12) the text is an optional caption.
+  if ((!body && attachments.length === 0) || [...body].length > MAX_BODY_CHARS) return false;
   const entry: OutboxEntry = {
     clientId: newClientId(),
     roomId,
     body,
     createdAt: new Date().toISOString(),
     state: "pending",
+    ...(attachments.length ? { attachments } : {}),
   };
   set((s) => ({ outbox: [...s.outbox, entry] }));
   saveOutbox();
-  conn?.send(roomId, entry.clientId, body);
+  conn?.send(roomId, entry.clientId, body, fileIds(entry));
   lastTypingSent = 0; // the next keystroke starts a fresh "is typing"
   return true;
 }
@@ -626,7 +628,12 @@ export function retrySend(clientId: string): void {
     outbox: s.outbox.map((e) => (e.clientId === clientId ? { ...e, state: "pending", error: undefined } : e)),
   }));
   saveOutbox();
-  conn?.send(entry.roomId, entry.clientId, entry.body);
+  conn?.send(entry.roomId, entry.clientId, entry.body, fileIds(entry));
+}
+
+/** The ids of the files an outbox entry carries (#12). */
+function fileIds(entry: OutboxEntry): string[] {
+  return (entry.attachments ?? []).map((f) => f.id);
 }
 
 export function discardSend(clientId: string): void {

@@ -89,9 +89,16 @@ type RoomTrack = {
   pollAbort: AbortController | null;
 };
 
-type OutstandingSend = { roomId: string; body: string };
+/** A send not yet acknowledged; `attachments`: ids of uploaded files (#12). */
+type OutstandingSend = { roomId: string; body: string; attachments: string[] };
 
 const OPEN = 1;
+
+/** The `send` frame; `attachments` only when there are files (#12). */
+function sendFrame(roomId: string, clientId: string, body: string, attachments: string[]) {
+  const frame = { type: "send" as const, room_id: roomId, client_id: clientId, body };
+  return attachments.length ? { ...frame, attachments } : frame;
+}
 
 export class Connection {
   private readonly deps: Required<ConnectionDeps>;
@@ -203,10 +210,10 @@ export class Connection {
    * Send a message. It stays outstanding until acknowledged (`sink.ack`) or refused
    * (`sink.sendFailed`) and is sent again, with the same client_id, after every reconnect.
    */
-  send(roomId: string, clientId: string, body: string): void {
-    this.outstanding.set(clientId, { roomId, body });
+  send(roomId: string, clientId: string, body: string, attachments: string[] = []): void {
+    this.outstanding.set(clientId, { roomId, body, attachments });
     if (this.socketIsLive) {
-      this.sendFrame({ type: "send", room_id: roomId, client_id: clientId, body });
+      this.sendFrame(sendFrame(roomId, clientId, body, attachments));
     } else if (this.polling) {
       void this.sendOverRest(clientId);
     }
@@ -350,7 +357,7 @@ export class Connection {
       this.sendFrame({ type: "subscribe", room_id: roomId, after: room.lastSeq });
     }
     for (const [clientId, send] of this.outstanding) {
-      this.sendFrame({ type: "send", room_id: send.roomId, client_id: clientId, body: send.body });
+      this.sendFrame(sendFrame(send.roomId, clientId, send.body, send.attachments));
     }
     this.pingTimer = setInterval(() => this.heartbeat(), this.deps.pingIntervalMs);
   }
@@ -603,7 +610,7 @@ export class Connection {
     if (!send) return;
     this.restSending.add(clientId);
     try {
-      const message = await this.deps.api.send(send.roomId, clientId, send.body);
+      const message = await this.deps.api.send(send.roomId, clientId, send.body, send.attachments);
       if (this.outstanding.delete(clientId)) this.sink.ack(clientId, message);
     } catch (err) {
       if (err instanceof ApiError && !err.isNetwork) {

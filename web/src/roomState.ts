@@ -8,7 +8,7 @@
  * event from the server always lands on the truth and a refused change simply disappears.
  */
 import { actorName, displayName } from "./names";
-import type { Message, RoomEvent as Event, User } from "./protocol";
+import type { FileInfo, Message, RoomEvent as Event, User } from "./protocol";
 import { formatDuration } from "./slash";
 
 export type Notice = {
@@ -49,6 +49,8 @@ export type OutboxEntry = {
   createdAt: string;
   state: "pending" | "failed";
   error?: string;
+  /** Files (#12) the message carries, already uploaded. */
+  attachments?: FileInfo[];
 };
 
 export type DisplayItem =

@@ -10,6 +10,7 @@ import { actionText } from "../slash";
 import type { Notice, OutboxEntry } from "../roomState";
 import { exactTime, relativeTime } from "../time";
 import { Avatar } from "./Avatar";
+import { Attachments } from "./Attachments";
 import { ConfirmDialog } from "./Dialog";
 import { ReportDialog } from "./ReportDialog";
 
@@ -160,6 +161,8 @@ export const MessageItem = memo(function MessageItem(props: Props) {
             )}
           </div>
         )}
+        {/* Files (#12) */}
+        {!editing && m.attachments && <Attachments files={m.attachments} />}
       </div>
       {!editing && (
         <div className="msg-actions" role="toolbar" aria-label="Message actions">
@@ -247,6 +250,8 @@ export function PendingItem({ entry, me, grouped }: { entry: OutboxEntry; me: Us
         <div className="msg-body" data-testid="body">
           {entry.body}
         </div>
+        {/* Files (#12) */}
+        {entry.attachments && <Attachments files={entry.attachments} />}
         {failed && (
           <div className="msg-retry">
             <button className="btn small primary" onClick={() => retrySend(entry.clientId)}>
