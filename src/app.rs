@@ -84,8 +84,9 @@ impl Application {
         // under the data dir otherwise.
         let blobs: Arc<dyn crate::store::blobs::BlobStore> = match &postgres {
             Some(pg) => crate::store::blobs::PgBlobs::new(pg.pool()),
-            None => crate::store::blobs::DiskBlobs::open(&config.data_dir)
-                .with_context(|| format!("opening the files under {}", config.data_dir.display()))?,
+            None => crate::store::blobs::DiskBlobs::open(&config.data_dir).with_context(|| {
+                format!("opening the files under {}", config.data_dir.display())
+            })?,
         };
         let hub = Hub::new(store.clone());
         let bus_shutdown = CancellationToken::new();
@@ -123,10 +124,7 @@ impl Application {
                 metrics.clone(),
             )
             .with_policy(policy)
-            .with_files(
-                blobs,
-                crate::chat::files::FilePolicy::from_config(&config),
-            ),
+            .with_files(blobs, crate::chat::files::FilePolicy::from_config(&config)),
         );
         let listener = TcpListener::bind(config.listen)
             .await

@@ -560,7 +560,9 @@ impl Chat {
         }
         self.files()?;
         if ids.len() > MAX_ATTACHMENTS {
-            return Err(Error::InvalidAttachments("a message carries at most 10 files"));
+            return Err(Error::InvalidAttachments(
+                "a message carries at most 10 files",
+            ));
         }
         for (i, id) in ids.iter().enumerate() {
             if id.is_empty() || id.len() > 64 {

@@ -72,7 +72,10 @@ async fn upload(
         }
         let name = field.file_name().unwrap_or("file").to_string();
         let stream = field.map(|chunk| chunk.map_err(|err| multipart_error(&err)));
-        let info = state.chat.upload(&auth.user, &name, Box::pin(stream)).await?;
+        let info = state
+            .chat
+            .upload(&auth.user, &name, Box::pin(stream))
+            .await?;
         return Ok((StatusCode::CREATED, Json(info)));
     }
 }
@@ -83,7 +86,10 @@ fn multipart_error(err: &axum::extract::multipart::MultipartError) -> Error {
     if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
         return Error::PayloadTooLarge { max: 0 };
     }
-    Error::InvalidRequest(format!("the upload is not valid multipart: {}", err.body_text()))
+    Error::InvalidRequest(format!(
+        "the upload is not valid multipart: {}",
+        err.body_text()
+    ))
 }
 
 #[utoipa::path(get, path = "/api/files/{file_id}", tag = "files", security(("bearer" = []), ("cookie" = [])),
@@ -129,7 +135,10 @@ async fn serve(
     let etag = format!("\"{}\"", open.sha256);
     let mut common = HeaderMap::new();
     common.insert(header::ETAG, value(&etag));
-    common.insert(header::CACHE_CONTROL, HeaderValue::from_static(CACHE_CONTROL));
+    common.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(CACHE_CONTROL),
+    );
     common.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -150,10 +159,9 @@ async fn serve(
             Ok(range) => range,
             Err(()) => {
                 let mut response = Error::RangeNotSatisfiable.into_response();
-                response.headers_mut().insert(
-                    header::CONTENT_RANGE,
-                    value(&format!("bytes */{size}")),
-                );
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_RANGE, value(&format!("bytes */{size}")));
                 return Ok(response);
             }
         },

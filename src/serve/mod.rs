@@ -77,9 +77,16 @@ pub const UPLOAD_FRAMING: u64 = 64 * 1024;
 
 impl ServeOptions {
     /// The largest body and the time it has, for this request.
-    fn body_bounds(&self, method: &axum::http::Method, path: &str, declared: Option<u64>) -> (u64, Duration) {
+    fn body_bounds(
+        &self,
+        method: &axum::http::Method,
+        path: &str,
+        declared: Option<u64>,
+    ) -> (u64, Duration) {
         if method == axum::http::Method::POST && path == UPLOAD_PATH {
-            let size = declared.unwrap_or(self.max_upload_bytes).min(self.max_upload_bytes);
+            let size = declared
+                .unwrap_or(self.max_upload_bytes)
+                .min(self.max_upload_bytes);
             let extra = size / self.upload_min_bytes_per_sec.max(1);
             return (
                 self.max_upload_bytes + UPLOAD_FRAMING,

@@ -210,7 +210,10 @@ impl BlobStore for DiskBlobs {
 
     async fn promote(&self, staged: &Staged) -> Result<()> {
         let target = self.checked_path(&staged.sha256)?;
-        let dir = target.parent().expect("a blob has a directory").to_path_buf();
+        let dir = target
+            .parent()
+            .expect("a blob has a directory")
+            .to_path_buf();
         let _order = self.lock.lock().await;
         if tokio::fs::try_exists(&target).await.unwrap_or(false) {
             // The same bytes are there already (content addressing).
@@ -458,12 +461,13 @@ impl BlobStore for PgBlobs {
                     return None;
                 }
                 let n = (at / chunk) as i64;
-                let row: std::result::Result<Option<Vec<u8>>, sqlx::Error> =
-                    sqlx::query_scalar("SELECT data FROM blob_chunks WHERE blob_key = $1 AND n = $2")
-                        .bind(&key)
-                        .bind(n)
-                        .fetch_optional(&pool)
-                        .await;
+                let row: std::result::Result<Option<Vec<u8>>, sqlx::Error> = sqlx::query_scalar(
+                    "SELECT data FROM blob_chunks WHERE blob_key = $1 AND n = $2",
+                )
+                .bind(&key)
+                .bind(n)
+                .fetch_optional(&pool)
+                .await;
                 let data = match row {
                     Ok(Some(data)) => data,
                     Ok(None) => {
@@ -488,12 +492,11 @@ impl BlobStore for PgBlobs {
 
     async fn read_all(&self, sha256: &str, max: u64) -> Result<Vec<u8>> {
         use futures_util::TryStreamExt;
-        let mut rows =
-            sqlx::query_scalar::<_, Vec<u8>>(
-                "SELECT data FROM blob_chunks WHERE blob_key = $1 ORDER BY n",
-            )
-            .bind(sha256)
-            .fetch(&self.pool);
+        let mut rows = sqlx::query_scalar::<_, Vec<u8>>(
+            "SELECT data FROM blob_chunks WHERE blob_key = $1 ORDER BY n",
+        )
+        .bind(sha256)
+        .fetch(&self.pool);
         let mut out = Vec::new();
         while let Some(data) = rows.try_next().await.map_err(db_err)? {
             out.extend_from_slice(&data);

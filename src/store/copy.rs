@@ -545,7 +545,10 @@ async fn copy_blobs(
         }
         let digest: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
         if digest != sha {
-            bail!("the blob {} does not hold what its name says; nothing was written", path.display());
+            bail!(
+                "the blob {} does not hold what its name says; nothing was written",
+                path.display()
+            );
         }
         blobs += 1;
     }

@@ -178,14 +178,15 @@ pub async fn attach_in<C: Conn>(
     message_id: &str,
     room_id: &str,
 ) -> std::result::Result<(), dialect::DbError> {
-    let sql = sql!(
-        "UPDATE files SET message_id = $1, room_id = $2 WHERE id = $3 AND message_id IS NULL"
-    );
+    let sql =
+        sql!("UPDATE files SET message_id = $1, room_id = $2 WHERE id = $3 AND message_id IS NULL");
     for id in ids {
         let args = [Arg::Text(message_id), Arg::Text(room_id), Arg::Text(id)];
         let changed = dialect::execute(conn, &sql, &args).await?;
         if changed != 1 {
-            return Err(Error::InvalidAttachments("a file is already attached to a message").into());
+            return Err(
+                Error::InvalidAttachments("a file is already attached to a message").into(),
+            );
         }
     }
     Ok(())
@@ -240,11 +241,11 @@ impl<B: Backend> FileStore for B {
 
     async fn upload_bytes(&self, owner_id: &str) -> Result<u64> {
         let mut conn = self.read().await?;
-        let sql = sql!("SELECT COALESCE(SUM(size), 0) FROM files WHERE owner_id = $1");
-        let sum = dialect::fetch_optional(&mut *conn, &sql, &[Arg::Text(owner_id)], |row| {
-            row.int(0)
-        })
-        .await?;
+        let sql =
+            sql!("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM files WHERE owner_id = $1");
+        let sum =
+            dialect::fetch_optional(&mut *conn, &sql, &[Arg::Text(owner_id)], |row| row.int(0))
+                .await?;
         Ok(sum.unwrap_or(0).max(0) as u64)
     }
 

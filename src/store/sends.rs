@@ -12,11 +12,11 @@ use std::collections::{HashMap, HashSet};
 use tokio::sync::{mpsc, oneshot};
 
 use super::dialect::{sql, Arg, Conn, DbError, RowsSql};
+use super::files;
 use super::rows::{self, message_columns};
 use super::{failed_ticket, now, position, ticket, PublishSlot, Publisher, SendOutcome};
 use super::{SendRequest, SendTicket, StoredEvent};
 use crate::error::Error;
-use super::files;
 use crate::protocol::{EventKind, FileInfo, Message};
 
 /// A send waiting to be stored.
@@ -186,7 +186,11 @@ pub async fn store_group<C: Conn>(
         let mut message = rows::new_message(request, room.next_seq, key_after, &at);
         if !files.is_empty() {
             taken.extend(request.attachments.iter().cloned());
-            attached.push((message.id.clone(), request.room_id.clone(), &request.attachments));
+            attached.push((
+                message.id.clone(),
+                request.room_id.clone(),
+                &request.attachments,
+            ));
             message.attachments = files;
         }
         room.next_seq += 1;

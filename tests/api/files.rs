@@ -179,7 +179,10 @@ async fn a_member_fetches_an_attached_image_and_a_stranger_gets_404(store: Store
     assert_eq!(file["name"], "holiday.png", "the path is dropped: {file}");
     assert_eq!(file["content_type"], "image/png");
     assert_eq!(file["size"], bytes.len() as u64);
-    assert_eq!((file["width"].as_u64(), file["height"].as_u64()), (Some(640), Some(480)));
+    assert_eq!(
+        (file["width"].as_u64(), file["height"].as_u64()),
+        (Some(640), Some(480))
+    );
     let url = file["url"].as_str().unwrap().to_string();
     let thumb = file["thumbnail_url"].as_str().unwrap().to_string();
 
@@ -203,7 +206,10 @@ async fn a_member_fetches_an_attached_image_and_a_stranger_gets_404(store: Store
         .starts_with("inline"));
     assert_eq!(got.headers()["x-content-type-options"], "nosniff");
     let cache = got.headers()["cache-control"].to_str().unwrap().to_string();
-    assert!(cache.contains("private") && cache.contains("immutable"), "{cache}");
+    assert!(
+        cache.contains("private") && cache.contains("immutable"),
+        "{cache}"
+    );
     assert_eq!(got.bytes().await.unwrap().to_vec(), bytes, "bytes equal");
 
     let small = fetch(&app, &bob, &thumb, &[]).await;
@@ -215,7 +221,10 @@ async fn a_member_fetches_an_attached_image_and_a_stranger_gets_404(store: Store
 
     // The history carries the attachment.
     let history = app.history(&bob, room_id).await;
-    assert_eq!(history.last().unwrap().attachments[0].id, file["id"].as_str().unwrap());
+    assert_eq!(
+        history.last().unwrap().attachments[0].id,
+        file["id"].as_str().unwrap()
+    );
 
     // A stranger: 404 for the file and its thumbnail, as for a file that doesn't exist.
     for path in [&url, &thumb, &"/api/files/nonexistent".to_string()] {
@@ -289,8 +298,10 @@ async fn the_socket_send_attaches_and_a_retry_attaches_nothing_twice(store: Stor
     let mut bob_ws = app.ws(&bob).await;
     let bobs = uploaded(&app, &bob, "b.txt", b"bob's".to_vec()).await;
     bob_ws
-        .send(json!({"type": "send", "room_id": secret["id"], "client_id": "x1", "body": "",
-            "attachments": [bobs["id"]], "ref": 2}))
+        .send(
+            json!({"type": "send", "room_id": secret["id"], "client_id": "x1", "body": "",
+            "attachments": [bobs["id"]], "ref": 2}),
+        )
         .await;
     let refused = bob_ws.expect("error").await;
     assert_eq!(refused["code"], "room_not_found");
@@ -340,9 +351,18 @@ async fn ranges_and_etags(store: StoreKind) {
     assert_eq!(stale.status(), 200);
 
     // HTML is never served as HTML, nor inline.
-    let html = uploaded(&app, &alice, "page.html", b"<html><script>alert(1)</script></html>".to_vec()).await;
+    let html = uploaded(
+        &app,
+        &alice,
+        "page.html",
+        b"<html><script>alert(1)</script></html>".to_vec(),
+    )
+    .await;
     let got = fetch(&app, &alice, html["url"].as_str().unwrap(), &[]).await;
-    assert!(!got.headers()["content-type"].to_str().unwrap().contains("html"));
+    assert!(!got.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .contains("html"));
     assert!(got.headers()["content-disposition"]
         .to_str()
         .unwrap()
@@ -434,7 +454,10 @@ async fn a_decompression_bomb_is_refused_with_memory_bounded(store: StoreKind) {
     let mut damaged = png(8, 8);
     damaged.truncate(40);
     let file = uploaded(&app, &alice, "damaged.png", damaged).await;
-    assert!(file["width"].is_null() && file["thumbnail_url"].is_null(), "{file}");
+    assert!(
+        file["width"].is_null() && file["thumbnail_url"].is_null(),
+        "{file}"
+    );
 }
 
 /// This process's resident memory (the server runs in it).
@@ -465,12 +488,20 @@ async fn deleting_frees_blobs_nothing_else_refers_to(store: StoreKind) {
     let (_, second) = send_with(&app, &alice, &room.id, "c2", "two", &[&two]).await;
     let first_id = first["id"].as_str().unwrap();
     let (status, _) = app
-        .delete(&format!("/api/rooms/{}/messages/{first_id}", room.id), Some(&alice))
+        .delete(
+            &format!("/api/rooms/{}/messages/{first_id}", room.id),
+            Some(&alice),
+        )
         .await;
     assert_eq!(status, 204);
     // The same bytes are still another file's: kept.
     assert!(chat.blob_exists(&sha).await.unwrap());
-    assert_eq!(fetch(&app, &alice, one["url"].as_str().unwrap(), &[]).await.status(), 404);
+    assert_eq!(
+        fetch(&app, &alice, one["url"].as_str().unwrap(), &[])
+            .await
+            .status(),
+        404
+    );
     let still = fetch(&app, &alice, two["url"].as_str().unwrap(), &[]).await;
     assert_eq!(still.bytes().await.unwrap().to_vec(), bytes);
     // The deleted message's event no longer names the file.
@@ -480,20 +511,30 @@ async fn deleting_frees_blobs_nothing_else_refers_to(store: StoreKind) {
 
     // Clearing the room deletes the last file that had them: the blobs go.
     let (status, _) = app
-        .post(&format!("/api/rooms/{}/clear", room.id), Some(&alice), json!({}))
+        .post(
+            &format!("/api/rooms/{}/clear", room.id),
+            Some(&alice),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 204, "{second}");
     assert!(!chat.blob_exists(&sha).await.unwrap());
     assert!(!chat.blob_exists(&thumb_sha).await.unwrap());
     assert_eq!(app.store_count("SELECT COUNT(*) FROM files", &[]).await, 0);
-    assert_eq!(app.store_count("SELECT COUNT(*) FROM blob_trash", &[]).await, 0);
+    assert_eq!(
+        app.store_count("SELECT COUNT(*) FROM blob_trash", &[])
+            .await,
+        0
+    );
 
     // Deleting a room frees its files too.
     let other = app.create_room(&alice, "Gone").await;
     let three = uploaded(&app, &alice, "three.bin", vec![9u8; 1000]).await;
     let sha3 = etag_sha(&fetch(&app, &alice, three["url"].as_str().unwrap(), &[]).await);
     send_with(&app, &alice, &other.id, "c3", "", &[&three]).await;
-    let (status, _) = app.delete(&format!("/api/rooms/{}", other.id), Some(&alice)).await;
+    let (status, _) = app
+        .delete(&format!("/api/rooms/{}", other.id), Some(&alice))
+        .await;
     assert_eq!(status, 204);
     assert!(!chat.blob_exists(&sha3).await.unwrap());
 
@@ -507,7 +548,12 @@ async fn deleting_frees_blobs_nothing_else_refers_to(store: StoreKind) {
     .await;
     chat.sweep().await.unwrap();
     assert!(!chat.blob_exists(&sha4).await.unwrap());
-    assert_eq!(fetch(&app, &alice, four["url"].as_str().unwrap(), &[]).await.status(), 404);
+    assert_eq!(
+        fetch(&app, &alice, four["url"].as_str().unwrap(), &[])
+            .await
+            .status(),
+        404
+    );
 }
 
 async fn an_upload_cut_off_halfway_leaves_nothing(store: StoreKind) {
