@@ -157,7 +157,7 @@ async fn serve(
         None => None,
         Some(Ok(text)) => match parse_range(text, size) {
             Ok(range) => range,
-            Err(()) => {
+            Err(Unsatisfiable) => {
                 let mut response = Error::RangeNotSatisfiable.into_response();
                 response
                     .headers_mut()
@@ -226,39 +226,45 @@ fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
         .any(|tag| tag == etag || tag == "*")
 }
 
+/// A `Range` header that can't be satisfied (416).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Unsatisfiable;
+
 /// One byte range of a file of `size` bytes, as `start..end`: `Ok(None)` for a header this
-/// server ignores (another unit, or several ranges: the whole file is served), `Err` for one
-/// it can't satisfy (416).
-pub fn parse_range(text: &str, size: u64) -> std::result::Result<Option<(u64, u64)>, ()> {
+/// server ignores (another unit, or several ranges: the whole file is served).
+pub fn parse_range(
+    text: &str,
+    size: u64,
+) -> std::result::Result<Option<(u64, u64)>, Unsatisfiable> {
     let Some(spec) = text.trim().strip_prefix("bytes=") else {
         return Ok(None);
     };
     if spec.contains(',') {
         return Ok(None);
     }
-    let (first, last) = spec.trim().split_once('-').ok_or(())?;
+    let (first, last) = spec.trim().split_once('-').ok_or(Unsatisfiable)?;
     let (first, last) = (first.trim(), last.trim());
     let range = if first.is_empty() {
-        let suffix: u64 = last.parse().map_err(|_| ())?;
+        let suffix: u64 = last.parse().map_err(|_| Unsatisfiable)?;
         if suffix == 0 {
-            return Err(());
+            return Err(Unsatisfiable);
         }
         (size.saturating_sub(suffix), size)
     } else {
-        let start: u64 = first.parse().map_err(|_| ())?;
+        let start: u64 = first.parse().map_err(|_| Unsatisfiable)?;
         let end = if last.is_empty() {
             size
         } else {
-            let last: u64 = last.parse().map_err(|_| ())?;
+            let last: u64 = last.parse().map_err(|_| Unsatisfiable)?;
             if last < start {
-                return Err(());
+                return Err(Unsatisfiable);
             }
             last.saturating_add(1).min(size)
         };
         (start, end)
     };
     if range.0 >= size {
-        return Err(());
+        return Err(Unsatisfiable);
     }
     Ok(Some(range))
 }
@@ -291,7 +297,7 @@ fn percent_encode(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_range;
+    use super::{parse_range, Unsatisfiable};
 
     #[test]
     fn ranges_are_read_as_rfc_9110_says() {
@@ -300,10 +306,10 @@ mod tests {
         assert_eq!(parse_range("bytes=-10", 100), Ok(Some((90, 100))));
         assert_eq!(parse_range("bytes=-1000", 100), Ok(Some((0, 100))));
         assert_eq!(parse_range("bytes=95-1000", 100), Ok(Some((95, 100))));
-        assert_eq!(parse_range("bytes=100-", 100), Err(()));
-        assert_eq!(parse_range("bytes=5-1", 100), Err(()));
-        assert_eq!(parse_range("bytes=x-1", 100), Err(()));
-        assert_eq!(parse_range("bytes=-0", 100), Err(()));
+        assert_eq!(parse_range("bytes=100-", 100), Err(Unsatisfiable));
+        assert_eq!(parse_range("bytes=5-1", 100), Err(Unsatisfiable));
+        assert_eq!(parse_range("bytes=x-1", 100), Err(Unsatisfiable));
+        assert_eq!(parse_range("bytes=-0", 100), Err(Unsatisfiable));
         assert_eq!(parse_range("items=0-1", 100), Ok(None));
         assert_eq!(parse_range("bytes=0-1,5-6", 100), Ok(None));
     }

@@ -51,13 +51,13 @@ seq: number, author: User, body: string, client_id: string, created_at: string, 
 /**
  * Display-order key: messages sort by this string.
  */
-position: string, };
+position: string, attachments: Array<FileInfo>, };
 
 export type Event = { room_id: string, seq: number, at: string, } & ({ "kind": "message.created", message: Message, } | { "kind": "message.edited", message: Message, } | { "kind": "message.deleted", message_id: string, } | { "kind": "message.moved", message_id: string, position: string, after: string | null, } | { "kind": "room.cleared", by: User, } | { "kind": "member.joined", user: User, } | { "kind": "member.left", user: User, } | { "kind": "room.updated", room: Room, } | { "kind": "member.role_changed", user: User, role: Role, by: User, } | { "kind": "room.deleted", } | { "kind": "member.kicked", user: User, by: User, } | { "kind": "member.banned", user: User, by: User, expires_at: string | null, } | { "kind": "member.unbanned", user: User, by: User, } | { "kind": "member.muted", user: User, by: User, expires_at: string | null, } | { "kind": "member.unmuted", user: User, by: User, });
 
 export type EventKind = { "kind": "message.created", message: Message, } | { "kind": "message.edited", message: Message, } | { "kind": "message.deleted", message_id: string, } | { "kind": "message.moved", message_id: string, position: string, after: string | null, } | { "kind": "room.cleared", by: User, } | { "kind": "member.joined", user: User, } | { "kind": "member.left", user: User, } | { "kind": "room.updated", room: Room, } | { "kind": "member.role_changed", user: User, role: Role, by: User, } | { "kind": "room.deleted", } | { "kind": "member.kicked", user: User, by: User, } | { "kind": "member.banned", user: User, by: User, expires_at: string | null, } | { "kind": "member.unbanned", user: User, by: User, } | { "kind": "member.muted", user: User, by: User, expires_at: string | null, } | { "kind": "member.unmuted", user: User, by: User, };
 
-export type ClientFrame = { "type": "subscribe", room_id: string, after?: number, ref?: unknown, } | { "type": "unsubscribe", room_id: string, ref?: unknown, } | { "type": "send", room_id: string, client_id: string, body: string, ref?: unknown, } | { "type": "edit", room_id: string, message_id: string, body: string, ref?: unknown, } | { "type": "delete", room_id: string, message_id: string, ref?: unknown, } | { "type": "move", room_id: string, message_id: string, 
+export type ClientFrame = { "type": "subscribe", room_id: string, after?: number, ref?: unknown, } | { "type": "unsubscribe", room_id: string, ref?: unknown, } | { "type": "send", room_id: string, client_id: string, body: string, ref?: unknown, attachments?: Array<string>, } | { "type": "edit", room_id: string, message_id: string, body: string, ref?: unknown, } | { "type": "delete", room_id: string, message_id: string, ref?: unknown, } | { "type": "move", room_id: string, message_id: string, 
 /**
  * The message to place it after; `null` moves it to the top. Required (may be null).
  */
@@ -113,7 +113,7 @@ export type ChangeRoleRequest = { role: string, };
 
 export type UpdateRoomRequest = { name?: string, topic?: string, rearrange?: string, };
 
-export type SendMessageRequest = { client_id: string, body: string, };
+export type SendMessageRequest = { client_id: string, body: string, attachments?: Array<string>, };
 
 export type EditMessageRequest = { body: string, };
 
@@ -263,3 +263,29 @@ export type ServerConfig = { allow_guests: boolean,
  * How long a guest's name stays theirs after their last session ended.
  */
 guest_name_grace_secs: number, };
+
+export type FileInfo = { id: string, 
+/**
+ * The name the uploader gave it (cleaned: no path, no control characters).
+ */
+name: string, 
+/**
+ * Bytes.
+ */
+size: number, 
+/**
+ * Sniffed from the bytes on the server, never taken from the client.
+ */
+content_type: string, 
+/**
+ * Pixels, for images (known before the image loads); `null` otherwise.
+ */
+width: number | null, height: number | null, 
+/**
+ * `/api/files/{id}`.
+ */
+url: string, 
+/**
+ * `/api/files/{id}/thumbnail` for images that have one; `null` otherwise.
+ */
+thumbnail_url: string | null, };
