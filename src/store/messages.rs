@@ -7,7 +7,7 @@ use super::audit::{record_audit, NewAudit};
 use super::backend::Backend;
 use super::dialect::{self, sql, Arg, Conn};
 use super::events::{self, append, Carrying};
-use super::files::{self, Detach};
+use super::file_rows::{self as files, Detach};
 use super::rooms::{lock_room, room_in};
 use super::rows::{self, message_columns};
 use super::StoredEvent;

@@ -23,6 +23,7 @@ pub mod bots;
 pub mod copy;
 pub mod dialect;
 pub mod events;
+mod file_rows;
 pub mod files;
 pub mod invites;
 pub mod members;

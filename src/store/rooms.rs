@@ -305,7 +305,7 @@ impl<B: Backend> RoomStore for B {
             dialect::execute(&mut *tx, &sql, &[Arg::Text(room_id)]).await?;
         }
         // Files (#12): the room's files go, their blobs to the trash.
-        super::files::detach_in(&mut *tx, super::files::Detach::Room(room_id)).await?;
+        super::file_rows::detach_in(&mut *tx, super::file_rows::Detach::Room(room_id)).await?;
         let event = append(&mut *tx, room_id, EventKind::RoomDeleted {}, None).await?;
         let sql = sql!("UPDATE rooms SET deleted = " TRUE " WHERE id = $1");
         dialect::execute(&mut *tx, &sql, &[Arg::Text(room_id)]).await?;

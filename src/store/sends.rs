@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use tokio::sync::{mpsc, oneshot};
 
 use super::dialect::{sql, Arg, Conn, DbError, RowsSql};
-use super::files;
+use super::file_rows as files;
 use super::rows::{self, message_columns};
 use super::{failed_ticket, now, position, ticket, PublishSlot, Publisher, SendOutcome};
 use super::{SendRequest, SendTicket, StoredEvent};
