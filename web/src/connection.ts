@@ -610,7 +610,9 @@ export class Connection {
     if (!send) return;
     this.restSending.add(clientId);
     try {
-      const message = await this.deps.api.send(send.roomId, clientId, send.body, send.attachments);
+      const message = send.attachments.length
+        ? await this.deps.api.send(send.roomId, clientId, send.body, send.attachments)
+        : await this.deps.api.send(send.roomId, clientId, send.body);
       if (this.outstanding.delete(clientId)) this.sink.ack(clientId, message);
     } catch (err) {
       if (err instanceof ApiError && !err.isNetwork) {

@@ -5,8 +5,7 @@
  * (`src/protocol.rs`, ts-rs) and checked by the server's tests, so client and server can't
  * drift. Only the few constants the generator doesn't carry live here.
  */
-import type { Event as GeneratedEvent, Role as GeneratedRole, Room as GeneratedRoom, ServerFrame as GeneratedFrame, User as GeneratedUser   FileInfo,
-} from "./protocol.gen";
+import type { Event as GeneratedEvent, Role as GeneratedRole, Room as GeneratedRoom, ServerFrame as GeneratedFrame, User as GeneratedUser } from "./protocol.gen";
 
 export type {
   AuthResponse,
@@ -24,6 +23,7 @@ export type {
   RoomListChange,
   ServerFrame,
   User,
+  FileInfo,
 } from "./protocol.gen";
 
 /** WebSocket close codes of the protocol. */
