@@ -81,6 +81,14 @@ impl Application {
             }
         };
         store.seed_default_rooms(DEFAULT_ROOMS).await?;
+        // Files (#12): in the database with PostgreSQL (every node reaches them), on disk
+        // under the data dir otherwise.
+        let blobs: Arc<dyn crate::store::blobs::BlobStore> = match &postgres {
+            Some(pg) => crate::store::blobs::PgBlobs::new(pg.pool()),
+            None => crate::store::blobs::DiskBlobs::open(&config.data_dir).with_context(|| {
+                format!("opening the files under {}", config.data_dir.display())
+            })?,
+        };
         let hub = Hub::new(store.clone());
         let bus_shutdown = CancellationToken::new();
         let bus: Arc<dyn Bus> = match &config.redis_url {
@@ -120,7 +128,8 @@ impl Application {
             .with_push(crate::chat::push::PushSettings {
                 subject: config.push_subject.clone(),
                 allow_insecure: config.push_allow_insecure,
-            }),
+            })
+            .with_files(blobs, crate::chat::files::FilePolicy::from_config(&config)),
         );
         // The VAPID key pair, made now on a first start (and shared through the store).
         chat.push_key().await.context("making the Web Push key")?;
@@ -205,6 +214,8 @@ impl Application {
             header_read_timeout: Duration::from_secs(state.config.header_read_timeout_secs.max(1)),
             body_read_timeout: Duration::from_secs(state.config.body_read_timeout_secs.max(1)),
             max_body_bytes: crate::http::BODY_LIMIT,
+            max_upload_bytes: state.config.max_upload_bytes,
+            upload_min_bytes_per_sec: state.config.upload_min_bytes_per_sec,
             // Behind a trusted proxy every peer is the proxy: the cap would throttle everyone.
             max_connections_per_address: if state.config.trust_proxy {
                 0

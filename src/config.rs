@@ -209,6 +209,35 @@ pub struct Config {
     #[arg(long, env = "PALAVER_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
 
+    /// Files (#12): largest upload, in bytes (default 25 MiB); larger ones get 413
+    /// `file_too_large`, checked as the bytes arrive.
+    #[arg(long, env = "PALAVER_MAX_UPLOAD_BYTES", default_value_t = 25 * 1024 * 1024)]
+    pub max_upload_bytes: u64,
+
+    /// Bytes one user's files may take together (default 1 GiB); beyond, 413 `quota_exceeded`.
+    #[arg(long, env = "PALAVER_UPLOAD_QUOTA_BYTES", default_value_t = 1024 * 1024 * 1024)]
+    pub upload_quota_bytes: u64,
+
+    /// Types that may be uploaded, comma-separated (`image/*,application/pdf`), as sniffed from
+    /// the bytes; `*` (the default): any type but executables, which are always refused (415
+    /// `file_type_not_allowed`).
+    #[arg(
+        long,
+        env = "PALAVER_UPLOAD_TYPES",
+        value_delimiter = ',',
+        default_value = "*"
+    )]
+    pub upload_types: Vec<String>,
+
+    /// Hours an upload may stay unattached to any message before the sweep deletes it.
+    #[arg(long, env = "PALAVER_UPLOAD_UNATTACHED_HOURS", default_value_t = 24)]
+    pub upload_unattached_hours: u64,
+
+    /// Least upload speed, in bytes per second, that the upload deadline allows for: an upload
+    /// has the body read timeout plus its size at this speed (default 32 KiB/s) to arrive.
+    #[arg(long, env = "PALAVER_UPLOAD_MIN_BYTES_PER_SEC", default_value_t = 32 * 1024)]
+    pub upload_min_bytes_per_sec: u64,
+
     /// Seconds that shutdown waits for open connections to finish before giving up on them.
     #[arg(long, env = "PALAVER_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,

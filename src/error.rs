@@ -124,6 +124,19 @@ pub enum Error {
     /// Search (issue #11): a query the language can't read.
     #[error("{0}")]
     InvalidQuery(String),
+    // Files (#12).
+    #[error("the file is larger than {max} bytes")]
+    FileTooLarge { max: u64 },
+    #[error("your uploads would exceed your quota of {max} bytes")]
+    QuotaExceeded { max: u64 },
+    #[error("files of this type ({0}) may not be uploaded")]
+    FileTypeNotAllowed(String),
+    #[error("no such file")]
+    FileNotFound,
+    #[error("{0}")]
+    InvalidAttachments(&'static str),
+    #[error("the requested range is not satisfiable")]
+    RangeNotSatisfiable,
     #[error("the store is unavailable; try again")]
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
@@ -188,6 +201,12 @@ impl Error {
             Error::TooManyReactions { .. } => "too_many_reactions",
             Error::TooManyPins { .. } => "too_many_pins",
             Error::ThreadOrder(_) => "thread_order",
+            Error::FileTooLarge { .. } => "file_too_large",
+            Error::QuotaExceeded { .. } => "quota_exceeded",
+            Error::FileTypeNotAllowed(_) => "file_type_not_allowed",
+            Error::FileNotFound => "file_not_found",
+            Error::InvalidAttachments(_) => "invalid_attachments",
+            Error::RangeNotSatisfiable => "range_not_satisfiable",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",
         }
@@ -215,7 +234,8 @@ impl Error {
             | Error::InvalidEmoji(_)
             | Error::ThreadOrder(_)
             | Error::InvalidReason(_)
-            | Error::InvalidQuery(_) => StatusCode::BAD_REQUEST,
+            | Error::InvalidQuery(_)
+            | Error::InvalidAttachments(_) => StatusCode::BAD_REQUEST,
             Error::Unauthenticated | Error::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_)
             | Error::GuestsDisabled
@@ -234,7 +254,8 @@ impl Error {
             | Error::MemberNotFound
             | Error::BanNotFound
             | Error::MuteNotFound
-            | Error::SessionNotFound => StatusCode::NOT_FOUND,
+            | Error::SessionNotFound
+            | Error::FileNotFound => StatusCode::NOT_FOUND,
             Error::InviteExpired => StatusCode::GONE,
             Error::UsernameTaken
             | Error::RoomNameTaken
@@ -249,6 +270,11 @@ impl Error {
             | Error::TooManyWebhooks { .. } => StatusCode::FORBIDDEN,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Error::FileTooLarge { .. } | Error::QuotaExceeded { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            Error::FileTypeNotAllowed(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -19,6 +19,8 @@ mod accounts;
 pub use accounts::*;
 mod unread;
 pub use unread::*;
+mod files;
+pub use files::*;
 
 /// The protocol version announced in `hello`.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -238,6 +240,10 @@ pub struct Message {
     /// only people who may read the room. Absent in events logged before mentions existed.
     #[serde(default)]
     pub mentions: Vec<String>,
+    // Files (#12): the files the message carries, in the order sent. Absent in events logged
+    // before files existed, which read as none.
+    #[serde(default)]
+    pub attachments: Vec<FileInfo>,
 }
 
 /// A thread's summary, on its first message.
@@ -474,6 +480,10 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[ts(optional)]
         thread_id: Option<String>,
+        // Files (#12): ids of the sender's own uploads to attach.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[ts(as = "Option<Vec<String>>", optional)]
+        attachments: Vec<String>,
     },
     Edit {
         room_id: String,
@@ -796,6 +806,10 @@ pub struct SendMessageRequest {
     #[serde(default)]
     #[ts(optional)]
     pub thread_id: Option<String>,
+    // Files (#12): ids of the sender's own uploads to attach.
+    #[serde(default)]
+    #[ts(as = "Option<Vec<String>>", optional)]
+    pub attachments: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, TS, utoipa::ToSchema)]
@@ -994,6 +1008,7 @@ pub fn typescript_declarations() -> String {
         PushPayload::decl(&cfg),
         SearchHit::decl(&cfg),
         SearchResults::decl(&cfg),
+        FileInfo::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from src/protocol.rs by `cargo test` (UPDATE_TS=1 rewrites it). Do not edit.\n\n",

@@ -32,8 +32,9 @@ impl Chat {
         client_id: &str,
         body: &str,
         threading: Threading,
+        attachments: Vec<String>,
     ) -> Result<(Message, bool)> {
-        self.begin_send_in(user, room_id, client_id, body, threading)
+        self.begin_send_in(user, room_id, client_id, body, threading, attachments)
             .await?
             .await
     }
@@ -49,12 +50,21 @@ impl Chat {
         client_id: &str,
         body: &str,
     ) -> Result<impl std::future::Future<Output = Result<(Message, bool)>> + Send + 'static> {
-        self.begin_send_in(user, room_id, client_id, body, Threading::default())
-            .await
+        self.begin_send_in(
+            user,
+            room_id,
+            client_id,
+            body,
+            Threading::default(),
+            Vec::new(),
+        )
+        .await
     }
 
-    /// [`Chat::begin_send`] of a reply or a thread reply (issue #10): the store checks, in the
-    /// send's transaction, that what it names is a live message of the room.
+    /// [`Chat::begin_send`] of a reply or a thread reply (issue #10), and of a message that
+    /// carries files (#12). The store checks, in the send's transaction, that what `threading`
+    /// names is a live message of the room. `attachments` are ids of the sender's own uploads, at
+    /// most [`super::files::MAX_ATTACHMENTS`]; with files, the body (a caption) may be empty.
     pub async fn begin_send_in(
         self: &Arc<Self>,
         user: &User,
@@ -62,12 +72,18 @@ impl Chat {
         client_id: &str,
         body: &str,
         threading: Threading,
+        attachments: Vec<String>,
     ) -> Result<impl std::future::Future<Output = Result<(Message, bool)>> + Send + 'static> {
         self.gate
             .require(user, room_id, Need::Post, "you can't post in this room")
             .await?;
         let client_id = validate::client_id(client_id)?;
-        let body = validate::body(body)?;
+        self.check_attachments(&attachments)?;
+        let body = if attachments.is_empty() || !body.trim().is_empty() {
+            validate::body(body)?
+        } else {
+            ""
+        };
         let threading = threading.checked()?;
         self.limits.message(&user.id)?;
         let mentions = self.mentions(user, room_id, body).await?;
@@ -80,6 +96,7 @@ impl Chat {
             reply_to: threading.reply_to,
             thread_id: threading.thread_id,
             mentions,
+            attachments,
         });
         let chat = self.clone();
         Ok(async move {
@@ -161,6 +178,8 @@ impl Chat {
             self.timed("delete", delete).await?
         };
         self.publish(std::slice::from_ref(&event));
+        // Files (#12): the message's files are gone; their blobs too unless shared.
+        self.empty_trash().await;
         Ok(())
     }
 
@@ -213,6 +232,8 @@ impl Chat {
             .timed("clear", self.store.clear_room(room_id, user))
             .await?;
         self.publish(std::slice::from_ref(&event));
+        // Files (#12): the room's files are gone; their blobs too unless shared.
+        self.empty_trash().await;
         Ok(())
     }
 

@@ -20,6 +20,7 @@ pub mod access;
 pub mod accounts;
 pub mod bots;
 pub mod dms;
+pub mod files;
 pub mod guests;
 pub mod invites;
 pub mod limits;
@@ -81,6 +82,8 @@ pub struct Chat {
     pusher: Arc<push::Pusher>,
     /// Bounds the notification tasks in flight (see [`unread`]).
     notifying: Arc<tokio::sync::Semaphore>,
+    /// Files (#12): where blobs live and the upload settings (see [`Chat::with_files`]).
+    files: Option<files::Files>,
 }
 
 /// Publishes committed events to every node, in order, and marks the rooms whose member
@@ -127,6 +130,7 @@ impl Chat {
             store_publishes,
             pusher: Arc::new(push::Pusher::new(push::PushSettings::default())),
             notifying: Arc::new(tokio::sync::Semaphore::new(unread::NOTIFY_IN_FLIGHT)),
+            files: None,
         }
     }
 
@@ -162,6 +166,10 @@ impl Chat {
         let retired = self.sweep_guests().await?;
         if retired > 0 {
             tracing::info!(retired, "expired guests whose name grace was over");
+        }
+        let unattached = self.sweep_files().await?;
+        if unattached > 0 {
+            tracing::info!(unattached, "deleted uploads never attached to a message");
         }
         Ok(deleted)
     }

@@ -188,6 +188,8 @@ impl Chat {
         self.gate.forget(room_id);
         self.publish(std::slice::from_ref(&event));
         self.room_list_to(RoomListChange::Deleted, room, &audience);
+        // Files (#12): the room's files are gone; their blobs too unless shared.
+        self.empty_trash().await;
         Ok(())
     }
 

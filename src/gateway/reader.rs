@@ -195,6 +195,7 @@ impl Reader {
             body,
             reply_to,
             thread_id,
+            attachments,
             ..
         } = frame
         {
@@ -207,7 +208,14 @@ impl Reader {
             let item = match self
                 .state
                 .chat
-                .begin_send_in(&self.conn.user, &room_id, &client_id, &body, threading)
+                .begin_send_in(
+                    &self.conn.user,
+                    &room_id,
+                    &client_id,
+                    &body,
+                    threading,
+                    attachments,
+                )
                 .await
             {
                 Ok(answer) => Pending::Send {

@@ -69,8 +69,8 @@ async fn history(
 #[utoipa::path(post, path = "/api/rooms/{room_id}/messages", tag = "messages", security(("bearer" = []), ("cookie" = [])), params(("room_id" = String, Path, description = "The room's id")), request_body = SendMessageRequest,
     responses((status = 201, description = "Stored (committed); a message.created event", body = Message),
         (status = 200, description = "A retry of this client_id: the original message", body = Message),
-        (status = 400, description = "body_empty, body_too_long, invalid_client_id", body = crate::protocol::ErrorBody),
-        (status = 404, description = "room_not_found; message_not_found (reply_to or thread_id names no live message of the room)", body = crate::protocol::ErrorBody), (status = 429, description = "rate_limited", body = crate::protocol::ErrorBody),
+        (status = 400, description = "body_empty, body_too_long, invalid_client_id, invalid_attachments", body = crate::protocol::ErrorBody),
+        (status = 404, description = "room_not_found; message_not_found (reply_to or thread_id names no live message of the room); file_not_found (an attachment that is not one of your uploads)", body = crate::protocol::ErrorBody), (status = 429, description = "rate_limited", body = crate::protocol::ErrorBody),
         (status = 503, description = "unavailable: the store could not commit; retry with the same client_id", body = crate::protocol::ErrorBody)))]
 async fn send(
     State(state): State<AppState>,
@@ -84,7 +84,14 @@ async fn send(
     };
     let (message, created) = state
         .chat
-        .send_in(&auth.user, &room_id, &body.client_id, &body.body, threading)
+        .send_in(
+            &auth.user,
+            &room_id,
+            &body.client_id,
+            &body.body,
+            threading,
+            body.attachments,
+        )
         .await?;
     let status = if created {
         StatusCode::CREATED

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod bots;
 pub mod extract;
+pub mod files;
 pub mod invites;
 pub mod me;
 pub mod members;
@@ -118,6 +119,7 @@ pub fn router() -> Router<AppState> {
         .merge(moderation::router())
         .merge(unread::router())
         .merge(search::router())
+        .merge(files::router())
         .merge(ops::router())
         .merge(openapi::router())
         .merge(crate::gateway::router())

@@ -15,8 +15,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    auth, bots, invites, me, members, messages, moderation, ops, people, rooms, search, threads,
-    unread, webhooks,
+    auth, bots, files, invites, me, members, messages, moderation, ops, people, rooms, search,
+    threads, unread, webhooks,
 };
 use crate::protocol;
 use crate::state::AppState;
@@ -52,6 +52,7 @@ use crate::state::AppState;
         people::directory, people::profile, people::config,
         unread::mark_read, unread::unread, unread::set_notifications, unread::push_key,
         unread::subscribe, unread::unsubscribe,
+        files::upload, files::download, files::thumbnail,
     ),
     components(schemas(
         protocol::User, protocol::Room, protocol::RoomKind, protocol::Rearrange, protocol::Role, protocol::Member,
@@ -74,6 +75,7 @@ use crate::state::AppState;
         protocol::UnreadEntry, protocol::NotificationsRequest, protocol::PushKey,
         protocol::PushSubscriptionKeys, protocol::PushSubscriptionRequest,
         protocol::PushUnsubscribeRequest, protocol::PushPayload,
+        protocol::FileInfo,
     )),
     modifiers(&Security),
     tags(
@@ -86,6 +88,7 @@ use crate::state::AppState;
         (name = "moderation", description = "Kick, ban, mute, reports, the audit log"),
         (name = "unread", description = "Read markers, unread counts, notification levels, Web Push"),
         (name = "operations", description = "Health, readiness, metrics"),
+        (name = "files", description = "Uploads and downloads of files that messages carry"),
     )
 )]
 pub struct ApiDoc;

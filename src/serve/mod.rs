@@ -63,6 +63,38 @@ pub struct ServeOptions {
     pub max_body_bytes: usize,
     /// Most open connections from one peer address; 0 turns the cap off.
     pub max_connections_per_address: usize,
+    /// Files (#12): the upload (`POST` [`UPLOAD_PATH`]) may declare up to this many bytes…
+    pub max_upload_bytes: u64,
+    /// …and has `body_read_timeout` plus its size at this speed (bytes per second) to arrive.
+    pub upload_min_bytes_per_sec: u64,
+}
+
+/// The one path whose body may be larger than `max_body_bytes` (the file upload).
+pub const UPLOAD_PATH: &str = "/api/files";
+
+/// Room for the multipart framing (boundaries, part headers) around an upload's bytes.
+pub const UPLOAD_FRAMING: u64 = 64 * 1024;
+
+impl ServeOptions {
+    /// The largest body and the time it has, for this request.
+    fn body_bounds(
+        &self,
+        method: &axum::http::Method,
+        path: &str,
+        declared: Option<u64>,
+    ) -> (u64, Duration) {
+        if method == axum::http::Method::POST && path == UPLOAD_PATH {
+            let size = declared
+                .unwrap_or(self.max_upload_bytes)
+                .min(self.max_upload_bytes);
+            let extra = size / self.upload_min_bytes_per_sec.max(1);
+            return (
+                self.max_upload_bytes + UPLOAD_FRAMING,
+                self.body_read_timeout + Duration::from_secs(extra),
+            );
+        }
+        (self.max_body_bytes as u64, self.body_read_timeout)
+    }
 }
 
 /// Open connections per peer address.
@@ -260,7 +292,15 @@ async fn answer(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|len| len > options.max_body_bytes as u64) {
+    let (max_body, body_timeout) =
+        options.body_bounds(request.method(), request.uri().path(), declared);
+    if declared.is_some_and(|len| len > max_body) {
+        if max_body > options.max_body_bytes as u64 {
+            // The upload: its own limit and code.
+            return closing(Error::FileTooLarge {
+                max: options.max_upload_bytes,
+            });
+        }
         return closing(Error::PayloadTooLarge {
             max: options.max_body_bytes,
         });
@@ -272,7 +312,7 @@ async fn answer(
             // No body (a GET, a socket upgrade): nothing to wait for, no timer to set.
             return axum::body::Body::new(incoming);
         }
-        let deadline = tokio::time::Instant::now() + options.body_read_timeout;
+        let deadline = tokio::time::Instant::now() + body_timeout;
         axum::body::Body::new(body::TimedBody::new(incoming, deadline, timed_out.clone()))
     });
     let Ok(response) = router.oneshot(request).await;

@@ -158,6 +158,14 @@ pub async fn sqlite_to_postgres(
              it?); nothing was written. Stop the server and run the copy again"
         );
     }
+    // Files (#12): the embedded store's blobs (files under the data dir) become the database's
+    // `blob_chunks`, verified by length and SHA-256, in the same transaction.
+    let blobs_dir = source_file
+        .parent()
+        .map(|dir| dir.join("files"))
+        .unwrap_or_else(|| PathBuf::from("files"));
+    let (blobs, bytes) = copy_blobs(&mut src, &blobs_dir, &mut tx).await?;
+    writeln!(out, "    blobs: {blobs} files, {bytes} bytes")?;
     tx.commit().await.context("committing the copy")?;
     writeln!(
         out,
@@ -332,6 +340,7 @@ struct Columns {
     nullable: Vec<Vec<Option<String>>>,
     int: Vec<Vec<i64>>,
     boolean: Vec<Vec<bool>>,
+    bytes: Vec<Vec<Vec<u8>>>,
 }
 
 impl Columns {
@@ -343,13 +352,14 @@ impl Columns {
                 Kind::NullableText => c.nullable.push(Vec::with_capacity(BATCH)),
                 Kind::Int => c.int.push(Vec::with_capacity(BATCH)),
                 Kind::Bool => c.boolean.push(Vec::with_capacity(BATCH)),
+                Kind::Bytes => c.bytes.push(Vec::with_capacity(BATCH)),
             }
         }
         c
     }
 
     fn push(&mut self, table: &Table, row: &SqliteRow) -> anyhow::Result<()> {
-        let (mut t, mut n, mut i, mut b) = (0, 0, 0, 0);
+        let (mut t, mut n, mut i, mut b, mut y) = (0, 0, 0, 0, 0);
         for column in table.columns {
             let name = column.name;
             let bad = |err: sqlx::Error| anyhow!("{}.{name}: unreadable value: {err}", table.name);
@@ -369,6 +379,10 @@ impl Columns {
                 Kind::Bool => {
                     self.boolean[b].push(row.try_get::<i64, _>(name).map_err(bad)? != 0);
                     b += 1;
+                }
+                Kind::Bytes => {
+                    self.bytes[y].push(row.try_get(name).map_err(bad)?);
+                    y += 1;
                 }
             }
         }
@@ -395,6 +409,7 @@ impl Columns {
                     Kind::Text | Kind::NullableText => "text",
                     Kind::Int => "int8",
                     Kind::Bool => "bool",
+                    Kind::Bytes => "bytea",
                 };
                 format!("${}::{ty}[]", k + 1)
             })
@@ -406,7 +421,7 @@ impl Columns {
             arrays.join(", ")
         );
         let mut query = sqlx::query(&sql);
-        let (mut t, mut n, mut i, mut b) = (0, 0, 0, 0);
+        let (mut t, mut n, mut i, mut b, mut y) = (0, 0, 0, 0, 0);
         for column in table.columns {
             query = match column.kind {
                 Kind::Text => {
@@ -424,6 +439,10 @@ impl Columns {
                 Kind::Bool => {
                     b += 1;
                     query.bind(std::mem::take(&mut self.boolean[b - 1]))
+                }
+                Kind::Bytes => {
+                    y += 1;
+                    query.bind(std::mem::take(&mut self.bytes[y - 1]))
                 }
             };
         }
@@ -465,4 +484,73 @@ async fn copy_table(
     }
     batch.flush(table, pg).await?;
     Ok(copied)
+}
+
+/// Copies every blob the source's files name (their bytes and thumbnails) from `dir` into the
+/// target's `blob_chunks`, streamed a chunk at a time, each checked against its SHA-256; answers
+/// (blobs, bytes). A blob missing on disk fails the copy.
+async fn copy_blobs(
+    src: &mut SqliteConnection,
+    dir: &Path,
+    pg: &mut PgConnection,
+) -> anyhow::Result<(u64, u64)> {
+    use sha2::{Digest, Sha256};
+    use tokio::io::AsyncReadExt;
+    let shas: Vec<String> = sqlx::query_scalar(
+        "SELECT sha256 FROM files UNION SELECT thumb_sha256 FROM files \
+         WHERE thumb_sha256 IS NOT NULL ORDER BY 1",
+    )
+    .fetch_all(&mut *src)
+    .await
+    .context("listing the files' blobs")?;
+    let (mut blobs, mut bytes) = (0u64, 0u64);
+    let at = super::now();
+    for sha in shas {
+        if !super::blobs::valid_sha256(&sha) {
+            bail!("a file names a blob {sha:?}, which is not a SHA-256");
+        }
+        let path = dir.join(&sha[..2]).join(&sha);
+        let mut file = tokio::fs::File::open(&path)
+            .await
+            .with_context(|| format!("opening the blob {}", path.display()))?;
+        let mut hash = Sha256::new();
+        let mut buffer = vec![0u8; super::blobs::CHUNK];
+        let mut n: i64 = 0;
+        loop {
+            let mut filled = 0;
+            while filled < buffer.len() {
+                let read = file.read(&mut buffer[filled..]).await?;
+                if read == 0 {
+                    break;
+                }
+                filled += read;
+            }
+            if filled == 0 && n > 0 {
+                break;
+            }
+            hash.update(&buffer[..filled]);
+            sqlx::query("INSERT INTO blob_chunks (blob_key, n, data, at) VALUES ($1, $2, $3, $4)")
+                .bind(&sha)
+                .bind(n)
+                .bind(&buffer[..filled])
+                .bind(&at)
+                .execute(&mut *pg)
+                .await
+                .with_context(|| format!("copying the blob {sha}"))?;
+            bytes += filled as u64;
+            n += 1;
+            if filled < buffer.len() {
+                break;
+            }
+        }
+        let digest: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        if digest != sha {
+            bail!(
+                "the blob {} does not hold what its name says; nothing was written",
+                path.display()
+            );
+        }
+        blobs += 1;
+    }
+    Ok((blobs, bytes))
 }

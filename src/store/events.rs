@@ -127,6 +127,8 @@ pub async fn erase_bodies<C: Conn>(conn: &mut C, which: Carrying<'_>) -> Result<
             &mut event.kind
         {
             message.body.clear();
+            // Files (#12): the names of the files go with the text.
+            message.attachments.clear();
         }
         let sql = sql!("UPDATE events SET payload = $1 WHERE room_id = $2 AND seq = $3");
         let json = StoredEvent::new(&event).json;

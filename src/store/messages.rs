@@ -7,6 +7,7 @@ use super::audit::{record_audit, NewAudit};
 use super::backend::Backend;
 use super::dialect::{self, sql, Arg, Conn};
 use super::events::{self, append, Carrying};
+use super::file_rows::{self as files, Detach};
 use super::rooms::{lock_room, room_in};
 use super::rows::{self, message_columns};
 use super::StoredEvent;
@@ -35,6 +36,7 @@ pub trait MessageStore: Send + Sync + 'static {
             reply_to: None,
             thread_id: None,
             mentions: Vec::new(),
+            attachments: Vec::new(),
         })
         .await
     }
@@ -239,7 +241,10 @@ pub(super) async fn delete_in<C: Conn>(
     }
     for id in &gone {
         events::erase_bodies(conn, Carrying::Message(id)).await?;
-        let sql = sql!("UPDATE messages SET body = '', deleted = " TRUE " WHERE id = $1");
+        files::detach_in(conn, Detach::Message(id)).await?;
+        let sql = sql!(
+            "UPDATE messages SET body = '', attachments = NULL, deleted = " TRUE " WHERE id = $1"
+        );
         dialect::execute(conn, &sql, &[Arg::Text(id)]).await?;
         decorations::forget_reactions_of(conn, id).await?;
         decorations::forget_pin_of(conn, id).await?;
@@ -359,8 +364,9 @@ impl<B: Backend> MessageStore for B {
         lock_room(&mut *tx, room_id).await?;
         events::erase_bodies(&mut *tx, Carrying::LiveIn(room_id)).await?;
         super::mention_rows::forget_room_mentions(&mut *tx, room_id).await?;
+        files::detach_in(&mut *tx, Detach::Room(room_id)).await?;
         let sql = sql!(
-            "UPDATE messages SET body = '', deleted = " TRUE
+            "UPDATE messages SET body = '', attachments = NULL, deleted = " TRUE
             " WHERE room_id = $1 AND deleted = " FALSE
         );
         dialect::execute(&mut *tx, &sql, &[Arg::Text(room_id)]).await?;

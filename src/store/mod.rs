@@ -18,11 +18,14 @@
 pub mod accounts;
 pub mod audit;
 pub mod backend;
+pub mod blobs;
 pub mod bots;
 pub mod copy;
 mod decorations;
 pub mod dialect;
 pub mod events;
+mod file_rows;
+pub mod files;
 pub mod invites;
 pub mod members;
 mod mention_rows;
@@ -47,6 +50,7 @@ pub mod webhooks;
 pub use accounts::AccountStore;
 pub use bots::{BotStore, NewBot, Scope};
 pub use events::EventLog;
+pub use files::FileStore;
 pub use invites::{InviteRecord, InviteStore};
 pub use members::MemberStore;
 pub use messages::MessageStore;
@@ -198,6 +202,8 @@ pub struct SendRequest {
     /// Whom the message mentions (the chat rules decided, see `chat::mentions`); the author
     /// may be among them but gets no mention row.
     pub mentions: Vec<String>,
+    /// Files (#12): ids of the author's uploads the message carries.
+    pub attachments: Vec<String>,
 }
 
 /// The answer to a submitted send, once it is committed (or has failed).
@@ -282,6 +288,7 @@ pub trait Store:
     + UnreadStore
     + PushStore
     + SearchStore
+    + FileStore
 {
     /// Reachability check for `/readyz`.
     async fn ping(&self) -> Result<()>;

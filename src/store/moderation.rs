@@ -135,6 +135,7 @@ macro_rules! report_select {
              m.position, ",
             user_columns_of!("a"),
             ", m.mentions",
+            ", m.attachments",
             " FROM reports p JOIN users u ON u.id = p.reporter_id \
              JOIN messages m ON m.id = p.message_id JOIN users a ON a.id = m.author_id"
         )

@@ -306,12 +306,17 @@ impl<B: Backend> RoomStore for B {
             sql!("DELETE FROM members WHERE room_id = $1"),
             sql!("DELETE FROM invites WHERE room_id = $1"),
             sql!("DELETE FROM events WHERE room_id = $1"),
-            sql!("UPDATE messages SET body = '', deleted = " TRUE " WHERE room_id = $1"),
+            sql!(
+                "UPDATE messages SET body = '', attachments = NULL, deleted = " TRUE
+                " WHERE room_id = $1"
+            ),
             sql!("DELETE FROM reactions WHERE room_id = $1"),
             sql!("DELETE FROM pins WHERE room_id = $1"),
         ] {
             dialect::execute(&mut *tx, &sql, &[Arg::Text(room_id)]).await?;
         }
+        // Files (#12): the room's files go, their blobs to the trash.
+        super::file_rows::detach_in(&mut *tx, super::file_rows::Detach::Room(room_id)).await?;
         let event = append(&mut *tx, room_id, EventKind::RoomDeleted {}, None).await?;
         let sql = sql!("UPDATE rooms SET deleted = " TRUE " WHERE id = $1");
         dialect::execute(&mut *tx, &sql, &[Arg::Text(room_id)]).await?;

@@ -66,8 +66,8 @@ macro_rules! message_columns {
         concat!(
             "m.id, m.room_id, m.seq, m.body, m.client_id, m.created_at, m.edited_at, m.position, ",
             $crate::store::rows::user_columns_of!("u"),
-            // Mentions (read by `message_at`), then replies, threads and pins (issue #10).
-            ", m.mentions",
+            // Mentions and files (read by `message_at`), then replies, threads and pins (#10).
+            ", m.mentions, m.attachments",
             ", m.reply_to, m.thread_id, m.reply_count, m.last_reply_at, \
              EXISTS (SELECT 1 FROM pins pn WHERE pn.message_id = m.id)"
         )
@@ -78,7 +78,7 @@ pub(crate) use message_columns;
 /// Reads the columns of [`message_columns!`].
 pub fn message(row: &dyn ReadRow) -> Result<Message> {
     let mut message = message_at(row, 0)?;
-    let at = 9 + USER_COLUMNS;
+    let at = 10 + USER_COLUMNS;
     message.reply_to = row.opt_text(at)?;
     message.thread_id = row.opt_text(at + 1)?;
     message.thread = thread_summary(row.int(at + 2)?, row.opt_text(at + 3)?);
@@ -117,6 +117,7 @@ pub fn message_at(row: &dyn ReadRow, at: usize) -> Result<Message> {
         reactions: Vec::new(),
         pinned: false,
         mentions: mention_ids(&row.text(at + 8 + USER_COLUMNS)?),
+        attachments: attachments(row.opt_text(at + 9 + USER_COLUMNS)?)?,
     })
 }
 
@@ -131,6 +132,16 @@ pub fn mention_ids(column: &str) -> Vec<String> {
 /// The wire's list of mentioned ids as the column `messages.mentions`.
 pub fn mentions_column(ids: &[String]) -> String {
     ids.join(" ")
+}
+
+/// Files (#12): a message's `attachments` column (a JSON array of file objects, or NULL).
+pub fn attachments(json: Option<String>) -> Result<Vec<crate::protocol::FileInfo>> {
+    match json {
+        None => Ok(Vec::new()),
+        Some(json) => serde_json::from_str(&json).map_err(|err| {
+            crate::error::Error::Internal(anyhow::anyhow!("unreadable attachments: {err}"))
+        }),
+    }
 }
 
 /// A room (`rooms r`) with its member count.
@@ -229,5 +240,6 @@ pub fn new_message(request: &SendRequest, seq: u64, position: String, at: &str) 
         reactions: Vec::new(),
         pinned: false,
         mentions: request.mentions.clone(),
+        attachments: Vec::new(),
     }
 }

@@ -21,6 +21,8 @@ pub enum Kind {
     Int,
     /// `INTEGER` 0/1 in SQLite, `BOOLEAN` in PostgreSQL.
     Bool,
+    /// `BLOB NOT NULL` in SQLite, `BYTEA NOT NULL` in PostgreSQL.
+    Bytes,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -137,6 +139,8 @@ pub const TABLES: &[Table] = &[
             col("reply_count", Int),
             col("last_reply_at", NullableText),
             col("mentions", Text),
+            // Files (#12).
+            col("attachments", NullableText),
         ],
         key: &["id"],
     },
@@ -279,6 +283,40 @@ pub const TABLES: &[Table] = &[
         ],
         key: &["name"],
     },
+    // Files (#12).
+    Table {
+        name: "files",
+        columns: &[
+            col("id", Text),
+            col("owner_id", Text),
+            col("name", Text),
+            col("size", Int),
+            col("content_type", Text),
+            col("sha256", Text),
+            col("width", Int),
+            col("height", Int),
+            col("thumb_sha256", NullableText),
+            col("message_id", NullableText),
+            col("room_id", NullableText),
+            col("created_at", Text),
+        ],
+        key: &["id"],
+    },
+    Table {
+        name: "blob_trash",
+        columns: &[col("sha256", Text), col("at", Text)],
+        key: &["sha256"],
+    },
+    Table {
+        name: "blob_chunks",
+        columns: &[
+            col("blob_key", Text),
+            col("n", Int),
+            col("data", Bytes),
+            col("at", Text),
+        ],
+        key: &["blob_key", "n"],
+    },
 ];
 
 /// The names of the first `N` tables (all of them for `N` = [`TABLES`]`.len()`), in order.
@@ -356,6 +394,7 @@ mod tests {
                         let ty = match c.kind {
                             Kind::Text | Kind::NullableText => "TEXT",
                             Kind::Int | Kind::Bool => "INTEGER",
+                            Kind::Bytes => "BLOB",
                         };
                         let key = table.key.iter().position(|k| *k == c.name);
                         let key = key.map_or(0, |k| k as i64 + 1);

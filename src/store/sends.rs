@@ -12,11 +12,12 @@ use std::collections::{HashMap, HashSet};
 use tokio::sync::{mpsc, oneshot};
 
 use super::dialect::{sql, Arg, Conn, DbError, RowsSql};
+use super::file_rows as files;
 use super::rows::{self, message_columns};
 use super::{failed_ticket, now, position, ticket, PublishSlot, Publisher, SendOutcome};
 use super::{SendRequest, SendTicket, StoredEvent};
 use crate::error::Error;
-use crate::protocol::{EventKind, Message, ThreadSummary};
+use crate::protocol::{EventKind, FileInfo, Message, ThreadSummary};
 
 /// A send waiting to be stored.
 pub(crate) struct SendJob {
@@ -108,9 +109,9 @@ static INSERT_MEMBERS: RowsSql = RowsSql::new(
 static INSERT_MESSAGES: RowsSql = RowsSql::new(
     sql!(
         "INSERT INTO messages (id, room_id, seq, author_id, client_id, body, position, \
-         created_at, reply_to, thread_id, mentions) VALUES "
+         created_at, reply_to, thread_id, mentions, attachments) VALUES "
     ),
-    11,
+    12,
     sql!(""),
 );
 /// The live messages the group's replies and thread replies name (issue #10).
@@ -175,6 +176,9 @@ pub async fn store_group<C: Conn>(
     let mut messages: Vec<Message> = Vec::new();
     let mut events: Vec<(StoredEvent, Option<String>)> = Vec::new();
     let mut outcomes = Vec::with_capacity(requests.len());
+    // Files (#12): the files each new message carries, and those the group has taken.
+    let mut attached: Vec<(String, String, &[String])> = Vec::new();
+    let mut taken: HashSet<String> = HashSet::new();
     for request in requests {
         let key = (request.author.id.clone(), request.client_id.clone());
         if let Some(message) = earlier.get(&key) {
@@ -209,6 +213,13 @@ pub async fn store_group<C: Conn>(
             },
             None => None,
         };
+        let files = match attachable(conn, request, &taken).await? {
+            Ok(files) => files,
+            Err(err) => {
+                outcomes.push(Err(err));
+                continue;
+            }
+        };
         let mut created = Vec::with_capacity(2);
         if room.members.insert(request.author.id.clone()) {
             joined.push((&request.room_id, &request.author.id));
@@ -223,6 +234,15 @@ pub async fn store_group<C: Conn>(
         }
         let key_after = position::after(room.last_position.as_deref());
         let mut message = rows::new_message(request, room.next_seq, key_after, &at);
+        if !files.is_empty() {
+            taken.extend(request.attachments.iter().cloned());
+            attached.push((
+                message.id.clone(),
+                request.room_id.clone(),
+                &request.attachments,
+            ));
+            message.attachments = files;
+        }
         room.next_seq += 1;
         room.last_position = Some(message.position.clone());
         let thread = thread_root.map(|(root, stored_count)| {
@@ -267,14 +287,19 @@ pub async fn store_group<C: Conn>(
         let sql = INSERT_MEMBERS.text(C::DIALECT, chunk.len());
         conn.execute(&sql, &args).await?;
     }
-    let columns: Vec<String> = messages
+    let columns: Vec<(String, Option<String>)> = messages
         .iter()
-        .map(|m| rows::mentions_column(&m.mentions))
+        .map(|m| {
+            let attachments = (!m.attachments.is_empty())
+                .then(|| serde_json::to_string(&m.attachments).expect("files serialise"));
+            (rows::mentions_column(&m.mentions), attachments)
+        })
         .collect();
-    let rows_of: Vec<(&Message, &String)> = messages.iter().zip(&columns).collect();
+    let rows_of: Vec<(&Message, &(String, Option<String>))> =
+        messages.iter().zip(&columns).collect();
     for chunk in rows_of.chunks(CHUNK) {
-        let mut args = Vec::with_capacity(chunk.len() * 11);
-        for (m, mentions) in chunk {
+        let mut args = Vec::with_capacity(chunk.len() * 12);
+        for (m, (mentions, json)) in chunk {
             args.extend([
                 Arg::Text(&m.id),
                 Arg::Text(&m.room_id),
@@ -287,6 +312,7 @@ pub async fn store_group<C: Conn>(
                 Arg::OptText(m.reply_to.as_deref()),
                 Arg::OptText(m.thread_id.as_deref()),
                 Arg::Text(mentions),
+                Arg::OptText(json.as_deref()),
             ]);
         }
         let sql = INSERT_MESSAGES.text(C::DIALECT, chunk.len());
@@ -302,6 +328,9 @@ pub async fn store_group<C: Conn>(
         conn.execute(&sql, &args).await?;
     }
     super::mention_rows::insert_mentions(conn, &messages).await?;
+    for (message_id, room_id, ids) in &attached {
+        files::attach_in(conn, ids, message_id, room_id).await?;
+    }
     for chunk in events.chunks(CHUNK) {
         let mut args = Vec::with_capacity(chunk.len() * 4);
         for (event, message_id) in chunk {
@@ -330,6 +359,34 @@ pub async fn store_group<C: Conn>(
         conn.execute(&sql, &args).await?;
     }
     Ok(outcomes)
+}
+
+/// Files (#12): the wire objects of the files a send attaches, or why it may not: each must be
+/// an upload of the author's, not attached yet (nor taken by an earlier send of the group).
+async fn attachable<C: Conn>(
+    conn: &mut C,
+    request: &SendRequest,
+    taken: &HashSet<String>,
+) -> Result<crate::error::Result<Vec<FileInfo>>, DbError> {
+    if request.attachments.is_empty() {
+        return Ok(Ok(Vec::new()));
+    }
+    let found = files::files_in(conn, &request.attachments).await?;
+    let mut infos = Vec::with_capacity(found.len());
+    for (id, file) in request.attachments.iter().zip(found) {
+        match file {
+            Some(file) if file.owner_id == request.author.id => {
+                if file.message_id.is_some() || taken.contains(id) {
+                    return Ok(Err(Error::InvalidAttachments(
+                        "a file is already attached to a message",
+                    )));
+                }
+                infos.push(file.info());
+            }
+            _ => return Ok(Err(Error::FileNotFound)),
+        }
+    }
+    Ok(Ok(infos))
 }
 
 /// Messages already stored under any of the group's `(author, client_id)` pairs: retries.

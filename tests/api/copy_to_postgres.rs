@@ -651,6 +651,7 @@ async fn the_postgres_schema_is_the_described_one() {
                 Kind::Text | Kind::NullableText => "text",
                 Kind::Int => "bigint",
                 Kind::Bool => "boolean",
+                Kind::Bytes => "bytea",
             };
             let nullable = column.kind == Kind::NullableText;
             described.push((table.name.into(), column.name.into(), ty.into(), nullable));

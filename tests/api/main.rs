@@ -11,6 +11,7 @@ mod chat;
 mod copy_to_postgres;
 mod dms;
 mod errors;
+mod files;
 mod floods;
 mod gate;
 mod guests;

@@ -439,6 +439,7 @@ pub async fn submitted_sends_are_stored_in_submission_order(store: Arc<dyn Store
         reply_to: None,
         thread_id: None,
         mentions: Vec::new(),
+        attachments: Vec::new(),
     };
     let mut tickets = Vec::new();
     for i in 0..150 {
@@ -513,6 +514,7 @@ pub async fn committed_sends_are_published_in_order_before_their_answer(store: A
         reply_to: None,
         thread_id: None,
         mentions: Vec::new(),
+        attachments: Vec::new(),
     };
     let mut tickets = Vec::new();
     for i in 0..60 {

@@ -126,7 +126,7 @@ export class Api {
       `/api/rooms/${enc(roomId)}/messages${qs ? `?${qs}` : ""}`,
     );
   };
-  send = (roomId: string, clientId: string, body: string, extra?: { reply_to?: string; thread_id?: string }) =>
+  send = (roomId: string, clientId: string, body: string, extra?: { reply_to?: string; thread_id?: string; attachments?: string[] }) =>
     this.request<Message>("POST", `/api/rooms/${enc(roomId)}/messages`, {
       client_id: clientId,
       body,

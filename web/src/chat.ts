@@ -11,7 +11,7 @@ import { Api, ApiError } from "./api";
 import { Connection, type ConnectionSink, type SendExtra, type SocketLike } from "./connection";
 import { browserTimeZone, inviteCodeFromPath, roomTitle } from "./names";
 import { friendlyError, mergeShared, removalText } from "./texts";
-import { MAX_BODY_CHARS, type Message, type RemovalReason, type Room, type RoomEvent as Event, type User } from "./protocol";
+import { MAX_BODY_CHARS, type FileInfo, type Message, type RemovalReason, type Room, type RoomEvent as Event, type User } from "./protocol";
 import {
   applyEvent,
   clearOptimistic,
@@ -645,16 +645,22 @@ export async function deleteRoom(roomId: string): Promise<void> {
   }
 }
 
-/** The reply and thread a queued message carries, as the connection sends them. */
+/** The reply, thread and files a queued message carries, as the connection sends them. */
 function extraOf(entry: OutboxEntry): SendExtra | undefined {
-  if (!entry.replyTo && !entry.threadId) return undefined;
-  return { ...(entry.replyTo ? { reply_to: entry.replyTo } : {}), ...(entry.threadId ? { thread_id: entry.threadId } : {}) };
+  const files = (entry.attachments ?? []).map((f) => f.id);
+  if (!entry.replyTo && !entry.threadId && files.length === 0) return undefined;
+  return {
+    ...(entry.replyTo ? { reply_to: entry.replyTo } : {}),
+    ...(entry.threadId ? { thread_id: entry.threadId } : {}),
+    ...(files.length ? { attachments: files } : {}),
+  };
 }
 
-export function sendMessage(roomId: string, text: string, extra?: SendExtra): boolean {
+export function sendMessage(roomId: string, text: string, extra?: SendExtra, attachments: FileInfo[] = []): boolean {
   const body = text.trim();
   if (get().composerError[roomId]) clearComposerError(roomId);
-  if (!body || [...body].length > MAX_BODY_CHARS) return false;
+  // With files (#12) the text is an optional caption.
+  if ((!body && attachments.length === 0) || [...body].length > MAX_BODY_CHARS) return false;
   const entry: OutboxEntry = {
     clientId: newClientId(),
     roomId,
@@ -663,10 +669,11 @@ export function sendMessage(roomId: string, text: string, extra?: SendExtra): bo
     state: "pending",
     ...(extra?.reply_to ? { replyTo: extra.reply_to } : {}),
     ...(extra?.thread_id ? { threadId: extra.thread_id } : {}),
+    ...(attachments.length ? { attachments } : {}),
   };
   set((s) => ({ outbox: [...s.outbox, entry] }));
   saveOutbox();
-  conn?.send(roomId, entry.clientId, body, extra);
+  conn?.send(roomId, entry.clientId, body, extraOf(entry));
   offerNotifications();
   lastTypingSent = 0; // the next keystroke starts a fresh "is typing"
   return true;

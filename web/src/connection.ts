@@ -93,13 +93,15 @@ type RoomTrack = {
   pollAbort: AbortController | null;
 };
 
-/** Where a message goes besides its room: a reply to one message, or into a thread (#10). */
-export type SendExtra = { reply_to?: string; thread_id?: string };
+/** Where a message goes besides its room: a reply to one message, or into a thread (#10); the
+ * ids of uploaded files it carries (#12). */
+export type SendExtra = { reply_to?: string; thread_id?: string; attachments?: string[] };
 
 type OutstandingSend = { roomId: string; body: string; extra?: SendExtra };
 
 const OPEN = 1;
 
+/** The `send` frame; `attachments` only when there are files (#12). */
 export class Connection {
   private readonly deps: Required<ConnectionDeps>;
   private socket: SocketLike | null = null;

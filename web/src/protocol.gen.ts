@@ -88,7 +88,7 @@ pinned: boolean,
  * The people the message mentions (`@name`, and everyone for `@room` / `@here`), by id:
  * only people who may read the room. Absent in events logged before mentions existed.
  */
-mentions: Array<string>, };
+mentions: Array<string>, attachments: Array<FileInfo>, };
 
 export type Event = { room_id: string, seq: number, at: string, } & ({ "kind": "message.created", message: Message, thread?: ThreadSummary, } | { "kind": "message.edited", message: Message, } | { "kind": "message.deleted", message_id: string, thread_id?: string, thread?: ThreadSummary, } | { "kind": "message.moved", message_id: string, position: string, after: string | null, } | { "kind": "room.cleared", by: User, } | { "kind": "member.joined", user: User, } | { "kind": "member.left", user: User, } | { "kind": "room.updated", room: Room, } | { "kind": "member.role_changed", user: User, role: Role, by: User, } | { "kind": "room.deleted", } | { "kind": "member.kicked", user: User, by: User, } | { "kind": "member.banned", user: User, by: User, expires_at: string | null, } | { "kind": "member.unbanned", user: User, by: User, } | { "kind": "member.muted", user: User, by: User, expires_at: string | null, } | { "kind": "member.unmuted", user: User, by: User, } | { "kind": "reaction.added", message_id: string, emoji: string, user: User, } | { "kind": "reaction.removed", message_id: string, emoji: string, user: User, } | { "kind": "message.pinned", message_id: string, by: User, } | { "kind": "message.unpinned", message_id: string, by: User, });
 
@@ -102,7 +102,7 @@ reply_to?: string,
 /**
  * Post into this message's thread (a reply's thread is its first message's).
  */
-thread_id?: string, } | { "type": "edit", room_id: string, message_id: string, body: string, ref?: unknown, } | { "type": "delete", room_id: string, message_id: string, ref?: unknown, } | { "type": "move", room_id: string, message_id: string, 
+thread_id?: string, attachments?: Array<string>, } | { "type": "edit", room_id: string, message_id: string, body: string, ref?: unknown, } | { "type": "delete", room_id: string, message_id: string, ref?: unknown, } | { "type": "move", room_id: string, message_id: string, 
 /**
  * The message to place it after; `null` moves it to the top. Required (may be null).
  */
@@ -174,7 +174,7 @@ reply_to?: string,
 /**
  * Post into this message's thread (a reply's thread is its first message's).
  */
-thread_id?: string, };
+thread_id?: string, attachments?: Array<string>, };
 
 export type EditMessageRequest = { body: string, };
 
@@ -409,3 +409,29 @@ export type SearchResults = { results: Array<SearchHit>,
  * Pass as `before` for the next (older) page; `null`: this was the last.
  */
 next_before: string | null, };
+
+export type FileInfo = { id: string, 
+/**
+ * The name the uploader gave it (cleaned: no path, no control characters).
+ */
+name: string, 
+/**
+ * Bytes.
+ */
+size: number, 
+/**
+ * Sniffed from the bytes on the server, never taken from the client.
+ */
+content_type: string, 
+/**
+ * Pixels, for images (known before the image loads); `null` otherwise.
+ */
+width: number | null, height: number | null, 
+/**
+ * `/api/files/{id}`.
+ */
+url: string, 
+/**
+ * `/api/files/{id}/thumbnail` for images that have one; `null` otherwise.
+ */
+thumbnail_url: string | null, };

@@ -25,6 +25,7 @@ export type {
   SearchResults,
   ServerFrame,
   User,
+  FileInfo,
 } from "./protocol.gen";
 
 /** WebSocket close codes of the protocol. */

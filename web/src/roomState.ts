@@ -8,7 +8,7 @@
  * event from the server always lands on the truth and a refused change simply disappears.
  */
 import { actorName, displayName } from "./names";
-import { extras, type Message, type MessageExtras, type RoomEvent as Event, type ThreadSummary, type User } from "./protocol";
+import { extras, type FileInfo, type Message, type MessageExtras, type RoomEvent as Event, type ThreadSummary, type User } from "./protocol";
 import { formatDuration } from "./slash";
 
 export type Notice = {
@@ -52,6 +52,8 @@ export type OutboxEntry = {
   /** #10: the message this one answers, and the thread it belongs to. */
   replyTo?: string;
   threadId?: string;
+  /** Files (#12) the message carries, already uploaded. */
+  attachments?: FileInfo[];
 };
 
 export type DisplayItem =

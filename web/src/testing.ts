@@ -48,6 +48,7 @@ export function message(id: string, seq: number, position: string, author = alic
     client_id: `c-${id}`,
     created_at: new Date(Date.UTC(2026, 0, 1, 0, 0, seq)).toISOString(),
     edited_at: null,
+    attachments: [],
     position,
     reply_to: null,
     thread_id: null,

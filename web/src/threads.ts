@@ -5,7 +5,7 @@
  * `onThreadEvent` here.
  */
 import { api, describe, loadOlder, sendMessage, toast } from "./chat";
-import { extras, type Message, type Room, type RoomEvent as Event } from "./protocol";
+import { extras, type FileInfo, type Message, type Room, type RoomEvent as Event } from "./protocol";
 import { applyThreadEvent, comparePositions, emptyThread, withReaction, type ThreadView } from "./roomState";
 import { useChat } from "./store";
 
@@ -28,9 +28,9 @@ export function cancelReply(roomId: string): void {
 }
 
 /** Send from the room's composer: a reply when one is being written. */
-export function sendFromComposer(roomId: string, text: string): boolean {
+export function sendFromComposer(roomId: string, text: string, attachments: FileInfo[] = []): boolean {
   const replyTo = get().replyTo[roomId];
-  const ok = sendMessage(roomId, text, replyTo ? { reply_to: replyTo } : undefined);
+  const ok = sendMessage(roomId, text, replyTo ? { reply_to: replyTo } : undefined, attachments);
   if (ok && replyTo) cancelReply(roomId);
   return ok;
 }
@@ -122,8 +122,8 @@ export async function loadOlderReplies(rootId: string): Promise<void> {
   }
 }
 
-export function sendThreadReply(roomId: string, rootId: string, text: string): boolean {
-  return sendMessage(roomId, text, { thread_id: rootId });
+export function sendThreadReply(roomId: string, rootId: string, text: string, attachments: FileInfo[] = []): boolean {
+  return sendMessage(roomId, text, { thread_id: rootId }, attachments);
 }
 
 /** A room event, for the open threads of that room. */

@@ -59,6 +59,11 @@ impl PostgresStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// The pool, for the PostgreSQL blob store (files, #12), which shares the database.
+    pub fn pool(&self) -> PgPool {
+        self.pool.clone()
+    }
 }
 
 /// SQLSTATE classes that mean "the server went away", not "your query is wrong": connection
@@ -67,7 +72,7 @@ fn is_unreachable_code(code: &str) -> bool {
     code.starts_with("08") || code.starts_with("57P") || code.starts_with("53")
 }
 
-fn db_err(err: sqlx::Error) -> Error {
+pub(crate) fn db_err(err: sqlx::Error) -> Error {
     match &err {
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed

@@ -8,6 +8,8 @@ import { useChat } from "../store";
 import { displayName } from "../names";
 import { previewText } from "../texts";
 import { cancelReply, editLastMessage, findMessage, sendFromComposer, sendThreadReply } from "../threads";
+import { uploadFile } from "../files";
+import { UploadTray, type PendingUpload } from "./Attachments";
 
 const COUNTER_FROM = MAX_BODY_CHARS - 500;
 
@@ -47,6 +49,27 @@ export function Composer({
   const length = [...text.trim()].length;
   const over = !isCommand && length > MAX_BODY_CHARS;
   const shownError = error ?? serverError ?? null;
+  // Files (#12): uploads for the next message (added by button, drop or paste).
+  const [uploads, setUploads] = useState<PendingUpload[]>([]);
+  const fileInput = useRef<HTMLInputElement>(null);
+  const uploading = uploads.some((u) => !u.file && !u.error);
+  const ready = uploads.flatMap((u) => (u.file ? [u.file] : []));
+  const canSend = !busy && !over && !uploading && (length > 0 || ready.length > 0);
+
+  function addFiles(list: FileList | File[]) {
+    for (const file of Array.from(list).slice(0, 10)) {
+      const key = `${Date.now()}-${Math.random()}`;
+      const patch = (change: Partial<PendingUpload>) => setUploads((all) => all.map((u) => (u.key === key ? { ...u, ...change } : u)));
+      const upload = uploadFile(file, (progress) => patch({ progress }));
+      setUploads((all) => [...all, { key, name: file.name || "pasted file", progress: 0, cancel: upload.cancel }]);
+      upload.done.then(
+        (stored) => patch({ file: stored, progress: 1 }),
+        (err: Error) => {
+          if (err.message) patch({ error: err.message });
+        },
+      );
+    }
+  }
 
   // People to complete after "@": load the room's members the first time a command or @ is typed.
   const wantsPeople = isCommand || text.includes("@");
@@ -103,9 +126,12 @@ export function Composer({
       return;
     }
     if (parsed.type === "message") {
-      if (over || length === 0) return;
-      const sent = threadId ? sendThreadReply(roomId, threadId, parsed.body) : sendFromComposer(roomId, parsed.body);
+      if (over || uploading || (length === 0 && ready.length === 0)) return;
+      const sent = threadId
+        ? sendThreadReply(roomId, threadId, parsed.body, ready)
+        : sendFromComposer(roomId, parsed.body, ready);
       if (sent) {
+        setUploads([]);
         update("");
         if (!threadId) window.dispatchEvent(new CustomEvent("palaver:sent", { detail: roomId }));
       }
@@ -126,7 +152,17 @@ export function Composer({
   }
 
   return (
-    <div className={`composer-wrap${threadId ? " in-thread" : ""}`}>
+    <div
+      className={`composer-wrap${threadId ? " in-thread" : ""}`}
+      onDragOver={(e) => {
+        if (e.dataTransfer.types.includes("Files")) e.preventDefault();
+      }}
+      onDrop={(e) => {
+        if (e.dataTransfer.files.length === 0) return;
+        e.preventDefault();
+        addFiles(e.dataTransfer.files);
+      }}
+    >
       {replyTo && (
         <div className="replying" data-testid="replying">
           <span>
@@ -138,6 +174,7 @@ export function Composer({
           </button>
         </div>
       )}
+      <UploadTray uploads={uploads} onRemove={(key) => setUploads((all) => all.filter((u) => u.key !== key))} />
       {items.length > 0 && (
         <ul className="slash-popup" id={popupId} role="listbox" tabIndex={-1} aria-label={items[0].kind === "command" ? "Commands" : "People"} data-testid="slash-popup">
           {items.map((item, i) => (
@@ -190,6 +227,11 @@ export function Composer({
           aria-activedescendant={items.length ? `${popupId}-${active}` : undefined}
           aria-autocomplete="list"
           onChange={(e) => update(e.target.value, e.target.selectionStart ?? e.target.value.length)}
+          onPaste={(e) => {
+            if (e.clipboardData.files.length === 0) return;
+            e.preventDefault();
+            addFiles(e.clipboardData.files);
+          }}
           onSelect={(e) => setCaret(e.currentTarget.selectionStart ?? text.length)}
           onKeyDown={(e) => {
             if (items.length) {
@@ -223,12 +265,28 @@ export function Composer({
           }}
         />
         <div className="composer-side">
+          <input
+            ref={fileInput}
+            type="file"
+            multiple
+            hidden
+            data-testid="file-input"
+            onChange={(e) => {
+              if (e.target.files) addFiles(e.target.files);
+              e.target.value = "";
+            }}
+          />
+          <button className="icon-btn attach" type="button" aria-label="Attach files" title="Attach files" onClick={() => fileInput.current?.click()}>
+            <svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true">
+              <path d="M16.5 6.5 8 15a2 2 0 0 0 2.8 2.8l8.5-8.5a4 4 0 0 0-5.7-5.7L5 12.2a6 6 0 0 0 8.5 8.5l6-6" fill="none" stroke="currentColor" strokeWidth="1.8" strokeLinecap="round" />
+            </svg>
+          </button>
           {!isCommand && length >= COUNTER_FROM && (
             <span className={`counter${over ? " over" : ""}`} data-testid="counter" aria-live="polite">
               {MAX_BODY_CHARS - length}
             </span>
           )}
-          <button className="btn primary send" type="submit" disabled={busy || over || length === 0} aria-label="Send">
+          <button className="btn primary send" type="submit" disabled={!canSend} aria-label="Send">
             <svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true">
               <path d="M3 11.5 20 4l-7.5 17-2-7.5z" fill="currentColor" />
             </svg>

@@ -10,6 +10,7 @@ import { actionText } from "../slash";
 import type { Notice, OutboxEntry } from "../roomState";
 import { exactTime, relativeTime } from "../time";
 import { Avatar } from "./Avatar";
+import { Attachments } from "./Attachments";
 import { ConfirmDialog } from "./Dialog";
 import { ReportDialog } from "./ReportDialog";
 // ---- issue #10 ----
@@ -180,6 +181,8 @@ export const MessageItem = memo(function MessageItem(props: Props) {
             )}
           </div>
         )}
+        {/* Files (#12) */}
+        {!editing && m.attachments && <Attachments files={m.attachments} />}
         {!editing && <ReactionBar roomId={roomId} message={m} />}
         {!editing && <ThreadLine roomId={roomId} message={m} now={now} />}
       </div>
@@ -270,6 +273,8 @@ export function PendingItem({ entry, me, grouped }: { entry: OutboxEntry; me: Us
         <div className="msg-body" data-testid="body">
           {entry.body}
         </div>
+        {/* Files (#12) */}
+        {entry.attachments && <Attachments files={entry.attachments} />}
         {failed && (
           <div className="msg-retry">
             <button className="btn small primary" onClick={() => retrySend(entry.clientId)}>

@@ -310,6 +310,7 @@ async fn connection(shared: AppState, username: String, socket: WebSocket) {
                 room_id,
                 client_id,
                 body,
+                ..
             }) => match find_room(&shared, &room_id) {
                 None => Some(error_frame(
                     "room_not_found",
