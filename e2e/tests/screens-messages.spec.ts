@@ -20,6 +20,9 @@ async function seriousViolations(page: Page): Promise<string[]> {
 }
 
 const shot = (name: string) => path.join(screenshotDir, name);
+/** Waits until no CSS transition or animation runs (the phone drawer slides shut after a resize). */
+const settled = (page: Page) =>
+  page.waitForFunction(() => document.getAnimations().every((a) => a.playState !== "running"));
 
 test("issue #10 on screen: formatting, reply, reactions, thread, pins — light, dark and phone, without serious a11y findings", async ({ browser, server }) => {
   for (const colorScheme of ["light", "dark"] as const) {
@@ -70,9 +73,11 @@ test("issue #10 on screen: formatting, reply, reactions, thread, pins — light,
     // Bob's @mention, seen on a phone.
     await bob.page.setViewportSize({ width: 390, height: 844 });
     await expect(bob.message("Does it need a migration?")).toHaveAttribute("data-mentioned", "true");
+    await settled(bob.page);
     await bob.page.screenshot({ path: shot(`messages-phone-${colorScheme}.png`) });
     await bob.message("Release notes are up").getByTestId("thread-line").click();
     await expect(bob.page.getByTestId("thread-panel").getByTestId("thread-message")).toHaveCount(1);
+    await settled(bob.page);
     await bob.page.screenshot({ path: shot(`messages-phone-thread-${colorScheme}.png`) });
     await alice.close();
     await bob.close();
