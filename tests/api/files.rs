@@ -601,3 +601,68 @@ crate::both_stores!(
     deleting_frees_blobs_nothing_else_refers_to,
     an_upload_cut_off_halfway_leaves_nothing,
 );
+
+/// `palaver copy-to-postgres` carries the files of a single node (#12): the blobs on disk go into
+/// PostgreSQL's chunked blob store, and the copy serves the same bytes, thumbnails and metadata.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_to_postgres_carries_files_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_path_buf();
+    let mut single = crate::helpers::spawn_with(move |c| c.data_dir = data_dir).await;
+    let (_ann, ann) = single.guest("ann").await;
+    let room = single.create_room(&ann, "Files").await.id;
+    // Larger than one 256 KiB chunk, of bytes no sniffer calls an image or a program.
+    let big: Vec<u8> = (0..700_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let picture = png(64, 48);
+    let plain = uploaded(&single, &ann, "data.bin", big.clone()).await;
+    let image = uploaded(&single, &ann, "dot.png", picture.clone()).await;
+    let (status, sent) = send_with(&single, &ann, &room, "f1", "both", &[&plain, &image]).await;
+    assert_eq!(status, 201, "{sent}");
+    let thumb_before = fetch(&single, &ann, image["thumbnail_url"].as_str().unwrap(), &[])
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    single.stop().await;
+
+    let target = crate::pgdb::TestDatabase::create().await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_palaver"))
+        .arg("copy-to-postgres")
+        .arg("--from")
+        .arg(dir.path())
+        .arg("--to")
+        .arg(&target.url)
+        .output()
+        .await
+        .expect("the palaver binary runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let url = target.url.clone();
+    let copy = crate::helpers::spawn_with(move |c| c.database_url = Some(url)).await;
+    // ann's guest session was copied with everything else.
+    let (status, page) = copy
+        .get(&format!("/api/rooms/{room}/messages"), Some(&ann))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let message = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["client_id"] == "f1")
+        .expect("the message is there")
+        .clone();
+    assert_eq!(message["attachments"], sent["attachments"]);
+    let got = fetch(&copy, &ann, plain["url"].as_str().unwrap(), &[]).await;
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.unwrap().to_vec(), big);
+    let got = fetch(&copy, &ann, image["url"].as_str().unwrap(), &[]).await;
+    assert_eq!(got.bytes().await.unwrap().to_vec(), picture);
+    let thumb = fetch(&copy, &ann, image["thumbnail_url"].as_str().unwrap(), &[]).await;
+    assert_eq!(thumb.bytes().await.unwrap(), thumb_before);
+}
