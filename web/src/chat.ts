@@ -599,10 +599,12 @@ export async function selectRoom(roomId: string): Promise<void> {
   markRead(roomId);
 }
 
+/** Creates a room and opens it. Answers once the room exists (its history loads after), so the
+ * dialog closes at once and the person can start typing in the new room. */
 export async function createRoom(name: string, topic: string, kind: "public" | "private" = "public"): Promise<void> {
   const room = await api.createRoom(name.trim(), topic.trim() || undefined, kind);
   set((s) => ({ rooms: { ...s.rooms, [room.id]: room } }));
-  await selectRoom(room.id);
+  void selectRoom(room.id);
 }
 
 export async function leaveRoom(roomId: string): Promise<void> {

@@ -1,4 +1,4 @@
-import { useId, useState, type FormEvent } from "react";
+import { useId, useRef, useState, type FormEvent } from "react";
 import { ApiError } from "../api";
 import { createRoom } from "../chat";
 import { Dialog } from "./Dialog";
@@ -10,6 +10,7 @@ export function CreateRoomDialog({ onClose }: { onClose: () => void }) {
   const [kind, setKind] = useState<"public" | "private">("public");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const created = useRef(false);
   const nameId = useId();
   const topicId = useId();
 
@@ -18,6 +19,8 @@ export function CreateRoomDialog({ onClose }: { onClose: () => void }) {
     setBusy(true);
     try {
       await createRoom(name, topic, kind);
+      // The new room is open behind the dialog: closing hands the focus to its message box.
+      created.current = true;
       onClose();
     } catch (err) {
       setError(err instanceof ApiError ? err.message : "Something went wrong");
@@ -26,7 +29,7 @@ export function CreateRoomDialog({ onClose }: { onClose: () => void }) {
   }
 
   return (
-    <Dialog title="Create a room" onClose={onClose}>
+    <Dialog title="Create a room" onClose={onClose} focusAfter={() => (created.current ? document.getElementById("composer-input") : null)}>
       <form onSubmit={submit} className="stack">
         <label htmlFor={nameId}>Name</label>
         <input id={nameId} required maxLength={64} autoFocus value={name} onChange={(e) => setName(e.target.value)} />

@@ -1,12 +1,32 @@
 import { useEffect, useRef, type ReactNode } from "react";
 
 /** A modal built on <dialog>: focus is trapped and Escape closes, as the platform does it. */
-export function Dialog({ title, onClose, children, wide }: { title: string; onClose: () => void; children: ReactNode; wide?: boolean }) {
+export function Dialog({
+  title,
+  onClose,
+  children,
+  wide,
+  focusAfter,
+}: {
+  title: string;
+  onClose: () => void;
+  children: ReactNode;
+  wide?: boolean;
+  /** Asked as the dialog closes: an element to focus instead of the one that opened it. */
+  focusAfter?: () => HTMLElement | null;
+}) {
   const ref = useRef<HTMLDialogElement>(null);
+  const focusAfterRef = useRef(focusAfter);
+  useEffect(() => {
+    focusAfterRef.current = focusAfter;
+  });
   useEffect(() => {
     const dialog = ref.current;
     if (dialog && !dialog.open) dialog.showModal();
-    return () => dialog?.close();
+    return () => {
+      dialog?.close();
+      focusAfterRef.current?.()?.focus();
+    };
   }, []);
   return (
     <dialog

@@ -1,0 +1,27 @@
+import { Person, expect, test, uniqueName } from "./fixtures";
+
+// Issue #15's kind of polish: creating a room should lead straight into talking in it. Before,
+// the dialog waited for the room's history and then handed the focus back to the "Create a room"
+// button, so words typed at once went nowhere (and Enter opened the dialog again).
+test("a new room takes the first words typed right after Create", async ({ browser, server }) => {
+  const alice = await Person.open(browser, server, "alice");
+  const bob = await Person.open(browser, server, "bob");
+  await alice.signInAsGuest();
+  await bob.signInAsGuest();
+  const name = uniqueName("Fresh");
+  await alice.page.getByRole("button", { name: "Create a room" }).click();
+  const dialog = alice.page.getByRole("dialog", { name: "Create a room" });
+  await dialog.getByLabel("Name").fill(name);
+  await dialog.getByRole("button", { name: "Create", exact: true }).click();
+  // No waiting for the timeline: the message box has the focus as soon as the dialog is gone.
+  await expect(dialog).toBeHidden();
+  await expect(alice.page.locator("#composer-input")).toBeFocused();
+  await alice.page.keyboard.type("first words in a fresh room");
+  await alice.page.keyboard.press("Enter");
+  await expect(alice.message("first words in a fresh room")).toBeVisible();
+  // Stored, not only shown: bob opens the room and reads it.
+  await bob.openRoom(name);
+  await expect(bob.message("first words in a fresh room")).toBeVisible();
+  await alice.close();
+  await bob.close();
+});
