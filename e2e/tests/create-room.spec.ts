@@ -25,3 +25,20 @@ test("a new room takes the first words typed right after Create", async ({ brows
   await alice.close();
   await bob.close();
 });
+
+test("joining a room from Browse lists you among its members at once", async ({ browser, server }) => {
+  const alice = await Person.open(browser, server, "alice");
+  const carol = await Person.open(browser, server, "carol");
+  // Wide enough that the people panel is open from the start (before the join is done).
+  await carol.page.setViewportSize({ width: 1280, height: 800 });
+  await alice.signInAsGuest();
+  await carol.signInAsGuest();
+  const name = uniqueName("Join");
+  await alice.createRoom(name);
+  await carol.openRoom(name);
+  const people = carol.page.getByTestId("people");
+  await expect(people.getByRole("heading")).toContainText("— 2");
+  await expect(people).toContainText(carol.name);
+  await alice.close();
+  await carol.close();
+});

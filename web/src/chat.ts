@@ -589,6 +589,9 @@ export async function selectRoom(roomId: string): Promise<void> {
       // A room_list frame may have adopted it while the join was on its way.
       set((s) => ({ rooms: { ...s.rooms, [room.id]: room }, joined: s.joined.includes(room.id) ? s.joined : [...s.joined, room.id] }));
       saveJoined();
+      // A people list loaded while the join was on its way lacks the person who just joined (their
+      // member.joined event is older than the snapshot the room follows from).
+      if (get().members[roomId]) void refreshMembers(roomId);
       if (!get().views[roomId]) await followRoom(roomId);
     } catch (err) {
       toast(`Couldn't join: ${describe(err)}`);
