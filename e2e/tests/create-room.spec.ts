@@ -42,3 +42,31 @@ test("joining a room from Browse lists you among its members at once", async ({ 
   await alice.close();
   await carol.close();
 });
+
+test("the owner lets only moderators notify everyone: @room from others mentions nobody", async ({ browser, server }) => {
+  const alice = await Person.open(browser, server, "alice");
+  const bob = await Person.open(browser, server, "bob");
+  await alice.signInAsGuest();
+  await bob.signInAsGuest();
+  const name = uniqueName("Loud");
+  await alice.createRoom(name);
+  await bob.openRoom(name);
+  await bob.send("@room first call");
+  await expect(alice.message("first call")).toHaveAttribute("data-mentioned", "true");
+
+  await alice.page.getByRole("button", { name: "Room options" }).click();
+  await alice.page.getByRole("menuitem", { name: "Room settings…" }).click();
+  const dialog = alice.page.getByRole("dialog", { name: "Room settings" });
+  await dialog.getByLabel("Who may notify everyone with @room and @here").selectOption("moderators");
+  await dialog.getByRole("button", { name: "Save" }).click();
+  await expect(dialog).toBeHidden();
+  await expect
+    .poll(async () => (await bob.page.request.get(`/api/rooms?limit=200`)).json())
+    .toEqual(expect.arrayContaining([expect.objectContaining({ name, mention_everyone: "moderators" })]));
+
+  await bob.send("@room second call");
+  await expect(alice.message("second call")).toBeVisible();
+  await expect(alice.message("second call")).not.toHaveAttribute("data-mentioned", "true");
+  await alice.close();
+  await bob.close();
+});

@@ -100,7 +100,10 @@ export class Api {
   room = (roomId: string) => this.request<Room>("GET", `/api/rooms/${enc(roomId)}`);
   createRoom = (name: string, topic?: string, kind: "public" | "private" = "public") =>
     this.request<Room>("POST", "/api/rooms", { name, ...(topic ? { topic } : {}), ...(kind === "public" ? {} : { kind }) });
-  updateRoom = (roomId: string, patch: { name?: string; topic?: string; rearrange?: Rearrange; pins?: "anyone" | "moderators" }) =>
+  updateRoom = (
+    roomId: string,
+    patch: { name?: string; topic?: string; rearrange?: Rearrange; pins?: "anyone" | "moderators"; mention_everyone?: "anyone" | "moderators" },
+  ) =>
     this.request<Room>("PATCH", `/api/rooms/${enc(roomId)}`, patch);
   deleteRoom = (roomId: string) => this.request<void>("DELETE", `/api/rooms/${enc(roomId)}`);
   joinRoom = (roomId: string) => this.request<Room>("POST", `/api/rooms/${enc(roomId)}/join`);

@@ -635,7 +635,13 @@ export async function leaveRoom(roomId: string): Promise<void> {
 
 export async function updateRoom(
   roomId: string,
-  patch: { name?: string; topic?: string; rearrange?: "anyone" | "moderators" | "nobody"; pins?: "anyone" | "moderators" },
+  patch: {
+    name?: string;
+    topic?: string;
+    rearrange?: "anyone" | "moderators" | "nobody";
+    pins?: "anyone" | "moderators";
+    mention_everyone?: "anyone" | "moderators";
+  },
 ): Promise<void> {
   const room = await api.updateRoom(roomId, patch);
   set((s) => ({ rooms: { ...s.rooms, [room.id]: room } }));

@@ -2,7 +2,7 @@ import { useId, useState, type FormEvent } from "react";
 import { ApiError } from "../api";
 import { updateRoom } from "../chat";
 import type { Rearrange, Room } from "../protocol";
-import type { PinPolicy } from "../protocol.gen";
+import type { MentionEveryone, PinPolicy } from "../protocol.gen";
 import { Dialog } from "./Dialog";
 
 const REARRANGE: { value: Rearrange; label: string }[] = [
@@ -17,6 +17,8 @@ export function RoomSettingsDialog({ room, onClose }: { room: Room; onClose: () 
   const [rearrange, setRearrange] = useState<Rearrange>(room.rearrange);
   const [pins, setPins] = useState<PinPolicy>(room.pins ?? "moderators");
   const pinsId = useId();
+  const [everyone, setEveryone] = useState<MentionEveryone>(room.mention_everyone ?? "anyone");
+  const everyoneId = useId();
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const nameId = useId();
@@ -27,11 +29,13 @@ export function RoomSettingsDialog({ room, onClose }: { room: Room; onClose: () 
     e.preventDefault();
     setBusy(true);
     try {
-      const patch: { name?: string; topic?: string; rearrange?: Rearrange; pins?: PinPolicy } = {};
+      const patch: { name?: string; topic?: string; rearrange?: Rearrange; pins?: PinPolicy; mention_everyone?: MentionEveryone } =
+        {};
       if (name.trim() !== room.name) patch.name = name.trim();
       if (topic.trim() !== room.topic) patch.topic = topic.trim();
       if (rearrange !== room.rearrange) patch.rearrange = rearrange;
       if (pins !== (room.pins ?? "moderators")) patch.pins = pins;
+      if (everyone !== (room.mention_everyone ?? "anyone")) patch.mention_everyone = everyone;
       if (Object.keys(patch).length) await updateRoom(room.id, patch);
       onClose();
     } catch (err) {
@@ -59,6 +63,11 @@ export function RoomSettingsDialog({ room, onClose }: { room: Room; onClose: () 
         <select id={pinsId} value={pins} onChange={(e) => setPins(e.target.value as PinPolicy)}>
           <option value="moderators">Owner and moderators</option>
           <option value="anyone">Anyone who may post</option>
+        </select>
+        <label htmlFor={everyoneId}>Who may notify everyone with @room and @here</label>
+        <select id={everyoneId} value={everyone} onChange={(e) => setEveryone(e.target.value as MentionEveryone)}>
+          <option value="anyone">Anyone who may post</option>
+          <option value="moderators">Owner and moderators</option>
         </select>
         {error && (
           <p className="form-error" role="alert">
