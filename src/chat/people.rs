@@ -53,27 +53,24 @@ impl Chat {
 
     /// `PATCH /api/me`: absent fields stay, `null` or `""` clears one.
     pub async fn update_profile(&self, user: &User, patch: &UpdateProfileRequest) -> Result<User> {
-        let current = self
-            .store
-            .profile(&user.id)
-            .await?
-            .ok_or(Error::UserNotFound)?;
-        let display_name = match &patch.display_name {
-            Some(raw) => validate::display_name(raw.as_deref())?,
-            None => current.user.display_name,
-        };
-        let bio = match &patch.bio {
-            Some(raw) => validate::bio(raw.as_deref().unwrap_or(""))?,
-            None => current.bio,
-        };
-        let timezone = match &patch.timezone {
-            Some(raw) => validate::timezone(raw.as_deref())?,
-            None => current.timezone,
-        };
+        // Only the fields the patch names change, in one statement: a time zone sent by one tab
+        // never undoes the name another tab saved at the same moment.
         let fields = ProfileFields {
-            display_name,
-            bio,
-            timezone,
+            display_name: patch
+                .display_name
+                .as_ref()
+                .map(|raw| validate::display_name(raw.as_deref()))
+                .transpose()?,
+            bio: patch
+                .bio
+                .as_ref()
+                .map(|raw| validate::bio(raw.as_deref().unwrap_or("")))
+                .transpose()?,
+            timezone: patch
+                .timezone
+                .as_ref()
+                .map(|raw| validate::timezone(raw.as_deref()))
+                .transpose()?,
         };
         self.store.update_profile(&user.id, &fields).await
     }

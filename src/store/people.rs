@@ -36,12 +36,13 @@ pub struct SessionInfo {
     pub expires_at: Option<String>,
 }
 
-/// The fields of a profile, all written at once.
+/// A change to a profile: `None` leaves a field as it is (`Some(None)` clears it). Written in one
+/// statement, so two changes at once never undo each other's fields.
 #[derive(Debug, Clone, Default)]
 pub struct ProfileFields {
-    pub display_name: Option<String>,
-    pub bio: String,
-    pub timezone: Option<String>,
+    pub display_name: Option<Option<String>>,
+    pub bio: Option<String>,
+    pub timezone: Option<Option<String>>,
 }
 
 /// How an account ends.
@@ -185,16 +186,26 @@ impl<B: Backend> PeopleStore for B {
     }
 
     async fn update_profile(&self, user_id: &str, fields: &ProfileFields) -> Result<User> {
+        // Each field is set only when the change names it ($1, $4, $6 say which).
         let sql = sql!(
-            "UPDATE users SET display_name = $1, display_key = $2, bio = $3, timezone = $4 \
-             WHERE id = $5 AND retired_at IS NULL"
+            "UPDATE users SET \
+             display_name = CASE WHEN $1 = 1 THEN $2 ELSE display_name END, \
+             display_key = CASE WHEN $1 = 1 THEN $3 ELSE display_key END, \
+             bio = CASE WHEN $4 = 1 THEN $5 ELSE bio END, \
+             timezone = CASE WHEN $6 = 1 THEN $7 ELSE timezone END \
+             WHERE id = $8 AND retired_at IS NULL"
         );
-        let key = fields.display_name.as_deref().map(str::to_lowercase);
+        let display_name = fields.display_name.clone().flatten();
+        let key = display_name.as_deref().map(str::to_lowercase);
+        let timezone = fields.timezone.clone().flatten();
         let args = [
-            Arg::OptText(fields.display_name.as_deref()),
+            Arg::Int(fields.display_name.is_some() as i64),
+            Arg::OptText(display_name.as_deref()),
             Arg::OptText(key.as_deref()),
-            Arg::Text(&fields.bio),
-            Arg::OptText(fields.timezone.as_deref()),
+            Arg::Int(fields.bio.is_some() as i64),
+            Arg::Text(fields.bio.as_deref().unwrap_or("")),
+            Arg::Int(fields.timezone.is_some() as i64),
+            Arg::OptText(timezone.as_deref()),
             Arg::Text(user_id),
         ];
         let mut conn = self.write().await?;

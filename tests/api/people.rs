@@ -288,7 +288,55 @@ async fn the_config_tells_the_sign_in_page_about_guests(store: StoreKind) {
     assert_eq!(config["allow_guests"], false);
 }
 
+/// Two changes to one profile at once (a tab saving the name and bio while another sends the
+/// browser's time zone, as the web client does at sign-in) each change only their own fields:
+/// the time zone never undoes the name. (Before, each change read the whole profile and wrote it
+/// back, and a time zone sent at the wrong moment cleared the name just saved.)
+async fn concurrent_profile_changes_keep_each_others_fields(store: StoreKind) {
+    let app = spawn_on(store).await;
+    let (body, token) = register(&app, "ann").await;
+    let id = body["user"]["id"].as_str().unwrap().to_string();
+    for round in 0..10 {
+        let name = format!("Ann {round}");
+        let bio = format!("bio {round}");
+        let zone = if round % 2 == 0 {
+            "Asia/Tokyo"
+        } else {
+            "Europe/Paris"
+        };
+        let named = app.patch(
+            "/api/me",
+            Some(&token),
+            json!({"display_name": name, "bio": bio}),
+        );
+        let zoned = async {
+            let mut answers = Vec::new();
+            for _ in 0..4 {
+                answers.push(
+                    app.patch("/api/me", Some(&token), json!({"timezone": zone}))
+                        .await,
+                );
+            }
+            answers
+        };
+        let ((status, _), zoned) = tokio::join!(named, zoned);
+        assert_eq!(status, 200);
+        assert!(zoned.iter().all(|(status, _)| *status == 200));
+        let (_, profile) = app.get(&format!("/api/users/{id}"), Some(&token)).await;
+        assert_eq!(
+            (
+                profile["user"]["display_name"].as_str(),
+                profile["bio"].as_str(),
+                profile["timezone"].as_str()
+            ),
+            (Some(name.as_str()), Some(bio.as_str()), Some(zone)),
+            "round {round}"
+        );
+    }
+}
+
 crate::both_stores!(
+    concurrent_profile_changes_keep_each_others_fields,
     the_first_registered_account_is_the_site_admin,
     the_site_admin_moderates_every_room,
     concurrent_first_registrations_make_exactly_one_admin,
