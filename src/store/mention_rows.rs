@@ -14,10 +14,13 @@ static INSERT_MENTIONS: RowsSql = RowsSql::new(
     sql!(""),
 );
 
-/// Writes the mention rows of new messages (none for the author).
+/// Writes the mention rows of new messages (none for the author). Thread replies get none: the
+/// rows exist only for the unread counts, which leave thread replies out, so counting them needs
+/// no look at the messages.
 pub async fn insert_mentions<C: Conn>(conn: &mut C, messages: &[Message]) -> Result<(), DbError> {
     let rows: Vec<(&str, &Message)> = messages
         .iter()
+        .filter(|m| m.thread_id.is_none())
         .flat_map(|m| {
             m.mentions
                 .iter()

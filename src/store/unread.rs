@@ -110,16 +110,16 @@ impl<B: Backend> UnreadStore for B {
 
     async fn unread(&self, user_id: &str) -> Result<Vec<(UnreadEntry, RoomKind, Role)>> {
         let mut conn = self.read().await?;
-        // Thread replies are not unread room messages (nor their mentions): both counts skip
-        // them (`m.thread_id IS NULL`; the partial index of migration 0012 serves the first).
+        // Thread replies are not unread room messages (nor their mentions): the first count skips
+        // them (`m.thread_id IS NULL`, served by the partial index of migration 0012), and they
+        // have no mention rows (`mention_rows::insert_mentions`).
         let sql = sql!(
             "SELECT mb.room_id, COALESCE(rs.last_read_seq, 0), r.last_seq, r.kind, \
              rs.notifications, \
              (SELECT COUNT(*) FROM messages m WHERE m.room_id = mb.room_id AND m.deleted = " FALSE
             " AND m.seq > " GREATEST "(COALESCE(rs.last_read_seq, 0), r.last_seq - $2) \
                AND m.author_id <> $1 AND m.thread_id IS NULL), \
-             (SELECT COUNT(*) FROM mentions mn JOIN messages m ON m.id = mn.message_id \
-               AND m.thread_id IS NULL WHERE mn.user_id = $1 \
+             (SELECT COUNT(*) FROM mentions mn WHERE mn.user_id = $1 \
                AND mn.room_id = mb.room_id AND mn.seq > COALESCE(rs.last_read_seq, 0)), mb.role \
              FROM members mb JOIN rooms r ON r.id = mb.room_id AND r.deleted = " FALSE
             " LEFT JOIN read_state rs ON rs.user_id = mb.user_id AND rs.room_id = mb.room_id \
