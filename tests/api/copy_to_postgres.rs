@@ -15,7 +15,7 @@ use crate::helpers::{spawn_with, TestApp};
 
 use crate::pgdb;
 
-async fn copy(from: &Path, to: &str) -> Output {
+pub(crate) async fn copy(from: &Path, to: &str) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_palaver"))
         .arg("copy-to-postgres")
         .arg("--from")

@@ -628,15 +628,7 @@ async fn copy_to_postgres_carries_files_byte_for_byte() {
     single.stop().await;
 
     let target = crate::pgdb::TestDatabase::create().await;
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_palaver"))
-        .arg("copy-to-postgres")
-        .arg("--from")
-        .arg(dir.path())
-        .arg("--to")
-        .arg(&target.url)
-        .output()
-        .await
-        .expect("the palaver binary runs");
+    let out = crate::copy_to_postgres::copy(dir.path(), &target.url).await;
     assert!(
         out.status.success(),
         "{}",

@@ -654,15 +654,7 @@ async fn a_store_copied_to_postgres_finds_the_same_messages() {
     single.stop().await;
 
     let target = crate::pgdb::TestDatabase::create().await;
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_palaver"))
-        .arg("copy-to-postgres")
-        .arg("--from")
-        .arg(dir.path())
-        .arg("--to")
-        .arg(&target.url)
-        .output()
-        .await
-        .expect("palaver runs");
+    let out = crate::copy_to_postgres::copy(dir.path(), &target.url).await;
     assert!(
         out.status.success(),
         "{}",
