@@ -33,7 +33,7 @@ test("joining a room from Browse lists you among its members at once", async ({ 
   await carol.page.setViewportSize({ width: 1280, height: 800 });
   await alice.signInAsGuest();
   await carol.signInAsGuest();
-  const name = uniqueName("Join");
+  const name = uniqueName("Newcomers");
   await alice.createRoom(name);
   await carol.openRoom(name);
   const people = carol.page.getByTestId("people");

@@ -75,7 +75,7 @@ test("a used-up invite says so clearly", async ({ browser, server }) => {
   await erin.signInAsGuest();
   await erin.page.goto(link);
   await expect(erin.page.getByTestId("invite-problem")).toContainText("expired or has been used up");
-  await expect(erin.page.getByRole("button", { name: "Join" })).toHaveCount(0);
+  await expect(erin.page.getByRole("button", { name: "Join", exact: true })).toHaveCount(0);
 
   // Dave leaves the private room: it is gone from his list (he'd need a new invite)…
   await dave.page.getByRole("button", { name: "Room options" }).click();
