@@ -399,6 +399,10 @@ impl<B: Backend> PeopleStore for B {
         let hashes = dialect::fetch_all(&mut *tx, &find, &args, |row| row.text(0)).await?;
         let delete = sql!("DELETE FROM sessions WHERE user_id = $1");
         dialect::execute(&mut *tx, &delete, &args).await?;
+        // Its browsers: a deleted account, or a guest with no session left (who can never sign
+        // in again), is pushed nothing again.
+        let forget = sql!("DELETE FROM push_subscriptions WHERE user_id = $1");
+        dialect::execute(&mut *tx, &forget, &args).await?;
         let sql = sql!("SELECT " user_columns!() " FROM users u WHERE u.id = $1");
         let user = dialect::fetch_optional(&mut *tx, &sql, &args, |row| rows::user(row, 0))
             .await?

@@ -355,7 +355,51 @@ async fn insecure_endpoints_are_refused_by_default(store: StoreKind) {
     assert_eq!(status, 201, "{body}");
 }
 
+/// A deleted account keeps no device of its own: its push subscriptions go in the same
+/// transaction that anonymises it (they name a browser, and nothing may be pushed to it again).
+async fn a_deleted_account_leaves_no_push_subscription(store: StoreKind) {
+    let app = spawn_push(store).await;
+    let (bob, token) = register(&app, "bob").await;
+    let (_, ann) = register(&app, "ann").await;
+    let browser = Browser::new();
+    for (who, endpoint) in [
+        (&token, "https://push.example.com/send/bob"),
+        (&ann, "https://push.example.com/send/ann"),
+    ] {
+        let (status, body) = app
+            .post(
+                "/api/push/subscriptions",
+                Some(who),
+                json!({"endpoint": endpoint, "keys": browser.keys()}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let count = "SELECT COUNT(*) FROM push_subscriptions WHERE user_id = $1";
+    assert_eq!(app.store_count(count, &[&bob.id]).await, 1);
+    let (status, body) = delete_with(
+        &app,
+        "/api/me",
+        &token,
+        json!({"password": "correct horse battery staple"}),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(
+        app.store_count(count, &[&bob.id]).await,
+        0,
+        "bob's device is forgotten"
+    );
+    assert_eq!(
+        app.store_count("SELECT COUNT(*) FROM push_subscriptions", &[])
+            .await,
+        1,
+        "ann's stays"
+    );
+}
+
 crate::both_stores!(
+    a_deleted_account_leaves_no_push_subscription,
     a_mention_is_pushed_encrypted_and_signed,
     subscriptions_are_checked_and_only_readers_are_pushed,
     insecure_endpoints_are_refused_by_default,
