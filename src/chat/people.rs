@@ -194,6 +194,7 @@ impl Chat {
                 role,
             });
         }
+        let extras = self.store.export_extras(&user.id).await?;
         Ok(AccountExport {
             exported_at: crate::store::timestamp(chrono::Utc::now()),
             user: profile.user,
@@ -202,6 +203,10 @@ impl Chat {
             created_at: profile.created_at,
             memberships,
             sessions: self.sessions_of(user, current).await?,
+            reactions: extras.reactions,
+            read_state: extras.read_state,
+            files: extras.files,
+            push_subscriptions: extras.push_subscriptions,
             messages: Vec::new(),
         })
     }

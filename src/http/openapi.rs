@@ -69,7 +69,7 @@ use crate::state::AppState;
         protocol::SearchHit, protocol::SearchResults,
         protocol::UpdateProfileRequest, protocol::UserProfile, protocol::PasswordChange,
         protocol::ClaimRequest, protocol::DeleteAccountRequest, protocol::SessionView,
-        protocol::ExportMembership, protocol::AccountExport, protocol::ServerConfig,
+        protocol::ExportMembership, protocol::ExportReaction, protocol::ExportReadState, protocol::ExportFile, protocol::ExportPushSubscription, protocol::AccountExport, protocol::ServerConfig,
         protocol::PinPolicy, protocol::ThreadSummary, protocol::Reaction,
         protocol::MentionEveryone, protocol::NotificationLevel, protocol::ReadRequest,
         protocol::UnreadEntry, protocol::NotificationsRequest, protocol::PushKey,

@@ -88,6 +88,51 @@ pub struct ExportMembership {
     pub role: Role,
 }
 
+/// A reaction the person gave, in the export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct ExportReaction {
+    pub room_id: String,
+    pub message_id: String,
+    pub emoji: String,
+}
+
+/// The person's read marker and notification level in a room, in the export (`notifications`
+/// null: the room kind's default).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct ExportReadState {
+    pub room_id: String,
+    pub last_read_seq: u64,
+    pub notifications: Option<String>,
+}
+
+/// A file the person uploaded, in the export (`message_id` null: attached to nothing yet).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct ExportFile {
+    pub id: String,
+    pub name: String,
+    pub size: u64,
+    pub content_type: String,
+    pub room_id: Option<String>,
+    pub message_id: Option<String>,
+    pub created_at: String,
+}
+
+/// A browser that gets the person's Web Push notifications, in the export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
+pub struct ExportPushSubscription {
+    pub endpoint: String,
+    pub created_at: String,
+}
+
+/// What the export holds besides the profile, rooms, sessions and messages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportExtras {
+    pub reactions: Vec<ExportReaction>,
+    pub read_state: Vec<ExportReadState>,
+    pub files: Vec<ExportFile>,
+    pub push_subscriptions: Vec<ExportPushSubscription>,
+}
+
 /// `GET /api/me/export`: everything the server holds about the person (no password hash, no
 /// token hashes). Streamed: `messages` last, every live message they wrote, oldest first.
 #[derive(Debug, Clone, Serialize, Deserialize, TS, utoipa::ToSchema)]
@@ -99,6 +144,13 @@ pub struct AccountExport {
     pub created_at: String,
     pub memberships: Vec<ExportMembership>,
     pub sessions: Vec<SessionView>,
+    /// The reactions the person gave to live messages.
+    pub reactions: Vec<ExportReaction>,
+    /// Read markers and notification levels, per room.
+    pub read_state: Vec<ExportReadState>,
+    /// The files the person uploaded (the metadata; each `id`'s bytes are at `/api/files/{id}`).
+    pub files: Vec<ExportFile>,
+    pub push_subscriptions: Vec<ExportPushSubscription>,
     pub messages: Vec<Message>,
 }
 

@@ -13,7 +13,10 @@ use super::rooms::lock_room;
 use super::rows::{self, message_columns, user_columns};
 use super::{now, StoredEvent};
 use crate::error::{Error, Result};
-use crate::protocol::{EventKind, Message, User};
+use crate::protocol::{
+    EventKind, ExportExtras, ExportFile, ExportPushSubscription, ExportReaction, ExportReadState,
+    Message, User,
+};
 
 /// What the profile page shows besides the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +94,9 @@ pub trait PeopleStore: Send + Sync + 'static {
     async fn touch_session(&self, token_hash: &str, at: &str, since: &str) -> Result<()>;
     /// The rooms the person is a member of.
     async fn member_room_ids(&self, user_id: &str) -> Result<Vec<String>>;
+    /// The rest of the person's export: reactions on live messages, read state, uploads and
+    /// push subscriptions.
+    async fn export_extras(&self, user_id: &str) -> Result<ExportExtras>;
     /// Up to `limit` live messages the person wrote with an id after `after`, in id order.
     async fn messages_by(&self, user_id: &str, after: &str, limit: u32) -> Result<Vec<Message>>;
     /// `UserNotFound` for an unknown or ended account.
@@ -312,6 +318,69 @@ impl<B: Backend> PeopleStore for B {
         );
         let mut conn = self.read().await?;
         dialect::fetch_all(&mut *conn, &sql, &[Arg::Text(user_id)], |row| row.text(0)).await
+    }
+
+    async fn export_extras(&self, user_id: &str) -> Result<ExportExtras> {
+        let args = [Arg::Text(user_id)];
+        let mut conn = self.read().await?;
+        let sql = sql!(
+            "SELECT x.room_id, x.message_id, x.emoji FROM reactions x \
+             JOIN messages m ON m.id = x.message_id \
+             WHERE x.user_id = $1 AND m.deleted = " FALSE " ORDER BY x.room_id, x.seq"
+        );
+        let reactions = dialect::fetch_all(&mut *conn, &sql, &args, |row| {
+            Ok(ExportReaction {
+                room_id: row.text(0)?,
+                message_id: row.text(1)?,
+                emoji: row.text(2)?,
+            })
+        })
+        .await?;
+        let sql = sql!(
+            "SELECT room_id, last_read_seq, notifications FROM read_state \
+             WHERE user_id = $1 ORDER BY room_id"
+        );
+        let read_state = dialect::fetch_all(&mut *conn, &sql, &args, |row| {
+            Ok(ExportReadState {
+                room_id: row.text(0)?,
+                last_read_seq: row.int(1)? as u64,
+                notifications: row.opt_text(2)?,
+            })
+        })
+        .await?;
+        let sql = sql!(
+            "SELECT id, name, size, content_type, room_id, message_id, created_at FROM files \
+             WHERE owner_id = $1 ORDER BY created_at, id"
+        );
+        let files = dialect::fetch_all(&mut *conn, &sql, &args, |row| {
+            Ok(ExportFile {
+                id: row.text(0)?,
+                name: row.text(1)?,
+                size: row.int(2)? as u64,
+                content_type: row.text(3)?,
+                room_id: row.opt_text(4)?,
+                message_id: row.opt_text(5)?,
+                created_at: row.text(6)?,
+            })
+        })
+        .await?;
+        let sql = sql!(
+            "SELECT endpoint, created_at FROM push_subscriptions WHERE user_id = $1 \
+             ORDER BY created_at, endpoint"
+        );
+        let push_subscriptions = dialect::fetch_all(&mut *conn, &sql, &args, |row| {
+            Ok(ExportPushSubscription {
+                endpoint: row.text(0)?,
+                created_at: row.text(1)?,
+            })
+        })
+        .await?;
+        Ok(ExportExtras {
+            reactions,
+            read_state,
+            files,
+            push_subscriptions,
+        })
     }
 
     async fn messages_by(&self, user_id: &str, after: &str, limit: u32) -> Result<Vec<Message>> {

@@ -68,8 +68,52 @@ async fn the_export_holds_the_account_its_rooms_sessions_and_messages(store: Sto
     // Someone else's message is not theirs to export.
     let (_, other) = app.guest("bystander").await;
     send(&app, &other, &room.id, "o1", "not yours").await;
+    // What they did to others' messages and their settings are theirs: a reaction, a level.
+    let (status, theirs) = app
+        .post(
+            &format!("/api/rooms/{}/messages", room.id),
+            Some(&other),
+            json!({"client_id": "o2", "body": "react to me"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{theirs}");
+    let theirs = theirs["id"].as_str().unwrap().to_string();
+    let react = format!(
+        "/api/rooms/{}/messages/{theirs}/reactions/%F0%9F%91%8D",
+        room.id
+    );
+    assert_eq!(app.put(&react, Some(&token)).await.0, 204);
+    let (status, body) = palaver_client::rest::call(
+        &app.http,
+        reqwest::Method::PUT,
+        &app.url(&format!("/api/rooms/{}/notifications", room.id)),
+        Some(&token),
+        Some(&json!({"level": "all"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 204, "{body}");
+    let file = crate::files::uploaded(&app, &token, "notes.txt", b"my notes".to_vec()).await;
 
     let (text, export) = export(&app, &token).await;
+    assert_eq!(
+        export["reactions"],
+        json!([{"room_id": room.id, "message_id": theirs, "emoji": "\u{1F44D}"}])
+    );
+    let levels = export["read_state"].as_array().unwrap();
+    assert!(
+        levels
+            .iter()
+            .any(|r| r["room_id"] == room.id.as_str() && r["notifications"] == "all"),
+        "{levels:?}"
+    );
+    let files = export["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(
+        (&files[0]["id"], &files[0]["name"], &files[0]["size"]),
+        (&file["id"], &json!("notes.txt"), &json!(8))
+    );
+    assert_eq!(export["push_subscriptions"], json!([]));
     assert_eq!(export["user"]["id"], id.as_str());
     assert_eq!(
         (export["bio"].as_str(), export["timezone"].as_str()),

@@ -65,7 +65,7 @@ fn png_declaring(w: u32, h: u32) -> Vec<u8> {
 }
 
 /// Uploads `bytes` as `name`: (status, body).
-async fn upload(app: &TestApp, token: &str, name: &str, bytes: Vec<u8>) -> (u16, Value) {
+pub async fn upload(app: &TestApp, token: &str, name: &str, bytes: Vec<u8>) -> (u16, Value) {
     let part = reqwest::multipart::Part::bytes(bytes)
         .file_name(name.to_string())
         .mime_str("application/octet-stream")
@@ -84,7 +84,7 @@ async fn upload(app: &TestApp, token: &str, name: &str, bytes: Vec<u8>) -> (u16,
     (status, body)
 }
 
-async fn uploaded(app: &TestApp, token: &str, name: &str, bytes: Vec<u8>) -> Value {
+pub async fn uploaded(app: &TestApp, token: &str, name: &str, bytes: Vec<u8>) -> Value {
     let (status, file) = upload(app, token, name, bytes).await;
     assert_eq!(status, 201, "{file}");
     file

@@ -317,7 +317,27 @@ current: boolean, };
 
 export type ExportMembership = { room_id: string, room_name: string, kind: RoomKind, role: Role, };
 
-export type AccountExport = { exported_at: string, user: User, bio: string, timezone: string | null, created_at: string, memberships: Array<ExportMembership>, sessions: Array<SessionView>, messages: Array<Message>, };
+export type ExportReaction = { room_id: string, message_id: string, emoji: string, };
+
+export type ExportReadState = { room_id: string, last_read_seq: number, notifications: string | null, };
+
+export type ExportFile = { id: string, name: string, size: number, content_type: string, room_id: string | null, message_id: string | null, created_at: string, };
+
+export type ExportPushSubscription = { endpoint: string, created_at: string, };
+
+export type AccountExport = { exported_at: string, user: User, bio: string, timezone: string | null, created_at: string, memberships: Array<ExportMembership>, sessions: Array<SessionView>, 
+/**
+ * The reactions the person gave to live messages.
+ */
+reactions: Array<ExportReaction>, 
+/**
+ * Read markers and notification levels, per room.
+ */
+read_state: Array<ExportReadState>, 
+/**
+ * The files the person uploaded (the metadata; each `id`'s bytes are at `/api/files/{id}`).
+ */
+files: Array<ExportFile>, push_subscriptions: Array<ExportPushSubscription>, messages: Array<Message>, };
 
 export type ServerConfig = { allow_guests: boolean, 
 /**
