@@ -19,3 +19,4 @@ mod moderation;
 mod nginx;
 mod reactions;
 mod sessions;
+mod unread;
