@@ -9,8 +9,8 @@
  */
 import { Api, ApiError } from "./api";
 import { Connection, type ConnectionSink, type SendExtra, type SocketLike } from "./connection";
-import { browserTimeZone, inviteCodeFromPath, roomTitle } from "./names";
-import { friendlyError, mergeShared, removalText } from "./texts";
+import { browserTimeZone, displayName, inviteCodeFromPath, roomTitle } from "./names";
+import { friendlyError, mergeShared, removalText, roomDeletedText } from "./texts";
 import { MAX_BODY_CHARS, type FileInfo, type Message, type RemovalReason, type Room, type RoomEvent as Event, type User } from "./protocol";
 import {
   applyEvent,
@@ -452,9 +452,9 @@ const sink: ConnectionSink = {
     if (user.id === get().me?.id) return;
     updateView(roomId, (v) => ({ ...v, typing: { ...v.typing, [user.id]: { user, until: Date.now() + 4000 } } }));
   },
-  roomList: (change, room) => {
+  roomList: (change, room, by) => {
     if (change === "deleted") {
-      removeRoomLocally(room.id);
+      onRoomDeleted(room.id, by);
       return;
     }
     set((s) => ({ rooms: { ...s.rooms, [room.id]: mergeShared(s.rooms[room.id], room) } }));
@@ -518,10 +518,26 @@ function onDelivered(clientId: string, message: Message): void {
   saveOutbox();
 }
 
+/**
+ * A room is gone. Its members (it was in their list) are told who deleted it, once: the
+ * `room.deleted` event and the `room_list` frame both say it, whichever comes first (the room is
+ * forgotten then, so the other finds nothing). The person who deleted it is not told.
+ */
+function onRoomDeleted(roomId: string, by: User | undefined): void {
+  const { rooms, joined, me } = get();
+  const room = rooms[roomId];
+  const listed = joined.includes(roomId);
+  removeRoomLocally(roomId);
+  if (!room || !listed || (by && by.id === me?.id)) return;
+  const text = roomDeletedText(roomTitle(room, me), by && displayName(by));
+  toast(text, 10_000);
+  set({ announcement: text });
+}
+
 function onEvent(event: Event): void {
   const state = get();
   if (event.kind === "room.deleted") {
-    removeRoomLocally(event.room_id);
+    onRoomDeleted(event.room_id, event.by);
     return;
   }
   if (event.kind === "room.updated") {

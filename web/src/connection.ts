@@ -51,7 +51,8 @@ export interface ConnectionSink {
   error(code: string, message: string): void;
   presence(roomId: string, joined: User[], left: User[]): void;
   typing(roomId: string, user: User): void;
-  roomList(change: RoomListChange, room: Room): void;
+  /** `by`: who made the change, when the server says (a deletion). */
+  roomList(change: RoomListChange, room: Room, by?: User): void;
   /** This person may no longer read the room (kicked, banned, left elsewhere, deleted). */
   removed(roomId: string, reason: RemovalReason): void;
   /** A message of a room this person moderates was reported. */
@@ -458,7 +459,7 @@ export class Connection {
         if (this.rooms.has(frame.room_id)) this.sink.typing(frame.room_id, frame.user);
         break;
       case "room_list":
-        this.sink.roomList(frame.change, frame.room);
+        this.sink.roomList(frame.change, frame.room, frame.by);
         break;
       case "removed": {
         // Nothing more of that room comes: forget it here too, so nothing refetches it.
