@@ -33,3 +33,44 @@ test("a deleted room says who deleted it to the members who had it", async ({ br
   await bob.close();
   await carol.close();
 });
+
+test("deleting your own message offers Undo; the delete is sent only when the toast goes", async ({ browser, server }) => {
+  const alice = await Person.open(browser, server, "alice");
+  const bob = await Person.open(browser, server, "bob");
+  await alice.signInAsGuest();
+  await bob.signInAsGuest();
+  const room = uniqueName("Undo ");
+  await alice.createRoom(room);
+  await bob.openRoom(room);
+  const deletes: string[] = [];
+  alice.page.on("request", (r) => {
+    if (r.method() === "DELETE" && r.url().includes("/messages/")) deletes.push(r.url());
+  });
+  await alice.send("keep me after all");
+  await alice.send("really delete me");
+  await expect(bob.message("really delete me")).toBeVisible();
+
+  // Delete, then think better of it: the message is back and nothing reached the server.
+  await alice.message("keep me after all").hover();
+  await alice.message("keep me after all").getByRole("button", { name: "Delete" }).click();
+  await expect(alice.message("keep me after all")).toHaveCount(0);
+  const toast = alice.toast("Message deleted");
+  await expect(toast).toBeVisible();
+  await toast.getByRole("button", { name: "Undo" }).click();
+  await expect(alice.message("keep me after all")).toBeVisible();
+  await expect(toast).toHaveCount(0);
+  expect(deletes).toEqual([]);
+
+  // Delete and close the toast: that sends it, and it is gone for everyone.
+  await alice.message("really delete me").hover();
+  await alice.message("really delete me").getByRole("button", { name: "Delete" }).click();
+  await expect(alice.message("really delete me")).toHaveCount(0);
+  await expect(bob.message("really delete me")).toBeVisible();
+  await alice.toast("Message deleted").getByRole("button", { name: "Dismiss" }).click();
+  await expect(bob.message("really delete me")).toHaveCount(0);
+  expect(deletes).toHaveLength(1);
+  await expect(bob.message("keep me after all")).toBeVisible();
+  await expect.poll(() => bob.bodies()).toEqual(await bob.serverBodies(room));
+  await alice.close();
+  await bob.close();
+});

@@ -26,7 +26,7 @@ import {
 } from "./roomState";
 import { chime } from "./sound";
 import { keys, readJson, readString, writeJson, writeString } from "./storage";
-import { initialState, useChat, type AppDialog, type ThemeChoice } from "./store";
+import { initialState, useChat, type AppDialog, type ThemeChoice, type Toast } from "./store";
 import { Tabs, type TabMessage } from "./tabs";
 // ---- issue #10: threads, reactions, pins, unread, notifications (their own modules) ----
 import { onThreadDelivered, onThreadEvent } from "./threads";
@@ -63,14 +63,27 @@ function updateView(roomId: string, change: (view: RoomView) => RoomView): void 
   });
 }
 
-export function toast(text: string, ms = 5000): void {
+/** toast id → what closing it early (×) does besides hiding it. */
+const onToastDismissed = new Map<number, () => void>();
+
+/** Show a toast for `ms`; returns its id. `action` is one button on it ("Undo"). */
+export function toast(text: string, ms = 5000, action?: Toast["action"]): number {
   const id = ++toastSeq;
-  set((s) => ({ toasts: [...s.toasts.slice(-3), { id, text }] }));
-  setTimeout(() => set((s) => ({ toasts: s.toasts.filter((t) => t.id !== id) })), ms);
+  set((s) => ({ toasts: [...s.toasts.slice(-3), { id, text, ...(action ? { action } : {}) }] }));
+  setTimeout(() => hideToast(id), ms);
+  return id;
 }
 
-export function dismissToast(id: number): void {
+function hideToast(id: number): void {
+  onToastDismissed.delete(id);
   set((s) => ({ toasts: s.toasts.filter((t) => t.id !== id) }));
+}
+
+/** The person closed a toast. */
+export function dismissToast(id: number): void {
+  const then = onToastDismissed.get(id);
+  hideToast(id);
+  then?.();
 }
 
 export function describe(err: unknown): string {
@@ -748,8 +761,55 @@ export async function deleteMessage(roomId: string, messageId: string): Promise<
     await api.deleteMessage(roomId, messageId);
   } catch (err) {
     updateView(roomId, (v) => clearOptimistic(v, messageId, "hidden"));
+    // Gone already (deleted by a moderator meanwhile): what the person wanted.
+    if (err instanceof ApiError && err.code === "message_not_found") return;
     toast(`Couldn't delete: ${describe(err)}`);
   }
+}
+
+/** How long one's own deleted message can be taken back (#15). */
+export const UNDO_DELETE_MS = 5000;
+const undoableDeletes = new Map<string, { roomId: string; timer: ReturnType<typeof setTimeout>; toastId: number }>();
+
+/**
+ * Delete one's own message with a moment to take it back: it is hidden at once and a toast offers
+ * "Undo"; the delete is sent only when the toast goes (or is closed). The server stays the truth:
+ * until then the message exists for everyone, and an undo just shows it again — nothing is
+ * re-created. A page closed meanwhile sends the delete on its way out.
+ */
+export function deleteOwnMessage(roomId: string, messageId: string): void {
+  if (undoableDeletes.has(messageId)) return;
+  updateView(roomId, (v) => setOptimistic(v, messageId, { hidden: true }));
+  const toastId = toast("Message deleted", UNDO_DELETE_MS, { label: "Undo", run: () => undoDelete(messageId) });
+  onToastDismissed.set(toastId, () => commitDelete(messageId));
+  const timer = setTimeout(() => commitDelete(messageId), UNDO_DELETE_MS);
+  undoableDeletes.set(messageId, { roomId, timer, toastId });
+  set({ announcement: "Message deleted. Undo is in the notification." });
+}
+
+function commitDelete(messageId: string): void {
+  const pending = undoableDeletes.get(messageId);
+  if (!pending) return;
+  undoableDeletes.delete(messageId);
+  clearTimeout(pending.timer);
+  hideToast(pending.toastId);
+  void deleteMessage(pending.roomId, messageId);
+}
+
+export function undoDelete(messageId: string): void {
+  const pending = undoableDeletes.get(messageId);
+  if (!pending) return;
+  undoableDeletes.delete(messageId);
+  clearTimeout(pending.timer);
+  hideToast(pending.toastId);
+  updateView(pending.roomId, (v) => clearOptimistic(v, messageId, "hidden"));
+  set({ announcement: "Message restored" });
+}
+
+if (typeof window !== "undefined") {
+  window.addEventListener("pagehide", () => {
+    for (const messageId of [...undoableDeletes.keys()]) commitDelete(messageId);
+  });
 }
 
 /** Move a message right after `after` (null: to the top); shown at once, confirmed by the event. */

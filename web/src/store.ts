@@ -9,7 +9,8 @@ import type { OutboxEntry, RoomView, ThreadView } from "./roomState";
 
 export type ThemeChoice = "system" | "light" | "dark";
 
-export type Toast = { id: number; text: string };
+/** A passing message; `action` is one button on it (e.g. "Undo", #15). */
+export type Toast = { id: number; text: string; action?: { label: string; run: () => void } };
 
 /** The one app-level dialog open at a time (dialogs of a room or a message live with them). */
 export type AppDialog = "createRoom" | "newDm" | "settings" | "welcome" | null;

@@ -2,7 +2,7 @@ import { useSortable } from "@dnd-kit/sortable";
 import { DownIcon, FlagIcon, GripIcon, PencilIcon, TrashIcon, UpIcon } from "./icons";
 import { CSS } from "@dnd-kit/utilities";
 import { memo, useEffect, useState } from "react";
-import { deleteMessage, discardSend, editMessage, retrySend } from "../chat";
+import { deleteMessage, deleteOwnMessage, discardSend, editMessage, retrySend } from "../chat";
 import { displayName } from "../names";
 import { openProfile } from "../people";
 import type { Message, User } from "../protocol";
@@ -66,7 +66,9 @@ export const MessageItem = memo(function MessageItem(props: Props) {
   }
 
   function remove() {
-    if (mine) void deleteMessage(roomId, m.id);
+    // One's own message goes at once, with a few seconds to undo (#15); someone else's is
+    // confirmed first.
+    if (mine) deleteOwnMessage(roomId, m.id);
     else setConfirmDelete(true);
   }
 

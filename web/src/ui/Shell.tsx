@@ -61,6 +61,11 @@ export function Shell() {
         {toasts.map((t) => (
           <div key={t.id} className="toast">
             <span>{t.text}</span>
+            {t.action && (
+              <button className="btn small toast-action" onClick={t.action.run}>
+                {t.action.label}
+              </button>
+            )}
             <button className="icon-btn" aria-label="Dismiss" onClick={() => dismissToast(t.id)}>
               ×
             </button>
