@@ -607,7 +607,7 @@ export async function selectRoom(roomId: string): Promise<void> {
   set({
     activeRoomId: roomId,
     drawerOpen: false,
-    ...(switching ? { thread: null, pinsOpen: false, threads: {} } : {}),
+    ...(switching ? { thread: null, pinsOpen: false, threads: {}, rearranging: null } : {}),
   });
   if (switching) captureDivider(roomId);
   conn?.setFocus(roomId);
@@ -860,6 +860,11 @@ export function clearComposerError(roomId: string): void {
 
 export function openDialog(dialog: AppDialog): void {
   set({ dialog, drawerOpen: false });
+}
+
+/** #15: show (a room id) or hide (null) the drag handles on a touch screen. */
+export function setRearranging(roomId: string | null): void {
+  set({ rearranging: roomId });
 }
 
 export function setDrawer(open: boolean): void {

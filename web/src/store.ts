@@ -65,6 +65,9 @@ export type ChatState = {
   notifyPrompt: boolean;
   /** A message whose editor should open (ArrowUp in an empty composer). */
   editRequest: string | null;
+  // ---- issue #15 ----
+  /** The room whose messages show drag handles on a touch screen (its "Rearrange" mode). */
+  rearranging: string | null;
 };
 
 export const initialState: ChatState = {
@@ -97,6 +100,7 @@ export const initialState: ChatState = {
   notifyLevels: {},
   notifyPrompt: false,
   editRequest: null,
+  rearranging: null,
 };
 
 export const useChat = create<ChatState>(() => ({ ...initialState }));
