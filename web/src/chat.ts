@@ -427,6 +427,7 @@ export function removeRoomLocally(roomId: string, keepListed = false): void {
 
 const sink: ConnectionSink = {
   state: (connection) => set({ connection }),
+  retryAt: (reconnectAt) => set({ reconnectAt }),
   hello: (user) => {
     // Another tab signed in as someone else (the cookie is shared): follow it.
     if (get().me && user.id !== get().me?.id) setTimeout(() => void checkSession(), 0);
@@ -860,6 +861,11 @@ export function clearComposerError(roomId: string): void {
 
 export function openDialog(dialog: AppDialog): void {
   set({ dialog, drawerOpen: false });
+}
+
+/** "Retry now" (#15): try the server again without waiting for the next attempt. */
+export function retryNow(): void {
+  conn?.nudge();
 }
 
 /** #15: show (a room id) or hide (null) the drag handles on a touch screen. */

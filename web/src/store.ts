@@ -68,6 +68,8 @@ export type ChatState = {
   // ---- issue #15 ----
   /** The room whose messages show drag handles on a touch screen (its "Rearrange" mode). */
   rearranging: string | null;
+  /** When the connection tries the server again (ms since the epoch), or null. */
+  reconnectAt: number | null;
 };
 
 export const initialState: ChatState = {
@@ -101,6 +103,7 @@ export const initialState: ChatState = {
   notifyPrompt: false,
   editRequest: null,
   rearranging: null,
+  reconnectAt: null,
 };
 
 export const useChat = create<ChatState>(() => ({ ...initialState }));
