@@ -74,3 +74,26 @@ test("deleting your own message offers Undo; the delete is sent only when the to
   await alice.close();
   await bob.close();
 });
+
+test("a message someone moves says who moved it, for a moment", async ({ browser, server }) => {
+  const alice = await Person.open(browser, server, "alice");
+  const bob = await Person.open(browser, server, "bob");
+  await alice.signInAsGuest();
+  await bob.signInAsGuest();
+  const room = uniqueName("Moves ");
+  await alice.createRoom(room);
+  await bob.openRoom(room);
+  await alice.send("first");
+  await alice.send("second");
+  await expect(bob.message("second")).toHaveAttribute("data-state", "sent");
+
+  await bob.message("second").hover();
+  await bob.message("second").getByRole("button", { name: "Move up" }).click();
+  await expect.poll(() => alice.bodies()).toEqual(["second", "first"]);
+  await expect(alice.message("second").getByTestId("moved-note")).toHaveText(`Moved by ${bob.name}`);
+  await expect(alice.message("first").getByTestId("moved-note")).toHaveCount(0);
+  // The one who moved it knows.
+  await expect(bob.message("second").getByTestId("moved-note")).toHaveCount(0);
+  await alice.close();
+  await bob.close();
+});

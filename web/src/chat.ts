@@ -18,6 +18,7 @@ import {
   emptyView,
   loadLatest,
   prependOlder,
+  previousId,
   setOptimistic,
   sortedMessages,
   upsertMessage,
@@ -557,7 +558,12 @@ function onEvent(event: Event): void {
   if (event.kind === "room.updated") {
     set((s) => ({ rooms: { ...s.rooms, [event.room.id]: mergeShared(s.rooms[event.room.id], event.room) } }));
   }
+  const placeBefore = event.kind === "message.moved" ? previousId(state.views[event.room_id], event.message_id) : undefined;
   updateView(event.room_id, (v) => applyEvent(v, event));
+  if (event.kind === "message.moved" && event.by && event.by.id !== state.me?.id) {
+    const after = previousId(get().views[event.room_id], event.message_id);
+    if (placeBefore !== undefined && after !== placeBefore) noteMoved(event.room_id, event.message_id, displayName(event.by));
+  }
   onThreadEvent(event);
   onUnreadEvent(event, state.activeRoomId === event.room_id && isVisible());
   if (event.kind.startsWith("member.")) refreshMembersSoon(event.room_id);
@@ -585,6 +591,23 @@ function onEvent(event: Event): void {
     if (looking) markRead(event.room_id);
     if (!isVisible() && state.sound) chime();
   }
+}
+
+/** How long "moved by alice" shows beside a message someone else moved (#15). */
+const MOVED_NOTE_MS = 6000;
+
+/** Someone else moved a message: say who, beside it, for a moment (and to screen readers). */
+function noteMoved(roomId: string, messageId: string, by: string): void {
+  set((s) => ({ movedBy: { ...s.movedBy, [messageId]: by } }));
+  if (get().activeRoomId === roomId) set({ announcement: `${by} moved a message` });
+  setTimeout(() => {
+    set((s) => {
+      if (s.movedBy[messageId] !== by) return s;
+      const movedBy = { ...s.movedBy };
+      delete movedBy[messageId];
+      return { movedBy };
+    });
+  }, MOVED_NOTE_MS);
 }
 
 // ---- actions --------------------------------------------------------------------------------

@@ -68,6 +68,8 @@ export type ChatState = {
   // ---- issue #15 ----
   /** The room whose messages show drag handles on a touch screen (its "Rearrange" mode). */
   rearranging: string | null;
+  /** message id → who just moved it (someone else), shown beside it for a few seconds. */
+  movedBy: Record<string, string>;
   /** When the connection tries the server again (ms since the epoch), or null. */
   reconnectAt: number | null;
 };
@@ -104,6 +106,7 @@ export const initialState: ChatState = {
   editRequest: null,
   rearranging: null,
   reconnectAt: null,
+  movedBy: {},
 };
 
 export const useChat = create<ChatState>(() => ({ ...initialState }));

@@ -49,6 +49,7 @@ export const MessageItem = memo(function MessageItem(props: Props) {
   const touch = useTouchUi();
   const rearranging = useChat((s) => s.rearranging === roomId);
   const [sheet, setSheet] = useState(false);
+  const movedBy = useChat((s) => s.movedBy[m.id]);
   const longPress = useLongPress(() => setSheet(true), touch && !editing && !rearranging);
   const action = actionText(m.body);
   const author = displayName(m.author);
@@ -93,7 +94,7 @@ export const MessageItem = memo(function MessageItem(props: Props) {
   return (
     <li
       ref={setNodeRef}
-      className={`msg${grouped && !action && !x.reply_to ? " grouped" : ""}${mine ? " mine" : ""}${isDragging ? " dragging" : ""}${action ? " action" : ""}${mentioned ? " mentioned" : ""}${x.pinned ? " pinned" : ""}`}
+      className={`msg${grouped && !action && !x.reply_to ? " grouped" : ""}${mine ? " mine" : ""}${isDragging ? " dragging" : ""}${action ? " action" : ""}${mentioned ? " mentioned" : ""}${x.pinned ? " pinned" : ""}${movedBy ? " moved" : ""}`}
       style={{ transform: CSS.Translate.toString(transform), transition }}
       data-testid="message"
       data-id={m.id}
@@ -201,6 +202,11 @@ export const MessageItem = memo(function MessageItem(props: Props) {
               </span>
             )}
           </div>
+        )}
+        {movedBy && (
+          <p className="moved-note" data-testid="moved-note">
+            Moved by {movedBy}
+          </p>
         )}
         {/* Files (#12) */}
         {!editing && m.attachments && <Attachments files={m.attachments} />}
