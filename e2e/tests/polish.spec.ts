@@ -97,3 +97,74 @@ test("a message someone moves says who moved it, for a moment", async ({ browser
   await alice.close();
   await bob.close();
 });
+
+test.describe("small things", () => {
+  test("one hover toolbar at a time, even with keyboard focus on another message", async ({ browser, server }) => {
+    const alice = await Person.open(browser, server, "alice", { viewport: { width: 1280, height: 800 } });
+    await alice.signInAsGuest();
+    await alice.createRoom(uniqueName("Bars "));
+    await alice.send("focused by keyboard");
+    await alice.send("under the mouse");
+    await expect(alice.message("under the mouse")).toHaveAttribute("data-state", "sent");
+    await alice.message("focused by keyboard").focus();
+    await alice.message("under the mouse").hover();
+    const visibleBars = () =>
+      alice.page.locator(".msg-actions").evaluateAll((bars) => bars.filter((b) => getComputedStyle(b).opacity !== "0").length);
+    await expect.poll(visibleBars).toBe(1);
+    await expect.poll(() =>
+      alice.message("under the mouse").locator(".msg-actions").evaluate((b) => getComputedStyle(b).opacity),
+    ).toBe("1");
+    await alice.close();
+  });
+
+  test("an empty room says so once", async ({ browser, server }) => {
+    const alice = await Person.open(browser, server, "alice");
+    await alice.signInAsGuest();
+    await alice.createRoom(uniqueName("Empty "));
+    await expect(alice.page.getByText("No messages yet. Say hello!")).toBeVisible();
+    await expect(alice.page.getByText("This is the beginning of the room.")).toHaveCount(0);
+    await alice.send("hello");
+    await expect(alice.page.getByText("This is the beginning of the room.")).toBeVisible();
+    await expect(alice.page.getByText("No messages yet. Say hello!")).toHaveCount(0);
+    await alice.close();
+  });
+
+  const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true };
+
+  test("on a phone no message has an empty toolbar", async ({ browser, server }) => {
+    const phone = await Person.open(browser, server, "phone", PHONE);
+    await phone.signInAsGuest();
+    await phone.createRoom(uniqueName("Bare "));
+    await phone.send("nothing to hover here");
+    const msg = phone.message("nothing to hover here");
+    await expect(msg).toHaveAttribute("data-state", "sent");
+    // On a touch screen the actions live in the long-press sheet: no toolbar, not even an empty one.
+    await expect(msg.locator(".msg-actions")).toHaveCount(0);
+    await phone.close();
+  });
+
+  test("on a phone the exact time of a message is one long press away", async ({ browser, server }) => {
+    const phone = await Person.open(browser, server, "phone", PHONE);
+    await phone.signInAsGuest();
+    await phone.createRoom(uniqueName("Times "));
+    await phone.send("what time was this?");
+    const msg = phone.message("what time was this?");
+    await expect(msg).toHaveAttribute("data-state", "sent");
+    const exact = await msg.locator("time").first().getAttribute("title");
+    expect(exact).toBeTruthy();
+    await phone.longPress(msg.getByTestId("body"));
+    await expect(phone.page.getByTestId("sheet-time")).toContainText(exact ?? "");
+    await phone.close();
+  });
+
+  test("on a phone the closed drawer casts no shadow at the left edge", async ({ browser, server }) => {
+    const phone = await Person.open(browser, server, "phone", PHONE);
+    await phone.signInAsGuest();
+    const drawer = phone.page.getByRole("navigation", { name: "Rooms" });
+    await expect(drawer).not.toBeInViewport();
+    await expect.poll(() => drawer.evaluate((e) => getComputedStyle(e).boxShadow)).toBe("none");
+    await phone.page.getByRole("button", { name: "Open rooms" }).click();
+    await expect.poll(() => drawer.evaluate((e) => getComputedStyle(e).boxShadow)).not.toBe("none");
+    await phone.close();
+  });
+});

@@ -250,9 +250,10 @@ export function MessageList({ roomId, moderator, canPin = moderator }: { roomId:
       <div className="messages" ref={scrollRef} onScroll={onScroll} data-testid="messages">
         <div className="messages-spacer" aria-hidden="true" />
         {view.loadingOlder && <div className="loading-older">Loading earlier messages…</div>}
+        {/* #15: one line for an empty room, not two with a gap between them. */}
         {!view.hasMore && hiddenAbove === 0 && (
-          <div className="room-start">
-            <p className="muted">This is the beginning of the room.</p>
+          <div className="room-start" data-testid="room-start">
+            <p className="muted">{items.length === 0 ? "No messages yet. Say hello!" : "This is the beginning of the room."}</p>
           </div>
         )}
         <DndContext
@@ -306,7 +307,6 @@ export function MessageList({ roomId, moderator, canPin = moderator }: { roomId:
             </ol>
           </SortableContext>
         </DndContext>
-        {items.length === 0 && <p className="empty-room muted">No messages yet. Say hello!</p>}
       </div>
       {unseen > 0 && (
         <button
