@@ -25,6 +25,7 @@ import {
   type OutboxEntry,
   type RoomView,
 } from "./roomState";
+import { forgetOfflineData, isControlled, registerServiceWorker } from "./offline";
 import { chime } from "./sound";
 import { keys, readJson, readString, writeJson, writeString } from "./storage";
 import { initialState, useChat, type AppDialog, type ThemeChoice, type Toast } from "./store";
@@ -171,6 +172,7 @@ export async function init(): Promise<void> {
   applyTheme(theme);
   tabs = new Tabs(onTabMessage);
   listenToServiceWorker();
+  registerServiceWorker(() => void keepOfflineCopy());
   window.addEventListener("online", () => conn?.nudge());
   document.addEventListener("visibilitychange", () => {
     if (isVisible()) {
@@ -180,6 +182,23 @@ export async function init(): Promise<void> {
     }
   });
   await checkSession();
+}
+
+/**
+ * The service worker has just taken control (#15): ask again for what the screen shows — the
+ * person, their rooms, each followed room's newest page — so the worker keeps a copy and the app
+ * opens with it when there is no network. The answers are not used here.
+ */
+async function keepOfflineCopy(): Promise<void> {
+  const { me, joined } = get();
+  if (!me) return;
+  await Promise.allSettled([
+    api.me(),
+    api.config(),
+    api.rooms(),
+    api.unread(),
+    ...joined.flatMap((id) => [api.room(id), api.messages(id, { limit: 50 })]),
+  ]);
 }
 
 let sessionRetries = 0;
@@ -211,6 +230,9 @@ export async function signIn(mode: "guest" | "login" | "register", username: str
         ? await api.login(username, password)
         : await api.register(username, password);
   await startSession(res.user);
+  // #15: who is signed in came with the sign-in answer; ask once more for the service worker to
+  // keep it, so the app opens offline as this person.
+  if (isControlled()) void api.me().catch(() => undefined);
   if ("first_admin" in res && res.first_admin === true) set({ dialog: "welcome" });
   tabs?.post({ type: "signin" });
 }
@@ -226,6 +248,7 @@ export async function signOut(): Promise<void> {
 }
 
 export function endSession(): void {
+  forgetOfflineData();
   conn?.stop();
   conn = null;
   const { theme, sound, config, inviteCode } = get();
@@ -275,6 +298,13 @@ async function startSession(me: User): Promise<void> {
   const byId: Record<string, Room> = {};
   for (const r of rooms) byId[r.id] = r;
   const stored = readJson<string[] | null>(keys.joined(me.id), null);
+  // A followed room the list lacks is gone (a 404) — or the list is the service worker's older
+  // copy and this page is offline (#15): then its own copy of the room stands in.
+  const missing = (stored ?? []).filter((id) => !byId[id]);
+  for (const found of await Promise.allSettled(missing.map((id) => api.room(id)))) {
+    if (found.status === "fulfilled") byId[found.value.id] = found.value;
+  }
+  rooms = [...rooms, ...missing.flatMap((id) => (byId[id] ? [byId[id]] : []))];
   let joined = (stored ?? []).filter((id) => byId[id]);
   if (stored === null || joined.length === 0) {
     const general = rooms.find((r) => r.name.toLowerCase() === "general" && r.kind !== "direct") ?? rooms[0];
