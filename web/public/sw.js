@@ -89,7 +89,8 @@ function offlineApi(path) {
 
 self.addEventListener("fetch", (event) => {
   const request = event.request;
-  if (request.method !== "GET") return;
+  // "no-store": the page asks the server itself (is it reachable?), never a kept copy.
+  if (request.method !== "GET" || request.cache === "no-store") return;
   const url = new URL(request.url);
   if (url.origin !== self.location.origin) return;
   const path = url.pathname;

@@ -197,6 +197,8 @@ describe("Connection", () => {
     last().drop(1006);
     await vi.advanceTimersByTimeAsync(0);
     expect(conn.state).toBe("polling");
+    // The reachability probe asks the server itself, never the service worker's kept copy.
+    expect(api.me).toHaveBeenCalledWith({ fresh: true });
     await vi.advanceTimersByTimeAsync(0);
     expect(api.events).toHaveBeenCalledWith("r1", expect.objectContaining({ after: 0, wait: 25 }), expect.anything());
     expect(sink.seqs()).toEqual([1]);

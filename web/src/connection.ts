@@ -341,7 +341,8 @@ export class Connection {
   private async pollIfHttpWorks(): Promise<void> {
     let reachable = false;
     try {
-      await this.deps.api.me();
+      // Past the service worker's kept copy: that answers even when the server is down.
+      await this.deps.api.me({ fresh: true });
       reachable = true;
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) {
