@@ -2,7 +2,8 @@
  * Issue #15: an outage is plain to see — a banner with a countdown and "Retry now", presence
  * greyed — and the page is live again soon after the server returns.
  */
-import { Person, Server, expect, test } from "./fixtures";
+import path from "node:path";
+import { Person, Server, expect, screenshotDir, test } from "./fixtures";
 
 test("an outage shows a banner and greys presence; the page goes live again by itself", async ({ browser }) => {
   const server = new Server();
@@ -24,6 +25,7 @@ test("an outage shows a banner and greys presence; the page goes live again by i
     await expect(banner).toContainText(/reconnecting/);
     await expect(banner.getByRole("button", { name: "Retry now" })).toBeVisible();
     await expect.poll(colour).not.toBe(green);
+    await alice.page.screenshot({ path: path.join(screenshotDir, "desktop-offline.png") });
 
     // Back by itself: the retries keep coming (fast at first, never more than 30 s apart).
     await server.start();

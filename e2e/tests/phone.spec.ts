@@ -2,7 +2,8 @@
  * Issue #15 on a phone: a long press opens a message's actions as a bottom sheet (no toolbar
  * squeezing the text, no grip on every message); drag handles show only while rearranging.
  */
-import { Person, expect, test, uniqueName } from "./fixtures";
+import path from "node:path";
+import { Person, expect, test, screenshotDir, uniqueName } from "./fixtures";
 
 const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true };
 
@@ -34,6 +35,7 @@ test("phone: a long press opens the message's actions as a sheet; handles only w
   const box = await sheet.boundingBox();
   expect(Math.round((box?.y ?? 0) + (box?.height ?? 0))).toBe(844);
   expect(Math.round(box?.width ?? 0)).toBe(390);
+  await phone.page.screenshot({ path: path.join(screenshotDir, "phone-sheet.png") });
 
   // Edit from the sheet opens the editor in place.
   await sheet.getByRole("button", { name: "Edit" }).click();
