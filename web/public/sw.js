@@ -97,11 +97,11 @@ self.addEventListener("fetch", (event) => {
   if (request.mode === "navigate") {
     event.respondWith(page(request));
   } else if (path.startsWith("/assets/")) {
-    event.respondWith(cacheFirst(request));
+    event.respondWith(cacheFirst(event));
   } else if (path.startsWith("/api/")) {
-    if (offlineApi(path)) event.respondWith(networkFirst(API, request));
+    if (offlineApi(path)) event.respondWith(networkFirst(API, event));
   } else if (path === "/theme.js" || path === "/manifest.webmanifest" || path.startsWith("/icons/")) {
-    event.respondWith(networkFirst(SHELL, request));
+    event.respondWith(networkFirst(SHELL, event));
   }
 });
 
@@ -122,28 +122,37 @@ async function page(request) {
   }
 }
 
-async function cacheFirst(request) {
+async function cacheFirst(event) {
+  const request = event.request;
   const cache = await caches.open(SHELL);
   const cached = await cache.match(request);
   if (cached) return cached;
   const response = await fetch(request);
-  if (response.ok) await cache.put(request, response.clone());
+  if (response.ok) event.waitUntil(cache.put(request, response.clone()));
   return response;
 }
 
-/** The network's answer (kept for later); the kept one only when the network fails. */
-async function networkFirst(cacheName, request) {
-  const cache = await caches.open(cacheName);
+/**
+ * The network's answer, handed on at once and kept meanwhile (so answers are not slowed or
+ * reordered by the keeping); the kept one only when the network fails.
+ */
+async function networkFirst(cacheName, event) {
+  const request = event.request;
+  let response;
   try {
-    const response = await fetch(request);
-    if (response.ok) await cache.put(request, response.clone());
-    else if (response.status === 401 || response.status === 404) await cache.delete(request);
-    return response;
+    response = await fetch(request);
   } catch (err) {
-    const cached = await cache.match(request);
+    const cached = await caches.match(request, { cacheName });
     if (cached) return cached;
     throw err;
   }
+  if (response.ok) {
+    const copy = response.clone();
+    event.waitUntil(caches.open(cacheName).then((cache) => cache.put(request, copy)));
+  } else if (response.status === 401 || response.status === 404) {
+    event.waitUntil(caches.open(cacheName).then((cache) => cache.delete(request)));
+  }
+  return response;
 }
 
 /**
