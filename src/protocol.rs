@@ -298,11 +298,16 @@ pub enum EventKind {
         #[ts(optional)]
         thread: Option<ThreadSummary>,
     },
+    /// A message took a new place. `by` names who moved it (absent in events recorded before
+    /// it was added); a respacing the move caused names the same person.
     #[serde(rename = "message.moved")]
     MessageMoved {
         message_id: String,
         position: String,
         after: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        by: Option<User>,
     },
     #[serde(rename = "room.cleared")]
     RoomCleared { by: User },
@@ -315,8 +320,14 @@ pub enum EventKind {
     /// The room's owner made `user` a moderator or a member again.
     #[serde(rename = "member.role_changed")]
     MemberRoleChanged { user: User, role: Role, by: User },
+    /// The room is gone. `by` names who deleted it (its owner or a site admin), so members can
+    /// be told; absent in events recorded before it was added.
     #[serde(rename = "room.deleted")]
-    RoomDeleted {},
+    RoomDeleted {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        by: Option<User>,
+    },
     /// A moderator removed a member; they may join again (a public room).
     #[serde(rename = "member.kicked")]
     MemberKicked { user: User, by: User },
@@ -369,7 +380,7 @@ impl EventKind {
             EventKind::MemberLeft { .. } => "member.left",
             EventKind::RoomUpdated { .. } => "room.updated",
             EventKind::MemberRoleChanged { .. } => "member.role_changed",
-            EventKind::RoomDeleted {} => "room.deleted",
+            EventKind::RoomDeleted { .. } => "room.deleted",
             EventKind::MemberKicked { .. } => "member.kicked",
             EventKind::MemberBanned { .. } => "member.banned",
             EventKind::MemberUnbanned { .. } => "member.unbanned",
@@ -645,6 +656,10 @@ pub enum ServerFrame {
     RoomList {
         change: RoomListChange,
         room: Room,
+        /// With `change: "deleted"`: who deleted the room.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        by: Option<User>,
     },
     Pong {
         #[serde(rename = "ref")]

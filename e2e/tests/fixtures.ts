@@ -2,7 +2,7 @@
  * Test fixtures: a real server per worker (or per test when it must be restarted), and a page
  * object per person. Waiting is always `expect`/`expect.poll`, never a fixed sleep.
  */
-import { test as base, expect, type Browser, type BrowserContext, type Page } from "@playwright/test";
+import { test as base, expect, type Browser, type BrowserContext, type Locator, type Page } from "@playwright/test";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, existsSync } from "node:fs";
 import { createServer } from "node:net";
@@ -209,6 +209,18 @@ export class Person {
     await this.page.locator(`[data-testid=room-row][data-room-name="${name}"]`).click();
     await expect(this.page.locator("#room-title")).toContainText(name);
     await expect(this.page.getByTestId("messages")).toBeVisible();
+  }
+
+  /** Rest a finger on `target` (touch screens) until a message's action sheet opens, then lift it. */
+  async longPress(target: Locator): Promise<void> {
+    const box = await target.boundingBox();
+    if (!box) throw new Error("no layout");
+    const cdp = await this.context.newCDPSession(this.page);
+    const at = [{ x: box.x + box.width / 2, y: box.y + box.height / 2, id: 1 }];
+    await cdp.send("Input.dispatchTouchEvent", { type: "touchStart", touchPoints: at });
+    await expect(this.page.getByRole("dialog", { name: "Message actions" })).toBeVisible();
+    await cdp.send("Input.dispatchTouchEvent", { type: "touchEnd", touchPoints: [] });
+    await cdp.detach();
   }
 
   composer() {

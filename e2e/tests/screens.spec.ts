@@ -69,6 +69,9 @@ test("phone-sized screen: rooms in a drawer, chatting works", async ({ browser, 
   await phone.send("touch me second");
   await expect(phone.message("touch me second")).toHaveAttribute("data-state", "sent");
   const before = await phone.bodies();
+  // #15: the handles show in "Rearrange" mode, chosen from a message's long-press sheet.
+  await phone.longPress(phone.message("touch me second").getByTestId("body"));
+  await phone.page.getByRole("dialog", { name: "Message actions" }).getByRole("button", { name: "Rearrange messages" }).click();
   const handle = phone.message("touch me second").getByRole("button", { name: /Drag to move/ });
   const from = await handle.boundingBox();
   const to = await phone.message("Hello from a phone").boundingBox();

@@ -212,7 +212,10 @@ impl Chat {
         }
         self.limits.message(&user.id)?;
         let (message, events) = self
-            .timed("move", self.store.move_message(room_id, message_id, after))
+            .timed(
+                "move",
+                self.store.move_message(room_id, message_id, after, user),
+            )
             .await?;
         self.publish(&events);
         Ok(message)

@@ -51,7 +51,7 @@ use crate::bus::Bus;
 use crate::error::{Error, Result};
 use crate::hub::{EncodedEvent, Hub};
 use crate::metrics::Metrics;
-use crate::protocol::{Room, RoomListChange, ServerFrame};
+use crate::protocol::{Room, RoomListChange, ServerFrame, User};
 use crate::store::{Store, StoredEvent};
 use access::{Gate, Policy};
 
@@ -215,7 +215,7 @@ impl Chat {
     /// Tells every connection that may read the room what changed in the room list.
     async fn room_list(&self, change: RoomListChange, room: Room) {
         match self.gate.audience(&room).await {
-            Ok(audience) => self.room_list_to(change, room, &audience),
+            Ok(audience) => self.room_list_to(change, room, None, &audience),
             Err(err) => err.log_if_internal(),
         }
     }
@@ -227,14 +227,26 @@ impl Chat {
             my_role: None,
             ..room
         };
-        let frame = ServerFrame::RoomList { change, room };
+        let frame = ServerFrame::RoomList {
+            change,
+            room,
+            by: None,
+        };
         self.hub
             .broadcast_all(Utf8Bytes::from(frame.encode()), &|user| user.id == user_id);
     }
 
-    fn room_list_to(&self, change: RoomListChange, mut room: Room, audience: &access::Audience) {
+    /// `by`: who made the change, when the frame names them (a deletion, #15).
+    fn room_list_to(
+        &self,
+        change: RoomListChange,
+        mut room: Room,
+        by: Option<&User>,
+        audience: &access::Audience,
+    ) {
         room.online_count = self.hub.online_count(&room.id);
-        let frame = ServerFrame::RoomList { change, room };
+        let by = by.cloned();
+        let frame = ServerFrame::RoomList { change, room, by };
         self.hub
             .broadcast_all(Utf8Bytes::from(frame.encode()), &|user| {
                 audience.includes(user)

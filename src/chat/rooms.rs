@@ -187,7 +187,7 @@ impl Chat {
         let event = self.store.delete_room(room_id, user).await?;
         self.gate.forget(room_id);
         self.publish(std::slice::from_ref(&event));
-        self.room_list_to(RoomListChange::Deleted, room, &audience);
+        self.room_list_to(RoomListChange::Deleted, room, Some(user), &audience);
         // Files (#12): the room's files are gone; their blobs too unless shared.
         self.empty_trash().await;
         Ok(())

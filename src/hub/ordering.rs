@@ -425,7 +425,7 @@ mod tests {
         rooms.deliver(event(
             7,
             "room.deleted",
-            EventKind::RoomDeleted {}.effects(),
+            EventKind::RoomDeleted { by: None }.effects(),
         ));
         assert!(
             outbound.try_recv().is_err(),

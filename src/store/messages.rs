@@ -62,12 +62,14 @@ pub trait MessageStore: Send + Sync + 'static {
     /// Deletes the message and erases its body from the store, earlier events included.
     async fn delete_message(&self, room_id: &str, message_id: &str) -> Result<StoredEvent>;
     /// Moves the message to just after `after` (`None`: to the top). The events: possibly
-    /// several `message.moved` when the room's positions had to be respaced, the moved one last.
+    /// several `message.moved` when the room's positions had to be respaced, the moved one last;
+    /// each names `by` as who moved it.
     async fn move_message(
         &self,
         room_id: &str,
         message_id: &str,
         after: Option<&str>,
+        by: &User,
     ) -> Result<(Message, Vec<StoredEvent>)>;
     /// Deletes every message of the room (bodies erased) and appends one `room.cleared` event;
     /// audited (`clear`).
@@ -189,8 +191,9 @@ async fn key_after<C: Conn>(
 /// Gives every live message of the room a fresh, short key in its current order, appending a
 /// `message.moved` event for each one whose key changed. Thread replies hold keys of the
 /// room's one order too (their thread's order); each one's `after` names the message before it
-/// in its own thread (or, for a top-level message, before it at the top level).
-async fn respace<C: Conn>(conn: &mut C, room_id: &str) -> Result<Vec<StoredEvent>> {
+/// in its own thread (or, for a top-level message, before it at the top level). The events name
+/// `by`, whose move made the respacing necessary.
+async fn respace<C: Conn>(conn: &mut C, room_id: &str, by: &User) -> Result<Vec<StoredEvent>> {
     let sql = sql!(
         "SELECT id, position, thread_id FROM messages WHERE room_id = $1 AND deleted = " FALSE
         " ORDER BY position"
@@ -214,6 +217,7 @@ async fn respace<C: Conn>(conn: &mut C, room_id: &str) -> Result<Vec<StoredEvent
                 message_id: id.clone(),
                 position: key,
                 after: previous.get(&thread).cloned(),
+                by: Some(by.clone()),
             };
             moved.push(append(conn, room_id, kind, None).await?);
         }
@@ -325,6 +329,7 @@ impl<B: Backend> MessageStore for B {
         room_id: &str,
         message_id: &str,
         after: Option<&str>,
+        by: &User,
     ) -> Result<(Message, Vec<StoredEvent>)> {
         let mut tx = self.begin().await?;
         lock_room(&mut *tx, room_id).await?;
@@ -344,7 +349,7 @@ impl<B: Backend> MessageStore for B {
         if key.len() > position::MAX_KEY_LEN {
             // Moves into the same gap have made keys long: respace the whole room (one
             // `message.moved` per message that changes place) and compute the key again.
-            moved = respace(&mut *tx, room_id).await?;
+            moved = respace(&mut *tx, room_id, by).await?;
             key = key_after(&mut *tx, room_id, message_id, after).await?;
         }
         place(&mut *tx, message_id, &key).await?;
@@ -353,6 +358,7 @@ impl<B: Backend> MessageStore for B {
             message_id: message_id.to_string(),
             position: key,
             after: after.map(str::to_string),
+            by: Some(by.clone()),
         };
         moved.push(append(&mut *tx, room_id, kind, None).await?);
         B::commit(tx).await?;

@@ -317,7 +317,15 @@ impl<B: Backend> RoomStore for B {
         }
         // Files (#12): the room's files go, their blobs to the trash.
         super::file_rows::detach_in(&mut *tx, super::file_rows::Detach::Room(room_id)).await?;
-        let event = append(&mut *tx, room_id, EventKind::RoomDeleted {}, None).await?;
+        let event = append(
+            &mut *tx,
+            room_id,
+            EventKind::RoomDeleted {
+                by: Some(by.clone()),
+            },
+            None,
+        )
+        .await?;
         let sql = sql!("UPDATE rooms SET deleted = " TRUE " WHERE id = $1");
         dialect::execute(&mut *tx, &sql, &[Arg::Text(room_id)]).await?;
         B::commit(tx).await?;

@@ -474,7 +474,7 @@ impl Case<'_> {
                 EventKind::MemberRoleChanged { user, .. } => {
                     prop_assert!(members.contains(&user.id), "a role of a non-member changed");
                 }
-                EventKind::RoomDeleted {} => prop_assert!(false, "room deleted"),
+                EventKind::RoomDeleted { .. } => prop_assert!(false, "room deleted"),
                 EventKind::MemberKicked { user, .. } | EventKind::MemberBanned { user, .. } => {
                     members.remove(&user.id);
                 }

@@ -1277,6 +1277,10 @@ async fn every_signed_in_socket_sees_rooms_created_renamed_and_deleted() {
         let frame = expect_room_list(ws, "created", &room.id, |_| true).await;
         assert_eq!(frame["room"]["name"], "Brand New");
         assert_eq!(frame["room"]["owner_id"], owner.id.as_str());
+        assert!(
+            frame.get("by").is_none(),
+            "only a deletion names who: {frame}"
+        );
     }
 
     // Renamed.
@@ -1298,7 +1302,9 @@ async fn every_signed_in_socket_sees_rooms_created_renamed_and_deleted() {
         .await;
     assert_eq!(status, 204);
     for ws in [&mut idle, &mut busy] {
-        expect_room_list(ws, "deleted", &room.id, |_| true).await;
+        let frame = expect_room_list(ws, "deleted", &room.id, |_| true).await;
+        // #15: who deleted it, so its members can be told.
+        assert_eq!(frame["by"]["id"], owner.id.as_str(), "{frame}");
     }
 }
 

@@ -131,10 +131,15 @@ pub async fn every_change_is_one_event_with_the_next_seq(store: Arc<dyn Store>) 
         .unwrap();
     assert_eq!(edited.seq, 4);
     let (_, moved) = store
-        .move_message(&room.id, &message.id, None)
+        .move_message(&room.id, &message.id, None, &owner)
         .await
         .unwrap();
     assert_eq!(moved.last().unwrap().seq, 5);
+    // The event names who moved the message, so the others can be told (#15).
+    match moved.last().unwrap().decode().unwrap().kind {
+        EventKind::MessageMoved { by: Some(by), .. } => assert_eq!(by.id, owner.id),
+        other => panic!("expected message.moved naming the mover, got {other:?}"),
+    }
     let deleted = store.delete_message(&room.id, &message.id).await.unwrap();
     assert_eq!(deleted.seq, 6);
     let (_, updated) = store
@@ -261,9 +266,12 @@ pub async fn history_pages_are_in_position_order(store: Arc<dyn Store>) {
         );
     }
     // Move m6 to the top and m0 after m3.
-    store.move_message(&room.id, &ids[6], None).await.unwrap();
     store
-        .move_message(&room.id, &ids[0], Some(&ids[3]))
+        .move_message(&room.id, &ids[6], None, &owner)
+        .await
+        .unwrap();
+    store
+        .move_message(&room.id, &ids[0], Some(&ids[3]), &owner)
         .await
         .unwrap();
     let page = store.messages_before(&room.id, None, 50).await.unwrap();
@@ -349,7 +357,7 @@ pub async fn repeated_moves_into_one_gap_keep_keys_short(store: Arc<dyn Store>) 
         // one moved before it.
         let moving = if i % 2 == 0 { &x } else { &y };
         let (message, _) = store
-            .move_message(&room.id, &moving.id, Some(&a.id))
+            .move_message(&room.id, &moving.id, Some(&a.id), &owner)
             .await
             .unwrap();
         longest = longest.max(message.position.len());
@@ -370,10 +378,11 @@ pub async fn a_deleted_room_is_gone_and_its_name_free(store: Arc<dyn Store>) {
     let (room, _) = store.create_room("Temp", "", &owner).await.unwrap();
     send(&*store, &room.id, &owner, "c", "bye").await;
     let event = store.delete_room(&room.id, &owner).await.unwrap();
-    assert!(matches!(
-        event.decode().unwrap().kind,
-        EventKind::RoomDeleted {}
-    ));
+    // The event names who deleted the room, so its members can be told (#15).
+    match event.decode().unwrap().kind {
+        EventKind::RoomDeleted { by: Some(by) } => assert_eq!(by.id, owner.id),
+        other => panic!("expected room.deleted naming its deleter, got {other:?}"),
+    }
     assert!(matches!(
         store.get_room(&room.id).await,
         Err(Error::RoomNotFound)

@@ -53,6 +53,7 @@ export class Api {
     path: string,
     body?: unknown,
     signal?: AbortSignal,
+    cache?: RequestCache,
   ): Promise<T> {
     let res: Response;
     try {
@@ -62,6 +63,7 @@ export class Api {
         headers: body === undefined ? undefined : { "content-type": "application/json" },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal,
+        ...(cache ? { cache } : {}),
       });
     } catch (err) {
       if (signal?.aborted) throw err;
@@ -88,7 +90,10 @@ export class Api {
     return json as T;
   }
 
-  me = () => this.request<User>("GET", "/api/me");
+  /** `fresh`: from the server itself, never a copy the service worker kept (#15) — for asking
+   * whether the server can be reached. */
+  me = (opts?: { fresh?: boolean }) =>
+    this.request<User>("GET", "/api/me", undefined, undefined, opts?.fresh ? "no-store" : undefined);
   register = (username: string, password: string) =>
     this.request<RegisterResponse>("POST", "/api/auth/register", { username, password });
   login = (username: string, password: string) =>

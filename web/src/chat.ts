@@ -9,8 +9,8 @@
  */
 import { Api, ApiError } from "./api";
 import { Connection, type ConnectionSink, type SendExtra, type SocketLike } from "./connection";
-import { browserTimeZone, inviteCodeFromPath, roomTitle } from "./names";
-import { friendlyError, mergeShared, removalText } from "./texts";
+import { browserTimeZone, displayName, inviteCodeFromPath, roomTitle } from "./names";
+import { friendlyError, mergeShared, removalText, roomDeletedText } from "./texts";
 import { MAX_BODY_CHARS, type FileInfo, type Message, type RemovalReason, type Room, type RoomEvent as Event, type User } from "./protocol";
 import {
   applyEvent,
@@ -18,15 +18,17 @@ import {
   emptyView,
   loadLatest,
   prependOlder,
+  previousId,
   setOptimistic,
   sortedMessages,
   upsertMessage,
   type OutboxEntry,
   type RoomView,
 } from "./roomState";
+import { forgetOfflineData, isControlled, registerServiceWorker } from "./offline";
 import { chime } from "./sound";
 import { keys, readJson, readString, writeJson, writeString } from "./storage";
-import { initialState, useChat, type AppDialog, type ThemeChoice } from "./store";
+import { initialState, useChat, type AppDialog, type ThemeChoice, type Toast } from "./store";
 import { Tabs, type TabMessage } from "./tabs";
 // ---- issue #10: threads, reactions, pins, unread, notifications (their own modules) ----
 import { onThreadDelivered, onThreadEvent } from "./threads";
@@ -63,14 +65,27 @@ function updateView(roomId: string, change: (view: RoomView) => RoomView): void 
   });
 }
 
-export function toast(text: string, ms = 5000): void {
+/** toast id → what closing it early (×) does besides hiding it. */
+const onToastDismissed = new Map<number, () => void>();
+
+/** Show a toast for `ms`; returns its id. `action` is one button on it ("Undo"). */
+export function toast(text: string, ms = 5000, action?: Toast["action"]): number {
   const id = ++toastSeq;
-  set((s) => ({ toasts: [...s.toasts.slice(-3), { id, text }] }));
-  setTimeout(() => set((s) => ({ toasts: s.toasts.filter((t) => t.id !== id) })), ms);
+  set((s) => ({ toasts: [...s.toasts.slice(-3), { id, text, ...(action ? { action } : {}) }] }));
+  setTimeout(() => hideToast(id), ms);
+  return id;
 }
 
-export function dismissToast(id: number): void {
+function hideToast(id: number): void {
+  onToastDismissed.delete(id);
   set((s) => ({ toasts: s.toasts.filter((t) => t.id !== id) }));
+}
+
+/** The person closed a toast. */
+export function dismissToast(id: number): void {
+  const then = onToastDismissed.get(id);
+  hideToast(id);
+  then?.();
 }
 
 export function describe(err: unknown): string {
@@ -157,6 +172,7 @@ export async function init(): Promise<void> {
   applyTheme(theme);
   tabs = new Tabs(onTabMessage);
   listenToServiceWorker();
+  registerServiceWorker(() => void keepOfflineCopy());
   window.addEventListener("online", () => conn?.nudge());
   document.addEventListener("visibilitychange", () => {
     if (isVisible()) {
@@ -166,6 +182,23 @@ export async function init(): Promise<void> {
     }
   });
   await checkSession();
+}
+
+/**
+ * The service worker has just taken control (#15): ask again for what the screen shows — the
+ * person, their rooms, each followed room's newest page — so the worker keeps a copy and the app
+ * opens with it when there is no network. The answers are not used here.
+ */
+async function keepOfflineCopy(): Promise<void> {
+  const { me, joined } = get();
+  if (!me) return;
+  await Promise.allSettled([
+    api.me(),
+    api.config(),
+    api.rooms(),
+    api.unread(),
+    ...joined.flatMap((id) => [api.room(id), api.messages(id, { limit: 50 })]),
+  ]);
 }
 
 let sessionRetries = 0;
@@ -197,6 +230,9 @@ export async function signIn(mode: "guest" | "login" | "register", username: str
         ? await api.login(username, password)
         : await api.register(username, password);
   await startSession(res.user);
+  // #15: who is signed in came with the sign-in answer; ask once more for the service worker to
+  // keep it, so the app opens offline as this person.
+  if (isControlled()) void api.me().catch(() => undefined);
   if ("first_admin" in res && res.first_admin === true) set({ dialog: "welcome" });
   tabs?.post({ type: "signin" });
 }
@@ -212,6 +248,7 @@ export async function signOut(): Promise<void> {
 }
 
 export function endSession(): void {
+  forgetOfflineData();
   conn?.stop();
   conn = null;
   const { theme, sound, config, inviteCode } = get();
@@ -261,6 +298,13 @@ async function startSession(me: User): Promise<void> {
   const byId: Record<string, Room> = {};
   for (const r of rooms) byId[r.id] = r;
   const stored = readJson<string[] | null>(keys.joined(me.id), null);
+  // A followed room the list lacks is gone (a 404) — or the list is the service worker's older
+  // copy and this page is offline (#15): then its own copy of the room stands in.
+  const missing = (stored ?? []).filter((id) => !byId[id]);
+  for (const found of await Promise.allSettled(missing.map((id) => api.room(id)))) {
+    if (found.status === "fulfilled") byId[found.value.id] = found.value;
+  }
+  rooms = [...rooms, ...missing.flatMap((id) => (byId[id] ? [byId[id]] : []))];
   let joined = (stored ?? []).filter((id) => byId[id]);
   if (stored === null || joined.length === 0) {
     const general = rooms.find((r) => r.name.toLowerCase() === "general" && r.kind !== "direct") ?? rooms[0];
@@ -414,6 +458,7 @@ export function removeRoomLocally(roomId: string, keepListed = false): void {
 
 const sink: ConnectionSink = {
   state: (connection) => set({ connection }),
+  retryAt: (reconnectAt) => set({ reconnectAt }),
   hello: (user) => {
     // Another tab signed in as someone else (the cookie is shared): follow it.
     if (get().me && user.id !== get().me?.id) setTimeout(() => void checkSession(), 0);
@@ -452,9 +497,9 @@ const sink: ConnectionSink = {
     if (user.id === get().me?.id) return;
     updateView(roomId, (v) => ({ ...v, typing: { ...v.typing, [user.id]: { user, until: Date.now() + 4000 } } }));
   },
-  roomList: (change, room) => {
+  roomList: (change, room, by) => {
     if (change === "deleted") {
-      removeRoomLocally(room.id);
+      onRoomDeleted(room.id, by);
       return;
     }
     set((s) => ({ rooms: { ...s.rooms, [room.id]: mergeShared(s.rooms[room.id], room) } }));
@@ -518,16 +563,37 @@ function onDelivered(clientId: string, message: Message): void {
   saveOutbox();
 }
 
+/**
+ * A room is gone. Its members (it was in their list) are told who deleted it, once: the
+ * `room.deleted` event and the `room_list` frame both say it, whichever comes first (the room is
+ * forgotten then, so the other finds nothing). The person who deleted it is not told.
+ */
+function onRoomDeleted(roomId: string, by: User | undefined): void {
+  const { rooms, joined, me } = get();
+  const room = rooms[roomId];
+  const listed = joined.includes(roomId);
+  removeRoomLocally(roomId);
+  if (!room || !listed || (by && by.id === me?.id)) return;
+  const text = roomDeletedText(roomTitle(room, me), by && displayName(by));
+  toast(text, 10_000);
+  set({ announcement: text });
+}
+
 function onEvent(event: Event): void {
   const state = get();
   if (event.kind === "room.deleted") {
-    removeRoomLocally(event.room_id);
+    onRoomDeleted(event.room_id, event.by);
     return;
   }
   if (event.kind === "room.updated") {
     set((s) => ({ rooms: { ...s.rooms, [event.room.id]: mergeShared(s.rooms[event.room.id], event.room) } }));
   }
+  const placeBefore = event.kind === "message.moved" ? previousId(state.views[event.room_id], event.message_id) : undefined;
   updateView(event.room_id, (v) => applyEvent(v, event));
+  if (event.kind === "message.moved" && event.by && event.by.id !== state.me?.id) {
+    const after = previousId(get().views[event.room_id], event.message_id);
+    if (placeBefore !== undefined && after !== placeBefore) noteMoved(event.room_id, event.message_id, displayName(event.by));
+  }
   onThreadEvent(event);
   onUnreadEvent(event, state.activeRoomId === event.room_id && isVisible());
   if (event.kind.startsWith("member.")) refreshMembersSoon(event.room_id);
@@ -557,6 +623,23 @@ function onEvent(event: Event): void {
   }
 }
 
+/** How long "moved by alice" shows beside a message someone else moved (#15). */
+const MOVED_NOTE_MS = 6000;
+
+/** Someone else moved a message: say who, beside it, for a moment (and to screen readers). */
+function noteMoved(roomId: string, messageId: string, by: string): void {
+  set((s) => ({ movedBy: { ...s.movedBy, [messageId]: by } }));
+  if (get().activeRoomId === roomId) set({ announcement: `${by} moved a message` });
+  setTimeout(() => {
+    set((s) => {
+      if (s.movedBy[messageId] !== by) return s;
+      const movedBy = { ...s.movedBy };
+      delete movedBy[messageId];
+      return { movedBy };
+    });
+  }, MOVED_NOTE_MS);
+}
+
 // ---- actions --------------------------------------------------------------------------------
 
 export function markRead(roomId: string): void {
@@ -578,7 +661,7 @@ export async function selectRoom(roomId: string): Promise<void> {
   set({
     activeRoomId: roomId,
     drawerOpen: false,
-    ...(switching ? { thread: null, pinsOpen: false, threads: {} } : {}),
+    ...(switching ? { thread: null, pinsOpen: false, threads: {}, rearranging: null } : {}),
   });
   if (switching) captureDivider(roomId);
   conn?.setFocus(roomId);
@@ -732,8 +815,55 @@ export async function deleteMessage(roomId: string, messageId: string): Promise<
     await api.deleteMessage(roomId, messageId);
   } catch (err) {
     updateView(roomId, (v) => clearOptimistic(v, messageId, "hidden"));
+    // Gone already (deleted by a moderator meanwhile): what the person wanted.
+    if (err instanceof ApiError && err.code === "message_not_found") return;
     toast(`Couldn't delete: ${describe(err)}`);
   }
+}
+
+/** How long one's own deleted message can be taken back (#15). */
+export const UNDO_DELETE_MS = 5000;
+const undoableDeletes = new Map<string, { roomId: string; timer: ReturnType<typeof setTimeout>; toastId: number }>();
+
+/**
+ * Delete one's own message with a moment to take it back: it is hidden at once and a toast offers
+ * "Undo"; the delete is sent only when the toast goes (or is closed). The server stays the truth:
+ * until then the message exists for everyone, and an undo just shows it again — nothing is
+ * re-created. A page closed meanwhile sends the delete on its way out.
+ */
+export function deleteOwnMessage(roomId: string, messageId: string): void {
+  if (undoableDeletes.has(messageId)) return;
+  updateView(roomId, (v) => setOptimistic(v, messageId, { hidden: true }));
+  const toastId = toast("Message deleted", UNDO_DELETE_MS, { label: "Undo", run: () => undoDelete(messageId) });
+  onToastDismissed.set(toastId, () => commitDelete(messageId));
+  const timer = setTimeout(() => commitDelete(messageId), UNDO_DELETE_MS);
+  undoableDeletes.set(messageId, { roomId, timer, toastId });
+  set({ announcement: "Message deleted. Undo is in the notification." });
+}
+
+function commitDelete(messageId: string): void {
+  const pending = undoableDeletes.get(messageId);
+  if (!pending) return;
+  undoableDeletes.delete(messageId);
+  clearTimeout(pending.timer);
+  hideToast(pending.toastId);
+  void deleteMessage(pending.roomId, messageId);
+}
+
+export function undoDelete(messageId: string): void {
+  const pending = undoableDeletes.get(messageId);
+  if (!pending) return;
+  undoableDeletes.delete(messageId);
+  clearTimeout(pending.timer);
+  hideToast(pending.toastId);
+  updateView(pending.roomId, (v) => clearOptimistic(v, messageId, "hidden"));
+  set({ announcement: "Message restored" });
+}
+
+if (typeof window !== "undefined") {
+  window.addEventListener("pagehide", () => {
+    for (const messageId of [...undoableDeletes.keys()]) commitDelete(messageId);
+  });
 }
 
 /** Move a message right after `after` (null: to the top); shown at once, confirmed by the event. */
@@ -784,6 +914,16 @@ export function clearComposerError(roomId: string): void {
 
 export function openDialog(dialog: AppDialog): void {
   set({ dialog, drawerOpen: false });
+}
+
+/** "Retry now" (#15): try the server again without waiting for the next attempt. */
+export function retryNow(): void {
+  conn?.nudge();
+}
+
+/** #15: show (a room id) or hide (null) the drag handles on a touch screen. */
+export function setRearranging(roomId: string | null): void {
+  set({ rearranging: roomId });
 }
 
 export function setDrawer(open: boolean): void {

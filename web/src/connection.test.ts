@@ -197,6 +197,8 @@ describe("Connection", () => {
     last().drop(1006);
     await vi.advanceTimersByTimeAsync(0);
     expect(conn.state).toBe("polling");
+    // The reachability probe asks the server itself, never the service worker's kept copy.
+    expect(api.me).toHaveBeenCalledWith({ fresh: true });
     await vi.advanceTimersByTimeAsync(0);
     expect(api.events).toHaveBeenCalledWith("r1", expect.objectContaining({ after: 0, wait: 25 }), expect.anything());
     expect(sink.seqs()).toEqual([1]);
@@ -226,6 +228,38 @@ describe("Connection", () => {
     // The server is back: the next attempt gets through.
     const attempts = sockets.length;
     while (sockets.length === attempts) await vi.advanceTimersByTimeAsync(100);
+    goLive(last());
+    expect(conn.state).toBe("live");
+  });
+
+  it("retries a lost socket after 0.25, 0.5 and 1 s, says when, and retries at once when nudged", async () => {
+    const { conn, sink, last, sockets } = setup({ httpDown: true });
+    conn.start();
+    goLive(last());
+    const start = Date.now();
+    last().drop(1006);
+    expect(conn.state).toBe("reconnecting");
+    expect(sink.retries.at(-1)).toBe(start + 250);
+    await vi.advanceTimersByTimeAsync(249);
+    expect(sockets).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sockets).toHaveLength(2);
+    expect(sink.retries.at(-1)).toBeNull();
+    last().drop(1006);
+    await vi.advanceTimersByTimeAsync(0);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(sockets).toHaveLength(3);
+    last().drop(1006);
+    await vi.advanceTimersByTimeAsync(0);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(sockets).toHaveLength(4);
+    // Past the fast retries the wait is longer; the browser saying it is back online skips it.
+    last().drop(1006);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sink.retries.at(-1)).not.toBeNull();
+    conn.nudge();
+    expect(sockets).toHaveLength(5);
+    expect(sink.retries.at(-1)).toBeNull();
     goLive(last());
     expect(conn.state).toBe("live");
   });

@@ -12,6 +12,7 @@
  * `ConnectionDeps`, so the unit tests drive it with a fake socket and fake REST.
  */
 import { ApiError, type Api } from "./api";
+import { RETRY_CAP_MS, reconnectDelay } from "./reconnect";
 import {
   CloseCode,
   type AnyServerFrame as ServerFrame,
@@ -40,6 +41,8 @@ export interface SocketLike {
 /** Where decoded, ordered, deduplicated server news goes. */
 export interface ConnectionSink {
   state(state: ConnectionState): void;
+  /** When the next reconnect attempt is due (ms since the epoch), or null: none is waiting. */
+  retryAt?(at: number | null): void;
   hello(user: User): void;
   /** One room event, in seq order, each exactly once. */
   event(event: Event): void;
@@ -51,7 +54,8 @@ export interface ConnectionSink {
   error(code: string, message: string): void;
   presence(roomId: string, joined: User[], left: User[]): void;
   typing(roomId: string, user: User): void;
-  roomList(change: RoomListChange, room: Room): void;
+  /** `by`: who made the change, when the server says (a deletion). */
+  roomList(change: RoomListChange, room: Room, by?: User): void;
   /** This person may no longer read the room (kicked, banned, left elsewhere, deleted). */
   removed(roomId: string, reason: RemovalReason): void;
   /** A message of a room this person moderates was reported. */
@@ -71,9 +75,12 @@ export interface ConnectionDeps {
   createSocket: (url: string) => SocketLike;
   url: string;
   random?: () => number;
-  /** Reconnect backoff: base delay, doubled each failure up to max, with jitter. */
+  /** Retry backoff of REST calls (gap fills, sends while polling): base delay, doubled each
+   * failure up to max, with jitter. Socket reconnects follow `reconnect.ts` instead. */
   backoffBaseMs?: number;
   backoffMaxMs?: number;
+  /** The longest wait between two reconnect attempts (see `reconnect.ts`). */
+  reconnectCapMs?: number;
   /** Consecutive socket failures without a `hello` before falling back to long polling. */
   failuresBeforePolling?: number;
   /** While polling, how often to try the socket again. */
@@ -128,6 +135,7 @@ export class Connection {
       random: Math.random,
       backoffBaseMs: 500,
       backoffMaxMs: 15_000,
+      reconnectCapMs: RETRY_CAP_MS,
       failuresBeforePolling: 2,
       socketRetryMs: 30_000,
       pollWaitSeconds: 25,
@@ -166,12 +174,15 @@ export class Connection {
     this.setState("offline");
   }
 
-  /** Something suggests the network is back (browser `online`, tab visible): retry now. */
+  /**
+   * Something suggests the network is back (browser `online`, tab visible, "Retry now"): retry
+   * now, and start again from the fast retries if this one fails too.
+   */
   nudge(): void {
     if (!this.running || this.socketIsLive) return;
     if (this.reconnectTimer !== null || this.currentState === "offline") {
-      if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
-      this.reconnectTimer = null;
+      this.cancelReconnect();
+      if (!this.polling) this.failures = 0;
       if (!this.socket) this.openSocket();
     }
   }
@@ -297,11 +308,30 @@ export class Connection {
     }
     if (!this.deps.isOnline()) this.setState("offline");
     else this.setState(this.everLive ? "reconnecting" : "connecting");
-    const delay = code === CloseCode.SlowConsumer ? 0 : this.backoffDelay(this.failures);
+    this.scheduleReconnect(code === CloseCode.SlowConsumer ? 0 : this.reconnectDelay(this.failures));
+  }
+
+  /** The wait before reconnect attempt number `failures` (see `reconnect.ts`). */
+  reconnectDelay(failures: number): number {
+    return reconnectDelay(failures, this.deps.random, this.deps.reconnectCapMs);
+  }
+
+  /** Open the socket again after `delay`; the sink hears when, for a countdown. */
+  private scheduleReconnect(delay: number): void {
+    this.cancelReconnect();
+    this.sink.retryAt?.(Date.now() + delay);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
+      this.sink.retryAt?.(null);
       this.openSocket();
     }, delay);
+  }
+
+  private cancelReconnect(): void {
+    if (this.reconnectTimer === null) return;
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    this.sink.retryAt?.(null);
   }
 
   /**
@@ -311,7 +341,8 @@ export class Connection {
   private async pollIfHttpWorks(): Promise<void> {
     let reachable = false;
     try {
-      await this.deps.api.me();
+      // Past the service worker's kept copy: that answers even when the server is down.
+      await this.deps.api.me({ fresh: true });
       reachable = true;
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) {
@@ -330,10 +361,7 @@ export class Connection {
       }, this.deps.socketRetryMs);
     } else {
       this.setState(this.everLive ? "reconnecting" : "connecting");
-      this.reconnectTimer = setTimeout(() => {
-        this.reconnectTimer = null;
-        this.openSocket();
-      }, this.backoffDelay(this.failures));
+      this.scheduleReconnect(this.reconnectDelay(this.failures));
     }
   }
 
@@ -351,8 +379,7 @@ export class Connection {
     this.everLive = true;
     this.socketIsLive = true;
     if (this.polling) this.stopPolling();
-    if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = null;
+    this.cancelReconnect();
     this.sink.hello(user);
     this.setState("live");
     for (const [roomId, room] of this.rooms) {
@@ -458,7 +485,7 @@ export class Connection {
         if (this.rooms.has(frame.room_id)) this.sink.typing(frame.room_id, frame.user);
         break;
       case "room_list":
-        this.sink.roomList(frame.change, frame.room);
+        this.sink.roomList(frame.change, frame.room, frame.by);
         break;
       case "removed": {
         // Nothing more of that room comes: forget it here too, so nothing refetches it.

@@ -87,6 +87,15 @@ export function sortedMessages(view: RoomView): Message[] {
   return Object.values(view.messages).sort(comparePositions);
 }
 
+/** The id of the message just before `messageId` in the room's order ("" at the top, undefined
+ * when it isn't loaded): a move that changes it is one people can see (a respacing doesn't). */
+export function previousId(view: RoomView | undefined, messageId: string): string | undefined {
+  if (!view?.messages[messageId]) return undefined;
+  const sorted = sortedMessages(view).filter((m) => !m.thread_id);
+  const at = sorted.findIndex((m) => m.id === messageId);
+  return at > 0 ? sorted[at - 1].id : "";
+}
+
 /** A fresh snapshot of the newest page (first load or resync). Optimistic state survives. */
 export function loadLatest(view: RoomView, messages: Message[], hasMore: boolean, seq: number): RoomView {
   const byId: Record<string, Message> = {};

@@ -9,7 +9,8 @@ import type { OutboxEntry, RoomView, ThreadView } from "./roomState";
 
 export type ThemeChoice = "system" | "light" | "dark";
 
-export type Toast = { id: number; text: string };
+/** A passing message; `action` is one button on it (e.g. "Undo", #15). */
+export type Toast = { id: number; text: string; action?: { label: string; run: () => void } };
 
 /** The one app-level dialog open at a time (dialogs of a room or a message live with them). */
 export type AppDialog = "createRoom" | "newDm" | "settings" | "welcome" | null;
@@ -64,6 +65,13 @@ export type ChatState = {
   notifyPrompt: boolean;
   /** A message whose editor should open (ArrowUp in an empty composer). */
   editRequest: string | null;
+  // ---- issue #15 ----
+  /** The room whose messages show drag handles on a touch screen (its "Rearrange" mode). */
+  rearranging: string | null;
+  /** message id → who just moved it (someone else), shown beside it for a few seconds. */
+  movedBy: Record<string, string>;
+  /** When the connection tries the server again (ms since the epoch), or null. */
+  reconnectAt: number | null;
 };
 
 export const initialState: ChatState = {
@@ -96,6 +104,9 @@ export const initialState: ChatState = {
   notifyLevels: {},
   notifyPrompt: false,
   editRequest: null,
+  rearranging: null,
+  reconnectAt: null,
+  movedBy: {},
 };
 
 export const useChat = create<ChatState>(() => ({ ...initialState }));

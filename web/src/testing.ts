@@ -71,8 +71,13 @@ export class RecordingSink implements ConnectionSink {
   errors: string[] = [];
   resyncs: string[] = [];
   signedOut = 0;
+  /** Each reconnect countdown announced (null: none waiting). */
+  retries: (number | null)[] = [];
   state(s: string) {
     this.states.push(s);
+  }
+  retryAt(at: number | null) {
+    this.retries.push(at);
   }
   hello() {}
   event(e: Event) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Room } from "./protocol";
-import { friendlyError, guestGraceText, mergeShared, removalText } from "./texts";
+import { friendlyError, guestGraceText, mergeShared, removalText, roomDeletedText } from "./texts";
 
 const base: Room = {
   id: "r1",
@@ -47,5 +47,10 @@ describe("what the client says", () => {
     expect(guestGraceText(30)).toMatch(/for 30 seconds after/);
     expect(guestGraceText(86_400)).toMatch(/for 24 hours after/);
     expect(guestGraceText(undefined)).toMatch(/freed after you sign out/);
+  });
+
+  it("says who deleted a room, when the server names them", () => {
+    expect(roomDeletedText("Book Club", "alice")).toBe("Book Club was deleted by alice");
+    expect(roomDeletedText("Book Club", undefined)).toBe("Book Club was deleted");
   });
 });

@@ -54,6 +54,11 @@ export function removalText(reason: RemovalReason, name: string): string | null 
   }
 }
 
+/** What the members of a deleted room are told: "Book Club was deleted by alice" (#15). */
+export function roomDeletedText(name: string, by: string | undefined): string {
+  return by ? `${name} was deleted by ${by}` : `${name} was deleted`;
+}
+
 /** "Guest names are kept for 15 minutes after you sign out; …" from the server's settings. */
 export function guestGraceText(graceSecs: number | undefined): string {
   if (graceSecs === undefined) return "Guest names are freed after you sign out; set a password to keep yours.";

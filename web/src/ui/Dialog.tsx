@@ -7,11 +7,14 @@ export function Dialog({
   children,
   wide,
   focusAfter,
+  className,
 }: {
   title: string;
   onClose: () => void;
   children: ReactNode;
   wide?: boolean;
+  /** Another look, e.g. `sheet`: a bottom sheet on a phone. */
+  className?: string;
   /** Asked as the dialog closes: an element to focus instead of the one that opened it. */
   focusAfter?: () => HTMLElement | null;
 }) {
@@ -31,7 +34,7 @@ export function Dialog({
   return (
     <dialog
       ref={ref}
-      className={`dialog${wide ? " wide" : ""}`}
+      className={`dialog${wide ? " wide" : ""}${className ? ` ${className}` : ""}`}
       aria-label={title}
       onCancel={(e) => {
         e.preventDefault();

@@ -2,7 +2,9 @@ import { useSortable } from "@dnd-kit/sortable";
 import { DownIcon, FlagIcon, GripIcon, PencilIcon, TrashIcon, UpIcon } from "./icons";
 import { CSS } from "@dnd-kit/utilities";
 import { memo, useEffect, useState } from "react";
-import { deleteMessage, discardSend, editMessage, retrySend } from "../chat";
+import { deleteMessage, deleteOwnMessage, discardSend, editMessage, retrySend } from "../chat";
+import { MessageSheet, type SheetAction } from "./MessageSheet";
+import { useLongPress, useTouchUi } from "./useTouch";
 import { displayName } from "../names";
 import { openProfile } from "../people";
 import type { Message, User } from "../protocol";
@@ -42,6 +44,13 @@ export const MessageItem = memo(function MessageItem(props: Props) {
   const [draft, setDraft] = useState(m.body);
   const [confirmDelete, setConfirmDelete] = useState(false);
   const [reporting, setReporting] = useState(false);
+  // #15: on a touch screen a long press opens the actions as a sheet; the hover toolbar is not
+  // shown there except for the drag handles while the room is being rearranged.
+  const touch = useTouchUi();
+  const rearranging = useChat((s) => s.rearranging === roomId);
+  const [sheet, setSheet] = useState(false);
+  const movedBy = useChat((s) => s.movedBy[m.id]);
+  const longPress = useLongPress(() => setSheet(true), touch && !editing && !rearranging);
   const action = actionText(m.body);
   const author = displayName(m.author);
   const { attributes, listeners, setNodeRef, setActivatorNodeRef, transform, transition, isDragging } = useSortable({
@@ -65,15 +74,27 @@ export const MessageItem = memo(function MessageItem(props: Props) {
     if (body && body !== m.body) void editMessage(roomId, m.id, body);
   }
 
+  function onSheetAction(a: SheetAction) {
+    if (a === "edit") {
+      setDraft(m.body);
+      setEditing(true);
+    } else if (a === "report") setReporting(true);
+    else remove();
+  }
+
+  const toolbar = !editing && (!touch || (rearranging && canMove));
+
   function remove() {
-    if (mine) void deleteMessage(roomId, m.id);
+    // One's own message goes at once, with a few seconds to undo (#15); someone else's is
+    // confirmed first.
+    if (mine) deleteOwnMessage(roomId, m.id);
     else setConfirmDelete(true);
   }
 
   return (
     <li
       ref={setNodeRef}
-      className={`msg${grouped && !action && !x.reply_to ? " grouped" : ""}${mine ? " mine" : ""}${isDragging ? " dragging" : ""}${action ? " action" : ""}${mentioned ? " mentioned" : ""}${x.pinned ? " pinned" : ""}`}
+      className={`msg${grouped && !action && !x.reply_to ? " grouped" : ""}${mine ? " mine" : ""}${isDragging ? " dragging" : ""}${action ? " action" : ""}${mentioned ? " mentioned" : ""}${x.pinned ? " pinned" : ""}${movedBy ? " moved" : ""}`}
       style={{ transform: CSS.Translate.toString(transform), transition }}
       data-testid="message"
       data-id={m.id}
@@ -83,6 +104,7 @@ export const MessageItem = memo(function MessageItem(props: Props) {
       aria-keyshortcuts={canMove ? "Alt+ArrowUp Alt+ArrowDown" : undefined}
       tabIndex={tab}
       onFocus={() => onFocusMessage(m.id)}
+      {...longPress}
       onKeyDown={(e) => {
         if (e.target !== e.currentTarget) return;
         if (e.key === "ArrowUp" || e.key === "ArrowDown") {
@@ -181,14 +203,19 @@ export const MessageItem = memo(function MessageItem(props: Props) {
             )}
           </div>
         )}
+        {movedBy && (
+          <p className="moved-note" data-testid="moved-note">
+            Moved by {movedBy}
+          </p>
+        )}
         {/* Files (#12) */}
         {!editing && m.attachments && <Attachments files={m.attachments} />}
         {!editing && <ReactionBar roomId={roomId} message={m} />}
         {!editing && <ThreadLine roomId={roomId} message={m} now={now} />}
       </div>
-      {!editing && (
-        <div className="msg-actions" role="toolbar" aria-label="Message actions">
-          <ExtraActions roomId={roomId} message={m} tab={tab} canPin={canPin} />
+      {toolbar && (
+        <div className={`msg-actions${touch ? " rearrange-only" : ""}`} role="toolbar" aria-label="Message actions">
+          {!touch && <ExtraActions roomId={roomId} message={m} tab={tab} canPin={canPin} />}
           {canMove && (
             <>
               <button
@@ -210,7 +237,7 @@ export const MessageItem = memo(function MessageItem(props: Props) {
               </button>
             </>
           )}
-          {mine && (
+          {mine && !touch && (
             <button
               className="icon-btn"
               tabIndex={tab}
@@ -224,17 +251,29 @@ export const MessageItem = memo(function MessageItem(props: Props) {
               <PencilIcon />
             </button>
           )}
-          {!mine && (
+          {!mine && !touch && (
             <button className="icon-btn" tabIndex={tab} aria-label="Report" title="Report to the moderators" onClick={() => setReporting(true)}>
               <FlagIcon />
             </button>
           )}
-          {canDelete && (
+          {canDelete && !touch && (
             <button className="icon-btn danger-text" tabIndex={tab} aria-label="Delete" title="Delete" onClick={remove}>
               <TrashIcon />
             </button>
           )}
         </div>
+      )}
+      {sheet && (
+        <MessageSheet
+          roomId={roomId}
+          message={m}
+          mine={mine}
+          canDelete={canDelete}
+          canMove={canMove}
+          canPin={canPin}
+          onAction={onSheetAction}
+          onClose={() => setSheet(false)}
+        />
       )}
       {reporting && <ReportDialog roomId={roomId} message={m} onClose={() => setReporting(false)} />}
       {confirmDelete && (

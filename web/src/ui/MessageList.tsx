@@ -11,13 +11,14 @@ import {
 } from "@dnd-kit/core";
 import { SortableContext, sortableKeyboardCoordinates, verticalListSortingStrategy } from "@dnd-kit/sortable";
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from "react";
-import { loadOlder, markRead, moveMessage } from "../chat";
+import { loadOlder, markRead, moveMessage, setRearranging } from "../chat";
 import type { Message } from "../protocol";
 import { afterForMove, displayItems, firstUnreadId } from "../roomState";
 import { useSearch } from "../search";
 import { useChat } from "../store";
 import { MessageItem, NoticeItem, PendingItem } from "./MessageItem";
 import { useNow } from "./useNow";
+import { useTouchUi } from "./useTouch";
 
 /** How many items are in the DOM when the person is at the bottom; scrolling up widens it. */
 const WINDOW = 120;
@@ -46,6 +47,9 @@ export function MessageList({ roomId, moderator, canPin = moderator }: { roomId:
   const [lastSeenKey, setLastSeenKey] = useState<string | null>(null);
 
   const canMove = rearrange === "anyone" || (rearrange === "moderators" && moderator);
+  // #15: on a touch screen the drag handles show only in "Rearrange" mode (from a message's sheet).
+  const touch = useTouchUi();
+  const rearranging = useChat((s) => s.rearranging === roomId) && touch && canMove;
 
   // ---- #10: "New since you left" and jumping to a replied-to message ----
   const dividerSeq = useChat((s) => s.divider[roomId]);
@@ -235,12 +239,21 @@ export function MessageList({ roomId, moderator, canPin = moderator }: { roomId:
 
   return (
     <div className="messages-wrap">
+      {rearranging && (
+        <div className="rearrange-bar" role="status" data-testid="rearrange-bar">
+          <span>Drag a message by its handle, or use ↑ ↓</span>
+          <button className="btn small primary" onClick={() => setRearranging(null)}>
+            Done
+          </button>
+        </div>
+      )}
       <div className="messages" ref={scrollRef} onScroll={onScroll} data-testid="messages">
         <div className="messages-spacer" aria-hidden="true" />
         {view.loadingOlder && <div className="loading-older">Loading earlier messages…</div>}
+        {/* #15: one line for an empty room, not two with a gap between them. */}
         {!view.hasMore && hiddenAbove === 0 && (
-          <div className="room-start">
-            <p className="muted">This is the beginning of the room.</p>
+          <div className="room-start" data-testid="room-start">
+            <p className="muted">{items.length === 0 ? "No messages yet. Say hello!" : "This is the beginning of the room."}</p>
           </div>
         )}
         <DndContext
@@ -294,7 +307,6 @@ export function MessageList({ roomId, moderator, canPin = moderator }: { roomId:
             </ol>
           </SortableContext>
         </DndContext>
-        {items.length === 0 && <p className="empty-room muted">No messages yet. Say hello!</p>}
       </div>
       {unseen > 0 && (
         <button

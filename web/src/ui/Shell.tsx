@@ -13,6 +13,7 @@ import { SettingsDialog } from "./SettingsDialog";
 import { Sidebar } from "./Sidebar";
 import { WelcomeDialog } from "./WelcomeDialog";
 import { preloadFormatting } from "./MessageExtras";
+import { ConnectionBanner, isDisconnected } from "./ConnectionBanner";
 
 export function Shell() {
   const drawerOpen = useChat((s) => s.drawerOpen);
@@ -26,6 +27,8 @@ export function Shell() {
   const inviteCode = useChat((s) => s.inviteCode);
   const roomName = room ? (room.kind === "direct" ? roomTitle(room, me) : `#${room.name}`) : undefined;
   const totalUnread = useChat(countUnread);
+  // #15: while the server can't be reached, who is online is unknown: presence shows grey.
+  const disconnected = useChat((s) => isDisconnected(s.connection));
   // #10: start loading the message formatter as soon as the chat shows.
   useEffect(() => preloadFormatting(), []);
   // The tab title tells a person in another tab that something is waiting.
@@ -34,7 +37,7 @@ export function Shell() {
     document.title = totalUnread > 0 ? `(${totalUnread}) ${base}` : base;
   }, [roomName, totalUnread]);
   return (
-    <div className={`shell${drawerOpen ? " drawer-open" : ""}`}>
+    <div className={`shell${drawerOpen ? " drawer-open" : ""}${disconnected ? " disconnected" : ""}`}>
       <a className="skip-link" href="#composer-input">
         Skip to message box
       </a>
@@ -57,10 +60,16 @@ export function Shell() {
       {profile && <ProfileCard key={profile.userId} userId={profile.userId} roomId={profile.roomId} />}
       {inviteCode && !dialog && <JoinInviteDialog key={inviteCode} code={inviteCode} />}
       <SearchHost />
+      <ConnectionBanner />
       <div className="toasts" role="status" aria-live="polite">
         {toasts.map((t) => (
           <div key={t.id} className="toast">
             <span>{t.text}</span>
+            {t.action && (
+              <button className="btn small toast-action" onClick={t.action.run}>
+                {t.action.label}
+              </button>
+            )}
             <button className="icon-btn" aria-label="Dismiss" onClick={() => dismissToast(t.id)}>
               ×
             </button>
