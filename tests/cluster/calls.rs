@@ -27,7 +27,8 @@ async fn expect_state(ws: &mut WsClient, room_id: &str, want: &[&str]) -> Value 
     .await
 }
 
-async fn join(ws: &mut WsClient, room_id: &str) {
+/// Joins the call; answers the participants of the `call.state` that answers the join.
+async fn join(ws: &mut WsClient, room_id: &str) -> Vec<String> {
     ws.send(json!({"type": "call.join", "room_id": room_id, "ref": "join"}))
         .await;
     let answer = ws
@@ -36,6 +37,13 @@ async fn join(ws: &mut WsClient, room_id: &str) {
         })
         .await;
     assert_eq!(answer["type"], "call.state", "{answer}");
+    ids(&answer)
+}
+
+fn both(a: &str, b: &str) -> Vec<String> {
+    let mut ids = vec![a.to_string(), b.to_string()];
+    ids.sort();
+    ids
 }
 
 #[tokio::test]
@@ -55,11 +63,11 @@ async fn a_call_with_people_on_two_nodes_is_one_call() {
     assert_eq!(bob_ws.node_id(), "node-b");
     bob_ws.subscribe(&room_id, None).await;
 
-    join(&mut alice_ws, &room_id).await;
+    assert_eq!(join(&mut alice_ws, &room_id).await, vec![alice.to_string()]);
     expect_state(&mut bob_ws, &room_id, &[alice]).await;
-    join(&mut bob_ws, &room_id).await;
+    // Node B knows who is in the call on node A: Bob's answer lists both.
+    assert_eq!(join(&mut bob_ws, &room_id).await, both(alice, bob));
     expect_state(&mut alice_ws, &room_id, &[alice, bob]).await;
-    expect_state(&mut bob_ws, &room_id, &[alice, bob]).await;
 
     // A subscriber arriving on either node sees the whole call.
     let (_, carol_token) = cluster.guest(&b.url(""), "carol").await;
@@ -88,7 +96,7 @@ async fn a_call_with_people_on_two_nodes_is_one_call() {
     // Alice joins from a socket on node B: the place moves, the old socket is told.
     let mut alice_b = connect(&b.addr(), &alice_token).await.unwrap();
     alice_b.subscribe(&room_id, None).await;
-    join(&mut alice_b, &room_id).await;
+    assert_eq!(join(&mut alice_b, &room_id).await, vec![alice.to_string()]);
     let moved = alice_ws
         .expect_with("call_moved", |f| (f["type"] == "error").then(|| f.clone()))
         .await;
@@ -97,7 +105,7 @@ async fn a_call_with_people_on_two_nodes_is_one_call() {
     // Node B dies: its participants leave with its heartbeat.
     let mut bob_again = connect(&a.addr(), &bob_token).await.unwrap();
     bob_again.subscribe(&room_id, None).await;
-    join(&mut bob_again, &room_id).await;
+    assert_eq!(join(&mut bob_again, &room_id).await, both(alice, bob));
     expect_state(&mut alice_ws, &room_id, &[alice, bob]).await;
     cluster.nodes[1].kill().await;
     expect_state(&mut alice_ws, &room_id, &[bob]).await;
