@@ -13,6 +13,7 @@ import { SettingsDialog } from "./SettingsDialog";
 import { Sidebar } from "./Sidebar";
 import { WelcomeDialog } from "./WelcomeDialog";
 import { preloadFormatting } from "./MessageExtras";
+import { CallElsewhere, IncomingCall } from "./CallPanel";
 
 export function Shell() {
   const drawerOpen = useChat((s) => s.drawerOpen);
@@ -57,6 +58,8 @@ export function Shell() {
       {profile && <ProfileCard key={profile.userId} userId={profile.userId} roomId={profile.roomId} />}
       {inviteCode && !dialog && <JoinInviteDialog key={inviteCode} code={inviteCode} />}
       <SearchHost />
+      <IncomingCall />
+      <CallElsewhere />
       <div className="toasts" role="status" aria-live="polite">
         {toasts.map((t) => (
           <div key={t.id} className="toast">
