@@ -201,11 +201,29 @@ export function onCallState(roomId: string, participants: User[]): void {
   if (roomId !== get().roomId || !deps) return;
   const me = deps.me;
   const listed = participants.some((u) => u.id === me.id);
-  if (listed && !get().inCall) set({ inCall: true });
-  // Peers for everyone else in the call; none for those who left.
+  const wasIn = get().inCall;
+  if (listed && !wasIn) set({ inCall: true });
   const others = participants.filter((u) => u.id !== me.id);
   for (const id of [...peers.keys()]) if (!others.some((u) => u.id === id)) closePeer(id);
-  if (listed) for (const user of others) if (!peers.has(user.id)) createPeer(user, me);
+  if (!listed) return;
+  // Who offers first: whoever was in the call already offers to a newcomer, and the newcomer
+  // answers (it makes the peer when the offer comes). Both offering at once works too (perfect
+  // negotiation) but Chromium then sometimes never gathers candidates for the rolled-back side.
+  // Should no offer come (two people joining at once on two nodes), the newcomer offers itself.
+  for (const user of others) {
+    if (peers.has(user.id)) continue;
+    if (wasIn) createPeer(user, me);
+    else setTimeout(() => offerIfSilent(roomId, user), NEWCOMER_WAIT_MS);
+  }
+}
+
+/** How long a newcomer waits for the others' offers before offering itself. */
+const NEWCOMER_WAIT_MS = 3000;
+
+function offerIfSilent(roomId: string, user: User): void {
+  if (!deps || get().roomId !== roomId || !get().inCall || peers.has(user.id)) return;
+  if (!get().calls[roomId]?.some((u) => u.id === user.id)) return;
+  createPeer(user, deps.me);
 }
 
 export function onCallSignal(roomId: string, from: string, data: unknown): void {
