@@ -100,3 +100,40 @@ test("two people call, share a screen, one leaves and a third joins", async ({ b
   await bob.close();
   await carol.close();
 });
+
+test("a DM call rings the other person, and a reload rejoins the call", async ({ browser, server }) => {
+  test.setTimeout(240_000);
+  const alice = await Person.open(browser, server, "alice", media);
+  const bob = await Person.open(browser, server, "bob", media);
+  await alice.signInAsGuest();
+  await bob.signInAsGuest();
+  await alice.send(`/dm @${bob.name}`);
+  await expect(alice.page.locator("#room-title")).toHaveText(bob.name);
+  await alice.send("call you?");
+  await expect(bob.dmRow(alice.name)).toBeVisible();
+
+  // Bob is elsewhere (General) when Alice starts the call in their DM: it rings for him.
+  await alice.page.getByRole("button", { name: "Start call" }).click();
+  const ring = bob.page.getByRole("alertdialog", { name: "Incoming call" });
+  await expect(ring).toContainText(alice.name);
+  await ring.getByRole("button", { name: "Join" }).click();
+  await expect(ring).toHaveCount(0);
+  await expect(bob.page.locator("#room-title")).toHaveText(alice.name);
+  await expect.poll(() => peerState(alice.page, bob.name), { timeout: 60_000 }).toBe("connected");
+  await expect.poll(() => peerState(bob.page, alice.name), { timeout: 60_000 }).toBe("connected");
+
+  // Alice reloads: her page joins the call again by itself, with new peer connections.
+  await alice.page.reload();
+  await expect(alice.page.getByRole("toolbar", { name: "Call controls" })).toBeVisible();
+  await expect.poll(() => peerState(alice.page, bob.name), { timeout: 60_000 }).toBe("connected");
+  await expect.poll(() => peerState(bob.page, alice.name), { timeout: 60_000 }).toBe("connected");
+  await expectVideoFlowing(alice.page, bob.name);
+
+  // Alice leaves, Bob leaves: the call is over and nothing rings.
+  await alice.page.getByRole("button", { name: "Leave call" }).click();
+  await bob.page.getByRole("button", { name: "Leave call" }).click();
+  await expect(alice.page.getByRole("button", { name: "Start call" })).toBeVisible();
+  await expect(bob.page.getByRole("button", { name: "Start call" })).toBeVisible();
+  await alice.close();
+  await bob.close();
+});

@@ -150,6 +150,10 @@ export async function joinCall(roomId: string): Promise<void> {
   deps.conn.joinCall(roomId);
 }
 
+/** The camera's size and rate: each person sends their video to every other (up to 5 copies),
+ * so a modest 360p at most 24 frames a second keeps a full call within a home uplink. */
+const VIDEO: MediaTrackConstraints = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24, max: 24 } };
+
 /** Camera and microphone, or the microphone alone, or nothing (then the person still hears and
  * sees the others). */
 async function openMedia(): Promise<{ stream: MediaStream | null; notice: string | null }> {
@@ -157,7 +161,7 @@ async function openMedia(): Promise<{ stream: MediaStream | null; notice: string
     return { stream: null, notice: "This browser can't capture a camera or microphone here (it needs HTTPS)" };
   }
   try {
-    return { stream: await navigator.mediaDevices.getUserMedia({ audio: true, video: true }), notice: null };
+    return { stream: await navigator.mediaDevices.getUserMedia({ audio: true, video: VIDEO }), notice: null };
   } catch (err) {
     if (isDenied(err)) return { stream: null, notice: PERMISSION_TEXT };
   }
