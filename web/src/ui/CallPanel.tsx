@@ -28,15 +28,17 @@ export function CallButton({ roomId }: { roomId: string }) {
   if (here) return null;
   const count = people?.length ?? 0;
   const full = count >= MAX_CALL;
+  const label = count > 0 ? `Join call (${count})` : "Start call";
   return (
     <button
       className="btn ghost small call-toggle"
+      aria-label={label}
       onClick={() => void joinCall(roomId)}
       disabled={full}
       title={full ? `This call is full (${MAX_CALL} people)` : undefined}
       data-testid="call-start"
     >
-      <PhoneIcon size={16} /> {count > 0 ? `Join call (${count})` : "Start call"}
+      <PhoneIcon size={16} /> <span className="call-label">{label}</span>
     </button>
   );
 }
