@@ -41,6 +41,20 @@ impl Chat {
             .await?;
         self.hub.join_call(&Arc::from(room_id), conn, reference)
     }
+
+    /// The connection leaves the room's call (see [`crate::hub::Hub::leave_call`]). The answer
+    /// lists who is in the call, so it asks the gate too: to someone who may not read the room
+    /// it does not exist.
+    pub async fn leave_call(
+        &self,
+        conn: &Arc<Connection>,
+        room_id: &str,
+        reference: Option<Ref>,
+    ) -> Result<()> {
+        self.gate.read(&conn.user, room_id).await?;
+        self.hub.leave_call(&Arc::from(room_id), conn, reference);
+        Ok(())
+    }
 }
 
 /// The ICE servers for a browser of `user_id`, from the configured URLs: STUN URLs as they are;

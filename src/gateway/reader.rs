@@ -333,8 +333,7 @@ impl Reader {
                 chat.join_call(&self.conn, &room_id, reference).await?;
             }
             ClientFrame::CallLeave { room_id, reference } => {
-                let room: Arc<str> = Arc::from(room_id.as_str());
-                self.state.hub.leave_call(&room, &self.conn, reference);
+                chat.leave_call(&self.conn, &room_id, reference).await?;
             }
             ClientFrame::CallSignal {
                 room_id, to, data, ..

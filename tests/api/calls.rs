@@ -192,6 +192,10 @@ async fn someone_who_cannot_read_the_room_gets_room_not_found_on_call_join() {
     ws.send(json!({"type": "call.join", "room_id": room_id, "ref": "sneak"}))
         .await;
     assert_eq!(error_for(&mut ws, "sneak").await["code"], "room_not_found");
+    // Nor may they learn who is in it from the answer to a leave.
+    ws.send(json!({"type": "call.leave", "room_id": room_id, "ref": "peek"}))
+        .await;
+    assert_eq!(error_for(&mut ws, "peek").await["code"], "room_not_found");
     ws.send(json!({"type": "call.signal", "room_id": room_id, "to": "x", "data": {}, "ref": "s"}))
         .await;
     assert_eq!(error_for(&mut ws, "s").await["code"], "not_in_call");
