@@ -27,6 +27,10 @@ export default defineConfig({
         "--no-first-run",
         "--disable-component-update",
         "--disable-sync",
+        // Calls (#13): a generated camera and microphone, and permission prompts answered yes
+        // (harmless to the specs that don't call).
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
       ],
     },
     trace: "off",

@@ -255,6 +255,22 @@ pub struct Config {
     /// (a local push service, tests). Off: only `https://` endpoints on public hosts.
     #[arg(long, env = "PALAVER_PUSH_ALLOW_INSECURE", default_value_t = false, action = ArgAction::Set)]
     pub push_allow_insecure: bool,
+
+    /// Calls (#13): STUN and TURN servers browsers use to connect calls, comma-separated
+    /// (`stun:stun.example.org:3478,turn:turn.example.org:3478?transport=udp`). Unset: none,
+    /// which connects only where the browsers reach each other directly (a LAN, one machine).
+    #[arg(long, env = "PALAVER_ICE_SERVERS", value_delimiter = ',')]
+    pub ice_servers: Vec<String>,
+
+    /// The shared secret of the TURN servers (coturn's `static-auth-secret`): `turn:`/`turns:`
+    /// URLs then come with short-lived credentials made from it for each signed-in person.
+    #[arg(long, env = "PALAVER_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<String>,
+
+    /// Seconds a TURN credential stays valid (default an hour; a call already connected
+    /// outlives it, a new connection needs a fresh one).
+    #[arg(long, env = "PALAVER_TURN_TTL_SECS", default_value_t = 3600)]
+    pub turn_ttl_secs: u64,
 }
 
 /// The `palaver` command line: with no subcommand it serves, configured by [`Config`].

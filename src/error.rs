@@ -137,6 +137,13 @@ pub enum Error {
     InvalidAttachments(&'static str),
     #[error("the requested range is not satisfiable")]
     RangeNotSatisfiable,
+    // Calls (#13).
+    #[error("this call is full ({max} people)")]
+    CallFull { max: usize },
+    #[error("{0}")]
+    NotInCall(&'static str),
+    #[error("you joined this call on another tab or device")]
+    CallMoved,
     #[error("the store is unavailable; try again")]
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
@@ -207,6 +214,9 @@ impl Error {
             Error::FileNotFound => "file_not_found",
             Error::InvalidAttachments(_) => "invalid_attachments",
             Error::RangeNotSatisfiable => "range_not_satisfiable",
+            Error::CallFull { .. } => "call_full",
+            Error::NotInCall(_) => "not_in_call",
+            Error::CallMoved => "call_moved",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",
         }
@@ -261,7 +271,10 @@ impl Error {
             | Error::RoomNameTaken
             | Error::NotAGuest
             | Error::TooManyReactions { .. }
-            | Error::TooManyPins { .. } => StatusCode::CONFLICT,
+            | Error::TooManyPins { .. }
+            | Error::CallFull { .. }
+            | Error::NotInCall(_)
+            | Error::CallMoved => StatusCode::CONFLICT,
             Error::RateLimited | Error::RateLimitedBecause(_) | Error::TooManyConnections => {
                 StatusCode::TOO_MANY_REQUESTS
             }

@@ -44,7 +44,7 @@
 //! - [`bus`]: the `Bus` trait that carries committed events to every node (the in-process bus,
 //!   Redis); it delivers into `Deliver`, which the hub implements, and never names the hub.
 //! - [`hub`]: this node's subscribers per room, one module per job: ordering and gap fill,
-//!   connections and sessions, presence and typing, room-list counts, long-poll watches.
+//!   connections and sessions, presence and typing, calls, room-list counts, long-poll watches.
 //! - [`gateway`]: one WebSocket connection, a module per job: upgrade, reader (frame → chat
 //!   rules), replay, and the writer task behind the bounded outbound queue.
 //! - [`http`]: the REST handlers (one module per resource), paged lists, operations endpoints

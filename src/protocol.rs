@@ -21,6 +21,8 @@ mod unread;
 pub use unread::*;
 mod files;
 pub use files::*;
+mod calls;
+pub use calls::*;
 
 /// The protocol version announced in `hello`.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -561,6 +563,36 @@ pub enum ClientFrame {
         #[ts(optional, type = "unknown")]
         reference: Option<Ref>,
     },
+    // Calls (#13).
+    /// Join the room's call (starting it if none runs): needs a subscription to the room.
+    #[serde(rename = "call.join")]
+    CallJoin {
+        room_id: String,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        #[ts(optional, type = "unknown")]
+        reference: Option<Ref>,
+    },
+    /// Leave the room's call.
+    #[serde(rename = "call.leave")]
+    CallLeave {
+        room_id: String,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        #[ts(optional, type = "unknown")]
+        reference: Option<Ref>,
+    },
+    /// WebRTC signalling (an offer, an answer, an ICE candidate: `data` is opaque to the
+    /// server) for another participant of the room's call.
+    #[serde(rename = "call.signal")]
+    CallSignal {
+        room_id: String,
+        /// The participant's user id.
+        to: String,
+        #[ts(type = "unknown")]
+        data: Value,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        #[ts(optional, type = "unknown")]
+        reference: Option<Ref>,
+    },
 }
 
 /// `after` of a move must be present; `null` is a meaningful value (the top), not a default.
@@ -586,6 +618,9 @@ impl ClientFrame {
         "react",
         "unreact",
         "read",
+        "call.join",
+        "call.leave",
+        "call.signal",
     ];
 
     /// The request's `ref`, echoed in its error frame.
@@ -601,7 +636,10 @@ impl ClientFrame {
             | ClientFrame::Ping { reference }
             | ClientFrame::React { reference, .. }
             | ClientFrame::Unreact { reference, .. } => reference.as_ref(),
-            ClientFrame::Read { reference, .. } => reference.as_ref(),
+            ClientFrame::Read { reference, .. }
+            | ClientFrame::CallJoin { reference, .. }
+            | ClientFrame::CallLeave { reference, .. }
+            | ClientFrame::CallSignal { reference, .. } => reference.as_ref(),
             ClientFrame::Typing { .. } => None,
         }
     }
@@ -699,6 +737,27 @@ pub enum ServerFrame {
     Notification {
         room_id: String,
         message: Message,
+    },
+    // Calls (#13).
+    /// Who is in the room's call (an empty list: no call runs), sorted by user id: to every
+    /// subscriber of the room whenever it changes, and on subscribe while a call runs. The
+    /// answer to a `call.join` or `call.leave` is this frame with the request's `ref`.
+    #[serde(rename = "call.state")]
+    CallState {
+        room_id: String,
+        participants: Vec<User>,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none", default)]
+        #[ts(optional, type = "unknown")]
+        reference: Option<Ref>,
+    },
+    /// Another participant's `call.signal` for this one.
+    #[serde(rename = "call.signal")]
+    CallSignal {
+        room_id: String,
+        /// The sender's user id.
+        from: String,
+        #[ts(type = "unknown")]
+        data: Value,
     },
 }
 
@@ -1028,6 +1087,7 @@ pub fn typescript_declarations() -> String {
         SearchHit::decl(&cfg),
         SearchResults::decl(&cfg),
         FileInfo::decl(&cfg),
+        IceServer::decl(&cfg),
     ];
     let mut out = String::from(
         "// Generated from src/protocol.rs by `cargo test` (UPDATE_TS=1 rewrites it). Do not edit.\n\n",

@@ -82,6 +82,15 @@ pub trait Deliver: Send + Sync + 'static {
     fn close_session(&self, token_hash: &str);
     /// Another node sent a frame to these users: push it to their sockets here.
     fn frame_to_users(&self, user_ids: &[String], frame: Utf8Bytes);
+    /// This node's call participants per room (a cluster node's heartbeat).
+    fn local_calls(&self) -> HashMap<String, Vec<User>>;
+    /// The participants of a room's call on other nodes changed.
+    fn remote_call_changed(&self, room_id: &str);
+    /// The user joined the room's call on another node: their place here (if any) ends.
+    fn call_joined_elsewhere(&self, room_id: &str, user_id: &str);
+    /// Another node relays a `call.signal` frame to the participant `to`: push it to their
+    /// call socket if it is here.
+    fn relay_call_signal(&self, room_id: &str, to: &str, frame: Utf8Bytes);
 }
 
 #[async_trait]

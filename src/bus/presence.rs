@@ -7,7 +7,8 @@
 //!
 //! [`RemoteView`] is the transport-free part: what each other node last said it has online, when
 //! it last said anything, and which users appear or disappear in a room when that changes. A node
-//! that stops sending heartbeats expires, and its users go offline with it.
+//! that stops sending heartbeats expires, and its users go offline with it. The same view, a
+//! second one, holds the other nodes' call participants per room (#13).
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -28,6 +29,12 @@ pub trait Presence: Send + Sync + 'static {
     /// A frame for these users' sockets (a report to a room's moderators): the other nodes
     /// push it to theirs.
     fn to_users(&self, user_ids: &[String], frame: &str);
+    /// A user joined (`true`) or left a room's call on this node.
+    fn call_changed(&self, room_id: &str, user: &User, joined: bool);
+    /// The room's call participants on other nodes (a user may also be in it here).
+    fn remote_call(&self, room_id: &str) -> Vec<User>;
+    /// A `call.signal` frame for a participant whose socket is on another node.
+    fn call_signal(&self, room_id: &str, to: &str, frame: &str);
 }
 
 /// Users appearing in / disappearing from a room's remote online set.

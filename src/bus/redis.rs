@@ -9,7 +9,10 @@
 //! - `presence`: JSON `PresenceMessage`s: who came online or went offline on a node, typing
 //!   notices, every node's heartbeat (its full online list), so a node that stops beating
 //!   expires and its users go offline elsewhere within `presence_ttl`, and revoked sessions
-//!   (logout), so every node closes that session's sockets.
+//!   (logout), so every node closes that session's sockets. Calls (#13) ride the same channel:
+//!   who joined or left a room's call on a node, the node's participants in its heartbeat (a
+//!   dead node's participants leave with it), and `call.signal` frames for a participant whose
+//!   socket is on another node.
 //!
 //! One subscriber connection per node ([`RedisBus::run_subscriber`]) and one multiplexed
 //! connection for publishing. Redis pub/sub is at-most-once: a message can be lost, and nothing
@@ -74,6 +77,8 @@ pub struct RedisBus {
     connected: AtomicBool,
     outgoing: mpsc::UnboundedSender<Outgoing>,
     remote: Mutex<RemoteView>,
+    /// The other nodes' call participants, per room.
+    remote_calls: Mutex<RemoteView>,
     shutdown: CancellationToken,
 }
 
@@ -103,6 +108,7 @@ impl RedisBus {
             connected: AtomicBool::new(false),
             outgoing,
             remote: Mutex::new(RemoteView::default()),
+            remote_calls: Mutex::new(RemoteView::default()),
             shutdown,
         });
         tokio::spawn(bus.clone().run_subscriber());
@@ -207,32 +213,69 @@ impl RedisBus {
             return;
         };
         let now = Instant::now();
-        let diffs = {
-            let mut remote = self.remote.lock().unwrap();
-            match message {
-                PresenceMessage::Heartbeat { node, rooms } => remote.snapshot(&node, rooms, now),
-                PresenceMessage::Online { node, room, user } => {
-                    remote.set(&node, &room, &user, true, now)
-                }
-                PresenceMessage::Offline { node, room, user } => {
-                    remote.set(&node, &room, &user, false, now)
-                }
-                PresenceMessage::Bye { node } => remote.remove_node(&node),
-                PresenceMessage::Typing { room, user, .. } => {
-                    drop(remote);
-                    target.relay_typing(&room, &user);
-                    return;
-                }
-                PresenceMessage::Revoke { token_hash, .. } => {
-                    drop(remote);
-                    target.close_session(&token_hash);
-                    return;
-                }
-                PresenceMessage::ToUsers { users, frame, .. } => {
-                    drop(remote);
-                    target.frame_to_users(&users, Utf8Bytes::from(frame));
-                    return;
-                }
+        let diffs = match message {
+            PresenceMessage::Heartbeat { node, rooms, calls } => {
+                let calls = self
+                    .remote_calls
+                    .lock()
+                    .unwrap()
+                    .snapshot(&node, calls, now);
+                apply_calls(target.as_ref(), calls);
+                self.remote.lock().unwrap().snapshot(&node, rooms, now)
+            }
+            PresenceMessage::Online { node, room, user } => self
+                .remote
+                .lock()
+                .unwrap()
+                .set(&node, &room, &user, true, now),
+            PresenceMessage::Offline { node, room, user } => self
+                .remote
+                .lock()
+                .unwrap()
+                .set(&node, &room, &user, false, now),
+            PresenceMessage::Bye { node } => {
+                let calls = self.remote_calls.lock().unwrap().remove_node(&node);
+                apply_calls(target.as_ref(), calls);
+                self.remote.lock().unwrap().remove_node(&node)
+            }
+            PresenceMessage::Typing { room, user, .. } => {
+                target.relay_typing(&room, &user);
+                return;
+            }
+            PresenceMessage::Revoke { token_hash, .. } => {
+                target.close_session(&token_hash);
+                return;
+            }
+            PresenceMessage::ToUsers { users, frame, .. } => {
+                target.frame_to_users(&users, Utf8Bytes::from(frame));
+                return;
+            }
+            PresenceMessage::CallJoined { node, room, user } => {
+                let calls = self
+                    .remote_calls
+                    .lock()
+                    .unwrap()
+                    .set(&node, &room, &user, true, now);
+                // The user's place in the call moves there: a socket of theirs here lets go
+                // (known to be there first, so they stay listed meanwhile).
+                target.call_joined_elsewhere(&room, &user.id);
+                apply_calls(target.as_ref(), calls);
+                return;
+            }
+            PresenceMessage::CallLeft { node, room, user } => {
+                let calls = self
+                    .remote_calls
+                    .lock()
+                    .unwrap()
+                    .set(&node, &room, &user, false, now);
+                apply_calls(target.as_ref(), calls);
+                return;
+            }
+            PresenceMessage::CallSignal {
+                room, to, frame, ..
+            } => {
+                target.relay_call_signal(&room, &to, Utf8Bytes::from(frame));
+                return;
             }
         };
         apply(target.as_ref(), diffs);
@@ -310,11 +353,13 @@ impl RedisBus {
                 return;
             };
             let rooms = target.local_presence();
+            let calls = target.local_calls();
             let _ = self
                 .outgoing
                 .send(Outgoing::Presence(PresenceMessage::Heartbeat {
                     node: self.node_id.clone(),
                     rooms,
+                    calls,
                 }));
             let diffs = self
                 .remote
@@ -322,6 +367,12 @@ impl RedisBus {
                 .unwrap()
                 .expire(Instant::now(), self.timing.presence_ttl);
             apply(target.as_ref(), diffs);
+            let calls = self
+                .remote_calls
+                .lock()
+                .unwrap()
+                .expire(Instant::now(), self.timing.presence_ttl);
+            apply_calls(target.as_ref(), calls);
             if last_catch_up.elapsed() >= self.timing.catch_up {
                 last_catch_up = Instant::now();
                 target.catch_up();
@@ -333,6 +384,13 @@ impl RedisBus {
 fn apply(target: &dyn Deliver, diffs: Vec<(String, RoomDiff)>) {
     for (room, diff) in diffs {
         target.remote_presence_changed(&room, &diff.joined, &diff.left);
+    }
+}
+
+/// The rooms whose remote call participants changed: the hub announces their new state.
+fn apply_calls(target: &dyn Deliver, diffs: Vec<(String, RoomDiff)>) {
+    for (room, _) in diffs {
+        target.remote_call_changed(&room);
     }
 }
 
@@ -469,6 +527,31 @@ impl Presence for RedisBus {
             .send(Outgoing::Presence(PresenceMessage::ToUsers {
                 node: self.node_id.clone(),
                 users: user_ids.to_vec(),
+                frame: frame.to_string(),
+            }));
+    }
+
+    fn call_changed(&self, room_id: &str, user: &User, joined: bool) {
+        let (node, room, user) = (self.node_id.clone(), room_id.to_string(), user.clone());
+        let message = if joined {
+            PresenceMessage::CallJoined { node, room, user }
+        } else {
+            PresenceMessage::CallLeft { node, room, user }
+        };
+        let _ = self.outgoing.send(Outgoing::Presence(message));
+    }
+
+    fn remote_call(&self, room_id: &str) -> Vec<User> {
+        self.remote_calls.lock().unwrap().online(room_id)
+    }
+
+    fn call_signal(&self, room_id: &str, to: &str, frame: &str) {
+        let _ = self
+            .outgoing
+            .send(Outgoing::Presence(PresenceMessage::CallSignal {
+                node: self.node_id.clone(),
+                room: room_id.to_string(),
+                to: to.to_string(),
                 frame: frame.to_string(),
             }));
     }

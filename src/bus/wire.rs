@@ -11,13 +11,17 @@ use super::EncodedEvent;
 use crate::protocol::{Effects, Removal, RemovedReason, User};
 
 /// A message on the presence channel: who came online or went offline on a node, typing
-/// notices, heartbeats, goodbyes and revoked sessions.
+/// notices, heartbeats, goodbyes and revoked sessions; and calls (#13): who joined or left a
+/// room's call on a node, and the signalling frames for a participant on another node.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub(super) enum PresenceMessage {
     Heartbeat {
         node: String,
         rooms: HashMap<String, Vec<User>>,
+        /// The node's call participants per room (absent from a node older than calls).
+        #[serde(default)]
+        calls: HashMap<String, Vec<User>>,
     },
     Online {
         node: String,
@@ -48,6 +52,27 @@ pub(super) enum PresenceMessage {
         users: Vec<String>,
         frame: String,
     },
+    /// A user joined a room's call on `node` (the node where they were in it before lets go
+    /// of their old socket's place).
+    CallJoined {
+        node: String,
+        room: String,
+        user: User,
+    },
+    /// A user left a room's call on `node`.
+    CallLeft {
+        node: String,
+        room: String,
+        user: User,
+    },
+    /// A `call.signal` frame for the participant `to` of the room's call, wherever their
+    /// socket is.
+    CallSignal {
+        node: String,
+        room: String,
+        to: String,
+        frame: String,
+    },
 }
 
 impl PresenceMessage {
@@ -59,7 +84,10 @@ impl PresenceMessage {
             | PresenceMessage::Typing { node, .. }
             | PresenceMessage::Bye { node }
             | PresenceMessage::Revoke { node, .. }
-            | PresenceMessage::ToUsers { node, .. } => node,
+            | PresenceMessage::ToUsers { node, .. }
+            | PresenceMessage::CallJoined { node, .. }
+            | PresenceMessage::CallLeft { node, .. }
+            | PresenceMessage::CallSignal { node, .. } => node,
         }
     }
 }

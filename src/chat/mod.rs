@@ -13,12 +13,14 @@
 //! the audit log), [`bots`] (bot accounts and their tokens), [`webhooks`] (incoming webhooks),
 //! [`threads`] (replies and thread pages), [`reactions`], [`pins`];
 //! [`mentions`] (who a body mentions), [`unread`] (read markers, unread counts, notification
-//! levels, notifications), [`push`] (Web Push; its cryptography in [`webpush`]);
+//! levels, notifications), [`push`] (Web Push; its cryptography in [`webpush`]); [`calls`] (who
+//! may join a room's call, ICE servers and TURN credentials);
 //! [`access`] is the gate they all ask, and [`scope`] the rooms a bot may reach at all.
 
 pub mod access;
 pub mod accounts;
 pub mod bots;
+pub mod calls;
 pub mod dms;
 pub mod files;
 pub mod guests;

@@ -269,7 +269,9 @@ impl Reader {
             }
             ClientFrame::Subscribe { room_id, after, .. } => self.subscribe(room_id, after).await?,
             ClientFrame::Unsubscribe { room_id, .. } => {
-                self.leave(&Arc::from(room_id.as_str()));
+                let room: Arc<str> = Arc::from(room_id.as_str());
+                self.state.hub.drop_call(&room, self.conn.id);
+                self.leave(&room);
                 self.conn.push(Outbound::Frame(Utf8Bytes::from(
                     ServerFrame::Unsubscribed { room_id }.encode(),
                 )));
@@ -326,6 +328,20 @@ impl Reader {
                 }
                 chat.typing(user, &room).await?;
             }
+            // Calls (#13): the answer is a `call.state` with the frame's `ref`.
+            ClientFrame::CallJoin { room_id, reference } => {
+                chat.join_call(&self.conn, &room_id, reference).await?;
+            }
+            ClientFrame::CallLeave { room_id, reference } => {
+                chat.leave_call(&self.conn, &room_id, reference).await?;
+            }
+            ClientFrame::CallSignal {
+                room_id, to, data, ..
+            } => {
+                self.state
+                    .hub
+                    .call_signal(&room_id, &self.conn, &to, data)?;
+            }
         }
         Ok(())
     }
@@ -370,6 +386,8 @@ impl Reader {
         {
             Ok(replay) => {
                 self.conn.push(Outbound::Replay(Box::new(replay)));
+                // A call running in the room shows at once (a late joiner, a reload).
+                self.state.hub.tell_call(&room, &self.conn);
                 Ok(())
             }
             Err(err) => {

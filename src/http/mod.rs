@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod bots;
+pub mod calls;
 pub mod extract;
 pub mod files;
 pub mod invites;
@@ -120,6 +121,7 @@ pub fn router() -> Router<AppState> {
         .merge(unread::router())
         .merge(search::router())
         .merge(files::router())
+        .merge(calls::router())
         .merge(ops::router())
         .merge(openapi::router())
         .merge(crate::gateway::router())

@@ -15,8 +15,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    auth, bots, files, invites, me, members, messages, moderation, ops, people, rooms, search,
-    threads, unread, webhooks,
+    auth, bots, calls, files, invites, me, members, messages, moderation, ops, people, rooms,
+    search, threads, unread, webhooks,
 };
 use crate::protocol;
 use crate::state::AppState;
@@ -53,6 +53,7 @@ use crate::state::AppState;
         unread::mark_read, unread::unread, unread::set_notifications, unread::push_key,
         unread::subscribe, unread::unsubscribe,
         files::upload, files::download, files::thumbnail,
+        calls::ice_servers,
     ),
     components(schemas(
         protocol::User, protocol::Room, protocol::RoomKind, protocol::Rearrange, protocol::Role, protocol::Member,
@@ -75,7 +76,7 @@ use crate::state::AppState;
         protocol::UnreadEntry, protocol::NotificationsRequest, protocol::PushKey,
         protocol::PushSubscriptionKeys, protocol::PushSubscriptionRequest,
         protocol::PushUnsubscribeRequest, protocol::PushPayload,
-        protocol::FileInfo,
+        protocol::FileInfo, protocol::IceServer,
     )),
     modifiers(&Security),
     tags(
@@ -89,6 +90,7 @@ use crate::state::AppState;
         (name = "unread", description = "Read markers, unread counts, notification levels, Web Push"),
         (name = "operations", description = "Health, readiness, metrics"),
         (name = "files", description = "Uploads and downloads of files that messages carry"),
+        (name = "calls", description = "Calls: the ICE servers (joining and signalling go over the socket)"),
     )
 )]
 pub struct ApiDoc;

@@ -1,6 +1,8 @@
 //! This node's subscribers per room, and the ordered, gap-free fan-out of events to them.
 //!
 //! [`Hub`] is a façade over one module per job, each depending only on those listed after it:
+//! - `calls`: who is in each room's call (here and, in a cluster, elsewhere), `call.state`
+//!   announcements, the relay of `call.signal` among participants;
 //! - `presence`: who is online in a room (here and, in a cluster, elsewhere), batched
 //!   `presence` frames, the typing relay;
 //! - `watch`: long-poll watches of a room's last delivered `seq`;
@@ -18,6 +20,7 @@
 //! socket: fan-out is a `try_send` loop of one shared frame under a std mutex that is never held
 //! across an `.await`.
 
+mod calls;
 mod connections;
 mod counts;
 mod ordering;
@@ -36,8 +39,10 @@ pub use crate::bus::EncodedEvent;
 use crate::bus::{Bus, Deliver, Presence as ClusterPresence};
 use crate::error::Result;
 use crate::metrics::Gauges;
-use crate::protocol::User;
+use crate::protocol::{Ref, User};
 use crate::store::Store;
+use calls::Calls;
+pub use calls::MAX_CALL_PARTICIPANTS;
 use connections::Connections;
 use counts::Counts;
 use ordering::Rooms;
@@ -49,6 +54,7 @@ pub struct Hub {
     rooms: Arc<Rooms>,
     connections: Connections,
     presence: Presence,
+    calls: Calls,
     counts: Arc<Counts>,
 }
 
@@ -65,6 +71,7 @@ impl Hub {
             }));
             Hub {
                 presence: Presence::new(rooms.clone(), counts.clone()),
+                calls: Calls::new(rooms.clone()),
                 rooms,
                 connections: Connections::default(),
                 counts,
@@ -76,6 +83,7 @@ impl Hub {
     /// there, and the room is forgotten if nobody here needs it any more.
     fn after_removal(&self, room_id: &Arc<str>, offline: Option<User>) {
         if let Some(user) = offline {
+            self.calls.remove_user(room_id, &user.id);
             self.presence.went_offline(room_id, &user);
         }
         self.rooms.release(room_id, |_| Some(()));
@@ -88,6 +96,7 @@ impl Hub {
 
     /// Connects the hub to the rest of the cluster's presence. Called once, at startup.
     pub fn attach_presence(&self, presence: Arc<dyn ClusterPresence>) {
+        self.calls.attach(presence.clone());
         self.presence.attach(presence);
     }
 
@@ -99,8 +108,9 @@ impl Hub {
         self.connections.add(conn, cap)
     }
 
-    /// Forgets a closed connection and ends its subscriptions.
+    /// Forgets a closed connection and ends its subscriptions and its place in any call.
     pub fn remove_connection(&self, conn_id: u64, rooms: impl IntoIterator<Item = Arc<str>>) {
+        self.calls.drop_connection(conn_id);
         for room in rooms {
             self.unsubscribe(&room, conn_id);
         }
@@ -288,6 +298,52 @@ impl Hub {
         self.presence.flush();
     }
 
+    // Calls.
+
+    /// The connection joins the room's call (it must be subscribed to the room; the caller
+    /// asked the gate): `call_full` past [`MAX_CALL_PARTICIPANTS`]. Its answer is a
+    /// `call.state` with `reference`; the room's other subscribers, on every node, get the
+    /// state too.
+    pub fn join_call(
+        &self,
+        room_id: &Arc<str>,
+        conn: &Arc<Connection>,
+        reference: Option<Ref>,
+    ) -> Result<()> {
+        self.calls.join(room_id, conn, reference)
+    }
+
+    /// The connection leaves the room's call (if it is in it); answered with the new state.
+    pub fn leave_call(&self, room_id: &Arc<str>, conn: &Arc<Connection>, reference: Option<Ref>) {
+        self.calls.leave(room_id, conn, reference);
+    }
+
+    /// The connection unsubscribed from the room: it leaves the room's call too, unanswered.
+    pub fn drop_call(&self, room_id: &Arc<str>, conn_id: u64) {
+        self.calls.drop_from(room_id, conn_id);
+    }
+
+    /// Relays `data` from a participant's socket to another participant, on any node.
+    pub fn call_signal(
+        &self,
+        room_id: &str,
+        from: &Arc<Connection>,
+        to: &str,
+        data: serde_json::Value,
+    ) -> Result<()> {
+        self.calls.signal(room_id, from, to, data)
+    }
+
+    /// Who is in the room's call, cluster-wide, sorted by user id.
+    pub fn call_participants(&self, room_id: &str) -> Vec<User> {
+        self.calls.participants(room_id)
+    }
+
+    /// Tells a socket that just subscribed to the room who is in its call, if one runs.
+    pub fn tell_call(&self, room_id: &Arc<str>, conn: &Arc<Connection>) {
+        self.calls.tell_subscriber(room_id, conn);
+    }
+
     // Room-list counts.
 
     /// A room's member count changed: its room-list entry is due for an update.
@@ -333,6 +389,22 @@ impl Deliver for Hub {
 
     fn frame_to_users(&self, user_ids: &[String], frame: Utf8Bytes) {
         Hub::frame_to_users(self, user_ids, frame);
+    }
+
+    fn local_calls(&self) -> HashMap<String, Vec<User>> {
+        self.calls.local()
+    }
+
+    fn remote_call_changed(&self, room_id: &str) {
+        self.calls.remote_changed(room_id);
+    }
+
+    fn call_joined_elsewhere(&self, room_id: &str, user_id: &str) {
+        self.calls.joined_elsewhere(room_id, user_id);
+    }
+
+    fn relay_call_signal(&self, room_id: &str, to: &str, frame: Utf8Bytes) {
+        self.calls.relay_signal(room_id, to, frame);
     }
 }
 

@@ -7,6 +7,7 @@ mod attacks;
 mod attacks_input;
 mod bots;
 mod bots_copy;
+mod calls;
 mod chat;
 mod copy_to_postgres;
 mod dms;

@@ -50,6 +50,8 @@ async fn the_openapi_document_lists_every_endpoint_of_the_contract() {
         ("get", "/api/push/key"),
         ("post", "/api/push/subscriptions"),
         ("delete", "/api/push/subscriptions"),
+        // Issue #13: calls.
+        ("get", "/api/calls/ice-servers"),
     ];
     for (method, path) in expected {
         assert!(

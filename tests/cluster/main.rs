@@ -9,6 +9,7 @@
 //! while clients send: crash consistency of the single-binary setup.
 
 mod access;
+mod calls;
 mod chatter;
 mod crash;
 mod crossing;

@@ -4,6 +4,7 @@
  */
 import type {
   AuthResponse,
+  IceServer,
   EventPage,
   Invite,
   InviteInfo,
@@ -233,6 +234,8 @@ export class Api {
   pushSubscribe = (sub: { endpoint: string; keys: { p256dh: string; auth: string } }) =>
     this.request<unknown>("POST", "/api/push/subscriptions", sub);
   pushUnsubscribe = (endpoint: string) => this.request<void>("DELETE", "/api/push/subscriptions", { endpoint });
+  // #13: the STUN/TURN servers calls connect with (TURN with a fresh short-lived credential).
+  iceServers = () => this.request<IceServer[]>("GET", "/api/calls/ice-servers");
 }
 
 const enc = encodeURIComponent;

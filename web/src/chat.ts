@@ -9,6 +9,7 @@
  */
 import { Api, ApiError } from "./api";
 import { Connection, type ConnectionSink, type SendExtra, type SocketLike } from "./connection";
+import { attachCalls, detachCalls, onCallError, onCallSignal, onCallState, onReconnect, onRoomGone } from "./calls";
 import { browserTimeZone, displayName, inviteCodeFromPath, roomTitle } from "./names";
 import { friendlyError, mergeShared, removalText, roomDeletedText } from "./texts";
 import { MAX_BODY_CHARS, type FileInfo, type Message, type RemovalReason, type Room, type RoomEvent as Event, type User } from "./protocol";
@@ -249,6 +250,7 @@ export async function signOut(): Promise<void> {
 
 export function endSession(): void {
   forgetOfflineData();
+  detachCalls();
   conn?.stop();
   conn = null;
   const { theme, sound, config, inviteCode } = get();
@@ -284,6 +286,8 @@ async function startSession(me: User): Promise<void> {
     sink,
   );
   conn.start();
+  // #13: calls ride this connection; a call this tab was in before a reload is joined again.
+  attachCalls({ conn, api, me, isDirect: (id) => get().rooms[id]?.kind === "direct" });
   loadLevels();
   // #10: the server's unread counts, fetched before the rooms are followed so that the live
   // events after each room's snapshot add to them exactly once.
@@ -435,6 +439,7 @@ function dropDeliveredOutbox(roomId: string, messages: Message[]): void {
 }
 
 export function removeRoomLocally(roomId: string, keepListed = false): void {
+  onRoomGone(roomId);
   conn?.unsubscribe(roomId);
   set((s) => {
     const rooms = { ...s.rooms };
@@ -462,6 +467,7 @@ const sink: ConnectionSink = {
   hello: (user) => {
     // Another tab signed in as someone else (the cookie is shared): follow it.
     if (get().me && user.id !== get().me?.id) setTimeout(() => void checkSession(), 0);
+    onReconnect();
   },
   event: (event) => onEvent(event),
   subscribed: (roomId, online) => updateView(roomId, (v) => ({ ...v, online })),
@@ -485,7 +491,11 @@ const sink: ConnectionSink = {
     }));
     saveOutbox();
   },
-  error: (_code, message) => toast(message),
+  error: (code, message) => {
+    if (!onCallError(code)) toast(message);
+  },
+  callState: (roomId, participants) => onCallState(roomId, participants),
+  callSignal: (roomId, from, data) => onCallSignal(roomId, from, data),
   presence: (roomId, joined, left) =>
     updateView(roomId, (v) => {
       const gone = new Set(left.map((u) => u.id));

@@ -335,4 +335,34 @@ describe("Connection", () => {
     expect(sink.markers).toEqual([{ roomId: "r1", seq: 7 }]);
     expect(sink.notifications).toEqual(["m9"]);
   });
+
+  // #13: a call survives a dropped socket: it is joined again once the room is resubscribed.
+  it("joins a call only after the room is subscribed on the socket, and again after a reconnect", async () => {
+    const { conn, last, sockets } = setup();
+    conn.start();
+    conn.subscribe("r1", 0);
+    goLive(last());
+    conn.joinCall("r1");
+    expect(last().sentOfType("call.join")).toEqual([]);
+    last().receive({ type: "subscribed", room_id: "r1", last_seq: 0, online: [] });
+    expect(last().sentOfType("call.join")).toEqual([{ type: "call.join", room_id: "r1" }]);
+
+    last().drop();
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(sockets).toHaveLength(2);
+    goLive(last());
+    expect(last().sentOfType("call.join")).toEqual([]);
+    last().receive({ type: "subscribed", room_id: "r1", last_seq: 0, online: [] });
+    expect(last().sentOfType("call.join")).toEqual([{ type: "call.join", room_id: "r1" }]);
+
+    conn.callSignal("r1", "u-bob", { candidate: "c" });
+    conn.leaveCall();
+    expect(last().sentOfType("call.signal")).toEqual([{ type: "call.signal", room_id: "r1", to: "u-bob", data: { candidate: "c" } }]);
+    expect(last().sentOfType("call.leave")).toEqual([{ type: "call.leave", room_id: "r1" }]);
+    last().drop();
+    await vi.advanceTimersByTimeAsync(1_000);
+    goLive(last());
+    last().receive({ type: "subscribed", room_id: "r1", last_seq: 0, online: [] });
+    expect(last().sentOfType("call.join")).toEqual([]);
+  });
 });

@@ -66,6 +66,10 @@ export interface ConnectionSink {
   readMarker(roomId: string, seq: number): void;
   /** A message that should notify this person (a mention, or per their room setting). */
   notification(roomId: string, message: Message): void;
+  /** #13: who is in a room's call now (empty: no call). */
+  callState?(roomId: string, participants: User[]): void;
+  /** #13: another participant's WebRTC signalling for this one. */
+  callSignal?(roomId: string, from: string, data: unknown): void;
 }
 
 export type ConnectionApi = Pick<Api, "events" | "send" | "typing" | "me">;
@@ -126,6 +130,10 @@ export class Connection {
   private readonly rooms = new Map<string, RoomTrack>();
   private readonly outstanding = new Map<string, OutstandingSend>();
   private readonly restSending = new Set<string>();
+  /** #13: the room whose call this person is in (joined again after every reconnect). */
+  private callRoom: string | null = null;
+  /** Rooms answered `subscribed` on the current socket: a call.join must come after it. */
+  private readonly subscribedHere = new Set<string>();
 
   constructor(
     deps: ConnectionDeps,
@@ -202,6 +210,8 @@ export class Connection {
   unsubscribe(roomId: string): void {
     const room = this.rooms.get(roomId);
     if (!room) return;
+    this.subscribedHere.delete(roomId);
+    if (this.callRoom === roomId) this.callRoom = null;
     room.pollAbort?.abort();
     this.rooms.delete(roomId);
     if (this.socketIsLive) this.sendFrame({ type: "unsubscribe", room_id: roomId });
@@ -234,6 +244,32 @@ export class Connection {
 
   isOutstanding(clientId: string): boolean {
     return this.outstanding.has(clientId);
+  }
+
+  /**
+   * #13: be in the room's call, on this socket and on every later one: `call.join` is sent
+   * once the room is subscribed on the socket (so again after each reconnect).
+   */
+  joinCall(roomId: string): void {
+    if (this.callRoom && this.callRoom !== roomId) this.leaveCall();
+    this.callRoom = roomId;
+    if (this.socketIsLive && this.subscribedHere.has(roomId)) this.sendFrame({ type: "call.join", room_id: roomId });
+  }
+
+  leaveCall(): void {
+    const roomId = this.callRoom;
+    this.callRoom = null;
+    if (roomId && this.socketIsLive) this.sendFrame({ type: "call.leave", room_id: roomId });
+  }
+
+  /** Forget the call without telling the server (its place moved to another socket). */
+  forgetCall(): void {
+    this.callRoom = null;
+  }
+
+  /** #13: WebRTC signalling for another participant of the call. */
+  callSignal(roomId: string, to: string, data: unknown): void {
+    if (this.socketIsLive) this.sendFrame({ type: "call.signal", room_id: roomId, to, data });
   }
 
   typing(roomId: string): void {
@@ -279,6 +315,7 @@ export class Connection {
     if (this.socket !== socket) return;
     this.socket = null;
     this.socketIsLive = false;
+    this.subscribedHere.clear();
     this.clearSocketTimers();
     if (!this.running) return;
     if (code === CloseCode.Policy) {
@@ -418,6 +455,7 @@ export class Connection {
     const socket = this.socket;
     this.socket = null;
     this.socketIsLive = false;
+    this.subscribedHere.clear();
     this.clearSocketTimers();
     if (socket) {
       socket.onclose = null;
@@ -462,6 +500,14 @@ export class Connection {
         break;
       case "subscribed":
         if (this.rooms.has(frame.room_id)) this.sink.subscribed(frame.room_id, frame.online);
+        this.subscribedHere.add(frame.room_id);
+        if (frame.room_id === this.callRoom) this.sendFrame({ type: "call.join", room_id: frame.room_id });
+        break;
+      case "call.state":
+        this.sink.callState?.(frame.room_id, frame.participants);
+        break;
+      case "call.signal":
+        this.sink.callSignal?.(frame.room_id, frame.from, frame.data);
         break;
       case "resync":
         void this.resync(frame.room_id, frame.last_seq);

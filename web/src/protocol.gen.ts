@@ -106,7 +106,11 @@ thread_id?: string, attachments?: Array<string>, } | { "type": "edit", room_id: 
 /**
  * The message to place it after; `null` moves it to the top. Required (may be null).
  */
-after: string | null, ref?: unknown, } | { "type": "clear", room_id: string, ref?: unknown, } | { "type": "typing", room_id: string, } | { "type": "ping", ref?: unknown, } | { "type": "react", room_id: string, message_id: string, emoji: string, ref?: unknown, } | { "type": "unreact", room_id: string, message_id: string, emoji: string, ref?: unknown, } | { "type": "read", room_id: string, seq: number, ref?: unknown, };
+after: string | null, ref?: unknown, } | { "type": "clear", room_id: string, ref?: unknown, } | { "type": "typing", room_id: string, } | { "type": "ping", ref?: unknown, } | { "type": "react", room_id: string, message_id: string, emoji: string, ref?: unknown, } | { "type": "unreact", room_id: string, message_id: string, emoji: string, ref?: unknown, } | { "type": "read", room_id: string, seq: number, ref?: unknown, } | { "type": "call.join", room_id: string, ref?: unknown, } | { "type": "call.leave", room_id: string, ref?: unknown, } | { "type": "call.signal", room_id: string, 
+/**
+ * The participant's user id.
+ */
+to: string, data: unknown, ref?: unknown, };
 
 export type RoomListChange = "created" | "updated" | "deleted";
 
@@ -118,7 +122,11 @@ by?: User, } | { "type": "pong", ref: unknown, } | { "type": "removed", room_id:
 /**
  * For a failed `send`: the `client_id` it carried, so the sender can mark it failed.
  */
-client_id?: string, } | { "type": "read_marker", room_id: string, seq: number, } | { "type": "notification", room_id: string, message: Message, };
+client_id?: string, } | { "type": "read_marker", room_id: string, seq: number, } | { "type": "notification", room_id: string, message: Message, } | { "type": "call.state", room_id: string, participants: Array<User>, ref?: unknown, } | { "type": "call.signal", room_id: string, 
+/**
+ * The sender's user id.
+ */
+from: string, data: unknown, };
 
 export type Credentials = { username: string, password: string, };
 
@@ -459,3 +467,18 @@ url: string,
  * `/api/files/{id}/thumbnail` for images that have one; `null` otherwise.
  */
 thumbnail_url: string | null, };
+
+export type IceServer = { 
+/**
+ * `stun:host:port`, `turn:host:port?transport=udp`, `turns:…`.
+ */
+urls: Array<string>, 
+/**
+ * For TURN with a shared secret: `"{expiry unix seconds}:{user_id}"` (coturn's REST API
+ * scheme); absent for STUN.
+ */
+username?: string, 
+/**
+ * base64(HMAC-SHA1(secret, username)); absent for STUN.
+ */
+credential?: string, };

@@ -26,6 +26,7 @@ export type {
   ServerFrame,
   User,
   FileInfo,
+  IceServer,
 } from "./protocol.gen";
 
 /** WebSocket close codes of the protocol. */

@@ -18,6 +18,8 @@ import { closeThread, pinAllowed, setPinsOpen } from "../threads";
 import { levelOf, setLevel } from "../unread";
 import { PinsPanel } from "./PinsPanel";
 import { ThreadPanel } from "./ThreadPanel";
+// ---- #13: calls ----
+import { CallButton, CallPanel } from "./CallPanel";
 
 const LEVELS: { value: NotificationLevel; label: string }[] = [
   { value: "all", label: "All messages" },
@@ -78,6 +80,7 @@ export function RoomPane({ roomId }: { roomId: string }) {
             room.topic && <p className="room-topic">{room.topic}</p>
           )}
         </div>
+        <CallButton roomId={roomId} />
         <button className="icon-btn search-toggle" aria-label="Search messages" aria-keyshortcuts="Control+K Meta+K" title="Search (Ctrl+K)" onClick={openSearch} data-testid="search-open">
           <SearchIcon size={20} />
         </button>
@@ -162,6 +165,7 @@ export function RoomPane({ roomId }: { roomId: string }) {
           )}
         </div>
       </header>
+      <CallPanel roomId={roomId} />
       <div className="room-body">
         <div className="conversation">
           <MessageList roomId={roomId} moderator={moderator} canPin={canPin} />

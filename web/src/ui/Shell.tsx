@@ -14,6 +14,7 @@ import { Sidebar } from "./Sidebar";
 import { WelcomeDialog } from "./WelcomeDialog";
 import { preloadFormatting } from "./MessageExtras";
 import { ConnectionBanner, isDisconnected } from "./ConnectionBanner";
+import { CallElsewhere, IncomingCall } from "./CallPanel";
 
 export function Shell() {
   const drawerOpen = useChat((s) => s.drawerOpen);
@@ -61,6 +62,8 @@ export function Shell() {
       {inviteCode && !dialog && <JoinInviteDialog key={inviteCode} code={inviteCode} />}
       <SearchHost />
       <ConnectionBanner />
+      <IncomingCall />
+      <CallElsewhere />
       <div className="toasts" role="status" aria-live="polite">
         {toasts.map((t) => (
           <div key={t.id} className="toast">

@@ -171,3 +171,51 @@ export const CopyIcon = (p: P) => (
     <path d="M5 15H4a2 2 0 0 1-2-2V4a2 2 0 0 1 2-2h9a2 2 0 0 1 2 2v1" />
   </Svg>
 );
+
+// ---- #13: calls ----
+export const PhoneIcon = (p: P) => (
+  <Svg {...p}>
+    <path d="M22 16.9v3a2 2 0 0 1-2.2 2 19.8 19.8 0 0 1-8.6-3.1 19.5 19.5 0 0 1-6-6A19.8 19.8 0 0 1 2.1 4.2 2 2 0 0 1 4.1 2h3a2 2 0 0 1 2 1.7c.1.9.4 1.8.7 2.7a2 2 0 0 1-.5 2.1L8 9.8a16 16 0 0 0 6 6l1.3-1.3a2 2 0 0 1 2.1-.4c.9.3 1.8.6 2.7.7a2 2 0 0 1 1.7 2Z" />
+  </Svg>
+);
+export const PhoneOffIcon = (p: P) => (
+  <Svg {...p}>
+    <path d="M10.7 13.3a16 16 0 0 0 3.3 2.5l1.3-1.3a2 2 0 0 1 2.1-.4c.9.3 1.8.6 2.7.7a2 2 0 0 1 1.7 2v3a2 2 0 0 1-2.2 2A19.8 19.8 0 0 1 3 4.2 2 2 0 0 1 5 2h3a2 2 0 0 1 2 1.7c.1.9.4 1.8.7 2.7a2 2 0 0 1-.5 2.1L8.9 9.8" />
+    <path d="m22 2-20 20" />
+  </Svg>
+);
+export const MicIcon = (p: P) => (
+  <Svg {...p}>
+    <rect x="9" y="2" width="6" height="12" rx="3" />
+    <path d="M19 10v1a7 7 0 0 1-14 0v-1" />
+    <path d="M12 18v4" />
+  </Svg>
+);
+export const MicOffIcon = (p: P) => (
+  <Svg {...p}>
+    <path d="M15 9.3V5a3 3 0 0 0-5.7-1.3" />
+    <path d="M9 9v2a3 3 0 0 0 5.1 2.1" />
+    <path d="M19 10v1a7 7 0 0 1-.6 2.8M16.9 16.9A7 7 0 0 1 5 11v-1" />
+    <path d="M12 18v4" />
+    <path d="m2 2 20 20" />
+  </Svg>
+);
+export const VideoIcon = (p: P) => (
+  <Svg {...p}>
+    <path d="m16 13 5.2 3.5a.5.5 0 0 0 .8-.4V7.9a.5.5 0 0 0-.8-.4L16 11" />
+    <rect x="2" y="6" width="14" height="12" rx="2" />
+  </Svg>
+);
+export const VideoOffIcon = (p: P) => (
+  <Svg {...p}>
+    <path d="M10.7 6H14a2 2 0 0 1 2 2v3.3l1 1L22 8v8" />
+    <path d="M16 16a2 2 0 0 1-2 2H4a2 2 0 0 1-2-2V8a2 2 0 0 1 2-2h2" />
+    <path d="m2 2 20 20" />
+  </Svg>
+);
+export const ScreenIcon = (p: P) => (
+  <Svg {...p}>
+    <rect x="2" y="3" width="20" height="14" rx="2" />
+    <path d="M8 21h8M12 17v4" />
+  </Svg>
+);
