@@ -922,7 +922,13 @@ pub struct MoveMessageRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, TS, utoipa::ToSchema)]
 pub struct MessagePage {
     pub messages: Vec<Message>,
+    /// Older messages exist, before the page's first.
     pub has_more: bool,
+    /// Newer messages exist, after the page's last: given by `around` and `after` pages only
+    /// (a page read back from the end or from `before` leaves it out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub has_newer: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS, utoipa::ToSchema)]

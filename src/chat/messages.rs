@@ -277,6 +277,41 @@ impl Chat {
         self.store.messages_before(room_id, before, limit).await
     }
 
+    /// A window of the room's messages in display order around `message_id` (a thread reply:
+    /// around its thread's first message), for opening a message in its context.
+    pub async fn messages_around(
+        &self,
+        user: &User,
+        room_id: &str,
+        message_id: &str,
+        limit: u32,
+    ) -> Result<MessagesPage> {
+        self.gate.read(user, room_id).await?;
+        if !super::threads::shaped_id(message_id) {
+            return Err(Error::MessageNotFound);
+        }
+        self.store.messages_around(room_id, message_id, limit).await
+    }
+
+    /// The page of the room's messages just after `after` (a position), in display order.
+    pub async fn messages_after(
+        &self,
+        user: &User,
+        room_id: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<MessagesPage> {
+        self.gate.read(user, room_id).await?;
+        // Positions are short printable keys (src/store/position.rs); anything else is no place
+        // in the room, and never reaches the store.
+        if after.is_empty() || after.len() > 256 || !after.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Error::InvalidRequest(
+                "after is not a position this server gave out".into(),
+            ));
+        }
+        self.store.messages_after(room_id, after, limit).await
+    }
+
     /// Events after `after` (at most `limit`) and the room's last seq.
     pub async fn events(
         &self,

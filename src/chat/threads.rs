@@ -23,16 +23,16 @@ pub struct Threading {
 /// Most bytes of a message id a client may name (ids are 32 hex digits).
 const MESSAGE_ID_MAX: usize = 64;
 
+/// A message id of a reasonable shape: anything else names no message, and never reaches the
+/// store (PostgreSQL refuses a NUL in text).
+pub(super) fn shaped_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MESSAGE_ID_MAX && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
 impl Threading {
     /// Ids of a reasonable shape; anything else names no message.
     pub(super) fn checked(self) -> Result<Threading> {
-        let shaped = |id: &Option<String>| {
-            id.as_ref().is_none_or(|id| {
-                !id.is_empty()
-                    && id.len() <= MESSAGE_ID_MAX
-                    && id.bytes().all(|b| b.is_ascii_graphic())
-            })
-        };
+        let shaped = |id: &Option<String>| id.as_deref().is_none_or(shaped_id);
         if shaped(&self.reply_to) && shaped(&self.thread_id) {
             Ok(self)
         } else {

@@ -37,14 +37,19 @@ pub fn router() -> Router<AppState> {
 #[derive(Deserialize)]
 struct HistoryQuery {
     before: Option<String>,
+    around: Option<String>,
+    after: Option<String>,
     limit: Option<u32>,
 }
 
 #[utoipa::path(get, path = "/api/rooms/{room_id}/messages", tag = "messages", security(("bearer" = []), ("cookie" = [])),
     params(("room_id" = String, Path), ("before" = Option<String>, Query, description = "A position: the page just before it; omit for the last page"),
+        ("around" = Option<String>, Query, description = "A message id: a window of `limit` messages around it (about half older, the rest newer; a thread reply stands for its thread's first message), with `has_newer`"),
+        ("after" = Option<String>, Query, description = "A position: the page just after it, with `has_newer` (paging forward from an `around` window)"),
         ("limit" = Option<u32>, Query, description = "Messages per page")),
     responses((status = 200, description = "Messages in display (position) order; thread replies are not among them", body = MessagePage),
-        (status = 400, description = "invalid_request", body = crate::protocol::ErrorBody), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
+        (status = 400, description = "invalid_request (a bad limit, or more than one of before, around and after)", body = crate::protocol::ErrorBody),
+        (status = 404, description = "room_not_found; message_not_found (around names no live message of the room)", body = crate::protocol::ErrorBody)))]
 async fn history(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -56,13 +61,30 @@ async fn history(
         validate::HISTORY_LIMIT_DEFAULT,
         validate::HISTORY_LIMIT_MAX,
     )?;
-    let page = state
-        .chat
-        .messages(&auth.user, &room_id, query.before.as_deref(), limit)
-        .await?;
+    let chat = &state.chat;
+    let page = match (&query.before, &query.around, &query.after) {
+        (before, None, None) => {
+            chat.messages(&auth.user, &room_id, before.as_deref(), limit)
+                .await?
+        }
+        (None, Some(around), None) => {
+            chat.messages_around(&auth.user, &room_id, around, limit)
+                .await?
+        }
+        (None, None, Some(after)) => {
+            chat.messages_after(&auth.user, &room_id, after, limit)
+                .await?
+        }
+        _ => {
+            return Err(Error::InvalidRequest(
+                "before, around and after are different pages: give at most one".into(),
+            ))
+        }
+    };
     Ok(Json(MessagePage {
         messages: page.messages,
         has_more: page.has_more,
+        has_newer: page.has_newer,
     }))
 }
 

@@ -68,6 +68,7 @@ async fn thread(
     Ok(Json(MessagePage {
         messages: page.messages,
         has_more: page.has_more,
+        has_newer: page.has_newer,
     }))
 }
 

@@ -82,6 +82,20 @@ pub trait MessageStore: Send + Sync + 'static {
         before: Option<&str>,
         limit: u32,
     ) -> Result<MessagesPage>;
+    /// A window of at most `limit` top-level messages around `message_id` (a live message of
+    /// the room, else `MessageNotFound`; a thread reply stands for its thread's first message,
+    /// which is where it shows in the room): about half older, the message, the rest newer;
+    /// when one side runs out the other fills the window. Two index seeks on
+    /// `(room_id, position)` whatever the room's size.
+    async fn messages_around(
+        &self,
+        room_id: &str,
+        message_id: &str,
+        limit: u32,
+    ) -> Result<MessagesPage>;
+    /// The page of top-level messages just after `after` (a position), oldest first: how a
+    /// client pages forward from a window made by [`MessageStore::messages_around`].
+    async fn messages_after(&self, room_id: &str, after: &str, limit: u32) -> Result<MessagesPage>;
     /// The page of a thread's replies just before `before` (a position), or the last page,
     /// without its first message `root_id` (a live top-level message of the room, else
     /// `MessageNotFound`).
@@ -104,7 +118,54 @@ async fn page<C: Conn>(
     messages.truncate(limit as usize);
     messages.reverse();
     decorations::attach(conn, &mut messages).await?;
-    Ok(MessagesPage { messages, has_more })
+    Ok(MessagesPage {
+        messages,
+        has_more,
+        has_newer: None,
+    })
+}
+
+/// The room's live top-level messages just older than `position`, newest first, at most `n`.
+async fn older_than<C: Conn>(
+    conn: &mut C,
+    room_id: &str,
+    position: &str,
+    n: u32,
+) -> Result<Vec<Message>> {
+    let sql = sql!(
+        "SELECT " message_columns!() " FROM messages m JOIN users u ON u.id = m.author_id \
+         WHERE m.room_id = $1 AND m.deleted = " FALSE " AND m.thread_id IS NULL \
+         AND m.position < $2 ORDER BY m.position DESC LIMIT $3"
+    );
+    let args = [Arg::Text(room_id), Arg::Text(position), Arg::Int(n as i64)];
+    dialect::fetch_all(conn, &sql, &args, rows::message).await
+}
+
+/// The room's live top-level messages just newer than `position`, oldest first, at most `n`.
+async fn newer_than<C: Conn>(
+    conn: &mut C,
+    room_id: &str,
+    position: &str,
+    n: u32,
+) -> Result<Vec<Message>> {
+    let sql = sql!(
+        "SELECT " message_columns!() " FROM messages m JOIN users u ON u.id = m.author_id \
+         WHERE m.room_id = $1 AND m.deleted = " FALSE " AND m.thread_id IS NULL \
+         AND m.position > $2 ORDER BY m.position LIMIT $3"
+    );
+    let args = [Arg::Text(room_id), Arg::Text(position), Arg::Int(n as i64)];
+    dialect::fetch_all(conn, &sql, &args, rows::message).await
+}
+
+/// How many of the `older` and `newer` messages available a window of `limit` (the middle one
+/// included) keeps: half of the rest older (rounded up), the others newer, and when one side has
+/// fewer than its share the other takes the room left.
+fn window_split(limit: u32, older: usize, newer: usize) -> (usize, usize) {
+    let rest = limit.saturating_sub(1) as usize;
+    let older_share = rest.div_ceil(2);
+    let keep_newer = newer.min(rest - older_share.min(older));
+    let keep_older = older.min(rest - keep_newer);
+    (keep_older, keep_newer)
 }
 
 /// The live message of the room, with its reactions.
@@ -415,6 +476,57 @@ impl<B: Backend> MessageStore for B {
         page(&mut *conn, messages, limit).await
     }
 
+    async fn messages_around(
+        &self,
+        room_id: &str,
+        message_id: &str,
+        limit: u32,
+    ) -> Result<MessagesPage> {
+        let mut conn = self.read().await?;
+        room_in(&mut *conn, room_id).await?;
+        let mut middle = message_in(&mut *conn, room_id, message_id).await?;
+        if let Some(root_id) = middle.thread_id.clone() {
+            middle = message_in(&mut *conn, room_id, &root_id).await?;
+        }
+        // Each side reads up to a whole window and one more: enough to fill the window when the
+        // other side runs short, and to tell whether more lie beyond.
+        let mut older = older_than(&mut *conn, room_id, &middle.position, limit + 1).await?;
+        let mut newer = newer_than(&mut *conn, room_id, &middle.position, limit + 1).await?;
+        let (keep_older, keep_newer) = window_split(limit, older.len(), newer.len());
+        let has_more = older.len() > keep_older;
+        let has_newer = newer.len() > keep_newer;
+        older.truncate(keep_older);
+        older.reverse();
+        newer.truncate(keep_newer);
+        let mut messages = older;
+        messages.push(middle);
+        messages.append(&mut newer);
+        decorations::attach(&mut *conn, &mut messages).await?;
+        Ok(MessagesPage {
+            messages,
+            has_more,
+            has_newer: Some(has_newer),
+        })
+    }
+
+    async fn messages_after(&self, room_id: &str, after: &str, limit: u32) -> Result<MessagesPage> {
+        let mut conn = self.read().await?;
+        room_in(&mut *conn, room_id).await?;
+        let mut messages = newer_than(&mut *conn, room_id, after, limit + 1).await?;
+        let has_newer = messages.len() > limit as usize;
+        messages.truncate(limit as usize);
+        // Older ones exist when anything lies at or before `after` (the message it names may
+        // have gone since).
+        let first = messages.first().map_or(after, |m| m.position.as_str());
+        let has_more = !older_than(&mut *conn, room_id, first, 1).await?.is_empty();
+        decorations::attach(&mut *conn, &mut messages).await?;
+        Ok(MessagesPage {
+            messages,
+            has_more,
+            has_newer: Some(has_newer),
+        })
+    }
+
     async fn thread_messages_before(
         &self,
         room_id: &str,
@@ -443,5 +555,26 @@ impl<B: Backend> MessageStore for B {
         ];
         let messages = dialect::fetch_all(&mut *conn, &sql, &args, rows::message).await?;
         page(&mut *conn, messages, limit).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::window_split;
+
+    #[test]
+    fn a_window_is_split_about_evenly_around_its_middle() {
+        assert_eq!(window_split(50, 100, 100), (25, 24));
+        assert_eq!(window_split(51, 100, 100), (25, 25));
+        assert_eq!(window_split(1, 100, 100), (0, 0));
+        assert_eq!(window_split(2, 100, 100), (1, 0));
+    }
+
+    #[test]
+    fn a_short_side_leaves_its_room_to_the_other() {
+        assert_eq!(window_split(50, 3, 100), (3, 46));
+        assert_eq!(window_split(50, 100, 0), (49, 0));
+        assert_eq!(window_split(50, 10, 10), (10, 10));
+        assert_eq!(window_split(50, 0, 0), (0, 0));
     }
 }

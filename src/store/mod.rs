@@ -265,7 +265,11 @@ pub struct RoomPatch {
 #[derive(Debug, Clone)]
 pub struct MessagesPage {
     pub messages: Vec<Message>,
+    /// Older messages exist (before the page's first).
     pub has_more: bool,
+    /// Newer messages exist (after the page's last); `None` for pages read backwards from the
+    /// end or a position, which say nothing about what comes after them.
+    pub has_newer: Option<bool>,
 }
 
 /// The durable store: every resource's interface, and a reachability check. Implementations:

@@ -3,6 +3,7 @@
 mod account_lifecycle;
 mod account_sessions;
 mod accounts;
+mod around;
 mod attacks;
 mod attacks_input;
 mod bots;

@@ -125,9 +125,13 @@ export class Api {
     return this.request<SearchResults>("GET", `/api/search?${params.toString()}`);
   };
 
-  messages = (roomId: string, opts: { before?: string; limit?: number } = {}) => {
+  /** History pages: the last, `before` a position, `around` a message id (a window with the
+   * message in it), or `after` a position (paging forward from such a window). */
+  messages = (roomId: string, opts: { before?: string; around?: string; after?: string; limit?: number } = {}) => {
     const q = new URLSearchParams();
     if (opts.before !== undefined) q.set("before", opts.before);
+    if (opts.around !== undefined) q.set("around", opts.around);
+    if (opts.after !== undefined) q.set("after", opts.after);
     if (opts.limit !== undefined) q.set("limit", String(opts.limit));
     const qs = q.toString();
     return this.request<MessagePage>(

@@ -196,7 +196,16 @@ export type MoveMessageRequest = {
  */
 after: string | null, };
 
-export type MessagePage = { messages: Array<Message>, has_more: boolean, };
+export type MessagePage = { messages: Array<Message>, 
+/**
+ * Older messages exist, before the page's first.
+ */
+has_more: boolean, 
+/**
+ * Newer messages exist, after the page's last: given by `around` and `after` pages only
+ * (a page read back from the end or from `before` leaves it out).
+ */
+has_newer?: boolean, };
 
 export type EventPage = { events: Array<Event>, last_seq: number, };
 

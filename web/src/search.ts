@@ -1,10 +1,12 @@
 /**
  * Search (issue #11): whether the search box is open, the message a result jumped to, and the
- * pure helpers the search box uses. The box itself is `ui/Search.tsx`.
+ * pure helpers the search box uses. The box itself is `ui/Search.tsx`; the "In context" side
+ * panel, for a result outside the room's loaded history, is `ui/ContextPanel.tsx`.
  */
 import { create } from "zustand";
-import { loadOlder, selectRoom, toast } from "./chat";
+import { selectRoom } from "./chat";
 import { useChat } from "./store";
+import { openThread } from "./threads";
 
 export type SearchTarget = { roomId: string; messageId: string; at: number };
 
@@ -12,9 +14,15 @@ type SearchState = {
   open: boolean;
   /** The message a result jumped to: its room scrolls to it and highlights it. */
   target: SearchTarget | null;
+  /** A result outside the room's loaded history: the side panel shows a window around it. */
+  context: SearchTarget | null;
 };
 
-export const useSearch = create<SearchState>(() => ({ open: false, target: null }));
+export const useSearch = create<SearchState>(() => ({ open: false, target: null, context: null }));
+
+export function closeContext(): void {
+  useSearch.setState({ context: null });
+}
 
 export function openSearch(): void {
   useSearch.setState({ open: true });
@@ -58,25 +66,25 @@ function until(ready: () => boolean, ms = 15_000): Promise<boolean> {
   });
 }
 
-/** Opens the room at the message: its history is loaded back to the message, which the list
- * then scrolls to and highlights. */
-export async function jumpTo(roomId: string, messageId: string): Promise<void> {
-  useSearch.setState({ open: false, target: { roomId, messageId, at: Date.now() } });
+/**
+ * Opens the room at the message. A message the room has loaded is scrolled to and highlighted
+ * in place; any other opens the "In context" panel, which loads a window around it (one request,
+ * however far back it is) while the room stays live. A thread reply opens its thread.
+ */
+export async function jumpTo(roomId: string, messageId: string, threadId?: string | null): Promise<void> {
+  useSearch.setState({ open: false, target: null, context: null });
   await selectRoom(roomId);
+  if (threadId) {
+    await openThread(roomId, threadId);
+    return;
+  }
   const view = () => useChat.getState().views[roomId];
   if (!(await until(() => !!view()?.loaded))) return;
-  // Page back until the message is loaded, the room has nothing older, or a page brings
-  // nothing new (a failed load says why in a toast of its own).
-  for (;;) {
-    const v = view();
-    if (!v || v.messages[messageId]) return;
-    if (!v.hasMore) {
-      toast("That message is no longer in the room.");
-      return;
-    }
-    const had = Object.keys(v.messages).length;
-    await loadOlder(roomId);
-    await until(() => !view()?.loadingOlder);
-    if (Object.keys(view()?.messages ?? {}).length === had) return;
+  if (view()?.messages[messageId]) {
+    useSearch.setState({ target: { roomId, messageId, at: Date.now() } });
+    return;
   }
+  // The context panel takes the side from a thread or the pins.
+  useChat.setState({ thread: null, pinsOpen: false });
+  useSearch.setState({ context: { roomId, messageId, at: Date.now() } });
 }

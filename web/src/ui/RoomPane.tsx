@@ -2,7 +2,7 @@ import { useEffect, useRef, useState } from "react";
 import { MenuIcon, MoreIcon, PinIcon, SearchIcon } from "./icons";
 import { clearRoom, deleteRoom, leaveRoom, setDrawer } from "../chat";
 import { moderates, roomTitle } from "../names";
-import { openSearch } from "../search";
+import { openSearch, useSearch } from "../search";
 import { useChat } from "../store";
 import { Composer } from "./Composer";
 import { ConfirmDialog } from "./Dialog";
@@ -16,6 +16,7 @@ import { TypingLine } from "./TypingLine";
 import type { NotificationLevel } from "../protocol";
 import { closeThread, pinAllowed, setPinsOpen } from "../threads";
 import { levelOf, setLevel } from "../unread";
+import { ContextPanel } from "./ContextPanel";
 import { PinsPanel } from "./PinsPanel";
 import { ThreadPanel } from "./ThreadPanel";
 // ---- #13: calls ----
@@ -40,6 +41,7 @@ export function RoomPane({ roomId }: { roomId: string }) {
   const menuRef = useRef<HTMLDivElement>(null);
   const thread = useChat((s) => (s.thread?.roomId === roomId ? s.thread.rootId : null));
   const pinsOpen = useChat((s) => s.pinsOpen);
+  const context = useSearch((s) => (s.context?.roomId === roomId ? s.context : null));
   const level = useChat((s) => levelOf(s, roomId));
 
   useEffect(() => {
@@ -176,6 +178,8 @@ export function RoomPane({ roomId }: { roomId: string }) {
           <ThreadPanel key={thread} roomId={roomId} rootId={thread} />
         ) : pinsOpen ? (
           <PinsPanel roomId={roomId} canPin={canPin} />
+        ) : context ? (
+          <ContextPanel key={`${context.messageId}@${context.at}`} roomId={roomId} messageId={context.messageId} />
         ) : (
           peopleOpen && <PeoplePanel room={room} onClose={() => setPeopleOpen(false)} onInvite={() => setConfirm("invite")} />
         )}

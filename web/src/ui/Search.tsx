@@ -136,7 +136,7 @@ function Result({ hit }: { hit: SearchHit }) {
   const me = useChat((s) => s.me);
   const where = room ? (room.kind === "direct" ? roomTitle(room, me) : `#${room.name}`) : "a room";
   return (
-    <button className="search-result" data-testid="search-result" onClick={() => void jumpTo(m.room_id, m.id)}>
+    <button className="search-result" data-testid="search-result" onClick={() => void jumpTo(m.room_id, m.id, m.thread_id)}>
       <span className="search-result-head">
         <span className="search-room">{where}</span>
         <span className="search-author">{displayName(m.author)}</span>
