@@ -125,19 +125,25 @@ async fn page<C: Conn>(
     })
 }
 
-/// The room's live top-level messages just older than `position`, newest first, at most `n`.
+/// The room's live top-level messages just older than `position` (`None`: the newest), newest
+/// first, at most `n`: room history pages and the older side of a window.
 async fn older_than<C: Conn>(
     conn: &mut C,
     room_id: &str,
-    position: &str,
+    position: Option<&str>,
     n: u32,
 ) -> Result<Vec<Message>> {
     let sql = sql!(
         "SELECT " message_columns!() " FROM messages m JOIN users u ON u.id = m.author_id \
          WHERE m.room_id = $1 AND m.deleted = " FALSE " AND m.thread_id IS NULL \
-         AND m.position < $2 ORDER BY m.position DESC LIMIT $3"
+         AND (CAST($2 AS TEXT) IS NULL OR m.position < $2) \
+         ORDER BY m.position DESC LIMIT $3"
     );
-    let args = [Arg::Text(room_id), Arg::Text(position), Arg::Int(n as i64)];
+    let args = [
+        Arg::Text(room_id),
+        Arg::OptText(position),
+        Arg::Int(n as i64),
+    ];
     dialect::fetch_all(conn, &sql, &args, rows::message).await
 }
 
@@ -461,18 +467,7 @@ impl<B: Backend> MessageStore for B {
     ) -> Result<MessagesPage> {
         let mut conn = self.read().await?;
         room_in(&mut *conn, room_id).await?;
-        let sql = sql!(
-            "SELECT " message_columns!() " FROM messages m JOIN users u ON u.id = m.author_id \
-             WHERE m.room_id = $1 AND m.deleted = " FALSE " AND m.thread_id IS NULL \
-             AND (CAST($2 AS TEXT) IS NULL OR m.position < $2) \
-             ORDER BY m.position DESC LIMIT $3"
-        );
-        let args = [
-            Arg::Text(room_id),
-            Arg::OptText(before),
-            Arg::Int(limit as i64 + 1),
-        ];
-        let messages = dialect::fetch_all(&mut *conn, &sql, &args, rows::message).await?;
+        let messages = older_than(&mut *conn, room_id, before, limit + 1).await?;
         page(&mut *conn, messages, limit).await
     }
 
@@ -490,7 +485,7 @@ impl<B: Backend> MessageStore for B {
         }
         // Each side reads up to a whole window and one more: enough to fill the window when the
         // other side runs short, and to tell whether more lie beyond.
-        let mut older = older_than(&mut *conn, room_id, &middle.position, limit + 1).await?;
+        let mut older = older_than(&mut *conn, room_id, Some(&middle.position), limit + 1).await?;
         let mut newer = newer_than(&mut *conn, room_id, &middle.position, limit + 1).await?;
         let (keep_older, keep_newer) = window_split(limit, older.len(), newer.len());
         let has_more = older.len() > keep_older;
@@ -518,7 +513,9 @@ impl<B: Backend> MessageStore for B {
         // Older ones exist when anything lies at or before `after` (the message it names may
         // have gone since).
         let first = messages.first().map_or(after, |m| m.position.as_str());
-        let has_more = !older_than(&mut *conn, room_id, first, 1).await?.is_empty();
+        let has_more = !older_than(&mut *conn, room_id, Some(first), 1)
+            .await?
+            .is_empty();
         decorations::attach(&mut *conn, &mut messages).await?;
         Ok(MessagesPage {
             messages,
