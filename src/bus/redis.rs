@@ -42,6 +42,8 @@ use crate::protocol::User;
 
 /// How long one Redis command may take before the connection counts as broken.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+/// Most messages published in one pipeline.
+const PIPELINE_MAX: usize = 256;
 /// Most events kept for re-publishing while the publisher connection is down.
 const UNSENT_LIMIT: usize = 10_000;
 
@@ -185,14 +187,17 @@ impl RedisBus {
     fn receive(&self, message: &redis::Msg) {
         let channel = message.get_channel_name();
         let payload = message.get_payload_bytes();
-        if channel == self.presence_channel() {
+        let Some(rest) = channel.strip_prefix(self.prefix.as_str()) else {
+            return;
+        };
+        if rest == "presence" {
             match serde_json::from_slice::<PresenceMessage>(payload) {
                 Ok(message) => self.receive_presence(message),
                 Err(err) => tracing::warn!(error = %err, "unreadable presence message"),
             }
             return;
         }
-        let Some(room_id) = channel.strip_prefix(&self.room_channel("")) else {
+        let Some(room_id) = rest.strip_prefix("room:") else {
             return;
         };
         match decode_event(room_id, payload) {
@@ -281,7 +286,9 @@ impl RedisBus {
         apply(target.as_ref(), diffs);
     }
 
-    /// Publishes in order on one multiplexed connection, reconnecting as needed. Events that
+    /// Publishes in order on one multiplexed connection, everything queued at once in one
+    /// pipeline (a round trip per message held a busy node's events back), reconnecting as
+    /// needed. Events that
     /// could not be published are kept (bounded) and sent after the reconnect: the other nodes
     /// would catch up from the store anyway, this only makes it sooner.
     async fn run_publisher(
@@ -307,17 +314,14 @@ impl RedisBus {
                 }
                 return;
             };
-            let (channel, payload) = match item {
-                Outgoing::Event(event) => (
-                    self.room_channel(&event.room_id),
-                    encode_event(&event).into_bytes(),
-                ),
-                Outgoing::Presence(message) => (
-                    self.presence_channel(),
-                    serde_json::to_vec(&message).expect("serialisable"),
-                ),
-            };
-            unsent.push((channel, payload));
+            // Everything queued meanwhile goes out with it, in order, in one round trip.
+            unsent.push(encoded(&self, item));
+            for _ in 1..PIPELINE_MAX {
+                match outgoing.try_recv() {
+                    Ok(item) => unsent.push(encoded(&self, item)),
+                    Err(_) => break,
+                }
+            }
             if connection.is_none() {
                 connection = connect(&self.client).await.ok();
             }
@@ -325,16 +329,15 @@ impl RedisBus {
                 trim(&mut unsent);
                 continue;
             };
-            let mut sent = 0;
-            for (channel, payload) in &unsent {
-                if let Err(err) = timed(publish(conn, channel, payload)).await {
+            while !unsent.is_empty() {
+                let n = unsent.len().min(PIPELINE_MAX);
+                if let Err(err) = timed(publish_all(conn, &unsent[..n])).await {
                     tracing::warn!(error = %err, "redis publish failed; will retry");
                     connection = None;
                     break;
                 }
-                sent += 1;
+                unsent.drain(..n);
             }
-            unsent.drain(..sent);
             trim(&mut unsent);
         }
     }
@@ -412,6 +415,33 @@ async fn connect(client: &redis::Client) -> anyhow::Result<MultiplexedConnection
     Ok(client
         .get_multiplexed_async_connection_with_config(&config)
         .await?)
+}
+
+/// Publishes several messages in one pipeline (one round trip), in order.
+async fn publish_all(
+    conn: &mut MultiplexedConnection,
+    messages: &[(String, Vec<u8>)],
+) -> anyhow::Result<()> {
+    let mut pipe = redis::pipe();
+    for (channel, payload) in messages {
+        pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
+    }
+    let () = pipe.query_async(conn).await?;
+    Ok(())
+}
+
+/// A queued message as its channel and payload.
+fn encoded(bus: &RedisBus, item: Outgoing) -> (String, Vec<u8>) {
+    match item {
+        Outgoing::Event(event) => (
+            bus.room_channel(&event.room_id),
+            encode_event(&event).into_bytes(),
+        ),
+        Outgoing::Presence(message) => (
+            bus.presence_channel(),
+            serde_json::to_vec(&message).expect("serialisable"),
+        ),
+    }
 }
 
 async fn publish(

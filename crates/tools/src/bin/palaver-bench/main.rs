@@ -46,6 +46,9 @@ struct CommonArgs {
     /// The server's pid: its RSS and CPU seconds during the run are read from /proc.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Another node's pid (repeat for each): its RSS and CPU are reported under "nodes".
+    #[arg(long)]
+    node_pid: Vec<u32>,
     /// Spread connections over 127.0.0.1 … 127.0.0.N as source addresses.
     #[arg(long, default_value_t = 8)]
     source_ips: u8,
@@ -102,13 +105,17 @@ enum Preset {
     Fanout(BroadcastArgs),
     /// 100 rooms × 50 subscribers, one publisher per room at 20 msg/s.
     ManyRooms(BroadcastArgs),
-    /// Fan-out with publishers on node A (--publish-url) and subscribers on node B (--url).
+    /// Fan-out with publishers on one node (--publish-url) and subscribers on another (--url),
+    /// or spread over several (--subscriber-url, repeated, round robin).
     Cluster {
         #[command(flatten)]
         broadcast: BroadcastArgs,
         /// Base URL of the node the publishers connect to.
         #[arg(long)]
         publish_url: String,
+        /// Base URLs of the nodes the subscribers connect to, round robin (default: --url).
+        #[arg(long)]
+        subscriber_url: Vec<String>,
     },
     /// N signed-in sockets, each subscribed to a room, held open: RSS per connection and the
     /// time until the first --mark have connected.
@@ -209,6 +216,10 @@ impl Preset {
         args: &BroadcastArgs,
         publish_url: Option<&str>,
     ) -> anyhow::Result<Broadcast> {
+        let subscriber_urls = match self {
+            Preset::Cluster { subscriber_url, .. } => subscriber_url.as_slice(),
+            _ => &[],
+        };
         let (rooms, subscribers, rate) = match self {
             Preset::ManyRooms(_) => (100, 50, 20.0),
             _ => (1, 1_000, 1_000.0),
@@ -223,6 +234,10 @@ impl Preset {
             drain: args.drain,
             body_bytes: args.body_bytes,
             publish_target: publish_url.map(Target::parse).transpose()?,
+            subscriber_targets: subscriber_urls
+                .iter()
+                .map(|url| Target::parse(url))
+                .collect::<anyhow::Result<_>>()?,
         })
     }
 }
@@ -285,6 +300,7 @@ async fn run(preset: &Preset, args: &CommonArgs) -> anyhow::Result<Value> {
         target: Target::parse(&args.url)?,
         ips: net::source_ips(args.source_ips),
         server_pid: args.server_pid.map(|pid| pid.to_string()),
+        node_pids: args.node_pid.iter().map(|pid| pid.to_string()).collect(),
         connect_concurrency: args.connect_concurrency.max(1),
         http_concurrency: args.http_concurrency.max(1),
         run_id: format!("b{}", run_id.to_lowercase()),
@@ -296,6 +312,7 @@ async fn run(preset: &Preset, args: &CommonArgs) -> anyhow::Result<Value> {
         Preset::Cluster {
             broadcast,
             publish_url,
+            ..
         } => {
             run::broadcast(
                 &common,

@@ -29,6 +29,8 @@ pub struct Common {
     pub target: Target,
     pub ips: Vec<Ipv4Addr>,
     pub server_pid: Option<String>,
+    /// The other nodes of a cluster: their CPU and RSS are reported beside the server's.
+    pub node_pids: Vec<String>,
     pub connect_concurrency: usize,
     pub http_concurrency: usize,
     /// Prefix of this run's guest names and room names, unique per run.
@@ -162,7 +164,7 @@ impl Opened {
 /// early socket is closed as a slow consumer before the run starts.
 async fn open_many(
     common: &Common,
-    target: &Target,
+    targets: &[Target],
     tokens: &[Option<String>],
     room_of: impl Fn(usize) -> Option<String>,
     mark: usize,
@@ -176,7 +178,14 @@ async fn open_many(
             async move {
                 (
                     i,
-                    open(common, target, i, tokens[i].as_ref(), room.as_deref()).await,
+                    open(
+                        common,
+                        &targets[i % targets.len()],
+                        i,
+                        tokens[i].as_ref(),
+                        room.as_deref(),
+                    )
+                    .await,
                 )
             }
         })
@@ -251,6 +260,9 @@ pub struct Broadcast {
     pub body_bytes: usize,
     /// Where publishers connect, when not `common.target` (the cluster preset).
     pub publish_target: Option<Target>,
+    /// Where subscribers connect, round robin, when not only `common.target` (the cluster
+    /// preset spreads them over the nodes).
+    pub subscriber_targets: Vec<Target>,
 }
 
 pub async fn broadcast(common: &Common, plan: &Broadcast) -> anyhow::Result<Value> {
@@ -295,9 +307,14 @@ pub async fn broadcast(common: &Common, plan: &Broadcast) -> anyhow::Result<Valu
     let mut subs_per_room = vec![0u64; plan.rooms];
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut sub_tasks = Vec::new();
+    let sub_targets = if plan.subscriber_targets.is_empty() {
+        std::slice::from_ref(&common.target)
+    } else {
+        plan.subscriber_targets.as_slice()
+    };
     open_many(
         common,
-        &common.target,
+        sub_targets,
         &sub_tokens,
         |i| Some(room_ids[i / plan.subscribers].clone()),
         0,
@@ -322,7 +339,7 @@ pub async fn broadcast(common: &Common, plan: &Broadcast) -> anyhow::Result<Valu
     let mut publishers: Vec<Option<Ws>> = (0..n_pubs).map(|_| None).collect();
     open_many(
         common,
-        publish_target,
+        std::slice::from_ref(publish_target),
         &pub_tokens,
         |_| None,
         0,
@@ -332,6 +349,11 @@ pub async fn broadcast(common: &Common, plan: &Broadcast) -> anyhow::Result<Valu
     .await;
 
     let server = common.server_pid.as_deref().and_then(ProcWatch::start);
+    let nodes: Vec<ProcWatch> = common
+        .node_pids
+        .iter()
+        .filter_map(|pid| ProcWatch::start(pid))
+        .collect();
     let bench = ProcWatch::start("self");
     // Publishers start together a moment from now; each is offset within one send interval so
     // that their sends interleave instead of arriving in bursts.
@@ -424,6 +446,7 @@ pub async fn broadcast(common: &Common, plan: &Broadcast) -> anyhow::Result<Valu
         },
         "publish_secs": round3(publish_done.saturating_duration_since(start).as_secs_f64()),
         "server": server.map(ProcWatch::finish),
+        "nodes": nodes.into_iter().map(ProcWatch::finish).collect::<Vec<_>>(),
         "bench": bench.map(ProcWatch::finish),
     }))
 }
@@ -701,6 +724,11 @@ pub async fn idle(common: &Common, plan: &Idle) -> anyhow::Result<Value> {
     // Let the server settle after the sign-ins before taking its baseline.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let server = common.server_pid.as_deref().and_then(ProcWatch::start);
+    let nodes: Vec<ProcWatch> = common
+        .node_pids
+        .iter()
+        .filter_map(|pid| ProcWatch::start(pid))
+        .collect();
     let bench = ProcWatch::start("self");
     let server_before = server.as_ref().and_then(ProcWatch::current);
 
@@ -711,7 +739,7 @@ pub async fn idle(common: &Common, plan: &Idle) -> anyhow::Result<Value> {
     let mut holders = Vec::new();
     open_many(
         common,
-        &common.target,
+        std::slice::from_ref(&common.target),
         &tokens,
         |i| Some(room_ids[i % room_ids.len()].clone()),
         plan.mark,
@@ -753,6 +781,7 @@ pub async fn idle(common: &Common, plan: &Idle) -> anyhow::Result<Value> {
         "server_rss_after_kib": server_after.map(|s| s.rss_kib),
         "server_rss_per_connection_kib": per_connection,
         "server": server.map(ProcWatch::finish),
+        "nodes": nodes.into_iter().map(ProcWatch::finish).collect::<Vec<_>>(),
         "bench": bench.map(ProcWatch::finish),
     }))
 }
@@ -802,7 +831,7 @@ pub async fn persisted(common: &Common, plan: &Persisted) -> anyhow::Result<Valu
     let mut sockets: Vec<Option<Ws>> = (0..tokens.len()).map(|_| None).collect();
     open_many(
         common,
-        &common.target,
+        std::slice::from_ref(&common.target),
         &tokens,
         |_| None,
         0,
@@ -812,6 +841,11 @@ pub async fn persisted(common: &Common, plan: &Persisted) -> anyhow::Result<Valu
     .await;
     let shared = Shared::new(room_ids.len());
     let server = common.server_pid.as_deref().and_then(ProcWatch::start);
+    let nodes: Vec<ProcWatch> = common
+        .node_pids
+        .iter()
+        .filter_map(|pid| ProcWatch::start(pid))
+        .collect();
     let bench = ProcWatch::start("self");
     let start = Instant::now();
     shared
@@ -864,6 +898,7 @@ pub async fn persisted(common: &Common, plan: &Persisted) -> anyhow::Result<Valu
             "ack_latency": shared.ack.summary(),
         },
         "server": server.map(ProcWatch::finish),
+        "nodes": nodes.into_iter().map(ProcWatch::finish).collect::<Vec<_>>(),
         "bench": bench.map(ProcWatch::finish),
     }))
 }
