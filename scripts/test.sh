@@ -48,7 +48,10 @@ else
   cargo test --workspace --no-fail-fast
 fi
 # The browser tests run the debug server binary (the cluster tests built it already; make sure).
-cargo build --bin palaver
+cargo build --bin palaver --bin palaver-bench
+
+step "cluster fan-out smoke: one node beside two on PostgreSQL + Redis, 50 subscribers, 2 s (scripts/bench-cluster)"
+BENCH_SMOKE=1 BENCH_NO_BUILD=1 python3 scripts/bench-cluster
 
 step "OpenAPI fuzz: Schemathesis from the server's own document against target/debug/palaver"
 PALAVER_BIN="$root/target/debug/palaver" bash scripts/test-openapi.sh
