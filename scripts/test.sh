@@ -2,7 +2,7 @@
 # Every check and test of Palaver, on a fresh machine of this kind: installs what it needs
 # (Debian's Chromium and nginx, npm packages), starts PostgreSQL and Redis if they are installed
 # but stopped, then runs formatting, lints, the Rust tests (unit, API, store conformance on
-# SQLite and PostgreSQL, cluster), a schema-driven fuzz of the REST API from its OpenAPI document
+# SQLite and PostgreSQL, cluster), a smoke run of the history benchmark, a schema-driven fuzz of the REST API from its OpenAPI document
 # (Schemathesis, pip-installed into ~/.cache) and the web UI's checks and browser tests.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -52,6 +52,10 @@ cargo build --bin palaver --bin palaver-bench
 
 step "cluster fan-out smoke: one node beside two on PostgreSQL + Redis, 50 subscribers, 2 s (scripts/bench-cluster)"
 BENCH_SMOKE=1 BENCH_NO_BUILD=1 python3 scripts/bench-cluster
+
+step "history benchmark smoke: seeds 6,000 messages, pages, windows, resumes, a resync"
+BENCH_SMOKE=1 BENCH_BIN="$root/target/debug" BENCH_NO_BUILD=1 BENCH_OUT="$root/target/bench-results/history-smoke" \
+  BENCH_PALAVER_PORT=18089 bash scripts/bench-history
 
 step "OpenAPI fuzz: Schemathesis from the server's own document against target/debug/palaver"
 PALAVER_BIN="$root/target/debug/palaver" bash scripts/test-openapi.sh

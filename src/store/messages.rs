@@ -125,26 +125,63 @@ async fn page<C: Conn>(
     })
 }
 
+/// The room's newest live top-level messages, newest first (a room's last page).
+const NEWEST: dialect::Sql = sql!(
+    "SELECT " message_columns!() " FROM messages m JOIN users u ON u.id = m.author_id \
+     WHERE m.room_id = $1 AND m.deleted = " FALSE " AND m.thread_id IS NULL \
+     ORDER BY m.position DESC LIMIT $2"
+);
+
+/// The room's live top-level messages just older than a position, newest first. A statement of
+/// its own rather than `($2 IS NULL OR m.position < $2)` in [`NEWEST`]: SQLite (and PostgreSQL's
+/// generic plan) can't make an index range of such an `OR`, so a page `d` messages deep walked
+/// the `d` newer rows of `messages_position` first (a 1M-message room's oldest pages took
+/// seconds; see docs/benchmarks.md, "Long history").
+const OLDER_THAN: dialect::Sql = sql!(
+    "SELECT " message_columns!() " FROM messages m JOIN users u ON u.id = m.author_id \
+     WHERE m.room_id = $1 AND m.deleted = " FALSE " AND m.thread_id IS NULL \
+     AND m.position < $2 ORDER BY m.position DESC LIMIT $3"
+);
+
+/// The room's live top-level messages just newer than a position, oldest first.
+const NEWER_THAN: dialect::Sql = sql!(
+    "SELECT " message_columns!() " FROM messages m JOIN users u ON u.id = m.author_id \
+     WHERE m.room_id = $1 AND m.deleted = " FALSE " AND m.thread_id IS NULL \
+     AND m.position > $2 ORDER BY m.position LIMIT $3"
+);
+
+/// A thread's newest live replies, newest first.
+const THREAD_NEWEST: dialect::Sql = sql!(
+    "SELECT " message_columns!() " FROM messages m JOIN users u ON u.id = m.author_id \
+     WHERE m.thread_id = $1 AND m.room_id = $2 AND m.deleted = " FALSE
+    " ORDER BY m.position DESC LIMIT $3"
+);
+
+/// A thread's live replies just older than a position, newest first (one range of
+/// `messages_thread`, as [`OLDER_THAN`] is of `messages_position`).
+const THREAD_OLDER_THAN: dialect::Sql = sql!(
+    "SELECT " message_columns!() " FROM messages m JOIN users u ON u.id = m.author_id \
+     WHERE m.thread_id = $1 AND m.room_id = $2 AND m.deleted = " FALSE
+    " AND m.position < $3 ORDER BY m.position DESC LIMIT $4"
+);
+
 /// The room's live top-level messages just older than `position` (`None`: the newest), newest
-/// first, at most `n`: room history pages and the older side of a window.
+/// first, at most `n`: room history pages and the older side of a window. Either way one range
+/// of the index on `(room_id, position)`, whatever the depth.
 async fn older_than<C: Conn>(
     conn: &mut C,
     room_id: &str,
     position: Option<&str>,
     n: u32,
 ) -> Result<Vec<Message>> {
-    let sql = sql!(
-        "SELECT " message_columns!() " FROM messages m JOIN users u ON u.id = m.author_id \
-         WHERE m.room_id = $1 AND m.deleted = " FALSE " AND m.thread_id IS NULL \
-         AND (CAST($2 AS TEXT) IS NULL OR m.position < $2) \
-         ORDER BY m.position DESC LIMIT $3"
-    );
-    let args = [
-        Arg::Text(room_id),
-        Arg::OptText(position),
-        Arg::Int(n as i64),
-    ];
-    dialect::fetch_all(conn, &sql, &args, rows::message).await
+    let n = Arg::Int(n as i64);
+    match position {
+        Some(position) => {
+            let args = [Arg::Text(room_id), Arg::Text(position), n];
+            dialect::fetch_all(conn, &OLDER_THAN, &args, rows::message).await
+        }
+        None => dialect::fetch_all(conn, &NEWEST, &[Arg::Text(room_id), n], rows::message).await,
+    }
 }
 
 /// The room's live top-level messages just newer than `position`, oldest first, at most `n`.
@@ -154,13 +191,8 @@ async fn newer_than<C: Conn>(
     position: &str,
     n: u32,
 ) -> Result<Vec<Message>> {
-    let sql = sql!(
-        "SELECT " message_columns!() " FROM messages m JOIN users u ON u.id = m.author_id \
-         WHERE m.room_id = $1 AND m.deleted = " FALSE " AND m.thread_id IS NULL \
-         AND m.position > $2 ORDER BY m.position LIMIT $3"
-    );
     let args = [Arg::Text(room_id), Arg::Text(position), Arg::Int(n as i64)];
-    dialect::fetch_all(conn, &sql, &args, rows::message).await
+    dialect::fetch_all(conn, &NEWER_THAN, &args, rows::message).await
 }
 
 /// How many of the `older` and `newer` messages available a window of `limit` (the middle one
@@ -224,6 +256,17 @@ async fn place<C: Conn>(conn: &mut C, message_id: &str, key: &str) -> Result<()>
 
 /// A position for `message_id` just after `after` (`None`: the top): between that message and
 /// the one below it, not counting the message being moved.
+/// The room's first key, but `$2`'s.
+const KEY_FIRST: dialect::Sql = sql!(
+    "SELECT MIN(position) FROM messages WHERE room_id = $1 AND deleted = " FALSE " AND id <> $2"
+);
+
+/// The room's first key after `$3`, but `$2`'s.
+const KEY_NEXT: dialect::Sql = sql!(
+    "SELECT MIN(position) FROM messages WHERE room_id = $1 AND deleted = " FALSE
+    " AND id <> $2 AND position > $3"
+);
+
 async fn key_after<C: Conn>(
     conn: &mut C,
     room_id: &str,
@@ -242,16 +285,19 @@ async fn key_after<C: Conn>(
         }
         None => None,
     };
-    let sql = sql!(
-        "SELECT MIN(position) FROM messages WHERE room_id = $1 AND deleted = " FALSE
-        " AND id <> $2 AND (CAST($3 AS TEXT) IS NULL OR position > $3)"
-    );
-    let args = [
-        Arg::Text(room_id),
-        Arg::Text(message_id),
-        Arg::OptText(low.as_deref()),
-    ];
-    let high = dialect::fetch_optional(conn, &sql, &args, |row| row.opt_text(0)).await?;
+    // Two statements, not `($3 IS NULL OR position > $3)`: that `OR` is no index range (see
+    // [`OLDER_THAN`]), and the first key after a message deep in a long room would walk every
+    // key before it.
+    let high = match low.as_deref() {
+        Some(low) => {
+            let args = [Arg::Text(room_id), Arg::Text(message_id), Arg::Text(low)];
+            dialect::fetch_optional(conn, &KEY_NEXT, &args, |row| row.opt_text(0)).await?
+        }
+        None => {
+            let args = [Arg::Text(room_id), Arg::Text(message_id)];
+            dialect::fetch_optional(conn, &KEY_FIRST, &args, |row| row.opt_text(0)).await?
+        }
+    };
     Ok(position::between(low.as_deref(), high.flatten().as_deref()))
 }
 
@@ -538,26 +584,159 @@ impl<B: Backend> MessageStore for B {
             // A reply is no thread's first message.
             return Err(Error::MessageNotFound);
         }
-        let sql = sql!(
-            "SELECT " message_columns!() " FROM messages m JOIN users u ON u.id = m.author_id \
-             WHERE m.thread_id = $1 AND m.room_id = $2 AND m.deleted = " FALSE
-            " AND (CAST($3 AS TEXT) IS NULL OR m.position < $3) \
-             ORDER BY m.position DESC LIMIT $4"
-        );
-        let args = [
-            Arg::Text(root_id),
-            Arg::Text(room_id),
-            Arg::OptText(before),
-            Arg::Int(limit as i64 + 1),
-        ];
-        let messages = dialect::fetch_all(&mut *conn, &sql, &args, rows::message).await?;
+        let n = Arg::Int(limit as i64 + 1);
+        let messages = match before {
+            Some(before) => {
+                let args = [Arg::Text(root_id), Arg::Text(room_id), Arg::Text(before), n];
+                dialect::fetch_all(&mut *conn, &THREAD_OLDER_THAN, &args, rows::message).await?
+            }
+            None => {
+                let args = [Arg::Text(root_id), Arg::Text(room_id), n];
+                dialect::fetch_all(&mut *conn, &THREAD_NEWEST, &args, rows::message).await?
+            }
+        };
         page(&mut *conn, messages, limit).await
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::window_split;
+    use super::*;
+
+    /// Every statement that reads a room's (or a thread's) messages from a position on, and the
+    /// index range its plan must show, with its arguments. A filter on the position instead of a
+    /// range would read every row between the end of the room and the position: a page deep in
+    /// a long history would cost as much as the history is long.
+    fn ranges() -> Vec<(
+        &'static str,
+        dialect::Sql,
+        Vec<Arg<'static>>,
+        [&'static str; 2],
+    )> {
+        let (room, id, at, n) = (
+            Arg::Text("r"),
+            Arg::Text("m"),
+            Arg::Text("hi0000000"),
+            Arg::Int(51),
+        );
+        vec![
+            (
+                "older_than",
+                OLDER_THAN,
+                vec![room, at, n],
+                ["position<?", "position < $2"],
+            ),
+            (
+                "newer_than",
+                NEWER_THAN,
+                vec![room, at, n],
+                ["position>?", "position > $2"],
+            ),
+            (
+                "thread_older_than",
+                THREAD_OLDER_THAN,
+                vec![id, room, at, n],
+                ["position<?", "position < $3"],
+            ),
+            (
+                "key_next",
+                KEY_NEXT,
+                vec![room, id, at],
+                ["position>?", "position > $3"],
+            ),
+        ]
+    }
+
+    #[tokio::test]
+    async fn sqlite_reads_from_a_position_as_one_index_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::sqlite::SqliteStore::open_in(dir.path())
+            .await
+            .unwrap();
+        let url = format!("sqlite://{}", dir.path().join("palaver.db").display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        for (name, sql, args, [range, _]) in ranges() {
+            let explain = format!("EXPLAIN QUERY PLAN {}", sql.sqlite);
+            let mut query = sqlx::query_as::<_, (i64, i64, i64, String)>(&explain);
+            for arg in args {
+                query = match arg {
+                    Arg::Text(v) => query.bind(v),
+                    Arg::Int(v) => query.bind(v),
+                    _ => unreachable!(),
+                };
+            }
+            let plan: Vec<String> = query
+                .fetch_all(&pool)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|row| row.3)
+                .collect();
+            assert!(
+                plan.iter().any(|line| line.contains(range)),
+                "{name}: no range on the position in {plan:?}"
+            );
+        }
+        pool.close().await;
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn postgres_reads_from_a_position_as_one_index_range_even_in_a_generic_plan() {
+        use sqlx::Connection;
+        let admin_url = "postgres://postgres@127.0.0.1:5432/postgres";
+        let name = format!("palaver_plans_{}", uuid::Uuid::now_v7().simple());
+        let mut admin = sqlx::PgConnection::connect(admin_url).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+        let store = crate::store::postgres::PostgresStore::open(&url, 2)
+            .await
+            .unwrap();
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        // The plan a prepared statement gets after its first executions: made without the
+        // arguments. On empty tables the planner would rather scan, so scans are priced out.
+        for set in [
+            "SET plan_cache_mode = force_generic_plan",
+            "SET enable_seqscan = off",
+            "SET enable_bitmapscan = off",
+        ] {
+            sqlx::query(set).execute(&mut conn).await.unwrap();
+        }
+        let mut failures = Vec::new();
+        for (k, (name, sql, args, [_, range])) in ranges().into_iter().enumerate() {
+            let prepare = format!("PREPARE p{k} AS {}", sql.postgres);
+            sqlx::query(&prepare).execute(&mut conn).await.unwrap();
+            let values: Vec<String> = args
+                .iter()
+                .map(|arg| match arg {
+                    Arg::Text(v) => format!("'{v}'"),
+                    Arg::Int(v) => v.to_string(),
+                    _ => unreachable!(),
+                })
+                .collect();
+            let explain = format!("EXPLAIN EXECUTE p{k}({})", values.join(", "));
+            let plan: Vec<String> = sqlx::query_scalar(&explain)
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+            let ranged = plan
+                .iter()
+                .any(|line| line.contains("Index Cond") && line.contains(range));
+            if !ranged {
+                failures.push(format!("{name}: no range on the position in {plan:#?}"));
+            }
+        }
+        conn.close().await.unwrap();
+        store.close().await;
+        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
 
     #[test]
     fn a_window_is_split_about_evenly_around_its_middle() {

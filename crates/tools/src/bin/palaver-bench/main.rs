@@ -12,7 +12,10 @@
 //! - `stats`: latency histograms, the per-subscriber delivery ledger, `/proc` sampling.
 //! - `run`: the three kinds of run (broadcast, idle, persisted sends) the presets are made of.
 //! - `search`: timed search requests over a store seeded in bulk (`scripts/bench-search`).
+//! - `history`: history pages, windows, resumes and resyncs in long rooms seeded in bulk
+//!   (`scripts/bench-history`).
 
+mod history;
 mod net;
 mod run;
 mod search;
@@ -168,6 +171,28 @@ enum Preset {
         #[arg(long)]
         query: Vec<String>,
     },
+    /// Long history: pages before random depths, windows around random messages, resumes after
+    /// --missed events and resyncs, in the rooms of --samples (seed them first:
+    /// scripts/bench-history).
+    History {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Points at random depths, `room_id seq position message_id` a line.
+        #[arg(long)]
+        samples: std::path::PathBuf,
+        /// Messages per page.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Events a resuming socket missed.
+        #[arg(long, default_value_t = 1_000)]
+        missed: u64,
+        /// Resumes and resyncs per room (after one unmeasured).
+        #[arg(long, default_value_t = 50)]
+        resumes: usize,
+        /// Points read per room at most (the first of the file's).
+        #[arg(long)]
+        points: Option<usize>,
+    },
 }
 
 impl Preset {
@@ -179,6 +204,7 @@ impl Preset {
             Preset::Idle { .. } => "idle",
             Preset::PersistedSends { .. } => "persisted-sends",
             Preset::Search { .. } => "search",
+            Preset::History { .. } => "history",
         }
     }
 
@@ -188,7 +214,8 @@ impl Preset {
             Preset::Cluster { broadcast, .. } => &broadcast.common,
             Preset::Idle { common, .. }
             | Preset::PersistedSends { common, .. }
-            | Preset::Search { common, .. } => common,
+            | Preset::Search { common, .. }
+            | Preset::History { common, .. } => common,
         }
     }
 
@@ -208,6 +235,7 @@ impl Preset {
             Preset::Idle { connections, .. } => *connections,
             Preset::PersistedSends { senders, .. } => *senders,
             Preset::Search { .. } => 1,
+            Preset::History { .. } => 2,
         }
     }
 
@@ -366,6 +394,28 @@ async fn run(preset: &Preset, args: &CommonArgs) -> anyhow::Result<Value> {
                 queries,
             };
             search::search(&common, &plan).await
+        }
+        Preset::History {
+            samples,
+            limit,
+            missed,
+            resumes,
+            points,
+            ..
+        } => {
+            let text = std::fs::read_to_string(samples)
+                .map_err(|err| anyhow::anyhow!("{}: {err}", samples.display()))?;
+            let mut rooms = history::read_samples(&text)?;
+            if let Some(points) = points {
+                rooms.values_mut().for_each(|room| room.truncate(*points));
+            }
+            let plan = history::HistoryPlan {
+                rooms,
+                limit: *limit,
+                missed: *missed,
+                resumes: *resumes,
+            };
+            history::history(&common, &plan).await
         }
     }
 }
