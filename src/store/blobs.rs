@@ -46,8 +46,8 @@ pub type BlobStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send +
 pub struct Staged {
     pub sha256: String,
     pub size: u64,
-    /// The temporary's name (a path, or a `blob_chunks` key).
-    temp: String,
+    /// The temporary's name (a path, a `blob_chunks` key, or an object's key).
+    pub(super) temp: String,
 }
 
 /// Where blobs live.
@@ -93,7 +93,7 @@ pub fn valid_sha256(sha256: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-fn hex(digest: &[u8]) -> String {
+pub(super) fn hex(digest: &[u8]) -> String {
     use std::fmt::Write;
     let mut out = String::with_capacity(digest.len() * 2);
     for b in digest {
@@ -328,7 +328,7 @@ impl PgBlobs {
 }
 
 /// The advisory lock of one blob, held to the end of the transaction.
-const LOCK_BLOB: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 12))";
+pub(super) const LOCK_BLOB: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 12))";
 
 struct PgWriter {
     pool: PgPool,
