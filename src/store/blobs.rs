@@ -1,4 +1,5 @@
-//! The bytes of files (issue #12), content-addressed by SHA-256, in one of two backends:
+//! The bytes of files (issue #12), content-addressed by SHA-256, in one of three backends (the
+//! third, [`super::s3blobs::S3Blobs`], an S3-compatible bucket, has its own module):
 //!
 //! - [`DiskBlobs`] (embedded): one file per blob under `<data dir>/files/<first two hex
 //!   digits>/<sha256>`. An upload streams into a temporary file (`files/tmp/`), which is
