@@ -246,7 +246,10 @@ impl S3Writer {
             }
             self.multipart = Some((id, Vec::new()));
         }
-        let part = Bytes::from(std::mem::replace(&mut self.buffer, Vec::with_capacity(PART)));
+        let part = Bytes::from(std::mem::replace(
+            &mut self.buffer,
+            Vec::with_capacity(PART),
+        ));
         let (id, parts) = self.multipart.as_mut().expect("begun above");
         let done = self
             .s3
@@ -394,7 +397,10 @@ impl BlobStore for S3Blobs {
             }
         })?;
         // The body as it arrives from the store, never whole in memory.
-        Ok(Box::pin(got.into_stream().map(|piece| piece.map_err(std::io::Error::other))))
+        Ok(Box::pin(
+            got.into_stream()
+                .map(|piece| piece.map_err(std::io::Error::other)),
+        ))
     }
 
     async fn read_all(&self, sha256: &str, max: u64) -> Result<Vec<u8>> {

@@ -551,7 +551,11 @@ async fn deleting_frees_blobs_nothing_else_refers_to(on: On) {
     assert!(!chat.blob_exists(&sha).await.unwrap());
     assert!(!chat.blob_exists(&thumb_sha).await.unwrap());
     if app.s3.is_some() {
-        assert_eq!(on_server(&sha), Some(false), "the object is gone from the server");
+        assert_eq!(
+            on_server(&sha),
+            Some(false),
+            "the object is gone from the server"
+        );
         assert_eq!(on_server(&thumb_sha), Some(false));
     }
     assert_eq!(app.store_count("SELECT COUNT(*) FROM files", &[]).await, 0);

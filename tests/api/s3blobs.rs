@@ -60,9 +60,19 @@ async fn round_trip(s3: &S3Server, blobs: &S3Blobs, files: &dyn FileStore) {
     // While it is being written, nothing is at the blob's key.
     assert!(!blobs.exists(&sha).await.unwrap());
     let staged = writer.finish().await.unwrap();
-    assert_eq!((staged.sha256.as_str(), staged.size), (sha.as_str(), bytes.len() as u64));
-    assert!(!blobs.exists(&sha).await.unwrap(), "staged is not yet in place");
-    assert_eq!(s3.temporaries(), 1, "the staged object, and no multipart upload left");
+    assert_eq!(
+        (staged.sha256.as_str(), staged.size),
+        (sha.as_str(), bytes.len() as u64)
+    );
+    assert!(
+        !blobs.exists(&sha).await.unwrap(),
+        "staged is not yet in place"
+    );
+    assert_eq!(
+        s3.temporaries(),
+        1,
+        "the staged object, and no multipart upload left"
+    );
     blobs.promote(&staged).await.unwrap();
     assert_eq!(s3.temporaries(), 0, "promoting removes the temporary");
     assert!(s3.has_object(&format!("{}/{sha}", &sha[..2])));
@@ -108,7 +118,10 @@ async fn round_trip(s3: &S3Server, blobs: &S3Blobs, files: &dyn FileStore) {
         let staged = writer.finish().await.unwrap();
         blobs.promote(&staged).await.unwrap();
         assert_eq!(blobs.read_all(&staged.sha256, 100).await.unwrap(), small);
-        assert_eq!(blobs.size(&staged.sha256).await.unwrap(), small.len() as u64);
+        assert_eq!(
+            blobs.size(&staged.sha256).await.unwrap(),
+            small.len() as u64
+        );
     }
 
     // Removal: nothing refers to it, so it goes (from the server too), and again is no error.
@@ -188,7 +201,10 @@ async fn a_crash_mid_upload_leaves_nothing_visible_and_the_sweep_clears_it() {
 
     // Young temporaries are uploads in flight: kept.
     assert_eq!(
-        blobs.sweep_temporaries(Duration::from_secs(3600)).await.unwrap(),
+        blobs
+            .sweep_temporaries(Duration::from_secs(3600))
+            .await
+            .unwrap(),
         0
     );
     assert_eq!(s3.unfinished_multipart_uploads(), 1);
@@ -211,7 +227,10 @@ async fn a_bad_url_or_an_absent_server_is_a_clear_error_at_startup() {
             .await
             .err()
             .expect("refused");
-        assert!(err.to_string().contains("PALAVER_FILES_URL"), "{url}: {err}");
+        assert!(
+            err.to_string().contains("PALAVER_FILES_URL"),
+            "{url}: {err}"
+        );
     }
     // A port nothing listens on.
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -73,7 +73,9 @@ impl S3Server {
             for line in std::io::BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 if let Some(at) = line.find("server is running at ") {
-                    let addr = line[at + "server is running at ".len()..].trim().to_string();
+                    let addr = line[at + "server is running at ".len()..]
+                        .trim()
+                        .to_string();
                     if let Some(tx) = tx.take() {
                         let _ = tx.send(addr);
                     }
