@@ -147,7 +147,11 @@ impl S3Blobs {
             lock,
         };
         // Reaching the bucket: a key that is never written answers "not found".
-        match blobs.s3.head(&blobs.root.child(".palaver-check")).await {
+        match blobs
+            .s3
+            .head(&blobs.root.clone().join(".palaver-check"))
+            .await
+        {
             Ok(_) => {}
             Err(err) if is_not_found(&err) => {}
             Err(err) => anyhow::bail!("reaching the bucket of {}: {err}", settings.url),
@@ -161,7 +165,7 @@ impl S3Blobs {
     }
 
     fn blob_path(&self, sha256: &str) -> Path {
-        self.root.child(&sha256[..2]).child(sha256)
+        self.root.clone().join(&sha256[..2]).join(sha256)
     }
 
     fn checked_path(&self, sha256: &str) -> Result<Path> {
@@ -172,7 +176,7 @@ impl S3Blobs {
     }
 
     fn tmp(&self) -> Path {
-        self.root.child("tmp")
+        self.root.clone().join("tmp")
     }
 
     /// The keys under `tmp/` (temporaries and multipart records), for tests and checks.
@@ -341,7 +345,7 @@ impl BlobStore for S3Blobs {
     async fn create(&self) -> Result<Box<dyn BlobWriter>> {
         Ok(Box::new(S3Writer {
             s3: self.s3.clone(),
-            temp: self.tmp().child(super::new_id()),
+            temp: self.tmp().join(super::new_id()),
             buffer: Vec::new(),
             multipart: None,
             hash: Sha256::new(),
