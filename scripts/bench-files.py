@@ -2,13 +2,17 @@
 """Upload throughput and the server's memory while files stream in (issue #12).
 
 Starts the given palaver binary on a fresh data dir (SQLite, files on disk) or, with
---database-url, on that PostgreSQL database (files in `blob_chunks`), signs in a guest, and
+--database-url, on that PostgreSQL database (files in `blob_chunks`); with --s3, the files go to
+an S3-compatible bucket instead: the script starts `s3s-fs` (the tests' S3 server; on the PATH or
+in ~/.cargo/bin) on a temporary directory and a free port. It signs in a guest, and
 uploads FILES files of SIZE bytes (random, so no two share a blob) with CONCURRENCY uploads in
 flight. Prints the throughput and the server's RSS (VmRSS from /proc, sampled every 5 ms) before
 and at its peak: streamed uploads make it grow by far less than the bytes uploaded.
 
     scripts/bench-files.py target/release/palaver
     scripts/bench-files.py target/release/palaver --database-url postgres://postgres@127.0.0.1/bench_files
+    scripts/bench-files.py target/release/palaver --s3
+    scripts/bench-files.py target/release/palaver --s3 --database-url postgres://postgres@127.0.0.1/bench_files
 
 Only the standard library: each upload is a plain HTTP/1.1 multipart request over http.client,
 its body written in 64 KiB pieces.
@@ -40,6 +44,46 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def s3s_fs_binary():
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = os.path.join(directory, "s3s-fs")
+        if os.access(candidate, os.X_OK):
+            return candidate
+    home = os.environ.get("CARGO_HOME", os.path.expanduser("~/.cargo"))
+    candidate = os.path.join(home, "bin", "s3s-fs")
+    if os.access(candidate, os.X_OK):
+        return candidate
+    sys.exit("s3s-fs is not installed: cargo install s3s-fs --version 0.14.1 --features binary --locked")
+
+
+def start_s3():
+    """s3s-fs on a temp dir and a free port, with a bucket `bench`: (process, env for palaver)."""
+    root = tempfile.mkdtemp(prefix="palaver-bench-s3-")
+    os.mkdir(os.path.join(root, "bench"))
+    port = free_port()
+    key, secret = "bench-key", "bench-secret-0123456789"
+    process = subprocess.Popen(
+        [s3s_fs_binary(), "--host", "127.0.0.1", "--port", str(port),
+         "--access-key", key, "--secret-key", secret, root],
+        env=dict(os.environ, RUST_LOG="warn"),
+        stdout=subprocess.DEVNULL,
+    )
+    for _ in range(300):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    env = {
+        "PALAVER_FILES_URL": "s3://bench/files",
+        "PALAVER_S3_ENDPOINT": f"http://127.0.0.1:{port}",
+        "PALAVER_S3_REGION": "us-east-1",
+        "PALAVER_S3_ACCESS_KEY_ID": key,
+        "PALAVER_S3_SECRET_ACCESS_KEY": secret,
+    }
+    return process, env
 
 
 def call(base, method, path, body=None):
@@ -82,6 +126,7 @@ def main():
     parser.add_argument("--size", type=int, default=1024 * 1024)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--s3", action="store_true", help="files in a local s3s-fs bucket")
     args = parser.parse_args()
 
     data_dir = tempfile.mkdtemp(prefix="palaver-bench-files-")
@@ -96,6 +141,10 @@ def main():
     )
     if args.database_url:
         env["PALAVER_DATABASE_URL"] = args.database_url
+    s3 = None
+    if args.s3:
+        s3, s3_env = start_s3()
+        env.update(s3_env)
     server = subprocess.Popen([args.binary], env=env)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -129,6 +178,8 @@ def main():
         sampler.join()
         total = args.files * args.size
         store = "PostgreSQL (blob_chunks)" if args.database_url else "SQLite + disk"
+        if args.s3:
+            store = ("PostgreSQL" if args.database_url else "SQLite") + " + S3 bucket (s3s-fs)"
         print(f"store: {store}")
         print(f"uploaded {args.files} files of {args.size} bytes ({total / 2**20:.0f} MiB), "
               f"{args.concurrency} at a time, in {elapsed:.2f} s")
@@ -139,6 +190,9 @@ def main():
     finally:
         server.terminate()
         server.wait(timeout=30)
+        if s3 is not None:
+            s3.terminate()
+            s3.wait(timeout=30)
 
 
 if __name__ == "__main__":

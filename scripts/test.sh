@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Every check and test of Palaver, on a fresh machine of this kind: installs what it needs
-# (Debian's Chromium and nginx, npm packages), starts PostgreSQL and Redis if they are installed
-# but stopped, then runs formatting, lints, the Rust tests (unit, API, store conformance on
-# SQLite and PostgreSQL, cluster), a smoke run of the history benchmark, a schema-driven fuzz of the REST API from its OpenAPI document
-# (Schemathesis, pip-installed into ~/.cache) and the web UI's checks and browser tests.
+# (Debian's Chromium and nginx, npm packages, s3s-fs: an S3-compatible server), starts PostgreSQL
+# and Redis if they are installed but stopped, then runs formatting, lints, the Rust tests (unit,
+# API, store conformance on SQLite and PostgreSQL, files on an S3 bucket, cluster), smoke runs of
+# the cluster fan-out and history benchmarks, a schema-driven fuzz of the REST API from its
+# OpenAPI document (Schemathesis, pip-installed into ~/.cache) and the web UI's checks and
+# browser tests.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -30,6 +32,13 @@ missing=()
 if ((${#missing[@]})); then
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+fi
+
+step "s3s-fs: the S3-compatible server the S3 file store's tests start"
+# The s3s project's file-system server (Apache-2.0), built once into ~/.cargo/bin (a few minutes
+# on two cores the first time; cached after). 0.14.1 is the newest whose rust-version fits 1.95.
+if ! command -v s3s-fs >/dev/null 2>&1 && [[ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs" ]]; then
+  cargo install s3s-fs --version 0.14.1 --features binary --locked
 fi
 
 step "web UI build (once; the debug binary serves web/dist from disk)"

@@ -81,13 +81,33 @@ impl Application {
             }
         };
         store.seed_default_rooms(DEFAULT_ROOMS).await?;
-        // Files (#12): in the database with PostgreSQL (every node reaches them), on disk
-        // under the data dir otherwise.
-        let blobs: Arc<dyn crate::store::blobs::BlobStore> = match &postgres {
-            Some(pg) => crate::store::blobs::PgBlobs::new(pg.pool()),
-            None => crate::store::blobs::DiskBlobs::open(&config.data_dir).with_context(|| {
-                format!("opening the files under {}", config.data_dir.display())
-            })?,
+        // Files (#12): in an S3-compatible bucket when PALAVER_FILES_URL names one; otherwise
+        // in the database with PostgreSQL (every node reaches them), on disk under the data dir
+        // with SQLite.
+        let blobs: Arc<dyn crate::store::blobs::BlobStore> = match (&config.files_url, &postgres) {
+            (Some(url), _) => {
+                use crate::store::s3blobs::{BlobLock, S3Blobs, S3Settings};
+                let settings = S3Settings {
+                    url: url.clone(),
+                    endpoint: config.s3_endpoint.clone(),
+                    region: config.s3_region.clone(),
+                    access_key_id: config.s3_access_key_id.clone(),
+                    secret_access_key: config.s3_secret_access_key.clone(),
+                };
+                let lock = match &postgres {
+                    Some(pg) => BlobLock::Postgres(pg.pool()),
+                    None => BlobLock::Node(tokio::sync::Mutex::new(())),
+                };
+                S3Blobs::connect(&settings, lock)
+                    .await
+                    .with_context(|| format!("opening the files at {url}"))?
+            }
+            (None, Some(pg)) => crate::store::blobs::PgBlobs::new(pg.pool()),
+            (None, None) => {
+                crate::store::blobs::DiskBlobs::open(&config.data_dir).with_context(|| {
+                    format!("opening the files under {}", config.data_dir.display())
+                })?
+            }
         };
         let hub = Hub::new(store.clone());
         let bus_shutdown = CancellationToken::new();

@@ -238,6 +238,29 @@ pub struct Config {
     #[arg(long, env = "PALAVER_UPLOAD_MIN_BYTES_PER_SEC", default_value_t = 32 * 1024)]
     pub upload_min_bytes_per_sec: u64,
 
+    /// Where the bytes of files live. Unset: with SQLite, under the data dir (`files/`); with
+    /// PostgreSQL, in the database (`blob_chunks`). `s3://BUCKET[/prefix]`: in an S3-compatible
+    /// object store (see the `PALAVER_S3_*` settings), which every node of a cluster reaches.
+    #[arg(long, env = "PALAVER_FILES_URL")]
+    pub files_url: Option<String>,
+
+    /// The S3-compatible server's URL (`https://s3.example.net`, `http://127.0.0.1:9000`);
+    /// unset: AWS (or `AWS_ENDPOINT`). `http://` is allowed only when named here.
+    #[arg(long, env = "PALAVER_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    /// The bucket's region; unset: `AWS_REGION`, else `us-east-1`.
+    #[arg(long, env = "PALAVER_S3_REGION")]
+    pub s3_region: Option<String>,
+
+    /// The access key id; unset: `AWS_ACCESS_KEY_ID` (or the instance's role).
+    #[arg(long, env = "PALAVER_S3_ACCESS_KEY_ID", hide_env_values = true)]
+    pub s3_access_key_id: Option<String>,
+
+    /// The secret access key; unset: `AWS_SECRET_ACCESS_KEY` (or the instance's role).
+    #[arg(long, env = "PALAVER_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<String>,
+
     /// Seconds that shutdown waits for open connections to finish before giving up on them.
     #[arg(long, env = "PALAVER_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,

@@ -1,4 +1,5 @@
-//! The bytes of files (issue #12), content-addressed by SHA-256, in one of two backends:
+//! The bytes of files (issue #12), content-addressed by SHA-256, in one of three backends (the
+//! third, [`super::s3blobs::S3Blobs`], an S3-compatible bucket, has its own module):
 //!
 //! - [`DiskBlobs`] (embedded): one file per blob under `<data dir>/files/<first two hex
 //!   digits>/<sha256>`. An upload streams into a temporary file (`files/tmp/`), which is
@@ -46,8 +47,8 @@ pub type BlobStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send +
 pub struct Staged {
     pub sha256: String,
     pub size: u64,
-    /// The temporary's name (a path, or a `blob_chunks` key).
-    temp: String,
+    /// The temporary's name (a path, a `blob_chunks` key, or an object's key).
+    pub(super) temp: String,
 }
 
 /// Where blobs live.
@@ -93,7 +94,7 @@ pub fn valid_sha256(sha256: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-fn hex(digest: &[u8]) -> String {
+pub(super) fn hex(digest: &[u8]) -> String {
     use std::fmt::Write;
     let mut out = String::with_capacity(digest.len() * 2);
     for b in digest {
@@ -328,7 +329,7 @@ impl PgBlobs {
 }
 
 /// The advisory lock of one blob, held to the end of the transaction.
-const LOCK_BLOB: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 12))";
+pub(super) const LOCK_BLOB: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 12))";
 
 struct PgWriter {
     pool: PgPool,

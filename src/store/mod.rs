@@ -40,6 +40,7 @@ pub mod push;
 pub mod reactions;
 pub mod rooms;
 mod rows;
+pub mod s3blobs;
 pub mod schema;
 pub mod search;
 mod sends;

@@ -2,14 +2,15 @@
 //! to messages (REST and socket; a retry attaches nothing twice), fetch (only the uploader and
 //! people who may read a room where the file is attached; Range, ETag), image thumbnails and
 //! decompression bombs, and freeing blobs nothing refers to. Every test runs on SQLite with the
-//! disk blob store and on PostgreSQL with the database blob store.
+//! disk blob store, on PostgreSQL with the database blob store, and on each store with an
+//! S3-compatible bucket (a real `s3s-fs` server started for the test).
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
-use crate::helpers::{spawn_on, spawn_on_with, StoreKind, TestApp, WAIT};
+use crate::helpers::{spawn_files_on, Blobs, StoreKind, TestApp, WAIT};
 use crate::private_rooms::private_room;
 
 fn code(body: &Value) -> &str {
@@ -134,9 +135,28 @@ where
     }
 }
 
-/// The temporaries of uploads in flight: files under `files/tmp` (disk), or `tmp-` chunks.
-async fn temporaries(app: &TestApp, store: StoreKind) -> i64 {
-    match store {
+/// Where a test's server keeps its rows and its files.
+#[derive(Debug, Clone, Copy)]
+pub struct On {
+    store: StoreKind,
+    blobs: Blobs,
+}
+
+async fn spawn(on: On) -> TestApp {
+    spawn_files_on(on.store, on.blobs, |_| {}).await
+}
+
+async fn spawn_with(on: On, tweak: impl FnOnce(&mut palaver::config::Config)) -> TestApp {
+    spawn_files_on(on.store, on.blobs, tweak).await
+}
+
+/// The temporaries of uploads in flight: files under `files/tmp` (disk), `tmp-` chunks, or the
+/// bucket's `tmp/` objects and unfinished multipart uploads.
+async fn temporaries(app: &TestApp, on: On) -> i64 {
+    if let Some(s3) = &app.s3 {
+        return s3.temporaries() as i64;
+    }
+    match on.store {
         StoreKind::Sqlite => std::fs::read_dir(app.data_dir.join("files/tmp"))
             .map(|dir| dir.count() as i64)
             .unwrap_or(0),
@@ -158,8 +178,8 @@ fn etag_sha(response: &reqwest::Response) -> String {
         .to_string()
 }
 
-async fn a_member_fetches_an_attached_image_and_a_stranger_gets_404(store: StoreKind) {
-    let app = spawn_on(store).await;
+async fn a_member_fetches_an_attached_image_and_a_stranger_gets_404(on: On) {
+    let app = spawn(on).await;
     let (_alice, alice) = app.guest("alice").await;
     let (_bob, bob) = app.guest("bob").await;
     let (_carol, carol) = app.guest("carol").await;
@@ -237,8 +257,8 @@ async fn a_member_fetches_an_attached_image_and_a_stranger_gets_404(store: Store
     assert_eq!(anonymous.status(), 401);
 }
 
-async fn the_socket_send_attaches_and_a_retry_attaches_nothing_twice(store: StoreKind) {
-    let app = spawn_on(store).await;
+async fn the_socket_send_attaches_and_a_retry_attaches_nothing_twice(on: On) {
+    let app = spawn(on).await;
     let (_alice, alice) = app.guest("alice").await;
     let (_bob, bob) = app.guest("bob").await;
     let room = app.create_room(&alice, "Files").await;
@@ -307,8 +327,8 @@ async fn the_socket_send_attaches_and_a_retry_attaches_nothing_twice(store: Stor
     assert_eq!(refused["code"], "room_not_found");
 }
 
-async fn ranges_and_etags(store: StoreKind) {
-    let app = spawn_on(store).await;
+async fn ranges_and_etags(on: On) {
+    let app = spawn(on).await;
     let (_alice, alice) = app.guest("alice").await;
     // Over one chunk of the database store, so a range crosses chunks.
     let bytes: Vec<u8> = (0..600_000u32).map(|i| (i % 251) as u8).collect();
@@ -369,8 +389,8 @@ async fn ranges_and_etags(store: StoreKind) {
         .starts_with("attachment"));
 }
 
-async fn limits_quota_and_types(store: StoreKind) {
-    let app = spawn_on_with(store, |config| {
+async fn limits_quota_and_types(on: On) {
+    let app = spawn_with(on, |config| {
         config.max_upload_bytes = 100_000;
         config.upload_quota_bytes = 150_000;
     })
@@ -387,7 +407,7 @@ async fn limits_quota_and_types(store: StoreKind) {
     let (status, body) = upload(&app, &alice, "fourth.bin", vec![4u8; 1]).await;
     assert_eq!((status, code(&body)), (413, "quota_exceeded"));
     eventually("no temporaries are left", || async {
-        temporaries(&app, store).await == 0
+        temporaries(&app, on).await == 0
     })
     .await;
 
@@ -420,8 +440,8 @@ async fn limits_quota_and_types(store: StoreKind) {
     assert_eq!((status, code(&body)), (400, "invalid_request"));
 }
 
-async fn only_allowed_types_when_the_setting_narrows_them(store: StoreKind) {
-    let app = spawn_on_with(store, |config| {
+async fn only_allowed_types_when_the_setting_narrows_them(on: On) {
+    let app = spawn_with(on, |config| {
         config.upload_types = vec!["image/*".into(), "application/pdf".into()];
     })
     .await;
@@ -432,8 +452,8 @@ async fn only_allowed_types_when_the_setting_narrows_them(store: StoreKind) {
     uploaded(&app, &alice, "a.pdf", b"%PDF-1.4\n%....\n".to_vec()).await;
 }
 
-async fn a_decompression_bomb_is_refused_with_memory_bounded(store: StoreKind) {
-    let app = spawn_on(store).await;
+async fn a_decompression_bomb_is_refused_with_memory_bounded(on: On) {
+    let app = spawn(on).await;
     let (_alice, alice) = app.guest("alice").await;
     let before = rss_bytes();
     let bomb = png_declaring(100_000, 100_000);
@@ -447,7 +467,7 @@ async fn a_decompression_bomb_is_refused_with_memory_bounded(store: StoreKind) {
     assert_eq!(status, 413);
     assert_eq!(app.store_count("SELECT COUNT(*) FROM files", &[]).await, 0);
     eventually("no temporaries are left", || async {
-        temporaries(&app, store).await == 0
+        temporaries(&app, on).await == 0
     })
     .await;
     // A damaged image is kept as a file, without size or thumbnail.
@@ -470,8 +490,8 @@ fn rss_bytes() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-async fn deleting_frees_blobs_nothing_else_refers_to(store: StoreKind) {
-    let app = spawn_on(store).await;
+async fn deleting_frees_blobs_nothing_else_refers_to(on: On) {
+    let app = spawn(on).await;
     let (_alice, alice) = app.guest("alice").await;
     let room = app.create_room(&alice, "Freed").await;
     let bytes = png(50, 40);
@@ -483,6 +503,16 @@ async fn deleting_frees_blobs_nothing_else_refers_to(store: StoreKind) {
     let thumb_sha = etag_sha(&thumb);
     let chat = app.state.chat.clone();
     assert!(chat.blob_exists(&sha).await.unwrap());
+    // In a bucket: the objects are on its server (checked on the server's disk).
+    let on_server = |sha: &str| {
+        app.s3
+            .as_ref()
+            .map(|s3| s3.has_object(&format!("{}/{sha}", &sha[..2])))
+    };
+    if app.s3.is_some() {
+        assert_eq!(on_server(&sha), Some(true));
+        assert_eq!(on_server(&thumb_sha), Some(true));
+    }
 
     let (_, first) = send_with(&app, &alice, &room.id, "c1", "one", &[&one]).await;
     let (_, second) = send_with(&app, &alice, &room.id, "c2", "two", &[&two]).await;
@@ -520,6 +550,14 @@ async fn deleting_frees_blobs_nothing_else_refers_to(store: StoreKind) {
     assert_eq!(status, 204, "{second}");
     assert!(!chat.blob_exists(&sha).await.unwrap());
     assert!(!chat.blob_exists(&thumb_sha).await.unwrap());
+    if app.s3.is_some() {
+        assert_eq!(
+            on_server(&sha),
+            Some(false),
+            "the object is gone from the server"
+        );
+        assert_eq!(on_server(&thumb_sha), Some(false));
+    }
     assert_eq!(app.store_count("SELECT COUNT(*) FROM files", &[]).await, 0);
     assert_eq!(
         app.store_count("SELECT COUNT(*) FROM blob_trash", &[])
@@ -556,15 +594,16 @@ async fn deleting_frees_blobs_nothing_else_refers_to(store: StoreKind) {
     );
 }
 
-async fn an_upload_cut_off_halfway_leaves_nothing(store: StoreKind) {
-    let app = spawn_on(store).await;
+async fn an_upload_cut_off_halfway_leaves_nothing(on: On) {
+    let app = spawn(on).await;
     let (_alice, alice) = app.guest("alice").await;
     let boundary = "cutoffboundary";
     let head = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"half.bin\"\r\n\
          Content-Type: application/octet-stream\r\n\r\n"
     );
-    let total = head.len() + 2_000_000 + boundary.len() + 8;
+    // Over one part of the S3 store (5 MiB) arrives, so a multipart upload is begun there.
+    let total = head.len() + 12_000_000 + boundary.len() + 8;
     let request = format!(
         "POST /api/files HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {alice}\r\n\
          Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {total}\r\n\r\n",
@@ -574,15 +613,15 @@ async fn an_upload_cut_off_halfway_leaves_nothing(store: StoreKind) {
     stream.write_all(request.as_bytes()).await.unwrap();
     stream.write_all(head.as_bytes()).await.unwrap();
     // Half the file: the server has begun storing it.
-    stream.write_all(&vec![5u8; 1_000_000]).await.unwrap();
+    stream.write_all(&vec![5u8; 6_000_000]).await.unwrap();
     stream.flush().await.unwrap();
     eventually("the upload has begun", || async {
-        temporaries(&app, store).await > 0
+        temporaries(&app, on).await > 0
     })
     .await;
     drop(stream);
     eventually("the half upload is removed", || async {
-        temporaries(&app, store).await == 0
+        temporaries(&app, on).await == 0
     })
     .await;
     assert_eq!(app.store_count("SELECT COUNT(*) FROM files", &[]).await, 0);
@@ -591,7 +630,29 @@ async fn an_upload_cut_off_halfway_leaves_nothing(store: StoreKind) {
     assert_eq!(file["size"], 10);
 }
 
-crate::both_stores!(
+/// Runs each test on both stores, each with its own blob store and with an S3 bucket.
+macro_rules! every_backend {
+    ($($name:ident),* $(,)?) => {
+        every_backend!(@mod sqlite, Sqlite, Native; $($name),*);
+        every_backend!(@mod postgres, Postgres, Native; $($name),*);
+        every_backend!(@mod sqlite_s3, Sqlite, S3; $($name),*);
+        every_backend!(@mod postgres_s3, Postgres, S3; $($name),*);
+    };
+    (@mod $module:ident, $store:ident, $blobs:ident; $($name:ident),*) => {
+        mod $module {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::On {
+                    store: crate::helpers::StoreKind::$store,
+                    blobs: crate::helpers::Blobs::$blobs,
+                })
+                .await
+            })*
+        }
+    };
+}
+
+every_backend!(
     a_member_fetches_an_attached_image_and_a_stranger_gets_404,
     the_socket_send_attaches_and_a_retry_attaches_nothing_twice,
     ranges_and_etags,

@@ -26,6 +26,9 @@ pub struct TestApp {
     _dir: Option<tempfile::TempDir>,
     /// The PostgreSQL database a `spawn_on(Postgres)` server uses; dropped after the server.
     _db: Option<crate::pgdb::TestDatabase>,
+    /// The S3-compatible server a `spawn_files_on(…, Blobs::S3)` server keeps its files in.
+    #[allow(dead_code)]
+    pub s3: Option<crate::s3server::S3Server>,
     shutdown: CancellationToken,
     server: Option<JoinHandle<anyhow::Result<()>>>,
     pub http: reqwest::Client,
@@ -61,6 +64,38 @@ pub async fn spawn_on_with(kind: StoreKind, tweak: impl FnOnce(&mut Config)) -> 
             })
             .await;
             app._db = Some(db);
+            app
+        }
+    }
+}
+
+/// Where a test server keeps the bytes of files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code)]
+pub enum Blobs {
+    /// The store's own: the data dir with SQLite, `blob_chunks` with PostgreSQL.
+    Native,
+    /// An S3-compatible server (`s3s-fs`) started for the test.
+    S3,
+}
+
+/// The server on the given store, with its files where `blobs` says.
+#[allow(dead_code)]
+pub async fn spawn_files_on(
+    kind: StoreKind,
+    blobs: Blobs,
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
+    match blobs {
+        Blobs::Native => spawn_on_with(kind, tweak).await,
+        Blobs::S3 => {
+            let s3 = crate::s3server::S3Server::start();
+            let mut app = spawn_on_with(kind, |config| {
+                s3.configure(config);
+                tweak(config);
+            })
+            .await;
+            app.s3 = Some(s3);
             app
         }
     }
@@ -133,6 +168,7 @@ fn serve(app: Application, data_dir: PathBuf) -> TestApp {
         data_dir,
         _dir: None,
         _db: None,
+        s3: None,
         shutdown,
         server: Some(server),
         http,
@@ -149,15 +185,20 @@ impl TestApp {
         self.stop().await;
         let dir = self._dir.take();
         let db = self._db.take();
+        let s3 = self.s3.take();
         let url = db.as_ref().map(|db| db.url.clone());
         let mut app = start(self.data_dir.clone(), |config| {
             if url.is_some() {
                 config.database_url = url;
             }
+            if let Some(s3) = &s3 {
+                s3.configure(config);
+            }
         })
         .await;
         app._dir = dir;
         app._db = db;
+        app.s3 = s3;
         app
     }
 

@@ -39,6 +39,9 @@ mod reactions;
 mod resume;
 mod rooms;
 mod rules;
+mod s3blobs;
+#[path = "../support/s3server.rs"]
+mod s3server;
 mod search;
 mod security;
 mod semantics;
