@@ -48,7 +48,10 @@ else
   cargo test --workspace --no-fail-fast
 fi
 # The browser tests run the debug server binary (the cluster tests built it already; make sure).
-cargo build --bin palaver
+cargo build --bin palaver --bin palaver-bench
+
+step "reconnect storm smoke: 3 nodes on PostgreSQL + Redis, 200 clients, node A killed (SIGKILL)"
+STORM_BIN="$root/target/debug" bash scripts/bench-storm --smoke
 
 step "OpenAPI fuzz: Schemathesis from the server's own document against target/debug/palaver"
 PALAVER_BIN="$root/target/debug/palaver" bash scripts/test-openapi.sh
