@@ -66,6 +66,9 @@ step "history benchmark smoke: seeds 6,000 messages, pages, windows, resumes, a 
 BENCH_SMOKE=1 BENCH_BIN="$root/target/debug" BENCH_NO_BUILD=1 BENCH_OUT="$root/target/bench-results/history-smoke" \
   BENCH_PALAVER_PORT=18089 bash scripts/bench-history
 
+step "reconnect storm smoke: 3 nodes on PostgreSQL + Redis, 200 clients, node A killed (SIGKILL)"
+STORM_BIN="$root/target/debug" bash scripts/bench-storm --smoke
+
 step "OpenAPI fuzz: Schemathesis from the server's own document against target/debug/palaver"
 PALAVER_BIN="$root/target/debug/palaver" bash scripts/test-openapi.sh
 

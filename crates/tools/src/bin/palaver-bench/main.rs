@@ -14,12 +14,16 @@
 //! - `search`: timed search requests over a store seeded in bulk (`scripts/bench-search`).
 //! - `history`: history pages, windows, resumes and resyncs in long rooms seeded in bulk
 //!   (`scripts/bench-history`).
+//! - `storm`: a node killed under many clients, which reconnect to the others with the web
+//!   client's policy (`reconnect`, kept equal to `web/src/reconnect.ts` by a test) and resume.
 
 mod history;
 mod net;
+mod reconnect;
 mod run;
 mod search;
 mod stats;
+mod storm;
 
 use std::time::Duration;
 
@@ -160,6 +164,47 @@ enum Preset {
         #[arg(long, default_value_t = 100)]
         body_bytes: usize,
     },
+    /// Reconnect storm: --connections sockets subscribed on node A (--url), one sender per room
+    /// on the other nodes (--reconnect-url, repeat) at --rate msg/s; after --before seconds node
+    /// A (--kill-pid) is killed with SIGKILL and every client reconnects to another node with
+    /// the web client's policy and resumes. Start the nodes with `scripts/bench-storm`.
+    Storm {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[arg(long, default_value_t = 16_000)]
+        connections: usize,
+        /// Rooms; socket i subscribes to room i mod --rooms.
+        #[arg(long, default_value_t = 160)]
+        rooms: usize,
+        /// Messages a second into each room.
+        #[arg(long, default_value_t = 1.0)]
+        rate: f64,
+        /// Nodes the clients reconnect to and the senders send through (base URLs).
+        #[arg(long = "reconnect-url", required = true)]
+        reconnect_urls: Vec<String>,
+        /// Node A's pid: the tool kills it with SIGKILL.
+        #[arg(long)]
+        kill_pid: i32,
+        /// Pids of the other nodes, whose CPU and RSS are reported.
+        #[arg(long)]
+        watch_pid: Vec<u32>,
+        /// Seconds of sending before the kill.
+        #[arg(long, default_value_t = 5.0)]
+        before: f64,
+        /// Seconds of sending after every client has caught up.
+        #[arg(long, default_value_t = 3.0)]
+        tail: f64,
+        /// Longest the storm may last before the stragglers are given up on.
+        #[arg(long, default_value_t = 60.0)]
+        storm_limit: f64,
+        #[arg(long, default_value_t = 15.0)]
+        drain: f64,
+        #[arg(long, default_value_t = 100)]
+        body_bytes: usize,
+        /// Exit with status 1 unless everyone caught up with nothing lost or doubled.
+        #[arg(long)]
+        check: bool,
+    },
     /// Search latency: 20 typical queries (or --query, repeatable), one request at a time, for
     /// --rounds rounds after one unmeasured round. Seed the store first (scripts/bench-search).
     Search {
@@ -205,6 +250,7 @@ impl Preset {
             Preset::PersistedSends { .. } => "persisted-sends",
             Preset::Search { .. } => "search",
             Preset::History { .. } => "history",
+            Preset::Storm { .. } => "storm",
         }
     }
 
@@ -215,7 +261,8 @@ impl Preset {
             Preset::Idle { common, .. }
             | Preset::PersistedSends { common, .. }
             | Preset::Search { common, .. }
-            | Preset::History { common, .. } => common,
+            | Preset::History { common, .. }
+            | Preset::Storm { common, .. } => common,
         }
     }
 
@@ -236,6 +283,9 @@ impl Preset {
             Preset::PersistedSends { senders, .. } => *senders,
             Preset::Search { .. } => 1,
             Preset::History { .. } => 2,
+            Preset::Storm {
+                connections, rooms, ..
+            } => connections + rooms,
         }
     }
 
@@ -416,6 +466,43 @@ async fn run(preset: &Preset, args: &CommonArgs) -> anyhow::Result<Value> {
                 resumes: *resumes,
             };
             history::history(&common, &plan).await
+        }
+        Preset::Storm {
+            connections,
+            rooms,
+            rate,
+            reconnect_urls,
+            kill_pid,
+            watch_pid,
+            before,
+            tail,
+            storm_limit,
+            drain,
+            body_bytes,
+            check,
+            ..
+        } => {
+            let plan = storm::Storm {
+                connections: *connections,
+                rooms: *rooms,
+                rate: *rate,
+                before: *before,
+                tail: *tail,
+                storm_limit: *storm_limit,
+                drain: *drain,
+                body_bytes: *body_bytes,
+                others: reconnect_urls
+                    .iter()
+                    .map(|url| Target::parse(url))
+                    .collect::<Result<_, _>>()?,
+                kill_pid: *kill_pid,
+                watch_pids: watch_pid.clone(),
+            };
+            let result = storm::storm(&common, &plan).await?;
+            if *check && result["passed"] != true {
+                anyhow::bail!("the storm failed its checks: {result}");
+            }
+            Ok(result)
         }
     }
 }

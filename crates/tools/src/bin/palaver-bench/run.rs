@@ -82,7 +82,7 @@ impl Shared {
 }
 
 /// Guest tokens for `count` new users named `<run_id>u<i>`; `None` where sign-in failed.
-async fn guest_tokens(
+pub(crate) async fn guest_tokens(
     common: &Common,
     rest: &Rest,
     role: &str,
@@ -105,7 +105,7 @@ async fn guest_tokens(
 }
 
 /// One connection attempt: connect, `hello`, and subscribe when a room is given.
-async fn open(
+pub(crate) async fn open(
     common: &Common,
     target: &Target,
     i: usize,
@@ -130,7 +130,7 @@ async fn open(
 
 /// The connection phase's account.
 #[derive(Default)]
-struct Opened {
+pub(crate) struct Opened {
     attempted: usize,
     failed: usize,
     failure_samples: Vec<String>,
@@ -140,14 +140,14 @@ struct Opened {
 }
 
 impl Opened {
-    fn fail(&mut self, err: &anyhow::Error) {
+    pub(crate) fn fail(&mut self, err: &anyhow::Error) {
         self.failed += 1;
         if self.failure_samples.len() < 5 {
             self.failure_samples.push(format!("{err:#}"));
         }
     }
 
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         json!({
             "attempted": self.attempted,
             "opened": self.attempted - self.failed,
@@ -162,7 +162,7 @@ impl Opened {
 /// `room_of(i)`. Each socket is handed to `on_open` (with its `subscribed.last_seq`) as soon as
 /// it is ready, so that whatever the server sends meanwhile (presence) is read at once and no
 /// early socket is closed as a slow consumer before the run starts.
-async fn open_many(
+pub(crate) async fn open_many(
     common: &Common,
     targets: &[Target],
     tokens: &[Option<String>],
@@ -209,7 +209,7 @@ async fn open_many(
 
 /// Makes every user with a token a member of `room_of(i)` over REST, before any socket opens.
 /// Returns the failures.
-async fn join_all(
+pub(crate) async fn join_all(
     common: &Common,
     rest: &Rest,
     tokens: &[Option<String>],
@@ -230,13 +230,13 @@ async fn join_all(
         .collect()
 }
 
-fn round3(x: f64) -> f64 {
+pub(crate) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
 /// Who creates the rooms: the signed-in guests in turn, so that nobody owns more rooms than
 /// the server's per-user cap allows (10 by default) unless there are too few guests.
-fn room_owners<'a>(
+pub(crate) fn room_owners<'a>(
     tokens: impl Iterator<Item = &'a Option<String>>,
 ) -> anyhow::Result<Vec<String>> {
     let owners: Vec<String> = tokens.flatten().take(1_000).cloned().collect();

@@ -162,6 +162,19 @@ impl DeliveryLedger {
     }
 }
 
+impl DeliveryLedger {
+    /// Whether message `number` of the room's `publisher`-th publisher was delivered.
+    pub fn has(&self, publisher: usize, number: usize) -> bool {
+        if number >= self.per_publisher {
+            return false;
+        }
+        let bit = publisher * self.per_publisher + number;
+        self.bits
+            .get(bit / 64)
+            .is_some_and(|word| word & (1u64 << (bit % 64)) != 0)
+    }
+}
+
 /// Counters shared by every connection of a run (relaxed atomics: totals read at the end).
 #[derive(Default)]
 pub struct Counters {
