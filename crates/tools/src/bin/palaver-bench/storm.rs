@@ -141,7 +141,7 @@ pub async fn storm(common: &Common, plan: &Storm) -> anyhow::Result<Value> {
     let connect_started = Instant::now();
     open_many(
         common,
-        &common.target,
+        std::slice::from_ref(&common.target),
         &sub_tokens,
         |i| Some(room_ids[room_of(i)].clone()),
         0,
