@@ -70,6 +70,27 @@ impl SendQueue {
     }
 }
 
+/// Waits for a lane's next job, then takes every job already waiting behind it, up to `max`
+/// in all, into `group` (empty on entry): under load a group grows by itself, and an idle lane
+/// answers a lone send at once. `false` once every sender of the lane is gone.
+pub(crate) async fn next_group(
+    jobs: &mut mpsc::UnboundedReceiver<SendJob>,
+    group: &mut Vec<SendJob>,
+    max: usize,
+) -> bool {
+    let Some(job) = jobs.recv().await else {
+        return false;
+    };
+    group.push(job);
+    while group.len() < max {
+        match jobs.try_recv() {
+            Ok(job) => group.push(job),
+            Err(_) => break,
+        }
+    }
+    true
+}
+
 fn lane_of(room_id: &str, lanes: usize) -> usize {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     std::hash::Hash::hash(room_id, &mut hasher);

@@ -116,14 +116,7 @@ const GROUP_MAX: usize = 256;
 /// few hundred sends a second.)
 async fn send_lane(pool: PgPool, mut jobs: mpsc::UnboundedReceiver<SendJob>, publish: PublishSlot) {
     let mut group: Vec<SendJob> = Vec::with_capacity(GROUP_MAX);
-    while let Some(job) = jobs.recv().await {
-        group.push(job);
-        while group.len() < GROUP_MAX {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
+    while sends::next_group(&mut jobs, &mut group, GROUP_MAX).await {
         let requests: Vec<&SendRequest> = group.iter().map(|job| &job.request).collect();
         let outcomes = send_group(&pool, &requests).await;
         for (job, outcome) in group.drain(..).zip(outcomes) {

@@ -62,14 +62,7 @@ async fn group_commit(
     publish: PublishSlot,
 ) {
     let mut group: Vec<SendJob> = Vec::with_capacity(GROUP_MAX);
-    while let Some(job) = jobs.recv().await {
-        group.push(job);
-        while group.len() < GROUP_MAX {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
+    while sends::next_group(&mut jobs, &mut group, GROUP_MAX).await {
         let requests: Vec<&SendRequest> = group.iter().map(|job| &job.request).collect();
         match commit(&pool, &requests).await {
             Ok(outcomes) => {
