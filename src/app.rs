@@ -110,6 +110,7 @@ impl Application {
             }
         };
         let hub = Hub::new(store.clone());
+        hub.set_poll_grace(Duration::from_millis(config.poll_presence_grace_ms));
         let bus_shutdown = CancellationToken::new();
         let bus: Arc<dyn Bus> = match &config.redis_url {
             Some(url) => {
@@ -298,6 +299,7 @@ async fn flush_batches(state: AppState) {
     loop {
         tick.tick().await;
         n += 1;
+        state.hub.expire_poll_leases();
         state.hub.flush_presence();
         if n.is_multiple_of(4) {
             state.chat.flush_room_list().await;

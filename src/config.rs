@@ -166,6 +166,11 @@ pub struct Config {
     #[arg(long, env = "PALAVER_GUEST_NAME_GRACE_SECS", default_value_t = 600)]
     pub guest_name_grace_secs: u64,
 
+    /// Milliseconds a live long-poller (`GET …/events?live=`) stays online in a room after their
+    /// poll ends, so a client polling in a loop stays online between polls. Default 20 s.
+    #[arg(long, env = "PALAVER_POLL_PRESENCE_GRACE_MS", default_value_t = 20_000)]
+    pub poll_presence_grace_ms: u64,
+
     /// Seconds between sweeps: expired sessions deleted, rate-limit state pruned, guests whose
     /// name grace is over expired.
     #[arg(long, env = "PALAVER_SWEEP_SECS", default_value_t = 60)]

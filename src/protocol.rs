@@ -417,6 +417,9 @@ pub struct Effects {
     pub members_changed: bool,
     /// `room.deleted`: the last event the room ever has; subscriptions end after it.
     pub ends_room: bool,
+    /// `message.deleted` / `room.cleared`: earlier events of the room were rewritten in the store
+    /// (their text erased), so a copy of them kept for long-polls is stale.
+    pub erases: bool,
     /// `member.kicked` / `member.banned` / `member.left`: that user's subscriptions to the room
     /// end after it, each with a `removed` frame.
     pub removes: Option<Removal>,
@@ -447,6 +450,7 @@ impl Effects {
                 "member.joined" | "member.left" | "member.kicked" | "member.banned"
             ),
             ends_room: kind == "room.deleted",
+            erases: matches!(kind, "message.deleted" | "room.cleared"),
             removes: reason.zip(user_id).map(|(reason, user_id)| Removal {
                 user_id: user_id.to_string(),
                 reason,
@@ -935,6 +939,69 @@ pub struct MessagePage {
 pub struct EventPage {
     pub events: Vec<Event>,
     pub last_seq: u64,
+    /// With `live`: who is online in the room now, cluster-wide (sockets and live pollers),
+    /// the reader included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub online: Option<Vec<User>>,
+    /// With `live`: who is typing in the room now (a typing notice in the last 6 s), never the
+    /// reader.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub typing: Option<Vec<User>>,
+    /// With `live`: a token naming that online and typing state; pass it as `live` next time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub live: Option<String>,
+    /// The page ends with the reader's own removal from the room (kicked, banned, left): stop
+    /// polling it, as a socket's `removed` frame says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub removed: Option<RemovedReason>,
+}
+
+/// An [`EventPage`] written from events already encoded (their JSON as the log or the fan-out
+/// has it), with no decode and re-encode of each.
+pub struct RawEventPage<'a> {
+    pub events: &'a [&'a str],
+    pub last_seq: u64,
+    /// Online, typing and the token.
+    pub live: Option<(&'a [User], &'a [User], &'a str)>,
+    pub removed: Option<RemovedReason>,
+}
+
+impl RawEventPage<'_> {
+    pub fn encode(&self) -> String {
+        use std::fmt::Write;
+        let size: usize = self.events.iter().map(|e| e.len() + 1).sum();
+        let mut out = String::with_capacity(size + 64);
+        out.push_str(r#"{"events":["#);
+        for (i, event) in self.events.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(event);
+        }
+        let _ = write!(out, r#"],"last_seq":{}"#, self.last_seq);
+        // Users, a token and a reason: none can fail to serialize.
+        fn json<T: Serialize + ?Sized>(value: &T) -> String {
+            serde_json::to_string(value).unwrap_or_default()
+        }
+        if let Some((online, typing, token)) = self.live {
+            let _ = write!(
+                out,
+                r#","online":{},"typing":{},"live":{}"#,
+                json(online),
+                json(typing),
+                json(token)
+            );
+        }
+        if let Some(removed) = self.removed {
+            let _ = write!(out, r#","removed":{}"#, json(&removed));
+        }
+        out.push('}');
+        out
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS, utoipa::ToSchema)]

@@ -95,6 +95,7 @@ impl PresenceMessage {
 /// The letters of an event's effects on the wire between nodes, right after its seq.
 const MEMBERS_CHANGED: char = 'm';
 const ENDS_ROOM: char = 'e';
+const ERASES: char = 'x';
 /// After the letters, `@` and a reason letter and a user id: whose subscriptions the event ends.
 const REMOVES: char = '@';
 const KICKED: char = 'k';
@@ -111,11 +112,17 @@ pub(super) fn encode_event(event: &EncodedEvent) -> String {
     let Effects {
         members_changed,
         ends_room,
+        erases,
         removes,
     } = &event.effects;
-    let members_changed = letter(*members_changed, MEMBERS_CHANGED).into_iter();
-    let ends_room = letter(*ends_room, ENDS_ROOM).into_iter();
-    let mut effects: String = members_changed.chain(ends_room).collect();
+    let mut effects: String = [
+        letter(*members_changed, MEMBERS_CHANGED),
+        letter(*ends_room, ENDS_ROOM),
+        letter(*erases, ERASES),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     // Ids are made by the store (hex); one that could break the envelope is not carried (the
     // other node then ends nothing, as an older node would not).
     if let Some(removal) = removes
@@ -169,13 +176,14 @@ pub(super) fn decode_event(room_id: &str, payload: &[u8]) -> Option<Arc<EncodedE
     let (seq, effects) = head.split_at(digits);
     if !effects
         .chars()
-        .all(|c| c == MEMBERS_CHANGED || c == ENDS_ROOM)
+        .all(|c| c == MEMBERS_CHANGED || c == ENDS_ROOM || c == ERASES)
     {
         return None;
     }
     let effects = Effects {
         members_changed: effects.contains(MEMBERS_CHANGED),
         ends_room: effects.contains(ENDS_ROOM),
+        erases: effects.contains(ERASES),
         removes: removal,
     };
     Some(EncodedEvent::from_frame(
@@ -201,6 +209,10 @@ mod tests {
             },
             Effects {
                 ends_room: true,
+                ..Effects::default()
+            },
+            Effects {
+                erases: true,
                 ..Effects::default()
             },
             Effects {
@@ -248,7 +260,7 @@ mod tests {
         assert_eq!(encode_event(&event), format!("3:{frame}"));
         let decoded = decode_event("r", format!("3:{frame}").as_bytes()).unwrap();
         assert_eq!(decoded.effects, Effects::default());
-        assert!(decode_event("r", br#"7x:{"type":"event"}"#).is_none());
+        assert!(decode_event("r", br#"7z:{"type":"event"}"#).is_none());
         assert!(decode_event("r", br#"e:{"type":"event"}"#).is_none());
         assert!(decode_event("r", br#"7m@x1:{"type":"event"}"#).is_none());
         assert!(decode_event("r", br#"7m@k:{"type":"event"}"#).is_none());

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::protocol::{Event, Message, Rearrange, User};
+use crate::protocol::{Message, RawEventPage, Rearrange, RemovedReason, User};
 use crate::store::{MessagesPage, SendOutcome, SendRequest, StoredEvent};
 
 use super::access::Need;
@@ -312,59 +312,123 @@ impl Chat {
         self.store.messages_after(room_id, after, limit).await
     }
 
-    /// Events after `after` (at most `limit`) and the room's last seq.
-    pub async fn events(
+    /// A read of the room's event log, or a long-poll of it (see [`Poll`]): one access check,
+    /// then the events after `after` from the room's feed in memory where it holds them (the
+    /// frames the sockets got), else from the store. A live poll also answers who is online
+    /// and typing, holds the reader's presence in the room, and answers early when that
+    /// changes.
+    pub async fn poll_events(
         &self,
         user: &User,
         room_id: &str,
-        after: u64,
-        limit: u32,
-    ) -> Result<(Vec<Event>, u64)> {
-        self.gate.read(user, room_id).await?;
-        let last_seq = self.store.last_seq(room_id).await?;
-        self.store.get_room(room_id).await?;
-        let events = self
-            .store
-            .events_after(room_id, after, limit.min(EVENTS_PAGE_MAX))
-            .await?;
-        let events = events
-            .iter()
-            .map(StoredEvent::decode)
-            .collect::<Result<Vec<_>>>()?;
-        Ok((events, last_seq))
-    }
-
-    /// A long-poll: the events after `after` once there are any, `wait` has passed, or `until`
-    /// resolves (the server shuts down), whichever comes first.
-    pub async fn wait_for_events(
-        &self,
-        user: &User,
-        room_id: &str,
-        after: u64,
-        limit: u32,
-        wait: Duration,
+        poll: Poll,
         until: impl std::future::Future<Output = ()>,
-    ) -> Result<(Vec<Event>, u64)> {
-        let (events, last_seq) = self.events(user, room_id, after, limit).await?;
-        if !events.is_empty() || wait.is_zero() {
-            return Ok((events, last_seq));
+    ) -> Result<String> {
+        self.gate.read(user, room_id).await?;
+        let limit = poll.limit.min(EVENTS_PAGE_MAX) as usize;
+        if poll.wait.is_zero() && poll.live.is_none() {
+            // A gap fill or a plain read: nothing to watch.
+            let (events, last_seq, removed) = self
+                .stored_page(room_id, poll.after, limit, &user.id)
+                .await?;
+            let events: Vec<&str> = events.iter().map(|e| e.json.as_str()).collect();
+            return Ok(RawEventPage {
+                events: &events,
+                last_seq,
+                live: None,
+                removed,
+            }
+            .encode());
         }
         let room: Arc<str> = Arc::from(room_id);
-        let mut seq = self.hub.watch_seq(&room).await?;
-        // Unwatched however the wait ends, also when the client goes away mid-wait and the
-        // request's future is dropped here (the hub would otherwise keep the room's entry and
-        // its poller count for ever).
-        let _watching = Unwatch {
-            hub: &self.hub,
-            room: &room,
-        };
-        tokio::select! {
-            _ = seq.wait_for(|last| *last > after) => {}
-            _ = tokio::time::sleep(wait) => {}
-            _ = until => {}
+        let watch = self
+            .hub
+            .open_poll(&room, poll.live.is_some().then_some(user))
+            .await?;
+        let mut changes = watch.feed().changes();
+        let deadline = tokio::time::Instant::now() + poll.wait;
+        let mut until = std::pin::pin!(until);
+        let mut stopping = false;
+        loop {
+            changes.borrow_and_update();
+            let (frames, stored, last_seq, removed) =
+                match watch.feed().page(poll.after, limit, &user.id) {
+                    Some(page) => (page.frames, Vec::new(), page.last_seq, page.removed),
+                    None => {
+                        let (stored, last_seq, removed) = self
+                            .stored_page(room_id, poll.after, limit, &user.id)
+                            .await?;
+                        (Vec::new(), stored, last_seq, removed)
+                    }
+                };
+            let live = poll
+                .live
+                .as_ref()
+                .map(|_| self.hub.live_state(&room, &watch, &user.id));
+            let news = !frames.is_empty()
+                || !stored.is_empty()
+                || removed.is_some()
+                || matches!((&poll.live, &live), (Some(seen), Some(now)) if *seen != now.token);
+            if news || stopping || tokio::time::Instant::now() >= deadline {
+                let events: Vec<&str> = frames
+                    .iter()
+                    .filter_map(|f| crate::hub::event_json(f.as_str()))
+                    .chain(stored.iter().map(|e| e.json.as_str()))
+                    .collect();
+                let live = live
+                    .as_ref()
+                    .map(|l| (l.online.as_slice(), l.typing.as_slice(), l.token.as_str()));
+                return Ok(RawEventPage {
+                    events: &events,
+                    last_seq,
+                    live,
+                    removed,
+                }
+                .encode());
+            }
+            // Wait for a change; a typing notice lapsing is one too.
+            let lapse = live
+                .and_then(|l| l.lapses)
+                .map(tokio::time::Instant::from_std)
+                .map_or(deadline, |at| at.min(deadline));
+            tokio::select! {
+                _ = changes.changed() => {}
+                _ = tokio::time::sleep_until(lapse) => {}
+                _ = &mut until => stopping = true,
+            }
         }
-        drop(_watching);
-        self.events(user, room_id, after, limit).await
+    }
+
+    /// The events after `after` from the store (at most `limit`, cut after the reader's own
+    /// removal), the room's last seq, and the removal if the page ends with it.
+    async fn stored_page(
+        &self,
+        room_id: &str,
+        after: u64,
+        limit: usize,
+        reader: &str,
+    ) -> Result<(Vec<StoredEvent>, u64, Option<RemovedReason>)> {
+        let last_seq = self.store.last_seq(room_id).await?;
+        self.store.get_room(room_id).await?;
+        let mut events = self
+            .store
+            .events_after(room_id, after, limit as u32)
+            .await?;
+        let cut = events.iter().position(|e| {
+            e.effects().ends_room
+                || e.effects()
+                    .removes
+                    .as_ref()
+                    .is_some_and(|r| r.user_id == reader)
+        });
+        let removed = cut.and_then(|i| {
+            let removal = events[i].effects().removes.as_ref()?;
+            Some(removal.reason)
+        });
+        if let Some(i) = cut {
+            events.truncate(i + 1);
+        }
+        Ok((events, last_seq, removed))
     }
 
     /// The events a subscription replays (`seq > after`, at most `limit`), for a caller who
@@ -381,14 +445,12 @@ impl Chat {
     }
 }
 
-/// A long-poll's watch of a room, ended when dropped.
-struct Unwatch<'a> {
-    hub: &'a crate::hub::Hub,
-    room: &'a Arc<str>,
-}
-
-impl Drop for Unwatch<'_> {
-    fn drop(&mut self) {
-        self.hub.unwatch_seq(self.room);
-    }
+/// What a read of a room's event log asks (`GET …/events`).
+pub struct Poll {
+    pub after: u64,
+    pub limit: u32,
+    /// How long to wait for an event (zero: answer at once).
+    pub wait: Duration,
+    /// A live poll: the token of the online and typing state the reader has (empty: none).
+    pub live: Option<String>,
 }

@@ -4,13 +4,15 @@
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::extract::{ApiJson, ApiQuery};
 use crate::auth::AuthUser;
+use crate::chat::messages::Poll;
 use crate::chat::validate;
 use crate::error::{Error, Result};
 use crate::protocol::{
@@ -195,12 +197,17 @@ struct EventsQuery {
     limit: Option<u32>,
     #[serde(default)]
     wait: u64,
+    live: Option<String>,
 }
+
+/// The longest `live` token accepted (the server's are 16 hex digits).
+const LIVE_TOKEN_MAX: usize = 64;
 
 #[utoipa::path(get, path = "/api/rooms/{room_id}/events", tag = "messages", security(("bearer" = []), ("cookie" = [])),
     params(("room_id" = String, Path), ("after" = Option<u64>, Query, description = "Events with seq > after"),
         ("limit" = Option<u32>, Query, description = "Events per answer"),
-        ("wait" = Option<u64>, Query, description = "Long-poll up to this many seconds for an event")),
+        ("wait" = Option<u64>, Query, description = "Long-poll up to this many seconds for an event"),
+        ("live" = Option<String>, Query, description = "A live poll: the answer also says who is online and typing (`online`, `typing`) and a token (`live`) to pass next time; the poll answers early when that changes, and keeps the reader online in the room. Empty at first.")),
     responses((status = 200, description = "Events in seq order and the room's last seq", body = EventPage),
         (status = 400, description = "invalid_request", body = crate::protocol::ErrorBody), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
 async fn events(
@@ -208,7 +215,7 @@ async fn events(
     auth: AuthUser,
     Path(room_id): Path<String>,
     ApiQuery(query): ApiQuery<EventsQuery>,
-) -> Result<Json<EventPage>> {
+) -> Result<Response> {
     let limit = validate::limit(
         query.limit,
         validate::EVENTS_LIMIT_DEFAULT,
@@ -221,20 +228,28 @@ async fn events(
         )));
     }
     validate::after_seq(query.after)?;
-    // Long-poll: wait until the room has an event after `after`, `wait` seconds pass, or the
-    // server shuts down; then answer whatever the log holds.
-    let (events, last_seq) = state
+    if query
+        .live
+        .as_ref()
+        .is_some_and(|t| t.len() > LIVE_TOKEN_MAX)
+    {
+        return Err(Error::InvalidRequest(format!(
+            "live is at most {LIVE_TOKEN_MAX} characters"
+        )));
+    }
+    // Long-poll: wait until the room has an event after `after` (or, for a live poll, its
+    // online or typing state changes), `wait` seconds pass, or the server shuts down.
+    let poll = Poll {
+        after: query.after,
+        limit,
+        wait: Duration::from_secs(query.wait),
+        live: query.live,
+    };
+    let page = state
         .chat
-        .wait_for_events(
-            &auth.user,
-            &room_id,
-            query.after,
-            limit,
-            Duration::from_secs(query.wait),
-            state.shutdown.cancelled(),
-        )
+        .poll_events(&auth.user, &room_id, poll, state.shutdown.cancelled())
         .await?;
-    Ok(Json(EventPage { events, last_seq }))
+    Ok(([(header::CONTENT_TYPE, "application/json")], page).into_response())
 }
 
 #[utoipa::path(post, path = "/api/rooms/{room_id}/typing", tag = "messages", security(("bearer" = []), ("cookie" = [])), params(("room_id" = String, Path, description = "The room's id")),

@@ -5,11 +5,13 @@
 //!   announcements, the relay of `call.signal` among participants;
 //! - `presence`: who is online in a room (here and, in a cluster, elsewhere), batched
 //!   `presence` frames, the typing relay;
-//! - `watch`: long-poll watches of a room's last delivered `seq`;
+//! - `watch`: long-polls: a poll's hold on a room, the presence leases of live pollers;
 //! - `ordering`: the room table in event order: the last `seq` delivered per room, events held
 //!   behind a hole, gap fill from the store, watching rooms on the bus;
 //! - `room`: what one room holds here (subscribers, online users, long-pollers) and the
 //!   fan-out of one event to its subscribers;
+//! - `feed`: a polled room's recent events, typing notices and changes, for its polls, and
+//!   a poller's presence lease;
 //! - `connections`: the registry of open connections, per-user caps, sessions (revocation,
 //!   expiry), frames for every socket;
 //! - `counts`: rooms whose room-list counts changed, for the room-list flush;
@@ -23,6 +25,7 @@
 mod calls;
 mod connections;
 mod counts;
+mod feed;
 mod ordering;
 mod outbound;
 mod presence;
@@ -30,8 +33,9 @@ mod room;
 mod watch;
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -45,9 +49,22 @@ use calls::Calls;
 pub use calls::MAX_CALL_PARTICIPANTS;
 use connections::Connections;
 use counts::Counts;
+pub use feed::{event_json, TYPING_TTL};
 use ordering::Rooms;
 pub use outbound::{subscription_tag, Closer, Connection, Outbound, Replay};
 use presence::Presence;
+pub use watch::PollWatch;
+
+/// A live poll's view of a room (see [`Hub::live_state`]).
+pub struct LiveState {
+    pub online: Vec<User>,
+    pub typing: Vec<User>,
+    pub token: String,
+    pub lapses: Option<Instant>,
+}
+
+/// How long a live poller stays online after their poll ends, unless set.
+pub const POLL_GRACE_DEFAULT: Duration = Duration::from_secs(20);
 
 /// The hub of one node. Cloning the `Arc` is how it is shared.
 pub struct Hub {
@@ -56,6 +73,8 @@ pub struct Hub {
     presence: Presence,
     calls: Calls,
     counts: Arc<Counts>,
+    /// See [`Hub::set_poll_grace`].
+    poll_grace_ms: AtomicU64,
 }
 
 impl Hub {
@@ -75,6 +94,7 @@ impl Hub {
                 rooms,
                 connections: Connections::default(),
                 counts,
+                poll_grace_ms: AtomicU64::new(POLL_GRACE_DEFAULT.as_millis() as u64),
             }
         })
     }
@@ -234,14 +254,52 @@ impl Hub {
         self.rooms.lock().contains_key(room_id)
     }
 
-    /// For a long-poll: a receiver of the room's last delivered seq. Call [`Hub::unwatch_seq`]
-    /// when done.
-    pub async fn watch_seq(&self, room_id: &Arc<str>) -> Result<tokio::sync::watch::Receiver<u64>> {
-        watch::watch_seq(&self.rooms, room_id).await
+    /// Opens a long-poll of the room: its feed of recent events, typing and changes, and for
+    /// a live poll (`lease`) the user's presence lease (see [`watch`]). Ends when dropped.
+    pub async fn open_poll(&self, room_id: &Arc<str>, lease: Option<&User>) -> Result<PollWatch> {
+        let grace = Duration::from_millis(self.poll_grace_ms.load(Ordering::Relaxed));
+        watch::open(&self.rooms, room_id, lease, grace, |user| {
+            self.presence.came_online(room_id, user)
+        })
+        .await
     }
 
-    pub fn unwatch_seq(&self, room_id: &Arc<str>) {
-        watch::unwatch_seq(&self.rooms, room_id);
+    /// How many long-polls of the room are open here.
+    pub fn open_polls(&self, room_id: &str) -> usize {
+        self.rooms.lock().get(room_id).map_or(0, |e| e.room.pollers)
+    }
+
+    /// How long a live poller stays online in a room after their poll ends (default 20 s).
+    pub fn set_poll_grace(&self, grace: Duration) {
+        self.poll_grace_ms
+            .store(grace.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Ends the presence leases of pollers who stopped polling (called every 250 ms).
+    pub fn expire_poll_leases(&self) {
+        let watch::Expired { offline, unused } = watch::expire(&self.rooms, Instant::now());
+        for (room_id, user) in offline {
+            self.presence.went_offline(&room_id, &user);
+        }
+        for room_id in unused {
+            self.rooms
+                .release(&room_id, |room| room.unused().then_some(()));
+        }
+    }
+
+    /// A live poll's view of the room: who is online (cluster-wide, the reader included), who
+    /// is typing (not the reader), the token naming that state, and when it next changes by
+    /// itself (a typing notice lapsing).
+    pub fn live_state(&self, room_id: &str, poll: &PollWatch, reader: &str) -> LiveState {
+        let online = self.presence.online(room_id);
+        let (typing, notices, lapses) = poll.feed().typing(reader);
+        let token = feed::live_token(&online, &typing, notices);
+        LiveState {
+            online,
+            typing,
+            token,
+            lapses,
+        }
     }
 
     // Events.

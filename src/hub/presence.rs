@@ -1,9 +1,11 @@
 //! Presence (who is online in a room) and the typing relay.
 //!
 //! A user is online in a room while at least one of their connections on this node is
-//! subscribed to it. In a cluster, a [`ClusterPresence`] (the Redis bus) tells the hub who is
-//! online on the other nodes; presence frames follow the cluster-wide online set (a user online
-//! on two nodes goes offline once, when the second connection leaves). Presence changes are
+//! subscribed to it, or a live long-poll of theirs holds a presence lease on it (see
+//! [`super::watch`]); the room's long-polls are told of every change through its feed. In a
+//! cluster, a [`ClusterPresence`] (the Redis bus) tells the hub who is online on the other
+//! nodes; presence frames follow the cluster-wide online set (a user online on two nodes goes
+//! offline once, when the second connection leaves). Presence changes are
 //! batched: the flusher sends each room at most one `presence` frame per tick, so a thousand
 //! people arriving at once cost a thousand frames per tick, not a million. Every change also
 //! marks the room's room-list counts.
@@ -163,6 +165,9 @@ impl Presence {
         if joined.is_empty() && left.is_empty() {
             return;
         }
+        if let Some(feed) = &entry.room.feed {
+            feed.touch();
+        }
         let frame = ServerFrame::Presence {
             room_id: room_id.to_string(),
             joined,
@@ -188,6 +193,9 @@ impl Presence {
         let frame = Utf8Bytes::from(frame.encode());
         if let Some(entry) = self.rooms.lock().get(room_id) {
             entry.room.broadcast(&frame, Some(&user.id));
+            if let Some(feed) = &entry.room.feed {
+                feed.typed(user);
+            }
         }
     }
 
@@ -212,6 +220,9 @@ impl Presence {
                 left: std::mem::take(&mut room.left),
             };
             room.broadcast(&Utf8Bytes::from(frame.encode()), None);
+            if let Some(feed) = &room.feed {
+                feed.touch();
+            }
         }
     }
 }

@@ -10,9 +10,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use super::feed::{Feed, Lease};
 use super::outbound::{Connection, Outbound};
 use crate::bus::EncodedEvent;
 use crate::protocol::{Removal, ServerFrame, User};
@@ -33,14 +33,17 @@ pub(super) struct Room {
     /// Presence changes not yet sent (see the presence flusher).
     pub(super) joined: Vec<User>,
     pub(super) left: Vec<User>,
-    /// Long-pollers waiting on this room, and the channel that tells them the last seq.
+    /// Long-polls open on this room here, the presence leases of live pollers (user id →
+    /// lease; each counts once in `online`), and the feed they are answered from while any of
+    /// either lasts (see [`super::watch`]).
     pub(super) pollers: usize,
-    pub(super) seq_watch: Option<watch::Sender<u64>>,
+    pub(super) leases: HashMap<String, Lease>,
+    pub(super) feed: Option<Arc<Feed>>,
 }
 
 impl Room {
-    /// Delivers an event to every subscriber (the next in the room's order) and tells the
-    /// long-pollers its seq.
+    /// Delivers an event to every subscriber (the next in the room's order) and to the
+    /// long-polls' feed.
     #[inline]
     pub(super) fn fan_out(&mut self, item: &Arc<EncodedEvent>, fanned_out: &AtomicU64) {
         let mut slow = false;
@@ -55,19 +58,21 @@ impl Room {
         if slow {
             self.subscribers.retain(|c| !c.conn.closer.is_closed());
         }
-        self.tell_pollers(item.seq);
+        if let Some(feed) = &self.feed {
+            feed.push(item);
+        }
     }
 
-    /// Tells the long-pollers the room's last delivered seq.
+    /// Tells the long-polls' feed the room's last seq, once known here.
     pub(super) fn tell_pollers(&self, seq: u64) {
-        if let Some(watch) = &self.seq_watch {
-            watch.send_replace(seq);
+        if let Some(feed) = &self.feed {
+            feed.known(seq);
         }
     }
 
     /// Whether nobody here needs the room any more.
     pub(super) fn unused(&self) -> bool {
-        self.subscribers.is_empty() && self.pollers == 0
+        self.subscribers.is_empty() && self.pollers == 0 && self.leases.is_empty()
     }
 
     /// Ends every subscription: the room is gone.
@@ -128,6 +133,8 @@ impl Room {
             });
             false
         });
+        self.leases.remove(&removal.user_id);
+        self.drop_feed_if_unwatched();
         self.online.remove(&removal.user_id).map(|(user, _)| user)
     }
 

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::harness::{connect, Cluster, ClusterOptions};
+use crate::harness::{connect, eventually, Cluster, ClusterOptions};
 
 #[tokio::test]
 async fn messages_edits_moves_typing_and_presence_cross_nodes() {
@@ -172,4 +172,100 @@ async fn a_dead_nodes_users_go_offline_elsewhere_within_seconds() {
         .get(&b.url(&format!("/api/rooms/{room}")), Some(&bob_token))
         .await;
     assert_eq!(room_view["online_count"], 1, "{room_view}");
+}
+
+/// Issue #15 item 2, across nodes: a client that long-polls node B is online to a socket on
+/// node A, sees who is online there, and hears A's typing and messages.
+#[tokio::test]
+async fn a_live_poller_on_one_node_is_present_to_a_socket_on_another() {
+    let cluster = Cluster::start(ClusterOptions::default()).await;
+    let (a, b) = (cluster.node(0), cluster.node(1));
+    let (alice, alice_token) = cluster.guest(&a.url(""), "alice").await;
+    let (bob, bob_token) = cluster.guest(&b.url(""), "bob").await;
+    let room = cluster.create_room(&a.url(""), &alice_token, "Porch").await;
+    let mut alice_ws = connect(&a.addr(), &alice_token).await.unwrap();
+    alice_ws.resume(&room, None).await.unwrap();
+
+    // Bob's live polls on B see Alice online (within a heartbeat), and she hears he came.
+    let events = b.url(&format!("/api/rooms/{room}/events"));
+    let (after, live) = eventually("alice online for bob", || async {
+        let (_, page) = cluster
+            .get(&format!("{events}?after=0&live="), Some(&bob_token))
+            .await;
+        let online: Vec<&str> = page["online"]
+            .as_array()?
+            .iter()
+            .filter_map(|u| u["id"].as_str())
+            .collect();
+        (online.contains(&alice["id"].as_str()?) && online.contains(&bob["id"].as_str()?)).then(
+            || {
+                (
+                    page["last_seq"].as_u64().unwrap(),
+                    page["live"].as_str().unwrap().to_string(),
+                )
+            },
+        )
+    })
+    .await;
+    alice_ws
+        .expect_with("bob online", |f| {
+            let joined = f["joined"].as_array()?;
+            (f["type"] == "presence" && joined.iter().any(|u| u["id"] == bob["id"])).then_some(())
+        })
+        .await;
+
+    // Alice types and then sends: Bob's waiting polls on B answer with each.
+    let waiting = {
+        let (http, events, token) = (reqwest::Client::new(), events.clone(), bob_token.clone());
+        tokio::spawn(async move {
+            let (mut after, mut live, mut typed) = (after, live, false);
+            loop {
+                let url = format!("{events}?after={after}&wait=30&live={live}");
+                let page: serde_json::Value = http
+                    .get(url)
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                typed |= page["typing"].as_array().is_some_and(|t| !t.is_empty());
+                if let Some(event) = page["events"].as_array().and_then(|e| e.first()) {
+                    return (typed, event.clone());
+                }
+                after = page["last_seq"].as_u64().unwrap();
+                live = page["live"].as_str().unwrap().to_string();
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    alice_ws
+        .try_send(json!({"type": "typing", "room_id": room}))
+        .await
+        .unwrap();
+    eventually("bob's poll hears the typing", || async {
+        // The typing notice has crossed when B's next live answer lists it; then send.
+        let (_, page) = cluster
+            .get(&format!("{events}?after={after}&live="), Some(&bob_token))
+            .await;
+        page["typing"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty())
+            .then_some(())
+    })
+    .await;
+    alice_ws
+        .try_send(json!({"type": "send", "room_id": room, "client_id": "p1", "body": "hi bob"}))
+        .await
+        .unwrap();
+    let (typed, event) = tokio::time::timeout(Duration::from_secs(20), waiting)
+        .await
+        .expect("bob's poll answers")
+        .unwrap();
+    assert!(
+        typed,
+        "the waiting poll answered the typing notice before the message"
+    );
+    assert_eq!(event["message"]["body"], "hi bob");
 }

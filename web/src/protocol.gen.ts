@@ -207,7 +207,26 @@ has_more: boolean,
  */
 has_newer?: boolean, };
 
-export type EventPage = { events: Array<Event>, last_seq: number, };
+export type EventPage = { events: Array<Event>, last_seq: number, 
+/**
+ * With `live`: who is online in the room now, cluster-wide (sockets and live pollers),
+ * the reader included.
+ */
+online?: Array<User>, 
+/**
+ * With `live`: who is typing in the room now (a typing notice in the last 6 s), never the
+ * reader.
+ */
+typing?: Array<User>, 
+/**
+ * With `live`: a token naming that online and typing state; pass it as `live` next time.
+ */
+live?: string, 
+/**
+ * The page ends with the reader's own removal from the room (kicked, banned, left): stop
+ * polling it, as a socket's `removed` frame says.
+ */
+removed?: RemovedReason, };
 
 export type ErrorBody = { error: ErrorDetail, };
 
