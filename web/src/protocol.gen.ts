@@ -207,7 +207,26 @@ has_more: boolean,
  */
 has_newer?: boolean, };
 
-export type EventPage = { events: Array<Event>, last_seq: number, };
+export type EventPage = { events: Array<Event>, last_seq: number, 
+/**
+ * Asked with `live`: who is online in the room now, cluster-wide (socket subscribers and live
+ * pollers), the caller included.
+ */
+online?: Array<User>, 
+/**
+ * Asked with `live`: who is typing in the room now (a notice in the last 6 s), never the caller.
+ */
+typing?: Array<User>, 
+/**
+ * Asked with `live`: names the `online`/`typing` state above; pass it back as `live` on the
+ * next poll of the room, which then also answers as soon as that state changes.
+ */
+live?: string, 
+/**
+ * This answer ends the caller's reading of the room (their own kick, ban or leave is the
+ * page's last event): poll it no more.
+ */
+removed?: RemovedReason, };
 
 export type ErrorBody = { error: ErrorDetail, };
 
