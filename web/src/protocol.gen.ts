@@ -209,22 +209,22 @@ has_newer?: boolean, };
 
 export type EventPage = { events: Array<Event>, last_seq: number, 
 /**
- * Asked with `live`: who is online in the room now, cluster-wide (socket subscribers and live
- * pollers), the caller included.
+ * With `live`: who is online in the room now, cluster-wide (sockets and live pollers),
+ * the reader included.
  */
 online?: Array<User>, 
 /**
- * Asked with `live`: who is typing in the room now (a notice in the last 6 s), never the caller.
+ * With `live`: who is typing in the room now (a typing notice in the last 6 s), never the
+ * reader.
  */
 typing?: Array<User>, 
 /**
- * Asked with `live`: names the `online`/`typing` state above; pass it back as `live` on the
- * next poll of the room, which then also answers as soon as that state changes.
+ * With `live`: a token naming that online and typing state; pass it as `live` next time.
  */
 live?: string, 
 /**
- * This answer ends the caller's reading of the room (their own kick, ban or leave is the
- * page's last event): poll it no more.
+ * The page ends with the reader's own removal from the room (kicked, banned, left): stop
+ * polling it, as a socket's `removed` frame says.
  */
 removed?: RemovedReason, };
 
