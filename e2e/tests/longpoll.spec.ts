@@ -70,12 +70,12 @@ test("a poller is told who deleted a room and stops polling it, without an error
   const name = uniqueName("Book Club ");
   await alice.createRoom(name);
   const roomId = await alice.roomId(name);
-  await signInPolling(bob);
-  await bob.openRoom(name);
   const polls: string[] = [];
   bob.page.on("request", (r) => {
     if (r.url().includes(`/api/rooms/${roomId}/events`)) polls.push(r.url());
   });
+  await signInPolling(bob);
+  await bob.openRoom(name);
   // Bob's poll of the room is waiting when the room goes.
   await expect.poll(() => polls.length).toBeGreaterThan(0);
 
