@@ -17,6 +17,12 @@ async function signInPolling(person: Person): Promise<void> {
   await expect.poll(() => person.connectionState()).toBe("polling");
 }
 
+/** Sign in on the socket, and make sure it is live (so the two really use different transports). */
+async function signInLive(person: Person): Promise<void> {
+  await person.signInAsGuest();
+  await expect.poll(() => person.connectionState()).toBe("live");
+}
+
 function row(person: Person, username: string) {
   return person.page.locator(`[data-testid=member-row][data-username="${username}"]`);
 }
@@ -24,7 +30,7 @@ function row(person: Person, username: string) {
 test("a poller is online, sees who else is, and types and chats both ways", async ({ browser, server }) => {
   const alice = await Person.open(browser, server, "alice");
   const bob = await Person.open(browser, server, "bob");
-  await alice.signInAsGuest();
+  await signInLive(alice);
   const room = uniqueName("Porch ");
   await alice.createRoom(room);
   await signInPolling(bob);
@@ -59,6 +65,7 @@ test("a poller is online, sees who else is, and types and chats both ways", asyn
   await expect(bob.message("answering")).toHaveAttribute("data-state", "sent");
 
   expect(await bob.connectionState()).toBe("polling");
+  expect(await alice.connectionState()).toBe("live");
   await alice.close();
   await bob.close();
 });
@@ -66,7 +73,7 @@ test("a poller is online, sees who else is, and types and chats both ways", asyn
 test("a poller is told who deleted a room and stops polling it, without an error", async ({ browser, server }) => {
   const alice = await Person.open(browser, server, "alice");
   const bob = await Person.open(browser, server, "bob");
-  await alice.signInAsGuest();
+  await signInLive(alice);
   const name = uniqueName("Book Club ");
   await alice.createRoom(name);
   const roomId = await alice.roomId(name);
@@ -103,7 +110,7 @@ test("a poller is told who deleted a room and stops polling it, without an error
 test("a poller kicked, then banned, is told as on the socket", async ({ browser, server }) => {
   const alice = await Person.open(browser, server, "alice");
   const bob = await Person.open(browser, server, "bob");
-  await alice.signInAsGuest();
+  await signInLive(alice);
   const room = uniqueName("Mod Porch ");
   await alice.createRoom(room);
   await signInPolling(bob);
@@ -122,6 +129,7 @@ test("a poller kicked, then banned, is told as on the socket", async ({ browser,
   await expect(bob.toast(`You were banned from ${room}`)).toBeVisible();
   await expect(bob.page.locator(`[data-testid=joined-rooms] [data-room-name="${room}"]`)).toHaveCount(0);
   expect(await bob.connectionState()).toBe("polling");
+  expect(await alice.connectionState()).toBe("live");
   await alice.close();
   await bob.close();
 });
