@@ -31,6 +31,9 @@ export default defineConfig({
         // (harmless to the specs that don't call).
         "--use-fake-device-for-media-stream",
         "--use-fake-ui-for-media-stream",
+        // E2E_WEB_DIST (tests/fixtures.ts): a page the test runner answered has no address, so
+        // Chromium's local network checks would refuse its WebSocket to 127.0.0.1.
+        ...(process.env.E2E_WEB_DIST ? ["--disable-features=LocalNetworkAccessChecks"] : []),
       ],
     },
     trace: "off",

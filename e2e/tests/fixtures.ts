@@ -4,7 +4,7 @@
  */
 import { test as base, expect, type Browser, type BrowserContext, type Locator, type Page } from "@playwright/test";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, existsSync } from "node:fs";
+import { mkdtempSync, rmSync, existsSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -13,6 +13,13 @@ import { fileURLToPath } from "node:url";
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const binary = path.resolve(repoRoot, process.env.PALAVER_BIN ?? "target/debug/palaver");
 export const screenshotDir = path.join(repoRoot, "e2e", "screenshots");
+/**
+ * E2E_WEB_DIST: the browsers get this UI build instead of the binary's own. A debug binary serves
+ * the web/dist of the tree it was built in, so a branch that changes only the UI can test its
+ * build against a server built elsewhere. Service workers are blocked then (their requests would
+ * pass the routes by), so the specs of the installable app need the binary's own UI.
+ */
+const webDist = process.env.E2E_WEB_DIST ? path.resolve(process.env.E2E_WEB_DIST) : null;
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -120,7 +127,8 @@ export class Person {
   ) {}
 
   static async open(browser: Browser, server: Server, prefix: string, opts: Parameters<Browser["newContext"]>[0] = {}) {
-    const context = await browser.newContext({ baseURL: server.url, ...opts });
+    const context = await browser.newContext({ baseURL: server.url, ...(webDist ? { serviceWorkers: "block" } : {}), ...opts });
+    if (webDist) await serveUi(context, server, webDist);
     const page = await context.newPage();
     const person = new Person(uniqueName(prefix), context, page, server);
     context.on("weberror", (e) => person.pageErrors.push(e.error().message));
@@ -278,6 +286,24 @@ export class Person {
     await this.context.close();
     expect(this.pageErrors, `uncaught errors in ${this.name}'s pages`).toEqual([]);
   }
+}
+
+/** Answer the UI's files from `dist`; what the server answers with its UI page gets `dist`'s. */
+async function serveUi(context: BrowserContext, server: Server, dist: string): Promise<void> {
+  const host = new URL(server.url).host;
+  await context.route(
+    (url) => url.host === host && !url.pathname.startsWith("/api/") && url.pathname !== "/ws",
+    async (route) => {
+      const file = path.join(dist, decodeURIComponent(new URL(route.request().url()).pathname));
+      if (file.startsWith(dist + path.sep) && existsSync(file) && statSync(file).isFile()) {
+        await route.fulfill({ path: file });
+        return;
+      }
+      const answer = await route.fetch();
+      const page = (answer.headers()["content-type"] ?? "").startsWith("text/html");
+      await route.fulfill(page ? { response: answer, path: path.join(dist, "index.html") } : { response: answer });
+    },
+  );
 }
 
 type WorkerFixtures = { server: Server };

@@ -158,12 +158,15 @@ export class Api {
   clear = (roomId: string) => this.request<void>("POST", `/api/rooms/${enc(roomId)}/clear`);
   events = (
     roomId: string,
-    opts: { after: number; limit?: number; wait?: number },
+    opts: { after: number; limit?: number; wait?: number; live?: string },
     signal?: AbortSignal,
   ) => {
     const q = new URLSearchParams({ after: String(opts.after) });
     if (opts.limit !== undefined) q.set("limit", String(opts.limit));
     if (opts.wait !== undefined) q.set("wait", String(opts.wait));
+    // Even empty (`live=`, "no state heard yet"): its presence asks for online/typing and keeps
+    // this person online in the room.
+    if (opts.live !== undefined) q.set("live", opts.live);
     return this.request<EventPage>("GET", `/api/rooms/${enc(roomId)}/events?${q}`, undefined, signal);
   };
   typing = (roomId: string) => this.request<void>("POST", `/api/rooms/${enc(roomId)}/typing`);

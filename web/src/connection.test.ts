@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiError } from "./api";
 import { Connection, type ConnectionApi } from "./connection";
-import type { EventPage } from "./protocol";
-import { FakeSocket, RecordingSink, alice, created, message } from "./testing";
+import type { Event, EventPage } from "./protocol";
+import { FakeSocket, RecordingSink, alice, bob, created, message } from "./testing";
 
 type Setup = {
   conn: Connection;
@@ -12,8 +12,10 @@ type Setup = {
   last: () => FakeSocket;
 };
 
+type EventsFake = (roomId: string, q: { after: number; wait?: number; live?: string }, signal?: AbortSignal) => Promise<EventPage>;
+
 function setup(
-  opts: { events?: (roomId: string, q: { after: number; wait?: number }) => Promise<EventPage>; httpDown?: boolean } = {},
+  opts: { events?: EventsFake; httpDown?: boolean } = {},
 ): Setup {
   const sockets: FakeSocket[] = [];
   const sink = new RecordingSink();
@@ -48,6 +50,42 @@ function setup(
 function goLive(s: FakeSocket) {
   s.open();
   s.receive({ type: "hello", user: alice, protocol: 1, node_id: "n1" });
+}
+
+/**
+ * A fake long-poll server: each room's polls are answered from its script in turn (an ApiError is
+ * thrown), then as by a quiet room: an empty page with the same live token once `wait` is over.
+ */
+function pollServer(script: Record<string, (EventPage | ApiError)[]>): EventsFake {
+  return (roomId, q, signal) => {
+    const next = script[roomId]?.shift();
+    if (next instanceof ApiError) return Promise.reject(next);
+    if (next) return Promise.resolve(next);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => resolve({ events: [], last_seq: q.after, live: q.live }), (q.wait ?? 0) * 1000);
+      signal?.addEventListener("abort", () => {
+        clearTimeout(timer);
+        reject(new DOMException("aborted", "AbortError"));
+      });
+    });
+  };
+}
+
+/** The socket fails twice while HTTP works: the connection long-polls `rooms`, the first focused. */
+async function startPolling({ conn, last }: Setup, rooms: string[]): Promise<void> {
+  conn.start();
+  for (const id of rooms) conn.subscribe(id, 0);
+  conn.setFocus(rooms[0]);
+  last().drop(1006);
+  await vi.advanceTimersByTimeAsync(1_000);
+  last().drop(1006);
+  await vi.advanceTimersByTimeAsync(0);
+  expect(conn.state).toBe("polling");
+}
+
+/** The `live` each poll of a room passed, in order. */
+function livesSent(api: Setup["api"], roomId: string): (string | undefined)[] {
+  return api.events.mock.calls.filter(([id]) => id === roomId).map(([, q]) => (q as { live?: string }).live);
 }
 
 beforeEach(() => vi.useFakeTimers());
@@ -364,5 +402,80 @@ describe("Connection", () => {
     goLive(last());
     last().receive({ type: "subscribed", room_id: "r1", last_seq: 0, online: [] });
     expect(last().sentOfType("call.join")).toEqual([]);
+  });
+
+  // Issue #15 item 2: a poller is online, sees who else is and who types, and learns it was removed.
+  it("long polling passes each room's live token back and hands online (once per change) and typing to the sink", async () => {
+    const s = setup({
+      events: pollServer({
+        r1: [
+          { events: [], last_seq: 0, online: [alice, bob], typing: [bob], live: "t1" },
+          // A message, nobody came or went: the same token, so no new online list.
+          { events: [created(1)], last_seq: 1, online: [alice, bob], typing: [], live: "t1" },
+          { events: [], last_seq: 1, online: [alice], typing: [], live: "t2" },
+        ],
+        r2: [{ events: [], last_seq: 0, online: [alice, bob], typing: [], live: "u1" }],
+      }),
+    });
+    await startPolling(s, ["r1", "r2"]);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(livesSent(s.api, "r1").slice(0, 4)).toEqual(["", "t1", "t1", "t2"]);
+    // The unfocused room (wait=0 every 10 s) passes it too: that keeps this person online there.
+    expect(s.api.events).toHaveBeenCalledWith("r2", expect.objectContaining({ wait: 0 }), expect.anything());
+    expect(livesSent(s.api, "r2").slice(0, 2)).toEqual(["", "u1"]);
+    expect(s.sink.onlines.filter((o) => o.roomId === "r1").map((o) => o.online)).toEqual([["alice", "bob"], ["alice"]]);
+    expect(s.sink.onlines.filter((o) => o.roomId === "r2").map((o) => o.online)).toEqual([["alice", "bob"]]);
+    expect(s.sink.typers).toEqual([{ roomId: "r1", username: "bob" }]);
+    expect(s.sink.seqs()).toEqual([1]);
+  });
+
+  it("a new spell of polling starts from an empty live token, so the first answer says who is online now", async () => {
+    const s = setup({
+      events: pollServer({ r1: [{ events: [], last_seq: 0, online: [alice], typing: [], live: "t1" }] }),
+    });
+    await startPolling(s, ["r1"]);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(livesSent(s.api, "r1").slice(0, 2)).toEqual(["", "t1"]);
+    // The socket works again for a while (its `subscribed` frames say who is online), then fails.
+    await vi.advanceTimersByTimeAsync(60_000);
+    goLive(s.last());
+    expect(s.conn.state).toBe("live");
+    const before = livesSent(s.api, "r1").length;
+    s.last().drop(1006);
+    await vi.advanceTimersByTimeAsync(1_000);
+    s.last().drop(1006);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(s.conn.state).toBe("polling");
+    expect(livesSent(s.api, "r1")[before]).toBe("");
+  });
+
+  it("long polling stops for a room the answer says this person was removed from, and tells the sink", async () => {
+    const kicked: Event = { room_id: "r1", seq: 1, at: "2026-01-01T00:00:01Z", kind: "member.kicked", user: alice, by: bob };
+    const s = setup({
+      events: pollServer({ r1: [{ events: [kicked], last_seq: 1, online: [bob], typing: [], live: "t1", removed: "kicked" }] }),
+    });
+    await startPolling(s, ["r1"]);
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(s.sink.seqs()).toEqual([1]);
+    expect(s.sink.removals).toEqual([{ roomId: "r1", reason: "kicked" }]);
+    expect(s.api.events).toHaveBeenCalledTimes(1);
+    expect(s.conn.lastSeq("r1")).toBeUndefined();
+  });
+
+  it("long polling stops for a room once its room.deleted event is passed on", async () => {
+    const deleted: Event = { room_id: "r1", seq: 1, at: "2026-01-01T00:00:01Z", kind: "room.deleted", by: bob };
+    const s = setup({
+      events: pollServer({
+        r1: [
+          { events: [deleted], last_seq: 1, online: [], typing: [], live: "t1" },
+          new ApiError(404, "room_not_found", "No such room"),
+        ],
+      }),
+    });
+    await startPolling(s, ["r1"]);
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(s.sink.seqs()).toEqual([1]);
+    expect(s.api.events).toHaveBeenCalledTimes(1);
+    expect(s.conn.lastSeq("r1")).toBeUndefined();
   });
 });

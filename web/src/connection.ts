@@ -17,6 +17,7 @@ import {
   CloseCode,
   type AnyServerFrame as ServerFrame,
   type ClientFrame,
+  type EventPage,
   type Message,
   type RemovalReason,
   type Room,
@@ -46,6 +47,7 @@ export interface ConnectionSink {
   hello(user: User): void;
   /** One room event, in seq order, each exactly once. */
   event(event: Event): void;
+  /** Who is online in a room now, wholesale (the socket's `subscribed` frame, or a poll's answer). */
   subscribed(roomId: string, online: User[]): void;
   /** The server will not replay: reload the room's history; resolve when done. */
   resync(roomId: string): Promise<void>;
@@ -102,6 +104,9 @@ type RoomTrack = {
   filling: boolean;
   buffer: Event[];
   pollAbort: AbortController | null;
+  /** Long polling: the token of the room's online/typing state last heard ("": none yet). Passed
+   * back on every poll, so the server answers as soon as that state changes. */
+  live: string;
 };
 
 /** Where a message goes besides its room: a reply to one message, or into a thread (#10); the
@@ -201,7 +206,7 @@ export class Connection {
    */
   subscribe(roomId: string, afterSeq: number): void {
     if (this.rooms.has(roomId)) return;
-    const room: RoomTrack = { lastSeq: afterSeq, filling: false, buffer: [], pollAbort: null };
+    const room: RoomTrack = { lastSeq: afterSeq, filling: false, buffer: [], pollAbort: null, live: "" };
     this.rooms.set(roomId, room);
     if (this.socketIsLive) this.sendFrame({ type: "subscribe", room_id: roomId, after: afterSeq });
     else if (this.polling) this.pollRoom(roomId);
@@ -533,14 +538,10 @@ export class Connection {
       case "room_list":
         this.sink.roomList(frame.change, frame.room, frame.by);
         break;
-      case "removed": {
-        // Nothing more of that room comes: forget it here too, so nothing refetches it.
-        const room = this.rooms.get(frame.room_id);
-        room?.pollAbort?.abort();
-        this.rooms.delete(frame.room_id);
+      case "removed":
+        this.forgetRoom(frame.room_id);
         this.sink.removed(frame.room_id, frame.reason);
         break;
-      }
       case "report":
         this.sink.report(frame.room_id);
         break;
@@ -554,6 +555,12 @@ export class Connection {
       case "unsubscribed":
         break;
     }
+  }
+
+  /** Nothing more of the room comes (removed, deleted): forget it here too, so nothing refetches it. */
+  private forgetRoom(roomId: string): void {
+    this.rooms.get(roomId)?.pollAbort?.abort();
+    this.rooms.delete(roomId);
   }
 
   /** The one door for events, from the socket and from REST alike: order, gaps, duplicates. */
@@ -638,7 +645,12 @@ export class Connection {
     if (this.polling) return;
     this.polling = true;
     this.setState("polling");
-    for (const roomId of this.rooms.keys()) this.pollRoom(roomId);
+    for (const [roomId, room] of this.rooms) {
+      // A token from an earlier spell of polling names a state the socket has since moved past:
+      // start afresh, so the first answer says at once who is online now.
+      room.live = "";
+      this.pollRoom(roomId);
+    }
     for (const clientId of this.outstanding.keys()) void this.sendOverRest(clientId);
   }
 
@@ -663,13 +675,27 @@ export class Connection {
       const abort = new AbortController();
       room.pollAbort = abort;
       try {
+        // `live` on every poll, the unfocused ones too: it is what keeps this person online there.
         const page = await this.deps.api.events(
           roomId,
-          { after: room.lastSeq, wait: focused ? this.deps.pollWaitSeconds : 0, limit: 500 },
+          { after: room.lastSeq, wait: focused ? this.deps.pollWaitSeconds : 0, limit: 500, live: room.live },
           abort.signal,
         );
         attempt = 0;
         for (const event of page.events) this.acceptEvent(event);
+        // The sink may have let go of the room on one of those events.
+        if (this.rooms.get(roomId) !== room) return;
+        if (page.removed) {
+          this.forgetRoom(roomId);
+          this.sink.removed(roomId, page.removed);
+          return;
+        }
+        // The room's last event: after it the room answers 404.
+        if (page.events.some((event) => event.kind === "room.deleted")) {
+          this.forgetRoom(roomId);
+          return;
+        }
+        this.takeLive(roomId, room, page);
         if (!focused && page.events.length === 0) await delay(10_000, abort.signal);
       } catch (err) {
         if (abort.signal.aborted) continue;
@@ -683,6 +709,14 @@ export class Connection {
         if (room.pollAbort === abort) room.pollAbort = null;
       }
     }
+  }
+
+  /** A poll's word on who is online and who is typing, as the socket's frames would say it. */
+  private takeLive(roomId: string, room: RoomTrack, page: EventPage): void {
+    // The same token is the same online list: setting it again would only re-render.
+    if (page.online && page.live !== room.live) this.sink.subscribed(roomId, page.online);
+    if (page.live !== undefined) room.live = page.live;
+    for (const user of page.typing ?? []) this.sink.typing(roomId, user);
   }
 
   private async sendOverRest(clientId: string): Promise<void> {

@@ -83,7 +83,11 @@ export class RecordingSink implements ConnectionSink {
   event(e: Event) {
     this.events.push(e);
   }
-  subscribed() {}
+  /** Each room's online list as set wholesale (`subscribed`), in order. */
+  onlines: { roomId: string; online: string[] }[] = [];
+  subscribed(roomId: string, online: User[]) {
+    this.onlines.push({ roomId, online: online.map((u) => u.username) });
+  }
   async resync(roomId: string) {
     this.resyncs.push(roomId);
   }
@@ -97,7 +101,10 @@ export class RecordingSink implements ConnectionSink {
     this.errors.push(code);
   }
   presence() {}
-  typing() {}
+  typers: { roomId: string; username: string }[] = [];
+  typing(roomId: string, user: User) {
+    this.typers.push({ roomId, username: user.username });
+  }
   roomList() {}
   removals: { roomId: string; reason: string }[] = [];
   removed(roomId: string, reason: string) {
