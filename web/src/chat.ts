@@ -249,6 +249,7 @@ export async function signOut(): Promise<void> {
 }
 
 export function endSession(): void {
+  followRoomListWhilePolling(false);
   forgetOfflineData();
   detachCalls();
   conn?.stop();
@@ -364,6 +365,35 @@ function sendTimeZoneOnce(me: User): void {
 }
 
 /** Start following a room this person may now read (a DM opened, an invite accepted…). */
+/** While polling, how often the room list is read again (no `room_list` frames come then). */
+const POLLING_ROOM_LIST_MS = 30_000;
+let roomListTimer: ReturnType<typeof setInterval> | null = null;
+
+/**
+ * Long polling carries each followed room's events, presence and typing, but not the socket's
+ * `room_list` frames: read the list now and then instead, so new public rooms, invites and new
+ * conversations still appear.
+ */
+function followRoomListWhilePolling(polling: boolean): void {
+  if (!polling) {
+    if (roomListTimer !== null) clearInterval(roomListTimer);
+    roomListTimer = null;
+    return;
+  }
+  if (roomListTimer !== null) return;
+  roomListTimer = setInterval(() => void refreshRoomList(), POLLING_ROOM_LIST_MS);
+}
+
+async function refreshRoomList(): Promise<void> {
+  let rooms: Room[];
+  try {
+    rooms = await api.rooms();
+  } catch {
+    return; // the next round tries again
+  }
+  for (const room of rooms) sink.roomList("updated", room);
+}
+
 export async function adoptRoom(room: Room, open: boolean): Promise<void> {
   set((s) => ({ rooms: { ...s.rooms, [room.id]: mergeShared(s.rooms[room.id], room) } }));
   if (!get().joined.includes(room.id)) {
@@ -462,7 +492,10 @@ export function removeRoomLocally(roomId: string, keepListed = false): void {
 // ---- the connection's news ------------------------------------------------------------------
 
 const sink: ConnectionSink = {
-  state: (connection) => set({ connection }),
+  state: (connection) => {
+    set({ connection });
+    followRoomListWhilePolling(connection === "polling");
+  },
   retryAt: (reconnectAt) => set({ reconnectAt }),
   hello: (user) => {
     // Another tab signed in as someone else (the cookie is shared): follow it.

@@ -107,6 +107,8 @@ type RoomTrack = {
   /** Long polling: the token of the room's online/typing state last heard ("": none yet). Passed
    * back on every poll, so the server answers as soon as that state changes. */
   live: string;
+  /** Long polling: the ids of who was online at the last answer (null: none yet). */
+  onlineKey: string | null;
 };
 
 /** Where a message goes besides its room: a reply to one message, or into a thread (#10); the
@@ -206,7 +208,7 @@ export class Connection {
    */
   subscribe(roomId: string, afterSeq: number): void {
     if (this.rooms.has(roomId)) return;
-    const room: RoomTrack = { lastSeq: afterSeq, filling: false, buffer: [], pollAbort: null, live: "" };
+    const room: RoomTrack = { lastSeq: afterSeq, filling: false, buffer: [], pollAbort: null, live: "", onlineKey: null };
     this.rooms.set(roomId, room);
     if (this.socketIsLive) this.sendFrame({ type: "subscribe", room_id: roomId, after: afterSeq });
     else if (this.polling) this.pollRoom(roomId);
@@ -649,6 +651,7 @@ export class Connection {
       // A token from an earlier spell of polling names a state the socket has since moved past:
       // start afresh, so the first answer says at once who is online now.
       room.live = "";
+      room.onlineKey = null;
       this.pollRoom(roomId);
     }
     for (const clientId of this.outstanding.keys()) void this.sendOverRest(clientId);
@@ -713,8 +716,16 @@ export class Connection {
 
   /** A poll's word on who is online and who is typing, as the socket's frames would say it. */
   private takeLive(roomId: string, room: RoomTrack, page: EventPage): void {
-    // The same token is the same online list: setting it again would only re-render.
-    if (page.online && page.live !== room.live) this.sink.subscribed(roomId, page.online);
+    // The token also moves with every typing notice: hand the list on only when it changed,
+    // as setting the same one again would only re-render.
+    if (page.online) {
+      const key = page.online
+        .map((user) => user.id)
+        .sort()
+        .join(",");
+      if (key !== room.onlineKey) this.sink.subscribed(roomId, page.online);
+      room.onlineKey = key;
+    }
     if (page.live !== undefined) room.live = page.live;
     for (const user of page.typing ?? []) this.sink.typing(roomId, user);
   }
