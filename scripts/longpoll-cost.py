@@ -96,7 +96,7 @@ async def poll_phase(port, room_id, tokens, sender_token, rate, seconds, warmup,
     async def listener(i, token):
         http = Http(port, token)
         status, page = await http.request("GET", f"/api/rooms/{room_id}/events?after=0&live=")
-        after, live = page["last_seq"], page["live"]
+        after, live = page["last_seq"], page.get("live", "")
         while not stop.is_set():
             path = f"/api/rooms/{room_id}/events?after={after}&wait=30&live={live}"
             status, page = await http.request("GET", path)
@@ -109,7 +109,7 @@ async def poll_phase(port, room_id, tokens, sender_token, rate, seconds, warmup,
                 if event["kind"] == "message.created":
                     body = event["message"]["body"]
                     received[i][body] = received[i].get(body, 0) + 1
-            after, live = page["last_seq"], page["live"]
+            after, live = page["last_seq"], page.get("live", "")
 
     tasks = [asyncio.create_task(listener(i, t)) for i, t in enumerate(tokens)]
     await asyncio.sleep(1.0)  # everyone polling and online
@@ -168,7 +168,9 @@ def socket_phase(bin_dir, port, pid, listeners, rate, seconds, warmup):
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + warmup + 180)
     if out.returncode != 0:
         sys.exit(f"palaver-bench failed: {out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    # The result is one JSON document (pretty-printed or not) at the end of stdout.
+    text = out.stdout.strip()
+    return json.loads(text[text.index("{"):])
 
 
 def main():
@@ -214,7 +216,20 @@ def main():
                 time.sleep(1)
                 bench = socket_phase(args.bin_dir, port, server.pid, args.listeners, args.rate,
                                      args.seconds, args.warmup)
-                result["sockets"] = bench
+                cpu = bench["server"]["cpu_secs"]
+                received = bench["deliveries"]["received"]
+                result["sockets"] = {
+                    "listeners": args.listeners,
+                    "sent": bench["messages"]["sent"],
+                    "deliveries": received,
+                    "lost": bench["deliveries"]["lost"],
+                    "server_cpu_s": cpu,
+                    "cpu_ms_per_delivery": round(1000 * cpu / max(1, received), 4),
+                }
+                result["poll_answer_vs_socket_delivery"] = round(
+                    polls["cpu_ms_per_answer"] / max(1e-9, result["sockets"]["cpu_ms_per_delivery"]), 2)
+                result["poll_event_vs_socket_delivery"] = round(
+                    polls["cpu_ms_per_event_delivered"] / max(1e-9, result["sockets"]["cpu_ms_per_delivery"]), 2)
             print(json.dumps(result, indent=1))
             if polls["lost"] or polls["doubled"] or polls["errors"]:
                 sys.exit("long-polling lost, doubled or failed")

@@ -940,7 +940,7 @@ pub struct EventPage {
     pub events: Vec<Event>,
     pub last_seq: u64,
     /// With `live`: who is online in the room now, cluster-wide (sockets and live pollers),
-    /// the reader included.
+    /// the reader included; left out when that has not changed since the token passed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub online: Option<Vec<User>>,
@@ -949,7 +949,7 @@ pub struct EventPage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub typing: Option<Vec<User>>,
-    /// With `live`: a token naming that online and typing state; pass it as `live` next time.
+    /// With `live`: a token naming the online and typing state; pass it as `live` next time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub live: Option<String>,
@@ -965,9 +965,16 @@ pub struct EventPage {
 pub struct RawEventPage<'a> {
     pub events: &'a [&'a str],
     pub last_seq: u64,
-    /// Online, typing and the token.
-    pub live: Option<(&'a [User], &'a [User], &'a str)>,
+    pub live: Option<RawLive<'a>>,
     pub removed: Option<RemovedReason>,
+}
+
+/// A live poll's part of a [`RawEventPage`].
+pub struct RawLive<'a> {
+    /// Who is online, when it changed since the reader's token.
+    pub online: Option<&'a [User]>,
+    pub typing: &'a [User],
+    pub token: &'a str,
 }
 
 impl RawEventPage<'_> {
@@ -987,14 +994,16 @@ impl RawEventPage<'_> {
         fn json<T: Serialize + ?Sized>(value: &T) -> String {
             serde_json::to_string(value).unwrap_or_default()
         }
-        if let Some((online, typing, token)) = self.live {
-            let _ = write!(
-                out,
-                r#","online":{},"typing":{},"live":{}"#,
-                json(online),
-                json(typing),
-                json(token)
-            );
+        if let Some(RawLive {
+            online,
+            typing,
+            token,
+        }) = &self.live
+        {
+            if let Some(online) = online {
+                let _ = write!(out, r#","online":{}"#, json(online));
+            }
+            let _ = write!(out, r#","typing":{},"live":{}"#, json(typing), json(token));
         }
         if let Some(removed) = self.removed {
             let _ = write!(out, r#","removed":{}"#, json(&removed));

@@ -102,6 +102,49 @@ impl AuthUser {
     }
 }
 
+impl AuthUser {
+    /// [`AuthUser::from_token`] for a long-poll: a session read a moment ago for a poll and not
+    /// revoked since is taken from the hub rather than the store (a client polling in a loop
+    /// would otherwise read it on every answer).
+    pub async fn from_token_for_poll(state: &AppState, token: &str) -> Result<Option<AuthUser>> {
+        let hash = token_hash(token);
+        if let Some(session) = state.hub.cached_session(&hash) {
+            let now = crate::store::timestamp(chrono::Utc::now());
+            if session.expires_at.as_ref().is_none_or(|at| *at > now) {
+                return Ok(Some(AuthUser {
+                    user: session.user,
+                    token_hash: hash,
+                    expires_at: session.expires_at,
+                }));
+            }
+        }
+        let revocations = state.hub.session_revocations();
+        let found = Self::from_token(state, token).await?;
+        if let Some(auth) = &found {
+            let session = crate::hub::CachedSession {
+                user: auth.user.clone(),
+                expires_at: auth.expires_at.clone(),
+            };
+            state.hub.keep_session(&hash, session, revocations);
+        }
+        Ok(found)
+    }
+}
+
+/// The token of a request, once its same-origin proof (if signed in by cookie) is checked.
+fn request_token(parts: &Parts, state: &AppState) -> Result<String> {
+    let token = token_from_headers(&parts.headers).ok_or(Error::Unauthenticated)?;
+    if let Some(credential) = credential(&parts.headers) {
+        csrf::check(
+            &parts.method,
+            &parts.headers,
+            credential,
+            &state.config.allowed_origins,
+        )?;
+    }
+    Ok(token)
+}
+
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = Error;
 
@@ -109,17 +152,29 @@ impl FromRequestParts<AppState> for AuthUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = token_from_headers(&parts.headers).ok_or(Error::Unauthenticated)?;
-        if let Some(credential) = credential(&parts.headers) {
-            csrf::check(
-                &parts.method,
-                &parts.headers,
-                credential,
-                &state.config.allowed_origins,
-            )?;
-        }
+        let token = request_token(parts, state)?;
         AuthUser::from_token(state, &token)
             .await?
+            .ok_or(Error::Unauthenticated)
+    }
+}
+
+/// The signed-in caller of a long-poll (`GET …/events`): [`AuthUser`], with the session taken
+/// from the hub when a poll read it a moment ago (see [`AuthUser::from_token_for_poll`]).
+#[derive(Debug, Clone)]
+pub struct PollUser(pub AuthUser);
+
+impl FromRequestParts<AppState> for PollUser {
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = request_token(parts, state)?;
+        AuthUser::from_token_for_poll(state, &token)
+            .await?
+            .map(PollUser)
             .ok_or(Error::Unauthenticated)
     }
 }

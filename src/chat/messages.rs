@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::protocol::{Message, RawEventPage, Rearrange, RemovedReason, User};
+use crate::protocol::{Message, RawEventPage, RawLive, Rearrange, RemovedReason, User};
 use crate::store::{MessagesPage, SendOutcome, SendRequest, StoredEvent};
 
 use super::access::Need;
@@ -363,8 +363,8 @@ impl Chat {
                 };
             let live = poll
                 .live
-                .as_ref()
-                .map(|_| self.hub.live_state(&room, &watch, &user.id));
+                .as_deref()
+                .map(|seen| self.hub.live_state(&room, &watch, &user.id, seen));
             let news = !frames.is_empty()
                 || !stored.is_empty()
                 || removed.is_some()
@@ -375,9 +375,11 @@ impl Chat {
                     .filter_map(|f| crate::hub::event_json(f.as_str()))
                     .chain(stored.iter().map(|e| e.json.as_str()))
                     .collect();
-                let live = live
-                    .as_ref()
-                    .map(|l| (l.online.as_slice(), l.typing.as_slice(), l.token.as_str()));
+                let live = live.as_ref().map(|l| RawLive {
+                    online: l.online.as_deref().map(Vec::as_slice),
+                    typing: &l.typing,
+                    token: &l.token,
+                });
                 return Ok(RawEventPage {
                     events: &events,
                     last_seq,
@@ -428,6 +430,8 @@ impl Chat {
         if let Some(i) = cut {
             events.truncate(i + 1);
         }
+        // Events committed between the two reads: the page's last seq is at least its last.
+        let last_seq = events.last().map_or(last_seq, |e| e.seq.max(last_seq));
         Ok((events, last_seq, removed))
     }
 

@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::extract::{ApiJson, ApiQuery};
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, PollUser};
 use crate::chat::messages::Poll;
 use crate::chat::validate;
 use crate::error::{Error, Result};
@@ -212,7 +212,7 @@ const LIVE_TOKEN_MAX: usize = 64;
         (status = 400, description = "invalid_request", body = crate::protocol::ErrorBody), (status = 404, description = "room_not_found", body = crate::protocol::ErrorBody)))]
 async fn events(
     State(state): State<AppState>,
-    auth: AuthUser,
+    PollUser(auth): PollUser,
     Path(room_id): Path<String>,
     ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> Result<Response> {

@@ -45,6 +45,17 @@ struct FeedState {
     typing: Vec<(User, Instant)>,
     /// Typing notices seen: part of the live token, so a waiting poll answers each one.
     typing_notices: u64,
+    /// Presence changes seen, and who was online (with their key) as of the last count, so
+    /// that polls do not each gather and hash the room's whole online list.
+    presence_changes: u64,
+    online: Option<Online>,
+}
+
+/// Who is online in a room, and the key naming that set (see [`online_key`]).
+#[derive(Clone)]
+pub struct Online {
+    pub key: u64,
+    pub users: Arc<Vec<User>>,
 }
 
 /// A slice of a feed: the events after a seq (frames as fanned out), the room's last seq here,
@@ -112,7 +123,35 @@ impl Feed {
 
     /// Presence in the room changed.
     pub(super) fn touch(&self) {
+        let mut state = self.state.lock().unwrap();
+        state.presence_changes = state.presence_changes.wrapping_add(1);
+        state.online = None;
+        drop(state);
         self.bump();
+    }
+
+    /// Who is online, as kept since the last presence change, or else as `load` gathers it
+    /// (called without the feed's lock: it takes the room table's, which is taken before this
+    /// lock elsewhere).
+    pub fn online(&self, load: impl FnOnce() -> Vec<User>) -> Online {
+        let changes = {
+            let state = self.state.lock().unwrap();
+            if let Some(online) = &state.online {
+                return online.clone();
+            }
+            state.presence_changes
+        };
+        let users = load();
+        let online = Online {
+            key: online_key(&users),
+            users: Arc::new(users),
+        };
+        let mut state = self.state.lock().unwrap();
+        // Kept only if nothing changed meanwhile: else the next poll gathers it again.
+        if state.presence_changes == changes {
+            state.online = Some(online.clone());
+        }
+        online
     }
 
     /// A receiver of the change counter: subscribe before reading, so nothing is missed.
@@ -174,18 +213,26 @@ pub(super) struct Lease {
     pub(super) until: Instant,
 }
 
-/// A token naming a room's online and typing state as a reader sees it: equal tokens, nothing
-/// new to tell them.
-pub fn live_token(online: &[User], typing: &[User], typing_notices: u64) -> String {
+/// A key naming a set of users (the same on every node of a cluster: `DefaultHasher::new` has
+/// fixed keys).
+pub fn online_key(online: &[User]) -> u64 {
     let mut ids: Vec<&str> = online.iter().map(|u| u.id.as_str()).collect();
     ids.sort_unstable();
+    let mut hasher = DefaultHasher::new();
+    ids.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// A token naming a room's online and typing state as a reader sees it: 16 hex digits of the
+/// online set's key, then 16 of the typing notices'. Equal tokens: nothing new to tell them;
+/// equal first halves: the online list they have is still right.
+pub fn live_token(online_key: u64, typing: &[User], typing_notices: u64) -> String {
     let mut typers: Vec<&str> = typing.iter().map(|u| u.id.as_str()).collect();
     typers.sort_unstable();
     let mut hasher = DefaultHasher::new();
-    ids.hash(&mut hasher);
     typers.hash(&mut hasher);
     typing_notices.hash(&mut hasher);
-    format!("{:016x}", hasher.finish())
+    format!("{online_key:016x}{:016x}", hasher.finish())
 }
 
 #[cfg(test)]
@@ -306,9 +353,26 @@ mod tests {
         assert!(next.is_some());
         feed.touch();
         assert!(changes.has_changed().unwrap());
-        let a = live_token(&[user("a"), user("b")], &[], 1);
-        assert_eq!(a, live_token(&[user("b"), user("a")], &[], 1));
-        assert_ne!(a, live_token(&[user("a")], &[], 1));
-        assert_ne!(a, live_token(&[user("a"), user("b")], &[], 2));
+        let ab = online_key(&[user("a"), user("b")]);
+        assert_eq!(ab, online_key(&[user("b"), user("a")]));
+        assert_ne!(ab, online_key(&[user("a")]));
+        let a = live_token(ab, &[], 1);
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, live_token(ab, &[], 2));
+        assert_eq!(a[..16], live_token(ab, &[user("c")], 2)[..16]);
+        // The online list is kept until presence changes.
+        let mut loads = 0;
+        feed.online(|| {
+            loads += 1;
+            vec![user("a")]
+        });
+        feed.online(|| {
+            loads += 1;
+            vec![user("a")]
+        });
+        assert_eq!(loads, 1);
+        feed.touch();
+        let online = feed.online(|| vec![user("a"), user("b")]);
+        assert_eq!((online.key, online.users.len()), (ab, 2));
     }
 }

@@ -47,6 +47,7 @@ use crate::protocol::{Ref, User};
 use crate::store::Store;
 use calls::Calls;
 pub use calls::MAX_CALL_PARTICIPANTS;
+pub use connections::CachedSession;
 use connections::Connections;
 use counts::Counts;
 pub use feed::{event_json, TYPING_TTL};
@@ -57,7 +58,8 @@ pub use watch::PollWatch;
 
 /// A live poll's view of a room (see [`Hub::live_state`]).
 pub struct LiveState {
-    pub online: Vec<User>,
+    /// Who is online, when it changed since the reader's last token.
+    pub online: Option<Arc<Vec<User>>>,
     pub typing: Vec<User>,
     pub token: String,
     pub lapses: Option<Instant>,
@@ -158,7 +160,24 @@ impl Hub {
         }
     }
 
-    /// Closes this node's sockets of the session: 1008.
+    /// A session a long-poll signed in with a moment ago, not revoked since (see
+    /// [`connections`]).
+    pub fn cached_session(&self, token_hash: &str) -> Option<CachedSession> {
+        self.connections.cached_session(token_hash)
+    }
+
+    /// Sessions revoked on this node so far (here or, told by the bus, elsewhere).
+    pub fn session_revocations(&self) -> u64 {
+        self.connections.session_revocations()
+    }
+
+    /// Keeps a session a long-poll just read, unless one was revoked since `revocations`.
+    pub fn keep_session(&self, token_hash: &str, session: CachedSession, revocations: u64) {
+        self.connections
+            .keep_session(token_hash, session, revocations);
+    }
+
+    /// Closes this node's sockets of the session (1008) and forgets it if kept for polls.
     pub fn close_session(&self, token_hash: &str) {
         self.connections.close_session(token_hash);
     }
@@ -287,15 +306,23 @@ impl Hub {
         }
     }
 
-    /// A live poll's view of the room: who is online (cluster-wide, the reader included), who
-    /// is typing (not the reader), the token naming that state, and when it next changes by
-    /// itself (a typing notice lapsing).
-    pub fn live_state(&self, room_id: &str, poll: &PollWatch, reader: &str) -> LiveState {
-        let online = self.presence.online(room_id);
+    /// A live poll's view of the room, for a reader whose last token was `seen`: who is online
+    /// (cluster-wide, the reader included) when that changed since `seen`, who is typing (not
+    /// the reader), the token naming that state, and when it next changes by itself (a typing
+    /// notice lapsing).
+    pub fn live_state(
+        &self,
+        room_id: &str,
+        poll: &PollWatch,
+        reader: &str,
+        seen: &str,
+    ) -> LiveState {
+        let online = poll.feed().online(|| self.presence.online(room_id));
         let (typing, notices, lapses) = poll.feed().typing(reader);
-        let token = feed::live_token(&online, &typing, notices);
+        let token = feed::live_token(online.key, &typing, notices);
+        let changed = seen.get(..16) != token.get(..16);
         LiveState {
-            online,
+            online: changed.then_some(online.users),
             typing,
             token,
             lapses,

@@ -157,6 +157,7 @@ async fn a_live_poller_is_online_and_sees_presence_and_typing(store: StoreKind) 
     assert_eq!(status, 200);
     assert_eq!(page["events"], json!([]));
     assert_eq!(ids(&page["typing"]), [alice.id.as_str()]);
+    assert!(page.get("online").is_none(), "nobody came or went: {page}");
     let token = page["live"].as_str().unwrap().to_string();
 
     // Bob types over REST: Alice's socket sees it.
@@ -339,7 +340,27 @@ async fn an_overlong_live_token_is_refused(store: StoreKind) {
     );
 }
 
+/// A poll loop's session is kept for a moment between polls, but a logout ends it at once: the
+/// next poll is refused.
+async fn a_logout_ends_a_poll_loop_at_once(store: StoreKind) {
+    let app = spawn_on(store).await;
+    let (_, token) = app.guest("alice").await;
+    let room = app.create_room(&token, "Loop").await;
+    for _ in 0..3 {
+        let (status, _) = poll(&app, &token, &room.id, "after=0&live=").await;
+        assert_eq!(status, 200);
+    }
+    let (status, _) = app.post("/api/auth/logout", Some(&token), json!({})).await;
+    assert_eq!(status, 204);
+    let (status, body) = poll(&app, &token, &room.id, "after=0&live=").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("unauthenticated"))
+    );
+}
+
 crate::both_stores!(
+    a_logout_ends_a_poll_loop_at_once,
     a_live_poller_is_online_and_sees_presence_and_typing,
     a_waiting_poller_learns_of_its_removal_and_of_the_rooms_deletion,
     a_delete_erases_what_polls_are_answered_from,

@@ -210,7 +210,7 @@ has_newer?: boolean, };
 export type EventPage = { events: Array<Event>, last_seq: number, 
 /**
  * With `live`: who is online in the room now, cluster-wide (sockets and live pollers),
- * the reader included.
+ * the reader included; left out when that has not changed since the token passed.
  */
 online?: Array<User>, 
 /**
@@ -219,7 +219,7 @@ online?: Array<User>,
  */
 typing?: Array<User>, 
 /**
- * With `live`: a token naming that online and typing state; pass it as `live` next time.
+ * With `live`: a token naming the online and typing state; pass it as `live` next time.
  */
 live?: string, 
 /**
