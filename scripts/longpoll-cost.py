@@ -233,6 +233,8 @@ def main():
             print(json.dumps(result, indent=1))
             if polls["lost"] or polls["doubled"] or polls["errors"]:
                 sys.exit("long-polling lost, doubled or failed")
+            if result.get("sockets", {}).get("lost"):
+                sys.exit("the sockets lost messages")
         finally:
             server.terminate()
             server.wait(timeout=15)

@@ -69,6 +69,9 @@ BENCH_SMOKE=1 BENCH_BIN="$root/target/debug" BENCH_NO_BUILD=1 BENCH_OUT="$root/t
 step "reconnect storm smoke: 3 nodes on PostgreSQL + Redis, 200 clients, node A killed (SIGKILL)"
 STORM_BIN="$root/target/debug" bash scripts/bench-storm --smoke
 
+step "long-poll cost smoke: 20 live pollers beside 20 sockets, 10 msg/s, 2 s (scripts/longpoll-cost.py)"
+python3 scripts/longpoll-cost.py "$root/target/debug" --listeners 20 --rate 10 --seconds 2 --warmup 1
+
 step "OpenAPI fuzz: Schemathesis from the server's own document against target/debug/palaver"
 PALAVER_BIN="$root/target/debug/palaver" bash scripts/test-openapi.sh
 
