@@ -109,7 +109,10 @@ async def poll_phase(port, room_id, tokens, sender_token, rate, seconds, warmup,
                 if event["kind"] == "message.created":
                     body = event["message"]["body"]
                     received[i][body] = received[i].get(body, 0) + 1
-            after, live = page["last_seq"], page.get("live", "")
+            # As the web client does: the next poll starts after the last event applied (an
+            # older server's last_seq could be read before a page's last event was committed).
+            seqs = [e["seq"] for e in page["events"]]
+            after, live = max([page["last_seq"], after, *seqs]), page.get("live", "")
 
     tasks = [asyncio.create_task(listener(i, t)) for i, t in enumerate(tokens)]
     await asyncio.sleep(1.0)  # everyone polling and online

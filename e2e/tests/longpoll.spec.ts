@@ -3,10 +3,11 @@
  * `?transport=poll`) and still chats like everyone else — online to others and seeing who is,
  * typing both ways, told when a room is deleted or they are removed from it.
  *
- * Bob polls; Alice uses the socket. Polling gets no `room_list` frames, so the rooms Bob opens
- * exist before he signs in (a public room created later shows in his list only after a reload).
+ * Bob polls; Alice uses the socket. Polling gets no `room_list` frames (the client reads the room
+ * list every 30 s instead), so the rooms Bob opens exist before he signs in.
  */
-import { Person, expect, test, uniqueName } from "./fixtures";
+import path from "node:path";
+import { Person, expect, screenshotDir, test, uniqueName } from "./fixtures";
 
 // Two people and a busy machine: more than the default minute.
 test.describe.configure({ timeout: 120_000 });
@@ -51,6 +52,7 @@ test("a poller is online, sees who else is, and types and chats both ways", asyn
     await alice.composer().pressSequentially(".", { delay: 10 });
     await expect(bob.page.getByTestId("typing")).toHaveText(`${alice.name} is typing…`, { timeout: 1_000 });
   }).toPass({ timeout: 15_000 });
+  await bob.page.screenshot({ path: path.join(screenshotDir, "desktop-polling.png") });
   await alice.composer().press("Enter");
   await expect(bob.message("thinking")).toBeVisible();
 
