@@ -165,6 +165,9 @@ impl Application {
             ),
             None => None,
         };
+        let reconnects = Arc::new(tokio::sync::Semaphore::new(
+            config.reconnect_concurrency.max(1) as usize,
+        ));
         let state = AppState::new(Shared {
             config,
             node_id,
@@ -173,6 +176,7 @@ impl Application {
             metrics,
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
+            reconnects,
         });
         Ok(Application {
             listener,

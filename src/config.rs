@@ -53,6 +53,12 @@ pub struct Config {
     #[arg(long, env = "PALAVER_DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
     pub database_max_connections: u32,
 
+    /// Subscribes answered at once on this node; the rest wait their turn. A burst of reconnects
+    /// (a node died, a network came back) then queues here instead of filling the store's pool,
+    /// where every other request would wait behind it and time out.
+    #[arg(long, env = "PALAVER_RECONNECT_CONCURRENCY", default_value_t = 8)]
+    pub reconnect_concurrency: u32,
+
     /// Milliseconds between a cluster node's heartbeats (its online users, sent over Redis).
     #[arg(long, env = "PALAVER_HEARTBEAT_MS", default_value_t = 1000)]
     pub heartbeat_ms: u64,

@@ -27,6 +27,11 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Every WebSocket connection, so shutdown can wait for them to close.
     pub tracker: TaskTracker,
+    /// Bounds the subscribes being answered at once (see `PALAVER_RECONNECT_CONCURRENCY`): after
+    /// a node dies its clients all reconnect to the others at once, and their subscribes (each
+    /// a few store reads) wait their turn here rather than in the store's pool, where everyone
+    /// else's requests would wait behind them and time out.
+    pub reconnects: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {

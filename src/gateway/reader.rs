@@ -360,6 +360,10 @@ impl Reader {
                 max: MAX_SUBSCRIPTIONS,
             });
         }
+        // Its turn among the sockets subscribing (see `AppState::reconnects`), held until the
+        // replay is read.
+        let reconnects = self.state.reconnects.clone();
+        let _turn = reconnects.acquire().await;
         self.admit(&room_id).await?;
         // A subscribe to a room already subscribed starts its subscription over.
         self.leave(&room);

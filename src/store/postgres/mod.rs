@@ -33,12 +33,9 @@ pub struct PostgresStore {
     sends: SendQueue,
 }
 
-/// How long a request waits for a pooled connection before answering `unavailable`. Long
-/// enough to ride out a burst: when a node dies, its clients all reconnect to the others at once,
-/// and each reconnect reads the store a few times. With 3 s, 16,000 clients reconnecting to two
-/// nodes got `unavailable` by the thousand (a refused socket, a refused subscribe) and caught up
-/// only partly; with 15 s all of them did (docs/benchmarks.md, "Reconnect storm").
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a request waits for a pooled connection before answering `unavailable` (a burst of
+/// reconnects waits at the gateway instead: `PALAVER_RECONNECT_CONCURRENCY`).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl PostgresStore {
     /// Connects (`max_connections` pooled) and brings the schema up to date. The migrations take
