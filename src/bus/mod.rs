@@ -91,6 +91,8 @@ pub trait Deliver: Send + Sync + 'static {
     /// Another node relays a `call.signal` frame to the participant `to`: push it to their
     /// call socket if it is here.
     fn relay_call_signal(&self, room_id: &str, to: &str, frame: Utf8Bytes);
+    /// A user changed their profile on another node.
+    fn profile_changed_elsewhere(&self, user: &User);
 }
 
 #[async_trait]

@@ -35,6 +35,9 @@ pub trait Presence: Send + Sync + 'static {
     fn remote_call(&self, room_id: &str) -> Vec<User>;
     /// A `call.signal` frame for a participant whose socket is on another node.
     fn call_signal(&self, room_id: &str, to: &str, frame: &str);
+    /// A user changed their profile here: the other nodes' sockets of theirs speak as the new
+    /// one from now on.
+    fn profile_changed(&self, user: &User);
 }
 
 /// Users appearing in / disappearing from a room's remote online set.

@@ -251,6 +251,10 @@ impl RedisBus {
                 target.close_session(&token_hash);
                 return;
             }
+            PresenceMessage::Profile { user, .. } => {
+                target.profile_changed_elsewhere(&user);
+                return;
+            }
             PresenceMessage::ToUsers { users, frame, .. } => {
                 target.frame_to_users(&users, Utf8Bytes::from(frame));
                 return;
@@ -548,6 +552,15 @@ impl Presence for RedisBus {
             .send(Outgoing::Presence(PresenceMessage::Revoke {
                 node: self.node_id.clone(),
                 token_hash: token_hash.to_string(),
+            }));
+    }
+
+    fn profile_changed(&self, user: &User) {
+        let _ = self
+            .outgoing
+            .send(Outgoing::Presence(PresenceMessage::Profile {
+                node: self.node_id.clone(),
+                user: user.clone(),
             }));
     }
 

@@ -73,6 +73,12 @@ pub(super) enum PresenceMessage {
         to: String,
         frame: String,
     },
+    /// A user changed their profile on `node` (their display name): the sockets of theirs on
+    /// other nodes speak as the new one.
+    Profile {
+        node: String,
+        user: User,
+    },
 }
 
 impl PresenceMessage {
@@ -87,7 +93,8 @@ impl PresenceMessage {
             | PresenceMessage::ToUsers { node, .. }
             | PresenceMessage::CallJoined { node, .. }
             | PresenceMessage::CallLeft { node, .. }
-            | PresenceMessage::CallSignal { node, .. } => node,
+            | PresenceMessage::CallSignal { node, .. }
+            | PresenceMessage::Profile { node, .. } => node,
         }
     }
 }

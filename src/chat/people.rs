@@ -72,7 +72,10 @@ impl Chat {
                 .map(|raw| validate::timezone(raw.as_deref()))
                 .transpose()?,
         };
-        self.store.update_profile(&user.id, &fields).await
+        let updated = self.store.update_profile(&user.id, &fields).await?;
+        // Sockets keep the user they signed in as: from now on they speak as this one.
+        self.hub.profile_changed(&updated);
+        Ok(updated)
     }
 
     /// `GET /api/users?q=&limit=`: live accounts (guests too) whose username or display name

@@ -205,11 +205,13 @@ impl Reader {
                 reply_to,
                 thread_id,
             };
+            // The author as they are now (a profile changed since the socket signed in).
+            let newer = self.state.hub.newer_profile(&self.conn.user.id);
             let item = match self
                 .state
                 .chat
                 .begin_send_in(
-                    &self.conn.user,
+                    newer.as_ref().unwrap_or(&self.conn.user),
                     &room_id,
                     &client_id,
                     &body,
@@ -260,7 +262,8 @@ impl Reader {
 
     async fn carry_out(&mut self, frame: ClientFrame) -> Result<(), Error> {
         let chat = &self.state.chat;
-        let user = &self.conn.user;
+        let newer = self.state.hub.newer_profile(&self.conn.user.id);
+        let user = newer.as_ref().unwrap_or(&self.conn.user);
         match frame {
             ClientFrame::Ping { reference } => {
                 self.conn.push(Outbound::Frame(Utf8Bytes::from(

@@ -19,6 +19,9 @@ pub(super) struct Connections {
     /// Open connections per user id, for the per-user cap without scanning every connection.
     per_user: Mutex<HashMap<String, usize>>,
     sessions: Mutex<SessionCache>,
+    /// Users who changed their profile since this node started, as they are now: a socket
+    /// keeps the user it signed in as, and speaks as this one instead.
+    profiles: Mutex<HashMap<String, User>>,
 }
 
 /// How long a session read for a long-poll is trusted without reading it again. A revocation
@@ -44,6 +47,23 @@ struct SessionCache {
 }
 
 impl Connections {
+    /// A user changed their profile (here or on another node).
+    pub(super) fn profile_changed(&self, user: &User) {
+        self.profiles
+            .lock()
+            .unwrap()
+            .insert(user.id.clone(), user.clone());
+    }
+
+    /// The user as they are now, if they changed their profile since this node started.
+    pub(super) fn newer_profile(&self, user_id: &str) -> Option<User> {
+        let profiles = self.profiles.lock().unwrap();
+        if profiles.is_empty() {
+            return None;
+        }
+        profiles.get(user_id).cloned()
+    }
+
     /// A session read for a long-poll less than [`SESSION_TTL`] ago and not revoked since.
     pub(super) fn cached_session(&self, token_hash: &str) -> Option<CachedSession> {
         let sessions = self.sessions.lock().unwrap();

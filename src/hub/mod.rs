@@ -177,6 +177,21 @@ impl Hub {
             .keep_session(token_hash, session, revocations);
     }
 
+    /// A user changed their profile here: this node's sockets of theirs, and, in a cluster,
+    /// the other nodes', speak as the new one from now on.
+    pub fn profile_changed(&self, user: &User) {
+        self.connections.profile_changed(user);
+        if let Some(cluster) = self.presence.cluster() {
+            cluster.profile_changed(user);
+        }
+    }
+
+    /// The user as they are now, when they changed their profile after a socket of theirs
+    /// signed in (its `user` is the one it signed in as).
+    pub fn newer_profile(&self, user_id: &str) -> Option<User> {
+        self.connections.newer_profile(user_id)
+    }
+
     /// Closes this node's sockets of the session (1008) and forgets it if kept for polls.
     pub fn close_session(&self, token_hash: &str) {
         self.connections.close_session(token_hash);
@@ -470,6 +485,10 @@ impl Deliver for Hub {
 
     fn close_session(&self, token_hash: &str) {
         Hub::close_session(self, token_hash);
+    }
+
+    fn profile_changed_elsewhere(&self, user: &User) {
+        self.connections.profile_changed(user);
     }
 
     fn frame_to_users(&self, user_ids: &[String], frame: Utf8Bytes) {

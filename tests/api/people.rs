@@ -335,7 +335,37 @@ async fn concurrent_profile_changes_keep_each_others_fields(store: StoreKind) {
     }
 }
 
+/// A socket keeps the user it signed in as; after a profile change its messages, edits and
+/// typing still carry the new name (history always did: it reads the users table).
+async fn a_profile_change_reaches_the_messages_of_an_open_socket(store: StoreKind) {
+    let app = spawn_on(store).await;
+    let (alice, alice_token) = app.guest("alice").await;
+    let (_, bob_token) = app.guest("bob").await;
+    let room = app.create_room(&alice_token, "Names").await;
+    let mut alice_ws = app.ws(&alice_token).await;
+    alice_ws.subscribe(&room.id, None).await;
+    let mut bob_ws = app.ws(&bob_token).await;
+    bob_ws.subscribe(&room.id, None).await;
+    let (status, me) = app
+        .patch(
+            "/api/me",
+            Some(&alice_token),
+            json!({"display_name": "Alice Liddell"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{me}");
+    let ack = alice_ws.send_message(&room.id, "n1", "new name").await;
+    assert_eq!(
+        ack["message"]["author"]["display_name"], "Alice Liddell",
+        "{ack}"
+    );
+    let event = bob_ws.expect_event("message.created").await;
+    assert_eq!(event["message"]["author"]["id"], alice.id.as_str());
+    assert_eq!(event["message"]["author"]["display_name"], "Alice Liddell");
+}
+
 crate::both_stores!(
+    a_profile_change_reaches_the_messages_of_an_open_socket,
     concurrent_profile_changes_keep_each_others_fields,
     the_first_registered_account_is_the_site_admin,
     the_site_admin_moderates_every_room,

@@ -269,3 +269,45 @@ async fn a_live_poller_on_one_node_is_present_to_a_socket_on_another() {
     );
     assert_eq!(event["message"]["body"], "hi bob");
 }
+
+/// A profile changed through one node reaches the messages a socket on another node sends
+/// (the socket keeps the user it signed in as; the bus tells its node of the change).
+#[tokio::test]
+async fn a_profile_changed_on_one_node_reaches_a_socket_on_another() {
+    let cluster = Cluster::start(ClusterOptions::default()).await;
+    let (a, b) = (cluster.node(0), cluster.node(1));
+    let (_, token) = cluster.guest(&a.url(""), "alice").await;
+    let room = cluster.create_room(&a.url(""), &token, "Names").await;
+    let mut ws = connect(&a.addr(), &token).await.unwrap();
+    ws.resume(&room, None).await.unwrap();
+    let answer = cluster
+        .http
+        .patch(b.url("/api/me"))
+        .bearer_auth(&token)
+        .json(&json!({"display_name": "Alice Liddell"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    // The bus tells node A within moments: send until a message carries the new name.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for n in 0.. {
+        let client_id = format!("n{n}");
+        ws.try_send(json!({"type": "send", "room_id": room, "client_id": client_id, "body": "hi"}))
+            .await
+            .unwrap();
+        let ack = ws
+            .expect_with("the ack", |f| {
+                (f["type"] == "ack" && f["client_id"] == client_id.as_str()).then(|| f.clone())
+            })
+            .await;
+        if ack["message"]["author"]["display_name"] == "Alice Liddell" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node A never heard of the new name: {ack}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
