@@ -53,8 +53,16 @@ pub(super) async fn replay(
         room_id: room,
         events,
         tail: Utf8Bytes::from(tail.encode()),
-        last_seq,
+        last_seq: live_after(after, last_seq),
     })
+}
+
+/// The seq after which the subscription's live events go out: after what this node delivered
+/// before it (`last_seq`), and never what the client has seen already. A client that saw the
+/// room up to `after` on another node may come to this one while it is still behind (a node
+/// died; this one had not delivered the last events yet): those events must not reach it twice.
+fn live_after(after: Option<u64>, last_seq: u64) -> u64 {
+    after.map_or(last_seq, |after| after.max(last_seq))
 }
 
 /// The room's events after `after` up to `last_seq`, encoded as frames: the one place a socket
@@ -73,4 +81,20 @@ async fn missed_events(
         .filter(|e| e.seq <= last_seq)
         .map(EncodedEvent::new)
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::live_after;
+
+    #[test]
+    fn live_events_start_after_what_the_client_has_seen() {
+        assert_eq!(live_after(None, 92), 92);
+        assert_eq!(live_after(Some(80), 92), 92, "the replay brings 81..=92");
+        assert_eq!(
+            live_after(Some(93), 92),
+            93,
+            "this node is behind the client: 93 arrives live and must not go out again"
+        );
+    }
 }
