@@ -142,14 +142,23 @@ function ProfileTab() {
         maxLength={64}
         placeholder={me?.username}
         value={displayName}
+        // Editable once the saved profile is in: it would overwrite what was typed before.
+        disabled={!loaded}
         onChange={(e) => setDisplayName(e.target.value)}
       />
       <span className="muted small">Shown instead of @{me?.username}. Leave empty to use your username.</span>
       <label htmlFor={bioId}>About you</label>
-      <textarea id={bioId} rows={3} maxLength={500} value={bio} onChange={(e) => setBio(e.target.value)} />
+      <textarea id={bioId} rows={3} maxLength={500} value={bio} disabled={!loaded} onChange={(e) => setBio(e.target.value)} />
       <span className="muted small">{500 - [...bio].length} characters left</span>
       <label htmlFor={tzId}>Time zone</label>
-      <input id={tzId} list={zonesId} maxLength={64} value={timezone} onChange={(e) => setTimezone(e.target.value)} />
+      <input
+        id={tzId}
+        list={zonesId}
+        maxLength={64}
+        value={timezone}
+        disabled={!loaded}
+        onChange={(e) => setTimezone(e.target.value)}
+      />
       <datalist id={zonesId}>
         {zones.map((z) => (
           <option key={z} value={z} />
@@ -158,7 +167,7 @@ function ProfileTab() {
       <span className="muted small">Others see your local time on your profile.</span>
       <Status error={error} done={done} />
       <div className="dialog-actions">
-        <button className="btn primary" type="submit" disabled={busy}>
+        <button className="btn primary" type="submit" disabled={busy || !loaded}>
           Save profile
         </button>
       </div>
