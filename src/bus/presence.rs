@@ -24,6 +24,8 @@ pub trait Presence: Send + Sync + 'static {
     fn typing(&self, room_id: &str, user: &User);
     /// Users online in the room on other nodes (a user may also be online here).
     fn remote_online(&self, room_id: &str) -> Vec<User>;
+    /// Whether the user is online in the room on another node (no copy of the room's list).
+    fn remote_has(&self, room_id: &str, user_id: &str) -> bool;
     /// A session was revoked (logout) here: the other nodes close its sockets too.
     fn session_revoked(&self, token_hash: &str);
     /// A frame for these users' sockets (a report to a room's moderators): the other nodes
@@ -85,34 +87,14 @@ impl RemoteView {
         })
     }
 
-    /// Applies a change to one node's rooms and answers what changed cluster-wide (remotely).
-    fn change(
-        &mut self,
-        node_id: &str,
-        now: Instant,
-        edit: impl FnOnce(&mut RoomUsers),
-    ) -> Vec<(String, RoomDiff)> {
-        let before: RoomUsers = self
-            .nodes
-            .get(node_id)
-            .map(|n| n.rooms.clone())
-            .unwrap_or_default();
-        let state = self
-            .nodes
-            .entry(node_id.to_string())
-            .or_insert_with(|| NodeState {
-                seen: now,
-                rooms: HashMap::new(),
-            });
-        state.seen = now;
-        edit(&mut state.rooms);
-        state.rooms.retain(|_, users| !users.is_empty());
-        let after = state.rooms.clone();
-        self.diff(&before, &after)
+    /// Whether the user is online in the room on any other node.
+    pub fn has(&self, room_id: &str, user_id: &str) -> bool {
+        self.contains(room_id, user_id)
     }
 
-    /// `before`/`after` are one node's rooms; a user counts as joined/left only if no other
-    /// node has them in that room.
+    /// `before`/`after` are one node's rooms (`after` as it now is in the view); a user counts
+    /// as joined/left only if no other node has them in that room. Rooms whose users are the
+    /// same before and after cost a comparison of their ids.
     fn diff(&self, before: &RoomUsers, after: &RoomUsers) -> Vec<(String, RoomDiff)> {
         let mut rooms: Vec<&String> = before.keys().chain(after.keys()).collect();
         rooms.sort();
@@ -121,6 +103,11 @@ impl RemoteView {
         for room in rooms {
             let old = before.get(room);
             let new = after.get(room);
+            if let (Some(old), Some(new)) = (old, new) {
+                if old.len() == new.len() && old.keys().all(|id| new.contains_key(id)) {
+                    continue;
+                }
+            }
             let mut diff = RoomDiff::default();
             for (id, user) in new.into_iter().flatten() {
                 if !old.is_some_and(|o| o.contains_key(id)) && self.count(room, id) == 1 {
@@ -150,25 +137,41 @@ impl RemoteView {
             .count()
     }
 
-    /// A node's full list of online users per room (its heartbeat).
+    /// The node's state, marked as heard from `now`.
+    fn heard(&mut self, node_id: &str, now: Instant) -> &mut NodeState {
+        let state = self
+            .nodes
+            .entry(node_id.to_string())
+            .or_insert_with(|| NodeState {
+                seen: now,
+                rooms: HashMap::new(),
+            });
+        state.seen = now;
+        state
+    }
+
+    /// A node's full list of online users per room (its heartbeat). Costs a pass over the
+    /// node's users; nothing is copied but what changed.
     pub fn snapshot(
         &mut self,
         node_id: &str,
         rooms: HashMap<String, Vec<User>>,
         now: Instant,
     ) -> Vec<(String, RoomDiff)> {
-        self.change(node_id, now, |current| {
-            *current = rooms
-                .into_iter()
-                .map(|(room, users)| {
-                    let users = users.into_iter().map(|u| (u.id.clone(), u)).collect();
-                    (room, users)
-                })
-                .collect();
-        })
+        let rooms: RoomUsers = rooms
+            .into_iter()
+            .filter(|(_, users)| !users.is_empty())
+            .map(|(room, users)| {
+                let users = users.into_iter().map(|u| (u.id.clone(), u)).collect();
+                (room, users)
+            })
+            .collect();
+        let before = std::mem::replace(&mut self.heard(node_id, now).rooms, rooms);
+        self.diff(&before, &self.nodes[node_id].rooms)
     }
 
-    /// One user of a node came online or went offline in a room.
+    /// One user of a node came online or went offline in a room. Costs a lookup per node, not
+    /// a pass over anyone's users (a reconnect storm sends thousands of these a second).
     pub fn set(
         &mut self,
         node_id: &str,
@@ -177,14 +180,32 @@ impl RemoteView {
         online: bool,
         now: Instant,
     ) -> Vec<(String, RoomDiff)> {
-        self.change(node_id, now, |rooms| {
-            let users = rooms.entry(room_id.to_string()).or_default();
-            if online {
-                users.insert(user.id.clone(), user.clone());
-            } else {
-                users.remove(&user.id);
+        let rooms = &mut self.heard(node_id, now).rooms;
+        let changed = if online {
+            rooms
+                .entry(room_id.to_string())
+                .or_default()
+                .insert(user.id.clone(), user.clone())
+                .is_none()
+        } else {
+            match rooms.get_mut(room_id) {
+                Some(users) => {
+                    let removed = users.remove(&user.id).is_some();
+                    if users.is_empty() {
+                        rooms.remove(room_id);
+                    }
+                    removed
+                }
+                None => false,
             }
-        })
+        };
+        let mut diff = RoomDiff::default();
+        match online {
+            true if changed && self.count(room_id, &user.id) == 1 => diff.joined.push(user.clone()),
+            false if changed && !self.contains(room_id, &user.id) => diff.left.push(user.clone()),
+            _ => return Vec::new(),
+        }
+        vec![(room_id.to_string(), diff)]
     }
 
     /// A node said goodbye (graceful shutdown): everyone it had goes offline now.
@@ -253,6 +274,36 @@ mod tests {
         let diff = view.expire(start + Duration::from_secs(4), Duration::from_secs(3));
         assert_eq!(diff[0].1.left.len(), 2);
         assert!(view.online("r").is_empty());
+    }
+
+    #[test]
+    fn a_change_reports_only_its_user_and_a_repeated_heartbeat_nothing() {
+        let mut view = RemoteView::default();
+        let now = Instant::now();
+        let rooms = HashMap::from([
+            ("r".to_string(), vec![user("u"), user("v")]),
+            ("s".to_string(), vec![user("w")]),
+        ]);
+        assert_eq!(view.snapshot("a", rooms.clone(), now).len(), 2);
+        assert!(view.snapshot("a", rooms, now).is_empty());
+        let diff = view.set("a", "s", &user("x"), true, now);
+        assert_eq!(
+            diff,
+            [(
+                "s".to_string(),
+                RoomDiff {
+                    joined: vec![user("x")],
+                    left: vec![]
+                }
+            )]
+        );
+        assert!(view.set("a", "s", &user("x"), true, now).is_empty());
+        assert!(view.set("a", "r", &user("nobody"), false, now).is_empty());
+        assert!(view.has("s", "x") && !view.has("r", "x"));
+        assert_eq!(
+            view.set("a", "s", &user("x"), false, now)[0].1.left,
+            [user("x")]
+        );
     }
 
     #[test]

@@ -81,6 +81,9 @@ pub struct RedisBus {
     remote: Mutex<RemoteView>,
     /// The other nodes' call participants, per room.
     remote_calls: Mutex<RemoteView>,
+    /// How many presence and call changes this node has queued; the lock orders their sends
+    /// against the heartbeat's (see [`RedisBus::beat`]).
+    changes: Mutex<u64>,
     shutdown: CancellationToken,
 }
 
@@ -111,6 +114,7 @@ impl RedisBus {
             outgoing,
             remote: Mutex::new(RemoteView::default()),
             remote_calls: Mutex::new(RemoteView::default()),
+            changes: Mutex::new(0),
             shutdown,
         });
         tokio::spawn(bus.clone().run_subscriber());
@@ -346,6 +350,38 @@ impl RedisBus {
         }
     }
 
+    /// Sends this node's heartbeat: its online users and call participants per room. A change
+    /// is queued after the hub's state changed, so a list read before a change may reach the
+    /// others after it and undo it there (a user who just came online would flicker off until
+    /// the next beat). The count of changes taken around the read catches that: the list goes
+    /// out only if no change was queued meanwhile, else it is read again (a few times; then it
+    /// goes anyway, and the next beat heals what it got wrong).
+    fn beat(&self, target: &dyn Deliver) {
+        for attempt in 1..=3 {
+            let before = *self.changes.lock().unwrap();
+            let rooms = target.local_presence();
+            let calls = target.local_calls();
+            let changes = self.changes.lock().unwrap();
+            if *changes == before || attempt == 3 {
+                let _ = self
+                    .outgoing
+                    .send(Outgoing::Presence(PresenceMessage::Heartbeat {
+                        node: self.node_id.clone(),
+                        rooms,
+                        calls,
+                    }));
+                return;
+            }
+        }
+    }
+
+    /// Queues a presence or call change, counted (see [`RedisBus::beat`]).
+    fn change(&self, message: PresenceMessage) {
+        let mut changes = self.changes.lock().unwrap();
+        *changes += 1;
+        let _ = self.outgoing.send(Outgoing::Presence(message));
+    }
+
     /// Every `heartbeat`: send this node's online list, expire silent nodes; every `catch_up`:
     /// check the watched rooms against the store.
     async fn run_heartbeat(self: Arc<Self>) {
@@ -359,15 +395,7 @@ impl RedisBus {
             let Some(target) = self.target.upgrade() else {
                 return;
             };
-            let rooms = target.local_presence();
-            let calls = target.local_calls();
-            let _ = self
-                .outgoing
-                .send(Outgoing::Presence(PresenceMessage::Heartbeat {
-                    node: self.node_id.clone(),
-                    rooms,
-                    calls,
-                }));
+            self.beat(target.as_ref());
             let diffs = self
                 .remote
                 .lock()
@@ -529,7 +557,7 @@ impl Presence for RedisBus {
         } else {
             PresenceMessage::Offline { node, room, user }
         };
-        let _ = self.outgoing.send(Outgoing::Presence(message));
+        self.change(message);
     }
 
     fn typing(&self, room_id: &str, user: &User) {
@@ -544,6 +572,10 @@ impl Presence for RedisBus {
 
     fn remote_online(&self, room_id: &str) -> Vec<User> {
         self.remote.lock().unwrap().online(room_id)
+    }
+
+    fn remote_has(&self, room_id: &str, user_id: &str) -> bool {
+        self.remote.lock().unwrap().has(room_id, user_id)
     }
 
     fn session_revoked(&self, token_hash: &str) {
@@ -581,7 +613,7 @@ impl Presence for RedisBus {
         } else {
             PresenceMessage::CallLeft { node, room, user }
         };
-        let _ = self.outgoing.send(Outgoing::Presence(message));
+        self.change(message);
     }
 
     fn remote_call(&self, room_id: &str) -> Vec<User> {

@@ -51,7 +51,7 @@ impl Presence {
     fn remote_has(&self, room_id: &str, user_id: &str) -> bool {
         self.cluster
             .get()
-            .is_some_and(|c| c.remote_online(room_id).iter().any(|u| u.id == user_id))
+            .is_some_and(|c| c.remote_has(room_id, user_id))
     }
 
     /// The user's first subscribed connection here in the room: they are online.
@@ -100,11 +100,13 @@ impl Presence {
             })
             .unwrap_or_default();
         if let Some(cluster) = self.cluster.get() {
-            for user in cluster.remote_online(room_id) {
-                if !users.iter().any(|u| u.id == user.id) {
-                    users.push(user);
-                }
-            }
+            let here: HashSet<String> = users.iter().map(|u| u.id.clone()).collect();
+            users.extend(
+                cluster
+                    .remote_online(room_id)
+                    .into_iter()
+                    .filter(|u| !here.contains(&u.id)),
+            );
         }
         users
     }
@@ -151,29 +153,35 @@ impl Presence {
     }
 
     /// Users came online in / went offline from a room on other nodes (or their node died):
-    /// tell this node's subscribers about those not online here anyway.
+    /// this node's subscribers hear of those not online here anyway, in the room's next
+    /// batched `presence` frame (a storm of remote arrivals costs a frame per tick, not one
+    /// per arrival).
     pub(super) fn remote_changed(&self, room_id: &str, joined: &[User], left: &[User]) {
+        let room_id: Arc<str> = Arc::from(room_id);
         // The room's cluster-wide online count changed: its room-list entry is due too.
-        self.counts.mark(Arc::from(room_id));
-        let table = self.rooms.lock();
-        let Some(entry) = table.get(room_id) else {
+        self.counts.mark(room_id.clone());
+        let mut table = self.rooms.lock();
+        let Some(entry) = table.get_mut(&room_id) else {
             return;
         };
-        let not_here = |u: &&User| !entry.room.online.contains_key(&u.id);
-        let joined: Vec<User> = joined.iter().filter(not_here).cloned().collect();
-        let left: Vec<User> = left.iter().filter(not_here).cloned().collect();
-        if joined.is_empty() && left.is_empty() {
-            return;
+        let room = &mut entry.room;
+        let mut noted = false;
+        for user in joined {
+            if !room.online.contains_key(&user.id) {
+                room.note_presence(Some(user), None);
+                noted = true;
+            }
         }
-        if let Some(feed) = &entry.room.feed {
-            feed.touch();
+        for user in left {
+            if !room.online.contains_key(&user.id) {
+                room.note_presence(None, Some(user));
+                noted = true;
+            }
         }
-        let frame = ServerFrame::Presence {
-            room_id: room_id.to_string(),
-            joined,
-            left,
-        };
-        entry.room.broadcast(&Utf8Bytes::from(frame.encode()), None);
+        drop(table);
+        if noted {
+            self.dirty.lock().unwrap().insert(room_id);
+        }
     }
 
     /// Relays a typing notice to the room's other users, on every node.
