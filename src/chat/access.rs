@@ -153,6 +153,9 @@ pub struct Admitted {
     pub kind: Option<RoomKind>,
     pub room: Option<Room>,
     pub role: Option<Role>,
+    /// The caller's membership as the store has it (`None`: not a member; an owner who left
+    /// is not one), read with their standing.
+    pub member: Option<Role>,
 }
 
 /// The one place access is decided.
@@ -215,11 +218,11 @@ impl Gate {
         if !self.policy.allows(Need::Read, &facts) {
             return Err(Error::RoomNotFound);
         }
-        self.standing(user, room_id, need).await?;
+        let member = self.standing(user, room_id, need).await?;
         if need != Need::Read && !self.policy.allows(need, &facts) {
             return Err(Error::Forbidden(what));
         }
-        Ok(admitted)
+        Ok(Admitted { member, ..admitted })
     }
 
     /// [`Gate::require`] for reading.
@@ -321,8 +324,9 @@ impl Gate {
 
     /// Bans and mutes, on top of the policy: a banned caller is refused everything about the
     /// room (`banned`; where the room is not public, `room_not_found`: to them it does not
-    /// exist), a muted one everything [`Need::Post`] covers (`muted`). One indexed read.
-    async fn standing(&self, user: &User, room_id: &str, need: Need) -> Result<()> {
+    /// exist), a muted one everything [`Need::Post`] covers (`muted`). One indexed read, which
+    /// also answers the caller's stored membership.
+    async fn standing(&self, user: &User, room_id: &str, need: Need) -> Result<Option<Role>> {
         let standing = self.store.standing(room_id, &user.id).await?;
         if standing.banned {
             return Err(match standing.room_kind {
@@ -333,7 +337,7 @@ impl Gate {
         if standing.muted && need == Need::Post {
             return Err(Error::Muted);
         }
-        Ok(())
+        Ok(standing.role)
     }
 
     /// The room's kind, from the per-node cache or the store (`room_not_found` for no such
@@ -368,6 +372,7 @@ impl Gate {
             kind: Some(room.kind),
             role: owner_or(user, &room, role),
             room: Some(room),
+            member: role,
         })
     }
 }

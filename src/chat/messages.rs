@@ -10,7 +10,7 @@ use crate::store::{MessagesPage, SendOutcome, SendRequest, StoredEvent};
 
 use super::access::Need;
 use super::threads::Threading;
-use super::{validate, Chat, EVENTS_PAGE_MAX, TYPING_INTERVAL};
+use super::{validate, Admission, Chat, EVENTS_PAGE_MAX, TYPING_INTERVAL};
 
 impl Chat {
     /// Stores and publishes a message; `(message, true)` when new, `(original, false)` for a retry.
@@ -435,17 +435,17 @@ impl Chat {
         Ok((events, last_seq, removed))
     }
 
-    /// The events a subscription replays (`seq > after`, at most `limit`), for a caller who
-    /// may read the room.
+    /// The events a subscription replays (`seq > after`, at most `limit`): the gate admitted
+    /// it (`Chat::subscribe`) a moment before, so this reads no more than the events.
     pub async fn replay(
         &self,
-        user: &User,
-        room_id: &str,
+        admission: &Admission,
         after: u64,
         limit: u32,
     ) -> Result<Vec<StoredEvent>> {
-        self.gate.read(user, room_id).await?;
-        self.store.events_after(room_id, after, limit).await
+        self.store
+            .events_after(&admission.room_id, after, limit)
+            .await
     }
 }
 

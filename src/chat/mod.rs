@@ -66,6 +66,14 @@ pub const EVENTS_PAGE_MAX: u32 = validate::EVENTS_LIMIT_MAX;
 /// Least time between two relayed typing notices of one user in one room.
 pub const TYPING_INTERVAL: Duration = Duration::from_secs(2);
 
+/// The gate's yes to a socket's subscription ([`Chat::subscribe`]), which lets the subscription
+/// read the events the client missed ([`Chat::replay`]). Only this module makes one.
+#[derive(Debug)]
+pub struct Admission {
+    user_id: String,
+    room_id: String,
+}
+
 pub struct Chat {
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,

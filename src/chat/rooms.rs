@@ -12,7 +12,7 @@ use crate::store::page::{Page, Paged};
 use crate::store::RoomPatch;
 
 use super::access::Need;
-use super::{names, validate, Chat};
+use super::{names, validate, Admission, Chat};
 
 impl Chat {
     fn with_presence(&self, mut room: Room) -> Room {
@@ -200,9 +200,22 @@ impl Chat {
 
     /// A socket's subscribe: the caller must be able to read the room, and subscribing makes
     /// them a member (which also checks that the room exists). A member's subscribe (a resume)
-    /// writes nothing and is never rate limited.
-    pub async fn subscribe(&self, user: &User, room_id: &str) -> Result<()> {
-        self.become_member(user, room_id).await
+    /// writes nothing and is never rate limited. The answer is the gate's yes, for the replay.
+    pub async fn subscribe(&self, user: &User, room_id: &str) -> Result<Admission> {
+        self.become_member(user, room_id).await?;
+        Ok(Admission {
+            user_id: user.id.clone(),
+            room_id: room_id.to_string(),
+        })
+    }
+
+    /// Asks the gate again for a subscription admitted a moment ago: for when something may
+    /// have changed in between (see the gateway's subscribe).
+    pub async fn readmit(&self, user: &User, admission: &Admission) -> Result<()> {
+        if admission.user_id != user.id {
+            return Err(Error::RoomNotFound);
+        }
+        self.gate.read(user, &admission.room_id).await.map(|_| ())
     }
 
     /// Joins the user to the room unless they are a member already. Only a join that writes an
@@ -213,8 +226,9 @@ impl Chat {
             .gate
             .require(user, room_id, Need::Join, "you can't join this room")
             .await?;
-        // The store's membership, not the gate's role (which says `Owner` for an owner who left).
-        if self.store.role(room_id, &user.id).await?.is_some() {
+        // The store's membership (read with the standing), not the gate's role (which says
+        // `Owner` for an owner who left).
+        if admitted.member.is_some() {
             return Ok(());
         }
         if admitted.room.is_none() {

@@ -6,11 +6,11 @@
 //! [`answer_sends`] while the reader goes on, up to [`SENDS_IN_FLIGHT`] ahead. Any other frame
 //! waits until the sends before it are answered.
 //!
-//! Every change a frame makes goes through the chat rules. What a subscribe does besides, each
-//! in one named place so that an access check can stand in front of it: [`Reader::admit`]
-//! (subscribing makes the caller a member, through `Chat::join`), the hub registration in
-//! [`Reader::subscribe`] (and [`Reader::leave`] and [`Reader::forget_ended`] on the way out), and
-//! the replay's read of the store (`replay.rs`).
+//! Every change a frame makes goes through the chat rules. A subscribe ([`Reader::subscribe`])
+//! asks the gate through `Chat::subscribe` (which makes the caller a member) and gets its yes,
+//! an `Admission`; registers with the hub (undone by [`Reader::leave`] and
+//! [`Reader::forget_ended`]); asks the gate again if the room moved meanwhile; and hands the
+//! admission to the replay's read of the store (`replay.rs`).
 
 use std::collections::{hash_set, HashSet};
 use std::future::Future;
@@ -367,7 +367,8 @@ impl Reader {
         // replay is read.
         let reconnects = self.state.reconnects.clone();
         let _turn = reconnects.acquire().await;
-        self.admit(&room_id).await?;
+        let delivered = self.state.hub.delivered_seq(&room);
+        let admission = self.state.chat.subscribe(&self.conn.user, &room_id).await?;
         // A subscribe to a room already subscribed starts its subscription over.
         self.leave(&room);
         let tag = crate::hub::subscription_tag();
@@ -380,17 +381,23 @@ impl Reader {
             }
         };
         self.subscribed.insert(room.clone());
-        match replay(
+        if must_readmit(delivered, last_seq) {
+            if let Err(err) = self.state.chat.readmit(&self.conn.user, &admission).await {
+                self.leave(&room);
+                return Err(err);
+            }
+        }
+        let replayed = replay(
             &self.state,
-            &self.conn.user,
+            &admission,
             room.clone(),
             room_id,
             after,
             last_seq,
             online,
         )
-        .await
-        {
+        .await;
+        match replayed {
             Ok(replay) => {
                 self.conn.push(Outbound::Replay(Box::new(replay)));
                 // A call running in the room shows at once (a late joiner, a reload).
@@ -402,12 +409,6 @@ impl Reader {
                 Err(err)
             }
         }
-    }
-
-    /// Lets the connection into a room before it subscribes: the chat rules check that the
-    /// caller may read and join it, and subscribing makes them a member.
-    async fn admit(&self, room_id: &str) -> Result<(), Error> {
-        self.state.chat.subscribe(&self.conn.user, room_id).await
     }
 
     /// Ends the connection's subscription to a room, if it has one: the hub stops delivering to
@@ -426,6 +427,15 @@ impl Reader {
     }
 }
 
+/// Whether a subscription must ask the gate again after registering with the hub, given the
+/// room's seq this node had delivered before the gate's yes (`None`: the room was new here) and
+/// the one it starts live after. A ban or kick committed after the yes reaches the hub after
+/// the subscription exists, and ends it there, unless this node delivered it in between: then
+/// the delivered seq moved.
+fn must_readmit(delivered_before: Option<u64>, last_seq: u64) -> bool {
+    delivered_before != Some(last_seq)
+}
+
 /// After the server has closed a socket: reads and ignores what the client still sends, until
 /// its close reply (bounded by [`CLOSE_REPLY_WAIT`]). Dropping the connection with unread input makes
 /// the kernel send a reset, and the client can then lose the frames still on their way to it —
@@ -439,4 +449,22 @@ async fn drain_until_close(stream: &mut SplitStream<Socket>) {
         }
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::must_readmit;
+
+    #[test]
+    fn a_subscription_asks_the_gate_again_when_the_room_moved_meanwhile() {
+        assert!(!must_readmit(Some(7), 7), "nothing delivered in between");
+        assert!(
+            must_readmit(Some(7), 8),
+            "an event (a ban?) delivered in between"
+        );
+        assert!(
+            must_readmit(None, 7),
+            "the room was new here: its past was read, not delivered"
+        );
+    }
 }

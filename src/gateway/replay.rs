@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use crate::chat::Admission;
 use crate::error::Error;
 use crate::hub::{EncodedEvent, Replay};
 use crate::protocol::{ServerFrame, User};
@@ -17,11 +18,12 @@ use crate::state::AppState;
 /// Most missing events replayed on subscribe; beyond it the client gets `resync`.
 pub const REPLAY_MAX: u64 = 1000;
 
-/// The replay for a subscription to `room` (`room_id` as the client wrote it) that saw up to
-/// `after` and goes live after `last_seq`, with the users `online` in the room.
+/// The replay for a subscription to `room` (`room_id` as the client wrote it, `admission` the
+/// gate's yes) that saw up to `after` and goes live after `last_seq`, with the users `online`
+/// in the room.
 pub(super) async fn replay(
     state: &AppState,
-    user: &User,
+    admission: &Admission,
     room: Arc<str>,
     room_id: String,
     after: Option<u64>,
@@ -33,7 +35,7 @@ pub(super) async fn replay(
             (Vec::new(), ServerFrame::Resync { room_id, last_seq })
         }
         Some(after) if after < last_seq => (
-            missed_events(state, user, &room, after, last_seq).await?,
+            missed_events(state, admission, after, last_seq).await?,
             ServerFrame::Subscribed {
                 room_id,
                 last_seq,
@@ -66,16 +68,15 @@ fn live_after(after: Option<u64>, last_seq: u64) -> u64 {
 }
 
 /// The room's events after `after` up to `last_seq`, encoded as frames: the one place a socket
-/// reads a room's event log, through the chat rules (the caller must be able to read it).
+/// reads a room's event log, with the gate's yes to its subscription.
 async fn missed_events(
     state: &AppState,
-    user: &User,
-    room: &str,
+    admission: &Admission,
     after: u64,
     last_seq: u64,
 ) -> Result<Vec<Arc<EncodedEvent>>, Error> {
     let limit = (last_seq - after) as u32;
-    let stored = state.chat.replay(user, room, after, limit).await?;
+    let stored = state.chat.replay(admission, after, limit).await?;
     Ok(stored
         .iter()
         .filter(|e| e.seq <= last_seq)

@@ -283,6 +283,11 @@ impl Hub {
             .is_some_and(|e| e.room.is_subscribed(conn_id))
     }
 
+    /// The last seq of the room this node has delivered, if it follows the room at all.
+    pub fn delivered_seq(&self, room_id: &str) -> Option<u64> {
+        self.rooms.lock().get(room_id).and_then(|e| e.last())
+    }
+
     /// Whether this node has subscribers in the room (so it must keep watching it).
     pub fn has_room(&self, room_id: &str) -> bool {
         self.rooms.lock().contains_key(room_id)

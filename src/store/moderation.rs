@@ -16,7 +16,7 @@ use super::rooms::lock_room;
 use super::rows::{self, user_columns, user_columns_of, USER_COLUMNS};
 use super::{new_id, now, StoredEvent};
 use crate::error::{Error, Result};
-use crate::protocol::{AuditAction, AuditEntry, EventKind, Report, RoomKind, Sanction, User};
+use crate::protocol::{AuditAction, AuditEntry, EventKind, Report, Role, RoomKind, Sanction, User};
 
 /// A ban or a mute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +41,9 @@ pub struct Standing {
     pub muted: bool,
     /// The room's kind, when the person has a live ban or mute there.
     pub room_kind: Option<RoomKind>,
+    /// The person's membership as stored (`None`: not a member), read in the same query so
+    /// that a subscribe's gate and join cost one read together.
+    pub role: Option<Role>,
 }
 
 /// Moderation's procedures.
@@ -191,23 +194,29 @@ impl<B: Backend> ModerationStore for B {
     }
 
     async fn standing(&self, room_id: &str, user_id: &str) -> Result<Standing> {
+        // One row when there is no live sanction; one per live sanction otherwise.
         let sql = sql!(
-            "SELECT s.kind, r.kind FROM sanctions s JOIN rooms r ON r.id = s.room_id \
-             WHERE s.room_id = $1 AND s.user_id = $2 \
-             AND (s.expires_at IS NULL OR s.expires_at > $3)"
+            "SELECT (SELECT role FROM members WHERE room_id = $1 AND user_id = $2), s.kind, r.kind \
+             FROM (SELECT 1) one \
+             LEFT JOIN sanctions s ON s.room_id = $1 AND s.user_id = $2 \
+             AND (s.expires_at IS NULL OR s.expires_at > $3) \
+             LEFT JOIN rooms r ON r.id = s.room_id"
         );
         let at = now();
         let args = [Arg::Text(room_id), Arg::Text(user_id), Arg::Text(&at)];
         let mut conn = self.read().await?;
         let found = dialect::fetch_all(&mut *conn, &sql, &args, |row| {
-            Ok((row.text(0)?, row.text(1)?))
+            Ok((row.opt_text(0)?, row.opt_text(1)?, row.opt_text(2)?))
         })
         .await?;
         let mut standing = Standing::default();
-        for (kind, room_kind) in found {
-            standing.banned |= kind == "ban";
-            standing.muted |= kind == "mute";
-            standing.room_kind = RoomKind::parse(&room_kind);
+        for (role, kind, room_kind) in found {
+            standing.role = role.as_deref().and_then(Role::parse);
+            standing.banned |= kind.as_deref() == Some("ban");
+            standing.muted |= kind.as_deref() == Some("mute");
+            if let Some(room_kind) = room_kind {
+                standing.room_kind = RoomKind::parse(&room_kind);
+            }
         }
         Ok(standing)
     }

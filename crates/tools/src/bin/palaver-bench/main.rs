@@ -14,9 +14,12 @@
 //! - `search`: timed search requests over a store seeded in bulk (`scripts/bench-search`).
 //! - `history`: history pages, windows, resumes and resyncs in long rooms seeded in bulk
 //!   (`scripts/bench-history`).
+//! - `crowd`: one part of many sockets spread over a cluster's nodes, the parts meeting at
+//!   barriers (`scripts/bench-crowd`).
 //! - `storm`: a node killed under many clients, which reconnect to the others with the web
 //!   client's policy (`reconnect`, kept equal to `web/src/reconnect.ts` by a test) and resume.
 
+mod crowd;
 mod history;
 mod net;
 mod reconnect;
@@ -59,6 +62,10 @@ struct CommonArgs {
     /// Spread connections over 127.0.0.1 … 127.0.0.N as source addresses.
     #[arg(long, default_value_t = 8)]
     source_ips: u8,
+    /// The first source address's last number (127.0.0.N), so that processes of one run use
+    /// different addresses.
+    #[arg(long, default_value_t = 1)]
+    source_ip_from: u8,
     /// Sockets being opened at once.
     #[arg(long, default_value_t = 500)]
     connect_concurrency: usize,
@@ -205,6 +212,43 @@ enum Preset {
         #[arg(long)]
         check: bool,
     },
+    /// One part of a crowd spread over a cluster (start the parts with `scripts/bench-crowd`):
+    /// --connections guests signed in through --url, joined, connected and subscribed, held;
+    /// then --messages into the big room (room 0, which every --big-every-th socket of all parts
+    /// joins), timed where they arrive.
+    Crowd {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// This part's number, from 0 (part 0 makes the rooms and sends the messages).
+        #[arg(long)]
+        part: usize,
+        #[arg(long)]
+        parts: usize,
+        /// Sockets of this part.
+        #[arg(long, default_value_t = 16_667)]
+        connections: usize,
+        #[arg(long, default_value_t = 100)]
+        rooms: usize,
+        #[arg(long, default_value_t = 10)]
+        big_every: usize,
+        /// Seconds to hold every socket open before reading the node's RSS.
+        #[arg(long, default_value_t = 5.0)]
+        hold: f64,
+        /// Messages into the big room (at most 64).
+        #[arg(long, default_value_t = 10)]
+        messages: usize,
+        #[arg(long, default_value_t = 500)]
+        interval_ms: u64,
+        /// Seconds to wait for deliveries after the last send.
+        #[arg(long, default_value_t = 20.0)]
+        drain: f64,
+        /// Where the parts meet (barrier files, the room ids).
+        #[arg(long)]
+        dir: std::path::PathBuf,
+        /// Longest a part waits for the others at a barrier.
+        #[arg(long, default_value_t = 300.0)]
+        barrier_secs: f64,
+    },
     /// Search latency: 20 typical queries (or --query, repeatable), one request at a time, for
     /// --rounds rounds after one unmeasured round. Seed the store first (scripts/bench-search).
     Search {
@@ -251,6 +295,7 @@ impl Preset {
             Preset::Search { .. } => "search",
             Preset::History { .. } => "history",
             Preset::Storm { .. } => "storm",
+            Preset::Crowd { .. } => "crowd",
         }
     }
 
@@ -262,7 +307,8 @@ impl Preset {
             | Preset::PersistedSends { common, .. }
             | Preset::Search { common, .. }
             | Preset::History { common, .. }
-            | Preset::Storm { common, .. } => common,
+            | Preset::Storm { common, .. }
+            | Preset::Crowd { common, .. } => common,
         }
     }
 
@@ -286,6 +332,7 @@ impl Preset {
             Preset::Storm {
                 connections, rooms, ..
             } => connections + rooms,
+            Preset::Crowd { connections, .. } => connections + 1,
         }
     }
 
@@ -376,7 +423,7 @@ async fn run(preset: &Preset, args: &CommonArgs) -> anyhow::Result<Value> {
         .collect();
     let common = Common {
         target: Target::parse(&args.url)?,
-        ips: net::source_ips(args.source_ips),
+        ips: net::source_ips(args.source_ip_from, args.source_ips),
         server_pid: args.server_pid.map(|pid| pid.to_string()),
         node_pids: args.node_pid.iter().map(|pid| pid.to_string()).collect(),
         connect_concurrency: args.connect_concurrency.max(1),
@@ -433,6 +480,35 @@ async fn run(preset: &Preset, args: &CommonArgs) -> anyhow::Result<Value> {
                 body_bytes: *body_bytes,
             };
             run::persisted(&common, &plan).await
+        }
+        Preset::Crowd {
+            part,
+            parts,
+            connections,
+            rooms,
+            big_every,
+            hold,
+            messages,
+            interval_ms,
+            drain,
+            dir,
+            barrier_secs,
+            ..
+        } => {
+            let plan = crowd::Crowd {
+                part: *part,
+                parts: *parts,
+                connections: *connections,
+                rooms: *rooms,
+                big_every: *big_every,
+                hold: *hold,
+                messages: *messages,
+                interval_ms: *interval_ms,
+                drain: *drain,
+                dir: dir.clone(),
+                barrier_limit: Duration::from_secs_f64(*barrier_secs),
+            };
+            crowd::crowd(&common, &plan).await
         }
         Preset::Search { rounds, query, .. } => {
             let queries = match query.is_empty() {

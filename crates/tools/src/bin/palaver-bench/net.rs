@@ -35,9 +35,10 @@ impl Target {
 
 /// The 127.0.0.x addresses connections are spread over, so that one address's ~28,000
 /// ephemeral ports are not the limit.
-pub fn source_ips(count: u8) -> Vec<Ipv4Addr> {
-    (1..=count.max(1))
-        .map(|i| Ipv4Addr::new(127, 0, 0, i))
+pub fn source_ips(from: u8, count: u8) -> Vec<Ipv4Addr> {
+    let from = from.max(1);
+    (0..count.max(1))
+        .map(|i| Ipv4Addr::new(127, 0, 0, from.saturating_add(i).min(254)))
         .collect()
 }
 
