@@ -29,6 +29,8 @@ use crate::protocol::Message;
 
 pub struct PostgresStore {
     pool: PgPool,
+    /// The send lanes' own connections (see [`PostgresStore::open`]).
+    send_pool: PgPool,
     /// Sends, in lanes by room (see [`send_lane`]).
     sends: SendQueue,
 }
@@ -40,24 +42,37 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 impl PostgresStore {
     /// Connects (`max_connections` pooled) and brings the schema up to date. The migrations take
     /// an advisory lock, so nodes starting together migrate once.
+    ///
+    /// The sends have connections of their own, half the budget (one a lane), and everything
+    /// else the other half: a burst of reads (thousands of sockets signing in again after a
+    /// node died) then waits for its own connections, and a send is never queued behind it.
     pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Self> {
         let options = PgConnectOptions::from_str(url)?.application_name("palaver");
+        let lanes = (max_connections / 2).clamp(1, MAX_LANES as u32);
         let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
+            .max_connections(max_connections.saturating_sub(lanes).max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        // Half the pool at most, so that reads and other writes always find a connection.
-        let lanes = (max_connections as usize / 2).clamp(1, MAX_LANES);
-        let sends = SendQueue::start(lanes, |jobs, publish| {
-            tokio::spawn(send_lane(pool.clone(), jobs, publish));
+        let send_pool = PgPoolOptions::new()
+            .max_connections(lanes)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.application_name("palaver-sends"))
+            .await?;
+        let sends = SendQueue::start(lanes as usize, |jobs, publish| {
+            tokio::spawn(send_lane(send_pool.clone(), jobs, publish));
             Ok(())
         })?;
-        Ok(PostgresStore { pool, sends })
+        Ok(PostgresStore {
+            pool,
+            send_pool,
+            sends,
+        })
     }
 
     pub async fn close(&self) {
+        self.send_pool.close().await;
         self.pool.close().await;
     }
 

@@ -95,6 +95,8 @@ struct SubReport {
 struct SendReport {
     room: usize,
     sent: usize,
+    /// When each message (by number) was written, against its intended time: the tool's lag.
+    written: Vec<u64>,
     acked: Vec<(usize, u64, u64)>,
     errors: u64,
     lost_socket: bool,
@@ -169,14 +171,31 @@ pub async fn storm(common: &Common, plan: &Storm) -> anyhow::Result<Value> {
         bail!("no subscriber connected to node A: {:?}", opened.json());
     }
 
-    // One sender per room, on the other nodes in turn.
+    // One sender per room, on the other nodes in turn. The senders stand for people on other
+    // machines: they run on a runtime (a thread) of their own, so that the 16,000 reconnecting
+    // clients of this process don't delay their sends and the reading of their acks.
+    let sender_runtime = OwnRuntime(Some(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("senders")
+            .enable_all()
+            .build()
+            .context("the senders' runtime")?,
+    ));
+    let sender_runtime = sender_runtime.handle();
     let mut sender_sockets: Vec<Option<Ws>> = (0..plan.rooms).map(|_| None).collect();
     let mut sender_failures = Vec::new();
     let attempts = stream::iter(0..plan.rooms)
         .map(|k| {
-            let target = &plan.others[k % plan.others.len()];
-            let token = send_tokens[k].as_ref();
-            async move { (k, run::open(common, target, k, token, None).await) }
+            let target = plan.others[k % plan.others.len()].clone();
+            let token = send_tokens[k].clone();
+            let common = common.clone();
+            let opened = sender_runtime
+                .spawn(async move { run::open(&common, &target, k, token.as_ref(), None).await });
+            async move {
+                let result = opened.await.map_err(anyhow::Error::from).and_then(|r| r);
+                (k, result)
+            }
         })
         .buffer_unordered(32)
         .collect::<Vec<_>>()
@@ -212,7 +231,7 @@ pub async fn storm(common: &Common, plan: &Storm) -> anyhow::Result<Value> {
             drain: Duration::from_secs_f64(plan.drain),
             body_bytes: plan.body_bytes,
         };
-        send_tasks.push(tokio::spawn(sender.run(ws, senders_stop_rx.clone())));
+        send_tasks.push(sender_runtime.spawn(sender.run(ws, senders_stop_rx.clone())));
     }
 
     // The kill.
@@ -316,6 +335,25 @@ pub async fn storm(common: &Common, plan: &Storm) -> anyhow::Result<Value> {
         }
         summary(&hist)
     };
+    // How late the senders wrote their sends (the tool's share of the ack latency), and the
+    // time from the write to the ack (the servers' share, and the reading of the ack).
+    let sender_hist = |from: u64, to: u64, of: fn(u64, u64, u64) -> u64| {
+        let mut hist = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).expect("bounds");
+        for send in &sends {
+            for &(number, sent, acked) in &send.acked {
+                let Some(&written) = send.written.get(number) else {
+                    continue;
+                };
+                if sent >= from && sent < to {
+                    hist.saturating_record((of(sent, written, acked) / 1_000).max(1));
+                }
+            }
+        }
+        summary(&hist)
+    };
+    let storm_to = storm_end_ns.max(kill_ns + 1);
+    let lag = |sent: u64, written: u64, _: u64| written.saturating_sub(sent);
+    let write_to_ack = |_: u64, written: u64, acked: u64| acked.saturating_sub(written);
     let sent: usize = sends.iter().map(|s| s.sent).sum();
     let acked: usize = sends.iter().map(|s| s.acked.len()).sum();
     let caught_up_secs =
@@ -364,6 +402,10 @@ pub async fn storm(common: &Common, plan: &Storm) -> anyhow::Result<Value> {
             "ack_latency_before_kill": ack_hist(0, kill_ns),
             "ack_latency_during_storm": ack_hist(kill_ns, storm_end_ns.max(kill_ns + 1)),
             "ack_latency_after_storm": ack_hist(storm_end_ns.max(kill_ns + 1), u64::MAX),
+            "send_lag_before_kill": sender_hist(0, kill_ns, lag),
+            "send_lag_during_storm": sender_hist(kill_ns, storm_to, lag),
+            "write_to_ack_before_kill": sender_hist(0, kill_ns, write_to_ack),
+            "write_to_ack_during_storm": sender_hist(kill_ns, storm_to, write_to_ack),
         },
         "deliveries": {
             "expected": expected, "received": received, "unique": unique,
@@ -375,6 +417,24 @@ pub async fn storm(common: &Common, plan: &Storm) -> anyhow::Result<Value> {
         "bench": bench.map(ProcWatch::finish),
         "passed": all_caught_up && lost == 0 && doubled == 0,
     }))
+}
+
+/// A runtime of this tool's own, inside the main one: shut down without waiting when dropped
+/// (dropping a runtime from async code would panic).
+struct OwnRuntime(Option<tokio::runtime::Runtime>);
+
+impl OwnRuntime {
+    fn handle(&self) -> tokio::runtime::Handle {
+        self.0.as_ref().expect("running").handle().clone()
+    }
+}
+
+impl Drop for OwnRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 fn summary(hist: &Histogram<u64>) -> Value {
@@ -595,6 +655,7 @@ impl Sender {
                         // The intended send time: a sender that falls behind shows as latency.
                         let intended = self.start_ns + (report.sent as f64 / self.rate * 1e9) as u64;
                         let frame = net::send_frame(&self.room_id, self.room, report.sent, intended, self.body_bytes);
+                        report.written.push(now_ns());
                         if sink.feed(Message::text(frame)).await.is_err() {
                             report.lost_socket = true;
                             return report;
