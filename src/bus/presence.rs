@@ -42,6 +42,19 @@ pub trait Presence: Send + Sync + 'static {
     fn profile_changed(&self, user: &User);
 }
 
+/// One user online in one room, as a 64-bit hash (FNV-1a: the same on every node and build).
+/// A node's online list is summed up as the XOR of these: [`RemoteView::digest`] on the nodes
+/// that hear of it, kept up as it changes on the node itself. The XOR of an entry added and
+/// removed again is nothing, so the digest follows the changes in any order.
+pub fn digest(room_id: &str, user_id: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in room_id.bytes().chain([0xff]).chain(user_id.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
 /// Users appearing in / disappearing from a room's remote online set.
 #[derive(Debug, Default, PartialEq)]
 pub struct RoomDiff {
@@ -90,6 +103,16 @@ impl RemoteView {
     /// Whether the user is online in the room on any other node.
     pub fn has(&self, room_id: &str, user_id: &str) -> bool {
         self.contains(room_id, user_id)
+    }
+
+    /// A node's light heartbeat: it is alive. Answers whether this view of its online users
+    /// matches its digest (`false`: something was missed, ask it for the full list).
+    pub fn beat(&mut self, node_id: &str, online: u64, now: Instant) -> bool {
+        let rooms = &self.heard(node_id, now).rooms;
+        let mine = rooms.iter().fold(0, |acc, (room, users)| {
+            users.keys().fold(acc, |acc, user| acc ^ digest(room, user))
+        });
+        mine == online
     }
 
     /// `before`/`after` are one node's rooms (`after` as it now is in the view); a user counts
@@ -303,6 +326,27 @@ mod tests {
         assert_eq!(
             view.set("a", "s", &user("x"), false, now)[0].1.left,
             [user("x")]
+        );
+    }
+
+    #[test]
+    fn a_beat_matches_the_view_exactly_when_it_holds_the_same_users() {
+        let mut view = RemoteView::default();
+        let now = Instant::now();
+        view.set("a", "r", &user("u"), true, now);
+        view.set("a", "s", &user("u"), true, now);
+        let said = digest("r", "u") ^ digest("s", "u");
+        assert!(view.beat("a", said, now));
+        assert!(
+            !view.beat("a", said ^ digest("r", "v"), now),
+            "v was missed"
+        );
+        assert!(!view.beat("b", said, now), "a node new to this view");
+        assert!(view.beat("b", 0, now), "a node with nobody online");
+        assert_ne!(
+            digest("r", "u"),
+            digest("ru", ""),
+            "the room and the user stay apart"
         );
     }
 

@@ -7,12 +7,17 @@
 //!   `{"type":"event",…}` text every socket gets. A node subscribes while it has subscribers in
 //!   the room and unsubscribes after the last one leaves.
 //! - `presence`: JSON `PresenceMessage`s: who came online or went offline on a node, typing
-//!   notices, every node's heartbeat (its full online list), so a node that stops beating
-//!   expires and its users go offline elsewhere within `presence_ttl`, and revoked sessions
+//!   notices, every node's heartbeat, so a node that stops beating expires and its users go
+//!   offline elsewhere within `presence_ttl`, and revoked sessions
 //!   (logout), so every node closes that session's sockets. Calls (#13) ride the same channel:
 //!   who joined or left a room's call on a node, the node's participants in its heartbeat (a
 //!   dead node's participants leave with it), and `call.signal` frames for a participant whose
 //!   socket is on another node.
+//!
+//! A heartbeat is light (`Beat`): a 64-bit digest of the node's online list, which every other
+//! node checks against its own view of that node; a view that missed something (a lost message,
+//! a node new to the cluster) asks (`Resend`) and the next heartbeat carries the full list
+//! (`Heartbeat`). So a steady cluster sends no online lists at all, whatever its size.
 //!
 //! One subscriber connection per node ([`RedisBus::run_subscriber`]) and one multiplexed
 //! connection for publishing. Redis pub/sub is at-most-once: a message can be lost, and nothing
@@ -34,7 +39,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 
-use super::presence::{Presence, RemoteView, RoomDiff};
+use super::presence::{digest, Presence, RemoteView, RoomDiff};
 use super::wire::{decode_event, encode_event, PresenceMessage};
 use super::{Bus, Deliver, EncodedEvent};
 use crate::error::{Error, Result};
@@ -81,9 +86,11 @@ pub struct RedisBus {
     remote: Mutex<RemoteView>,
     /// The other nodes' call participants, per room.
     remote_calls: Mutex<RemoteView>,
-    /// How many presence and call changes this node has queued; the lock orders their sends
-    /// against the heartbeat's (see [`RedisBus::beat`]).
-    changes: Mutex<u64>,
+    /// What this node has said of its presence; the lock orders the changes' sends against
+    /// the heartbeats' (see [`RedisBus::beat`]).
+    changes: Mutex<Said>,
+    /// The next heartbeat carries the full online list (at start, and when a node asks).
+    full_due: AtomicBool,
     shutdown: CancellationToken,
 }
 
@@ -114,7 +121,8 @@ impl RedisBus {
             outgoing,
             remote: Mutex::new(RemoteView::default()),
             remote_calls: Mutex::new(RemoteView::default()),
-            changes: Mutex::new(0),
+            changes: Mutex::new(Said::default()),
+            full_due: AtomicBool::new(true),
             shutdown,
         });
         tokio::spawn(bus.clone().run_subscriber());
@@ -231,6 +239,33 @@ impl RedisBus {
                     .snapshot(&node, calls, now);
                 apply_calls(target.as_ref(), calls);
                 self.remote.lock().unwrap().snapshot(&node, rooms, now)
+            }
+            PresenceMessage::Beat {
+                node,
+                online,
+                calls,
+            } => {
+                let calls = self
+                    .remote_calls
+                    .lock()
+                    .unwrap()
+                    .snapshot(&node, calls, now);
+                apply_calls(target.as_ref(), calls);
+                if !self.remote.lock().unwrap().beat(&node, online, now) {
+                    // This view of the node missed something (or the node is new to it).
+                    let resend = PresenceMessage::Resend {
+                        node: self.node_id.clone(),
+                        of: node,
+                    };
+                    let _ = self.outgoing.send(Outgoing::Presence(resend));
+                }
+                return;
+            }
+            PresenceMessage::Resend { of, .. } => {
+                if of == self.node_id {
+                    self.full_due.store(true, Ordering::Relaxed);
+                }
+                return;
             }
             PresenceMessage::Online { node, room, user } => self
                 .remote
@@ -350,35 +385,45 @@ impl RedisBus {
         }
     }
 
-    /// Sends this node's heartbeat: its online users and call participants per room. A change
-    /// is queued after the hub's state changed, so a list read before a change may reach the
-    /// others after it and undo it there (a user who just came online would flicker off until
-    /// the next beat). The count of changes taken around the read catches that: the list goes
-    /// out only if no change was queued meanwhile, else it is read again (a few times; then it
-    /// goes anyway, and the next beat heals what it got wrong).
+    /// Sends this node's heartbeat: usually a light one (a digest of its online list, and its
+    /// call participants); the full online list when it is due. A list read before a change
+    /// may reach the others after it and undo it there (a user who just came online would
+    /// flicker off until the next beat). The count of changes taken around the read catches
+    /// that: the beat goes out only if no change was queued meanwhile, else the lists are read
+    /// again (a few times; then it goes anyway, and a later beat heals what it got wrong).
     fn beat(&self, target: &dyn Deliver) {
+        let full = self.full_due.swap(false, Ordering::Relaxed);
         for attempt in 1..=3 {
-            let before = *self.changes.lock().unwrap();
-            let rooms = target.local_presence();
+            let before = self.changes.lock().unwrap().count;
+            let rooms = full.then(|| target.local_presence());
             let calls = target.local_calls();
-            let changes = self.changes.lock().unwrap();
-            if *changes == before || attempt == 3 {
-                let _ = self
-                    .outgoing
-                    .send(Outgoing::Presence(PresenceMessage::Heartbeat {
-                        node: self.node_id.clone(),
-                        rooms,
+            let said = self.changes.lock().unwrap();
+            if said.count == before || attempt == 3 {
+                let node = self.node_id.clone();
+                let message = match rooms {
+                    Some(rooms) => PresenceMessage::Heartbeat { node, rooms, calls },
+                    None => PresenceMessage::Beat {
+                        node,
+                        online: said.digest,
                         calls,
-                    }));
+                    },
+                };
+                let _ = self.outgoing.send(Outgoing::Presence(message));
                 return;
             }
         }
     }
 
-    /// Queues a presence or call change, counted (see [`RedisBus::beat`]).
+    /// Queues a presence or call change, counted, and for presence kept in the digest of what
+    /// this node has said (see [`RedisBus::beat`]).
     fn change(&self, message: PresenceMessage) {
-        let mut changes = self.changes.lock().unwrap();
-        *changes += 1;
+        let mut said = self.changes.lock().unwrap();
+        said.count += 1;
+        match &message {
+            PresenceMessage::Online { room, user, .. } => said.add(digest(room, &user.id)),
+            PresenceMessage::Offline { room, user, .. } => said.remove(digest(room, &user.id)),
+            _ => {}
+        }
         let _ = self.outgoing.send(Outgoing::Presence(message));
     }
 
@@ -412,6 +457,30 @@ impl RedisBus {
                 last_catch_up = Instant::now();
                 target.catch_up();
             }
+        }
+    }
+}
+
+/// What this node has said of its presence: how many changes, and the digest of the online
+/// list they add up to (the XOR of [`digest`] over its entries, kept as a set of them so that
+/// a repeated change counts once).
+#[derive(Default)]
+struct Said {
+    count: u64,
+    entries: HashSet<u64>,
+    digest: u64,
+}
+
+impl Said {
+    fn add(&mut self, entry: u64) {
+        if self.entries.insert(entry) {
+            self.digest ^= entry;
+        }
+    }
+
+    fn remove(&mut self, entry: u64) {
+        if self.entries.remove(&entry) {
+            self.digest ^= entry;
         }
     }
 }
@@ -629,5 +698,24 @@ impl Presence for RedisBus {
                 to: to.to_string(),
                 frame: frame.to_string(),
             }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{digest, Said};
+
+    #[test]
+    fn what_a_node_said_sums_up_once_per_entry() {
+        let mut said = Said::default();
+        said.add(digest("r", "u"));
+        said.add(digest("r", "u"));
+        said.add(digest("r", "v"));
+        assert_eq!(said.digest, digest("r", "u") ^ digest("r", "v"));
+        said.remove(digest("r", "u"));
+        said.remove(digest("r", "u"));
+        assert_eq!(said.digest, digest("r", "v"));
+        said.remove(digest("r", "v"));
+        assert_eq!(said.digest, 0);
     }
 }

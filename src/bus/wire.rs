@@ -16,12 +16,26 @@ use crate::protocol::{Effects, Removal, RemovedReason, User};
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub(super) enum PresenceMessage {
+    /// A node's full online list (and call participants) per room: sent when another node
+    /// asks for it (`Resend`), and first thing after a node starts.
     Heartbeat {
         node: String,
         rooms: HashMap<String, Vec<User>>,
         /// The node's call participants per room (absent from a node older than calls).
         #[serde(default)]
         calls: HashMap<String, Vec<User>>,
+    },
+    /// A node's light heartbeat: its call participants, and a digest of its online list (see
+    /// [`super::presence::digest`]) that a node whose view of it differs answers with `Resend`.
+    Beat {
+        node: String,
+        online: u64,
+        calls: HashMap<String, Vec<User>>,
+    },
+    /// `node` asks `of` for its full `Heartbeat` (its view of `of` missed something).
+    Resend {
+        node: String,
+        of: String,
     },
     Online {
         node: String,
@@ -85,6 +99,8 @@ impl PresenceMessage {
     pub(super) fn node(&self) -> &str {
         match self {
             PresenceMessage::Heartbeat { node, .. }
+            | PresenceMessage::Beat { node, .. }
+            | PresenceMessage::Resend { node, .. }
             | PresenceMessage::Online { node, .. }
             | PresenceMessage::Offline { node, .. }
             | PresenceMessage::Typing { node, .. }

@@ -319,3 +319,34 @@ async fn a_profile_changed_on_one_node_reaches_a_socket_on_another() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Heartbeats are light (a digest of a node's online list): a node that missed what another
+/// said (here: it was down when alice came online) notices the digest differ, asks, and gets
+/// the full list. Without the ask it would never list alice.
+#[tokio::test]
+async fn a_node_that_missed_who_came_online_asks_and_learns_it() {
+    let mut cluster = Cluster::start(ClusterOptions::default()).await;
+    let a_url = cluster.node(0).url("");
+    let (_, alice_token) = cluster.guest(&a_url, "alice").await;
+    let room = cluster.create_room(&a_url, &alice_token, "Late").await;
+    cluster.nodes[1].stop().await;
+    let mut alice_ws = connect(&cluster.node(0).addr(), &alice_token)
+        .await
+        .unwrap();
+    alice_ws.resume(&room, None).await.unwrap();
+    cluster.nodes[1].start().await;
+    let b_room = cluster.node(1).url(&format!("/api/rooms/{room}"));
+    let (_, bob_token) = cluster.guest(&cluster.node(1).url(""), "bob").await;
+    eventually("node b to list alice online", || async {
+        let (_, view) = cluster.get(&b_room, Some(&bob_token)).await;
+        (view["online_count"] == 1).then_some(())
+    })
+    .await;
+    // And her going offline reaches it as a change, not only through a full list.
+    alice_ws.close().await;
+    eventually("node b to see alice leave", || async {
+        let (_, view) = cluster.get(&b_room, Some(&bob_token)).await;
+        (view["online_count"] == 0).then_some(())
+    })
+    .await;
+}
