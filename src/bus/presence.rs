@@ -67,6 +67,15 @@ type RoomUsers = HashMap<String, HashMap<String, User>>;
 struct NodeState {
     seen: Instant,
     rooms: RoomUsers,
+    /// The [`digest`] of `rooms`, kept up as they change.
+    digest: u64,
+}
+
+/// The [`digest`] of a node's rooms, from scratch.
+fn digest_of(rooms: &RoomUsers) -> u64 {
+    rooms.iter().fold(0, |acc, (room, users)| {
+        users.keys().fold(acc, |acc, user| acc ^ digest(room, user))
+    })
 }
 
 /// What the other nodes have online (see the module doc).
@@ -108,11 +117,7 @@ impl RemoteView {
     /// A node's light heartbeat: it is alive. Answers whether this view of its online users
     /// matches its digest (`false`: something was missed, ask it for the full list).
     pub fn beat(&mut self, node_id: &str, online: u64, now: Instant) -> bool {
-        let rooms = &self.heard(node_id, now).rooms;
-        let mine = rooms.iter().fold(0, |acc, (room, users)| {
-            users.keys().fold(acc, |acc, user| acc ^ digest(room, user))
-        });
-        mine == online
+        self.heard(node_id, now).digest == online
     }
 
     /// `before`/`after` are one node's rooms (`after` as it now is in the view); a user counts
@@ -168,6 +173,7 @@ impl RemoteView {
             .or_insert_with(|| NodeState {
                 seen: now,
                 rooms: HashMap::new(),
+                digest: 0,
             });
         state.seen = now;
         state
@@ -189,7 +195,9 @@ impl RemoteView {
                 (room, users)
             })
             .collect();
-        let before = std::mem::replace(&mut self.heard(node_id, now).rooms, rooms);
+        let state = self.heard(node_id, now);
+        state.digest = digest_of(&rooms);
+        let before = std::mem::replace(&mut state.rooms, rooms);
         self.diff(&before, &self.nodes[node_id].rooms)
     }
 
@@ -203,7 +211,8 @@ impl RemoteView {
         online: bool,
         now: Instant,
     ) -> Vec<(String, RoomDiff)> {
-        let rooms = &mut self.heard(node_id, now).rooms;
+        let state = self.heard(node_id, now);
+        let rooms = &mut state.rooms;
         let changed = if online {
             rooms
                 .entry(room_id.to_string())
@@ -222,6 +231,9 @@ impl RemoteView {
                 None => false,
             }
         };
+        if changed {
+            state.digest ^= digest(room_id, &user.id);
+        }
         let mut diff = RoomDiff::default();
         match online {
             true if changed && self.count(room_id, &user.id) == 1 => diff.joined.push(user.clone()),

@@ -185,12 +185,12 @@ pub async fn crowd(common: &Common, plan: &Crowd) -> anyhow::Result<Value> {
             async move {
                 let token = token.context("no token (guest sign-in failed)")?;
                 let attempt = async {
-                    let mut ws = net::connect(&target, source, &token).await?;
-                    net::subscribe(&mut ws, &own).await?;
+                    let mut ws = net::connect(&target, source, &token).await?.into_inner();
+                    net::subscribe_raw(&mut ws, &own).await?;
                     if let Some(extra) = &extra {
-                        net::subscribe(&mut ws, extra).await?;
+                        net::subscribe_raw(&mut ws, extra).await?;
                     }
-                    anyhow::Ok(ws.into_inner())
+                    anyhow::Ok(ws)
                 };
                 let ws = tokio::time::timeout(Duration::from_secs(60), attempt)
                     .await

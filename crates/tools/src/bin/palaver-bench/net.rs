@@ -114,6 +114,34 @@ pub async fn subscribe(ws: &mut WsClient, room_id: &str) -> anyhow::Result<u64> 
     }
 }
 
+/// Subscribes on a raw socket and waits for the `subscribed` answer without parsing the frames
+/// before it or the answer itself (a big room's answer lists thousands of online users: parsing
+/// each would make the tool, not the server, the bound of a crowd run).
+pub async fn subscribe_raw(ws: &mut Ws, room_id: &str) -> anyhow::Result<()> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let frame = format!(r#"{{"type":"subscribe","room_id":"{room_id}"}}"#);
+    ws.send(Message::text(frame)).await?;
+    let room = format!(r#""room_id":"{room_id}""#);
+    loop {
+        let text = match tokio::time::timeout(WAIT, ws.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => text,
+            Ok(Some(Ok(_))) => continue,
+            Ok(Some(Err(err))) => bail!("the socket failed while subscribing: {err}"),
+            Ok(None) => bail!("the socket ended while subscribing"),
+            Err(_) => bail!("no answer to subscribe within {WAIT:?}"),
+        };
+        let bytes = text.as_bytes();
+        let has = |needle: &str| memchr::memmem::find(bytes, needle.as_bytes()).is_some();
+        if has(r#""type":"subscribed""#) && has(&room) {
+            return Ok(());
+        }
+        if has(r#""type":"error""#) || has(r#""type":"resync""#) {
+            bail!("subscribe refused: {}", &text[..text.len().min(300)]);
+        }
+    }
+}
+
 /// The frame `send` of the publisher's `number`-th message, with its send time in the body.
 ///
 /// The body is `pb1:<publisher>:<number>:<nanos>:` padded with `x` to `body_bytes`, so the
