@@ -106,7 +106,7 @@ describe("the chat controller", () => {
     const socket = sockets[0];
     socket.open();
     socket.receive({ type: "hello", user: alice, protocol: 1, node_id: "n" });
-    expect(socket.sentOfType("subscribe")).toEqual([{ type: "subscribe", room_id: "r1", after: 0 }]);
+    expect(socket.sentOfType("subscribe")).toEqual([{ type: "subscribe", room_id: "r1", after: 0, ref: "subscribe:r1" }]);
     expect(socket.sentOfType("send")).toEqual([
       { type: "send", room_id: "r1", client_id: "c-kept", body: "typed while offline" },
     ]);

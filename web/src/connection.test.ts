@@ -107,8 +107,8 @@ describe("Connection", () => {
     conn.subscribe("r2", 0);
     goLive(last());
     expect(last().sentOfType("subscribe")).toEqual([
-      { type: "subscribe", room_id: "r1", after: 10 },
-      { type: "subscribe", room_id: "r2", after: 0 },
+      { type: "subscribe", room_id: "r1", after: 10, ref: "subscribe:r1" },
+      { type: "subscribe", room_id: "r2", after: 0, ref: "subscribe:r2" },
     ]);
     last().receive({ type: "event", event: created(11) });
     last().receive({ type: "event", event: { ...created(1), room_id: "r2" } });
@@ -118,8 +118,8 @@ describe("Connection", () => {
     expect(sockets).toHaveLength(2);
     goLive(last());
     expect(last().sentOfType("subscribe")).toEqual([
-      { type: "subscribe", room_id: "r1", after: 11 },
-      { type: "subscribe", room_id: "r2", after: 1 },
+      { type: "subscribe", room_id: "r1", after: 11, ref: "subscribe:r1" },
+      { type: "subscribe", room_id: "r2", after: 1, ref: "subscribe:r2" },
     ]);
     expect(sink.states).toEqual(["connecting", "live", "reconnecting", "live"]);
   });
@@ -207,6 +207,35 @@ describe("Connection", () => {
     expect(last().sentOfType("send")).toEqual([]);
   });
 
+  it("asks again for a subscribe refused as unavailable, a few times, then tells the person", async () => {
+    const { conn, sink, last } = setup();
+    conn.subscribe("r1", 4);
+    conn.start();
+    goLive(last());
+    const refuse = () => last().receive({ type: "error", code: "unavailable", message: "busy", ref: "subscribe:r1" });
+    refuse();
+    expect(sink.errors).toEqual([]);
+    await vi.advanceTimersByTimeAsync(499);
+    expect(last().sentOfType("subscribe")).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(last().sentOfType("subscribe")).toEqual([
+      { type: "subscribe", room_id: "r1", after: 4, ref: "subscribe:r1" },
+      { type: "subscribe", room_id: "r1", after: 4, ref: "subscribe:r1" },
+    ]);
+    for (const wait of [1_000, 2_000, 4_000]) {
+      refuse();
+      await vi.advanceTimersByTimeAsync(wait);
+    }
+    expect(last().sentOfType("subscribe")).toHaveLength(5);
+    refuse();
+    expect(sink.errors).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(last().sentOfType("subscribe")).toHaveLength(5);
+    // Other refusals reach the person at once, and a refusal of another kind is not retried.
+    last().receive({ type: "error", code: "banned", message: "banned", ref: "subscribe:r1" });
+    expect(sink.errors).toHaveLength(2);
+  });
+
   it("backs off exponentially with jitter, capped", () => {
     const lows = new Connection(
       { api: {} as ConnectionApi, url: "", createSocket: () => new FakeSocket(""), random: () => 0 },
@@ -249,7 +278,7 @@ describe("Connection", () => {
     expect(sockets).toHaveLength(3);
     goLive(last());
     expect(conn.state).toBe("live");
-    expect(last().sentOfType("subscribe")).toEqual([{ type: "subscribe", room_id: "r1", after: 1 }]);
+    expect(last().sentOfType("subscribe")).toEqual([{ type: "subscribe", room_id: "r1", after: 1, ref: "subscribe:r1" }]);
   });
 
   it("keeps reconnecting, not polling, when the server is down altogether", async () => {
@@ -323,7 +352,7 @@ describe("Connection", () => {
     await vi.advanceTimersByTimeAsync(0);
     expect(sockets).toHaveLength(2);
     goLive(last());
-    expect(last().sentOfType("subscribe")).toEqual([{ type: "subscribe", room_id: "r1", after: 6 }]);
+    expect(last().sentOfType("subscribe")).toEqual([{ type: "subscribe", room_id: "r1", after: 6, ref: "subscribe:r1" }]);
   });
 
   it("on resync lets the store reload, then continues from the server's last seq", async () => {

@@ -118,6 +118,11 @@ export type SendExtra = { reply_to?: string; thread_id?: string; attachments?: s
 type OutstandingSend = { roomId: string; body: string; extra?: SendExtra };
 
 const OPEN = 1;
+/** The `ref` of a subscribe: this, then the room's id. */
+const SUBSCRIBE_REF = "subscribe:";
+/** Subscribes refused as `unavailable` asked again, the first after this long (then doubling). */
+export const SUBSCRIBE_RETRIES = 4;
+export const SUBSCRIBE_RETRY_MS = 500;
 
 /** The `send` frame; `attachments` only when there are files (#12). */
 export class Connection {
@@ -141,6 +146,12 @@ export class Connection {
   private callRoom: string | null = null;
   /** Rooms answered `subscribed` on the current socket: a call.join must come after it. */
   private readonly subscribedHere = new Set<string>();
+  /**
+   * Subscribes refused as `unavailable` (the server's store was busy or away) on the current
+   * socket, per room: each is asked again after a growing pause, a few times, before the error
+   * reaches the person. Without it the room would stay silent on a live socket.
+   */
+  private readonly subscribeRetries = new Map<string, number>();
 
   constructor(
     deps: ConnectionDeps,
@@ -210,7 +221,7 @@ export class Connection {
     if (this.rooms.has(roomId)) return;
     const room: RoomTrack = { lastSeq: afterSeq, filling: false, buffer: [], pollAbort: null, live: "", onlineKey: null };
     this.rooms.set(roomId, room);
-    if (this.socketIsLive) this.sendFrame({ type: "subscribe", room_id: roomId, after: afterSeq });
+    if (this.socketIsLive) this.sendSubscribe(roomId, afterSeq);
     else if (this.polling) this.pollRoom(roomId);
   }
 
@@ -323,6 +334,7 @@ export class Connection {
     this.socket = null;
     this.socketIsLive = false;
     this.subscribedHere.clear();
+    this.subscribeRetries.clear();
     this.clearSocketTimers();
     if (!this.running) return;
     if (code === CloseCode.Policy) {
@@ -426,9 +438,7 @@ export class Connection {
     this.cancelReconnect();
     this.sink.hello(user);
     this.setState("live");
-    for (const [roomId, room] of this.rooms) {
-      this.sendFrame({ type: "subscribe", room_id: roomId, after: room.lastSeq });
-    }
+    for (const [roomId, room] of this.rooms) this.sendSubscribe(roomId, room.lastSeq);
     for (const [clientId, send] of this.outstanding) {
       this.sendFrame({ type: "send", room_id: send.roomId, client_id: clientId, body: send.body, ...send.extra });
     }
@@ -448,6 +458,31 @@ export class Connection {
     this.sendFrame({ type: "ping" });
   }
 
+  /** A subscribe, with a `ref` naming the room so that a refusal can be told apart. */
+  private sendSubscribe(roomId: string, after: number): void {
+    this.sendFrame({ type: "subscribe", room_id: roomId, after, ref: `${SUBSCRIBE_REF}${roomId}` });
+  }
+
+  /**
+   * A subscribe refused as `unavailable` is asked again after 0.5, 1, 2 and 4 s (from the room's
+   * last seq then); answers whether it will be. Other refusals, and the fifth, go to the person.
+   */
+  private retrySubscribe(code: string, ref: unknown): boolean {
+    if (code !== "unavailable" || typeof ref !== "string" || !ref.startsWith(SUBSCRIBE_REF)) return false;
+    const roomId = ref.slice(SUBSCRIBE_REF.length);
+    const attempt = (this.subscribeRetries.get(roomId) ?? 0) + 1;
+    if (!this.rooms.has(roomId) || attempt > SUBSCRIBE_RETRIES) return false;
+    this.subscribeRetries.set(roomId, attempt);
+    const socket = this.socket;
+    setTimeout(() => {
+      const room = this.rooms.get(roomId);
+      if (room && this.socket === socket && this.socketIsLive && !this.subscribedHere.has(roomId)) {
+        this.sendSubscribe(roomId, room.lastSeq);
+      }
+    }, SUBSCRIBE_RETRY_MS * 2 ** (attempt - 1));
+    return true;
+  }
+
   private sendFrame(frame: ClientFrame | (Extract<ClientFrame, { type: "send" }> & SendExtra)): void {
     const socket = this.socket;
     if (!socket || socket.readyState !== OPEN) return;
@@ -463,6 +498,7 @@ export class Connection {
     this.socket = null;
     this.socketIsLive = false;
     this.subscribedHere.clear();
+    this.subscribeRetries.clear();
     this.clearSocketTimers();
     if (socket) {
       socket.onclose = null;
@@ -508,6 +544,7 @@ export class Connection {
       case "subscribed":
         if (this.rooms.has(frame.room_id)) this.sink.subscribed(frame.room_id, frame.online);
         this.subscribedHere.add(frame.room_id);
+        this.subscribeRetries.delete(frame.room_id);
         if (frame.room_id === this.callRoom) this.sendFrame({ type: "call.join", room_id: frame.room_id });
         break;
       case "call.state":
@@ -527,7 +564,7 @@ export class Connection {
         if (frame.client_id != null) {
           this.outstanding.delete(frame.client_id);
           this.sink.sendFailed(frame.client_id, frame.code, frame.message);
-        } else {
+        } else if (!this.retrySubscribe(frame.code, frame.ref)) {
           this.sink.error(frame.code, frame.message);
         }
         break;

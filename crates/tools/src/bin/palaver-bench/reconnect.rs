@@ -19,6 +19,10 @@ pub const RETRY_CAP_MS: u64 = 30_000;
 /// An attempt that has no `hello` this long after the socket was created is a failure
 /// (`helloTimeoutMs` of the connection's defaults).
 pub const HELLO_TIMEOUT_MS: u64 = 8_000;
+/// A subscribe refused as `unavailable` is asked again this many times, the first after
+/// `SUBSCRIBE_RETRY_MS`, each pause twice the one before (`web/src/connection.ts`).
+pub const SUBSCRIBE_RETRIES: u32 = 4;
+pub const SUBSCRIBE_RETRY_MS: u64 = 500;
 /// After this many failed attempts in a row the web client checks plain HTTP and falls back to
 /// long polling when it works (`failuresBeforePolling` as `web/src/chat.ts` sets it). The bench
 /// keeps retrying the socket and counts the clients that would have fallen back.
@@ -92,6 +96,20 @@ mod tests {
             numbers_after(&connection, "helloTimeoutMs:"),
             [HELLO_TIMEOUT_MS],
             "web/src/connection.ts helloTimeoutMs"
+        );
+        assert_eq!(
+            numbers_after(&connection, "export const SUBSCRIBE_RETRIES ="),
+            [u64::from(SUBSCRIBE_RETRIES)],
+            "web/src/connection.ts SUBSCRIBE_RETRIES"
+        );
+        assert_eq!(
+            numbers_after(&connection, "export const SUBSCRIBE_RETRY_MS ="),
+            [SUBSCRIBE_RETRY_MS],
+            "web/src/connection.ts SUBSCRIBE_RETRY_MS"
+        );
+        assert!(
+            connection.contains("SUBSCRIBE_RETRY_MS * 2 ** (attempt - 1)"),
+            "the web client no longer doubles its subscribe retry pause"
         );
         assert!(
             connection.contains("reconnectCapMs: RETRY_CAP_MS,"),

@@ -85,6 +85,8 @@ struct SubReport {
     replayed: u64,
     resyncs: u64,
     errors: u64,
+    /// Resubscribes refused as `unavailable` and asked again.
+    subscribe_retries: u64,
     seq_gaps: u64,
     seq_regressions: u64,
     received: u64,
@@ -393,6 +395,7 @@ pub async fn storm(common: &Common, plan: &Storm) -> anyhow::Result<Value> {
             "replayed_events": sum(|r| r.replayed),
             "resyncs": sum(|r| r.resyncs),
             "errors": sum(|r| r.errors),
+            "subscribe_retries": sum(|r| r.subscribe_retries),
         },
         "messages": {
             "sent": sent, "acked": acked,
@@ -483,10 +486,27 @@ impl Subscriber {
         let mut resuming = false;
         loop {
             let (mut sink, mut stream) = socket.split();
+            // A resubscribe refused as `unavailable` is asked again, as the web client does.
+            let (mut refusals, mut retry_at) = (0u32, None::<tokio::time::Instant>);
             let end = loop {
+                let retry = async move {
+                    match retry_at {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                };
                 let message = tokio::select! {
                     message = stream.next() => message,
                     _ = stop.changed() => break End::Stopped,
+                    _ = retry => {
+                        retry_at = None;
+                        let subscribe = json!({"type": "subscribe", "room_id": self.room_id,
+                                               "after": last_seq});
+                        if sink.send(Message::text(subscribe.to_string())).await.is_err() {
+                            break End::Lost { code: None };
+                        }
+                        continue;
+                    }
                 };
                 let text = match message {
                     Some(Ok(Message::Text(text))) => text,
@@ -535,6 +555,16 @@ impl Subscriber {
                         }
                     }
                     Frame::Other { kind: RESYNC } => report.resyncs += 1,
+                    Frame::Error { code }
+                        if resuming
+                            && code == "unavailable"
+                            && refusals < reconnect::SUBSCRIBE_RETRIES =>
+                    {
+                        report.subscribe_retries += 1;
+                        let pause = reconnect::SUBSCRIBE_RETRY_MS << refusals;
+                        refusals += 1;
+                        retry_at = Some(tokio::time::Instant::now() + Duration::from_millis(pause));
+                    }
                     Frame::Error { .. } => report.errors += 1,
                     _ => {}
                 }
