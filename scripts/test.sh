@@ -69,6 +69,9 @@ BENCH_SMOKE=1 BENCH_BIN="$root/target/debug" BENCH_NO_BUILD=1 BENCH_OUT="$root/t
 step "reconnect storm smoke: 3 nodes on PostgreSQL + Redis, 200 clients, node A killed (SIGKILL)"
 STORM_BIN="$root/target/debug" bash scripts/bench-storm --smoke
 
+step "crowd smoke: 600 sockets over 2 nodes on PostgreSQL + Redis, a big room across both (scripts/bench-crowd)"
+CROWD_BIN="$root/target/debug" bash scripts/bench-crowd --smoke
+
 step "long-poll cost smoke: 20 live pollers beside 20 sockets, 10 msg/s, 2 s (scripts/longpoll-cost.py)"
 python3 scripts/longpoll-cost.py "$root/target/debug" --listeners 20 --rate 10 --seconds 2 --warmup 1
 
