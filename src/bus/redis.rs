@@ -26,7 +26,7 @@
 //! ([`Deliver::catch_up`]), and it does so periodically too, so an event whose publisher died
 //! between commit and publish still reaches everyone within a few seconds.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -232,12 +232,7 @@ impl RedisBus {
         let now = Instant::now();
         let diffs = match message {
             PresenceMessage::Heartbeat { node, rooms, calls } => {
-                let calls = self
-                    .remote_calls
-                    .lock()
-                    .unwrap()
-                    .snapshot(&node, calls, now);
-                apply_calls(target.as_ref(), calls);
+                self.remote_calls_are(target.as_ref(), &node, calls, now);
                 self.remote.lock().unwrap().snapshot(&node, rooms, now)
             }
             PresenceMessage::Beat {
@@ -245,12 +240,7 @@ impl RedisBus {
                 online,
                 calls,
             } => {
-                let calls = self
-                    .remote_calls
-                    .lock()
-                    .unwrap()
-                    .snapshot(&node, calls, now);
-                apply_calls(target.as_ref(), calls);
+                self.remote_calls_are(target.as_ref(), &node, calls, now);
                 if !self.remote.lock().unwrap().beat(&node, online, now) {
                     // This view of the node missed something (or the node is new to it).
                     let resend = PresenceMessage::Resend {
@@ -327,6 +317,18 @@ impl RedisBus {
             }
         };
         apply(target.as_ref(), diffs);
+    }
+
+    /// A heartbeat's call participants of `node`: the hub announces the rooms whose calls changed.
+    fn remote_calls_are(
+        &self,
+        target: &dyn Deliver,
+        node: &str,
+        calls: HashMap<String, Vec<User>>,
+        now: Instant,
+    ) {
+        let calls = self.remote_calls.lock().unwrap().snapshot(node, calls, now);
+        apply_calls(target, calls);
     }
 
     /// Publishes in order on one multiplexed connection, everything queued at once in one
