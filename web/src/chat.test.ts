@@ -28,6 +28,8 @@ const room: Room = {
 };
 
 const lounge: Room = { ...room, id: "r3", name: "Lounge" };
+/** What GET /api/me/unread answers. */
+let serverUnread: unknown[] = [];
 const dm: Room = { ...room, id: "dm1", name: "alice, bob", kind: "direct", owner_id: null, member: true, my_role: "member" };
 
 function json(body: unknown, status = 200) {
@@ -58,6 +60,7 @@ beforeAll(() => {
     const method = init?.method ?? "GET";
     if (url === "/api/me") return json(alice);
     if (url === "/api/rooms") return json([room]);
+    if (url === "/api/me/unread") return json(serverUnread);
     if (url === "/api/rooms/r1" && method === "GET") return json(room);
     if (url.startsWith("/api/rooms/r1/messages") && method === "GET") return json({ messages: [], has_more: false });
     if (url.startsWith("/api/rooms/r1/members")) return json([]);
@@ -167,6 +170,20 @@ describe("the chat controller", () => {
     expect(unread()).toBe(1);
     markRead("r1");
     expect(unread()).toBe(0);
+  });
+
+  it("a count the server took before a read here does not bring the read messages back", async () => {
+    const { loadUnread, noteRead } = await import("./unread");
+    const { useChat } = await import("./store");
+    noteRead("r1", 7);
+    serverUnread = [{ room_id: "r1", last_read_seq: 5, unread: 2, mentions: 1 }];
+    await loadUnread();
+    expect(useChat.getState().unread.r1).toMatchObject({ last_read_seq: 7, unread: 0, mentions: 0 });
+    // A count taken after it (read further elsewhere, then a new message) is the truth.
+    serverUnread = [{ room_id: "r1", last_read_seq: 9, unread: 1, mentions: 0 }];
+    await loadUnread();
+    expect(useChat.getState().unread.r1).toMatchObject({ last_read_seq: 9, unread: 1, mentions: 0 });
+    serverUnread = [];
   });
 
   it("a DM someone opened with me appears, is followed, and is named after them", async () => {

@@ -25,8 +25,19 @@ export async function loadUnread(): Promise<void> {
       unread[e.room_id] = e;
       if (e.notifications) levels[e.room_id] = e.notifications;
     }
-    // The server's levels are the truth; the ones set on this device fill in for older servers.
-    set((s) => ({ unread, notifyLevels: { ...s.notifyLevels, ...levels } }));
+    set((s) => {
+      // A room read here further than the server had counted when it answered (a read not yet
+      // told, or told after the count was taken) keeps this browser's counts: the answer is
+      // older than what the person has seen, and would bring read messages back as unread.
+      for (const [roomId, local] of Object.entries(s.unread)) {
+        const counted = unread[roomId];
+        if (counted && local.last_read_seq > counted.last_read_seq) {
+          unread[roomId] = { ...counted, last_read_seq: local.last_read_seq, unread: local.unread, mentions: local.mentions };
+        }
+      }
+      // The server's levels are the truth; the ones set on this device fill in for older servers.
+      return { unread, notifyLevels: { ...s.notifyLevels, ...levels } };
+    });
   } catch {
     // An older server: the counts fall back to what this browser has seen.
   }
