@@ -60,19 +60,31 @@ message=$(curl -fs -X POST "$base/api/rooms/$room/messages" -H "Authorization: B
   -H 'Content-Type: application/json' -d '{"client_id":"fuzz-1","body":"a message to edit, move and delete"}' |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
 
+fuzz() {
+  PALAVER_FUZZ_TOKEN=$token PALAVER_FUZZ_ROOM=$room PALAVER_FUZZ_MESSAGE=$message \
+    SCHEMATHESIS_HOOKS="$root/scripts/openapi-fuzz/hooks.py" \
+    "$venv/bin/st" --config-file "$root/scripts/openapi-fuzz/schemathesis.toml" \
+    run "$base/api/openapi.json" \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection \
+    --exclude-path /api/auth/logout \
+    --phases examples,coverage,fuzzing \
+    --max-examples "$examples" --seed "$seed" --generation-database none \
+    --generation-with-security-parameters false \
+    --workers 2 --request-timeout 20 --no-color --output-sanitize false \
+    ${PALAVER_FUZZ_REPORT:+--report vcr --report-dir "$PALAVER_FUZZ_REPORT"}
+}
+
 status=0
-PALAVER_FUZZ_TOKEN=$token PALAVER_FUZZ_ROOM=$room PALAVER_FUZZ_MESSAGE=$message \
-  SCHEMATHESIS_HOOKS="$root/scripts/openapi-fuzz/hooks.py" \
-  "$venv/bin/st" --config-file "$root/scripts/openapi-fuzz/schemathesis.toml" \
-  run "$base/api/openapi.json" \
-  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection \
-  --exclude-path /api/auth/logout \
-  --phases examples,coverage,fuzzing \
-  --max-examples "$examples" --seed "$seed" --generation-database none \
-  --generation-with-security-parameters false \
-  --workers 2 --request-timeout 20 --no-color --output-sanitize false \
-  ${PALAVER_FUZZ_REPORT:+--report vcr --report-dir "$PALAVER_FUZZ_REPORT"} \
-  || status=$?
+fuzz 2>&1 | tee "$work/fuzz.log" || status=$?
+# The tool itself can crash, not on anything the server answered: Hypothesis describing one of
+# its own lambdas trips a CPython 3.11 parser bug now and then ("AST constructor recursion depth
+# mismatch", seen once in CI on 2026-12-06; the same seed passed on the rerun). That one crash,
+# and only it, gets one more run; anything the server did wrong still fails.
+if [[ $status -ne 0 ]] && grep -q "AST constructor recursion depth mismatch" "$work/fuzz.log"; then
+  echo "Schemathesis crashed inside Hypothesis (CPython ast bug), not on a response: running it once more" >&2
+  status=0
+  fuzz || status=$?
+fi
 
 # The server survived: it still answers, and it logged no panic.
 if ! curl -fs "$base/healthz" >/dev/null; then
