@@ -153,8 +153,8 @@ pub struct Admitted {
     pub kind: Option<RoomKind>,
     pub room: Option<Room>,
     pub role: Option<Role>,
-    /// The caller's membership as the store has it (`None`: not a member; an owner who left
-    /// is not one), read with their standing.
+    /// For a join ([`Need::Join`]): the caller's membership as the store has it (`None`: not a
+    /// member; an owner who left is not one), read with their standing. `None` for other needs.
     pub member: Option<Role>,
 }
 
@@ -327,7 +327,10 @@ impl Gate {
     /// exist), a muted one everything [`Need::Post`] covers (`muted`). One indexed read, which
     /// also answers the caller's stored membership.
     async fn standing(&self, user: &User, room_id: &str, need: Need) -> Result<Option<Role>> {
-        let standing = self.store.standing(room_id, &user.id).await?;
+        // The membership only for a join (a subscribe), which would read it next.
+        let standing = (self.store)
+            .standing(room_id, &user.id, need == Need::Join)
+            .await?;
         if standing.banned {
             return Err(match standing.room_kind {
                 Some(RoomKind::Public) | None => Error::Banned,
@@ -372,7 +375,7 @@ impl Gate {
             kind: Some(room.kind),
             role: owner_or(user, &room, role),
             room: Some(room),
-            member: role,
+            member: None,
         })
     }
 }

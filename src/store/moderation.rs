@@ -41,8 +41,9 @@ pub struct Standing {
     pub muted: bool,
     /// The room's kind, when the person has a live ban or mute there.
     pub room_kind: Option<RoomKind>,
-    /// The person's membership as stored (`None`: not a member), read in the same query so
-    /// that a subscribe's gate and join cost one read together.
+    /// The person's membership as stored (`None`: not a member), read in the same query when
+    /// asked (`with_role`), so that a subscribe's gate and join cost one read together; a send
+    /// does not pay for it.
     pub role: Option<Role>,
 }
 
@@ -52,7 +53,7 @@ pub trait ModerationStore: Send + Sync + 'static {
     /// The user with this id (`None`: no such user), for a moderation target.
     async fn moderation_target(&self, user_id: &str) -> Result<Option<User>>;
     /// The person's live ban and mute in the room.
-    async fn standing(&self, room_id: &str, user_id: &str) -> Result<Standing>;
+    async fn standing(&self, room_id: &str, user_id: &str, with_role: bool) -> Result<Standing>;
     /// Removes a member: the `member.kicked` event; `MemberNotFound` when not a member.
     async fn kick(&self, room_id: &str, target: &User, by: &User) -> Result<StoredEvent>;
     /// Bans or mutes (again: the new expiry replaces the old); a ban also ends the membership.
@@ -193,15 +194,22 @@ impl<B: Backend> ModerationStore for B {
         .await
     }
 
-    async fn standing(&self, room_id: &str, user_id: &str) -> Result<Standing> {
+    async fn standing(&self, room_id: &str, user_id: &str, with_role: bool) -> Result<Standing> {
         // One row when there is no live sanction; one per live sanction otherwise.
-        let sql = sql!(
-            "SELECT (SELECT role FROM members WHERE room_id = $1 AND user_id = $2), s.kind, r.kind \
-             FROM (SELECT 1) one \
-             LEFT JOIN sanctions s ON s.room_id = $1 AND s.user_id = $2 \
-             AND (s.expires_at IS NULL OR s.expires_at > $3) \
-             LEFT JOIN rooms r ON r.id = s.room_id"
-        );
+        let sql = match with_role {
+            true => sql!(
+                "SELECT (SELECT role FROM members WHERE room_id = $1 AND user_id = $2), \
+                 s.kind, r.kind FROM (SELECT 1) one \
+                 LEFT JOIN sanctions s ON s.room_id = $1 AND s.user_id = $2 \
+                 AND (s.expires_at IS NULL OR s.expires_at > $3) \
+                 LEFT JOIN rooms r ON r.id = s.room_id"
+            ),
+            false => sql!(
+                "SELECT NULL, s.kind, r.kind FROM sanctions s JOIN rooms r ON r.id = s.room_id \
+                 WHERE s.room_id = $1 AND s.user_id = $2 \
+                 AND (s.expires_at IS NULL OR s.expires_at > $3)"
+            ),
+        };
         let at = now();
         let args = [Arg::Text(room_id), Arg::Text(user_id), Arg::Text(&at)];
         let mut conn = self.read().await?;
