@@ -391,10 +391,10 @@ impl Reader {
             &self.state,
             &admission,
             room.clone(),
-            room_id,
+            &self.conn.user,
             after,
             last_seq,
-            online,
+            &online,
         )
         .await;
         match replayed {

@@ -11,50 +11,43 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::chat::Admission;
 use crate::error::Error;
-use crate::hub::{EncodedEvent, Replay};
+use crate::hub::{EncodedEvent, OnlineAnswer, Replay};
 use crate::protocol::{ServerFrame, User};
 use crate::state::AppState;
 
 /// Most missing events replayed on subscribe; beyond it the client gets `resync`.
 pub const REPLAY_MAX: u64 = 1000;
 
-/// The replay for a subscription to `room` (`room_id` as the client wrote it, `admission` the
-/// gate's yes) that saw up to `after` and goes live after `last_seq`, with the users `online`
-/// in the room.
+/// The replay for a subscription to `room` (`admission` the gate's yes) by `me`, that saw up
+/// to `after` and goes live after `last_seq`, with who is `online` in the room.
 pub(super) async fn replay(
     state: &AppState,
     admission: &Admission,
     room: Arc<str>,
-    room_id: String,
+    me: &User,
     after: Option<u64>,
     last_seq: u64,
-    online: Vec<User>,
+    online: &OnlineAnswer,
 ) -> Result<Replay, Error> {
     let (events, tail) = match after {
-        Some(after) if after < last_seq && last_seq - after > REPLAY_MAX => {
-            (Vec::new(), ServerFrame::Resync { room_id, last_seq })
-        }
+        Some(after) if after < last_seq && last_seq - after > REPLAY_MAX => (
+            Vec::new(),
+            ServerFrame::Resync {
+                room_id: room.to_string(),
+                last_seq,
+            }
+            .encode(),
+        ),
         Some(after) if after < last_seq => (
             missed_events(state, admission, after, last_seq).await?,
-            ServerFrame::Subscribed {
-                room_id,
-                last_seq,
-                online,
-            },
+            online.subscribed(&room, last_seq, me),
         ),
-        _ => (
-            Vec::new(),
-            ServerFrame::Subscribed {
-                room_id,
-                last_seq,
-                online,
-            },
-        ),
+        _ => (Vec::new(), online.subscribed(&room, last_seq, me)),
     };
     Ok(Replay {
         room_id: room,
         events,
-        tail: Utf8Bytes::from(tail.encode()),
+        tail: Utf8Bytes::from(tail),
         last_seq: live_after(after, last_seq),
     })
 }

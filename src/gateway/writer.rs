@@ -60,8 +60,8 @@ impl Subscriptions {
 
 /// Where a subscribed room stands in the writer.
 enum Subscription {
-    /// Waiting for the replay; live events (seq, frame) are held.
-    Replaying(Vec<(u64, Utf8Bytes)>),
+    /// Waiting for the replay; live events (seq, frame) are held, and `presence` frames.
+    Replaying(Vec<(u64, Utf8Bytes)>, Vec<Utf8Bytes>),
     /// The room was deleted while the subscription waited for its replay: what it held goes out
     /// after the replay, and then the subscription is over.
     Ended(Vec<(u64, Utf8Bytes)>),
@@ -143,15 +143,26 @@ fn take(rooms: &mut Subscriptions, item: Outbound, batch: &mut Vec<Utf8Bytes>) {
     match item {
         Outbound::Frame(frame) => batch.push(frame),
         Outbound::Event { tag, seq, frame } => match rooms.by_tag(tag) {
-            Some(Subscription::Replaying(held)) => held.push((seq, frame)),
+            Some(Subscription::Replaying(held, _)) => held.push((seq, frame)),
             Some(Subscription::Live(last)) if seq > *last => {
                 *last = seq;
                 batch.push(frame);
             }
             _ => {}
         },
+        // A `presence` frame may change the `subscribed` answer's online list: it goes after
+        // it. A room no longer subscribed gets none.
+        Outbound::Presence { room, frame } => {
+            if let Some(i) = rooms.position(&room) {
+                match &mut rooms.0[i].2 {
+                    Subscription::Replaying(_, presence) => presence.push(frame),
+                    Subscription::Live(_) => batch.push(frame),
+                    Subscription::Ended(_) => {}
+                }
+            }
+        }
         Outbound::BeginSubscribe(room, tag) => {
-            rooms.insert(room, tag, Subscription::Replaying(Vec::new()));
+            rooms.insert(room, tag, Subscription::Replaying(Vec::new(), Vec::new()));
         }
         Outbound::Replay(replay) => {
             let Replay {
@@ -160,11 +171,11 @@ fn take(rooms: &mut Subscriptions, item: Outbound, batch: &mut Vec<Utf8Bytes>) {
                 tail,
                 last_seq,
             } = *replay;
-            let (tag, held, live) = match rooms.remove(&room_id) {
-                Some((tag, Subscription::Replaying(held))) => (tag, held, true),
+            let (tag, held, presence, live) = match rooms.remove(&room_id) {
+                Some((tag, Subscription::Replaying(held, presence))) => (tag, held, presence, true),
                 // The room was deleted before the replay came: what the subscription held
                 // (`room.deleted` last) follows the replay, and nothing goes live.
-                Some((tag, Subscription::Ended(held))) => (tag, held, false),
+                Some((tag, Subscription::Ended(held))) => (tag, held, Vec::new(), false),
                 // The subscription ended before its replay came (the person was removed from
                 // the room): nothing of it goes out.
                 _ => return,
@@ -179,6 +190,7 @@ fn take(rooms: &mut Subscriptions, item: Outbound, batch: &mut Vec<Utf8Bytes>) {
                 }
             }
             if live {
+                batch.extend(presence);
                 rooms.insert(room_id, tag, Subscription::Live(last));
             }
         }
@@ -186,7 +198,7 @@ fn take(rooms: &mut Subscriptions, item: Outbound, batch: &mut Vec<Utf8Bytes>) {
             rooms.remove(&room);
         }
         Outbound::RoomGone(room) => {
-            if let Some((tag, Subscription::Replaying(held))) = rooms.remove(&room) {
+            if let Some((tag, Subscription::Replaying(held, _))) = rooms.remove(&room) {
                 rooms.insert(room, tag, Subscription::Ended(held));
             }
         }
@@ -315,6 +327,33 @@ mod tests {
         take(&mut rooms, removed(7), &mut batch);
         take(&mut rooms, replay(&room, 8), &mut batch);
         assert_eq!(frames(&mut batch), ["removed"]);
+    }
+
+    /// A `presence` frame that comes while the subscription waits for its replay goes out after
+    /// the `subscribed` answer (it may change the answer's list); once live, at once; for a room
+    /// not subscribed (any more), not at all.
+    #[test]
+    fn presence_waits_for_the_answer() {
+        let presence = |text: &'static str| Outbound::Presence {
+            room: Arc::from("r"),
+            frame: Utf8Bytes::from_static(text),
+        };
+        let (mut rooms, mut batch, room) = subscribing();
+        take(&mut rooms, presence("presence 1"), &mut batch);
+        take(&mut rooms, event(7, 5), &mut batch);
+        assert!(batch.is_empty());
+        take(&mut rooms, replay(&room, 4), &mut batch);
+        take(&mut rooms, presence("presence 2"), &mut batch);
+        take(
+            &mut rooms,
+            Outbound::EndSubscription(room.clone()),
+            &mut batch,
+        );
+        take(&mut rooms, presence("presence 3"), &mut batch);
+        assert_eq!(
+            frames(&mut batch),
+            ["subscribed", "event 5", "presence 1", "presence 2"]
+        );
     }
 
     /// A subscribe that failed after it began drops what it held: the client got an error.

@@ -53,6 +53,7 @@ use counts::Counts;
 pub use feed::{event_json, TYPING_TTL};
 use ordering::Rooms;
 pub use outbound::{subscription_tag, Closer, Connection, Outbound, Replay};
+pub use presence::OnlineAnswer;
 use presence::Presence;
 pub use watch::PollWatch;
 
@@ -232,14 +233,14 @@ impl Hub {
 
     /// Adds a subscriber to a room and answers the seq its live delivery starts after: every
     /// event after it will be pushed to `conn`; those up to it must come from the store. Events
-    /// already pushed that are not after it are the writer's to drop. Also answers the users
-    /// online in the room (the subscriber included).
+    /// already pushed that are not after it are the writer's to drop. Also answers the online list
+    /// of its `subscribed` answer (the subscriber included).
     pub async fn subscribe(
         &self,
         room_id: &Arc<str>,
         conn: &Arc<Connection>,
         tag: u64,
-    ) -> Result<(u64, Vec<User>)> {
+    ) -> Result<(u64, OnlineAnswer)> {
         let (known, newly_online) = {
             let mut table = self.rooms.lock();
             let entry = table.entry(room_id.clone()).or_default();
@@ -261,7 +262,7 @@ impl Hub {
             .get(room_id)
             .and_then(|e| e.last())
             .unwrap_or(0);
-        Ok((last, self.presence.online(room_id)))
+        Ok((last, self.presence.answer(room_id, conn.id)))
     }
 
     /// Removes a subscriber; the room is forgotten (and unwatched) when nobody uses it.

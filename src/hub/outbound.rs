@@ -28,6 +28,9 @@ pub enum Outbound {
         seq: u64,
         frame: Utf8Bytes,
     },
+    /// A `presence` frame of a subscribed room. A subscription still waiting for its replay
+    /// holds it until after its `subscribed` answer, whose online list it may update.
+    Presence { room: Arc<str>, frame: Utf8Bytes },
     /// A subscription to this room, with this tag, begins: hold its live events until the
     /// replay arrives.
     BeginSubscribe(Arc<str>, u64),

@@ -9,7 +9,15 @@
 //! batched: the flusher sends each room at most one `presence` frame per tick, so a thousand
 //! people arriving at once cost a thousand frames per tick, not a million. Every change also
 //! marks the room's room-list counts.
-
+//!
+//! A `subscribed` answer lists who is online now without encoding anyone: the room keeps who was
+//! online at its last flush encoded ([`Published`], shared by every answer until the flush
+//! after), and the answer lays the changes since that flush over it. A change and its reversal
+//! within one batch cancel out for the room's earlier subscribers, but not for one answered
+//! during that batch, whose list may have caught the change half-way: that subscriber gets the
+//! batch's catch-up frame instead, everyone whose presence moved in the batch as they are now
+//! (see [`Pending`]). The writer holds a subscription's `presence` frames until its answer is
+//! out, so the answer and the frames after it always add up to who is online.
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -17,8 +25,83 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::counts::Counts;
 use super::ordering::Rooms;
+use super::room::{Pending, Published};
 use crate::bus::Presence as ClusterPresence;
 use crate::protocol::{ServerFrame, User};
+
+/// The online list of one `subscribed` answer: who was online at the room's last flush (shared)
+/// with the changes since laid over it.
+#[derive(Debug, Default)]
+pub struct OnlineAnswer {
+    published: Arc<Published>,
+    /// The changes since that flush: user id → the user, encoded, if online now.
+    changes: HashMap<String, Option<Arc<str>>>,
+}
+
+impl OnlineAnswer {
+    fn is_online(&self, user_id: &str) -> bool {
+        match self.changes.get(user_id) {
+            Some(now) => now.is_some(),
+            None => self.published.0.contains_key(user_id),
+        }
+    }
+
+    /// The `subscribed` answer for `me`, who is online in the room (subscribed just now):
+    /// listed whether or not this node has noted it yet.
+    pub fn subscribed(&self, room_id: &str, last_seq: u64, me: &User) -> String {
+        let room_id = serde_json::to_string(room_id).expect("a string always serialises");
+        let me = (!self.is_online(&me.id)).then(|| Pending::encode(me));
+        let published = self
+            .published
+            .0
+            .iter()
+            .filter(|(id, _)| self.changes.is_empty() || !self.changes.contains_key(*id))
+            .map(|(_, json)| json);
+        let changed = self.changes.values().flatten();
+        let users: Vec<&Arc<str>> = me.iter().chain(changed).chain(published).collect();
+        let size: usize = users.iter().map(|u| u.len() + 1).sum();
+        let mut out = String::with_capacity(size + room_id.len() + 64);
+        out.push_str(r#"{"type":"subscribed","room_id":"#);
+        out.push_str(&room_id);
+        out.push_str(r#","last_seq":"#);
+        out.push_str(&last_seq.to_string());
+        out.push_str(r#","online":["#);
+        for (i, user) in users.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(user);
+        }
+        out.push_str("]}");
+        out
+    }
+}
+
+/// A `presence` frame of users already encoded.
+fn presence_frame<'a>(
+    room_id: &str,
+    joined: impl Iterator<Item = &'a Arc<str>>,
+    left: impl Iterator<Item = &'a Arc<str>>,
+) -> Utf8Bytes {
+    let room_id = serde_json::to_string(room_id).expect("a string always serialises");
+    let mut out = String::with_capacity(room_id.len() + 64);
+    out.push_str(r#"{"type":"presence","room_id":"#);
+    out.push_str(&room_id);
+    for (key, users) in [
+        (r#","joined":["#, joined.collect::<Vec<_>>()),
+        (r#"],"left":["#, left.collect()),
+    ] {
+        out.push_str(key);
+        for (i, user) in users.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(user);
+        }
+    }
+    out.push_str("]}");
+    Utf8Bytes::from(out)
+}
 
 /// This node's presence, and its window onto the other nodes'.
 pub(super) struct Presence {
@@ -60,7 +143,7 @@ impl Presence {
             cluster.local_changed(room_id, user, true);
         }
         if !self.remote_has(room_id, &user.id) {
-            self.changed(room_id, Some(user), None);
+            self.changed(room_id, user, true);
         }
     }
 
@@ -70,16 +153,16 @@ impl Presence {
             cluster.local_changed(room_id, user, false);
         }
         if !self.remote_has(room_id, &user.id) {
-            self.changed(room_id, None, Some(user));
+            self.changed(room_id, user, false);
         }
     }
 
     /// Records a presence change for the room's next `presence` frame (see the flusher). The
     /// room may be gone already (its last subscriber left): then nobody here needs the frame,
     /// but the room's counts still changed.
-    fn changed(&self, room_id: &Arc<str>, joined: Option<&User>, left: Option<&User>) {
+    fn changed(&self, room_id: &Arc<str>, user: &User, online: bool) {
         if let Some(entry) = self.rooms.lock().get_mut(room_id) {
-            entry.room.note_presence(joined, left);
+            entry.room.note_presence(user, online);
         }
         self.dirty.lock().unwrap().insert(room_id.clone());
         self.counts.mark(room_id.clone());
@@ -109,6 +192,50 @@ impl Presence {
             );
         }
         users
+    }
+
+    /// The online list of a `subscribed` answer to `conn_id`, just subscribed (see
+    /// [`OnlineAnswer`]); the connection gets the room's next catch-up frame. Empty for a room
+    /// not followed here.
+    pub(super) fn answer(&self, room_id: &str, conn_id: u64) -> OnlineAnswer {
+        let mut table = self.rooms.lock();
+        let Some(entry) = table.get_mut(room_id) else {
+            return OnlineAnswer::default();
+        };
+        let room = &mut entry.room;
+        let published = match &room.published {
+            Some(published) => published.clone(),
+            None => {
+                // The room's first answer here: who is online now, less the changes since the
+                // last flush.
+                let remote = self
+                    .cluster
+                    .get()
+                    .map(|c| c.remote_online(room_id))
+                    .unwrap_or_default();
+                let now = room.online.values().map(|(user, _)| user).chain(&remote);
+                let mut published: HashMap<String, Arc<str>> = now
+                    .filter(|u| !room.pending.contains_key(&u.id))
+                    .map(|u| (u.id.clone(), Pending::encode(u)))
+                    .collect();
+                for (id, pending) in &room.pending {
+                    if pending.was_online {
+                        published.insert(id.clone(), pending.json.clone());
+                    }
+                }
+                let published = Arc::new(Published(published));
+                room.published = Some(published.clone());
+                published
+            }
+        };
+        room.answered.insert(conn_id);
+        let changes = room
+            .pending
+            .iter()
+            .filter(|(_, p)| p.was_online != p.online)
+            .map(|(id, p)| (id.clone(), p.online.then(|| p.json.clone())))
+            .collect();
+        OnlineAnswer { published, changes }
     }
 
     /// How many users are online in a room, cluster-wide.
@@ -166,16 +293,12 @@ impl Presence {
         };
         let room = &mut entry.room;
         let mut noted = false;
-        for user in joined {
-            if !room.online.contains_key(&user.id) {
-                room.note_presence(Some(user), None);
-                noted = true;
-            }
-        }
-        for user in left {
-            if !room.online.contains_key(&user.id) {
-                room.note_presence(None, Some(user));
-                noted = true;
+        for (users, online) in [(joined, true), (left, false)] {
+            for user in users {
+                if !room.online.contains_key(&user.id) {
+                    room.note_presence(user, online);
+                    noted = true;
+                }
             }
         }
         drop(table);
@@ -207,7 +330,8 @@ impl Presence {
         }
     }
 
-    /// Sends every room's batched presence changes as one `presence` frame.
+    /// Sends every room's batched presence changes as one `presence` frame; to those answered
+    /// `subscribed` since the last flush, the catch-up frame (see [`Pending`]).
     pub(super) fn flush(&self) {
         let dirty: Vec<Arc<str>> = self.dirty.lock().unwrap().drain().collect();
         if dirty.is_empty() {
@@ -219,18 +343,247 @@ impl Presence {
                 continue;
             };
             let room = &mut entry.room;
-            if room.joined.is_empty() && room.left.is_empty() {
+            let pending = std::mem::take(&mut room.pending);
+            let answered = !room.answered.is_empty();
+            if pending.is_empty() {
+                room.answered.clear();
                 continue;
             }
-            let frame = ServerFrame::Presence {
-                room_id: room_id.to_string(),
-                joined: std::mem::take(&mut room.joined),
-                left: std::mem::take(&mut room.left),
+            let moved = |p: &&Pending| p.was_online != p.online;
+            let joined = pending.values().filter(moved).filter(|p| p.online);
+            let left = pending.values().filter(moved).filter(|p| !p.online);
+            let frame =
+                joined.clone().next().or(left.clone().next()).map(|_| {
+                    presence_frame(&room_id, joined.map(|p| &p.json), left.map(|p| &p.json))
+                });
+            let reversed = pending.values().any(|p| p.was_online == p.online);
+            let catch_up = if answered && reversed {
+                let joined = pending.values().filter(|p| p.online).map(|p| &p.json);
+                let left = pending.values().filter(|p| !p.online).map(|p| &p.json);
+                Some(presence_frame(&room_id, joined, left))
+            } else {
+                frame.clone()
             };
-            room.broadcast(&Utf8Bytes::from(frame.encode()), None);
+            room.broadcast_presence(&room_id, frame.as_ref(), catch_up.as_ref());
+            room.answered.clear();
+            if let Some(published) = &mut room.published {
+                let published = &mut Arc::make_mut(published).0;
+                for (id, p) in pending {
+                    if p.online {
+                        published.insert(id, p.json);
+                    } else {
+                        published.remove(&id);
+                    }
+                }
+            }
             if let Some(feed) = &room.feed {
                 feed.touch();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::hub::outbound::{Closer, Connection, Outbound};
+    use crate::metrics::Metrics;
+
+    fn user(id: &str) -> User {
+        User {
+            id: id.into(),
+            username: id.into(),
+            guest: true,
+            admin: false,
+            display_name: None,
+            bot: false,
+        }
+    }
+
+    /// What a client of the room sees: the `subscribed` answer's list, then each `presence`
+    /// frame queued for it (the writer sends those after the answer).
+    struct Watcher {
+        conn: Arc<Connection>,
+        queue: mpsc::Receiver<Outbound>,
+        online: BTreeSet<String>,
+    }
+
+    impl Watcher {
+        fn read(&mut self) {
+            while let Ok(item) = self.queue.try_recv() {
+                let Outbound::Presence { frame, .. } = item else {
+                    panic!("only presence frames are expected");
+                };
+                let frame: serde_json::Value = serde_json::from_str(frame.as_str()).unwrap();
+                for u in frame["joined"].as_array().unwrap() {
+                    self.online.insert(u["id"].as_str().unwrap().into());
+                }
+                for u in frame["left"].as_array().unwrap() {
+                    self.online.remove(u["id"].as_str().unwrap());
+                }
+            }
+        }
+    }
+
+    /// People come and go, the flusher runs now and then, and watchers subscribe at every
+    /// point in between: after every flush, each watcher's answer plus the frames after it add
+    /// up to who is online, including someone who came and went (or went and came back) between
+    /// a flush and a watcher's answer, whose changes cancel out for the others.
+    #[tokio::test]
+    async fn an_answer_and_the_frames_after_it_add_up_to_who_is_online() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::sqlite::SqliteStore::open_in(dir.path())
+            .await
+            .unwrap();
+        let rooms = Rooms::new(Arc::new(store));
+        let presence = Presence::new(rooms.clone(), Arc::new(Counts::default()));
+        let room: Arc<str> = Arc::from("r");
+        rooms.lock().insert(room.clone(), Default::default());
+        let mut next_id = 0u64;
+        let mut connect = |name: &str| {
+            next_id += 1;
+            let (queue, outbound) = mpsc::channel(10_000);
+            let conn = Arc::new(Connection {
+                id: next_id,
+                user: user(name),
+                token_hash: format!("h{next_id}"),
+                expires_at: None,
+                queue,
+                closer: Closer::default(),
+                metrics: Arc::new(Metrics::new()),
+            });
+            (conn, outbound)
+        };
+        let subscribe = |conn: &Arc<Connection>| {
+            let newly = rooms
+                .lock()
+                .get_mut(&room)
+                .unwrap()
+                .room
+                .add_subscriber(conn, conn.id);
+            if newly {
+                presence.came_online(&room, &conn.user);
+            }
+        };
+        let unsubscribe = |conn: &Arc<Connection>| {
+            let gone = rooms
+                .lock()
+                .get_mut(&room)
+                .unwrap()
+                .room
+                .remove_subscriber(conn.id);
+            if let Some(Some(user)) = gone {
+                presence.went_offline(&room, &user);
+            }
+        };
+        let mut people: Vec<Option<Arc<Connection>>> = vec![None; 6];
+        let mut watchers: Vec<Watcher> = Vec::new();
+        // A fixed walk (an LCG), so the test is the same every run.
+        let mut state = 7u64;
+        for step in 0..3_000 {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let pick = (state >> 33) as usize;
+            match pick % 10 {
+                0..=5 => {
+                    let who = pick / 10 % people.len();
+                    match people[who].take() {
+                        Some(conn) => unsubscribe(&conn),
+                        None => {
+                            let (conn, _queue) = connect(&format!("p{who}"));
+                            subscribe(&conn);
+                            people[who] = Some(conn);
+                        }
+                    }
+                }
+                6 | 7 => {
+                    presence.flush();
+                    // After each flush, every watcher is right: a wrong list could stay wrong
+                    // until that person comes or goes again.
+                    let truth: BTreeSet<String> =
+                        rooms.lock()[&room].room.online.keys().cloned().collect();
+                    for watcher in &mut watchers {
+                        watcher.read();
+                        assert_eq!(
+                            watcher.online, truth,
+                            "watcher {} at step {step}",
+                            watcher.conn.id
+                        );
+                    }
+                }
+                _ if watchers.len() < 200 => {
+                    let (conn, queue) = connect(&format!("w{step}"));
+                    subscribe(&conn);
+                    let answer = presence
+                        .answer(&room, conn.id)
+                        .subscribed(&room, 1, &conn.user);
+                    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+                    let online = answer["online"].as_array().unwrap();
+                    let online = online.iter().map(|u| u["id"].as_str().unwrap().into());
+                    watchers.push(Watcher {
+                        conn,
+                        queue,
+                        online: online.collect(),
+                    });
+                }
+                _ => {}
+            }
+        }
+        presence.flush();
+        let truth: BTreeSet<String> = rooms.lock()[&room].room.online.keys().cloned().collect();
+        assert!(watchers.len() > 100);
+        for watcher in &mut watchers {
+            watcher.read();
+            assert_eq!(watcher.online, truth, "watcher {}", watcher.conn.id);
+        }
+    }
+
+    /// The answer laid over the shared list is the same JSON as the frame encoded whole, with
+    /// the subscriber listed once, whether or not the list had them; so is a presence frame.
+    #[test]
+    fn the_answer_is_the_subscribed_frame() {
+        let (alice, bob, carol) = (user("alice"), user("bob"), user("carol"));
+        let published = Published(HashMap::from([
+            (alice.id.clone(), Pending::encode(&alice)),
+            (carol.id.clone(), Pending::encode(&carol)),
+        ]));
+        let answer = OnlineAnswer {
+            published: Arc::new(published),
+            // Carol left since the flush.
+            changes: HashMap::from([(carol.id.clone(), None)]),
+        };
+        let whole = |online: Vec<User>| {
+            ServerFrame::Subscribed {
+                room_id: "r\"1".into(),
+                last_seq: 42,
+                online,
+            }
+            .encode()
+        };
+        assert_eq!(
+            answer.subscribed("r\"1", 42, &alice),
+            whole(vec![alice.clone()])
+        );
+        assert_eq!(
+            answer.subscribed("r\"1", 42, &bob),
+            whole(vec![bob.clone(), alice.clone()])
+        );
+        assert_eq!(
+            OnlineAnswer::default().subscribed("r\"1", 42, &bob),
+            whole(vec![bob.clone()])
+        );
+        let encoded = [Pending::encode(&alice), Pending::encode(&bob)];
+        let frame = presence_frame("r\"1", encoded[..1].iter(), encoded[1..].iter());
+        let want = ServerFrame::Presence {
+            room_id: "r\"1".into(),
+            joined: vec![alice],
+            left: vec![bob],
+        };
+        assert_eq!(frame.as_str(), want.encode());
     }
 }

@@ -6,7 +6,7 @@
 //! queue, run under the room table's std mutex, which is never held across an `.await` or a
 //! socket write. A subscriber whose queue is full is closed as a slow consumer and dropped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -24,15 +24,40 @@ pub(super) struct Subscriber {
     pub(super) tag: u64,
 }
 
+/// One user's presence change since the room's last flush.
+#[derive(Debug, Clone)]
+pub(super) struct Pending {
+    /// The user, encoded (the latest profile noted).
+    pub(super) json: Arc<str>,
+    /// Whether they were online at the last flush, and are now. Equal: the change was reversed,
+    /// and the room's earlier subscribers are told nothing.
+    pub(super) was_online: bool,
+    pub(super) online: bool,
+}
+
+impl Pending {
+    pub(super) fn encode(user: &User) -> Arc<str> {
+        Arc::from(serde_json::to_string(user).expect("a user always serialises"))
+    }
+}
+
+/// Who was online in a room at its last flush, cluster-wide: user id → the user, encoded.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Published(pub(super) HashMap<String, Arc<str>>);
+
 /// One room's subscribers, online users and long-pollers on this node.
 #[derive(Default)]
 pub(super) struct Room {
     pub(super) subscribers: Vec<Subscriber>,
     /// Online users: user id → (user, subscribed connections of theirs on this node).
     pub(super) online: HashMap<String, (User, usize)>,
-    /// Presence changes not yet sent (see the presence flusher).
-    pub(super) joined: Vec<User>,
-    pub(super) left: Vec<User>,
+    /// Everyone whose presence changed since the last flush (see the presence flusher).
+    pub(super) pending: HashMap<String, Pending>,
+    /// Who was online at the last flush, encoded for `subscribed` answers; made when the first
+    /// answer needs it, then kept up by each flush.
+    pub(super) published: Option<Arc<Published>>,
+    /// The connections answered `subscribed` since the last flush (see [`Pending`]).
+    pub(super) answered: HashSet<u64>,
     /// Long-polls open on this room here, the presence leases of live pollers (user id →
     /// lease; each counts once in `online`), and the feed they are answered from while any of
     /// either lasts (see [`super::watch`]).
@@ -151,20 +176,47 @@ impl Room {
         }
     }
 
-    /// Records a presence change for the next flush; a change and its reversal cancel out.
-    pub(super) fn note_presence(&mut self, joined: Option<&User>, left: Option<&User>) {
-        if let Some(user) = joined {
-            if let Some(i) = self.left.iter().position(|u| u.id == user.id) {
-                self.left.swap_remove(i);
+    /// Sends the room's `presence` frames: `frame` to every subscriber, except those answered
+    /// since the last flush, who get `catch_up` when there is one. A subscription still waiting
+    /// for its `subscribed` answer gets its frame after the answer (see the writer).
+    pub(super) fn broadcast_presence(
+        &self,
+        room_id: &Arc<str>,
+        frame: Option<&Utf8Bytes>,
+        catch_up: Option<&Utf8Bytes>,
+    ) {
+        for sub in &self.subscribers {
+            let frame = if self.answered.contains(&sub.conn.id) {
+                catch_up
             } else {
-                self.joined.push(user.clone());
+                frame
+            };
+            if let Some(frame) = frame {
+                sub.conn.push(Outbound::Presence {
+                    room: room_id.clone(),
+                    frame: frame.clone(),
+                });
             }
         }
-        if let Some(user) = left {
-            if let Some(i) = self.joined.iter().position(|u| u.id == user.id) {
-                self.joined.swap_remove(i);
-            } else {
-                self.left.push(user.clone());
+    }
+
+    /// Records a presence change for the next flush: `user` is online in the room now, or not
+    /// (`online`). A change and its reversal cancel out (see [`Pending`]).
+    pub(super) fn note_presence(&mut self, user: &User, online: bool) {
+        match self.pending.get_mut(&user.id) {
+            Some(pending) => {
+                pending.online = online;
+                pending.json = Pending::encode(user);
+            }
+            None => {
+                self.pending.insert(
+                    user.id.clone(),
+                    Pending {
+                        json: Pending::encode(user),
+                        was_online: !online,
+                        online,
+                    },
+                );
             }
         }
     }
