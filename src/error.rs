@@ -302,7 +302,12 @@ impl Error {
     pub fn log_if_internal(&self) {
         match self {
             Error::Internal(cause) => tracing::error!(error = ?cause, "internal error"),
-            Error::Unavailable(cause) => tracing::warn!(error = ?cause, "store unavailable"),
+            // Its cause chain on one line: an outage or an overload is not a bug, and a
+            // backtrace for each (with RUST_BACKTRACE set) costs the node milliseconds apiece
+            // just when it has none to spare.
+            Error::Unavailable(cause) => {
+                tracing::warn!(error = %format_args!("{cause:#}"), "store unavailable")
+            }
             _ => {}
         }
     }

@@ -55,6 +55,7 @@ export class Api {
     body?: unknown,
     signal?: AbortSignal,
     cache?: RequestCache,
+    keepalive?: boolean,
   ): Promise<T> {
     let res: Response;
     try {
@@ -65,6 +66,7 @@ export class Api {
         body: body === undefined ? undefined : JSON.stringify(body),
         signal,
         ...(cache ? { cache } : {}),
+        ...(keepalive ? { keepalive } : {}),
       });
     } catch (err) {
       if (signal?.aborted) throw err;
@@ -233,7 +235,9 @@ export class Api {
   unpin = (roomId: string, messageId: string) =>
     this.request<void>("DELETE", `/api/rooms/${enc(roomId)}/messages/${enc(messageId)}/pin`);
   pins = (roomId: string) => this.request<Message[]>("GET", `/api/rooms/${enc(roomId)}/pins`);
-  markRead = (roomId: string, seq: number) => this.request<void>("PUT", `/api/rooms/${enc(roomId)}/read`, { seq });
+  /** `keepalive`: the request outlives the page (sent as it unloads). */
+  markRead = (roomId: string, seq: number, keepalive = false) =>
+    this.request<void>("PUT", `/api/rooms/${enc(roomId)}/read`, { seq }, undefined, undefined, keepalive);
   unread = () => this.request<UnreadEntry[]>("GET", "/api/me/unread");
   setNotifications = (roomId: string, level: NotificationLevel) =>
     this.request<void>("PUT", `/api/rooms/${enc(roomId)}/notifications`, { level });

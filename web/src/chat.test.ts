@@ -30,6 +30,8 @@ const room: Room = {
 const lounge: Room = { ...room, id: "r3", name: "Lounge" };
 /** What GET /api/me/unread answers. */
 let serverUnread: unknown[] = [];
+/** Every request made, in order. */
+const requested: { url: string; init?: RequestInit }[] = [];
 const dm: Room = { ...room, id: "dm1", name: "alice, bob", kind: "direct", owner_id: null, member: true, my_role: "member" };
 
 function json(body: unknown, status = 200) {
@@ -57,6 +59,7 @@ beforeAll(() => {
     },
   );
   vi.stubGlobal("fetch", async (url: string, init?: RequestInit) => {
+    requested.push({ url, init });
     const method = init?.method ?? "GET";
     if (url === "/api/me") return json(alice);
     if (url === "/api/rooms") return json([room]);
@@ -184,6 +187,21 @@ describe("the chat controller", () => {
     await loadUnread();
     expect(useChat.getState().unread.r1).toMatchObject({ last_read_seq: 9, unread: 1, mentions: 0 });
     serverUnread = [];
+  });
+
+  it("a read not yet told to the server goes out, outliving the page, when the page goes away", async () => {
+    const { noteRead } = await import("./unread");
+    noteRead("r1", 11);
+    const reads = () => requested.filter((r) => r.url === "/api/rooms/r1/read");
+    const before = reads().length;
+    // A reload within the debounce: the page hides before the timer fires.
+    window.dispatchEvent(new Event("pagehide"));
+    const sent = reads().slice(before);
+    expect(sent).toHaveLength(1);
+    expect(sent[0].init).toMatchObject({ method: "PUT", keepalive: true, body: JSON.stringify({ seq: 11 }) });
+    // Told once: the debounce timer no longer sends it again.
+    await new Promise((r) => setTimeout(r, 450));
+    expect(reads().length).toBe(before + 1);
   });
 
   it("a DM someone opened with me appears, is followed, and is named after them", async () => {

@@ -35,6 +35,7 @@ import { Tabs, type TabMessage } from "./tabs";
 import { onThreadDelivered, onThreadEvent } from "./threads";
 import {
   captureDivider,
+  flushReads,
   listenToServiceWorker,
   loadLevels,
   loadUnread,
@@ -906,6 +907,7 @@ export function undoDelete(messageId: string): void {
 if (typeof window !== "undefined") {
   window.addEventListener("pagehide", () => {
     for (const messageId of [...undoableDeletes.keys()]) commitDelete(messageId);
+    flushReads();
   });
 }
 

@@ -118,9 +118,20 @@ export function noteRead(roomId: string, seq: number): void {
   if (pending) clearTimeout(pending.timer);
   const timer = setTimeout(() => {
     pendingRead.delete(roomId);
-    api.markRead(roomId, seq).catch(() => undefined);
+    // Outliving the page: a reload right after must not cancel it on its way.
+    api.markRead(roomId, seq, true).catch(() => undefined);
   }, 400);
   pendingRead.set(roomId, { seq, timer });
+}
+
+/** The page is going away (a reload, a closed tab): the reads not yet told go now, in requests
+ * that outlive the page; otherwise a room read just before a reload came back unread. */
+export function flushReads(): void {
+  for (const [roomId, { seq, timer }] of pendingRead) {
+    clearTimeout(timer);
+    api.markRead(roomId, seq, true).catch(() => undefined);
+  }
+  pendingRead.clear();
 }
 
 /** The room is being opened: remember where this person had read to, for the divider. */
