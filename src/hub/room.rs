@@ -126,6 +126,7 @@ impl Room {
     pub(super) fn remove_subscriber(&mut self, conn_id: u64) -> Option<Option<User>> {
         let index = self.subscribers.iter().position(|s| s.conn.id == conn_id)?;
         let conn = self.subscribers.swap_remove(index).conn;
+        self.answered.remove(&conn_id);
         let Some(entry) = self.online.get_mut(&conn.user.id) else {
             return Some(None);
         };
