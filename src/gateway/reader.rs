@@ -380,6 +380,9 @@ impl Reader {
                 return Err(err);
             }
         };
+        // Made now, so the room's shared online list is let go of before the replay's read.
+        let subscribed = online.subscribed(&room, last_seq, &self.conn.user);
+        drop(online);
         self.subscribed.insert(room.clone());
         if must_readmit(delivered, last_seq) {
             if let Err(err) = self.state.chat.readmit(&self.conn.user, &admission).await {
@@ -391,10 +394,9 @@ impl Reader {
             &self.state,
             &admission,
             room.clone(),
-            &self.conn.user,
             after,
             last_seq,
-            &online,
+            subscribed,
         )
         .await;
         match replayed {

@@ -11,23 +11,23 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::chat::Admission;
 use crate::error::Error;
-use crate::hub::{EncodedEvent, OnlineAnswer, Replay};
-use crate::protocol::{ServerFrame, User};
+use crate::hub::{EncodedEvent, Replay};
+use crate::protocol::ServerFrame;
 use crate::state::AppState;
 
 /// Most missing events replayed on subscribe; beyond it the client gets `resync`.
 pub const REPLAY_MAX: u64 = 1000;
 
-/// The replay for a subscription to `room` (`admission` the gate's yes) by `me`, that saw up
-/// to `after` and goes live after `last_seq`, with who is `online` in the room.
+/// The replay for a subscription to `room` (`admission` the gate's yes) that saw up to `after`
+/// and goes live after `last_seq`, ending with its `subscribed` answer (unless it is too far
+/// behind: then `resync`).
 pub(super) async fn replay(
     state: &AppState,
     admission: &Admission,
     room: Arc<str>,
-    me: &User,
     after: Option<u64>,
     last_seq: u64,
-    online: &OnlineAnswer,
+    subscribed: String,
 ) -> Result<Replay, Error> {
     let (events, tail) = match after {
         Some(after) if after < last_seq && last_seq - after > REPLAY_MAX => (
@@ -40,9 +40,9 @@ pub(super) async fn replay(
         ),
         Some(after) if after < last_seq => (
             missed_events(state, admission, after, last_seq).await?,
-            online.subscribed(&room, last_seq, me),
+            subscribed,
         ),
-        _ => (Vec::new(), online.subscribed(&room, last_seq, me)),
+        _ => (Vec::new(), subscribed),
     };
     Ok(Replay {
         room_id: room,

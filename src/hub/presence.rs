@@ -229,11 +229,14 @@ impl Presence {
             }
         };
         room.answered.insert(conn_id);
+        // The touched users as they are now (not as last noted: see `flush`).
         let changes = room
             .pending
             .iter()
-            .filter(|(_, p)| p.was_online != p.online)
-            .map(|(id, p)| (id.clone(), p.online.then(|| p.json.clone())))
+            .map(|(id, p)| {
+                let online = room.online.contains_key(id) || self.remote_has(room_id, id);
+                (id.clone(), online.then(|| p.json.clone()))
+            })
             .collect();
         OnlineAnswer { published, changes }
     }
@@ -343,7 +346,17 @@ impl Presence {
                 continue;
             };
             let room = &mut entry.room;
-            let pending = std::mem::take(&mut room.pending);
+            let mut pending = std::mem::take(&mut room.pending);
+            // Each touched user as they are now, read from the state rather than from the
+            // notes (two notes of one user can land out of order: a reconnect's "came online"
+            // before its old socket's "went offline"), against what the room's earlier
+            // subscribers were last told (the published list, when there is one).
+            for (id, p) in pending.iter_mut() {
+                p.online = room.online.contains_key(id) || self.remote_has(&room_id, id);
+                if let Some(published) = &room.published {
+                    p.was_online = published.0.contains_key(id);
+                }
+            }
             let answered = !room.answered.is_empty();
             if pending.is_empty() {
                 room.answered.clear();
@@ -432,7 +445,9 @@ mod tests {
     /// People come and go, the flusher runs now and then, and watchers subscribe at every
     /// point in between: after every flush, each watcher's answer plus the frames after it add
     /// up to who is online, including someone who came and went (or went and came back) between
-    /// a flush and a watcher's answer, whose changes cancel out for the others.
+    /// a flush and a watcher's answer, whose changes cancel out for the others, and someone whose
+    /// two notes landed in the wrong order (a reconnect's "online" before its old socket's
+    /// "offline").
     #[tokio::test]
     async fn an_answer_and_the_frames_after_it_add_up_to_who_is_online() {
         let dir = tempfile::tempdir().unwrap();
@@ -458,28 +473,36 @@ mod tests {
             });
             (conn, outbound)
         };
-        let subscribe = |conn: &Arc<Connection>| {
+        // A subscribe or unsubscribe changes the room under its lock, and notes the presence
+        // change after letting go of it: another thread's note can land first. `Some(notes)`:
+        // the note waits there (the flush step lands the waiting ones last first).
+        let subscribe = |conn: &Arc<Connection>, later: Option<&mut Vec<(User, bool)>>| {
             let newly = rooms
                 .lock()
                 .get_mut(&room)
                 .unwrap()
                 .room
                 .add_subscriber(conn, conn.id);
-            if newly {
-                presence.came_online(&room, &conn.user);
+            match (newly, later) {
+                (true, Some(notes)) => notes.push((conn.user.clone(), true)),
+                (true, None) => presence.came_online(&room, &conn.user),
+                _ => {}
             }
         };
-        let unsubscribe = |conn: &Arc<Connection>| {
+        let unsubscribe = |conn: &Arc<Connection>, later: Option<&mut Vec<(User, bool)>>| {
             let gone = rooms
                 .lock()
                 .get_mut(&room)
                 .unwrap()
                 .room
                 .remove_subscriber(conn.id);
-            if let Some(Some(user)) = gone {
-                presence.went_offline(&room, &user);
+            match (gone, later) {
+                (Some(Some(user)), Some(notes)) => notes.push((user, false)),
+                (Some(Some(user)), None) => presence.went_offline(&room, &user),
+                _ => {}
             }
         };
+        let mut notes: Vec<(User, bool)> = Vec::new();
         let mut people: Vec<Option<Arc<Connection>>> = vec![None; 6];
         let mut watchers: Vec<Watcher> = Vec::new();
         // A fixed walk (an LCG), so the test is the same every run.
@@ -492,16 +515,32 @@ mod tests {
             match pick % 10 {
                 0..=5 => {
                     let who = pick / 10 % people.len();
+                    // Every third change notes late; some of those are a reconnect: the new
+                    // socket subscribes after the old one left, both notes waiting.
+                    let late = (pick / 100).is_multiple_of(3);
                     match people[who].take() {
-                        Some(conn) => unsubscribe(&conn),
+                        Some(old) if late && (pick / 1000).is_multiple_of(2) => {
+                            unsubscribe(&old, Some(&mut notes));
+                            let (conn, _queue) = connect(&format!("p{who}"));
+                            subscribe(&conn, Some(&mut notes));
+                            people[who] = Some(conn);
+                        }
+                        Some(conn) => unsubscribe(&conn, late.then_some(&mut notes)),
                         None => {
                             let (conn, _queue) = connect(&format!("p{who}"));
-                            subscribe(&conn);
+                            subscribe(&conn, late.then_some(&mut notes));
                             people[who] = Some(conn);
                         }
                     }
                 }
                 6 | 7 => {
+                    for (user, online) in notes.drain(..).rev() {
+                        if online {
+                            presence.came_online(&room, &user);
+                        } else {
+                            presence.went_offline(&room, &user);
+                        }
+                    }
                     presence.flush();
                     // After each flush, every watcher is right: a wrong list could stay wrong
                     // until that person comes or goes again.
@@ -518,7 +557,7 @@ mod tests {
                 }
                 _ if watchers.len() < 200 => {
                     let (conn, queue) = connect(&format!("w{step}"));
-                    subscribe(&conn);
+                    subscribe(&conn, None);
                     let answer = presence
                         .answer(&room, conn.id)
                         .subscribed(&room, 1, &conn.user);
@@ -532,6 +571,13 @@ mod tests {
                     });
                 }
                 _ => {}
+            }
+        }
+        for (user, online) in notes.drain(..).rev() {
+            if online {
+                presence.came_online(&room, &user);
+            } else {
+                presence.went_offline(&room, &user);
             }
         }
         presence.flush();
