@@ -503,6 +503,29 @@ mod tests {
             }
         };
         let mut notes: Vec<(User, bool)> = Vec::new();
+        // The flush step: the waiting notes land, last first; then the flush; then every watcher
+        // must be right (a wrong list could stay wrong until that person comes or goes again).
+        let flush_and_check = |notes: &mut Vec<(User, bool)>,
+                               watchers: &mut Vec<Watcher>,
+                               step: usize| {
+            for (user, online) in notes.drain(..).rev() {
+                if online {
+                    presence.came_online(&room, &user);
+                } else {
+                    presence.went_offline(&room, &user);
+                }
+            }
+            presence.flush();
+            let truth: BTreeSet<String> = rooms.lock()[&room].room.online.keys().cloned().collect();
+            for watcher in watchers.iter_mut() {
+                watcher.read();
+                assert_eq!(
+                    watcher.online, truth,
+                    "watcher {} at step {step}",
+                    watcher.conn.id
+                );
+            }
+        };
         let mut people: Vec<Option<Arc<Connection>>> = vec![None; 6];
         let mut watchers: Vec<Watcher> = Vec::new();
         // A fixed walk (an LCG), so the test is the same every run.
@@ -533,28 +556,7 @@ mod tests {
                         }
                     }
                 }
-                6 | 7 => {
-                    for (user, online) in notes.drain(..).rev() {
-                        if online {
-                            presence.came_online(&room, &user);
-                        } else {
-                            presence.went_offline(&room, &user);
-                        }
-                    }
-                    presence.flush();
-                    // After each flush, every watcher is right: a wrong list could stay wrong
-                    // until that person comes or goes again.
-                    let truth: BTreeSet<String> =
-                        rooms.lock()[&room].room.online.keys().cloned().collect();
-                    for watcher in &mut watchers {
-                        watcher.read();
-                        assert_eq!(
-                            watcher.online, truth,
-                            "watcher {} at step {step}",
-                            watcher.conn.id
-                        );
-                    }
-                }
+                6 | 7 => flush_and_check(&mut notes, &mut watchers, step),
                 _ if watchers.len() < 200 => {
                     let (conn, queue) = connect(&format!("w{step}"));
                     subscribe(&conn, None);
@@ -573,20 +575,8 @@ mod tests {
                 _ => {}
             }
         }
-        for (user, online) in notes.drain(..).rev() {
-            if online {
-                presence.came_online(&room, &user);
-            } else {
-                presence.went_offline(&room, &user);
-            }
-        }
-        presence.flush();
-        let truth: BTreeSet<String> = rooms.lock()[&room].room.online.keys().cloned().collect();
+        flush_and_check(&mut notes, &mut watchers, 3_000);
         assert!(watchers.len() > 100);
-        for watcher in &mut watchers {
-            watcher.read();
-            assert_eq!(watcher.online, truth, "watcher {}", watcher.conn.id);
-        }
     }
 
     /// The answer laid over the shared list is the same JSON as the frame encoded whole, with
