@@ -471,6 +471,10 @@ pub enum ClientFrame {
         #[serde(default)]
         #[ts(optional)]
         after: Option<u64>,
+        /// How much presence the subscription wants (by default `full`: who is online).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        presence: Option<PresenceMode>,
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         #[ts(optional, type = "unknown")]
         reference: Option<Ref>,
@@ -649,6 +653,19 @@ impl ClientFrame {
     }
 }
 
+/// How much presence a subscription wants: `full`, who is online (the `subscribed` answer's list
+/// and `presence` frames naming who came and went), or `counts`, only how many (for big rooms,
+/// whose full lists cost every member a frame naming everyone).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum PresenceMode {
+    #[default]
+    Full,
+    Counts,
+}
+
 /// How the room list changed, in a `room_list` frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -670,7 +687,12 @@ pub enum ServerFrame {
     Subscribed {
         room_id: String,
         last_seq: u64,
+        /// Who is online (empty for a `presence: "counts"` subscription).
         online: Vec<User>,
+        /// How many are online: only for a `presence: "counts"` subscription.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        online_count: Option<u64>,
     },
     Unsubscribed {
         room_id: String,
@@ -694,6 +716,11 @@ pub enum ServerFrame {
         room_id: String,
         joined: Vec<User>,
         left: Vec<User>,
+        /// How many are online now: only to a `presence: "counts"` subscription (whose
+        /// `joined` and `left` are empty).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[ts(optional)]
+        online_count: Option<u64>,
     },
     RoomList {
         change: RoomListChange,
@@ -1105,6 +1132,7 @@ pub fn typescript_declarations() -> String {
         Event::decl(&cfg),
         EventKind::decl(&cfg),
         ClientFrame::decl(&cfg),
+        PresenceMode::decl(&cfg),
         RoomListChange::decl(&cfg),
         ServerFrame::decl(&cfg),
         Credentials::decl(&cfg),

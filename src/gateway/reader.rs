@@ -28,7 +28,7 @@ use super::replay::replay;
 use super::{frames, socket::Socket};
 use crate::error::Error;
 use crate::hub::{Connection, Outbound};
-use crate::protocol::{close_code, ClientFrame, Ref, ServerFrame};
+use crate::protocol::{close_code, ClientFrame, PresenceMode, Ref, ServerFrame};
 use crate::state::AppState;
 
 /// Sends one connection may have waiting for the store beyond the one being answered; past it
@@ -270,7 +270,15 @@ impl Reader {
                     ServerFrame::Pong { reference }.encode(),
                 )));
             }
-            ClientFrame::Subscribe { room_id, after, .. } => self.subscribe(room_id, after).await?,
+            ClientFrame::Subscribe {
+                room_id,
+                after,
+                presence,
+                ..
+            } => {
+                self.subscribe(room_id, after, presence.unwrap_or_default())
+                    .await?
+            }
             ClientFrame::Unsubscribe { room_id, .. } => {
                 let room: Arc<str> = Arc::from(room_id.as_str());
                 self.state.hub.drop_call(&room, self.conn.id);
@@ -352,7 +360,12 @@ impl Reader {
     /// Subscribes the connection to a room: the writer starts holding the room's live events
     /// (`BeginSubscribe`) before the hub may push any, then gets the replay of what the client
     /// missed after `after`, which ends the hold.
-    async fn subscribe(&mut self, room_id: String, after: Option<u64>) -> Result<(), Error> {
+    async fn subscribe(
+        &mut self,
+        room_id: String,
+        after: Option<u64>,
+        presence: PresenceMode,
+    ) -> Result<(), Error> {
         let after = after.map(crate::chat::validate::after_seq).transpose()?;
         let room: Arc<str> = Arc::from(room_id.as_str());
         if !self.subscribed.contains(&room) && self.subscribed.len() >= MAX_SUBSCRIPTIONS {
@@ -373,7 +386,12 @@ impl Reader {
         self.leave(&room);
         let tag = crate::hub::subscription_tag();
         self.conn.push(Outbound::BeginSubscribe(room.clone(), tag));
-        let (last_seq, online) = match self.state.hub.subscribe(&room, &self.conn, tag).await {
+        let (last_seq, online) = match self
+            .state
+            .hub
+            .subscribe(&room, &self.conn, tag, presence)
+            .await
+        {
             Ok(answer) => answer,
             Err(err) => {
                 self.conn.push(Outbound::EndSubscription(room));
@@ -381,7 +399,7 @@ impl Reader {
             }
         };
         // Made now, so the room's shared online list is let go of before the replay's read.
-        let subscribed = online.subscribed(&room, last_seq, &self.conn.user);
+        let subscribed = online.subscribed(&room, last_seq, &self.conn.user, presence);
         drop(online);
         self.subscribed.insert(room.clone());
         if must_readmit(delivered, last_seq) {

@@ -58,7 +58,7 @@ use crate::state::AppState;
     components(schemas(
         protocol::User, protocol::Room, protocol::RoomKind, protocol::Rearrange, protocol::Role, protocol::Member,
         protocol::Message, protocol::Event, protocol::EventKind, protocol::ClientFrame,
-        protocol::ServerFrame, protocol::RoomListChange, protocol::ErrorBody, protocol::ErrorDetail,
+        protocol::ServerFrame, protocol::RoomListChange, protocol::PresenceMode, protocol::ErrorBody, protocol::ErrorDetail,
         protocol::Bot, protocol::CreateBotRequest, protocol::BotToken, protocol::AuthResponse,
         protocol::Webhook, protocol::CreatedWebhook, protocol::CreateWebhookRequest, protocol::WebhookPost,
         protocol::CreateRoomRequest, protocol::OpenDmRequest, protocol::CreateInviteRequest,

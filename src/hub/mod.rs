@@ -43,7 +43,7 @@ pub use crate::bus::EncodedEvent;
 use crate::bus::{Bus, Deliver, Presence as ClusterPresence};
 use crate::error::Result;
 use crate::metrics::Gauges;
-use crate::protocol::{Ref, User};
+use crate::protocol::{PresenceMode, Ref, User};
 use crate::store::Store;
 use calls::Calls;
 pub use calls::MAX_CALL_PARTICIPANTS;
@@ -240,11 +240,13 @@ impl Hub {
         room_id: &Arc<str>,
         conn: &Arc<Connection>,
         tag: u64,
+        presence: PresenceMode,
     ) -> Result<(u64, OnlineAnswer)> {
         let (known, newly_online) = {
             let mut table = self.rooms.lock();
             let entry = table.entry(room_id.clone()).or_default();
-            let newly_online = entry.room.add_subscriber(conn, tag);
+            let counts = presence == PresenceMode::Counts;
+            let newly_online = entry.room.add_subscriber(conn, tag, counts);
             (entry.last(), newly_online)
         };
         if newly_online {

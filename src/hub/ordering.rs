@@ -406,7 +406,11 @@ mod tests {
             Entry {
                 last: Some(5),
                 room: Room {
-                    subscribers: vec![Subscriber { conn, tag: 9 }],
+                    subscribers: vec![Subscriber {
+                        conn,
+                        tag: 9,
+                        counts: false,
+                    }],
                     ..Room::default()
                 },
                 ..Entry::default()

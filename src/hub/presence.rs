@@ -27,7 +27,7 @@ use super::counts::Counts;
 use super::ordering::Rooms;
 use super::room::{Pending, Published};
 use crate::bus::Presence as ClusterPresence;
-use crate::protocol::{ServerFrame, User};
+use crate::protocol::{PresenceMode, ServerFrame, User};
 
 /// The online list of one `subscribed` answer: who was online at the room's last flush (shared)
 /// with the changes since laid over it.
@@ -46,10 +46,40 @@ impl OnlineAnswer {
         }
     }
 
+    /// How many are online, `me` (subscribed just now) included.
+    fn count(&self, me: &User) -> usize {
+        let published = &self.published.0;
+        let gone = self
+            .changes
+            .keys()
+            .filter(|id| published.contains_key(*id))
+            .count();
+        let came = self.changes.values().flatten().count();
+        published.len() - gone + came + usize::from(!self.is_online(&me.id))
+    }
+
     /// The `subscribed` answer for `me`, who is online in the room (subscribed just now):
-    /// listed whether or not this node has noted it yet.
-    pub fn subscribed(&self, room_id: &str, last_seq: u64, me: &User) -> String {
+    /// listed whether or not this node has noted it yet. For a `counts` subscription, only how
+    /// many are online.
+    pub fn subscribed(
+        &self,
+        room_id: &str,
+        last_seq: u64,
+        me: &User,
+        mode: PresenceMode,
+    ) -> String {
         let room_id = serde_json::to_string(room_id).expect("a string always serialises");
+        let mut out = String::with_capacity(room_id.len() + 96);
+        out.push_str(r#"{"type":"subscribed","room_id":"#);
+        out.push_str(&room_id);
+        out.push_str(r#","last_seq":"#);
+        out.push_str(&last_seq.to_string());
+        if mode == PresenceMode::Counts {
+            out.push_str(r#","online":[],"online_count":"#);
+            out.push_str(&self.count(me).to_string());
+            out.push('}');
+            return out;
+        }
         let me = (!self.is_online(&me.id)).then(|| Pending::encode(me));
         let published = self
             .published
@@ -59,12 +89,7 @@ impl OnlineAnswer {
             .map(|(_, json)| json);
         let changed = self.changes.values().flatten();
         let users: Vec<&Arc<str>> = me.iter().chain(changed).chain(published).collect();
-        let size: usize = users.iter().map(|u| u.len() + 1).sum();
-        let mut out = String::with_capacity(size + room_id.len() + 64);
-        out.push_str(r#"{"type":"subscribed","room_id":"#);
-        out.push_str(&room_id);
-        out.push_str(r#","last_seq":"#);
-        out.push_str(&last_seq.to_string());
+        out.reserve(users.iter().map(|u| u.len() + 1).sum());
         out.push_str(r#","online":["#);
         for (i, user) in users.iter().enumerate() {
             if i > 0 {
@@ -75,6 +100,14 @@ impl OnlineAnswer {
         out.push_str("]}");
         out
     }
+}
+
+/// The `presence` frame of a `counts` subscription: how many are online now.
+fn count_frame(room_id: &str, count: usize) -> Utf8Bytes {
+    let room_id = serde_json::to_string(room_id).expect("a string always serialises");
+    Utf8Bytes::from(format!(
+        r#"{{"type":"presence","room_id":{room_id},"joined":[],"left":[],"online_count":{count}}}"#
+    ))
 }
 
 /// A `presence` frame of users already encoded.
@@ -377,8 +410,6 @@ impl Presence {
             } else {
                 frame.clone()
             };
-            room.broadcast_presence(&room_id, frame.as_ref(), catch_up.as_ref());
-            room.answered.clear();
             if let Some(published) = &mut room.published {
                 let published = &mut Arc::make_mut(published).0;
                 for (id, p) in pending {
@@ -389,6 +420,18 @@ impl Presence {
                     }
                 }
             }
+            // The `counts` subscribers' frame, when the count is known (a room answered here).
+            let count = room.published.as_ref().map(|p| p.0.len());
+            let changed = count != room.counted;
+            let count_frame = count.map(|count| count_frame(&room_id, count));
+            room.broadcast_presence(
+                &room_id,
+                frame.as_ref(),
+                catch_up.as_ref(),
+                count_frame.as_ref().map(|f| (f, changed)),
+            );
+            room.answered.clear();
+            room.counted = count;
             if let Some(feed) = &room.feed {
                 feed.touch();
             }
@@ -417,12 +460,14 @@ mod tests {
         }
     }
 
-    /// What a client of the room sees: the `subscribed` answer's list, then each `presence`
-    /// frame queued for it (the writer sends those after the answer).
+    /// What a client of the room sees: the `subscribed` answer's list (or count, for a
+    /// `counts` subscription), then each `presence` frame queued for it (the writer sends those
+    /// after the answer).
     struct Watcher {
         conn: Arc<Connection>,
         queue: mpsc::Receiver<Outbound>,
         online: BTreeSet<String>,
+        count: Option<u64>,
     }
 
     impl Watcher {
@@ -432,6 +477,13 @@ mod tests {
                     panic!("only presence frames are expected");
                 };
                 let frame: serde_json::Value = serde_json::from_str(frame.as_str()).unwrap();
+                assert_eq!(
+                    frame["online_count"].as_u64().is_some(),
+                    self.count.is_some()
+                );
+                if self.count.is_some() {
+                    self.count = frame["online_count"].as_u64();
+                }
                 for u in frame["joined"].as_array().unwrap() {
                     self.online.insert(u["id"].as_str().unwrap().into());
                 }
@@ -447,7 +499,7 @@ mod tests {
     /// up to who is online, including someone who came and went (or went and came back) between
     /// a flush and a watcher's answer, whose changes cancel out for the others, and someone whose
     /// two notes landed in the wrong order (a reconnect's "online" before its old socket's
-    /// "offline").
+    /// "offline"). The `counts` watchers' count is right after every flush too.
     #[tokio::test]
     async fn an_answer_and_the_frames_after_it_add_up_to_who_is_online() {
         let dir = tempfile::tempdir().unwrap();
@@ -476,19 +528,20 @@ mod tests {
         // A subscribe or unsubscribe changes the room under its lock, and notes the presence
         // change after letting go of it: another thread's note can land first. `Some(notes)`:
         // the note waits there (the flush step lands the waiting ones last first).
-        let subscribe = |conn: &Arc<Connection>, later: Option<&mut Vec<(User, bool)>>| {
-            let newly = rooms
-                .lock()
-                .get_mut(&room)
-                .unwrap()
-                .room
-                .add_subscriber(conn, conn.id);
-            match (newly, later) {
-                (true, Some(notes)) => notes.push((conn.user.clone(), true)),
-                (true, None) => presence.came_online(&room, &conn.user),
-                _ => {}
-            }
-        };
+        let subscribe =
+            |conn: &Arc<Connection>, later: Option<&mut Vec<(User, bool)>>, counts: bool| {
+                let newly = rooms
+                    .lock()
+                    .get_mut(&room)
+                    .unwrap()
+                    .room
+                    .add_subscriber(conn, conn.id, counts);
+                match (newly, later) {
+                    (true, Some(notes)) => notes.push((conn.user.clone(), true)),
+                    (true, None) => presence.came_online(&room, &conn.user),
+                    _ => {}
+                }
+            };
         let unsubscribe = |conn: &Arc<Connection>, later: Option<&mut Vec<(User, bool)>>| {
             let gone = rooms
                 .lock()
@@ -519,11 +572,13 @@ mod tests {
             let truth: BTreeSet<String> = rooms.lock()[&room].room.online.keys().cloned().collect();
             for watcher in watchers.iter_mut() {
                 watcher.read();
-                assert_eq!(
-                    watcher.online, truth,
-                    "watcher {} at step {step}",
-                    watcher.conn.id
-                );
+                let id = watcher.conn.id;
+                match watcher.count {
+                    Some(count) => {
+                        assert_eq!(count, truth.len() as u64, "watcher {id} at step {step}");
+                    }
+                    None => assert_eq!(watcher.online, truth, "watcher {id} at step {step}"),
+                }
             }
         };
         let mut people: Vec<Option<Arc<Connection>>> = vec![None; 6];
@@ -545,13 +600,13 @@ mod tests {
                         Some(old) if late && (pick / 1000).is_multiple_of(2) => {
                             unsubscribe(&old, Some(&mut notes));
                             let (conn, _queue) = connect(&format!("p{who}"));
-                            subscribe(&conn, Some(&mut notes));
+                            subscribe(&conn, Some(&mut notes), false);
                             people[who] = Some(conn);
                         }
                         Some(conn) => unsubscribe(&conn, late.then_some(&mut notes)),
                         None => {
                             let (conn, _queue) = connect(&format!("p{who}"));
-                            subscribe(&conn, late.then_some(&mut notes));
+                            subscribe(&conn, late.then_some(&mut notes), false);
                             people[who] = Some(conn);
                         }
                     }
@@ -559,10 +614,15 @@ mod tests {
                 6 | 7 => flush_and_check(&mut notes, &mut watchers, step),
                 _ if watchers.len() < 200 => {
                     let (conn, queue) = connect(&format!("w{step}"));
-                    subscribe(&conn, None);
+                    // Every third watcher asks for counts only.
+                    let mode = match watchers.len() % 3 {
+                        0 => PresenceMode::Counts,
+                        _ => PresenceMode::Full,
+                    };
+                    subscribe(&conn, None, mode == PresenceMode::Counts);
                     let answer = presence
                         .answer(&room, conn.id)
-                        .subscribed(&room, 1, &conn.user);
+                        .subscribed(&room, 1, &conn.user, mode);
                     let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
                     let online = answer["online"].as_array().unwrap();
                     let online = online.iter().map(|u| u["id"].as_str().unwrap().into());
@@ -570,6 +630,7 @@ mod tests {
                         conn,
                         queue,
                         online: online.collect(),
+                        count: answer["online_count"].as_u64(),
                     });
                 }
                 _ => {}
@@ -598,19 +659,39 @@ mod tests {
                 room_id: "r\"1".into(),
                 last_seq: 42,
                 online,
+                online_count: None,
             }
             .encode()
         };
+        let counted = |online_count: u64| {
+            ServerFrame::Subscribed {
+                room_id: "r\"1".into(),
+                last_seq: 42,
+                online: vec![],
+                online_count: Some(online_count),
+            }
+            .encode()
+        };
+        let full = PresenceMode::Full;
+        // Alice is online, Carol left since the flush, and Bob is new.
         assert_eq!(
-            answer.subscribed("r\"1", 42, &alice),
+            answer.subscribed("r\"1", 42, &alice, PresenceMode::Counts),
+            counted(1)
+        );
+        assert_eq!(
+            answer.subscribed("r\"1", 42, &bob, PresenceMode::Counts),
+            counted(2)
+        );
+        assert_eq!(
+            answer.subscribed("r\"1", 42, &alice, full),
             whole(vec![alice.clone()])
         );
         assert_eq!(
-            answer.subscribed("r\"1", 42, &bob),
+            answer.subscribed("r\"1", 42, &bob, full),
             whole(vec![bob.clone(), alice.clone()])
         );
         assert_eq!(
-            OnlineAnswer::default().subscribed("r\"1", 42, &bob),
+            OnlineAnswer::default().subscribed("r\"1", 42, &bob, full),
             whole(vec![bob.clone()])
         );
         let encoded = [Pending::encode(&alice), Pending::encode(&bob)];
@@ -619,7 +700,15 @@ mod tests {
             room_id: "r\"1".into(),
             joined: vec![alice],
             left: vec![bob],
+            online_count: None,
         };
         assert_eq!(frame.as_str(), want.encode());
+        let want = ServerFrame::Presence {
+            room_id: "r\"1".into(),
+            joined: vec![],
+            left: vec![],
+            online_count: Some(7),
+        };
+        assert_eq!(count_frame("r\"1", 7).as_str(), want.encode());
     }
 }

@@ -22,6 +22,8 @@ use crate::protocol::{Removal, ServerFrame, User};
 pub(super) struct Subscriber {
     pub(super) conn: Arc<Connection>,
     pub(super) tag: u64,
+    /// A `presence: "counts"` subscription: told how many are online, not who.
+    pub(super) counts: bool,
 }
 
 /// One user's presence change since the room's last flush.
@@ -58,6 +60,8 @@ pub(super) struct Room {
     pub(super) published: Option<Arc<Published>>,
     /// The connections answered `subscribed` since the last flush (see [`Pending`]).
     pub(super) answered: HashSet<u64>,
+    /// The online count the room's `counts` subscribers were told at the last flush.
+    pub(super) counted: Option<usize>,
     /// Long-polls open on this room here, the presence leases of live pollers (user id →
     /// lease; each counts once in `online`), and the feed they are answered from while any of
     /// either lasts (see [`super::watch`]).
@@ -108,10 +112,16 @@ impl Room {
     }
 
     /// Adds a subscriber; answers whether its user is newly online here.
-    pub(super) fn add_subscriber(&mut self, conn: &Arc<Connection>, tag: u64) -> bool {
+    pub(super) fn add_subscriber(
+        &mut self,
+        conn: &Arc<Connection>,
+        tag: u64,
+        counts: bool,
+    ) -> bool {
         self.subscribers.push(Subscriber {
             conn: conn.clone(),
             tag,
+            counts,
         });
         let entry = self
             .online
@@ -177,20 +187,25 @@ impl Room {
         }
     }
 
-    /// Sends the room's `presence` frames: `frame` to every subscriber, except those answered
-    /// since the last flush, who get `catch_up` when there is one. A subscription still waiting
-    /// for its `subscribed` answer gets its frame after the answer (see the writer).
+    /// Sends the room's `presence` frames: `frame` to every `full` subscriber, except those
+    /// answered since the last flush, who get `catch_up` when there is one; `count` (the online
+    /// count's frame, and whether the count changed) to the `counts` subscribers, those answered
+    /// since the last flush whether or not it changed. A subscription still waiting for its
+    /// `subscribed` answer gets its frame after the answer (see the writer).
     pub(super) fn broadcast_presence(
         &self,
         room_id: &Arc<str>,
         frame: Option<&Utf8Bytes>,
         catch_up: Option<&Utf8Bytes>,
+        count: Option<(&Utf8Bytes, bool)>,
     ) {
         for sub in &self.subscribers {
-            let frame = if self.answered.contains(&sub.conn.id) {
-                catch_up
-            } else {
-                frame
+            let answered = self.answered.contains(&sub.conn.id);
+            let frame = match (sub.counts, count) {
+                (true, Some((frame, changed))) => (changed || answered).then_some(frame),
+                (true, None) => None,
+                (false, _) if answered => catch_up,
+                (false, _) => frame,
             };
             if let Some(frame) = frame {
                 sub.conn.push(Outbound::Presence {
@@ -262,9 +277,9 @@ mod tests {
         let (phone, mut phone_out) = connection(2, "u");
         let (other, mut other_out) = connection(3, "v");
         let mut room = Room::default();
-        room.add_subscriber(&tab, 10);
-        room.add_subscriber(&phone, 20);
-        room.add_subscriber(&other, 30);
+        room.add_subscriber(&tab, 10, false);
+        room.add_subscriber(&phone, 20, false);
+        room.add_subscriber(&other, 30, true);
         let removal = Removal {
             user_id: "u".into(),
             reason: RemovedReason::Banned,

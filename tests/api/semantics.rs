@@ -224,6 +224,78 @@ async fn subscribers_see_who_is_online_and_who_comes_and_goes() {
     );
 }
 
+/// A `presence: "counts"` subscription is told how many are online, not who: its answer lists
+/// nobody and carries the count, and its `presence` frames carry only the new count, while a
+/// `full` subscriber of the same room still hears who came and went.
+#[tokio::test]
+async fn a_counts_subscription_is_told_how_many_are_online_not_who() {
+    // Arrange
+    let app = spawn_app().await;
+    let (_, alice_token) = app.guest("alice").await;
+    let (bob, bob_token) = app.guest("bob").await;
+    let (_, carol_token) = app.guest("carol").await;
+    let room = app.create_room(&alice_token, "Big").await;
+    let mut a = app.ws(&alice_token).await;
+    a.subscribe(&room.id, None).await;
+
+    // Act: carol follows the room by counts.
+    let mut c = app.ws(&carol_token).await;
+    c.send(json!({"type": "subscribe", "room_id": room.id, "presence": "counts"}))
+        .await;
+    let subscribed = expect(&mut c, "subscribed").await;
+
+    // Assert
+    assert_eq!(subscribed["online"], json!([]), "{subscribed}");
+    assert_eq!(subscribed["online_count"], 2, "{subscribed}");
+    frames_until(&mut a, |f| f["type"] == "presence").await;
+
+    // Act: bob comes online.
+    let mut b = app.ws(&bob_token).await;
+    b.subscribe(&room.id, None).await;
+
+    // Assert: carol hears the count, alice hears who.
+    let frames = frames_until(&mut c, |f| {
+        f["type"] == "presence" && f["online_count"] == 3
+    })
+    .await;
+    for frame in frames.iter().filter(|f| f["type"] == "presence") {
+        assert_eq!(
+            (&frame["joined"], &frame["left"]),
+            (&json!([]), &json!([])),
+            "{frame}"
+        );
+    }
+    let frames = frames_until(&mut a, |f| is_presence(f, &room.id, "joined", &bob.id)).await;
+    let presence = frames.last().unwrap();
+    assert!(presence.get("online_count").is_none(), "{presence}");
+    assert_eq!(online_count(&app, &carol_token, &room.id).await, 3);
+
+    // Act: bob and alice go.
+    drop(b);
+    a.send(json!({"type": "unsubscribe", "room_id": room.id}))
+        .await;
+
+    // Assert
+    frames_until(&mut c, |f| {
+        f["type"] == "presence" && f["online_count"] == 1
+    })
+    .await;
+}
+
+/// A subscribe asking for a presence mode there is not is refused, and subscribes nothing.
+#[tokio::test]
+async fn an_unknown_presence_mode_is_an_invalid_frame() {
+    let app = spawn_app().await;
+    let (_, token) = app.guest("alice").await;
+    let room = app.create_room(&token, "Lobby").await;
+    let mut ws = app.ws(&token).await;
+    ws.send(json!({"type": "subscribe", "room_id": room.id, "presence": "some", "ref": "s"}))
+        .await;
+    let error = expect_error(&mut ws, "s").await;
+    assert_eq!(error["code"], "invalid_frame", "{error}");
+    assert_eq!(online_count(&app, &token, &room.id).await, 0);
+}
+
 #[tokio::test]
 async fn a_user_with_two_sockets_is_online_once_and_leaves_with_the_last() {
     // The connection cap (2) lets the test know when the server has let go of bob's first

@@ -28,6 +28,8 @@ const room: Room = {
 };
 
 const lounge: Room = { ...room, id: "r3", name: "Lounge" };
+/** A room big enough to be followed by counts. */
+const hall: Room = { ...room, id: "r4", name: "Hall", member_count: 3000, online_count: 900 };
 /** What GET /api/me/unread answers. */
 let serverUnread: unknown[] = [];
 /** Every request made, in order. */
@@ -70,6 +72,9 @@ beforeAll(() => {
     if (url === "/api/rooms/r3" && method === "GET") return json(lounge);
     if (url === "/api/rooms/r3/join" && method === "POST") return json(lounge);
     if (url.startsWith("/api/rooms/r3/messages") && method === "GET") return json({ messages: [], has_more: false });
+    if (url === "/api/rooms/r4" && method === "GET") return json(hall);
+    if (url === "/api/rooms/r4/join" && method === "POST") return json(hall);
+    if (url.startsWith("/api/rooms/r4/messages") && method === "GET") return json({ messages: [], has_more: false });
     if (url === "/api/rooms/dm1" && method === "GET") return json(dm);
     if (url.startsWith("/api/rooms/dm1/messages") && method === "GET") return json({ messages: [], has_more: false });
     if (url.startsWith("/api/rooms/dm1/members")) {
@@ -289,5 +294,23 @@ describe("the chat controller", () => {
     s = useChat.getState();
     expect(s.rooms.dm1).toBeUndefined();
     expect(s.joined).not.toContain("dm1");
+  });
+
+  it("a big room is followed by counts: its online count comes from the socket, not a list", async () => {
+    const { selectRoom } = await import("./chat");
+    const { useChat } = await import("./store");
+    const { onlineCountOf } = await import("./roomState");
+    const socket = sockets[0];
+    socket.receive({ type: "room_list", change: "created", room: { ...hall, member: false, my_role: null } });
+    await selectRoom("r4");
+    await until(() => socket.sentOfType("subscribe").some((f) => f.room_id === "r4"));
+    expect(socket.sentOfType("subscribe").find((f) => f.room_id === "r4")).toMatchObject({ presence: "counts" });
+    expect(socket.sentOfType("subscribe").find((f) => f.room_id === "r1")).not.toHaveProperty("presence");
+
+    socket.receive({ type: "subscribed", room_id: "r4", last_seq: 0, online: [], online_count: 901 });
+    expect(onlineCountOf(useChat.getState().views.r4)).toBe(901);
+    socket.receive({ type: "presence", room_id: "r4", joined: [], left: [], online_count: 950 });
+    expect(onlineCountOf(useChat.getState().views.r4)).toBe(950);
+    expect(useChat.getState().views.r4.online).toEqual([]);
   });
 });

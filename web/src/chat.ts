@@ -49,6 +49,13 @@ import {
 } from "./unread";
 
 export const api = new Api();
+
+/**
+ * Rooms with more members than this are followed by counts: the socket says how many are online,
+ * not who (a full list costs every member of a big room a frame naming everyone), and the people
+ * panel shows who is online from the members list instead.
+ */
+export const PRESENCE_COUNTS_ABOVE = 250;
 let conn: Connection | null = null;
 let tabs: Tabs | null = null;
 let toastSeq = 0;
@@ -432,7 +439,8 @@ async function followRoom(roomId: string): Promise<void> {
   set((s) => ({ views: { ...s.views, [roomId]: s.views[roomId] ?? emptyView(roomId) } }));
   try {
     const snapshot = await loadSnapshot(roomId);
-    conn?.subscribe(roomId, snapshot);
+    const big = (get().rooms[roomId]?.member_count ?? 0) > PRESENCE_COUNTS_ABOVE;
+    conn?.subscribe(roomId, snapshot, big ? "counts" : "full");
   } catch (err) {
     if (err instanceof ApiError && (err.status === 404 || err.code === "banned")) {
       const room = get().rooms[roomId];
@@ -504,7 +512,8 @@ const sink: ConnectionSink = {
     onReconnect();
   },
   event: (event) => onEvent(event),
-  subscribed: (roomId, online) => updateView(roomId, (v) => ({ ...v, online })),
+  subscribed: (roomId, online, onlineCount) =>
+    updateView(roomId, (v) => ({ ...v, online, onlineCount: onlineCount ?? null })),
   resync: async (roomId) => {
     try {
       await loadSnapshot(roomId);
@@ -530,8 +539,9 @@ const sink: ConnectionSink = {
   },
   callState: (roomId, participants) => onCallState(roomId, participants),
   callSignal: (roomId, from, data) => onCallSignal(roomId, from, data),
-  presence: (roomId, joined, left) =>
+  presence: (roomId, joined, left, onlineCount) =>
     updateView(roomId, (v) => {
+      if (onlineCount !== undefined) return { ...v, onlineCount };
       const gone = new Set(left.map((u) => u.id));
       const online = v.online.filter((u) => !gone.has(u.id));
       for (const u of joined) if (!online.some((o) => o.id === u.id)) online.push(u);

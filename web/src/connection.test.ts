@@ -403,6 +403,32 @@ describe("Connection", () => {
     expect(sink.notifications).toEqual(["m9"]);
   });
 
+  // Issue #14: a big room is followed by counts, on every socket (a reconnect asks again).
+  it("asks for counts where told to, again after a reconnect, and hands the counts to the sink", async () => {
+    const { conn, last, sink } = setup();
+    conn.start();
+    conn.subscribe("big", 0, "counts");
+    conn.subscribe("small", 0);
+    goLive(last());
+    const asked = () => last().sentOfType("subscribe").map((f) => [f.room_id, f.presence]);
+    expect(asked()).toEqual([
+      ["big", "counts"],
+      ["small", undefined],
+    ]);
+    last().receive({ type: "subscribed", room_id: "big", last_seq: 0, online: [], online_count: 2481 });
+    last().receive({ type: "presence", room_id: "big", joined: [], left: [], online_count: 2482 });
+    expect(sink.onlines).toEqual([{ roomId: "big", online: [], count: 2481 }]);
+    expect(sink.counts).toEqual([{ roomId: "big", count: 2482 }]);
+
+    last().drop();
+    await vi.advanceTimersByTimeAsync(1_000);
+    goLive(last());
+    expect(asked()).toEqual([
+      ["big", "counts"],
+      ["small", undefined],
+    ]);
+  });
+
   // #13: a call survives a dropped socket: it is joined again once the room is resubscribed.
   it("joins a call only after the room is subscribed on the socket, and again after a reconnect", async () => {
     const { conn, last, sockets } = setup();

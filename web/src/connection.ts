@@ -19,6 +19,7 @@ import {
   type ClientFrame,
   type EventPage,
   type Message,
+  type PresenceMode,
   type RemovalReason,
   type Room,
   type RoomEvent as Event,
@@ -47,14 +48,18 @@ export interface ConnectionSink {
   hello(user: User): void;
   /** One room event, in seq order, each exactly once. */
   event(event: Event): void;
-  /** Who is online in a room now, wholesale (the socket's `subscribed` frame, or a poll's answer). */
-  subscribed(roomId: string, online: User[]): void;
+  /**
+   * Who is online in a room now, wholesale (the socket's `subscribed` frame, or a poll's answer);
+   * for a room followed by counts, `online` is empty and `onlineCount` says how many.
+   */
+  subscribed(roomId: string, online: User[], onlineCount?: number): void;
   /** The server will not replay: reload the room's history; resolve when done. */
   resync(roomId: string): Promise<void>;
   ack(clientId: string, message: Message): void;
   sendFailed(clientId: string, code: string, message: string): void;
   error(code: string, message: string): void;
-  presence(roomId: string, joined: User[], left: User[]): void;
+  /** Who came and went; for a room followed by counts, only how many are online now. */
+  presence(roomId: string, joined: User[], left: User[], onlineCount?: number): void;
   typing(roomId: string, user: User): void;
   /** `by`: who made the change, when the server says (a deletion). */
   roomList(change: RoomListChange, room: Room, by?: User): void;
@@ -109,6 +114,8 @@ type RoomTrack = {
   live: string;
   /** Long polling: the ids of who was online at the last answer (null: none yet). */
   onlineKey: string | null;
+  /** How much presence the socket's subscription asks for (`counts` in big rooms). */
+  presence: PresenceMode;
 };
 
 /** Where a message goes besides its room: a reply to one message, or into a thread (#10); the
@@ -215,11 +222,12 @@ export class Connection {
 
   /**
    * Follow a room from `afterSeq` on: the events after it are replayed, then live ones.
-   * Subscribing again to a room already followed does nothing.
+   * Subscribing again to a room already followed does nothing. `presence: "counts"` asks to be
+   * told how many are online rather than who (for big rooms).
    */
-  subscribe(roomId: string, afterSeq: number): void {
+  subscribe(roomId: string, afterSeq: number, presence: PresenceMode = "full"): void {
     if (this.rooms.has(roomId)) return;
-    const room: RoomTrack = { lastSeq: afterSeq, filling: false, buffer: [], pollAbort: null, live: "", onlineKey: null };
+    const room: RoomTrack = { lastSeq: afterSeq, filling: false, buffer: [], pollAbort: null, live: "", onlineKey: null, presence };
     this.rooms.set(roomId, room);
     if (this.socketIsLive) this.sendSubscribe(roomId, afterSeq);
     else if (this.polling) this.pollRoom(roomId);
@@ -460,7 +468,14 @@ export class Connection {
 
   /** A subscribe, with a `ref` naming the room so that a refusal can be told apart. */
   private sendSubscribe(roomId: string, after: number): void {
-    this.sendFrame({ type: "subscribe", room_id: roomId, after, ref: `${SUBSCRIBE_REF}${roomId}` });
+    const counts = this.rooms.get(roomId)?.presence === "counts";
+    this.sendFrame({
+      type: "subscribe",
+      room_id: roomId,
+      after,
+      ref: `${SUBSCRIBE_REF}${roomId}`,
+      ...(counts ? { presence: "counts" as const } : {}),
+    });
   }
 
   /**
@@ -542,7 +557,7 @@ export class Connection {
         this.acceptEvent(frame.event);
         break;
       case "subscribed":
-        if (this.rooms.has(frame.room_id)) this.sink.subscribed(frame.room_id, frame.online);
+        if (this.rooms.has(frame.room_id)) this.sink.subscribed(frame.room_id, frame.online, frame.online_count);
         this.subscribedHere.add(frame.room_id);
         this.subscribeRetries.delete(frame.room_id);
         if (frame.room_id === this.callRoom) this.sendFrame({ type: "call.join", room_id: frame.room_id });
@@ -569,7 +584,7 @@ export class Connection {
         }
         break;
       case "presence":
-        if (this.rooms.has(frame.room_id)) this.sink.presence(frame.room_id, frame.joined, frame.left);
+        if (this.rooms.has(frame.room_id)) this.sink.presence(frame.room_id, frame.joined, frame.left, frame.online_count);
         break;
       case "typing":
         if (this.rooms.has(frame.room_id)) this.sink.typing(frame.room_id, frame.user);

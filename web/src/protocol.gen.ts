@@ -94,7 +94,11 @@ export type Event = { room_id: string, seq: number, at: string, } & ({ "kind": "
 
 export type EventKind = { "kind": "message.created", message: Message, thread?: ThreadSummary, } | { "kind": "message.edited", message: Message, } | { "kind": "message.deleted", message_id: string, thread_id?: string, thread?: ThreadSummary, } | { "kind": "message.moved", message_id: string, position: string, after: string | null, by?: User, } | { "kind": "room.cleared", by: User, } | { "kind": "member.joined", user: User, } | { "kind": "member.left", user: User, } | { "kind": "room.updated", room: Room, } | { "kind": "member.role_changed", user: User, role: Role, by: User, } | { "kind": "room.deleted", by?: User, } | { "kind": "member.kicked", user: User, by: User, } | { "kind": "member.banned", user: User, by: User, expires_at: string | null, } | { "kind": "member.unbanned", user: User, by: User, } | { "kind": "member.muted", user: User, by: User, expires_at: string | null, } | { "kind": "member.unmuted", user: User, by: User, } | { "kind": "reaction.added", message_id: string, emoji: string, user: User, } | { "kind": "reaction.removed", message_id: string, emoji: string, user: User, } | { "kind": "message.pinned", message_id: string, by: User, } | { "kind": "message.unpinned", message_id: string, by: User, };
 
-export type ClientFrame = { "type": "subscribe", room_id: string, after?: number, ref?: unknown, } | { "type": "unsubscribe", room_id: string, ref?: unknown, } | { "type": "send", room_id: string, client_id: string, body: string, ref?: unknown, 
+export type ClientFrame = { "type": "subscribe", room_id: string, after?: number, 
+/**
+ * How much presence the subscription wants (by default `full`: who is online).
+ */
+presence?: PresenceMode, ref?: unknown, } | { "type": "unsubscribe", room_id: string, ref?: unknown, } | { "type": "send", room_id: string, client_id: string, body: string, ref?: unknown, 
 /**
  * The message this one answers (of the same room).
  */
@@ -112,9 +116,24 @@ after: string | null, ref?: unknown, } | { "type": "clear", room_id: string, ref
  */
 to: string, data: unknown, ref?: unknown, };
 
+export type PresenceMode = "full" | "counts";
+
 export type RoomListChange = "created" | "updated" | "deleted";
 
-export type ServerFrame = { "type": "hello", user: User, protocol: number, node_id: string, } | { "type": "subscribed", room_id: string, last_seq: number, online: Array<User>, } | { "type": "unsubscribed", room_id: string, } | { "type": "resync", room_id: string, last_seq: number, } | { "type": "event", event: Event, } | { "type": "ack", client_id: string, message: Message, } | { "type": "typing", room_id: string, user: User, } | { "type": "presence", room_id: string, joined: Array<User>, left: Array<User>, } | { "type": "room_list", change: RoomListChange, room: Room, 
+export type ServerFrame = { "type": "hello", user: User, protocol: number, node_id: string, } | { "type": "subscribed", room_id: string, last_seq: number, 
+/**
+ * Who is online (empty for a `presence: "counts"` subscription).
+ */
+online: Array<User>, 
+/**
+ * How many are online: only for a `presence: "counts"` subscription.
+ */
+online_count?: number, } | { "type": "unsubscribed", room_id: string, } | { "type": "resync", room_id: string, last_seq: number, } | { "type": "event", event: Event, } | { "type": "ack", client_id: string, message: Message, } | { "type": "typing", room_id: string, user: User, } | { "type": "presence", room_id: string, joined: Array<User>, left: Array<User>, 
+/**
+ * How many are online now: only to a `presence: "counts"` subscription (whose
+ * `joined` and `left` are empty).
+ */
+online_count?: number, } | { "type": "room_list", change: RoomListChange, room: Room, 
 /**
  * With `change: "deleted"`: who deleted the room.
  */

@@ -16,6 +16,7 @@ export type {
   EventPage,
   Member,
   Message,
+  PresenceMode,
   MessagePage,
   Rearrange,
   Role,

@@ -37,6 +37,8 @@ export type RoomView = {
   /** The seq of the last event applied. */
   seq: number;
   online: User[];
+  /** How many are online, for a room followed by counts (its `online` is then empty); else null. */
+  onlineCount: number | null;
   /** user id → until (ms since epoch) */
   typing: Record<string, { user: User; until: number }>;
   optimistic: Record<string, Optimistic>;
@@ -61,6 +63,11 @@ export type DisplayItem =
   | { type: "pending"; key: string; entry: OutboxEntry }
   | { type: "notice"; key: string; notice: Notice };
 
+/** How many are online in a followed room. */
+export function onlineCountOf(view: Pick<RoomView, "online" | "onlineCount">): number {
+  return view.onlineCount ?? view.online.length;
+}
+
 export function emptyView(roomId: string): RoomView {
   return {
     roomId,
@@ -71,6 +78,7 @@ export function emptyView(roomId: string): RoomView {
     loadingOlder: false,
     seq: 0,
     online: [],
+    onlineCount: null,
     typing: {},
     optimistic: {},
   };

@@ -84,10 +84,12 @@ export class RecordingSink implements ConnectionSink {
     this.events.push(e);
   }
   /** Each room's online list as set wholesale (`subscribed`), in order. */
-  onlines: { roomId: string; online: string[] }[] = [];
-  subscribed(roomId: string, online: User[]) {
-    this.onlines.push({ roomId, online: online.map((u) => u.username) });
+  onlines: { roomId: string; online: string[]; count?: number }[] = [];
+  subscribed(roomId: string, online: User[], count?: number) {
+    this.onlines.push({ roomId, online: online.map((u) => u.username), ...(count === undefined ? {} : { count }) });
   }
+  /** Each room's online count as a `counts` subscription hears it, in order. */
+  counts: { roomId: string; count: number }[] = [];
   async resync(roomId: string) {
     this.resyncs.push(roomId);
   }
@@ -100,7 +102,9 @@ export class RecordingSink implements ConnectionSink {
   error(code: string) {
     this.errors.push(code);
   }
-  presence() {}
+  presence(roomId: string, _joined: User[], _left: User[], count?: number) {
+    if (count !== undefined) this.counts.push({ roomId, count });
+  }
   typers: { roomId: string; username: string }[] = [];
   typing(roomId: string, user: User) {
     this.typers.push({ roomId, username: user.username });

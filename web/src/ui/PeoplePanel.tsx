@@ -1,4 +1,4 @@
-import { useEffect, useId, useMemo, useState, type FormEvent } from "react";
+import { useEffect, useId, useMemo, useRef, useState, type FormEvent } from "react";
 import { describe, refreshMembers } from "../chat";
 import { displayName, moderates, roleBadge } from "../names";
 import { addMember, openProfile } from "../people";
@@ -7,6 +7,9 @@ import { useChat } from "../store";
 import { Avatar } from "./Avatar";
 import { CloseIcon, LinkIcon } from "./icons";
 
+/** The members list's first page (the server's default): a room with more shows its count. */
+const MEMBERS_PAGE = 500;
+
 const ROLE_ORDER: Record<Role, number> = { owner: 0, admin: 1, moderator: 2, member: 3 };
 
 /** The people panel: everyone in the room with role badges and online dots; moderators add people. */
@@ -14,6 +17,10 @@ export function PeoplePanel({ room, onClose, onInvite }: { room: Room; onClose: 
   const me = useChat((s) => s.me);
   const members = useChat((s) => s.members[room.id]);
   const online = useChat((s) => s.views[room.id]?.online);
+  // A big room is followed by counts: who is online comes from the members list, refreshed as
+  // the count moves (at most every 10 s).
+  const onlineCount = useChat((s) => s.views[room.id]?.onlineCount ?? null);
+  const counted = onlineCount !== null;
   const [adding, setAdding] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -25,16 +32,30 @@ export function PeoplePanel({ room, onClose, onInvite }: { room: Room; onClose: 
     void refreshMembers(room.id);
   }, [room.id]);
 
+  const lastRefresh = useRef(0);
+  useEffect(() => {
+    if (!counted) return;
+    const wait = lastRefresh.current + 10_000 - Date.now();
+    const timer = setTimeout(
+      () => {
+        lastRefresh.current = Date.now();
+        void refreshMembers(room.id);
+      },
+      Math.max(wait, 0),
+    );
+    return () => clearTimeout(timer);
+  }, [room.id, counted, onlineCount]);
+
   const onlineIds = useMemo(() => new Set((online ?? []).map((u) => u.id)), [online]);
   const sorted = useMemo(() => {
-    const isOn = (m: Member) => onlineIds.has(m.user.id) || (online === undefined && m.online);
+    const isOn = (m: Member) => onlineIds.has(m.user.id) || ((counted || online === undefined) && m.online);
     return [...(members ?? [])].sort(
       (a, b) =>
         Number(isOn(b)) - Number(isOn(a)) ||
         ROLE_ORDER[a.role] - ROLE_ORDER[b.role] ||
         displayName(a.user).localeCompare(displayName(b.user)),
     );
-  }, [members, onlineIds, online]);
+  }, [members, onlineIds, online, counted]);
 
   async function add(e: FormEvent) {
     e.preventDefault();
@@ -56,7 +77,7 @@ export function PeoplePanel({ room, onClose, onInvite }: { room: Room; onClose: 
     <aside className="people" id="people" aria-label="People in this room" data-testid="people">
       <div className="people-head">
         <h2>
-          {direct ? "In this conversation" : "Members"} — {members?.length ?? room.member_count}
+          {direct ? "In this conversation" : "Members"} — {members && members.length < MEMBERS_PAGE ? members.length : room.member_count}
         </h2>
         <button className="icon-btn people-close" aria-label="Close" onClick={onClose}>
           <CloseIcon />
@@ -96,7 +117,7 @@ export function PeoplePanel({ room, onClose, onInvite }: { room: Room; onClose: 
       )}
       <ul>
         {sorted.map((m) => {
-          const on = onlineIds.has(m.user.id) || (online === undefined && m.online);
+          const on = onlineIds.has(m.user.id) || ((counted || online === undefined) && m.online);
           const badge = roleBadge(m.role);
           return (
             <li key={m.user.id} data-testid="member-row" data-username={m.user.username} data-online={on}>

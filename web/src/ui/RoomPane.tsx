@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from "react";
 import { MenuIcon, MoreIcon, PinIcon, SearchIcon } from "./icons";
 import { clearRoom, deleteRoom, leaveRoom, setDrawer } from "../chat";
+import { onlineCountOf } from "../roomState";
 import { moderates, roomTitle } from "../names";
 import { openSearch, useSearch } from "../search";
 import { useChat } from "../store";
@@ -33,7 +34,10 @@ type Confirm = "clear" | "delete" | "leave" | "settings" | "invite" | null;
 export function RoomPane({ roomId }: { roomId: string }) {
   const room = useChat((s) => s.rooms[roomId]);
   const me = useChat((s) => s.me);
-  const online = useChat((s) => s.views[roomId]?.online);
+  const onlineCount = useChat((s) => {
+    const view = s.views[roomId];
+    return view ? onlineCountOf(view) : undefined;
+  });
   const known = useKnownUsers(roomId);
   const [peopleOpen, setPeopleOpen] = useState(() => window.matchMedia("(min-width: 1180px)").matches);
   const [menuOpen, setMenuOpen] = useState(false);
@@ -58,7 +62,6 @@ export function RoomPane({ roomId }: { roomId: string }) {
   const isOwner = room.my_role === "owner" || (room.owner_id !== null && room.owner_id === me?.id);
   const moderator = moderates(room, me);
   const canPin = pinAllowed(room, moderator);
-  const onlineUsers = online ?? [];
   const title = roomTitle(room, me, known);
   const pick = (c: Confirm) => () => {
     setMenuOpen(false);
@@ -100,7 +103,7 @@ export function RoomPane({ roomId }: { roomId: string }) {
           }}
           data-testid="online-count"
         >
-          <span className="dot on" aria-hidden="true" /> {onlineUsers.length} online
+          <span className="dot on" aria-hidden="true" /> {onlineCount ?? room.online_count} online
         </button>
         <button
           className={`icon-btn pins-toggle${pinsOpen ? " on" : ""}`}

@@ -1,6 +1,7 @@
 import { useMemo, useState } from "react";
 import { BellIcon, BellOffIcon, ComposeIcon, GearIcon, LockIcon, PeopleIcon, PlusIcon } from "./icons";
 import { openDialog, selectRoom, setSound, setTheme, signOut } from "../chat";
+import { onlineCountOf } from "../roomState";
 import { displayName, dmOthers, roomTitle } from "../names";
 import { dismissNotifyPrompt, enableNotifications, roomCounts } from "../unread";
 import { guestGraceText } from "../texts";
@@ -44,7 +45,10 @@ function RoomRow({ room, joined }: { room: Room; joined: boolean }) {
   const unread = useChat((s) => roomCounts(s, room.id).unread);
   const mentions = useChat((s) => roomCounts(s, room.id).mentions);
   // A followed room knows its live presence; the room object's count can lag by a second.
-  const liveOnline = useChat((s) => s.views[room.id]?.online.length);
+  const liveOnline = useChat((s) => {
+    const view = s.views[room.id];
+    return view && onlineCountOf(view);
+  });
   const known = useKnownUsers(room.id);
   const online = liveOnline ?? room.online_count;
   const direct = room.kind === "direct";

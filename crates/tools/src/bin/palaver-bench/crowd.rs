@@ -49,6 +49,39 @@ pub struct Crowd {
     pub dir: PathBuf,
     /// Longest a part waits at a barrier for the others.
     pub barrier_limit: Duration,
+    pub presence: PresenceChoice,
+}
+
+/// The presence a crowd's subscribes ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresenceChoice {
+    /// As the web client does: `counts` in a room of more than [`WEB_COUNTS_ABOVE`] members.
+    Web,
+    Full,
+    Counts,
+}
+
+/// The web client's threshold (`PRESENCE_COUNTS_ABOVE` in web/src/chat.ts).
+const WEB_COUNTS_ABOVE: usize = 250;
+
+impl PresenceChoice {
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        match text {
+            "web" => Ok(PresenceChoice::Web),
+            "full" => Ok(PresenceChoice::Full),
+            "counts" => Ok(PresenceChoice::Counts),
+            other => bail!("--presence is web, full or counts, not {other:?}"),
+        }
+    }
+
+    /// Whether a subscribe to a room of `members` asks for counts.
+    fn counts(self, members: usize) -> bool {
+        match self {
+            PresenceChoice::Web => members > WEB_COUNTS_ABOVE,
+            PresenceChoice::Full => false,
+            PresenceChoice::Counts => true,
+        }
+    }
 }
 
 /// Nanoseconds since the Unix epoch: the one clock every part (process) shares.
@@ -139,6 +172,11 @@ pub async fn crowd(common: &Common, plan: &Crowd) -> anyhow::Result<Value> {
     let big_room = room_ids[0].clone();
     let global = |i: usize| plan.part * plan.connections + i;
     let is_big = |i: usize| global(i).is_multiple_of(plan.big_every);
+    // Members per room across all parts: each room's share of the sockets; the big room's also
+    // every big_every-th socket.
+    let everyone = plan.connections * plan.parts;
+    let own_counts = plan.presence.counts(everyone / plan.rooms);
+    let big_counts = plan.presence.counts(everyone / plan.big_every);
 
     // 3. Join over REST: the room of each socket, then the big room for every big_every-th.
     let join_started = Instant::now();
@@ -180,15 +218,20 @@ pub async fn crowd(common: &Common, plan: &Crowd) -> anyhow::Result<Value> {
             let token = tokens[i].clone();
             let own = room_ids[global(i) % room_ids.len()].clone();
             let extra = (is_big(i) && own != big_room).then(|| big_room.clone());
+            let counts = if own == big_room {
+                big_counts
+            } else {
+                own_counts
+            };
             let source = common.ips[i % common.ips.len()];
             let target = common.target.clone();
             async move {
                 let token = token.context("no token (guest sign-in failed)")?;
                 let attempt = async {
                     let mut ws = net::connect(&target, source, &token).await?.into_inner();
-                    net::subscribe_raw(&mut ws, &own).await?;
+                    net::subscribe_raw(&mut ws, &own, counts).await?;
                     if let Some(extra) = &extra {
-                        net::subscribe_raw(&mut ws, extra).await?;
+                        net::subscribe_raw(&mut ws, extra, big_counts).await?;
                     }
                     anyhow::Ok(ws)
                 };
@@ -217,6 +260,8 @@ pub async fn crowd(common: &Common, plan: &Crowd) -> anyhow::Result<Value> {
         "attempted": tokens.len(), "opened": opened, "failed": failed.len(),
         "failure_samples": failed.iter().take(5).collect::<Vec<_>>(),
         "big_room_sockets": big_sockets,
+        "presence": { "own_rooms": if own_counts { "counts" } else { "full" },
+                      "big_room": if big_counts { "counts" } else { "full" } },
         "from_ns": connect_from, "to_ns": connect_to,
         "secs": round3(connect_started.elapsed().as_secs_f64()),
     });

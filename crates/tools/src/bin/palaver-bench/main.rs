@@ -248,6 +248,10 @@ enum Preset {
         /// Longest a part waits for the others at a barrier.
         #[arg(long, default_value_t = 300.0)]
         barrier_secs: f64,
+        /// The presence each subscribe asks for: `web` (as the web client: `counts` in a room
+        /// of more than 250 members, else `full`), `full` or `counts`.
+        #[arg(long, default_value = "web")]
+        presence: String,
     },
     /// Search latency: 20 typical queries (or --query, repeatable), one request at a time, for
     /// --rounds rounds after one unmeasured round. Seed the store first (scripts/bench-search).
@@ -493,6 +497,7 @@ async fn run(preset: &Preset, args: &CommonArgs) -> anyhow::Result<Value> {
             drain,
             dir,
             barrier_secs,
+            presence,
             ..
         } => {
             let plan = crowd::Crowd {
@@ -507,6 +512,7 @@ async fn run(preset: &Preset, args: &CommonArgs) -> anyhow::Result<Value> {
                 drain: *drain,
                 dir: dir.clone(),
                 barrier_limit: Duration::from_secs_f64(*barrier_secs),
+                presence: crowd::PresenceChoice::parse(presence)?,
             };
             crowd::crowd(&common, &plan).await
         }

@@ -116,11 +116,17 @@ pub async fn subscribe(ws: &mut WsClient, room_id: &str) -> anyhow::Result<u64> 
 
 /// Subscribes on a raw socket and waits for the `subscribed` answer without parsing the frames
 /// before it or the answer itself (a big room's answer lists thousands of online users: parsing
-/// each would make the tool, not the server, the bound of a crowd run).
-pub async fn subscribe_raw(ws: &mut Ws, room_id: &str) -> anyhow::Result<()> {
+/// each would make the tool, not the server, the bound of a crowd run). `counts`: ask for
+/// `presence: "counts"`, as the web client does in a big room.
+pub async fn subscribe_raw(ws: &mut Ws, room_id: &str, counts: bool) -> anyhow::Result<()> {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
-    let frame = format!(r#"{{"type":"subscribe","room_id":"{room_id}"}}"#);
+    let presence = if counts {
+        r#","presence":"counts""#
+    } else {
+        ""
+    };
+    let frame = format!(r#"{{"type":"subscribe","room_id":"{room_id}"{presence}}}"#);
     ws.send(Message::text(frame)).await?;
     let room = format!(r#""room_id":"{room_id}""#);
     loop {
