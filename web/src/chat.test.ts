@@ -240,6 +240,22 @@ describe("the chat controller", () => {
     expect(useChat.getState().rooms.r1).toMatchObject({ member_count: 2, my_role: "moderator", member: true });
   });
 
+  it("a read marker the socket missed while it was down is caught up on its next hello", async () => {
+    const { useChat } = await import("./store");
+    const socket = sockets[0];
+    useChat.setState((s) => ({ activeRoomId: null, unread: { ...s.unread, r1: { room_id: "r1", last_read_seq: 3, unread: 0, mentions: 0 } } }));
+    socket.receive({ type: "event", event: created(6, message("m6", 6, "a6", bob)) });
+    socket.receive({ type: "event", event: created(7, message("m7", 7, "a7", bob)) });
+    expect(useChat.getState().unread.r1.unread).toBe(2);
+    // Read up to 6 elsewhere while this socket was away; the server's whole count is older.
+    serverUnread = [{ room_id: "r1", last_read_seq: 6, unread: 7, mentions: 3 }];
+    socket.receive({ type: "hello", user: alice, protocol: 1, node_id: "n" });
+    await until(() => useChat.getState().unread.r1.last_read_seq === 6);
+    // What is left is counted from the messages this page has: m7 only.
+    expect(useChat.getState().unread.r1).toMatchObject({ unread: 1, mentions: 0 });
+    serverUnread = [];
+  });
+
   it("a send refused because I'm muted tells the composer", async () => {
     const { sendMessage } = await import("./chat");
     const { useChat } = await import("./store");

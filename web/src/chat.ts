@@ -39,6 +39,7 @@ import {
   listenToServiceWorker,
   loadLevels,
   loadUnread,
+  catchUpReadMarkers,
   noteRead,
   offerNotifications,
   onNotification,
@@ -510,6 +511,7 @@ const sink: ConnectionSink = {
     // Another tab signed in as someone else (the cookie is shared): follow it.
     if (get().me && user.id !== get().me?.id) setTimeout(() => void checkSession(), 0);
     onReconnect();
+    void catchUpReadMarkers();
   },
   event: (event) => onEvent(event),
   subscribed: (roomId, online, onlineCount) =>

@@ -84,6 +84,25 @@ export function onUnreadEvent(event: Event, looking: boolean): void {
   });
 }
 
+/**
+ * The socket is (back) up: the read markers it could not carry while it was down are asked for.
+ * Another device may have read a room meanwhile; or this page's own read, sent as the previous
+ * page went away, landed after this page fetched its counts and before its socket was up, and
+ * its `read_marker` frame reached no socket. Only markers further than this browser's are taken
+ * (a whole new count would count again the events this page has already applied).
+ */
+export async function catchUpReadMarkers(): Promise<void> {
+  try {
+    const list = await api.unread();
+    for (const e of list) {
+      const local = get().unread[e.room_id];
+      if (local && e.last_read_seq > local.last_read_seq) onReadMarker(e.room_id, e.last_read_seq);
+    }
+  } catch {
+    // Offline again, or an older server: the next hello asks again.
+  }
+}
+
 /** This person read up to `seq` somewhere (another tab or device, or this one). */
 export function onReadMarker(roomId: string, seq: number): void {
   const s = get();
