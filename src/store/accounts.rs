@@ -19,6 +19,14 @@ pub trait AccountStore: Send + Sync + 'static {
         password_hash: Option<&str>,
         guest: bool,
     ) -> Result<User>;
+    /// A new guest and their first session (ending at `expires_at`), in one transaction: one
+    /// commit per guest sign-in, not two. `UsernameTaken` as [`Self::create_user`].
+    async fn create_guest_with_session(
+        &self,
+        username: &str,
+        token_hash: &str,
+        expires_at: &str,
+    ) -> Result<User>;
     async fn find_user_by_name(&self, username: &str) -> Result<Option<UserRecord>>;
     /// The users whose id sorts after `after` (`""`: every user), in id order: `(id, username)`.
     /// Ids are UUIDv7, so they sort by creation time: the look-alike check on sign-up
@@ -77,6 +85,52 @@ impl<B: Backend> AccountStore for B {
         dialect::execute(&mut *conn, &sql, &args)
             .await
             .map_err(|err| err.unique_or(Error::UsernameTaken))?;
+        Ok(user)
+    }
+
+    async fn create_guest_with_session(
+        &self,
+        username: &str,
+        token_hash: &str,
+        expires_at: &str,
+    ) -> Result<User> {
+        let user = User {
+            id: new_id(),
+            username: username.to_string(),
+            guest: true,
+            admin: false,
+            display_name: None,
+            bot: false,
+        };
+        let (key, at, session_id) = (username.to_lowercase(), now(), new_id());
+        let mut tx = self.begin().await?;
+        let sql = sql!(
+            "INSERT INTO users (id, username, username_key, guest, created_at) \
+             VALUES ($1, $2, $3, $4, $5)"
+        );
+        let args = [
+            Arg::Text(&user.id),
+            Arg::Text(&user.username),
+            Arg::Text(&key),
+            Arg::Bool(true),
+            Arg::Text(&at),
+        ];
+        dialect::execute(&mut *tx, &sql, &args)
+            .await
+            .map_err(|err| err.unique_or(Error::UsernameTaken))?;
+        let sql = sql!(
+            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, id) \
+             VALUES ($1, $2, $3, $4, $5)"
+        );
+        let args = [
+            Arg::Text(token_hash),
+            Arg::Text(&user.id),
+            Arg::Text(&at),
+            Arg::Text(expires_at),
+            Arg::Text(&session_id),
+        ];
+        dialect::execute(&mut *tx, &sql, &args).await?;
+        B::commit(tx).await?;
         Ok(user)
     }
 

@@ -89,6 +89,26 @@ pub async fn sessions_expire_and_are_swept(store: Arc<dyn Store>) {
     assert!(store.session("forever").await.unwrap().is_some());
 }
 
+/// A guest and their first session are made together, or not at all: a taken name (any case)
+/// leaves no session behind.
+pub async fn a_guest_comes_with_a_session_or_not_at_all(store: Arc<dyn Store>) {
+    let future = palaver::store::timestamp(chrono::Utc::now() + chrono::Duration::hours(1));
+    let guest = store
+        .create_guest_with_session("Gina", "g1", &future)
+        .await
+        .unwrap();
+    assert!(guest.guest && guest.username == "Gina");
+    let live = store.session("g1").await.unwrap().unwrap();
+    assert_eq!((live.user, live.expires_at), (guest, Some(future.clone())));
+    assert!(matches!(
+        store.create_guest_with_session("gina", "g2", &future).await,
+        Err(Error::UsernameTaken)
+    ));
+    assert_eq!(store.session("g2").await.unwrap(), None);
+    let found = store.find_user_by_name("GINA").await.unwrap().unwrap();
+    assert_eq!(found.password_hash, None);
+}
+
 pub async fn default_rooms_are_seeded_once(store: Arc<dyn Store>) {
     store
         .seed_default_rooms(&["General", "Random"])
@@ -407,6 +427,7 @@ macro_rules! backend_suite {
                 users_are_unique_ignoring_case,
                 sessions_resolve_until_deleted,
                 sessions_expire_and_are_swept,
+                a_guest_comes_with_a_session_or_not_at_all,
                 default_rooms_are_seeded_once,
                 every_change_is_one_event_with_the_next_seq,
                 concurrent_sends_get_gap_free_seqs,
