@@ -86,6 +86,8 @@ pub struct Chat {
     typing: Mutex<HashMap<(String, String), Instant>>,
     /// The keys of the existing usernames, for the look-alike check on sign-up.
     usernames: names::Usernames,
+    /// When the guest sweep last read every guest (see [`guests::FULL_RELEASE_EVERY`]).
+    full_release: std::sync::Mutex<Option<Instant>>,
     /// The store publishes committed sends itself (see [`crate::store::MessageStore::publish_sends`]).
     store_publishes: bool,
     /// Web Push: the key and the sender (see [`push`]).
@@ -137,6 +139,7 @@ impl Chat {
             metrics,
             typing: Mutex::new(HashMap::new()),
             usernames: names::Usernames::default(),
+            full_release: std::sync::Mutex::new(None),
             store_publishes,
             pusher: Arc::new(push::Pusher::new(push::PushSettings::default())),
             notifying: Arc::new(tokio::sync::Semaphore::new(unread::NOTIFY_IN_FLIGHT)),

@@ -48,7 +48,8 @@ pub trait AccountStore: Send + Sync + 'static {
     /// The session's user and expiry; `None` when unknown, revoked or expired.
     async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>>;
     async fn delete_session(&self, token_hash: &str) -> Result<()>;
-    /// Deletes every expired session; answers how many there were.
+    /// Deletes every expired session, and releases each guest whose last live session that was
+    /// (see [`crate::store::PeopleStore::release_idle_guests`]); answers how many there were.
     async fn delete_expired_sessions(&self) -> Result<u64>;
 }
 
@@ -226,9 +227,22 @@ impl<B: Backend> AccountStore for B {
     }
 
     async fn delete_expired_sessions(&self) -> Result<u64> {
-        let sql = sql!("DELETE FROM sessions WHERE expires_at <= $1");
         let at = now();
-        let mut conn = self.write().await?;
-        Ok(dialect::execute(&mut *conn, &sql, &[Arg::Text(&at)]).await?)
+        let mut tx = self.begin().await?;
+        // The guests whose last live session is among the expired ones are released (the grace
+        // of their name starts) with the deletion, so that the sweep reads only the sessions
+        // that expired, not every guest.
+        let release = sql!(
+            "UPDATE users SET released_at = $1 WHERE id IN \
+             (SELECT user_id FROM sessions WHERE expires_at <= $1) \
+             AND guest = " TRUE " AND retired_at IS NULL AND released_at IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = users.id \
+             AND (s.expires_at IS NULL OR s.expires_at > $1))"
+        );
+        dialect::execute(&mut *tx, &release, &[Arg::Text(&at)]).await?;
+        let delete = sql!("DELETE FROM sessions WHERE expires_at <= $1");
+        let deleted = dialect::execute(&mut *tx, &delete, &[Arg::Text(&at)]).await?;
+        B::commit(tx).await?;
+        Ok(deleted)
     }
 }

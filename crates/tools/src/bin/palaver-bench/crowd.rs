@@ -9,7 +9,9 @@
 //! 2. **rooms**: part 0 makes `--rooms` rooms (room 0 is the big room) and writes their ids;
 //! 3. **join**: socket `g` (numbered across parts) joins room `g mod rooms`, and every
 //!    `--big-every`-th also the big room, over REST (so that subscribing writes nothing);
-//! 4. **connect**: every socket connects, gets `hello` and subscribes to its room(s);
+//! 4. **connect**: every socket connects, gets `hello` and subscribes to its room(s); as the web
+//!    client, a subscribe refused as `unavailable` is asked again, and a socket that fails is
+//!    opened again after the reconnect policy's delay (up to 5 times);
 //! 5. **hold**: `--hold` seconds, then this part's node's RSS is read (per connection: its growth
 //!    since before the connect phase over the sockets this part opened there);
 //! 6. **message**: part 0 sends `--messages` messages into the big room, one every
@@ -31,6 +33,7 @@ use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::net::{self, classify, Frame, Rest, Ws};
+use crate::reconnect;
 use crate::run::{guest_tokens, join_all, round3, Common};
 use crate::stats::ProcWatch;
 
@@ -114,6 +117,29 @@ fn write_atomically(path: &Path, body: &Value) -> anyhow::Result<()> {
     std::fs::write(&tmp, body.to_string())?;
     std::fs::rename(&tmp, path)?;
     Ok(())
+}
+
+/// Most times one socket is opened again after its first attempt failed, before it counts as a
+/// failure.
+const MAX_RECONNECTS: u32 = 5;
+
+/// [`net::subscribe_raw`], asked again when refused as `unavailable`, as the web client does
+/// (after 0.5, 1, 2 and 4 s).
+async fn subscribe_retrying(ws: &mut Ws, room_id: &str, counts: bool) -> anyhow::Result<()> {
+    let mut refusals = 0;
+    loop {
+        match net::subscribe_raw(ws, room_id, counts).await {
+            Err(err)
+                if err.to_string().contains(r#""code":"unavailable""#)
+                    && refusals < reconnect::SUBSCRIBE_RETRIES =>
+            {
+                let pause = reconnect::SUBSCRIBE_RETRY_MS << refusals;
+                refusals += 1;
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// What the part's sockets of the big room received.
@@ -227,27 +253,44 @@ pub async fn crowd(common: &Common, plan: &Crowd) -> anyhow::Result<Value> {
             let target = common.target.clone();
             async move {
                 let token = token.context("no token (guest sign-in failed)")?;
-                let attempt = async {
-                    let mut ws = net::connect(&target, source, &token).await?.into_inner();
-                    net::subscribe_raw(&mut ws, &own, counts).await?;
-                    if let Some(extra) = &extra {
-                        net::subscribe_raw(&mut ws, extra, big_counts).await?;
+                // As the web client: a subscribe refused as `unavailable` is asked again on the
+                // same socket; a socket that fails (closed before `hello`, no answer) is opened
+                // again after the reconnect policy's delay.
+                let mut failures = 0u32;
+                loop {
+                    let attempt = async {
+                        let mut ws = net::connect(&target, source, &token).await?.into_inner();
+                        subscribe_retrying(&mut ws, &own, counts).await?;
+                        if let Some(extra) = &extra {
+                            subscribe_retrying(&mut ws, extra, big_counts).await?;
+                        }
+                        anyhow::Ok(ws)
+                    };
+                    let outcome = tokio::time::timeout(Duration::from_secs(60), attempt)
+                        .await
+                        .context("connect and subscribe took over 60 s")
+                        .and_then(|outcome| outcome);
+                    match outcome {
+                        Ok(ws) => return anyhow::Ok((ws, is_big(i), failures)),
+                        Err(err) if failures >= MAX_RECONNECTS => return Err(err),
+                        Err(_) => {
+                            failures += 1;
+                            tokio::time::sleep(reconnect::reconnect_delay(failures)).await;
+                        }
                     }
-                    anyhow::Ok(ws)
-                };
-                let ws = tokio::time::timeout(Duration::from_secs(60), attempt)
-                    .await
-                    .context("connect and subscribe took over 60 s")??;
-                anyhow::Ok((ws, is_big(i)))
+                }
             }
         })
         .buffer_unordered(common.connect_concurrency);
     let (mut opened, mut big_sockets, mut failed) = (0usize, 0usize, Vec::new());
+    let (mut reconnects, mut reconnected) = (0u64, 0usize);
     let mut holders = Vec::new();
     while let Some(result) = attempts.next().await {
         match result {
-            Ok((ws, in_big)) => {
+            Ok((ws, in_big, failures)) => {
                 opened += 1;
+                reconnects += u64::from(failures);
+                reconnected += usize::from(failures > 0);
                 big_sockets += usize::from(in_big);
                 holders.push(tokio::spawn(hold(big.clone(), ws, in_big, stop_rx.clone())));
             }
@@ -258,6 +301,7 @@ pub async fn crowd(common: &Common, plan: &Crowd) -> anyhow::Result<Value> {
     let connect_to = wall_ns();
     report["connect"] = json!({
         "attempted": tokens.len(), "opened": opened, "failed": failed.len(),
+        "reconnects": reconnects, "sockets_reconnected": reconnected,
         "failure_samples": failed.iter().take(5).collect::<Vec<_>>(),
         "big_room_sockets": big_sockets,
         "presence": { "own_rooms": if own_counts { "counts" } else { "full" },
