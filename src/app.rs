@@ -300,6 +300,10 @@ async fn flush_batches(state: AppState) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut n: u64 = 0;
     let sweep_every = state.config.sweep_secs.saturating_mul(4).max(1);
+    // The sweep runs beside this loop, never in it (a slow one must not hold presence back),
+    // one at a time; the first at once, while the store's tables are as they were at start.
+    let sweeping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    spawn_sweep(&state, &sweeping);
     loop {
         tick.tick().await;
         n += 1;
@@ -320,13 +324,26 @@ async fn flush_batches(state: AppState) {
             });
         }
         if n.is_multiple_of(sweep_every) {
-            match state.chat.sweep().await {
-                Ok(0) => {}
-                Ok(deleted) => tracing::info!(deleted, "deleted expired sessions"),
-                Err(err) => err.log_if_internal(),
-            }
+            spawn_sweep(&state, &sweeping);
         }
     }
+}
+
+/// Starts a sweep unless one is still running.
+fn spawn_sweep(state: &AppState, sweeping: &Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::Ordering;
+    if sweeping.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let (state, sweeping) = (state.clone(), sweeping.clone());
+    tokio::spawn(async move {
+        match state.chat.sweep().await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "deleted expired sessions"),
+            Err(err) => err.log_if_internal(),
+        }
+        sweeping.store(false, Ordering::Release);
+    });
 }
 
 async fn shutdown_signal() {
