@@ -335,14 +335,21 @@ fn spawn_sweep(state: &AppState, sweeping: &Arc<std::sync::atomic::AtomicBool>) 
     if sweeping.swap(true, Ordering::AcqRel) {
         return;
     }
-    let (state, sweeping) = (state.clone(), sweeping.clone());
+    /// Lets the next sweep start when this one ends, however it ends (a panic too).
+    struct Done(Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for Done {
+        fn drop(&mut self) {
+            self.0.store(false, Ordering::Release);
+        }
+    }
+    let (state, done) = (state.clone(), Done(sweeping.clone()));
     tokio::spawn(async move {
+        let _done = done;
         match state.chat.sweep().await {
             Ok(0) => {}
             Ok(deleted) => tracing::info!(deleted, "deleted expired sessions"),
             Err(err) => err.log_if_internal(),
         }
-        sweeping.store(false, Ordering::Release);
     });
 }
 

@@ -36,8 +36,8 @@ impl Chat {
     }
 
     /// A guest's session ended (logout, revoke): if it was the last, the grace of the name
-    /// starts now. The session is gone either way; should this note fail, the next sweep
-    /// makes it.
+    /// starts now. The session is gone either way; should this note fail, the sweep's hourly
+    /// pass makes it (and a sign-in that wants the name releases it on the spot).
     pub(super) async fn guest_session_ended(&self, user_id: &str) {
         if let Err(err) = self.store.release_idle_guests(Some(user_id)).await {
             err.log_if_internal();
@@ -70,16 +70,15 @@ impl Chat {
     /// guest left with no live session. Answers how many were retired. Runs every minute; tests
     /// may call it.
     pub async fn sweep_guests(&self) -> Result<u64> {
-        let full = {
-            let mut last = self.full_release.lock().unwrap();
-            let due = last.is_none_or(|at| at.elapsed() >= FULL_RELEASE_EVERY);
-            if due {
-                *last = Some(Instant::now());
-            }
-            due
-        };
-        if full {
+        let due = self
+            .full_release
+            .lock()
+            .unwrap()
+            .is_none_or(|at| at.elapsed() >= FULL_RELEASE_EVERY);
+        if due {
+            // Only a pass that succeeded waits an hour for the next.
             self.store.release_idle_guests(None).await?;
+            *self.full_release.lock().unwrap() = Some(Instant::now());
         }
         let cutoff = self.grace_cutoff();
         let mut retired = 0;

@@ -170,24 +170,25 @@ impl Presence {
             .is_some_and(|c| c.remote_has(room_id, user_id))
     }
 
-    /// The user's first subscribed connection here in the room: they are online.
+    /// The user's first subscribed connection here in the room: they are online. Noted even
+    /// when another node has them online too: the flush compares the user's state with what
+    /// the room's subscribers were told, so a note that changes nothing sends nothing, and one
+    /// whose remote arrival was skipped (they subscribed here between the other node's word and
+    /// its delivery) is not lost.
     pub(super) fn came_online(&self, room_id: &Arc<str>, user: &User) {
         if let Some(cluster) = self.cluster.get() {
             cluster.local_changed(room_id, user, true);
         }
-        if !self.remote_has(room_id, &user.id) {
-            self.changed(room_id, user, true);
-        }
+        self.changed(room_id, user, true);
     }
 
-    /// The user's last subscribed connection here in the room left.
+    /// The user's last subscribed connection here in the room left (noted whatever the other
+    /// nodes say, as above).
     pub(super) fn went_offline(&self, room_id: &Arc<str>, user: &User) {
         if let Some(cluster) = self.cluster.get() {
             cluster.local_changed(room_id, user, false);
         }
-        if !self.remote_has(room_id, &user.id) {
-            self.changed(room_id, user, false);
-        }
+        self.changed(room_id, user, false);
     }
 
     /// Records a presence change for the room's next `presence` frame (see the flusher). The
