@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::backend::Backend;
-use super::dialect::{self, sql, Arg};
+use super::dialect::{self, sql, Arg, Conn};
 use super::rows::{self, user_columns};
 use super::{new_id, now, SessionRecord, UserRecord};
 use crate::error::{Error, Result};
@@ -53,6 +53,63 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn delete_expired_sessions(&self) -> Result<u64>;
 }
 
+/// A new user (not a bot); `UsernameTaken` when the name is in use, ignoring case.
+async fn insert_user<C: Conn>(
+    conn: &mut C,
+    username: &str,
+    password_hash: Option<&str>,
+    guest: bool,
+) -> Result<User> {
+    let user = User {
+        id: new_id(),
+        username: username.to_string(),
+        guest,
+        admin: false,
+        display_name: None,
+        bot: false,
+    };
+    let sql = sql!(
+        "INSERT INTO users (id, username, username_key, password_hash, guest, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)"
+    );
+    let (key, at) = (username.to_lowercase(), now());
+    let args = [
+        Arg::Text(&user.id),
+        Arg::Text(&user.username),
+        Arg::Text(&key),
+        Arg::OptText(password_hash),
+        Arg::Bool(guest),
+        Arg::Text(&at),
+    ];
+    dialect::execute(conn, &sql, &args)
+        .await
+        .map_err(|err| err.unique_or(Error::UsernameTaken))?;
+    Ok(user)
+}
+
+/// A new session of the user, ending at `expires_at` (`None`: never).
+async fn insert_session<C: Conn>(
+    conn: &mut C,
+    token_hash: &str,
+    user_id: &str,
+    expires_at: Option<&str>,
+) -> Result<()> {
+    let sql = sql!(
+        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, id) \
+         VALUES ($1, $2, $3, $4, $5)"
+    );
+    let (at, id) = (now(), new_id());
+    let args = [
+        Arg::Text(token_hash),
+        Arg::Text(user_id),
+        Arg::Text(&at),
+        Arg::OptText(expires_at),
+        Arg::Text(&id),
+    ];
+    dialect::execute(conn, &sql, &args).await?;
+    Ok(())
+}
+
 #[async_trait]
 impl<B: Backend> AccountStore for B {
     async fn create_user(
@@ -61,32 +118,8 @@ impl<B: Backend> AccountStore for B {
         password_hash: Option<&str>,
         guest: bool,
     ) -> Result<User> {
-        let user = User {
-            id: new_id(),
-            username: username.to_string(),
-            guest,
-            admin: false,
-            display_name: None,
-            bot: false,
-        };
-        let sql = sql!(
-            "INSERT INTO users (id, username, username_key, password_hash, guest, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)"
-        );
-        let (key, at) = (username.to_lowercase(), now());
-        let args = [
-            Arg::Text(&user.id),
-            Arg::Text(&user.username),
-            Arg::Text(&key),
-            Arg::OptText(password_hash),
-            Arg::Bool(guest),
-            Arg::Text(&at),
-        ];
         let mut conn = self.write().await?;
-        dialect::execute(&mut *conn, &sql, &args)
-            .await
-            .map_err(|err| err.unique_or(Error::UsernameTaken))?;
-        Ok(user)
+        insert_user(&mut *conn, username, password_hash, guest).await
     }
 
     async fn create_guest_with_session(
@@ -95,42 +128,9 @@ impl<B: Backend> AccountStore for B {
         token_hash: &str,
         expires_at: &str,
     ) -> Result<User> {
-        let user = User {
-            id: new_id(),
-            username: username.to_string(),
-            guest: true,
-            admin: false,
-            display_name: None,
-            bot: false,
-        };
-        let (key, at, session_id) = (username.to_lowercase(), now(), new_id());
         let mut tx = self.begin().await?;
-        let sql = sql!(
-            "INSERT INTO users (id, username, username_key, guest, created_at) \
-             VALUES ($1, $2, $3, $4, $5)"
-        );
-        let args = [
-            Arg::Text(&user.id),
-            Arg::Text(&user.username),
-            Arg::Text(&key),
-            Arg::Bool(true),
-            Arg::Text(&at),
-        ];
-        dialect::execute(&mut *tx, &sql, &args)
-            .await
-            .map_err(|err| err.unique_or(Error::UsernameTaken))?;
-        let sql = sql!(
-            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, id) \
-             VALUES ($1, $2, $3, $4, $5)"
-        );
-        let args = [
-            Arg::Text(token_hash),
-            Arg::Text(&user.id),
-            Arg::Text(&at),
-            Arg::Text(expires_at),
-            Arg::Text(&session_id),
-        ];
-        dialect::execute(&mut *tx, &sql, &args).await?;
+        let user = insert_user(&mut *tx, username, None, true).await?;
+        insert_session(&mut *tx, token_hash, &user.id, Some(expires_at)).await?;
         B::commit(tx).await?;
         Ok(user)
     }
@@ -161,19 +161,8 @@ impl<B: Backend> AccountStore for B {
     }
 
     async fn create_session(&self, token_hash: &str, user_id: &str) -> Result<()> {
-        let sql = sql!(
-            "INSERT INTO sessions (token_hash, user_id, created_at, id) VALUES ($1, $2, $3, $4)"
-        );
-        let (at, id) = (now(), new_id());
         let mut conn = self.write().await?;
-        let args = [
-            Arg::Text(token_hash),
-            Arg::Text(user_id),
-            Arg::Text(&at),
-            Arg::Text(&id),
-        ];
-        dialect::execute(&mut *conn, &sql, &args).await?;
-        Ok(())
+        insert_session(&mut *conn, token_hash, user_id, None).await
     }
 
     async fn create_session_until(
@@ -182,21 +171,8 @@ impl<B: Backend> AccountStore for B {
         user_id: &str,
         expires_at: &str,
     ) -> Result<()> {
-        let sql = sql!(
-            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, id) \
-             VALUES ($1, $2, $3, $4, $5)"
-        );
-        let (at, id) = (now(), new_id());
-        let args = [
-            Arg::Text(token_hash),
-            Arg::Text(user_id),
-            Arg::Text(&at),
-            Arg::Text(expires_at),
-            Arg::Text(&id),
-        ];
         let mut conn = self.write().await?;
-        dialect::execute(&mut *conn, &sql, &args).await?;
-        Ok(())
+        insert_session(&mut *conn, token_hash, user_id, Some(expires_at)).await
     }
 
     async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>> {
