@@ -1,9 +1,12 @@
 import path from "node:path";
 import { Person, expect, screenshotDir, test, uniqueName } from "./fixtures";
 
-// One retry: "an @mention … the divider shows on return" failed once in CI (2026-12-06: the
-// room's unread badge stayed at 1 after opening it; it passes alone and on reruns). The cause is
-// not found yet; see the session note. A product that is broken still fails both tries.
+// One retry: "an @mention … the divider shows on return" failed once in CI (2026-12-06: after
+// the reload the room was unread again). Bob's read was told by a PUT sent as the page went away,
+// which can land after the new page has asked for its counts; since then the new page tells the
+// server again the reads its browser keeps that the server lacks (`retellReads`, web/src/unread.ts,
+// with a unit test). The retry stays until CI has shown the flake gone; a product that is broken
+// still fails both tries.
 test.describe.configure({ retries: 1 });
 
 function row(p: Person, room: string) {

@@ -209,6 +209,23 @@ describe("the chat controller", () => {
     expect(reads().length).toBe(before + 1);
   });
 
+  it("a read this browser saw that the server has not (the unload PUT lost or late) is told again", async () => {
+    const { loadUnread } = await import("./unread");
+    const { useChat } = await import("./store");
+    useChat.setState((s) => ({ readSeq: { ...s.readSeq, r1: 12 } }));
+    serverUnread = [{ room_id: "r1", last_read_seq: 5, unread: 2, mentions: 1 }];
+    const reads = () => requested.filter((r) => r.url === "/api/rooms/r1/read");
+    const counts = () => requested.filter((r) => r.url === "/api/me/unread");
+    const [readsBefore, countsBefore] = [reads().length, counts().length];
+    await loadUnread();
+    await until(() => reads().length === readsBefore + 1);
+    expect(reads()[readsBefore].init).toMatchObject({ method: "PUT", body: JSON.stringify({ seq: 12 }) });
+    // Once it has landed, the counts are asked for again; told once per page, not again.
+    await until(() => counts().length === countsBefore + 2);
+    expect(reads().length).toBe(readsBefore + 1);
+    serverUnread = [];
+  });
+
   it("a DM someone opened with me appears, is followed, and is named after them", async () => {
     const { useChat } = await import("./store");
     const { roomTitle } = await import("./names");

@@ -38,9 +38,26 @@ export async function loadUnread(): Promise<void> {
       // The server's levels are the truth; the ones set on this device fill in for older servers.
       return { unread, notifyLevels: { ...s.notifyLevels, ...levels } };
     });
+    retellReads(list);
   } catch {
     // An older server: the counts fall back to what this browser has seen.
   }
+}
+
+const retold = new Set<string>();
+
+/**
+ * Reads this browser has seen (kept in its storage as the rooms were read) that the server has
+ * not: the PUT sent as the previous page went away may land after this page asked for its counts,
+ * or never (the tab was closed offline). They are told again, once per room and page, and the
+ * counts asked for again when they have landed.
+ */
+function retellReads(list: UnreadEntry[]): void {
+  const { readSeq } = get();
+  const behind = list.filter((e) => (readSeq[e.room_id] ?? 0) > e.last_read_seq && !retold.has(e.room_id));
+  if (behind.length === 0) return;
+  for (const e of behind) retold.add(e.room_id);
+  void Promise.allSettled(behind.map((e) => api.markRead(e.room_id, readSeq[e.room_id]))).then(() => loadUnread());
 }
 
 let refetch: ReturnType<typeof setTimeout> | null = null;
