@@ -28,11 +28,13 @@ export function PeoplePanel({ room, onClose, onInvite }: { room: Room; onClose: 
   const moderator = moderates(room, me);
   const direct = room.kind === "direct";
 
+  // The fetch as the panel opens counts as the counts' first refresh (not a second fetch).
+  const lastRefresh = useRef(0);
   useEffect(() => {
+    lastRefresh.current = Date.now();
     void refreshMembers(room.id);
   }, [room.id]);
 
-  const lastRefresh = useRef(0);
   useEffect(() => {
     if (!counted) return;
     const wait = lastRefresh.current + 10_000 - Date.now();
