@@ -35,6 +35,9 @@ test("issue #10 on screen: formatting, reply, reactions, thread, pins — light,
     await bob.openRoom(room);
     await bob.send("Release notes are up: **v2.4** ships `palaver --check` and a [changelog](https://example.com/changelog) :rocket:");
     await bob.send("```bash\ncargo build --release\n./target/release/palaver --listen 0.0.0.0:8080\n```");
+    // Both on Alice's screen before she points at the first: the second arriving under the
+    // pointer moves the first away from it (its toolbar, shown on hover, then takes no clicks).
+    await expect(alice.message("cargo build --release")).toBeVisible();
     const notes = alice.message("Release notes are up");
     await notes.hover();
     await notes.getByRole("button", { name: "Reply", exact: true }).click();
