@@ -404,7 +404,15 @@ impl Presence {
                     presence_frame(&room_id, joined.map(|p| &p.json), left.map(|p| &p.json))
                 });
             let reversed = pending.values().any(|p| p.was_online == p.online);
-            let catch_up = if answered && reversed {
+            // Made only when someone will be sent it: a `full` subscriber answered since the
+            // last flush (the catch-up), a `counts` subscriber (the count).
+            let answered_full = answered
+                && room
+                    .subscribers
+                    .iter()
+                    .any(|sub| !sub.counts && room.answered.contains(&sub.conn.id));
+            let any_counts = room.subscribers.iter().any(|sub| sub.counts);
+            let catch_up = if answered_full && reversed {
                 let joined = pending.values().filter(|p| p.online).map(|p| &p.json);
                 let left = pending.values().filter(|p| !p.online).map(|p| &p.json);
                 Some(presence_frame(&room_id, joined, left))
@@ -424,7 +432,9 @@ impl Presence {
             // The `counts` subscribers' frame, when the count is known (a room answered here).
             let count = room.published.as_ref().map(|p| p.0.len());
             let changed = count != room.counted;
-            let count_frame = count.map(|count| count_frame(&room_id, count));
+            let count_frame = count
+                .filter(|_| any_counts)
+                .map(|count| count_frame(&room_id, count));
             room.broadcast_presence(
                 &room_id,
                 frame.as_ref(),
