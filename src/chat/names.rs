@@ -185,8 +185,14 @@ impl Usernames {
                 known.cursor.clone()
             };
             for (id, name) in store.usernames_after(&after).await? {
-                known.lower.insert(name.to_lowercase());
-                known.skeletons.insert(skeleton(&name));
+                // A look back reads again the rows it has read (up to the cursor): their
+                // skeletons, the costly part, are not made again.
+                let lower = name.to_lowercase();
+                let read_before = id <= known.cursor && known.lower.contains(&lower);
+                if !read_before {
+                    known.skeletons.insert(skeleton(&name));
+                    known.lower.insert(lower);
+                }
                 if is_v7(&id) && id > known.cursor {
                     known.cursor = id;
                 }
