@@ -144,7 +144,14 @@ pub(super) struct Presence {
     cluster: OnceLock<Arc<dyn ClusterPresence>>,
     /// Rooms whose presence changed since the last flush.
     dirty: Mutex<HashSet<Arc<str>>>,
+    /// Flushes so far (the clock of [`COUNT_EVERY_FLUSHES`]).
+    flushes: std::sync::atomic::AtomicU64,
 }
+
+/// Least flushes between two new counts sent to a room's `counts` subscribers (a second):
+/// while thousands come online at once, a count a second, not four, to each of them. Who
+/// subscribes meanwhile is answered with the count of the moment.
+pub(super) const COUNT_EVERY_FLUSHES: u64 = 4;
 
 impl Presence {
     pub(super) fn new(rooms: Arc<Rooms>, counts: Arc<Counts>) -> Self {
@@ -153,6 +160,7 @@ impl Presence {
             counts,
             cluster: OnceLock::new(),
             dirty: Mutex::new(HashSet::new()),
+            flushes: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -371,9 +379,15 @@ impl Presence {
     /// `subscribed` since the last flush, the catch-up frame (see [`Pending`]).
     pub(super) fn flush(&self) {
         let dirty: Vec<Arc<str>> = self.dirty.lock().unwrap().drain().collect();
+        let now = self
+            .flushes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
         if dirty.is_empty() {
             return;
         }
+        // Rooms whose new count waits for its turn: flushed again next time.
+        let mut held = Vec::new();
         let mut table = self.rooms.lock();
         for room_id in dirty {
             let Some(entry) = table.get_mut(&room_id) else {
@@ -391,62 +405,102 @@ impl Presence {
                     p.was_online = published.0.contains_key(id);
                 }
             }
-            let answered = !room.answered.is_empty();
-            if pending.is_empty() {
-                room.answered.clear();
-                continue;
-            }
-            let moved = |p: &&Pending| p.was_online != p.online;
-            let joined = pending.values().filter(moved).filter(|p| p.online);
-            let left = pending.values().filter(moved).filter(|p| !p.online);
-            let frame =
-                joined.clone().next().or(left.clone().next()).map(|_| {
-                    presence_frame(&room_id, joined.map(|p| &p.json), left.map(|p| &p.json))
-                });
-            let reversed = pending.values().any(|p| p.was_online == p.online);
-            // Made only when someone will be sent it: a `full` subscriber answered since the
-            // last flush (the catch-up), a `counts` subscriber (the count).
-            let answered_full = answered
-                && room
-                    .subscribers
-                    .iter()
-                    .any(|sub| !sub.counts && room.answered.contains(&sub.conn.id));
+            let answered = !room.answered.is_empty() && !pending.is_empty();
+            let touched = !pending.is_empty();
+            let (frame, catch_up) = self.list_frames(room, &room_id, pending, answered);
+            // The `counts` subscribers' frame, when the count is known (a room answered here):
+            // to all of them when the count moved and its turn has come, to those answered since
+            // the last flush whenever the batch had changes (their answer may predate them).
             let any_counts = room.subscribers.iter().any(|sub| sub.counts);
-            let catch_up = if answered_full && reversed {
-                let joined = pending.values().filter(|p| p.online).map(|p| &p.json);
-                let left = pending.values().filter(|p| !p.online).map(|p| &p.json);
-                Some(presence_frame(&room_id, joined, left))
-            } else {
-                frame.clone()
-            };
-            if let Some(published) = &mut room.published {
-                let published = &mut Arc::make_mut(published).0;
-                for (id, p) in pending {
-                    if p.online {
-                        published.insert(id, p.json);
-                    } else {
-                        published.remove(&id);
-                    }
+            let count = room.published.as_ref().map(|p| p.0.len());
+            // Moved: since the last count all of them were sent, or since some were answered
+            // with another.
+            let moved = count != room.counted || room.count_split;
+            let due = room.count_sent == 0 || now >= room.count_sent + COUNT_EVERY_FLUSHES;
+            let send_count = any_counts && moved && due;
+            if any_counts && moved && !due {
+                held.push(room_id.clone());
+            }
+            let count_frame = count
+                .filter(|_| send_count || (any_counts && answered))
+                .map(|count| count_frame(&room_id, count));
+            if frame.is_some() || catch_up.is_some() || count_frame.is_some() {
+                room.broadcast_presence(
+                    &room_id,
+                    frame.as_ref(),
+                    catch_up.as_ref(),
+                    count_frame.as_ref().map(|f| (f, send_count)),
+                );
+            }
+            room.answered.clear();
+            if send_count {
+                room.count_sent = now;
+                room.count_split = false;
+            } else if count_frame.is_some() && count != room.counted {
+                room.count_split = true;
+            }
+            if send_count || !any_counts {
+                room.counted = count;
+            }
+            if touched {
+                if let Some(feed) = &room.feed {
+                    feed.touch();
                 }
             }
-            // The `counts` subscribers' frame, when the count is known (a room answered here).
-            let count = room.published.as_ref().map(|p| p.0.len());
-            let changed = count != room.counted;
-            let count_frame = count
-                .filter(|_| any_counts)
-                .map(|count| count_frame(&room_id, count));
-            room.broadcast_presence(
-                &room_id,
-                frame.as_ref(),
-                catch_up.as_ref(),
-                count_frame.as_ref().map(|f| (f, changed)),
-            );
-            room.answered.clear();
-            room.counted = count;
-            if let Some(feed) = &room.feed {
-                feed.touch();
+        }
+        drop(table);
+        if !held.is_empty() {
+            self.dirty.lock().unwrap().extend(held);
+        }
+    }
+
+    /// The room's batch as `presence` frames for its `full` subscribers: the changes for those
+    /// told of the last batch, and (when someone was answered since) the catch-up for those
+    /// answered; the published list takes the batch in.
+    fn list_frames(
+        &self,
+        room: &mut super::room::Room,
+        room_id: &Arc<str>,
+        pending: HashMap<String, Pending>,
+        answered: bool,
+    ) -> (Option<Utf8Bytes>, Option<Utf8Bytes>) {
+        if pending.is_empty() {
+            return (None, None);
+        }
+        let moved = |p: &&Pending| p.was_online != p.online;
+        let joined = pending.values().filter(moved).filter(|p| p.online);
+        let left = pending.values().filter(moved).filter(|p| !p.online);
+        let frame = joined
+            .clone()
+            .next()
+            .or(left.clone().next())
+            .map(|_| presence_frame(room_id, joined.map(|p| &p.json), left.map(|p| &p.json)));
+        let reversed = pending.values().any(|p| p.was_online == p.online);
+        // Made only when someone will be sent it: a `full` subscriber answered since the last
+        // flush.
+        let answered_full = answered
+            && room
+                .subscribers
+                .iter()
+                .any(|sub| !sub.counts && room.answered.contains(&sub.conn.id));
+        let catch_up = if answered_full && reversed {
+            let joined = pending.values().filter(|p| p.online).map(|p| &p.json);
+            let left = pending.values().filter(|p| !p.online).map(|p| &p.json);
+            Some(presence_frame(room_id, joined, left))
+        } else {
+            frame.clone()
+        };
+        if let Some(published) = &mut room.published {
+            let published = &mut Arc::make_mut(published).0;
+            for (id, p) in pending {
+                if p.online {
+                    published.insert(id, p.json);
+                } else {
+                    published.remove(&id);
+                }
             }
         }
+        (frame, catch_up)
     }
 }
 
@@ -581,12 +635,22 @@ mod tests {
             }
             presence.flush();
             let truth: BTreeSet<String> = rooms.lock()[&room].room.online.keys().cloned().collect();
+            // A new count waits its turn (COUNT_EVERY_FLUSHES): until then the `counts`
+            // watchers may hold an older count, and the room must still be due a flush; once
+            // it is not, every count must be the truth.
+            let told = rooms.lock()[&room].room.counted.map(|n| n as u64);
+            let owed = presence.dirty.lock().unwrap().contains(&room);
             for watcher in watchers.iter_mut() {
                 watcher.read();
                 let id = watcher.conn.id;
                 match watcher.count {
+                    Some(_) if owed => {}
                     Some(count) => {
-                        assert_eq!(count, truth.len() as u64, "watcher {id} at step {step}");
+                        assert_eq!(
+                            count,
+                            truth.len() as u64,
+                            "watcher {id} at step {step} (told {told:?})"
+                        );
                     }
                     None => assert_eq!(watcher.online, truth, "watcher {id} at step {step}"),
                 }
@@ -647,8 +711,99 @@ mod tests {
                 _ => {}
             }
         }
-        flush_and_check(&mut notes, &mut watchers, 3_000);
+        // Nothing changes any more: within a second of flushes every count is the truth.
+        for step in 3_000..3_000 + COUNT_EVERY_FLUSHES as usize {
+            flush_and_check(&mut notes, &mut watchers, step);
+        }
+        assert!(!presence.dirty.lock().unwrap().contains(&room));
+        let truth = rooms.lock()[&room].room.online.len() as u64;
+        for watcher in &watchers {
+            if let Some(count) = watcher.count {
+                assert_eq!(count, truth, "watcher {} at the end", watcher.conn.id);
+            }
+        }
         assert!(watchers.len() > 100);
+    }
+
+    /// A new count waits its turn, but nobody keeps a wrong one: a `counts` subscriber answered
+    /// while a count was held was sent the count of its batch; when the count then comes back
+    /// to what the others were told before the turn came, that subscriber is told too.
+    #[tokio::test]
+    async fn a_held_count_reaches_everyone_when_its_turn_comes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::sqlite::SqliteStore::open_in(dir.path())
+            .await
+            .unwrap();
+        let rooms = Rooms::new(Arc::new(store));
+        let presence = Presence::new(rooms.clone(), Arc::new(Counts::default()));
+        let room: Arc<str> = Arc::from("r");
+        rooms.lock().insert(room.clone(), Default::default());
+        let mut next_id = 0u64;
+        let mut join = |name: &str, counts: bool| {
+            next_id += 1;
+            let (queue, outbound) = mpsc::channel(100);
+            let conn = Arc::new(Connection {
+                id: next_id,
+                user: user(name),
+                token_hash: format!("h{next_id}"),
+                expires_at: None,
+                queue,
+                closer: Closer::default(),
+                metrics: Arc::new(Metrics::new()),
+            });
+            rooms
+                .lock()
+                .get_mut(&room)
+                .unwrap()
+                .room
+                .add_subscriber(&conn, conn.id, counts);
+            presence.came_online(&room, &conn.user);
+            let mode = if counts {
+                PresenceMode::Counts
+            } else {
+                PresenceMode::Full
+            };
+            let answer = presence
+                .answer(&room, conn.id)
+                .subscribed(&room, 1, &conn.user, mode);
+            let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+            Watcher {
+                conn,
+                queue: outbound,
+                online: BTreeSet::new(),
+                count: answer["online_count"].as_u64(),
+            }
+        };
+        let leave = |watcher: &Watcher| {
+            rooms
+                .lock()
+                .get_mut(&room)
+                .unwrap()
+                .room
+                .remove_subscriber(watcher.conn.id);
+            presence.went_offline(&room, &watcher.conn.user);
+        };
+        let mut a = join("a", true);
+        let p1 = join("p1", false);
+        presence.flush(); // 1: the count's first turn: A is told 2.
+        a.read();
+        assert_eq!(a.count, Some(2));
+        let p2 = join("p2", false);
+        let mut w = join("w", true);
+        presence.flush(); // 2: 4 now, held; W, answered in this batch, is sent it.
+        a.read();
+        w.read();
+        assert_eq!((a.count, w.count), (Some(2), Some(4)));
+        leave(&p1);
+        leave(&p2);
+        presence.flush(); // 3: back to 2, what A was told; W still holds 4.
+        for _ in 3..=COUNT_EVERY_FLUSHES + 1 {
+            presence.flush();
+        }
+        a.read();
+        w.read();
+        assert_eq!((a.count, w.count), (Some(2), Some(2)));
+        assert!(presence.dirty.lock().unwrap().is_empty());
     }
 
     /// The answer laid over the shared list is the same JSON as the frame encoded whole, with

@@ -62,6 +62,12 @@ pub(super) struct Room {
     pub(super) answered: HashSet<u64>,
     /// The online count the room's `counts` subscribers were told at the last flush.
     pub(super) counted: Option<usize>,
+    /// The flush that last sent the `counts` subscribers a new count (see
+    /// [`super::presence::COUNT_EVERY_FLUSHES`]).
+    pub(super) count_sent: u64,
+    /// Whether some `counts` subscribers (answered since) were sent a count other than
+    /// `counted`: the next turn sends the count to all, moved or not.
+    pub(super) count_split: bool,
     /// Long-polls open on this room here, the presence leases of live pollers (user id →
     /// lease; each counts once in `online`), and the feed they are answered from while any of
     /// either lasts (see [`super::watch`]).
