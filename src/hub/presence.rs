@@ -559,14 +559,8 @@ mod tests {
         }
     }
 
-    /// People come and go, the flusher runs now and then, and watchers subscribe at every
-    /// point in between: after every flush, each watcher's answer plus the frames after it add
-    /// up to who is online, including someone who came and went (or went and came back) between
-    /// a flush and a watcher's answer, whose changes cancel out for the others, and someone whose
-    /// two notes landed in the wrong order (a reconnect's "online" before its old socket's
-    /// "offline"). The `counts` watchers' count is right after every flush too.
-    #[tokio::test]
-    async fn an_answer_and_the_frames_after_it_add_up_to_who_is_online() {
+    /// A node's presence with one room, `r`, nobody in it (and the store's directory).
+    async fn one_room() -> (tempfile::TempDir, Arc<Rooms>, Presence, Arc<str>) {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::store::sqlite::SqliteStore::open_in(dir.path())
             .await
@@ -575,20 +569,37 @@ mod tests {
         let presence = Presence::new(rooms.clone(), Arc::new(Counts::default()));
         let room: Arc<str> = Arc::from("r");
         rooms.lock().insert(room.clone(), Default::default());
+        (dir, rooms, presence, room)
+    }
+
+    /// A connection of `name`'s, and what is queued for it.
+    fn connection(id: u64, name: &str) -> (Arc<Connection>, mpsc::Receiver<Outbound>) {
+        let (queue, outbound) = mpsc::channel(10_000);
+        let conn = Arc::new(Connection {
+            id,
+            user: user(name),
+            token_hash: format!("h{id}"),
+            expires_at: None,
+            queue,
+            closer: Closer::default(),
+            metrics: Arc::new(Metrics::new()),
+        });
+        (conn, outbound)
+    }
+
+    /// People come and go, the flusher runs now and then, and watchers subscribe at every
+    /// point in between: after every flush, each watcher's answer plus the frames after it add
+    /// up to who is online, including someone who came and went (or went and came back) between
+    /// a flush and a watcher's answer, whose changes cancel out for the others, and someone whose
+    /// two notes landed in the wrong order (a reconnect's "online" before its old socket's
+    /// "offline"). The `counts` watchers' count is right after every flush too.
+    #[tokio::test]
+    async fn an_answer_and_the_frames_after_it_add_up_to_who_is_online() {
+        let (_dir, rooms, presence, room) = one_room().await;
         let mut next_id = 0u64;
         let mut connect = |name: &str| {
             next_id += 1;
-            let (queue, outbound) = mpsc::channel(10_000);
-            let conn = Arc::new(Connection {
-                id: next_id,
-                user: user(name),
-                token_hash: format!("h{next_id}"),
-                expires_at: None,
-                queue,
-                closer: Closer::default(),
-                metrics: Arc::new(Metrics::new()),
-            });
-            (conn, outbound)
+            connection(next_id, name)
         };
         // A subscribe or unsubscribe changes the room under its lock, and notes the presence
         // change after letting go of it: another thread's note can land first. `Some(notes)`:
@@ -730,27 +741,11 @@ mod tests {
     /// to what the others were told before the turn came, that subscriber is told too.
     #[tokio::test]
     async fn a_held_count_reaches_everyone_when_its_turn_comes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = crate::store::sqlite::SqliteStore::open_in(dir.path())
-            .await
-            .unwrap();
-        let rooms = Rooms::new(Arc::new(store));
-        let presence = Presence::new(rooms.clone(), Arc::new(Counts::default()));
-        let room: Arc<str> = Arc::from("r");
-        rooms.lock().insert(room.clone(), Default::default());
+        let (_dir, rooms, presence, room) = one_room().await;
         let mut next_id = 0u64;
         let mut join = |name: &str, counts: bool| {
             next_id += 1;
-            let (queue, outbound) = mpsc::channel(100);
-            let conn = Arc::new(Connection {
-                id: next_id,
-                user: user(name),
-                token_hash: format!("h{next_id}"),
-                expires_at: None,
-                queue,
-                closer: Closer::default(),
-                metrics: Arc::new(Metrics::new()),
-            });
+            let (conn, outbound) = connection(next_id, name);
             rooms
                 .lock()
                 .get_mut(&room)

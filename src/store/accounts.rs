@@ -251,18 +251,8 @@ mod tests {
     #[tokio::test]
     async fn postgres_reads_new_usernames_from_the_primary_key_before_any_analyse() {
         use sqlx::Connection;
-        let admin_url = "postgres://postgres@127.0.0.1:5432/postgres";
-        let name = format!("palaver_plans_{}", uuid::Uuid::now_v7().simple());
-        let mut admin = sqlx::PgConnection::connect(admin_url).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
-        let store = crate::store::postgres::PostgresStore::open(&url, 2)
-            .await
-            .unwrap();
-        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        let scratch = crate::store::ScratchPostgres::new().await;
+        let mut conn = sqlx::PgConnection::connect(&scratch.url).await.unwrap();
         // No autovacuum on the table: no analyse may happen while the test reads the plan.
         sqlx::query("ALTER TABLE users SET (autovacuum_enabled = false)")
             .execute(&mut conn)
@@ -293,13 +283,9 @@ mod tests {
         .await
         .unwrap();
         // And the read itself: the ten newest, in id order.
-        let read = store.usernames_after(&after).await.unwrap();
+        let read = scratch.store.usernames_after(&after).await.unwrap();
         conn.close().await.unwrap();
-        store.close().await;
-        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
+        scratch.drop_now().await;
         assert!(
             plan.iter().any(|line| line.contains("users_pkey"))
                 && !plan.iter().any(|line| line.contains("Seq Scan")),

@@ -684,18 +684,8 @@ mod tests {
     #[tokio::test]
     async fn postgres_reads_from_a_position_as_one_index_range_even_in_a_generic_plan() {
         use sqlx::Connection;
-        let admin_url = "postgres://postgres@127.0.0.1:5432/postgres";
-        let name = format!("palaver_plans_{}", uuid::Uuid::now_v7().simple());
-        let mut admin = sqlx::PgConnection::connect(admin_url).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
-        let store = crate::store::postgres::PostgresStore::open(&url, 2)
-            .await
-            .unwrap();
-        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        let scratch = crate::store::ScratchPostgres::new().await;
+        let mut conn = sqlx::PgConnection::connect(&scratch.url).await.unwrap();
         // The plan a prepared statement gets after its first executions: made without the
         // arguments. On empty tables the planner would rather scan, so scans are priced out.
         for set in [
@@ -731,11 +721,7 @@ mod tests {
             }
         }
         conn.close().await.unwrap();
-        store.close().await;
-        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
+        scratch.drop_now().await;
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 

@@ -309,6 +309,47 @@ impl<B: backend::Backend> Store for B {
     }
 }
 
+/// A scratch PostgreSQL database on the local server (for tests that read plans), migrated, and
+/// dropped by [`ScratchPostgres::drop_now`].
+#[cfg(test)]
+pub(crate) struct ScratchPostgres {
+    admin: sqlx::PgConnection,
+    name: String,
+    pub store: postgres::PostgresStore,
+    pub url: String,
+}
+
+#[cfg(test)]
+impl ScratchPostgres {
+    const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+    pub async fn new() -> Self {
+        use sqlx::Connection;
+        let name = format!("palaver_plans_{}", uuid::Uuid::now_v7().simple());
+        let mut admin = sqlx::PgConnection::connect(Self::ADMIN_URL).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+        let store = postgres::PostgresStore::open(&url, 2).await.unwrap();
+        ScratchPostgres {
+            admin,
+            name,
+            store,
+            url,
+        }
+    }
+
+    pub async fn drop_now(mut self) {
+        self.store.close().await;
+        sqlx::query(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
+            .execute(&mut self.admin)
+            .await
+            .unwrap();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::StoredEvent;
