@@ -115,7 +115,7 @@ def rows(count, big=0):
             f"{i:032x}",
             f"room{room:02d}id",
             seq,
-            f"user{(i * 7) % 200}id",
+            user_id((i * 7) % 200),
             f"c{i}",
             body,
             position(seq) if big else f"{seq:012d}",
@@ -159,7 +159,12 @@ def sampled(rows_in, path, count, big):
             yield row
 
 
-USERS = [(f"user{n}id", f"user{n}", f"user{n}", 0, "2026-01-01T00:00:00.000Z") for n in range(200)]
+def user_id(n):
+    """The store's ids are lower-case hex (the server's name check reads users by id range)."""
+    return f"{n:032x}"
+
+
+USERS = [(user_id(n), f"user{n}", f"user{n}", 0, "2026-01-01T00:00:00.000Z") for n in range(200)]
 ROOMS = [(f"room{n:02d}id", f"room{n}", f"room{n}", 0, "2026-01-01T00:00:00.000Z") for n in range(100)]
 
 

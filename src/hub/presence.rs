@@ -413,9 +413,9 @@ impl Presence {
             // the last flush whenever the batch had changes (their answer may predate them).
             let any_counts = room.subscribers.iter().any(|sub| sub.counts);
             let count = room.published.as_ref().map(|p| p.0.len());
-            // Moved: since the last count all of them were sent, or since some were answered
-            // with another.
-            let moved = count != room.counted || room.count_split;
+            // `counted` is `None` too when some were answered with another count than the
+            // rest were told: then the next turn goes to everyone.
+            let moved = count != room.counted;
             let due = room.count_sent == 0 || now >= room.count_sent + COUNT_EVERY_FLUSHES;
             let send_count = any_counts && moved && due;
             if any_counts && moved && !due {
@@ -435,12 +435,11 @@ impl Presence {
             room.answered.clear();
             if send_count {
                 room.count_sent = now;
-                room.count_split = false;
-            } else if count_frame.is_some() && count != room.counted {
-                room.count_split = true;
             }
             if send_count || !any_counts {
                 room.counted = count;
+            } else if count_frame.is_some() && count != room.counted {
+                room.counted = None;
             }
             if touched {
                 if let Some(feed) = &room.feed {

@@ -60,14 +60,12 @@ pub(super) struct Room {
     pub(super) published: Option<Arc<Published>>,
     /// The connections answered `subscribed` since the last flush (see [`Pending`]).
     pub(super) answered: HashSet<u64>,
-    /// The online count the room's `counts` subscribers were told at the last flush.
+    /// The online count the room's `counts` subscribers were all told; `None` before the first,
+    /// and when some were since told another (answered while a new count waited its turn).
     pub(super) counted: Option<usize>,
     /// The flush that last sent the `counts` subscribers a new count (see
     /// [`super::presence::COUNT_EVERY_FLUSHES`]).
     pub(super) count_sent: u64,
-    /// Whether some `counts` subscribers (answered since) were sent a count other than
-    /// `counted`: the next turn sends the count to all, moved or not.
-    pub(super) count_split: bool,
     /// Long-polls open on this room here, the presence leases of live pollers (user id →
     /// lease; each counts once in `online`), and the feed they are answered from while any of
     /// either lasts (see [`super::watch`]).

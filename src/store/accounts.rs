@@ -71,23 +71,24 @@ pub trait AccountStore: Send + Sync + 'static {
 }
 
 /// A new user (not a bot); `UsernameTaken` when the name is in use, ignoring case.
-async fn insert_user<C: Conn>(
+pub(super) async fn insert_user<C: Conn>(
     conn: &mut C,
     username: &str,
     password_hash: Option<&str>,
     guest: bool,
+    admin: bool,
 ) -> Result<User> {
     let user = User {
         id: new_id(),
         username: username.to_string(),
         guest,
-        admin: false,
+        admin,
         display_name: None,
         bot: false,
     };
     let sql = sql!(
-        "INSERT INTO users (id, username, username_key, password_hash, guest, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)"
+        "INSERT INTO users (id, username, username_key, password_hash, guest, created_at, admin) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)"
     );
     let (key, at) = (username.to_lowercase(), now());
     let args = [
@@ -97,6 +98,7 @@ async fn insert_user<C: Conn>(
         Arg::OptText(password_hash),
         Arg::Bool(guest),
         Arg::Text(&at),
+        Arg::Bool(admin),
     ];
     dialect::execute(conn, &sql, &args)
         .await
@@ -136,7 +138,7 @@ impl<B: Backend> AccountStore for B {
         guest: bool,
     ) -> Result<User> {
         let mut conn = self.write().await?;
-        insert_user(&mut *conn, username, password_hash, guest).await
+        insert_user(&mut *conn, username, password_hash, guest, false).await
     }
 
     async fn create_guest_with_session(
@@ -146,7 +148,7 @@ impl<B: Backend> AccountStore for B {
         expires_at: &str,
     ) -> Result<User> {
         let mut tx = self.begin().await?;
-        let user = insert_user(&mut *tx, username, None, true).await?;
+        let user = insert_user(&mut *tx, username, None, true, false).await?;
         insert_session(&mut *tx, token_hash, &user.id, Some(expires_at)).await?;
         B::commit(tx).await?;
         Ok(user)

@@ -144,30 +144,9 @@ impl<B: Backend> PeopleStore for B {
         let first = dialect::fetch_optional(&mut *tx, &any, &[], |_| Ok(()))
             .await?
             .is_none();
-        let user = User {
-            id: super::new_id(),
-            username: username.to_string(),
-            guest: false,
-            admin: first,
-            display_name: None,
-            bot: false,
-        };
-        let sql = sql!(
-            "INSERT INTO users (id, username, username_key, password_hash, guest, created_at, \
-             admin) VALUES ($1, $2, $3, $4, " FALSE ", $5, $6)"
-        );
-        let (key, at) = (username.to_lowercase(), now());
-        let args = [
-            Arg::Text(&user.id),
-            Arg::Text(username),
-            Arg::Text(&key),
-            Arg::Text(password_hash),
-            Arg::Text(&at),
-            Arg::Bool(first),
-        ];
-        dialect::execute(&mut *tx, &sql, &args)
-            .await
-            .map_err(|err| err.unique_or(Error::UsernameTaken))?;
+        let user =
+            super::accounts::insert_user(&mut *tx, username, Some(password_hash), false, first)
+                .await?;
         B::commit(tx).await?;
         Ok((user, first))
     }
