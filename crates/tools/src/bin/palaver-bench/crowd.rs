@@ -151,6 +151,8 @@ struct BigRoom {
     latencies: Mutex<Vec<u64>>,
     /// Frames other than the big room's messages (presence, room lists, other events).
     other_frames: AtomicU64,
+    /// `other_frames` by type: [`net::OTHER_KINDS`], then unknown types.
+    other_kinds: [AtomicU64; net::OTHER_KINDS.len() + 1],
     closed: AtomicU64,
 }
 
@@ -235,6 +237,7 @@ pub async fn crowd(common: &Common, plan: &Crowd) -> anyhow::Result<Value> {
         doubled: AtomicU64::new(0),
         latencies: Mutex::new(Vec::new()),
         other_frames: AtomicU64::new(0),
+        other_kinds: Default::default(),
         closed: AtomicU64::new(0),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -374,6 +377,13 @@ pub async fn crowd(common: &Common, plan: &Crowd) -> anyhow::Result<Value> {
         "latencies_us": latencies,
     });
     report["frames_other"] = json!(big.other_frames.load(Ordering::Relaxed));
+    let names = net::OTHER_KINDS.iter().copied().chain(["other"]);
+    report["frames_other_by_type"] = names
+        .zip(&big.other_kinds)
+        .map(|(name, count)| (name.to_string(), json!(count.load(Ordering::Relaxed))))
+        .filter(|(_, count)| count != &json!(0))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
     report["closed_by_server_or_errors"] = json!(big.closed.load(Ordering::Relaxed));
     report["node"] = json!(server.map(ProcWatch::finish));
     Ok(report)
@@ -401,8 +411,11 @@ async fn hold(big: Arc<BigRoom>, ws: Ws, in_big: bool, mut stop: watch::Receiver
                         let micros = at.saturating_sub(mark.sent_ns) / 1_000;
                         big.latencies.lock().unwrap().push(micros);
                     }
-                    _ => {
+                    other => {
                         big.other_frames.fetch_add(1, Ordering::Relaxed);
+                        if let Frame::Other { kind } = other {
+                            big.other_kinds[kind].fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                 },
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
