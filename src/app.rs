@@ -308,13 +308,18 @@ async fn flush_batches(state: AppState) {
         tick.tick().await;
         n += 1;
         state.hub.expire_poll_leases();
-        state.hub.flush_presence();
+        // The room list every fourth tick, read before the presence flush and sent right after
+        // it: the presence flush's count turns fall on these ticks too.
         if n.is_multiple_of(4) {
-            state.chat.flush_room_list().await;
+            let updates = state.chat.room_list_updates().await;
+            state.hub.flush_presence();
+            state.chat.send_room_list_updates(updates);
             let expired = state.hub.close_expired(chrono::Utc::now());
             if expired > 0 {
                 tracing::info!(sockets = expired, "closed the sockets of expired sessions");
             }
+        } else {
+            state.hub.flush_presence();
         }
         if n.is_multiple_of(RELEASE_TICKS) {
             // Off the async threads: it takes each malloc arena's lock in turn.

@@ -213,15 +213,34 @@ impl Chat {
         self.hub.mark_counts(room_id);
     }
 
-    /// Sends a `room_list` update for every room whose entry or counts changed since the last
-    /// call. The flusher calls it once a second, which is what coalesces the updates.
-    pub async fn flush_room_list(&self) {
+    /// The `room_list` updates due: every room whose entry or counts changed since the last
+    /// call (as many as a flush may send), read from the store with who may see it. The
+    /// flusher calls it once a second, which is what coalesces the updates, and sends them with
+    /// [`Chat::send_room_list_updates`] right after the presence flush of the same tick, so
+    /// that a socket's room-list and count frames of one second leave in one write.
+    pub async fn room_list_updates(&self) -> Vec<(Room, access::Audience)> {
+        let mut updates = Vec::new();
         for room_id in self.hub.take_counts_dirty() {
-            match self.store.get_room(&room_id).await {
-                Ok(room) => self.room_list(RoomListChange::Updated, room).await,
-                Err(Error::RoomNotFound) => {}
+            let room = match self.store.get_room(&room_id).await {
+                Ok(room) => room,
+                Err(Error::RoomNotFound) => continue,
+                Err(err) => {
+                    err.log_if_internal();
+                    continue;
+                }
+            };
+            match self.gate.audience(&room).await {
+                Ok(audience) => updates.push((room, audience)),
                 Err(err) => err.log_if_internal(),
             }
+        }
+        updates
+    }
+
+    /// Sends what [`Chat::room_list_updates`] read, with the online counts of now.
+    pub fn send_room_list_updates(&self, updates: Vec<(Room, access::Audience)>) {
+        for (room, audience) in updates {
+            self.room_list_to(RoomListChange::Updated, room, None, &audience);
         }
     }
 

@@ -24,11 +24,12 @@ impl Counts {
     }
 
     /// Rooms whose counts changed, oldest change first, as many as one flush may announce:
-    /// each goes to every one of `sockets`, so with many sockets fewer rooms fit in a flush (at
-    /// least one), and the rest wait for the next, still coalesced.
+    /// each goes to every one of `sockets`, so with many sockets fewer rooms fit in a flush,
+    /// and the rest wait for the next, still coalesced. Past [`ROOM_LIST_FRAMES_PER_FLUSH`]
+    /// sockets not even one room fits: the frames a flush may send are saved up over flushes
+    /// until one room's worth is there (with 25,000 sockets a room every third flush).
     pub(super) fn take(&self, sockets: usize) -> Vec<Arc<str>> {
-        let limit = (ROOM_LIST_FRAMES_PER_FLUSH / sockets.max(1)).max(1);
-        self.dirty.lock().unwrap().take(limit)
+        self.dirty.lock().unwrap().take_within(sockets.max(1))
     }
 }
 
@@ -37,6 +38,9 @@ impl Counts {
 struct DirtyRooms {
     order: VecDeque<Arc<str>>,
     marked: HashSet<Arc<str>>,
+    /// Frames saved up for the next flushes (see [`Counts::take`]): never more than one
+    /// flush's, or one room's when that is more.
+    saved: usize,
 }
 
 impl DirtyRooms {
@@ -44,6 +48,15 @@ impl DirtyRooms {
         if self.marked.insert(room_id.clone()) {
             self.order.push_back(room_id);
         }
+    }
+
+    /// One flush's rooms, each to be sent to `sockets` sockets.
+    fn take_within(&mut self, sockets: usize) -> Vec<Arc<str>> {
+        self.saved =
+            (self.saved + ROOM_LIST_FRAMES_PER_FLUSH).min(ROOM_LIST_FRAMES_PER_FLUSH.max(sockets));
+        let taken = self.take(self.saved / sockets);
+        self.saved -= taken.len() * sockets;
+        taken
     }
 
     fn take(&mut self, limit: usize) -> Vec<Arc<str>> {
@@ -71,5 +84,36 @@ mod tests {
         dirty.mark(Arc::from("a"));
         assert_eq!(names(dirty.take(10)), ["c", "a"]);
         assert!(dirty.take(10).is_empty());
+    }
+
+    #[test]
+    fn past_the_budget_a_room_goes_out_every_few_flushes() {
+        let rooms = |dirty: &mut DirtyRooms| {
+            for room in ["a", "b", "c", "d"] {
+                dirty.mark(Arc::from(room));
+            }
+        };
+        let per_flush = |dirty: &mut DirtyRooms, sockets| {
+            (0..6)
+                .map(|_| dirty.take_within(sockets).len())
+                .collect::<Vec<_>>()
+        };
+        // Half the budget's sockets: two rooms a flush.
+        let mut dirty = DirtyRooms::default();
+        rooms(&mut dirty);
+        assert_eq!(
+            per_flush(&mut dirty, ROOM_LIST_FRAMES_PER_FLUSH / 2),
+            [2, 2, 0, 0, 0, 0]
+        );
+        // Two and a half budgets' sockets: a room every third flush (two and a half flushes'
+        // frames each), the first as soon as a quiet node has saved them up.
+        let sockets = ROOM_LIST_FRAMES_PER_FLUSH * 5 / 2;
+        let mut dirty = DirtyRooms::default();
+        rooms(&mut dirty);
+        assert_eq!(per_flush(&mut dirty, sockets), [0, 0, 1, 0, 0, 1]);
+        let mut quiet = DirtyRooms::default();
+        per_flush(&mut quiet, sockets);
+        rooms(&mut quiet);
+        assert_eq!(per_flush(&mut quiet, sockets), [1, 0, 0, 1, 0, 0]);
     }
 }

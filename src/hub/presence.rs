@@ -148,10 +148,26 @@ pub(super) struct Presence {
     flushes: std::sync::atomic::AtomicU64,
 }
 
-/// Least flushes between two new counts sent to a room's `counts` subscribers (a second):
-/// while thousands come online at once, a count a second, not four, to each of them. Who
-/// subscribes meanwhile is answered with the count of the moment.
+/// Flushes between two count turns (a second): while thousands come online at once, a
+/// `counts` subscriber gets a new count a second, not four. Who subscribes meanwhile is
+/// answered with the count of the moment. The turns fall on the room-list flush's ticks (every
+/// fourth, see `flush_batches`), so a socket's count and room-list frames of one second leave
+/// in one write.
 pub(super) const COUNT_EVERY_FLUSHES: u64 = 4;
+
+/// Most count frames one turn sends over all of the node's `counts` subscriptions: with more
+/// subscriptions than this, the turns come every two seconds, three, … (like the room list's,
+/// counts are a decoration: each is a frame, and a write, to every subscriber of the room; the
+/// frames of 18,000 subscriptions a second took a third of a crowd node's CPU).
+pub(super) const COUNT_FRAMES_PER_TURN: usize = 10_000;
+
+/// Whether flush number `now` is a count turn, on a node with `subscriptions` `counts`
+/// subscriptions: every [`COUNT_EVERY_FLUSHES`]th flush, and of those every one, second, …,
+/// as [`COUNT_FRAMES_PER_TURN`] allows.
+fn count_turn(now: u64, subscriptions: usize) -> bool {
+    let stride = subscriptions.div_ceil(COUNT_FRAMES_PER_TURN).max(1) as u64;
+    now.is_multiple_of(COUNT_EVERY_FLUSHES * stride)
+}
 
 impl Presence {
     pub(super) fn new(rooms: Arc<Rooms>, counts: Arc<Counts>) -> Self {
@@ -389,6 +405,13 @@ impl Presence {
         // Rooms whose new count waits for its turn: flushed again next time.
         let mut held = Vec::new();
         let mut table = self.rooms.lock();
+        let turn = now.is_multiple_of(COUNT_EVERY_FLUSHES) && {
+            let subscriptions = table
+                .values()
+                .map(|e| e.room.subscribers.iter().filter(|s| s.counts).count())
+                .sum();
+            count_turn(now, subscriptions)
+        };
         for room_id in dirty {
             let Some(entry) = table.get_mut(&room_id) else {
                 continue;
@@ -416,9 +439,8 @@ impl Presence {
             // `counted` is `None` too when some were answered with another count than the
             // rest were told: then the next turn goes to everyone.
             let moved = count != room.counted;
-            let due = room.count_sent == 0 || now >= room.count_sent + COUNT_EVERY_FLUSHES;
-            let send_count = any_counts && moved && due;
-            if any_counts && moved && !due {
+            let send_count = any_counts && moved && turn;
+            if any_counts && moved && !turn {
                 held.push(room_id.clone());
             }
             let count_frame = count
@@ -433,9 +455,6 @@ impl Presence {
                 );
             }
             room.answered.clear();
-            if send_count {
-                room.count_sent = now;
-            }
             if send_count || !any_counts {
                 room.counted = count;
             } else if count_frame.is_some() && count != room.counted {
@@ -735,6 +754,19 @@ mod tests {
         assert!(watchers.len() > 100);
     }
 
+    #[test]
+    fn count_turns_come_a_second_apart_and_thin_out_past_the_budget() {
+        let turns = |subscriptions| {
+            (1..=24)
+                .filter(|&n| count_turn(n, subscriptions))
+                .collect::<Vec<u64>>()
+        };
+        assert_eq!(turns(0), [4, 8, 12, 16, 20, 24]);
+        assert_eq!(turns(COUNT_FRAMES_PER_TURN), [4, 8, 12, 16, 20, 24]);
+        assert_eq!(turns(COUNT_FRAMES_PER_TURN + 1), [8, 16, 24]);
+        assert_eq!(turns(3 * COUNT_FRAMES_PER_TURN), [12, 24]);
+    }
+
     /// A new count waits its turn, but nobody keeps a wrong one: a `counts` subscriber answered
     /// while a count was held was sent the count of its batch; when the count then comes back
     /// to what the others were told before the turn came, that subscriber is told too.
@@ -779,20 +811,24 @@ mod tests {
         };
         let mut a = join("a", true);
         let p1 = join("p1", false);
-        presence.flush(); // 1: the count's first turn: A is told 2.
+        // 1 to 4: A, answered in the first batch, is sent 2 at once; 4 is the first turn.
+        for _ in 1..=COUNT_EVERY_FLUSHES {
+            presence.flush();
+        }
         a.read();
         assert_eq!(a.count, Some(2));
+        assert_eq!(rooms.lock()[&room].room.counted, Some(2));
         let p2 = join("p2", false);
         let mut w = join("w", true);
-        presence.flush(); // 2: 4 now, held; W, answered in this batch, is sent it.
+        presence.flush(); // 5: 4 now, held; W, answered in this batch, is sent it.
         a.read();
         w.read();
         assert_eq!((a.count, w.count), (Some(2), Some(4)));
         leave(&p1);
         leave(&p2);
-        presence.flush(); // 3: back to 2, what A was told; W still holds 4.
-        for _ in 3..=COUNT_EVERY_FLUSHES + 1 {
-            presence.flush();
+        presence.flush(); // 6: back to 2, what A was told; W still holds 4.
+        for _ in 7..=2 * COUNT_EVERY_FLUSHES {
+            presence.flush(); // 8: the turn.
         }
         a.read();
         w.read();

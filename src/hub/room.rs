@@ -63,9 +63,6 @@ pub(super) struct Room {
     /// The online count the room's `counts` subscribers were all told; `None` before the first,
     /// and when some were since told another (answered while a new count waited its turn).
     pub(super) counted: Option<usize>,
-    /// The flush that last sent the `counts` subscribers a new count (see
-    /// [`super::presence::COUNT_EVERY_FLUSHES`]).
-    pub(super) count_sent: u64,
     /// Long-polls open on this room here, the presence leases of live pollers (user id →
     /// lease; each counts once in `online`), and the feed they are answered from while any of
     /// either lasts (see [`super::watch`]).
