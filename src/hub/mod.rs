@@ -264,7 +264,7 @@ impl Hub {
             .get(room_id)
             .and_then(|e| e.last())
             .unwrap_or(0);
-        Ok((last, self.presence.answer(room_id, conn.id)))
+        Ok((last, self.presence.answer(room_id, conn.id, presence)))
     }
 
     /// Removes a subscriber; the room is forgotten (and unwatched) when nobody uses it.

@@ -253,9 +253,10 @@ impl Presence {
     }
 
     /// The online list of a `subscribed` answer to `conn_id`, just subscribed (see
-    /// [`OnlineAnswer`]); the connection gets the room's next catch-up frame. Empty for a room
-    /// not followed here.
-    pub(super) fn answer(&self, room_id: &str, conn_id: u64) -> OnlineAnswer {
+    /// [`OnlineAnswer`]); a `full` subscription gets the room's next catch-up frame, and a
+    /// `counts` one, whose count may differ from what the others were told, makes the next
+    /// count turn go to everyone. Empty for a room not followed here.
+    pub(super) fn answer(&self, room_id: &str, conn_id: u64, mode: PresenceMode) -> OnlineAnswer {
         let mut table = self.rooms.lock();
         let Some(entry) = table.get_mut(room_id) else {
             return OnlineAnswer::default();
@@ -286,7 +287,12 @@ impl Presence {
                 published
             }
         };
-        room.answered.insert(conn_id);
+        match mode {
+            PresenceMode::Full => {
+                room.answered.insert(conn_id);
+            }
+            PresenceMode::Counts => room.counted = None,
+        }
         // The touched users as they are now (not as last noted: see `flush`).
         let changes = room
             .pending
@@ -432,33 +438,30 @@ impl Presence {
             let touched = !pending.is_empty();
             let (frame, catch_up) = self.list_frames(room, &room_id, pending, answered);
             // The `counts` subscribers' frame, when the count is known (a room answered here):
-            // to all of them when the count moved and its turn has come, to those answered since
-            // the last flush whenever the batch had changes (their answer may predate them).
+            // to all of them when the count moved and its turn has come. `counted` is `None`
+            // too when one was answered since the last turn (its answer may hold another
+            // count than the rest were told): then the next turn goes to everyone.
             let any_counts = room.subscribers.iter().any(|sub| sub.counts);
             let count = room.published.as_ref().map(|p| p.0.len());
-            // `counted` is `None` too when some were answered with another count than the
-            // rest were told: then the next turn goes to everyone.
             let moved = count != room.counted;
             let send_count = any_counts && moved && turn;
             if any_counts && moved && !turn {
                 held.push(room_id.clone());
             }
             let count_frame = count
-                .filter(|_| send_count || (any_counts && answered))
+                .filter(|_| send_count)
                 .map(|count| count_frame(&room_id, count));
             if frame.is_some() || catch_up.is_some() || count_frame.is_some() {
                 room.broadcast_presence(
                     &room_id,
                     frame.as_ref(),
                     catch_up.as_ref(),
-                    count_frame.as_ref().map(|f| (f, send_count)),
+                    count_frame.as_ref(),
                 );
             }
             room.answered.clear();
             if send_count || !any_counts {
                 room.counted = count;
-            } else if count_frame.is_some() && count != room.counted {
-                room.counted = None;
             }
             if touched {
                 if let Some(feed) = &room.feed {
@@ -725,7 +728,7 @@ mod tests {
                     };
                     subscribe(&conn, None, mode == PresenceMode::Counts);
                     let answer = presence
-                        .answer(&room, conn.id)
+                        .answer(&room, conn.id, mode)
                         .subscribed(&room, 1, &conn.user, mode);
                     let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
                     let online = answer["online"].as_array().unwrap();
@@ -768,8 +771,8 @@ mod tests {
     }
 
     /// A new count waits its turn, but nobody keeps a wrong one: a `counts` subscriber answered
-    /// while a count was held was sent the count of its batch; when the count then comes back
-    /// to what the others were told before the turn came, that subscriber is told too.
+    /// while a count was held holds its answer's count; when the count then comes back to what
+    /// the others were told before the turn came, that subscriber is told at the turn too.
     #[tokio::test]
     async fn a_held_count_reaches_everyone_when_its_turn_comes() {
         let (_dir, rooms, presence, room) = one_room().await;
@@ -790,7 +793,7 @@ mod tests {
                 PresenceMode::Full
             };
             let answer = presence
-                .answer(&room, conn.id)
+                .answer(&room, conn.id, mode)
                 .subscribed(&room, 1, &conn.user, mode);
             let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
             Watcher {
@@ -811,16 +814,20 @@ mod tests {
         };
         let mut a = join("a", true);
         let p1 = join("p1", false);
-        // 1 to 4: A, answered in the first batch, is sent 2 at once; 4 is the first turn.
-        for _ in 1..=COUNT_EVERY_FLUSHES {
+        assert_eq!(a.count, Some(1), "A's answer counts A alone");
+        // 1 to 3: 2 now, held until the turn; 4 is the first turn.
+        for _ in 1..COUNT_EVERY_FLUSHES {
             presence.flush();
+            a.read();
+            assert_eq!(a.count, Some(1), "a count goes out only on a turn");
         }
+        presence.flush();
         a.read();
         assert_eq!(a.count, Some(2));
         assert_eq!(rooms.lock()[&room].room.counted, Some(2));
         let p2 = join("p2", false);
         let mut w = join("w", true);
-        presence.flush(); // 5: 4 now, held; W, answered in this batch, is sent it.
+        presence.flush(); // 5: 4 now, held; W was answered with it.
         a.read();
         w.read();
         assert_eq!((a.count, w.count), (Some(2), Some(4)));

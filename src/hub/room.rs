@@ -190,23 +190,20 @@ impl Room {
 
     /// Sends the room's `presence` frames: `frame` to every `full` subscriber, except those
     /// answered since the last flush, who get `catch_up` when there is one; `count` (the online
-    /// count's frame, and whether the count changed) to the `counts` subscribers, those answered
-    /// since the last flush whether or not it changed. A subscription still waiting for its
+    /// count's frame, on a count turn) to the `counts` subscribers. A subscription still waiting for its
     /// `subscribed` answer gets its frame after the answer (see the writer).
     pub(super) fn broadcast_presence(
         &self,
         room_id: &Arc<str>,
         frame: Option<&Utf8Bytes>,
         catch_up: Option<&Utf8Bytes>,
-        count: Option<(&Utf8Bytes, bool)>,
+        count: Option<&Utf8Bytes>,
     ) {
         for sub in &self.subscribers {
-            let answered = self.answered.contains(&sub.conn.id);
-            let frame = match (sub.counts, count) {
-                (true, Some((frame, changed))) => (changed || answered).then_some(frame),
-                (true, None) => None,
-                (false, _) if answered => catch_up,
-                (false, _) => frame,
+            let frame = match sub.counts {
+                true => count,
+                false if self.answered.contains(&sub.conn.id) => catch_up,
+                false => frame,
             };
             if let Some(frame) = frame {
                 sub.conn.push(Outbound::Presence {
