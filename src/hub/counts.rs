@@ -8,9 +8,11 @@ use std::sync::{Arc, Mutex};
 /// Counts are a decoration: each changed room costs one frame on every open socket, and on a
 /// 2-core machine 100,000 frames a second cost about as much CPU as 100,000 message deliveries
 /// (in the many-rooms benchmark the room list's catch-up after 5,000 sign-ins doubled what the
-/// server wrote). With 10,000, a few hundred sockets still see every room's counts each second;
-/// with 5,000 sockets two rooms a second are refreshed, oldest change first.
-const ROOM_LIST_FRAMES_PER_FLUSH: usize = 10_000;
+/// server wrote). With 2,500, a few dozen sockets still see every room's counts each second;
+/// with 1,000 sockets two rooms a second are refreshed, oldest change first. (With 10,000, the
+/// decoration frames of 50,000 sockets connecting to 3 nodes took a fifth of the connect phase
+/// and 1.3 KiB per socket: see docs/benchmarks.md.)
+const ROOM_LIST_FRAMES_PER_FLUSH: usize = 2_500;
 
 /// Rooms whose counts changed and are due for a room-list update.
 #[derive(Default)]
@@ -27,7 +29,7 @@ impl Counts {
     /// each goes to every one of `sockets`, so with many sockets fewer rooms fit in a flush,
     /// and the rest wait for the next, still coalesced. Past [`ROOM_LIST_FRAMES_PER_FLUSH`]
     /// sockets not even one room fits: the frames a flush may send are saved up over flushes
-    /// until one room's worth is there (with 25,000 sockets a room every third flush).
+    /// until one room's worth is there (with 6,250 sockets, two rooms every five flushes).
     pub(super) fn take(&self, sockets: usize) -> Vec<Arc<str>> {
         self.dirty.lock().unwrap().take_within(sockets.max(1))
     }
