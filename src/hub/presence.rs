@@ -435,9 +435,8 @@ impl Presence {
                     p.was_online = published.0.contains_key(id);
                 }
             }
-            let answered = !room.answered.is_empty() && !pending.is_empty();
             let touched = !pending.is_empty();
-            let (frame, catch_up) = self.list_frames(room, &room_id, pending, answered);
+            let (frame, catch_up) = self.list_frames(room, &room_id, pending);
             // The `counts` subscribers' frame, when the count is known (a room answered here):
             // to all of them when the count moved and its turn has come. `counted` is `None`
             // too when one was answered since the last turn (its answer may hold another
@@ -484,7 +483,6 @@ impl Presence {
         room: &mut super::room::Room,
         room_id: &Arc<str>,
         pending: HashMap<String, Pending>,
-        answered: bool,
     ) -> (Option<Utf8Bytes>, Option<Utf8Bytes>) {
         if pending.is_empty() {
             return (None, None);
@@ -499,13 +497,8 @@ impl Presence {
             .map(|_| presence_frame(room_id, joined.map(|p| &p.json), left.map(|p| &p.json)));
         let reversed = pending.values().any(|p| p.was_online == p.online);
         // Made only when someone will be sent it: a `full` subscriber answered since the last
-        // flush.
-        let answered_full = answered
-            && room
-                .subscribers
-                .iter()
-                .any(|sub| !sub.counts && room.answered.contains(&sub.conn.id));
-        let catch_up = if answered_full && reversed {
+        // flush (only those are noted as answered; an unsubscribe forgets its own).
+        let catch_up = if !room.answered.is_empty() && reversed {
             let joined = pending.values().filter(|p| p.online).map(|p| &p.json);
             let left = pending.values().filter(|p| !p.online).map(|p| &p.json);
             Some(presence_frame(room_id, joined, left))

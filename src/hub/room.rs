@@ -58,7 +58,7 @@ pub(super) struct Room {
     /// Who was online at the last flush, encoded for `subscribed` answers; made when the first
     /// answer needs it, then kept up by each flush.
     pub(super) published: Option<Arc<Published>>,
-    /// The connections answered `subscribed` since the last flush (see [`Pending`]).
+    /// The `full` subscriptions answered `subscribed` since the last flush (see [`Pending`]).
     pub(super) answered: HashSet<u64>,
     /// The online count the room's `counts` subscribers were all told; `None` before the first,
     /// and when some were since told another (answered while a new count waited its turn).
@@ -159,10 +159,12 @@ impl Room {
             }
             .encode(),
         );
+        let answered = &mut self.answered;
         self.subscribers.retain(|sub| {
             if sub.conn.user.id != removal.user_id {
                 return true;
             }
+            answered.remove(&sub.conn.id);
             sub.conn.push(Outbound::Removed {
                 room: room_id.clone(),
                 tag: sub.tag,
@@ -190,8 +192,8 @@ impl Room {
 
     /// Sends the room's `presence` frames: `frame` to every `full` subscriber, except those
     /// answered since the last flush, who get `catch_up` when there is one; `count` (the online
-    /// count's frame, on a count turn) to the `counts` subscribers. A subscription still waiting for its
-    /// `subscribed` answer gets its frame after the answer (see the writer).
+    /// count's frame, on a count turn) to the `counts` subscribers. A subscription still
+    /// waiting for its `subscribed` answer gets its frame after the answer (see the writer).
     pub(super) fn broadcast_presence(
         &self,
         room_id: &Arc<str>,
@@ -278,6 +280,7 @@ mod tests {
         room.add_subscriber(&tab, 10, false);
         room.add_subscriber(&phone, 20, false);
         room.add_subscriber(&other, 30, true);
+        room.answered.extend([1, 3]);
         let removal = Removal {
             user_id: "u".into(),
             reason: RemovedReason::Banned,
@@ -286,6 +289,11 @@ mod tests {
         assert_eq!(offline.map(|u| u.id), Some("u".to_string()));
         assert_eq!(room.subscribers.len(), 1);
         assert!(room.online.contains_key("v") && !room.online.contains_key("u"));
+        assert_eq!(
+            room.answered,
+            HashSet::from([3]),
+            "a removed answer is forgotten"
+        );
         for (out, want) in [(&mut tab_out, 10), (&mut phone_out, 20)] {
             match out.try_recv() {
                 Ok(Outbound::Removed { room, tag, frame }) => {

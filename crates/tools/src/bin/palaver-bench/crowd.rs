@@ -34,7 +34,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::net::{self, classify, Frame, Rest, Ws};
 use crate::reconnect;
-use crate::run::{guest_tokens, join_all, round3, Common};
+use crate::run::{guest_tokens, join_all, other_frames_by_type, round3, Common};
 use crate::stats::ProcWatch;
 
 /// One part's share of a crowd run.
@@ -377,13 +377,7 @@ pub async fn crowd(common: &Common, plan: &Crowd) -> anyhow::Result<Value> {
         "latencies_us": latencies,
     });
     report["frames_other"] = json!(big.other_frames.load(Ordering::Relaxed));
-    let names = net::OTHER_KINDS.iter().copied().chain(["other"]);
-    report["frames_other_by_type"] = names
-        .zip(&big.other_kinds)
-        .map(|(name, count)| (name.to_string(), json!(count.load(Ordering::Relaxed))))
-        .filter(|(_, count)| count != &json!(0))
-        .collect::<serde_json::Map<_, _>>()
-        .into();
+    report["frames_other_by_type"] = other_frames_by_type(&big.other_kinds);
     report["closed_by_server_or_errors"] = json!(big.closed.load(Ordering::Relaxed));
     report["node"] = json!(server.map(ProcWatch::finish));
     Ok(report)

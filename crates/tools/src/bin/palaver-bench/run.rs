@@ -440,7 +440,7 @@ pub async fn broadcast(common: &Common, plan: &Broadcast) -> anyhow::Result<Valu
             "seq_regressions": Counters::get(&c.seq_regressions),
             "other_events": Counters::get(&c.other_events),
             "other_frames": Counters::get(&c.other_frames),
-            "other_frames_by_type": other_frames_by_type(c),
+            "other_frames_by_type": other_frames_by_type(&c.other_kinds),
             "per_sec": if delivery_secs > 0.0 { (unique as f64 / delivery_secs).round() } else { 0.0 },
             "e2e_latency": shared.e2e.summary(),
         },
@@ -968,11 +968,12 @@ impl Sender {
     }
 }
 
-/// Counts of the frames that were neither events, acks nor errors, by type.
-fn other_frames_by_type(c: &Counters) -> Value {
+/// Counts of the frames that were neither events, acks nor errors, by type: `kinds` counted
+/// by [`OTHER_KINDS`], then unknown types.
+pub fn other_frames_by_type(kinds: &[AtomicU64]) -> Value {
     let mut by_type = serde_json::Map::new();
     let names = OTHER_KINDS.iter().copied().chain(["other"]);
-    for (name, count) in names.zip(&c.other_kinds) {
+    for (name, count) in names.zip(kinds) {
         let count = Counters::get(count);
         if count > 0 {
             by_type.insert(name.to_string(), count.into());
