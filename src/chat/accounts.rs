@@ -123,7 +123,7 @@ impl Chat {
     ///
     /// Its use is noted (`last_seen_at`) at most every five minutes, not on every request.
     pub async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>> {
-        let record = self.store.session(token_hash).await?;
+        let record = self.sessions.read(&self.store, token_hash).await?;
         if let Some(record) = &record {
             let now = chrono::Utc::now();
             let since = crate::store::timestamp(now - SEEN_EVERY);

@@ -37,6 +37,7 @@ pub mod reactions;
 pub mod rooms;
 pub mod scope;
 pub mod search;
+pub mod sessions;
 pub mod threads;
 pub mod unread;
 pub mod validate;
@@ -86,6 +87,8 @@ pub struct Chat {
     typing: Mutex<HashMap<(String, String), Instant>>,
     /// The keys of the existing usernames, for the look-alike check on sign-up.
     usernames: names::Usernames,
+    /// Token checks, gathered into reads of many (see [`sessions`]).
+    sessions: Arc<sessions::SessionReads>,
     /// When the guest sweep last read every guest (see [`guests::FULL_RELEASE_EVERY`]).
     full_release: std::sync::Mutex<Option<Instant>>,
     /// The store publishes committed sends itself (see [`crate::store::MessageStore::publish_sends`]).
@@ -139,6 +142,7 @@ impl Chat {
             metrics,
             typing: Mutex::new(HashMap::new()),
             usernames: names::Usernames::default(),
+            sessions: Arc::default(),
             full_release: std::sync::Mutex::new(None),
             store_publishes,
             pusher: Arc::new(push::Pusher::new(push::PushSettings::default())),

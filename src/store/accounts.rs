@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::backend::Backend;
-use super::dialect::{self, sql, Arg, Conn};
+use super::dialect::{self, sql, Arg, Conn, RowsSql};
 use super::rows::{self, user_columns};
 use super::{new_id, now, SessionRecord, UserRecord};
 use crate::error::{Error, Result};
@@ -25,6 +25,40 @@ const USERNAMES_AFTER: dialect::Sql = sql!(
 /// Above every user id: ids are lower-case hex (UUIDs, simple form), and `g` sorts after every
 /// hex digit in any collation.
 const ABOVE_EVERY_ID: &str = "g";
+
+/// Most token hashes one statement of [`AccountStore::sessions`] reads (SQLite takes at most
+/// 32,766 arguments a statement; a bigger batch is read in several).
+const SESSIONS_PER_READ: usize = 500;
+
+static SESSIONS: RowsSql = RowsSql::new(
+    sql!(
+        "SELECT " user_columns!() ", s.expires_at, s.id, s.last_seen_at, s.token_hash \
+         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash IN ("
+    ),
+    1,
+    sql!(")"),
+);
+
+/// The sessions of these token hashes, expired or not, each with its hash.
+async fn sessions_in<C: Conn>(
+    conn: &mut C,
+    token_hashes: &[String],
+) -> Result<Vec<(String, SessionRecord)>> {
+    let args: Vec<Arg> = token_hashes.iter().map(|hash| Arg::Text(hash)).collect();
+    let sql = SESSIONS.text(C::DIALECT, token_hashes.len());
+    dialect::fetch_all_text(conn, &sql, &args, |row| {
+        Ok((
+            row.text(rows::USER_COLUMNS + 3)?,
+            SessionRecord {
+                user: rows::user(row, 0)?,
+                expires_at: row.opt_text(rows::USER_COLUMNS)?,
+                id: row.text(rows::USER_COLUMNS + 1)?,
+                last_seen_at: row.opt_text(rows::USER_COLUMNS + 2)?,
+            },
+        ))
+    })
+    .await
+}
 
 /// Users and their sessions.
 #[async_trait]
@@ -64,6 +98,9 @@ pub trait AccountStore: Send + Sync + 'static {
     }
     /// The session's user and expiry; `None` when unknown, revoked or expired.
     async fn session(&self, token_hash: &str) -> Result<Option<SessionRecord>>;
+    /// [`Self::session`] of many token hashes in one read: the live ones, each with its hash,
+    /// in no particular order (an unknown, revoked or expired one is left out).
+    async fn sessions(&self, token_hashes: &[String]) -> Result<Vec<(String, SessionRecord)>>;
     async fn delete_session(&self, token_hash: &str) -> Result<()>;
     /// Deletes every expired session, and releases each guest whose last live session that was
     /// (see [`crate::store::PeopleStore::release_idle_guests`]); answers how many there were.
@@ -213,6 +250,23 @@ impl<B: Backend> AccountStore for B {
             })
         })
         .await
+    }
+
+    async fn sessions(&self, token_hashes: &[String]) -> Result<Vec<(String, SessionRecord)>> {
+        let at = now();
+        let mut found = Vec::with_capacity(token_hashes.len());
+        let mut conn = self.read().await?;
+        for chunk in token_hashes.chunks(SESSIONS_PER_READ) {
+            let rows = sessions_in(&mut *conn, chunk).await?;
+            // Expiry as `session` checks it, on the same text (RFC 3339 UTC sorts as it reads).
+            found.extend(rows.into_iter().filter(|(_, session)| {
+                session
+                    .expires_at
+                    .as_deref()
+                    .is_none_or(|expires| expires > at.as_str())
+            }));
+        }
+        Ok(found)
     }
 
     async fn delete_session(&self, token_hash: &str) -> Result<()> {

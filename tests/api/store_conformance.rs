@@ -89,6 +89,48 @@ pub async fn sessions_expire_and_are_swept(store: Arc<dyn Store>) {
     assert!(store.session("forever").await.unwrap().is_some());
 }
 
+/// Many sessions read at once (a burst of sign-ins, gathered): each live one with its hash;
+/// unknown and expired ones left out; a batch bigger than one statement's share read whole.
+pub async fn sessions_are_read_many_at_once(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice").await;
+    let bob = user(&*store, "bob").await;
+    let now = chrono::Utc::now();
+    let past = palaver::store::timestamp(now - chrono::Duration::seconds(1));
+    let future = palaver::store::timestamp(now + chrono::Duration::hours(1));
+    store.create_session("a1", &alice.id).await.unwrap();
+    store
+        .create_session_until("b1", &bob.id, &future)
+        .await
+        .unwrap();
+    store
+        .create_session_until("b-old", &bob.id, &past)
+        .await
+        .unwrap();
+    let mut hashes: Vec<String> = ["a1", "b1", "b-old", "nobody"]
+        .iter()
+        .map(|h| h.to_string())
+        .collect();
+    // More than one statement takes (500): the rest are unknown.
+    hashes.extend((0..600).map(|n| format!("unknown-{n}")));
+    hashes.push("later".into());
+    store.create_session("later", &bob.id).await.unwrap();
+    let mut found = store.sessions(&hashes).await.unwrap();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    let found: Vec<(String, String, Option<String>)> = found
+        .into_iter()
+        .map(|(hash, s)| (hash, s.user.username, s.expires_at))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            ("a1".to_string(), "alice".to_string(), None),
+            ("b1".to_string(), "bob".to_string(), Some(future)),
+            ("later".to_string(), "bob".to_string(), None),
+        ]
+    );
+    assert!(store.sessions(&[]).await.unwrap().is_empty());
+}
+
 /// A guest and their first session are made together, or not at all: a taken name (any case)
 /// leaves no session behind.
 pub async fn a_guest_comes_with_a_session_or_not_at_all(store: Arc<dyn Store>) {
@@ -427,6 +469,7 @@ macro_rules! backend_suite {
                 users_are_unique_ignoring_case,
                 sessions_resolve_until_deleted,
                 sessions_expire_and_are_swept,
+                sessions_are_read_many_at_once,
                 a_guest_comes_with_a_session_or_not_at_all,
                 default_rooms_are_seeded_once,
                 every_change_is_one_event_with_the_next_seq,
