@@ -15,7 +15,6 @@ use axum::routing::get;
 use axum::Router;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
@@ -25,7 +24,7 @@ use super::socket::{self, close_frame, Socket};
 use super::writer::write_loop;
 use crate::auth::{self, AuthUser};
 use crate::error::Error;
-use crate::hub::{Closer, Connection, Outbound};
+use crate::hub::{Closer, Connection, Outbound, OutboundQueue};
 use crate::protocol::{close_code, ServerFrame, PROTOCOL_VERSION};
 use crate::state::AppState;
 
@@ -138,7 +137,6 @@ async fn upgrade(
 /// Runs one signed-in connection until it closes.
 async fn serve(state: AppState, socket: Socket, auth: AuthUser) {
     let (sink, stream) = socket.split();
-    let (queue, outbound) = mpsc::channel(state.config.ws_outbound_queue.max(8));
     let conn = Arc::new(Connection {
         id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
         user: auth.user,
@@ -148,7 +146,7 @@ async fn serve(state: AppState, socket: Socket, auth: AuthUser) {
             .as_deref()
             .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
             .map(|at| at.with_timezone(&chrono::Utc)),
-        queue,
+        queue: OutboundQueue::new(state.config.ws_outbound_queue.max(8)),
         closer: Closer::default(),
         metrics: state.metrics.clone(),
     });
@@ -173,7 +171,7 @@ async fn serve(state: AppState, socket: Socket, auth: AuthUser) {
         .encode(),
     )));
     let ping_every = Duration::from_secs(state.config.ws_ping_secs.max(1));
-    let writer = tokio::spawn(write_loop(sink, outbound, conn.clone(), ping_every));
+    let writer = tokio::spawn(write_loop(sink, conn.clone(), ping_every));
     let mut reader = Reader::new(state.clone(), conn.clone());
     reader.run(stream).await;
     state

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use futures_util::stream::SplitSink;
 use futures_util::SinkExt;
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 use super::socket::{self, close_frame, Socket};
@@ -70,11 +69,20 @@ enum Subscription {
 }
 
 /// Runs the connection's writer until the connection closes, then sends the close frame: pings
-/// every `ping_every`, and writes what comes through `outbound`.
+/// every `ping_every`, and writes what comes through the connection's queue.
 pub(super) async fn write_loop(
-    mut sink: SplitSink<Socket, Message>,
-    mut outbound: mpsc::Receiver<Outbound>,
+    sink: SplitSink<Socket, Message>,
     conn: Arc<Connection>,
+    ping_every: Duration,
+) {
+    write_until_closed(sink, &conn, ping_every).await;
+    // Nothing pushed from now on would be written.
+    conn.queue.writer_gone();
+}
+
+async fn write_until_closed(
+    mut sink: SplitSink<Socket, Message>,
+    conn: &Connection,
     ping_every: Duration,
 ) {
     let mut rooms = Subscriptions::default();
@@ -91,10 +99,8 @@ pub(super) async fn write_loop(
         tokio::select! {
             biased;
             _ = &mut closed => break,
-            item = outbound.recv() => {
-                let Some(item) = item else { break };
-                take(&mut rooms, item, &mut batch);
-                while let Ok(item) = outbound.try_recv() {
+            items = conn.queue.next_batch() => {
+                for item in items {
                     take(&mut rooms, item, &mut batch);
                 }
                 // A client that stops reading blocks this write; its queue then fills and the
@@ -123,7 +129,7 @@ pub(super) async fn write_loop(
     let (code, reason) = conn.closer.reason().unwrap_or((1000, ""));
     if !cut_short && (code == close_code::GOING_AWAY || code == 1000) {
         // A clean close: what was already queued (acks of finished sends) still goes out.
-        while let Ok(item) = outbound.try_recv() {
+        for item in conn.queue.take() {
             take(&mut rooms, item, &mut batch);
         }
         let _ = write_batch(&mut sink, &mut batch).await;

@@ -52,7 +52,7 @@ use connections::Connections;
 use counts::Counts;
 pub use feed::{event_json, TYPING_TTL};
 use ordering::Rooms;
-pub use outbound::{subscription_tag, Closer, Connection, Outbound, Replay};
+pub use outbound::{subscription_tag, Closer, Connection, Outbound, OutboundQueue, Replay};
 pub use presence::OnlineAnswer;
 use presence::Presence;
 pub use watch::PollWatch;

@@ -364,11 +364,10 @@ impl Rooms {
 
 #[cfg(test)]
 mod tests {
-    use tokio::sync::mpsc;
     use tokio_tungstenite::tungstenite::Utf8Bytes;
 
     use super::*;
-    use crate::hub::outbound::{Closer, Connection, Outbound};
+    use crate::hub::outbound::{Closer, Connection, Outbound, OutboundQueue};
     use crate::hub::room::Subscriber;
     use crate::metrics::Metrics;
     use crate::protocol::{EventKind, User};
@@ -383,7 +382,6 @@ mod tests {
             .await
             .unwrap();
         let rooms = Rooms::new(Arc::new(store));
-        let (queue, mut outbound) = mpsc::channel(16);
         let conn = Arc::new(Connection {
             id: 1,
             user: User {
@@ -396,10 +394,11 @@ mod tests {
             },
             token_hash: "h".into(),
             expires_at: None,
-            queue,
+            queue: OutboundQueue::new(16),
             closer: Closer::default(),
             metrics: Arc::new(Metrics::new()),
         });
+        let outbound = conn.clone();
         let room: Arc<str> = Arc::from("r");
         rooms.lock().insert(
             room.clone(),
@@ -432,13 +431,13 @@ mod tests {
             EventKind::RoomDeleted { by: None }.effects(),
         ));
         assert!(
-            outbound.try_recv().is_err(),
+            outbound.queue.try_recv().is_none(),
             "nothing goes out ahead of seq 6"
         );
         assert!(rooms.lock().contains_key("r"), "the room waits for seq 6");
         rooms.deliver(event(6, "message.created", Default::default()));
         let mut got = Vec::new();
-        while let Ok(item) = outbound.try_recv() {
+        while let Some(item) = outbound.queue.try_recv() {
             got.push(match item {
                 Outbound::Event { seq, tag: 9, .. } => format!("event {seq}"),
                 Outbound::RoomGone(room) => format!("gone {room}"),

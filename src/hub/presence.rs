@@ -523,10 +523,8 @@ impl Presence {
 mod tests {
     use std::collections::BTreeSet;
 
-    use tokio::sync::mpsc;
-
     use super::*;
-    use crate::hub::outbound::{Closer, Connection, Outbound};
+    use crate::hub::outbound::{Closer, Connection, Outbound, OutboundQueue};
     use crate::metrics::Metrics;
 
     fn user(id: &str) -> User {
@@ -545,14 +543,14 @@ mod tests {
     /// after the answer).
     struct Watcher {
         conn: Arc<Connection>,
-        queue: mpsc::Receiver<Outbound>,
+        queue: Arc<Connection>,
         online: BTreeSet<String>,
         count: Option<u64>,
     }
 
     impl Watcher {
         fn read(&mut self) {
-            while let Ok(item) = self.queue.try_recv() {
+            while let Some(item) = self.queue.queue.try_recv() {
                 let Outbound::Presence { frame, .. } = item else {
                     panic!("only presence frames are expected");
                 };
@@ -588,18 +586,17 @@ mod tests {
     }
 
     /// A connection of `name`'s, and what is queued for it.
-    fn connection(id: u64, name: &str) -> (Arc<Connection>, mpsc::Receiver<Outbound>) {
-        let (queue, outbound) = mpsc::channel(10_000);
+    fn connection(id: u64, name: &str) -> (Arc<Connection>, Arc<Connection>) {
         let conn = Arc::new(Connection {
             id,
             user: user(name),
             token_hash: format!("h{id}"),
             expires_at: None,
-            queue,
+            queue: OutboundQueue::new(10_000),
             closer: Closer::default(),
             metrics: Arc::new(Metrics::new()),
         });
-        (conn, outbound)
+        (conn.clone(), conn)
     }
 
     /// People come and go, the flusher runs now and then, and watchers subscribe at every

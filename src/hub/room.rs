@@ -240,15 +240,12 @@ impl Room {
 
 #[cfg(test)]
 mod tests {
-    use tokio::sync::mpsc;
-
     use super::*;
-    use crate::hub::outbound::Closer;
+    use crate::hub::outbound::{Closer, OutboundQueue};
     use crate::metrics::Metrics;
     use crate::protocol::RemovedReason;
 
-    fn connection(id: u64, user: &str) -> (Arc<Connection>, mpsc::Receiver<Outbound>) {
-        let (queue, outbound) = mpsc::channel(4);
+    fn connection(id: u64, user: &str) -> (Arc<Connection>, Arc<Connection>) {
         let conn = Connection {
             id,
             user: User {
@@ -261,11 +258,12 @@ mod tests {
             },
             token_hash: format!("h{id}"),
             expires_at: None,
-            queue,
+            queue: OutboundQueue::new(4),
             closer: Closer::default(),
             metrics: Arc::new(Metrics::new()),
         };
-        (Arc::new(conn), outbound)
+        let conn = Arc::new(conn);
+        (conn.clone(), conn)
     }
 
     /// A removal ends every subscription of that person here (each told with `removed` and its
@@ -273,9 +271,9 @@ mod tests {
     #[test]
     fn removing_a_user_ends_all_their_subscriptions_and_only_theirs() {
         let room_id: Arc<str> = Arc::from("r");
-        let (tab, mut tab_out) = connection(1, "u");
-        let (phone, mut phone_out) = connection(2, "u");
-        let (other, mut other_out) = connection(3, "v");
+        let (tab, tab_out) = connection(1, "u");
+        let (phone, phone_out) = connection(2, "u");
+        let (other, other_out) = connection(3, "v");
         let mut room = Room::default();
         room.add_subscriber(&tab, 10, false);
         room.add_subscriber(&phone, 20, false);
@@ -294,9 +292,9 @@ mod tests {
             HashSet::from([3]),
             "a removed answer is forgotten"
         );
-        for (out, want) in [(&mut tab_out, 10), (&mut phone_out, 20)] {
-            match out.try_recv() {
-                Ok(Outbound::Removed { room, tag, frame }) => {
+        for (out, want) in [(&tab_out, 10), (&phone_out, 20)] {
+            match out.queue.try_recv() {
+                Some(Outbound::Removed { room, tag, frame }) => {
                     assert_eq!((&*room, tag), ("r", want));
                     assert_eq!(
                         frame.as_str(),
@@ -306,7 +304,7 @@ mod tests {
                 other => panic!("expected a removal, got {other:?}"),
             }
         }
-        assert!(other_out.try_recv().is_err());
+        assert!(other_out.queue.try_recv().is_none());
         assert_eq!(room.remove_user(&room_id, &removal), None);
     }
 }
