@@ -48,7 +48,7 @@ impl SessionReads {
     ) -> Result<Option<SessionRecord>> {
         let (answer, answered) = oneshot::channel();
         let start = {
-            let mut queue = self.queue.lock().expect("session queue");
+            let mut queue = self.lock();
             queue.waiting.push((token_hash.to_string(), answer));
             let start = queue.running < READERS;
             if start {
@@ -64,13 +64,25 @@ impl SessionReads {
         })?
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        // Nothing panics while holding it; a poisoned queue is still a consistent one.
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Reads what is queued, a batch at a time, until nothing is.
     async fn drain(self: Arc<Self>, store: Arc<dyn Store>) {
+        let mut slot = Slot {
+            reads: &self,
+            finished: false,
+        };
         loop {
             let batch: Vec<(String, Answer)> = {
-                let mut queue = self.queue.lock().expect("session queue");
+                let mut queue = self.lock();
                 if queue.waiting.is_empty() {
                     queue.running -= 1;
+                    slot.finished = true;
                     return;
                 }
                 queue.reads += 1;
@@ -100,7 +112,29 @@ impl SessionReads {
 
     #[cfg(test)]
     fn reads(&self) -> u64 {
-        self.queue.lock().expect("session queue").reads
+        self.lock().reads
+    }
+}
+
+/// A running read's place among the [`READERS`]. A read that ends any other way than by
+/// finding the queue empty (a panic; its task dropped at shutdown) gives its place back here,
+/// and if it was the last one running, lets go of the checks still queued (each caller gets an
+/// error) rather than leave them waiting for a read that will never come.
+struct Slot<'a> {
+    reads: &'a SessionReads,
+    finished: bool,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let mut queue = self.reads.lock();
+        queue.running -= 1;
+        if queue.running == 0 {
+            queue.waiting.clear();
+        }
     }
 }
 
@@ -172,6 +206,47 @@ mod tests {
         let alone = reads.read(&store, "hash-7").await.unwrap().unwrap();
         assert_eq!(alone.user.id, people[7].id);
         assert_eq!(reads.reads(), 3);
+    }
+
+    /// A read that ends without finishing (a panic; its task dropped at shutdown) gives its
+    /// place back, and the last one lets go of what is queued: nobody waits forever, and later
+    /// checks are read as before.
+    #[tokio::test]
+    async fn a_read_that_never_finishes_strands_nobody() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in(dir.path()).await.unwrap());
+        let user = store.create_user("alice", None, false).await.unwrap();
+        store.create_session("hash-a", &user.id).await.unwrap();
+        let reads = Arc::new(SessionReads::default());
+        let (answer, mut answered) = oneshot::channel();
+        {
+            let mut queue = reads.lock();
+            queue.running = READERS;
+            queue.waiting.push(("hash-a".into(), answer));
+        }
+        fn broken(reads: &SessionReads) -> Slot<'_> {
+            Slot {
+                reads,
+                finished: false,
+            }
+        }
+        drop(broken(&reads));
+        assert_eq!(reads.lock().running, READERS - 1);
+        assert!(
+            matches!(
+                answered.try_recv(),
+                Err(oneshot::error::TryRecvError::Empty)
+            ) && reads.lock().waiting.len() == 1,
+            "another read is still running: the check stays queued for it"
+        );
+        drop(broken(&reads));
+        assert_eq!(reads.lock().running, 0, "every place was given back");
+        assert!(
+            answered.await.is_err(),
+            "the last read let go of the queued check"
+        );
+        let later = reads.read(&store, "hash-a").await.unwrap().unwrap();
+        assert_eq!(later.user.id, user.id, "later checks are read as before");
     }
 
     async fn user_with_session(

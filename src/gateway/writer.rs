@@ -75,9 +75,18 @@ pub(super) async fn write_loop(
     conn: Arc<Connection>,
     ping_every: Duration,
 ) {
+    // Nothing pushed after the writer ends would be written: however it ends (a panic too),
+    // the queue then refuses pushes and lets go of what it holds.
+    let _gone = WriterGone(&conn);
     write_until_closed(sink, &conn, ping_every).await;
-    // Nothing pushed from now on would be written.
-    conn.queue.writer_gone();
+}
+
+struct WriterGone<'a>(&'a Connection);
+
+impl Drop for WriterGone<'_> {
+    fn drop(&mut self) {
+        self.0.queue.writer_gone();
+    }
 }
 
 async fn write_until_closed(

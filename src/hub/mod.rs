@@ -19,8 +19,8 @@
 //!   a connection ([`Connection`]).
 //!
 //! The bus delivers into the hub through [`crate::bus::Deliver`]; the hub never waits on a
-//! socket: fan-out is a `try_send` loop of one shared frame under a std mutex that is never held
-//! across an `.await`.
+//! socket: fan-out is a loop of pushes that never wait, of one shared frame, under a std mutex
+//! that is never held across an `.await`.
 
 mod calls;
 mod connections;

@@ -119,12 +119,18 @@ impl Closer {
 /// small one.
 #[derive(Debug)]
 pub struct OutboundQueue {
-    items: Mutex<VecDeque<Outbound>>,
+    items: Mutex<Items>,
     capacity: usize,
     /// A push into an empty queue wakes the writer (a permit is kept if it is not waiting).
     ready: Notify,
-    /// The writer has finished: nothing pushed would be written.
-    writer_gone: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct Items {
+    queued: VecDeque<Outbound>,
+    /// The writer has finished: nothing pushed would be written. Under the same lock as the
+    /// items, so no push slips in after the writer let go of them.
+    writer_gone: bool,
 }
 
 /// Why a push was refused.
@@ -140,24 +146,30 @@ impl OutboundQueue {
     /// A queue of at most `capacity` items.
     pub fn new(capacity: usize) -> Self {
         OutboundQueue {
-            items: Mutex::new(VecDeque::new()),
+            items: Mutex::new(Items::default()),
             capacity: capacity.max(1),
             ready: Notify::new(),
-            writer_gone: AtomicBool::new(false),
         }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, Items> {
+        // Nothing panics while holding it; a poisoned queue is still a consistent one.
+        self.items
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn push(&self, item: Outbound) -> Result<(), Refused> {
-        if self.writer_gone.load(Ordering::Acquire) {
-            return Err(Refused::Gone);
-        }
         let was_empty = {
-            let mut items = self.items.lock().expect("outbound queue");
-            if items.len() >= self.capacity {
+            let mut items = self.lock();
+            if items.writer_gone {
+                return Err(Refused::Gone);
+            }
+            if items.queued.len() >= self.capacity {
                 return Err(Refused::Full);
             }
-            items.push_back(item);
-            items.len() == 1
+            items.queued.push_back(item);
+            items.queued.len() == 1
         };
         if was_empty {
             self.ready.notify_one();
@@ -179,18 +191,23 @@ impl OutboundQueue {
 
     /// Everything queued now (maybe nothing).
     pub fn take(&self) -> VecDeque<Outbound> {
-        std::mem::take(&mut *self.items.lock().expect("outbound queue"))
+        std::mem::take(&mut self.lock().queued)
     }
 
     /// The first item queued, if any (for tests that read a queue item by item).
     pub fn try_recv(&self) -> Option<Outbound> {
-        self.items.lock().expect("outbound queue").pop_front()
+        self.lock().queued.pop_front()
     }
 
     /// The writer has finished: later pushes are refused, and what is queued is let go.
     pub fn writer_gone(&self) {
-        self.writer_gone.store(true, Ordering::Release);
-        drop(self.take());
+        let queued = {
+            let mut items = self.lock();
+            items.writer_gone = true;
+            std::mem::take(&mut items.queued)
+        };
+        // Dropped outside the lock.
+        drop(queued);
     }
 }
 
@@ -224,5 +241,75 @@ impl Connection {
             }
             Err(Refused::Gone) => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(text: &str) -> Outbound {
+        Outbound::Frame(Utf8Bytes::from(text.to_string()))
+    }
+
+    fn texts(items: VecDeque<Outbound>) -> Vec<String> {
+        items
+            .into_iter()
+            .map(|item| match item {
+                Outbound::Frame(frame) => frame.to_string(),
+                other => panic!("expected a frame, got {other:?}"),
+            })
+            .collect()
+    }
+
+    /// Bounded: a push into a full queue is refused as `Full` (the caller closes the socket as a
+    /// slow consumer); taking the queue makes room again, and holds nothing after.
+    #[test]
+    fn a_full_queue_refuses_and_taking_it_makes_room() {
+        let queue = OutboundQueue::new(2);
+        assert_eq!(queue.push(frame("a")), Ok(()));
+        assert_eq!(queue.push(frame("b")), Ok(()));
+        assert_eq!(queue.push(frame("c")), Err(Refused::Full));
+        assert_eq!(texts(queue.take()), ["a", "b"]);
+        assert!(queue.take().is_empty());
+        assert_eq!(queue.push(frame("d")), Ok(()));
+        assert_eq!(texts(queue.take()), ["d"]);
+    }
+
+    /// Once the writer has gone, pushes are refused and what was queued is let go.
+    #[test]
+    fn after_the_writer_has_gone_pushes_are_refused() {
+        let queue = OutboundQueue::new(4);
+        assert_eq!(queue.push(frame("a")), Ok(()));
+        queue.writer_gone();
+        assert!(queue.take().is_empty(), "what was queued is let go");
+        assert_eq!(queue.push(frame("b")), Err(Refused::Gone));
+        assert!(queue.try_recv().is_none());
+    }
+
+    /// The writer's wait ends with everything pushed meanwhile, in order, whether the push came
+    /// before the wait began (a kept permit) or while it waited; a wait cancelled half-way
+    /// takes nothing.
+    #[tokio::test]
+    async fn the_writers_wait_ends_with_everything_pushed_in_order() {
+        let queue = Arc::new(OutboundQueue::new(8));
+        queue.push(frame("early")).unwrap();
+        assert_eq!(texts(queue.next_batch().await), ["early"]);
+
+        let waiter = tokio::spawn({
+            let queue = queue.clone();
+            async move { texts(queue.next_batch().await) }
+        });
+        tokio::task::yield_now().await;
+        queue.push(frame("one")).unwrap();
+        queue.push(frame("two")).unwrap();
+        assert_eq!(waiter.await.unwrap(), ["one", "two"]);
+
+        // A wait given up before anything came (as when the writer's select! picks a ping).
+        let gave_up =
+            tokio::time::timeout(std::time::Duration::from_millis(1), queue.next_batch()).await;
+        assert!(gave_up.is_err());
+        queue.push(frame("three")).unwrap();
+        assert_eq!(texts(queue.next_batch().await), ["three"]);
     }
 }

@@ -1,10 +1,10 @@
 //! What one room holds on this node: its subscribers (and who among them is online), its
 //! long-pollers, and the fan-out of one event to them.
 //!
-//! Fan-out is a loop of `try_send` of one shared, already encoded frame (a reference-counted
-//! `Bytes` clone, tagged with the subscription and the seq) into each subscriber's bounded
-//! queue, run under the room table's std mutex, which is never held across an `.await` or a
-//! socket write. A subscriber whose queue is full is closed as a slow consumer and dropped.
+//! Fan-out is a loop of pushes (`Connection::push`, which never waits) of one shared, already
+//! encoded frame (a reference-counted `Bytes` clone, tagged with the subscription and the seq)
+//! into each subscriber's bounded queue, run under the room table's std mutex, which is never
+//! held across an `.await` or a socket write. A subscriber whose queue is full is closed as a slow consumer and dropped.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
