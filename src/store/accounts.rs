@@ -47,17 +47,19 @@ async fn sessions_in<C: Conn>(
     let args: Vec<Arg> = token_hashes.iter().map(|hash| Arg::Text(hash)).collect();
     let sql = SESSIONS.text(C::DIALECT, token_hashes.len());
     dialect::fetch_all_text(conn, &sql, &args, |row| {
-        Ok((
-            row.text(rows::USER_COLUMNS + 3)?,
-            SessionRecord {
-                user: rows::user(row, 0)?,
-                expires_at: row.opt_text(rows::USER_COLUMNS)?,
-                id: row.text(rows::USER_COLUMNS + 1)?,
-                last_seen_at: row.opt_text(rows::USER_COLUMNS + 2)?,
-            },
-        ))
+        Ok((row.text(rows::USER_COLUMNS + 3)?, session_record(row)?))
     })
     .await
+}
+
+/// A session read with the user's columns, then `expires_at, id, last_seen_at`.
+fn session_record(row: &dyn dialect::ReadRow) -> Result<SessionRecord> {
+    Ok(SessionRecord {
+        user: rows::user(row, 0)?,
+        expires_at: row.opt_text(rows::USER_COLUMNS)?,
+        id: row.text(rows::USER_COLUMNS + 1)?,
+        last_seen_at: row.opt_text(rows::USER_COLUMNS + 2)?,
+    })
 }
 
 /// Users and their sessions.
@@ -241,15 +243,7 @@ impl<B: Backend> AccountStore for B {
         let at = now();
         let mut conn = self.read().await?;
         let args = [Arg::Text(token_hash), Arg::Text(&at)];
-        dialect::fetch_optional(&mut *conn, &sql, &args, |row| {
-            Ok(SessionRecord {
-                user: rows::user(row, 0)?,
-                expires_at: row.opt_text(rows::USER_COLUMNS)?,
-                id: row.text(rows::USER_COLUMNS + 1)?,
-                last_seen_at: row.opt_text(rows::USER_COLUMNS + 2)?,
-            })
-        })
-        .await
+        dialect::fetch_optional(&mut *conn, &sql, &args, session_record).await
     }
 
     async fn sessions(&self, token_hashes: &[String]) -> Result<Vec<(String, SessionRecord)>> {
