@@ -71,13 +71,18 @@ function pollServer(script: Record<string, (EventPage | ApiError)[]>): EventsFak
   };
 }
 
-/** The socket fails twice while HTTP works: the connection long-polls `rooms`, the first focused. */
+/**
+ * The socket fails twice while HTTP works, and once more when tried again after the probe: the
+ * connection long-polls `rooms`, the first focused.
+ */
 async function startPolling({ conn, last }: Setup, rooms: string[]): Promise<void> {
   conn.start();
   for (const id of rooms) conn.subscribe(id, 0);
   conn.setFocus(rooms[0]);
   last().drop(1006);
   await vi.advanceTimersByTimeAsync(1_000);
+  last().drop(1006);
+  await vi.advanceTimersByTimeAsync(0);
   last().drop(1006);
   await vi.advanceTimersByTimeAsync(0);
   expect(conn.state).toBe("polling");
@@ -263,9 +268,15 @@ describe("Connection", () => {
     await vi.advanceTimersByTimeAsync(1_000);
     last().drop(1006);
     await vi.advanceTimersByTimeAsync(0);
-    expect(conn.state).toBe("polling");
     // The reachability probe asks the server itself, never the service worker's kept copy.
     expect(api.me).toHaveBeenCalledWith({ fresh: true });
+    // HTTP gets through: the socket is tried once more at once (the failures may have been a
+    // server coming back up), and only when that fails too does the client poll.
+    expect(sockets).toHaveLength(3);
+    expect(conn.state).not.toBe("polling");
+    last().drop(1006);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(conn.state).toBe("polling");
     await vi.advanceTimersByTimeAsync(0);
     expect(api.events).toHaveBeenCalledWith("r1", expect.objectContaining({ after: 0, wait: 25 }), expect.anything());
     expect(sink.seqs()).toEqual([1]);
@@ -275,10 +286,38 @@ describe("Connection", () => {
     expect(sink.acks).toEqual(["c-poll"]);
     // The socket is tried again later; when it works, polling stops and the room resumes.
     await vi.advanceTimersByTimeAsync(60_000);
-    expect(sockets).toHaveLength(3);
+    expect(sockets).toHaveLength(4);
     goLive(last());
     expect(conn.state).toBe("live");
     expect(last().sentOfType("subscribe")).toEqual([{ type: "subscribe", room_id: "r1", after: 1, ref: "subscribe:r1" }]);
+  });
+
+  it("tries the socket again at once, not polling, when the server comes back between a failed socket and the probe", async () => {
+    let up = false;
+    const { conn, last, api, sockets } = setup({ httpDown: true });
+    api.me.mockImplementation(async () => {
+      if (!up) throw new ApiError(0, "network", "down");
+      return alice;
+    });
+    conn.start();
+    goLive(last());
+    conn.subscribe("r1", 0);
+    // The server restarts: the sockets fail while it is down, and the probes find it down.
+    for (let i = 0; i < 3; i++) {
+      last().drop(1006);
+      await vi.advanceTimersByTimeAsync(20_000);
+    }
+    expect(conn.state).toBe("reconnecting");
+    // It is back just as the next socket has failed: the probe gets through.
+    up = true;
+    const attempts = sockets.length;
+    last().drop(1006);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(sockets).toHaveLength(attempts + 1);
+    expect(conn.state).toBe("reconnecting");
+    goLive(last());
+    expect(conn.state).toBe("live");
+    expect(api.events).not.toHaveBeenCalled();
   });
 
   it("keeps reconnecting, not polling, when the server is down altogether", async () => {
@@ -498,6 +537,9 @@ describe("Connection", () => {
     const before = livesSent(s.api, "r1").length;
     s.last().drop(1006);
     await vi.advanceTimersByTimeAsync(1_000);
+    s.last().drop(1006);
+    await vi.advanceTimersByTimeAsync(0);
+    // Tried once more after the probe (it worked since the last spell), and failed again.
     s.last().drop(1006);
     await vi.advanceTimersByTimeAsync(0);
     expect(s.conn.state).toBe("polling");

@@ -140,6 +140,8 @@ export class Connection {
   private running = false;
   private failures = 0;
   private everLive = false;
+  /** The socket was tried once more after a reachability probe got through, since it last worked. */
+  private triedAfterProbe = false;
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private helloTimer: ReturnType<typeof setTimeout> | null = null;
   private pingTimer: ReturnType<typeof setInterval> | null = null;
@@ -417,6 +419,14 @@ export class Connection {
       }
     }
     if (!this.running || this.socket || this.polling || this.reconnectTimer !== null) return;
+    if (reachable && !this.triedAfterProbe) {
+      // The failures may all have been a server that was down and is up now (a restart, the
+      // probe landing just after it came back): try the socket once more before taking it
+      // for blocked, or the client would poll until the next retry, half a minute away.
+      this.triedAfterProbe = true;
+      this.openSocket();
+      return;
+    }
     if (reachable) {
       this.startPolling();
       this.reconnectTimer = setTimeout(() => {
@@ -424,6 +434,7 @@ export class Connection {
         this.openSocket();
       }, this.deps.socketRetryMs);
     } else {
+      this.triedAfterProbe = false;
       this.setState(this.everLive ? "reconnecting" : "connecting");
       this.scheduleReconnect(this.reconnectDelay(this.failures));
     }
@@ -440,6 +451,7 @@ export class Connection {
     if (this.helloTimer !== null) clearTimeout(this.helloTimer);
     this.helloTimer = null;
     this.failures = 0;
+    this.triedAfterProbe = false;
     this.everLive = true;
     this.socketIsLive = true;
     if (this.polling) this.stopPolling();
