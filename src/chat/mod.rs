@@ -23,6 +23,7 @@ pub mod bots;
 pub mod calls;
 pub mod dms;
 pub mod files;
+pub mod gather;
 pub mod guests;
 pub mod invites;
 pub mod limits;
@@ -89,6 +90,8 @@ pub struct Chat {
     usernames: names::Usernames,
     /// Token checks, gathered into reads of many (see [`sessions`]).
     sessions: Arc<sessions::SessionReads>,
+    /// Guest sign-ins, gathered into writes of many (see [`accounts::GuestSignups`]).
+    guest_signups: Arc<accounts::GuestSignups>,
     /// When the guest sweep last read every guest (see [`guests::FULL_RELEASE_EVERY`]).
     full_release: std::sync::Mutex<Option<Instant>>,
     /// The store publishes committed sends itself (see [`crate::store::MessageStore::publish_sends`]).
@@ -132,6 +135,8 @@ impl Chat {
             })
         };
         let store_publishes = store.publish_sends(publisher);
+        let sessions = Arc::new(sessions::session_reads(store.clone()));
+        let guest_signups = Arc::new(accounts::guest_signups(store.clone()));
         Chat {
             gate: Gate::new(store.clone(), Arc::new(access::RoomKinds)),
             store,
@@ -142,7 +147,8 @@ impl Chat {
             metrics,
             typing: Mutex::new(HashMap::new()),
             usernames: names::Usernames::default(),
-            sessions: Arc::default(),
+            sessions,
+            guest_signups,
             full_release: std::sync::Mutex::new(None),
             store_publishes,
             pusher: Arc::new(push::Pusher::new(push::PushSettings::default())),

@@ -39,6 +39,32 @@ static SESSIONS: RowsSql = RowsSql::new(
     sql!(")"),
 );
 
+/// Most guests one statement of [`AccountStore::create_guests_with_sessions`] writes: 7
+/// arguments a user, far below SQLite's 32,766 a statement.
+const GUESTS_PER_WRITE: usize = 500;
+
+/// New users; a name already held (ignoring case) is skipped, and the ids written come back.
+static NEW_USERS: RowsSql = RowsSql::new(
+    sql!("INSERT INTO users (id, username, username_key, password_hash, guest, created_at, admin) VALUES "),
+    7,
+    sql!(" ON CONFLICT (username_key) DO NOTHING RETURNING id"),
+);
+
+static NEW_SESSIONS: RowsSql = RowsSql::new(
+    sql!("INSERT INTO sessions (token_hash, user_id, created_at, expires_at, id) VALUES "),
+    5,
+    sql!(""),
+);
+
+/// A guest to sign up, with their first session: see [`AccountStore::create_guests_with_sessions`].
+#[derive(Debug, Clone)]
+pub struct NewGuest {
+    pub username: String,
+    pub token_hash: String,
+    /// When the session ends (RFC 3339 UTC with milliseconds).
+    pub expires_at: String,
+}
+
 /// The sessions of these token hashes, expired or not, each with its hash.
 async fn sessions_in<C: Conn>(
     conn: &mut C,
@@ -79,7 +105,24 @@ pub trait AccountStore: Send + Sync + 'static {
         username: &str,
         token_hash: &str,
         expires_at: &str,
-    ) -> Result<User>;
+    ) -> Result<User> {
+        let guest = NewGuest {
+            username: username.to_string(),
+            token_hash: token_hash.to_string(),
+            expires_at: expires_at.to_string(),
+        };
+        let mut answers = self
+            .create_guests_with_sessions(std::slice::from_ref(&guest))
+            .await?;
+        answers
+            .pop()
+            .unwrap_or_else(|| Err(Error::Internal(anyhow::anyhow!("no answer for the guest"))))
+    }
+    /// Many [`Self::create_guest_with_session`] in one transaction, a few statements whatever
+    /// their number: one answer per guest, in order. A name already held, or asked for earlier
+    /// in the same call (ignoring case), is `UsernameTaken`, and the others are written all the
+    /// same. An error of the whole call wrote none of them.
+    async fn create_guests_with_sessions(&self, guests: &[NewGuest]) -> Result<Vec<Result<User>>>;
     async fn find_user_by_name(&self, username: &str) -> Result<Option<UserRecord>>;
     /// The users whose id sorts after `after` (`""`: every user), in id order: `(id, username)`.
     /// Ids are UUIDv7, so they sort by creation time: the look-alike check on sign-up
@@ -145,6 +188,49 @@ pub(super) async fn insert_user<C: Conn>(
     Ok(user)
 }
 
+/// Guests' users, skipping a name already held: the ids written.
+async fn insert_guests<C: Conn>(
+    conn: &mut C,
+    users: &[&(User, String)],
+    at: &str,
+) -> Result<Vec<String>> {
+    let mut args = Vec::with_capacity(users.len() * 7);
+    for (user, key) in users {
+        args.extend([
+            Arg::Text(&user.id),
+            Arg::Text(&user.username),
+            Arg::Text(key),
+            Arg::OptText(None),
+            Arg::Bool(true),
+            Arg::Text(at),
+            Arg::Bool(false),
+        ]);
+    }
+    let sql = NEW_USERS.text(C::DIALECT, users.len());
+    dialect::fetch_all_text(conn, &sql, &args, |row| row.text(0)).await
+}
+
+/// The guests' first sessions: `(guest, their user, the session's id)`.
+async fn insert_guest_sessions<C: Conn>(
+    conn: &mut C,
+    sessions: &[(&NewGuest, &User, String)],
+    at: &str,
+) -> Result<()> {
+    let mut args = Vec::with_capacity(sessions.len() * 5);
+    for (guest, user, id) in sessions {
+        args.extend([
+            Arg::Text(&guest.token_hash),
+            Arg::Text(&user.id),
+            Arg::Text(at),
+            Arg::OptText(Some(&guest.expires_at)),
+            Arg::Text(id),
+        ]);
+    }
+    let sql = NEW_SESSIONS.text(C::DIALECT, sessions.len());
+    conn.execute(&sql, &args).await?;
+    Ok(())
+}
+
 /// A new session of the user, ending at `expires_at` (`None`: never).
 async fn insert_session<C: Conn>(
     conn: &mut C,
@@ -180,17 +266,52 @@ impl<B: Backend> AccountStore for B {
         insert_user(&mut *conn, username, password_hash, guest, false).await
     }
 
-    async fn create_guest_with_session(
-        &self,
-        username: &str,
-        token_hash: &str,
-        expires_at: &str,
-    ) -> Result<User> {
+    async fn create_guests_with_sessions(&self, guests: &[NewGuest]) -> Result<Vec<Result<User>>> {
+        let mut keys = std::collections::HashSet::new();
+        // Each guest's user, or `None` when an earlier guest of the call asked for the name.
+        let users: Vec<Option<(User, String)>> = guests
+            .iter()
+            .map(|guest| {
+                let key = guest.username.to_lowercase();
+                keys.insert(key.clone()).then(|| {
+                    let user = User {
+                        id: new_id(),
+                        username: guest.username.clone(),
+                        guest: true,
+                        admin: false,
+                        display_name: None,
+                        bot: false,
+                    };
+                    (user, key)
+                })
+            })
+            .collect();
+        let at = now();
         let mut tx = self.begin().await?;
-        let user = insert_user(&mut *tx, username, None, true, false).await?;
-        insert_session(&mut *tx, token_hash, &user.id, Some(expires_at)).await?;
+        let mut written = std::collections::HashSet::new();
+        let asked: Vec<&(User, String)> = users.iter().flatten().collect();
+        for chunk in asked.chunks(GUESTS_PER_WRITE) {
+            written.extend(insert_guests(&mut *tx, chunk, &at).await?);
+        }
+        let sessions: Vec<(&NewGuest, &User, String)> = guests
+            .iter()
+            .zip(&users)
+            .filter_map(|(guest, user)| {
+                let (user, _) = user.as_ref()?;
+                written.contains(&user.id).then(|| (guest, user, new_id()))
+            })
+            .collect();
+        for chunk in sessions.chunks(GUESTS_PER_WRITE) {
+            insert_guest_sessions(&mut *tx, chunk, &at).await?;
+        }
         B::commit(tx).await?;
-        Ok(user)
+        Ok(users
+            .into_iter()
+            .map(|user| match user {
+                Some((user, _)) if written.contains(&user.id) => Ok(user),
+                _ => Err(Error::UsernameTaken),
+            })
+            .collect())
     }
 
     async fn find_user_by_name(&self, username: &str) -> Result<Option<UserRecord>> {

@@ -48,7 +48,7 @@ pub mod sqlite;
 pub mod unread;
 pub mod webhooks;
 
-pub use accounts::AccountStore;
+pub use accounts::{AccountStore, NewGuest};
 pub use bots::{BotStore, NewBot, Scope};
 pub use events::EventLog;
 pub use files::FileStore;

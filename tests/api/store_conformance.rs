@@ -151,6 +151,55 @@ pub async fn a_guest_comes_with_a_session_or_not_at_all(store: Arc<dyn Store>) {
     assert_eq!(found.password_hash, None);
 }
 
+/// Many guests signed up at once (a crowd signing in, gathered): each gets their own user and
+/// session, in order; a name held already, or twice in the call (any case), is taken and the
+/// others are written all the same; a call bigger than one statement's share is written whole.
+pub async fn guests_sign_up_many_at_once(store: Arc<dyn Store>) {
+    use palaver::store::NewGuest;
+    let future = palaver::store::timestamp(chrono::Utc::now() + chrono::Duration::hours(1));
+    user(&*store, "Held").await;
+    let guest = |name: &str, hash: &str| NewGuest {
+        username: name.to_string(),
+        token_hash: hash.to_string(),
+        expires_at: future.clone(),
+    };
+    let mut guests = vec![
+        guest("Ann", "t-ann"),
+        guest("held", "t-held"),
+        guest("Bo", "t-bo"),
+        guest("ANN", "t-ann-again"),
+    ];
+    // More than one statement takes (500).
+    guests.extend((0..600).map(|n| guest(&format!("crowd{n}"), &format!("t-{n}"))));
+    let answers = store.create_guests_with_sessions(&guests).await.unwrap();
+    assert_eq!(answers.len(), guests.len());
+    for (guest, answer) in guests.iter().zip(&answers) {
+        let taken = ["held", "ANN"].contains(&guest.username.as_str());
+        match answer {
+            Err(Error::UsernameTaken) if taken => {
+                assert_eq!(store.session(&guest.token_hash).await.unwrap(), None);
+            }
+            Ok(user) if !taken => {
+                assert!(user.guest && user.username == guest.username);
+                let live = store.session(&guest.token_hash).await.unwrap().unwrap();
+                assert_eq!(live.user, *user, "{} has their own session", guest.username);
+                assert_eq!(live.expires_at.as_deref(), Some(future.as_str()));
+            }
+            other => panic!("{}: {other:?}", guest.username),
+        }
+    }
+    let ann = store.find_user_by_name("ann").await.unwrap().unwrap();
+    assert_eq!(
+        ann.user.username, "Ann",
+        "the first to ask for a name has it"
+    );
+    assert!(store
+        .create_guests_with_sessions(&[])
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 pub async fn default_rooms_are_seeded_once(store: Arc<dyn Store>) {
     store
         .seed_default_rooms(&["General", "Random"])
@@ -471,6 +520,7 @@ macro_rules! backend_suite {
                 sessions_expire_and_are_swept,
                 sessions_are_read_many_at_once,
                 a_guest_comes_with_a_session_or_not_at_all,
+                guests_sign_up_many_at_once,
                 default_rooms_are_seeded_once,
                 every_change_is_one_event_with_the_next_seq,
                 concurrent_sends_get_gap_free_seqs,
