@@ -30,8 +30,10 @@ use std::sync::{Arc, RwLock};
 
 use crate::error::{Error, Result};
 use crate::protocol::{Role, Room, RoomKind, User};
+use crate::store::moderation::Standing;
 use crate::store::Store;
 
+use super::gather::{like, Batch, Gathered};
 use super::scope::Scopes;
 
 /// What a caller wants to do in a room.
@@ -166,12 +168,61 @@ pub struct Gate {
     scopes: Arc<Scopes>,
     /// Room id → kind, as read from the store: a room's kind never changes.
     kinds: RwLock<HashMap<String, RoomKind>>,
+    /// The standings of joins (subscribes), gathered: when a node dies, thousands of its
+    /// clients subscribe here within seconds, in reads of many (see [`super::gather`]).
+    joins: Arc<Gathered<JoinStandings>>,
 }
+
+/// Reads the standings, with the membership, of many (room, person) pairs at once.
+pub struct JoinStandings(Arc<dyn Store>);
+
+impl Batch for JoinStandings {
+    /// `(room id, user id)`.
+    type Item = (String, String);
+    type Answer = Standing;
+
+    async fn run(&self, pairs: Vec<(String, String)>) -> Vec<Result<Standing>> {
+        let mut unique = pairs.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        match self.0.standings(&unique).await {
+            Ok(found) => {
+                let found: HashMap<&(String, String), Standing> =
+                    unique.iter().zip(found).collect();
+                pairs
+                    .iter()
+                    .map(|pair| {
+                        found
+                            .get(pair)
+                            .copied()
+                            .ok_or_else(|| Error::Internal(anyhow::anyhow!("a standing not read")))
+                    })
+                    .collect()
+            }
+            Err(err) => {
+                err.log_if_internal();
+                pairs
+                    .iter()
+                    .map(|_| Err(like(&err, "a standing read")))
+                    .collect()
+            }
+        }
+    }
+}
+
+/// Standing reads of joins running at once, and most pairs one takes.
+const JOIN_READERS: usize = 2;
+const JOIN_BATCH: usize = 256;
 
 impl Gate {
     pub fn new(store: Arc<dyn Store>, policy: Arc<dyn Policy>) -> Self {
         Gate {
             scopes: Arc::new(Scopes::new(store.clone())),
+            joins: Arc::new(Gathered::new(
+                JoinStandings(store.clone()),
+                JOIN_READERS,
+                JOIN_BATCH,
+            )),
             store,
             policy,
             kinds: RwLock::new(HashMap::new()),
@@ -327,10 +378,15 @@ impl Gate {
     /// exist), a muted one everything [`Need::Post`] covers (`muted`). One indexed read, which
     /// also answers the caller's stored membership.
     async fn standing(&self, user: &User, room_id: &str, need: Need) -> Result<Option<Role>> {
-        // The membership only for a join (a subscribe), which would read it next.
-        let standing = (self.store)
-            .standing(room_id, &user.id, need == Need::Join)
-            .await?;
+        // The membership only for a join (a subscribe), which would read it next; joins'
+        // reads are gathered.
+        let standing = match need {
+            Need::Join => {
+                let pair = (room_id.to_string(), user.id.clone());
+                self.joins.ask(pair).await?
+            }
+            _ => self.store.standing(room_id, &user.id, false).await?,
+        };
         if standing.banned {
             return Err(match standing.room_kind {
                 Some(RoomKind::Public) | None => Error::Banned,

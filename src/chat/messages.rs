@@ -1,14 +1,17 @@
 //! Messages and the event log: send, edit, delete, move, clear, typing, history, events,
 //! long-poll and the socket's replay.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::bus::EncodedEvent;
 use crate::error::{Error, Result};
 use crate::protocol::{Message, RawEventPage, RawLive, Rearrange, RemovedReason, User};
 use crate::store::{MessagesPage, SendOutcome, SendRequest, StoredEvent};
 
 use super::access::Need;
+use super::gather::{like, Batch};
 use super::threads::Threading;
 use super::{validate, Admission, Chat, EVENTS_PAGE_MAX, TYPING_INTERVAL};
 
@@ -435,17 +438,59 @@ impl Chat {
         Ok((events, last_seq, removed))
     }
 
-    /// The events a subscription replays (`seq > after`, at most `limit`): the gate admitted
-    /// it (`Chat::subscribe`) a moment before, so this reads no more than the events.
+    /// The events a subscription replays (`after < seq <= upto`), encoded: the gate admitted
+    /// it (`Chat::subscribe`) a moment before, so this reads no more than the events. Replays
+    /// that arrive together are read as one (see [`ReplayReads`]).
     pub async fn replay(
         &self,
         admission: &Admission,
         after: u64,
-        limit: u32,
-    ) -> Result<Vec<StoredEvent>> {
-        self.store
-            .events_after(&admission.room_id, after, limit)
+        upto: u64,
+    ) -> Result<Arc<[Arc<EncodedEvent>]>> {
+        self.replays
+            .ask((admission.room_id.clone(), after, upto))
             .await
+    }
+}
+
+/// Reads the events of many replays at once: when a node dies, thousands of its clients
+/// subscribe to the others within seconds, most of them to the same rooms from the same seq.
+/// Each distinct range is read and encoded once, and shared by every replay that asked for it.
+pub struct ReplayReads(pub(super) Arc<dyn crate::store::Store>);
+
+impl Batch for ReplayReads {
+    /// `(room id, after, upto)`.
+    type Item = (String, u64, u64);
+    type Answer = Arc<[Arc<EncodedEvent>]>;
+
+    async fn run(&self, ranges: Vec<(String, u64, u64)>) -> Vec<Result<Self::Answer>> {
+        let mut unique = ranges.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        match self.0.events_in(&unique).await {
+            Ok(found) => {
+                let found: HashMap<&(String, u64, u64), Self::Answer> = unique
+                    .iter()
+                    .zip(found)
+                    .map(|(range, events)| (range, events.iter().map(EncodedEvent::new).collect()))
+                    .collect();
+                ranges
+                    .iter()
+                    .map(|range| {
+                        found.get(range).cloned().ok_or_else(|| {
+                            Error::Internal(anyhow::anyhow!("a replay's range not read"))
+                        })
+                    })
+                    .collect()
+            }
+            Err(err) => {
+                err.log_if_internal();
+                ranges
+                    .iter()
+                    .map(|_| Err(like(&err, "a replay read")))
+                    .collect()
+            }
+        }
     }
 }
 
@@ -457,4 +502,50 @@ pub struct Poll {
     pub wait: Duration,
     /// A live poll: the token of the online and typing state the reader has (empty: none).
     pub live: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::gather::Gathered;
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::Store;
+
+    /// Replays of one range that arrive together are read and encoded once and shared; each
+    /// other range gets its own events.
+    #[tokio::test]
+    async fn replays_of_one_range_share_one_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in(dir.path()).await.unwrap());
+        let owner = store.create_user("owner", None, false).await.unwrap();
+        let (room, _) = store.create_room("Room", "", &owner).await.unwrap();
+        for n in 0..4 {
+            store
+                .send_message(&room.id, &owner, &format!("c{n}"), "hi")
+                .await
+                .unwrap();
+        }
+        let last = store.last_seq(&room.id).await.unwrap();
+        let replays = Arc::new(Gathered::new(ReplayReads(store.clone()), 1, 256));
+        let asks: Vec<_> = [(0, last), (1, last), (0, last), (last, last)]
+            .into_iter()
+            .map(|(after, upto)| {
+                let (replays, room) = (replays.clone(), room.id.clone());
+                tokio::spawn(async move { replays.ask((room, after, upto)).await })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for ask in asks {
+            answers.push(ask.await.unwrap().unwrap());
+        }
+        let seqs = |events: &[Arc<EncodedEvent>]| events.iter().map(|e| e.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(&answers[0]), (1..=last).collect::<Vec<_>>());
+        assert_eq!(seqs(&answers[1]), (2..=last).collect::<Vec<_>>());
+        assert!(answers[3].is_empty());
+        assert!(
+            Arc::ptr_eq(&answers[0], &answers[2]),
+            "one range asked twice is read and encoded once"
+        );
+        assert_eq!(replays.batches(), 1, "four replays, one read");
+    }
 }

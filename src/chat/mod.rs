@@ -92,6 +92,8 @@ pub struct Chat {
     sessions: Arc<sessions::SessionReads>,
     /// Guest sign-ins, gathered into writes of many (see [`accounts::GuestSignups`]).
     guest_signups: Arc<accounts::GuestSignups>,
+    /// Subscribes' replays, gathered into reads of many (see [`messages::ReplayReads`]).
+    replays: Arc<gather::Gathered<messages::ReplayReads>>,
     /// When the guest sweep last read every guest (see [`guests::FULL_RELEASE_EVERY`]).
     full_release: std::sync::Mutex<Option<Instant>>,
     /// The store publishes committed sends itself (see [`crate::store::MessageStore::publish_sends`]).
@@ -137,6 +139,11 @@ impl Chat {
         let store_publishes = store.publish_sends(publisher);
         let sessions = Arc::new(sessions::session_reads(store.clone()));
         let guest_signups = Arc::new(accounts::guest_signups(store.clone()));
+        let replays = Arc::new(gather::Gathered::new(
+            messages::ReplayReads(store.clone()),
+            2,
+            256,
+        ));
         Chat {
             gate: Gate::new(store.clone(), Arc::new(access::RoomKinds)),
             store,
@@ -149,6 +156,7 @@ impl Chat {
             usernames: names::Usernames::default(),
             sessions,
             guest_signups,
+            replays,
             full_release: std::sync::Mutex::new(None),
             store_publishes,
             pusher: Arc::new(push::Pusher::new(push::PushSettings::default())),

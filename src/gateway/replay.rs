@@ -68,13 +68,8 @@ async fn missed_events(
     after: u64,
     last_seq: u64,
 ) -> Result<Vec<Arc<EncodedEvent>>, Error> {
-    let limit = (last_seq - after) as u32;
-    let stored = state.chat.replay(admission, after, limit).await?;
-    Ok(stored
-        .iter()
-        .filter(|e| e.seq <= last_seq)
-        .map(EncodedEvent::new)
-        .collect())
+    let events = state.chat.replay(admission, after, last_seq).await?;
+    Ok(events.to_vec())
 }
 
 #[cfg(test)]

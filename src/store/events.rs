@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::backend::Backend;
-use super::dialect::{self, sql, Arg, Conn};
+use super::dialect::{self, sql, Arg, Conn, RowsSql};
 use super::{now, rows, StoredEvent};
 use crate::error::{Error, Result};
 use crate::protocol::{Event, EventKind};
@@ -15,8 +15,48 @@ pub trait EventLog: Send + Sync + 'static {
     /// Events with `seq > after`, in order, at most `limit`.
     async fn events_after(&self, room_id: &str, after: u64, limit: u32)
         -> Result<Vec<StoredEvent>>;
+    /// The events of many ranges in one read (the replays of subscribes that arrive together,
+    /// gathered): for each `(room id, after, upto)`, the room's events with
+    /// `after < seq <= upto`, in order; one answer per range, in order.
+    async fn events_in(&self, ranges: &[(String, u64, u64)]) -> Result<Vec<Vec<StoredEvent>>>;
     /// The room's last `seq` (0 for a room with no events).
     async fn last_seq(&self, room_id: &str) -> Result<u64>;
+}
+
+/// Most ranges one statement of [`EventLog::events_in`] reads (four arguments each).
+const RANGES_PER_READ: usize = 500;
+
+/// The events of many `(range index, room id, after, upto)` rows, each with its range's index.
+static EVENTS_IN: RowsSql = RowsSql::new(
+    sql!("SELECT e.room_id, e.seq, e.payload, k.column1 FROM (VALUES "),
+    4,
+    sql!(
+        ") AS k JOIN events e ON e.room_id = k.column2 AND e.seq > k.column3 \
+         AND e.seq <= k.column4 ORDER BY k.column1, e.seq"
+    ),
+);
+
+/// One statement of [`EventLog::events_in`]: the events of `ranges`, numbered from `first`,
+/// each with its range's number.
+async fn events_in<C: Conn>(
+    conn: &mut C,
+    ranges: &[(String, u64, u64)],
+    first: usize,
+) -> Result<Vec<(StoredEvent, i64)>> {
+    let mut args = Vec::with_capacity(ranges.len() * 4);
+    for (n, (room_id, after, upto)) in ranges.iter().enumerate() {
+        args.extend([
+            Arg::Int((first + n) as i64),
+            Arg::Text(room_id),
+            Arg::Int(*after as i64),
+            Arg::Int(*upto as i64),
+        ]);
+    }
+    let sql = EVENTS_IN.text(C::DIALECT, ranges.len());
+    dialect::fetch_all_text(conn, &sql, &args, |row| {
+        Ok((rows::stored_event(row)?, row.int(3)?))
+    })
+    .await
 }
 
 #[async_trait]
@@ -38,6 +78,22 @@ impl<B: Backend> EventLog for B {
             Arg::Int(limit as i64),
         ];
         dialect::fetch_all(&mut *conn, &sql, &args, rows::stored_event).await
+    }
+
+    async fn events_in(&self, ranges: &[(String, u64, u64)]) -> Result<Vec<Vec<StoredEvent>>> {
+        let mut found: Vec<Vec<StoredEvent>> = ranges.iter().map(|_| Vec::new()).collect();
+        let mut conn = self.read().await?;
+        for (chunk, ranges) in ranges.chunks(RANGES_PER_READ).enumerate() {
+            let first = chunk * RANGES_PER_READ;
+            for (event, range) in events_in(&mut *conn, ranges, first).await? {
+                let range = usize::try_from(range).ok().and_then(|n| found.get_mut(n));
+                let range = range.ok_or_else(|| {
+                    Error::Internal(anyhow::anyhow!("an event of a range not asked for"))
+                })?;
+                range.push(event);
+            }
+        }
+        Ok(found)
     }
 
     async fn last_seq(&self, room_id: &str) -> Result<u64> {

@@ -200,6 +200,110 @@ pub async fn guests_sign_up_many_at_once(store: Arc<dyn Store>) {
         .is_empty());
 }
 
+/// Many standings read at once (subscribes after a node died, gathered): each pair's answer is
+/// the single read's with the membership, whatever else is in the call.
+pub async fn standings_are_read_many_at_once(store: Arc<dyn Store>) {
+    use palaver::store::moderation::SanctionKind;
+    let owner = user(&*store, "owner").await;
+    let (banned, muted, member, outsider) = (
+        user(&*store, "banned").await,
+        user(&*store, "muted").await,
+        user(&*store, "member").await,
+        user(&*store, "outsider").await,
+    );
+    let (room, _) = store.create_room("Room", "", &owner).await.unwrap();
+    let (other, _) = store.create_room("Other", "", &owner).await.unwrap();
+    for person in [&banned, &muted, &member] {
+        store.join_room(&room.id, person).await.unwrap();
+    }
+    store.join_room(&other.id, &outsider).await.unwrap();
+    let past = palaver::store::timestamp(chrono::Utc::now() - chrono::Duration::hours(1));
+    store
+        .sanction(&room.id, SanctionKind::Ban, &banned, &owner, None)
+        .await
+        .unwrap();
+    store
+        .sanction(&room.id, SanctionKind::Mute, &muted, &owner, None)
+        .await
+        .unwrap();
+    store
+        .sanction(&room.id, SanctionKind::Ban, &member, &owner, Some(&past))
+        .await
+        .unwrap();
+    store.join_room(&room.id, &member).await.unwrap();
+    let mut pairs = Vec::new();
+    for room_id in [&room.id, &other.id, &"no-such-room".to_string()] {
+        for person in [&owner, &banned, &muted, &member, &outsider] {
+            pairs.push((room_id.clone(), person.id.clone()));
+        }
+    }
+    pairs.push((room.id.clone(), banned.id.clone()));
+    // More than one statement takes (500): the rest are strangers.
+    pairs.extend((0..600).map(|n| (other.id.clone(), format!("nobody-{n}"))));
+    let standings = store.standings(&pairs).await.unwrap();
+    assert_eq!(standings.len(), pairs.len());
+    for ((room_id, user_id), standing) in pairs.iter().zip(&standings) {
+        let alone = store.standing(room_id, user_id, true).await.unwrap();
+        assert_eq!(*standing, alone, "{user_id} in {room_id}");
+    }
+    let banned_here = standings[1];
+    assert!(
+        banned_here.banned && banned_here.role.is_none(),
+        "a ban ends the membership"
+    );
+    assert!(standings[2].muted && standings[2].role.is_some());
+    assert!(!standings[3].banned, "an expired ban is inert");
+    assert!(store.standings(&[]).await.unwrap().is_empty());
+}
+
+/// Many ranges of events read at once (replays after a node died, gathered): each range's
+/// events in order, as `events_after` reads them; overlapping, empty and unknown ranges too.
+pub async fn event_ranges_are_read_many_at_once(store: Arc<dyn Store>) {
+    let owner = user(&*store, "owner").await;
+    let (room, _) = store.create_room("Room", "", &owner).await.unwrap();
+    let (other, _) = store.create_room("Other", "", &owner).await.unwrap();
+    for n in 0..6 {
+        send(&*store, &room.id, &owner, &format!("r{n}"), "hi").await;
+        send(&*store, &other.id, &owner, &format!("o{n}"), "hi").await;
+    }
+    let last = store.last_seq(&room.id).await.unwrap();
+    let mut ranges = vec![
+        (room.id.clone(), 0, last),
+        (room.id.clone(), 2, 4),
+        (other.id.clone(), 3, last),
+        (room.id.clone(), 2, 4),
+        (room.id.clone(), last, last),
+        ("no-such-room".to_string(), 0, 10),
+    ];
+    // More than one statement takes (500).
+    ranges.extend((0..600).map(|n| (other.id.clone(), n % 3, n % 3 + 1)));
+    let found = store.events_in(&ranges).await.unwrap();
+    assert_eq!(found.len(), ranges.len());
+    for ((room_id, after, upto), events) in ranges.iter().zip(&found) {
+        let limit = (upto - after) as u32;
+        let alone = if limit == 0 {
+            Vec::new()
+        } else {
+            store.events_after(room_id, *after, limit).await.unwrap()
+        };
+        let seqs = |events: &[palaver::store::StoredEvent]| -> Vec<(String, u64, String)> {
+            events
+                .iter()
+                .map(|e| (e.room_id.clone(), e.seq, e.json.clone()))
+                .collect()
+        };
+        assert_eq!(
+            seqs(events),
+            seqs(&alone),
+            "{room_id} after {after} up to {upto}"
+        );
+    }
+    assert_eq!(found[0].len() as u64, last);
+    assert_eq!(found[1].iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4]);
+    assert!(found[4].is_empty() && found[5].is_empty());
+    assert!(store.events_in(&[]).await.unwrap().is_empty());
+}
+
 pub async fn default_rooms_are_seeded_once(store: Arc<dyn Store>) {
     store
         .seed_default_rooms(&["General", "Random"])
@@ -521,6 +625,8 @@ macro_rules! backend_suite {
                 sessions_are_read_many_at_once,
                 a_guest_comes_with_a_session_or_not_at_all,
                 guests_sign_up_many_at_once,
+                standings_are_read_many_at_once,
+                event_ranges_are_read_many_at_once,
                 default_rooms_are_seeded_once,
                 every_change_is_one_event_with_the_next_seq,
                 concurrent_sends_get_gap_free_seqs,
