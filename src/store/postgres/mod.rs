@@ -39,6 +39,12 @@ pub struct PostgresStore {
 /// reconnects waits at the gateway instead: `PALAVER_RECONNECT_CONCURRENCY`).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
+// Neither pool pings a connection before handing it out (sqlx's `test_before_acquire`, on by
+// default): that was a round trip to PostgreSQL before every read and two in a lone send's
+// path, on top of the ping sqlx makes anyway whenever a connection goes back to its pool. That
+// ping still drops a broken connection after its use; one broken while idle (the database
+// restarted) fails its next statement, which answers `unavailable`, and the pool replaces it.
+
 impl PostgresStore {
     /// Connects (`max_connections` pooled) and brings the schema up to date. The migrations take
     /// an advisory lock, so nodes starting together migrate once.
@@ -52,12 +58,14 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.saturating_sub(lanes).max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         let send_pool = PgPoolOptions::new()
             .max_connections(lanes)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false)
             .connect_with(options.application_name("palaver-sends"))
             .await?;
         let sends = SendQueue::start(lanes as usize, |jobs, publish| {
