@@ -33,7 +33,7 @@ use crate::protocol::{Role, Room, RoomKind, User};
 use crate::store::moderation::Standing;
 use crate::store::Store;
 
-use super::gather::{like, Batch, Gathered};
+use super::gather::{failed, Batch, Gathered};
 use super::scope::Scopes;
 
 /// What a caller wants to do in a room.
@@ -199,13 +199,7 @@ impl Batch for JoinStandings {
                     })
                     .collect()
             }
-            Err(err) => {
-                err.log_if_internal();
-                pairs
-                    .iter()
-                    .map(|_| Err(like(&err, "a standing read")))
-                    .collect()
-            }
+            Err(err) => failed(&err, pairs.len(), "a standing read"),
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::protocol::User;
 use crate::store::{NewGuest, SessionRecord, Store};
 
-use super::gather::{like, Batch, Gathered};
+use super::gather::{failed, Batch, Gathered};
 use super::{validate, Chat};
 
 /// Guest sign-ins written at once: a crowd signing in pays a commit for many, not one each.
@@ -29,13 +29,7 @@ impl Batch for GuestBatch {
     async fn run(&self, guests: Vec<NewGuest>) -> Vec<Result<User>> {
         match self.0.create_guests_with_sessions(&guests).await {
             Ok(answers) => answers,
-            Err(err) => {
-                err.log_if_internal();
-                guests
-                    .iter()
-                    .map(|_| Err(like(&err, "a guest sign-in")))
-                    .collect()
-            }
+            Err(err) => failed(&err, guests.len(), "a guest sign-in"),
         }
     }
 }

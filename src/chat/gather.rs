@@ -22,7 +22,7 @@ pub trait Batch: Send + Sync + 'static {
     type Item: Send + 'static;
     type Answer: Send + 'static;
     /// One answer for each item, in the items' order. A batch that fails as a whole gives each
-    /// item an error (see [`like`]) and logs the cause once.
+    /// item an error (see [`failed`]) and logs the cause once.
     fn run(&self, items: Vec<Self::Item>)
         -> impl Future<Output = Vec<Result<Self::Answer>>> + Send;
 }
@@ -72,7 +72,13 @@ impl<B: Batch> Gathered<B> {
             start
         };
         if start {
-            tokio::spawn(self.clone().drain());
+            // The place is held by a guard from here on: a task dropped before it first runs
+            // (at shutdown) gives it back too.
+            let slot = Slot {
+                gathered: self.clone(),
+                finished: false,
+            };
+            tokio::spawn(self.clone().drain(slot));
         }
         answered.await.map_err(|_| {
             Error::Internal(anyhow::anyhow!("a gathered call ended without answering"))
@@ -87,11 +93,7 @@ impl<B: Batch> Gathered<B> {
     }
 
     /// Runs what is queued, a batch at a time, until nothing is.
-    async fn drain(self: Arc<Self>) {
-        let mut slot = Slot {
-            gathered: &self,
-            finished: false,
-        };
+    async fn drain(self: Arc<Self>, mut slot: Slot<B>) {
         loop {
             let (items, replies): (Vec<B::Item>, Vec<Reply<B>>) = {
                 let mut queue = self.lock();
@@ -121,15 +123,15 @@ impl<B: Batch> Gathered<B> {
 }
 
 /// A running batch's place among the runners. A batch that ends any other way than by finding
-/// the queue empty (a panic; its task dropped at shutdown) gives its place back here, and if it
+/// the queue empty (a panic; its task dropped at shutdown, before or after it first ran) gives its place back here, and if it
 /// was the last one running, lets go of the calls still queued (each caller gets an error)
 /// rather than leave them waiting for a batch that will never come.
-struct Slot<'a, B: Batch> {
-    gathered: &'a Gathered<B>,
+struct Slot<B: Batch> {
+    gathered: Arc<Gathered<B>>,
     finished: bool,
 }
 
-impl<B: Batch> Drop for Slot<'_, B> {
+impl<B: Batch> Drop for Slot<B> {
     fn drop(&mut self) {
         if self.finished {
             return;
@@ -142,13 +144,20 @@ impl<B: Batch> Drop for Slot<'_, B> {
     }
 }
 
-/// An error of the same kind as a failed batch's, for each of its callers (`Error` holds its
-/// cause and is not `Clone`).
-pub fn like(err: &Error, what: &'static str) -> Error {
-    match err {
-        Error::Unavailable(_) => Error::Unavailable(anyhow::anyhow!("the store is unavailable")),
-        _ => Error::Internal(anyhow::anyhow!("{what} failed")),
-    }
+/// The answers of a batch of `count` calls that failed as a whole: the cause is logged once,
+/// and each caller gets an error of the same kind (`Error` holds its cause and is not `Clone`).
+pub fn failed<T>(err: &Error, count: usize, what: &'static str) -> Vec<Result<T>> {
+    err.log_if_internal();
+    (0..count)
+        .map(|_| {
+            Err(match err {
+                Error::Unavailable(_) => {
+                    Error::Unavailable(anyhow::anyhow!("the store is unavailable"))
+                }
+                _ => Error::Internal(anyhow::anyhow!("{what} failed")),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -165,7 +174,7 @@ mod tests {
             tokio::task::yield_now().await;
             if items.contains(&0) {
                 let err = Error::Unavailable(anyhow::anyhow!("zero"));
-                return items.iter().map(|_| Err(like(&err, "doubling"))).collect();
+                return failed(&err, items.len(), "doubling");
             }
             items.into_iter().map(|n| Ok(n * 2)).collect()
         }
@@ -230,9 +239,9 @@ mod tests {
             queue.running = 2;
             queue.waiting.push((7, reply));
         }
-        fn broken(gathered: &Gathered<Doubler>) -> Slot<'_, Doubler> {
+        fn broken(gathered: &Arc<Gathered<Doubler>>) -> Slot<Doubler> {
             Slot {
-                gathered,
+                gathered: gathered.clone(),
                 finished: false,
             }
         }

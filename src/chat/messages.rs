@@ -11,7 +11,7 @@ use crate::protocol::{Message, RawEventPage, RawLive, Rearrange, RemovedReason, 
 use crate::store::{MessagesPage, SendOutcome, SendRequest, StoredEvent};
 
 use super::access::Need;
-use super::gather::{like, Batch};
+use super::gather::{failed, Batch};
 use super::threads::Threading;
 use super::{validate, Admission, Chat, EVENTS_PAGE_MAX, TYPING_INTERVAL};
 
@@ -483,13 +483,7 @@ impl Batch for ReplayReads {
                     })
                     .collect()
             }
-            Err(err) => {
-                err.log_if_internal();
-                ranges
-                    .iter()
-                    .map(|_| Err(like(&err, "a replay read")))
-                    .collect()
-            }
+            Err(err) => failed(&err, ranges.len(), "a replay read"),
         }
     }
 }

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::gather::{like, Batch, Gathered};
+use super::gather::{failed, Batch, Gathered};
 use crate::error::Result;
 use crate::store::{SessionRecord, Store};
 
@@ -45,13 +45,7 @@ impl Batch for SessionBatch {
                     .map(|hash| Ok(found.get(hash).cloned()))
                     .collect()
             }
-            Err(err) => {
-                err.log_if_internal();
-                hashes
-                    .iter()
-                    .map(|_| Err(like(&err, "a session read")))
-                    .collect()
-            }
+            Err(err) => failed(&err, hashes.len(), "a session read"),
         }
     }
 }

@@ -39,11 +39,32 @@ pub struct PostgresStore {
 /// reconnects waits at the gateway instead: `PALAVER_RECONNECT_CONCURRENCY`).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
-// Neither pool pings a connection before handing it out (sqlx's `test_before_acquire`, on by
-// default): that was a round trip to PostgreSQL before every read and two in a lone send's
-// path, on top of the ping sqlx makes anyway whenever a connection goes back to its pool. That
-// ping still drops a broken connection after its use; one broken while idle (the database
-// restarted) fails its next statement, which answers `unavailable`, and the pool replaces it.
+/// A pooled connection idle this long is pinged before it is handed out.
+///
+/// sqlx pings every connection before handing it out unless told not to (`test_before_acquire`):
+/// a round trip to PostgreSQL before every read and two in a lone send's path, on top of the
+/// ping it makes anyway when a connection goes back to its pool. A connection in use a moment
+/// ago was checked by that ping, so only one that sat idle a while is pinged first: one that a
+/// firewall or NAT dropped silently meanwhile (sqlx sets no TCP keepalive) would otherwise hang
+/// its first statement until TCP gives up, minutes later. A failed ping closes it, and the pool
+/// hands out another.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(30);
+
+/// A pool without sqlx's ping before every use (see [`PING_IF_IDLE_FOR`]).
+fn pool_options(max_connections: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_IF_IDLE_FOR {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
 
 impl PostgresStore {
     /// Connects (`max_connections` pooled) and brings the schema up to date. The migrations take
@@ -55,17 +76,11 @@ impl PostgresStore {
     pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Self> {
         let options = PgConnectOptions::from_str(url)?.application_name("palaver");
         let lanes = (max_connections / 2).clamp(1, MAX_LANES as u32);
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections.saturating_sub(lanes).max(1))
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .test_before_acquire(false)
+        let pool = pool_options(max_connections.saturating_sub(lanes).max(1))
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        let send_pool = PgPoolOptions::new()
-            .max_connections(lanes)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .test_before_acquire(false)
+        let send_pool = pool_options(lanes)
             .connect_with(options.application_name("palaver-sends"))
             .await?;
         let sends = SendQueue::start(lanes as usize, |jobs, publish| {
