@@ -33,7 +33,7 @@ use crate::protocol::{Role, Room, RoomKind, User};
 use crate::store::moderation::Standing;
 use crate::store::Store;
 
-use super::gather::{failed, Batch, Gathered};
+use super::gather::{answer_each, distinct, failed, Batch, Gathered};
 use super::scope::Scopes;
 
 /// What a caller wants to do in a room.
@@ -182,23 +182,9 @@ impl Batch for JoinStandings {
     type Answer = Standing;
 
     async fn run(&self, pairs: Vec<(String, String)>) -> Vec<Result<Standing>> {
-        let mut unique = pairs.clone();
-        unique.sort_unstable();
-        unique.dedup();
+        let unique = distinct(&pairs);
         match self.0.standings(&unique).await {
-            Ok(found) => {
-                let found: HashMap<&(String, String), Standing> =
-                    unique.iter().zip(found).collect();
-                pairs
-                    .iter()
-                    .map(|pair| {
-                        found
-                            .get(pair)
-                            .copied()
-                            .ok_or_else(|| Error::Internal(anyhow::anyhow!("a standing not read")))
-                    })
-                    .collect()
-            }
+            Ok(found) => answer_each(&pairs, &unique, &found),
             Err(err) => failed(&err, pairs.len(), "a standing read"),
         }
     }

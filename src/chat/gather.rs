@@ -144,6 +144,28 @@ impl<B: Batch> Drop for Slot<B> {
     }
 }
 
+/// The items without repeats, sorted: what a batch of reads asks the store for.
+pub fn distinct<K: Ord + Clone>(items: &[K]) -> Vec<K> {
+    let mut unique = items.to_vec();
+    unique.sort_unstable();
+    unique.dedup();
+    unique
+}
+
+/// Each item's answer, from `found`: one answer for each of `unique` (from [`distinct`]), in
+/// order. An item asked twice gets the same answer twice.
+pub fn answer_each<K: Ord, V: Clone>(items: &[K], unique: &[K], found: &[V]) -> Vec<Result<V>> {
+    items
+        .iter()
+        .map(|item| {
+            let answer = unique.binary_search(item).ok().and_then(|n| found.get(n));
+            answer
+                .cloned()
+                .ok_or_else(|| Error::Internal(anyhow::anyhow!("a batch answered too few")))
+        })
+        .collect()
+}
+
 /// The answers of a batch of `count` calls that failed as a whole: the cause is logged once,
 /// and each caller gets an error of the same kind (`Error` holds its cause and is not `Clone`).
 pub fn failed<T>(err: &Error, count: usize, what: &'static str) -> Vec<Result<T>> {

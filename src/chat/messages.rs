@@ -1,7 +1,6 @@
 //! Messages and the event log: send, edit, delete, move, clear, typing, history, events,
 //! long-poll and the socket's replay.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,7 +10,7 @@ use crate::protocol::{Message, RawEventPage, RawLive, Rearrange, RemovedReason, 
 use crate::store::{MessagesPage, SendOutcome, SendRequest, StoredEvent};
 
 use super::access::Need;
-use super::gather::{failed, Batch};
+use super::gather::{answer_each, distinct, failed, Batch};
 use super::threads::Threading;
 use super::{validate, Admission, Chat, EVENTS_PAGE_MAX, TYPING_INTERVAL};
 
@@ -464,24 +463,14 @@ impl Batch for ReplayReads {
     type Answer = Arc<[Arc<EncodedEvent>]>;
 
     async fn run(&self, ranges: Vec<(String, u64, u64)>) -> Vec<Result<Self::Answer>> {
-        let mut unique = ranges.clone();
-        unique.sort_unstable();
-        unique.dedup();
+        let unique = distinct(&ranges);
         match self.0.events_in(&unique).await {
             Ok(found) => {
-                let found: HashMap<&(String, u64, u64), Self::Answer> = unique
+                let encoded: Vec<Self::Answer> = found
                     .iter()
-                    .zip(found)
-                    .map(|(range, events)| (range, events.iter().map(EncodedEvent::new).collect()))
+                    .map(|events| events.iter().map(EncodedEvent::new).collect())
                     .collect();
-                ranges
-                    .iter()
-                    .map(|range| {
-                        found.get(range).cloned().ok_or_else(|| {
-                            Error::Internal(anyhow::anyhow!("a replay's range not read"))
-                        })
-                    })
-                    .collect()
+                answer_each(&ranges, &unique, &encoded)
             }
             Err(err) => failed(&err, ranges.len(), "a replay read"),
         }

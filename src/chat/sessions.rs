@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::gather::{failed, Batch, Gathered};
+use super::gather::{answer_each, distinct, failed, Batch, Gathered};
 use crate::error::Result;
 use crate::store::{SessionRecord, Store};
 
@@ -34,16 +34,12 @@ impl Batch for SessionBatch {
     type Answer = Option<SessionRecord>;
 
     async fn run(&self, hashes: Vec<String>) -> Vec<Result<Option<SessionRecord>>> {
-        let mut unique = hashes.clone();
-        unique.sort_unstable();
-        unique.dedup();
+        let unique = distinct(&hashes);
         match self.0.sessions(&unique).await {
             Ok(found) => {
-                let found: HashMap<String, SessionRecord> = found.into_iter().collect();
-                hashes
-                    .iter()
-                    .map(|hash| Ok(found.get(hash).cloned()))
-                    .collect()
+                let mut found: HashMap<String, SessionRecord> = found.into_iter().collect();
+                let found: Vec<_> = unique.iter().map(|hash| found.remove(hash)).collect();
+                answer_each(&hashes, &unique, &found)
             }
             Err(err) => failed(&err, hashes.len(), "a session read"),
         }
