@@ -320,6 +320,21 @@ describe("Connection", () => {
     expect(api.events).not.toHaveBeenCalled();
   });
 
+  it("starts afresh after a stop: the last spell's failures and extra attempt don't carry over", async () => {
+    const s = setup({ events: pollServer({}) });
+    await startPolling(s, ["r1"]);
+    s.conn.stop();
+    const attempts = s.sockets.length;
+    s.conn.start();
+    expect(s.sockets).toHaveLength(attempts + 1);
+    s.last().drop(1006);
+    await vi.advanceTimersByTimeAsync(0);
+    // The first failure of the new start: a quick retry, no fallback to polling yet.
+    expect(s.conn.state).toBe("connecting");
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(s.sockets).toHaveLength(attempts + 2);
+  });
+
   it("keeps reconnecting, not polling, when the server is down altogether", async () => {
     const { conn, last, api, sockets } = setup({ httpDown: true });
     conn.start();

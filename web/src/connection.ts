@@ -193,6 +193,9 @@ export class Connection {
   start(): void {
     if (this.running) return;
     this.running = true;
+    // A start after a stop (signed out, then in again) begins with the fast retries.
+    this.failures = 0;
+    this.triedAfterProbe = false;
     this.setState("connecting");
     this.openSocket();
   }
