@@ -310,10 +310,12 @@ impl<B: backend::Backend> Store for B {
 }
 
 /// A scratch PostgreSQL database on the local server (for tests that read plans), migrated, and
-/// dropped by [`ScratchPostgres::drop_now`].
+/// dropped by [`ScratchPostgres::drop_now`], or when it is dropped without it (a test that
+/// failed before its end).
 #[cfg(test)]
 pub(crate) struct ScratchPostgres {
     admin: sqlx::PgConnection,
+    /// Empty once the database is dropped.
     name: String,
     pub store: postgres::PostgresStore,
     pub url: String,
@@ -343,7 +345,8 @@ impl ScratchPostgres {
 
     pub async fn drop_now(mut self) {
         self.store.close().await;
-        sqlx::query(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
+        let name = std::mem::take(&mut self.name);
+        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
             .execute(&mut self.admin)
             .await
             .unwrap();
@@ -351,9 +354,60 @@ impl ScratchPostgres {
 }
 
 #[cfg(test)]
+impl Drop for ScratchPostgres {
+    /// A test that panicked before [`ScratchPostgres::drop_now`]: the database is dropped from a
+    /// thread of its own (this may be on the test's runtime, mid-unwind), `FORCE` ending the
+    /// store's connections. Best effort: nothing here may panic.
+    fn drop(&mut self) {
+        let name = std::mem::take(&mut self.name);
+        if name.is_empty() {
+            return;
+        }
+        let dropping = std::thread::spawn(move || {
+            use sqlx::Connection;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let mut admin = sqlx::PgConnection::connect(Self::ADMIN_URL).await.ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await
+                    .ok()
+            })
+        });
+        let _ = dropping.join();
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::StoredEvent;
     use crate::protocol::RemovedReason;
+
+    /// A test that fails holding a scratch database does not leave the database behind.
+    #[tokio::test]
+    async fn a_scratch_database_goes_when_its_test_panics() {
+        use sqlx::Connection;
+        let scratch = super::ScratchPostgres::new().await;
+        let name = scratch.name.clone();
+        let failed = tokio::spawn(async move {
+            let _held = scratch;
+            panic!("a test failing before drop_now (this panic is expected)");
+        })
+        .await;
+        assert!(failed.is_err());
+        let mut admin = sqlx::PgConnection::connect(super::ScratchPostgres::ADMIN_URL)
+            .await
+            .unwrap();
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_database WHERE datname = $1")
+            .bind(&name)
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+        assert_eq!(left, 0, "{name} was left behind");
+    }
 
     /// An event read back from the log (a gap fill) knows from its kind and its `user` whose
     /// subscriptions it ends, as the event did when it was committed.
