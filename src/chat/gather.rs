@@ -123,9 +123,9 @@ impl<B: Batch> Gathered<B> {
 }
 
 /// A running batch's place among the runners. A batch that ends any other way than by finding
-/// the queue empty (a panic; its task dropped at shutdown, before or after it first ran) gives its place back here, and if it
-/// was the last one running, lets go of the calls still queued (each caller gets an error)
-/// rather than leave them waiting for a batch that will never come.
+/// the queue empty (a panic; its task dropped at shutdown, before or after it first ran) gives
+/// its place back here, and if it was the last one running, lets go of the calls still queued
+/// (each caller gets an error) rather than leave them waiting for a batch that will never come.
 struct Slot<B: Batch> {
     gathered: Arc<Gathered<B>>,
     finished: bool,

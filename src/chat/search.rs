@@ -214,7 +214,7 @@ pub fn parse(query: &str) -> Result<Parsed> {
                     if name.is_empty() || !name.chars().all(super::validate::username_char) {
                         return Err(invalid("from: takes a username, e.g. from:ann"));
                     }
-                    parsed.from.push(name.to_lowercase());
+                    parsed.from.push(crate::store::accounts::username_key(name));
                 }
                 "in" => parsed
                     .rooms

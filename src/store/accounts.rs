@@ -78,6 +78,12 @@ async fn sessions_in<C: Conn>(
     .await
 }
 
+/// What a username is unique by (`users.username_key`): the name ignoring case. Every write
+/// and lookup of a name goes through this one rule.
+pub fn username_key(username: &str) -> String {
+    username.to_lowercase()
+}
+
 /// A session read with the user's columns, then `expires_at, id, last_seen_at`.
 fn session_record(row: &dyn dialect::ReadRow) -> Result<SessionRecord> {
     Ok(SessionRecord {
@@ -172,7 +178,7 @@ pub(super) async fn insert_user<C: Conn>(
         "INSERT INTO users (id, username, username_key, password_hash, guest, created_at, admin) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)"
     );
-    let (key, at) = (username.to_lowercase(), now());
+    let (key, at) = (username_key(username), now());
     let args = [
         Arg::Text(&user.id),
         Arg::Text(&user.username),
@@ -272,7 +278,7 @@ impl<B: Backend> AccountStore for B {
         let users: Vec<Option<(User, String)>> = guests
             .iter()
             .map(|guest| {
-                let key = guest.username.to_lowercase();
+                let key = username_key(&guest.username);
                 keys.insert(key.clone()).then(|| {
                     let user = User {
                         id: new_id(),
@@ -321,7 +327,7 @@ impl<B: Backend> AccountStore for B {
         let sql = sql!(
             "SELECT " user_columns!() ", u.password_hash FROM users u WHERE u.username_key = $1"
         );
-        let key = username.to_lowercase();
+        let key = username_key(username);
         let mut conn = self.read().await?;
         dialect::fetch_optional(&mut *conn, &sql, &[Arg::Text(&key)], |row| {
             Ok(UserRecord {

@@ -68,7 +68,7 @@ pub(crate) async fn insert_bot_user<C: Conn>(conn: &mut C, username: &str) -> Re
         "INSERT INTO users (id, username, username_key, password_hash, guest, created_at, bot) \
          VALUES ($1, $2, $3, NULL, " FALSE ", $4, " TRUE ")"
     );
-    let (key, at) = (username.to_lowercase(), now());
+    let (key, at) = (super::accounts::username_key(username), now());
     let args = [
         Arg::Text(&user.id),
         Arg::Text(&user.username),

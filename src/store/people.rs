@@ -380,7 +380,7 @@ impl<B: Backend> PeopleStore for B {
     async fn set_admin(&self, username: &str, admin: bool) -> Result<User> {
         let sql =
             sql!("UPDATE users SET admin = $1 WHERE username_key = $2 AND retired_at IS NULL");
-        let key = username.to_lowercase();
+        let key = super::accounts::username_key(username);
         let mut conn = self.write().await?;
         if dialect::execute(&mut *conn, &sql, &[Arg::Bool(admin), Arg::Text(&key)]).await? == 0 {
             return Err(Error::UserNotFound);
