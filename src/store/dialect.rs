@@ -52,8 +52,9 @@ impl Sql {
 
 /// `sql!("… WHERE deleted = " FALSE " …")`: one statement, spelled for both dialects at compile
 /// time. Parts are string literals, macro calls that make one (`message_columns!()`), and the
-/// words `FALSE`, `TRUE`, `FOR_UPDATE` (PostgreSQL's row lock; nothing in SQLite) and `GREATEST`
-/// (the larger of its arguments: SQLite's many-argument `MAX`).
+/// words `FALSE`, `TRUE`, `FOR_UPDATE` (PostgreSQL's row lock; nothing in SQLite), `FOR_UPDATE_OF
+/// "r"` (the same, of one table of a join) and `GREATEST` (the larger of its arguments: SQLite's
+/// many-argument `MAX`).
 macro_rules! sql {
     (@$d:ident [$($out:expr,)*]) => { concat!($($out,)*) };
     (@sqlite [$($out:expr,)*] FALSE $($rest:tt)*) => {
@@ -73,6 +74,12 @@ macro_rules! sql {
     };
     (@postgres [$($out:expr,)*] FOR_UPDATE $($rest:tt)*) => {
         $crate::store::dialect::sql!(@postgres [$($out,)* " FOR UPDATE",] $($rest)*)
+    };
+    (@sqlite [$($out:expr,)*] FOR_UPDATE_OF $table:literal $($rest:tt)*) => {
+        $crate::store::dialect::sql!(@sqlite [$($out,)*] $($rest)*)
+    };
+    (@postgres [$($out:expr,)*] FOR_UPDATE_OF $table:literal $($rest:tt)*) => {
+        $crate::store::dialect::sql!(@postgres [$($out,)* " FOR UPDATE OF ", $table,] $($rest)*)
     };
     (@sqlite [$($out:expr,)*] GREATEST $($rest:tt)*) => {
         $crate::store::dialect::sql!(@sqlite [$($out,)* "MAX",] $($rest)*)
@@ -123,13 +130,15 @@ impl RowsSql {
     pub fn text(&self, dialect: Dialect, rows: usize) -> Cow<'_, str> {
         if rows == 1 {
             return Cow::Borrowed(
-                self.one[dialect as usize].get_or_init(|| self.build(dialect, 1)),
+                self.one[dialect as usize].get_or_init(|| self.build(dialect, rows, 0)),
             );
         }
-        Cow::Owned(self.build(dialect, rows))
+        Cow::Owned(self.build(dialect, rows, 0))
     }
 
-    fn build(&self, dialect: Dialect, rows: usize) -> String {
+    /// The text with PostgreSQL's placeholders numbered after `skip` earlier ones (`$3, $4` for
+    /// `skip` 2): a part of a longer statement (see [`Writes`]).
+    fn build(&self, dialect: Dialect, rows: usize, skip: usize) -> String {
         use std::fmt::Write;
         let (head, tail) = (self.head.get(dialect), self.tail.get(dialect));
         let mut sql = String::with_capacity(head.len() + tail.len() + rows * self.columns * 8);
@@ -148,7 +157,7 @@ impl RowsSql {
                 match dialect {
                     Dialect::Sqlite => sql.push('?'),
                     Dialect::Postgres => {
-                        let _ = write!(sql, "${}", row * self.columns + column + 1);
+                        let _ = write!(sql, "${}", skip + row * self.columns + column + 1);
                     }
                 }
             }
@@ -158,6 +167,86 @@ impl RowsSql {
         }
         sql.push_str(tail);
         sql
+    }
+}
+
+/// Writes of a transaction that need nothing back but success, each a [`RowsSql`] of one or many
+/// rows, run in the order added: PostgreSQL's as one statement, each write a data-modifying `WITH`
+/// part of it (one round trip where each would cost one); SQLite's one after another, in-process.
+///
+/// The parts of one PostgreSQL statement see the same snapshot and none sees another's rows, so
+/// no write may depend on an earlier one's effect (a foreign key is checked at the statement's
+/// end, so a row may refer to one inserted beside it), nor change a row another part changes.
+pub struct Writes<'a> {
+    parts: Vec<(&'static RowsSql, usize, Vec<Arg<'a>>)>,
+}
+
+/// Most values bound in one PostgreSQL statement (its protocol counts them in 16 bits).
+const MAX_BOUND: usize = u16::MAX as usize;
+
+impl<'a> Writes<'a> {
+    pub fn new() -> Writes<'a> {
+        Writes { parts: Vec::new() }
+    }
+
+    /// One write: `sql`'s text for `rows` rows, with their values, row after row.
+    pub fn add(&mut self, sql: &'static RowsSql, rows: usize, args: Vec<Arg<'a>>) {
+        debug_assert_eq!(args.len(), rows * sql.columns);
+        if rows > 0 {
+            self.parts.push((sql, rows, args));
+        }
+    }
+
+    pub async fn run<C: Conn>(self, conn: &mut C) -> std::result::Result<(), DbError> {
+        use std::fmt::Write;
+        if C::DIALECT == Dialect::Sqlite {
+            for (sql, rows, args) in &self.parts {
+                conn.execute(&sql.text(C::DIALECT, *rows), args).await?;
+            }
+            return Ok(());
+        }
+        let mut parts = self.parts.as_slice();
+        while !parts.is_empty() {
+            // As many parts as one statement may bind (always at least one).
+            let mut bound = 0;
+            let mut take = 0;
+            for (_, _, args) in parts {
+                if take > 0 && bound + args.len() > MAX_BOUND {
+                    break;
+                }
+                bound += args.len();
+                take += 1;
+            }
+            let (now, rest) = parts.split_at(take);
+            parts = rest;
+            if let [(sql, rows, args)] = now {
+                conn.execute(&sql.text(C::DIALECT, *rows), args).await?;
+                continue;
+            }
+            let (last, with) = now.split_last().expect("one part at least");
+            let mut text = String::from("WITH ");
+            let mut args: Vec<Arg<'_>> = Vec::with_capacity(bound);
+            for (i, (sql, rows, values)) in with.iter().enumerate() {
+                if i > 0 {
+                    text.push_str(", ");
+                }
+                let _ = write!(text, "w{i} AS (");
+                text.push_str(&sql.build(C::DIALECT, *rows, args.len()));
+                text.push(')');
+                args.extend_from_slice(values);
+            }
+            text.push(' ');
+            text.push_str(&last.0.build(C::DIALECT, last.1, args.len()));
+            args.extend_from_slice(&last.2);
+            conn.execute(&text, &args).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Default for Writes<'_> {
+    fn default() -> Self {
+        Writes::new()
     }
 }
 

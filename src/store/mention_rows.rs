@@ -2,7 +2,7 @@
 //! deletes and clears. Apart from [`super::unread`] (which reads them) so that the send path can
 //! write them without importing the store's backend: no import cycle.
 
-use super::dialect::{self, sql, Arg, Conn, DbError, RowsSql};
+use super::dialect::{self, sql, Arg, Conn, DbError, RowsSql, Writes};
 use crate::protocol::Message;
 
 /// Rows per statement (as the send path's groups).
@@ -18,6 +18,13 @@ static INSERT_MENTIONS: RowsSql = RowsSql::new(
 /// rows exist only for the unread counts, which leave thread replies out, so counting them needs
 /// no look at the messages.
 pub async fn insert_mentions<C: Conn>(conn: &mut C, messages: &[Message]) -> Result<(), DbError> {
+    let mut writes = Writes::new();
+    mention_writes(messages, &mut writes);
+    writes.run(conn).await
+}
+
+/// [`insert_mentions`] as writes of a longer [`Writes`] (the send path's).
+pub fn mention_writes<'a>(messages: &'a [Message], writes: &mut Writes<'a>) {
     let rows: Vec<(&str, &Message)> = messages
         .iter()
         .filter(|m| m.thread_id.is_none())
@@ -38,10 +45,8 @@ pub async fn insert_mentions<C: Conn>(conn: &mut C, messages: &[Message]) -> Res
                 Arg::Text(&m.id),
             ]);
         }
-        let sql = INSERT_MENTIONS.text(C::DIALECT, chunk.len());
-        conn.execute(&sql, &args).await?;
+        writes.add(&INSERT_MENTIONS, chunk.len(), args);
     }
-    Ok(())
 }
 
 /// Replaces an edited message's mention rows.

@@ -4,14 +4,16 @@
 //! PostgreSQL's lanes one at a time, under the room's lock (see [`super::postgres`]).
 //!
 //! A group costs a handful of statements whatever its size: one lookup of earlier sends with the
-//! same `client_id`s, two reads for the rooms and memberships, then one multi-row insert each for
-//! new members, messages and events, and one update of every touched room's `last_seq`.
+//! same `client_id`s, one read that locks the rooms and finds their memberships, then the writes
+//! (one multi-row insert each for new members, messages and events, one update of every touched
+//! room's `last_seq`), which PostgreSQL takes as one statement (see [`Writes`]). A lone send to
+//! PostgreSQL is five round trips: begin, the lookup, the read, the writes, commit.
 
 use std::collections::{HashMap, HashSet};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::dialect::{sql, Arg, Conn, DbError, RowsSql};
+use super::dialect::{sql, Arg, Conn, DbError, RowsSql, Writes};
 use super::file_rows as files;
 use super::rows::{self, message_columns};
 use super::{failed_ticket, now, position, ticket, PublishSlot, Publisher, SendOutcome};
@@ -108,19 +110,22 @@ static EARLIER: RowsSql = RowsSql::new(
          JOIN users u ON u.id = m.author_id"
     ),
 );
+/// Each of the group's `(room, author)` pairs whose room is live: the room's last seq, its last
+/// message's position, its event log's last seq (see [`group_rooms`]) and whether the author is a
+/// member, the rooms locked in id order (PostgreSQL; SQLite has one writer).
 static ROOMS: RowsSql = RowsSql::new(
     sql!(
-        "SELECT r.id, r.last_seq, (SELECT MAX(m.position) FROM messages m \
-         WHERE m.room_id = r.id AND m.deleted = " FALSE ") FROM rooms r \
-         WHERE r.deleted = " FALSE " AND r.id IN ("
+        "SELECT r.id, k.column2, r.last_seq, (SELECT MAX(m.position) FROM messages m \
+         WHERE m.room_id = r.id AND m.deleted = " FALSE "), \
+         (SELECT COALESCE(MAX(e.seq), 0) FROM events e WHERE e.room_id = r.id), \
+         EXISTS (SELECT 1 FROM members mb WHERE mb.room_id = r.id AND mb.user_id = k.column2) \
+         FROM (VALUES "
     ),
-    1,
-    sql!(")"),
-);
-static MEMBERS: RowsSql = RowsSql::new(
-    sql!("SELECT k.column1, k.column2 FROM (VALUES "),
     2,
-    sql!(") AS k JOIN members mb ON mb.room_id = k.column1 AND mb.user_id = k.column2"),
+    sql!(
+        ") AS k JOIN rooms r ON r.id = k.column1 AND r.deleted = " FALSE " ORDER BY r.id"
+        FOR_UPDATE_OF "r"
+    ),
 );
 static INSERT_MEMBERS: RowsSql = RowsSql::new(
     sql!("INSERT INTO members (room_id, user_id, role, joined_at) VALUES "),
@@ -295,6 +300,9 @@ pub async fn store_group<C: Conn>(
             events: created,
         }));
     }
+    // Every write below in one statement where the dialect can (see [`Writes`]); the files
+    // after it, each checked as it is taken.
+    let mut writes = Writes::new();
     for chunk in joined.chunks(CHUNK) {
         let mut args = Vec::with_capacity(chunk.len() * 4);
         for (room_id, user_id) in chunk {
@@ -305,8 +313,7 @@ pub async fn store_group<C: Conn>(
                 Arg::Text(&at),
             ]);
         }
-        let sql = INSERT_MEMBERS.text(C::DIALECT, chunk.len());
-        conn.execute(&sql, &args).await?;
+        writes.add(&INSERT_MEMBERS, chunk.len(), args);
     }
     let columns: Vec<(String, Option<String>)> = messages
         .iter()
@@ -336,8 +343,7 @@ pub async fn store_group<C: Conn>(
                 Arg::OptText(json.as_deref()),
             ]);
         }
-        let sql = INSERT_MESSAGES.text(C::DIALECT, chunk.len());
-        conn.execute(&sql, &args).await?;
+        writes.add(&INSERT_MESSAGES, chunk.len(), args);
     }
     let threads: Vec<(String, i64)> = threads.into_iter().collect();
     for chunk in threads.chunks(CHUNK) {
@@ -345,13 +351,9 @@ pub async fn store_group<C: Conn>(
         for (root, count) in chunk {
             args.extend([Arg::Text(root), Arg::Int(*count), Arg::Text(&at)]);
         }
-        let sql = SET_THREADS.text(C::DIALECT, chunk.len());
-        conn.execute(&sql, &args).await?;
+        writes.add(&SET_THREADS, chunk.len(), args);
     }
-    super::mention_rows::insert_mentions(conn, &messages).await?;
-    for (message_id, room_id, ids) in &attached {
-        files::attach_in(conn, ids, message_id, room_id).await?;
-    }
+    super::mention_rows::mention_writes(&messages, &mut writes);
     for chunk in events.chunks(CHUNK) {
         let mut args = Vec::with_capacity(chunk.len() * 4);
         for (event, message_id) in chunk {
@@ -362,8 +364,7 @@ pub async fn store_group<C: Conn>(
                 Arg::Text(&event.json),
             ]);
         }
-        let sql = INSERT_EVENTS.text(C::DIALECT, chunk.len());
-        conn.execute(&sql, &args).await?;
+        writes.add(&INSERT_EVENTS, chunk.len(), args);
     }
     // Each touched room's last_seq moves to its last event, all rooms in one statement.
     let touched: Vec<(&str, i64)> = rooms
@@ -376,8 +377,11 @@ pub async fn store_group<C: Conn>(
         for (id, last_seq) in chunk {
             args.extend([Arg::Text(id), Arg::Int(*last_seq)]);
         }
-        let sql = SET_LAST_SEQ.text(C::DIALECT, chunk.len());
-        conn.execute(&sql, &args).await?;
+        writes.add(&SET_LAST_SEQ, chunk.len(), args);
+    }
+    writes.run(conn).await?;
+    for (message_id, room_id, ids) in &attached {
+        files::attach_in(conn, ids, message_id, room_id).await?;
     }
     Ok(outcomes)
 }
@@ -481,15 +485,19 @@ async fn referenced<C: Conn>(
 }
 
 /// The group's rooms as the group starts them, with which of the group's authors are members
-/// already: two statements for any number of rooms. A room that does not exist (or is deleted)
-/// is missing from the map.
+/// already, each room locked (PostgreSQL): one statement for any number of rooms. A room that
+/// does not exist (or is deleted) is missing from the map.
+///
+/// The statement waits for each room's lock, and in PostgreSQL (READ COMMITTED) it reads the
+/// locked row as the writer it waited for left it, but its subqueries (the last position, the
+/// memberships) as they were when it started. The event log tells: every write that moves
+/// `last_seq` appends its events in the same transaction, so where the log's last seq is behind
+/// the row's, a writer committed meanwhile, and the statement runs once more, holding the locks
+/// now, with a fresh snapshot. So an uncontended send locks and reads in one round trip.
 async fn group_rooms<'a, C: Conn>(
     conn: &mut C,
     requests: &[&'a SendRequest],
 ) -> Result<HashMap<&'a str, GroupRoom>, DbError> {
-    let mut room_ids: Vec<&str> = requests.iter().map(|r| r.room_id.as_str()).collect();
-    room_ids.sort_unstable();
-    room_ids.dedup();
     let mut pairs: Vec<(&str, &str)> = requests
         .iter()
         .map(|r| (r.room_id.as_str(), r.author.id.as_str()))
@@ -497,40 +505,40 @@ async fn group_rooms<'a, C: Conn>(
     pairs.sort_unstable();
     pairs.dedup();
     let mut rooms = HashMap::new();
-    for chunk in room_ids.chunks(CHUNK) {
-        let args: Vec<Arg> = chunk.iter().map(|id| Arg::Text(id)).collect();
-        let sql = ROOMS.text(C::DIALECT, chunk.len());
-        conn.fetch(&sql, &args, &mut |row| {
-            let id = row.text(0)?;
-            // The map is keyed by the request's own str, which outlives this function.
-            if let Some(key) = chunk.iter().find(|r| **r == id) {
-                let next_seq = row.int(1)? as u64 + 1;
-                let room = GroupRoom {
-                    first_seq: next_seq,
-                    next_seq,
-                    last_position: row.opt_text(2)?,
-                    members: HashSet::new(),
+    for _ in 0..2 {
+        rooms.clear();
+        let mut behind = false;
+        for chunk in pairs.chunks(CHUNK) {
+            let mut args = Vec::with_capacity(chunk.len() * 2);
+            for (room_id, user_id) in chunk {
+                args.extend([Arg::Text(room_id), Arg::Text(user_id)]);
+            }
+            let sql = ROOMS.text(C::DIALECT, chunk.len());
+            conn.fetch(&sql, &args, &mut |row| {
+                let id = row.text(0)?;
+                // The map is keyed by the request's own str, which outlives this function.
+                let Some((key, _)) = chunk.iter().find(|(room, _)| **room == id) else {
+                    return Ok(());
                 };
-                rooms.insert(*key, room);
-            }
-            Ok(())
-        })
-        .await?;
-    }
-    for chunk in pairs.chunks(CHUNK) {
-        let mut args = Vec::with_capacity(chunk.len() * 2);
-        for (room_id, user_id) in chunk {
-            args.extend([Arg::Text(room_id), Arg::Text(user_id)]);
+                let last_seq = row.int(2)?;
+                behind |= row.int(4)? != last_seq;
+                let room = rooms.entry(*key).or_insert_with(|| GroupRoom {
+                    first_seq: last_seq as u64 + 1,
+                    next_seq: last_seq as u64 + 1,
+                    last_position: None,
+                    members: HashSet::new(),
+                });
+                room.last_position = row.opt_text(3)?;
+                if row.flag(5)? {
+                    room.members.insert(row.text(1)?);
+                }
+                Ok(())
+            })
+            .await?;
         }
-        let sql = MEMBERS.text(C::DIALECT, chunk.len());
-        conn.fetch(&sql, &args, &mut |row| {
-            let (room_id, user_id) = (row.text(0)?, row.text(1)?);
-            if let Some(room) = rooms.get_mut(room_id.as_str()) {
-                room.members.insert(user_id);
-            }
-            Ok(())
-        })
-        .await?;
+        if !behind {
+            break;
+        }
     }
     Ok(rooms)
 }

@@ -2,7 +2,7 @@
 //!
 //! The same log as [`super::sqlite`], through the same procedures, with one difference that
 //! matters: many writers on many nodes. Every write transaction that touches a room first locks
-//! the room's row ([`lock_room`]), so writers of one room queue on that lock and each takes the room's next
+//! the room's row ([`super::rooms::lock_room`]; the send procedure's first read), so writers of one room queue on that lock and each takes the room's next
 //! `seq` (`rooms.last_seq + 1`) in its own transaction: gap-free and in commit order. Writers of
 //! different rooms don't wait for each other.
 //!
@@ -21,11 +21,9 @@ use tokio::sync::mpsc;
 
 use super::backend::{Backend, Parts};
 use super::dialect::{sqlx_conn, Dialect};
-use super::rooms::lock_room;
 use super::sends::{self, SendJob, SendQueue};
 use super::{PublishSlot, SendOutcome, SendRequest};
 use crate::error::{Error, Result};
-use crate::protocol::Message;
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -42,7 +40,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// A pooled connection idle this long is pinged before it is handed out.
 ///
 /// sqlx pings every connection before handing it out unless told not to (`test_before_acquire`):
-/// a round trip to PostgreSQL before every read and two in a lone send's path, on top of the
+/// a round trip to PostgreSQL before every read and every send's transaction, on top of the
 /// ping it makes anyway when a connection goes back to its pool. A connection in use a moment
 /// ago was checked by that ping, so only one that sat idle a while is pinged first: one that a
 /// firewall or NAT dropped silently meanwhile (sqlx sets no TCP keepalive) would otherwise hang
@@ -165,11 +163,9 @@ async fn send_lane(pool: PgPool, mut jobs: mpsc::UnboundedReceiver<SendJob>, pub
     }
 }
 
-/// Stores a group of sends: a lone send as [`send_now`]; several in one transaction that
-/// locks every room they go to (in id order, so two nodes' groups never wait on each other in
-/// a cycle). If a unique index refuses the group (a retry of one of its sends committed
-/// meanwhile through another room's lock, on another node), each send is stored on its own,
-/// which answers that one from the log.
+/// Stores a group of sends in one transaction. If a unique index refuses the group (a retry of
+/// one of its sends committed meanwhile through another room's lock, on another node), each
+/// send is stored on its own, which answers that one from the log.
 async fn send_group(pool: &PgPool, requests: &[&SendRequest]) -> Vec<Result<SendOutcome>> {
     if let [request] = requests {
         return vec![send_now(pool, request).await];
@@ -205,23 +201,15 @@ impl From<Error> for GroupError {
     }
 }
 
-/// The group in one transaction under its rooms' locks; nothing is written unless it commits.
+/// The group in one transaction; nothing is written unless it commits. The send procedure
+/// locks every room the group goes to, in id order, so two nodes' groups never wait on each
+/// other in a cycle (see [`sends::store_group`]); a room that is gone is not locked, and its
+/// sends are answered `room_not_found`.
 async fn group_now(
     pool: &PgPool,
     requests: &[&SendRequest],
 ) -> std::result::Result<Vec<Result<SendOutcome>>, GroupError> {
-    let mut rooms: Vec<&str> = requests.iter().map(|r| r.room_id.as_str()).collect();
-    rooms.sort_unstable();
-    rooms.dedup();
     let mut tx = pool.begin().await.map_err(db_err)?;
-    // A room that is gone is not locked; the procedure answers its sends `room_not_found`.
-    sqlx::query(
-        "SELECT id FROM rooms WHERE id = ANY($1) AND deleted = FALSE ORDER BY id FOR UPDATE",
-    )
-    .bind(&rooms)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db_err)?;
     let outcomes = match sends::store_group(&mut *tx, requests).await {
         Ok(outcomes) => outcomes,
         Err(err) if err.unique => return Err(GroupError::Unique),
@@ -236,46 +224,102 @@ async fn group_now(
     Ok(outcomes)
 }
 
-/// Stores one send in its own transaction, under the room's lock: the shared send procedure
-/// with a group of one.
+/// Stores one send: a group of one. A retry answers from the log (the procedure looks for it
+/// first); one whose original commits while it runs, in another room's transaction that its
+/// room's lock does not cover, meets the unique index and is answered from the log then.
 async fn send_now(pool: &PgPool, request: &SendRequest) -> Result<SendOutcome> {
-    // A retry answers from the log without locking the room.
-    let mut conn = pool.acquire().await.map_err(db_err)?;
-    if let Some(message) = existing(&mut conn, request).await? {
-        return Ok(SendOutcome::Existing(message));
-    }
-    drop(conn);
-    let mut tx = pool.begin().await.map_err(db_err)?;
-    lock_room(&mut *tx, &request.room_id).await?;
-    // Under the lock: a retry of the same client_id racing on another node has either
-    // committed (the procedure sees it now) or will hit the unique index.
-    match sends::store_group(&mut *tx, &[request]).await {
-        Ok(mut outcomes) => {
-            let outcome = outcomes.pop().expect("one outcome per send");
-            if matches!(outcome, Ok(SendOutcome::Created { .. })) {
-                tx.commit().await.map_err(db_err)?;
-            }
-            outcome
-        }
-        Err(err) if err.unique => {
-            // The same client_id committed meanwhile (in another room's transaction, which
-            // our room lock does not cover): answer the original.
-            drop(tx);
+    match group_now(pool, &[request]).await {
+        Ok(mut outcomes) => outcomes.pop().expect("one outcome per send"),
+        Err(GroupError::Unique) => {
             let mut conn = pool.acquire().await.map_err(db_err)?;
-            existing(&mut conn, request)
+            sends::earlier_sends(&mut *conn, &[request])
                 .await?
+                .into_values()
+                .next()
                 .map(SendOutcome::Existing)
                 .ok_or_else(|| Error::Internal(anyhow::anyhow!("client_id conflict vanished")))
         }
-        Err(err) => Err(err.error),
+        Err(GroupError::Failed(err)) => Err(err),
     }
 }
 
-/// The message already stored for this send's `(author, client_id)`, if any.
-async fn existing(conn: &mut PgConnection, request: &SendRequest) -> Result<Option<Message>> {
-    // At most one: `(author, client_id)` is unique.
-    Ok(sends::earlier_sends(conn, &[request])
-        .await?
-        .into_values()
-        .next())
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use crate::store::{AccountStore, EventLog, MessageStore, RoomStore, SendOutcome, SendRequest};
+
+    fn request(room_id: &str, author: &crate::protocol::User, client_id: &str) -> SendRequest {
+        SendRequest {
+            room_id: room_id.into(),
+            author: author.clone(),
+            client_id: client_id.into(),
+            body: client_id.into(),
+            reply_to: None,
+            thread_id: None,
+            mentions: Vec::new(),
+            attachments: Vec::new(),
+        }
+    }
+
+    /// A send that waits for its room's lock reads the room as the writer it waited for left it:
+    /// the next seq, a position after that writer's message, and the author's membership, though
+    /// the statement that waited started before that writer committed (see
+    /// `sends::group_rooms`).
+    #[tokio::test]
+    async fn a_send_that_waited_for_the_rooms_lock_comes_after_the_writer_it_waited_for() {
+        use sqlx::Connection;
+        let scratch = crate::store::ScratchPostgres::new().await;
+        let store = &scratch.store;
+        let owner = store.create_user("owner", None, true).await.unwrap();
+        let other = store.create_user("other", None, true).await.unwrap();
+        let (room, _) = store.create_room("Busy", "", &owner).await.unwrap();
+
+        // A writer on a connection of its own: `other` joins by sending, and holds the lock.
+        let mut writer = sqlx::PgConnection::connect(&scratch.url).await.unwrap();
+        let mut tx = sqlx::Connection::begin(&mut writer).await.unwrap();
+        let first = request(&room.id, &other, "first");
+        let mut held = super::sends::store_group(&mut *tx, &[&first])
+            .await
+            .map_err(|err| err.error)
+            .unwrap();
+        let Ok(SendOutcome::Created { message: first, .. }) = held.pop().unwrap() else {
+            panic!("the held send was not created");
+        };
+
+        // The store's send starts, and waits for the lock.
+        let waiting = store.submit_send(request(&room.id, &other, "second"));
+        let waiting = tokio::spawn(waiting);
+        let mut admin = sqlx::PgConnection::connect(&scratch.url).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let blocked: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_stat_activity \
+                 WHERE application_name = 'palaver-sends' AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+            if blocked == 1 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the send never waited for the lock"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tx.commit().await.unwrap();
+
+        let Ok(SendOutcome::Created { message, events }) = waiting.await.unwrap() else {
+            panic!("the send that waited was not created");
+        };
+        assert_eq!(message.seq, first.seq + 1);
+        assert!(message.position > first.position, "{message:?} {first:?}");
+        // `other` joined with the first send: the second makes no second `member.joined`.
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(store.last_seq(&room.id).await.unwrap(), message.seq);
+        drop((writer, admin));
+        scratch.drop_now().await;
+    }
 }
