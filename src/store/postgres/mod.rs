@@ -262,6 +262,44 @@ mod tests {
         }
     }
 
+    /// Writes beyond what one PostgreSQL statement may bind are split over statements, each part
+    /// whole, in order.
+    #[tokio::test]
+    async fn writes_beyond_one_statements_binds_are_split_in_order() {
+        use crate::store::dialect::{sql, Arg, RowsSql, Writes};
+        use sqlx::Connection;
+        static ROWS: RowsSql = RowsSql::new(sql!("INSERT INTO t (n, v) VALUES "), 2, sql!(""));
+        let scratch = crate::store::ScratchPostgres::new().await;
+        let mut conn = sqlx::PgConnection::connect(&scratch.url).await.unwrap();
+        sqlx::query("CREATE TABLE t (n BIGINT PRIMARY KEY, v TEXT NOT NULL)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        // Three parts of 15,000 rows, 30,000 values each: two statements (60,000 values, then
+        // 30,000), where one would bind more than 65,535.
+        let values: Vec<String> = (0..45_000).map(|n| format!("v{n}")).collect();
+        let mut writes = Writes::new();
+        for part in values.chunks(15_000).enumerate() {
+            let (k, chunk) = part;
+            let mut args = Vec::new();
+            for (i, v) in chunk.iter().enumerate() {
+                args.extend([Arg::Int((k * 15_000 + i) as i64), Arg::Text(v)]);
+            }
+            writes.add(&ROWS, chunk.len(), args);
+        }
+        let mut tx = sqlx::Connection::begin(&mut conn).await.unwrap();
+        writes.run(&mut *tx).await.map_err(|err| err.error).unwrap();
+        tx.commit().await.unwrap();
+        let (count, wrong): (i64, i64) =
+            sqlx::query_as("SELECT COUNT(*), COUNT(*) FILTER (WHERE v <> 'v' || n) FROM t")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        assert_eq!((count, wrong), (45_000, 0));
+        drop(conn);
+        scratch.drop_now().await;
+    }
+
     /// A send that waits for its room's lock reads the room as the writer it waited for left it:
     /// the next seq, a position after that writer's message, and the author's membership, though
     /// the statement that waited started before that writer committed (see
