@@ -52,9 +52,10 @@ impl Sql {
 
 /// `sql!("… WHERE deleted = " FALSE " …")`: one statement, spelled for both dialects at compile
 /// time. Parts are string literals, macro calls that make one (`message_columns!()`), and the
-/// words `FALSE`, `TRUE`, `FOR_UPDATE` (PostgreSQL's row lock; nothing in SQLite), `FOR_UPDATE_OF
-/// "r"` (the same, of one table of a join) and `GREATEST` (the larger of its arguments: SQLite's
-/// many-argument `MAX`).
+/// words `FALSE`, `TRUE`, `FOR_UPDATE` (PostgreSQL's row lock; nothing in SQLite),
+/// `FOR_NO_KEY_UPDATE_OF "r"` (the lock an update takes, of one table of a join: writers still
+/// queue on it, but inserts that only refer to the row don't wait) and `GREATEST` (the larger of
+/// its arguments: SQLite's many-argument `MAX`).
 macro_rules! sql {
     (@$d:ident [$($out:expr,)*]) => { concat!($($out,)*) };
     (@sqlite [$($out:expr,)*] FALSE $($rest:tt)*) => {
@@ -75,11 +76,11 @@ macro_rules! sql {
     (@postgres [$($out:expr,)*] FOR_UPDATE $($rest:tt)*) => {
         $crate::store::dialect::sql!(@postgres [$($out,)* " FOR UPDATE",] $($rest)*)
     };
-    (@sqlite [$($out:expr,)*] FOR_UPDATE_OF $table:literal $($rest:tt)*) => {
+    (@sqlite [$($out:expr,)*] FOR_NO_KEY_UPDATE_OF $table:literal $($rest:tt)*) => {
         $crate::store::dialect::sql!(@sqlite [$($out,)*] $($rest)*)
     };
-    (@postgres [$($out:expr,)*] FOR_UPDATE_OF $table:literal $($rest:tt)*) => {
-        $crate::store::dialect::sql!(@postgres [$($out,)* " FOR UPDATE OF ", $table,] $($rest)*)
+    (@postgres [$($out:expr,)*] FOR_NO_KEY_UPDATE_OF $table:literal $($rest:tt)*) => {
+        $crate::store::dialect::sql!(@postgres [$($out,)* " FOR NO KEY UPDATE OF ", $table,] $($rest)*)
     };
     (@sqlite [$($out:expr,)*] GREATEST $($rest:tt)*) => {
         $crate::store::dialect::sql!(@sqlite [$($out,)* "MAX",] $($rest)*)
@@ -171,8 +172,9 @@ impl RowsSql {
 }
 
 /// Writes of a transaction that need nothing back but success, each a [`RowsSql`] of one or many
-/// rows, run in the order added: PostgreSQL's as one statement, each write a data-modifying `WITH`
-/// part of it (one round trip where each would cost one); SQLite's one after another, in-process.
+/// rows, run in the order added: PostgreSQL's as one statement (one for each 65,535 bound values),
+/// each write a data-modifying `WITH` part of it, one round trip where each would cost one;
+/// SQLite's one after another, in-process.
 ///
 /// The parts of one PostgreSQL statement see the same snapshot and none sees another's rows, so
 /// no write may depend on an earlier one's effect (a foreign key is checked at the statement's

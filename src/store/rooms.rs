@@ -69,6 +69,12 @@ pub trait RoomStore: Send + Sync + 'static {
 /// In PostgreSQL this locks the room's row, so the writers of one room (on any node) queue here
 /// and what they read (the last position, an existing `client_id`) is what they write after;
 /// SQLite has one writer, so there it only checks.
+///
+/// **The rule the send path relies on:** a writer that changes a room's messages' positions or its
+/// members appends an event in the same transaction ([`super::events::next_seq`]), so its commit
+/// moves `rooms.last_seq` and the log together. The send procedure locks and reads in one
+/// statement and tells by that whether a writer committed while it waited (see
+/// `sends::group_rooms`).
 pub async fn lock_room<C: Conn>(conn: &mut C, room_id: &str) -> Result<()> {
     let sql = sql!("SELECT 1 FROM rooms WHERE id = $1 AND deleted = " FALSE FOR_UPDATE);
     dialect::fetch_optional(conn, &sql, &[Arg::Text(room_id)], |_| Ok(()))

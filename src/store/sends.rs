@@ -6,8 +6,10 @@
 //! A group costs a handful of statements whatever its size: one lookup of earlier sends with the
 //! same `client_id`s, one read that locks the rooms and finds their memberships, then the writes
 //! (one multi-row insert each for new members, messages and events, one update of every touched
-//! room's `last_seq`), which PostgreSQL takes as one statement (see [`Writes`]). A lone send to
-//! PostgreSQL is five round trips: begin, the lookup, the read, the writes, commit.
+//! room's `last_seq`), which PostgreSQL takes as one statement (see [`Writes`]). A plain lone send
+//! to PostgreSQL is five round trips: begin, the lookup, the read, the writes, commit. A reply
+//! adds one (the message it names), each file one, and a read that waited for a writer one or
+//! two (see [`group_rooms`]); a retry found by the lookup takes no lock.
 
 use std::collections::{HashMap, HashSet};
 
@@ -124,7 +126,7 @@ static ROOMS: RowsSql = RowsSql::new(
     2,
     sql!(
         ") AS k JOIN rooms r ON r.id = k.column1 AND r.deleted = " FALSE " ORDER BY r.id"
-        FOR_UPDATE_OF "r"
+        FOR_NO_KEY_UPDATE_OF "r"
     ),
 );
 static INSERT_MEMBERS: RowsSql = RowsSql::new(
@@ -193,7 +195,20 @@ pub async fn store_group<C: Conn>(
     requests: &[&SendRequest],
 ) -> Result<Outcomes, DbError> {
     let mut earlier = earlier_sends(conn, requests).await?;
-    let mut rooms = group_rooms(conn, requests).await?;
+    let key_of = |r: &SendRequest| (r.author.id.clone(), r.client_id.clone());
+    if requests.iter().all(|r| earlier.contains_key(&key_of(r))) {
+        // Retries only: answered from the log, no room locked.
+        return Ok(requests
+            .iter()
+            .map(|r| Ok(SendOutcome::Existing(earlier[&key_of(r)].clone())))
+            .collect());
+    }
+    let (mut rooms, waited) = group_rooms(conn, requests).await?;
+    if waited {
+        // The writer the read waited for may have been the original of a retry in the group
+        // (on another node): look again, now that it has committed.
+        earlier = earlier_sends(conn, requests).await?;
+    }
     let referenced = referenced(conn, requests).await?;
     // Each thread the group replies in: its first message's new reply count.
     let mut threads: HashMap<String, i64> = HashMap::new();
@@ -206,7 +221,7 @@ pub async fn store_group<C: Conn>(
     let mut attached: Vec<(String, String, &[String])> = Vec::new();
     let mut taken: HashSet<String> = HashSet::new();
     for request in requests {
-        let key = (request.author.id.clone(), request.client_id.clone());
+        let key = key_of(request);
         if let Some(message) = earlier.get(&key) {
             outcomes.push(Ok(SendOutcome::Existing(message.clone())));
             continue;
@@ -493,11 +508,12 @@ async fn referenced<C: Conn>(
 /// memberships) as they were when it started. The event log tells: every write that moves
 /// `last_seq` appends its events in the same transaction, so where the log's last seq is behind
 /// the row's, a writer committed meanwhile, and the statement runs once more, holding the locks
-/// now, with a fresh snapshot. So an uncontended send locks and reads in one round trip.
+/// now, with a fresh snapshot. So an uncontended send locks and reads in one round trip. `true`
+/// with the rooms when it ran twice.
 async fn group_rooms<'a, C: Conn>(
     conn: &mut C,
     requests: &[&'a SendRequest],
-) -> Result<HashMap<&'a str, GroupRoom>, DbError> {
+) -> Result<(HashMap<&'a str, GroupRoom>, bool), DbError> {
     let mut pairs: Vec<(&str, &str)> = requests
         .iter()
         .map(|r| (r.room_id.as_str(), r.author.id.as_str()))
@@ -505,7 +521,7 @@ async fn group_rooms<'a, C: Conn>(
     pairs.sort_unstable();
     pairs.dedup();
     let mut rooms = HashMap::new();
-    for _ in 0..2 {
+    for attempt in 0..2 {
         rooms.clear();
         let mut behind = false;
         for chunk in pairs.chunks(CHUNK) {
@@ -537,8 +553,8 @@ async fn group_rooms<'a, C: Conn>(
             .await?;
         }
         if !behind {
-            break;
+            return Ok((rooms, attempt > 0));
         }
     }
-    Ok(rooms)
+    Ok((rooms, true))
 }
