@@ -305,6 +305,25 @@ mod tests {
         scratch.drop_now().await;
     }
 
+    /// A send stored in a transaction of `writer`'s, not committed: it holds the room's lock.
+    async fn hold_a_send<'c>(
+        writer: &'c mut sqlx::PgConnection,
+        send: &SendRequest,
+    ) -> (
+        sqlx::Transaction<'c, sqlx::Postgres>,
+        crate::protocol::Message,
+    ) {
+        let mut tx = sqlx::Connection::begin(writer).await.unwrap();
+        let mut held = super::sends::store_group(&mut *tx, &[send])
+            .await
+            .map_err(|err| err.error)
+            .unwrap();
+        let Ok(SendOutcome::Created { message, .. }) = held.pop().unwrap() else {
+            panic!("the held send was not created");
+        };
+        (tx, message)
+    }
+
     /// Waits until one connection of `application` waits for a lock.
     async fn wait_for_a_lock_wait(admin: &mut sqlx::PgConnection, application: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -337,18 +356,7 @@ mod tests {
         let (room, _) = store.create_room("Busy", "", &owner).await.unwrap();
 
         let mut writer = sqlx::PgConnection::connect(&scratch.url).await.unwrap();
-        let mut tx = sqlx::Connection::begin(&mut writer).await.unwrap();
-        let original = request(&room.id, &owner, "once");
-        let mut held = super::sends::store_group(&mut *tx, &[&original])
-            .await
-            .map_err(|err| err.error)
-            .unwrap();
-        let Ok(SendOutcome::Created {
-            message: original, ..
-        }) = held.pop().unwrap()
-        else {
-            panic!("the original was not created");
-        };
+        let (tx, original) = hold_a_send(&mut writer, &request(&room.id, &owner, "once")).await;
 
         // Another node's group: the retry, and a new send.
         let options: sqlx::postgres::PgConnectOptions = scratch.url.parse().unwrap();
@@ -437,15 +445,7 @@ mod tests {
 
         // A writer on a connection of its own: `other` joins by sending, and holds the lock.
         let mut writer = sqlx::PgConnection::connect(&scratch.url).await.unwrap();
-        let mut tx = sqlx::Connection::begin(&mut writer).await.unwrap();
-        let first = request(&room.id, &other, "first");
-        let mut held = super::sends::store_group(&mut *tx, &[&first])
-            .await
-            .map_err(|err| err.error)
-            .unwrap();
-        let Ok(SendOutcome::Created { message: first, .. }) = held.pop().unwrap() else {
-            panic!("the held send was not created");
-        };
+        let (tx, first) = hold_a_send(&mut writer, &request(&room.id, &other, "first")).await;
 
         // The store's send starts, and waits for the lock.
         let waiting = store.submit_send(request(&room.id, &other, "second"));
