@@ -165,6 +165,8 @@ impl Application {
             ),
             None => None,
         };
+        let intake = crate::serve::intake::Intake::start(config.intake_threads)
+            .context("starting the intake runtime")?;
         let reconnects = Arc::new(tokio::sync::Semaphore::new(
             config.reconnect_concurrency.max(1) as usize,
         ));
@@ -177,6 +179,8 @@ impl Application {
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
             reconnects,
+            intake,
+            live: tokio::runtime::Handle::current(),
         });
         Ok(Application {
             listener,
@@ -252,9 +256,12 @@ impl Application {
             tracing::info!(addr = ?listener.local_addr().ok(), "serving /metrics");
             let router = crate::http::ops::metrics_router().with_state(state.clone());
             let stop = shutdown.clone().cancelled_owned();
-            tokio::spawn(crate::serve::serve(listener, router, options, stop))
+            let intake = state.intake.clone();
+            tokio::spawn(async move {
+                crate::serve::serve(listener, router, options, &intake, stop).await
+            })
         });
-        crate::serve::serve(self.listener, app, options, signal).await?;
+        crate::serve::serve(self.listener, app, options, &state.intake, signal).await?;
         if let Some(metrics) = metrics {
             // It stops on the same shutdown token the main listener's signal cancels.
             match metrics.await {

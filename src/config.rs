@@ -56,8 +56,14 @@ pub struct Config {
     /// Subscribes answered at once on this node; the rest wait their turn. A burst of reconnects
     /// (a node died, a network came back) then queues here instead of filling the store's pool,
     /// where every other request would wait behind it and time out.
-    #[arg(long, env = "PALAVER_RECONNECT_CONCURRENCY", default_value_t = 8)]
+    #[arg(long, env = "PALAVER_RECONNECT_CONCURRENCY", default_value_t = 16)]
     pub reconnect_concurrency: u32,
+
+    /// Threads of the intake runtime, where HTTP requests, socket upgrades and subscribes' reads
+    /// run, apart from the open sockets' frames (so a burst of reconnects does not queue a
+    /// send). Defaults to one per CPU; 0 runs everything on one runtime.
+    #[arg(long, env = "PALAVER_INTAKE_THREADS", default_value_t = cpus())]
+    pub intake_threads: usize,
 
     /// Milliseconds between a cluster node's heartbeats (its online users, sent over Redis).
     #[arg(long, env = "PALAVER_HEARTBEAT_MS", default_value_t = 1000)]
@@ -375,4 +381,9 @@ impl Config {
         config.data_dir = data_dir.into();
         config
     }
+}
+
+/// One per CPU the process may use: the default of the intake's threads, as of the main runtime's.
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }

@@ -32,6 +32,10 @@ pub struct Shared {
     /// a few store reads) wait their turn here rather than in the store's pool, where everyone
     /// else's requests would wait behind them and time out.
     pub reconnects: Arc<tokio::sync::Semaphore>,
+    /// Where HTTP requests, upgrades and subscribes' reads run (see `serve::intake`)…
+    pub intake: crate::serve::intake::Intake,
+    /// …and the main runtime, where open sockets run.
+    pub live: tokio::runtime::Handle,
 }
 
 impl AppState {

@@ -376,12 +376,20 @@ impl Reader {
                 max: MAX_SUBSCRIPTIONS,
             });
         }
-        // Its turn among the sockets subscribing (see `AppState::reconnects`), held until the
-        // replay is read.
-        let reconnects = self.state.reconnects.clone();
-        let _turn = reconnects.acquire().await;
-        let delivered = self.state.hub.delivered_seq(&room);
-        let admission = self.state.chat.subscribe(&self.conn.user, &room_id).await?;
+        // The reads run on the intake (see `serve::intake`), after the subscribe's turn among
+        // the sockets subscribing (see `AppState::reconnects`), held until the replay is read.
+        let (_turn, delivered, admission) = {
+            let (state, user, room) = (self.state.clone(), self.conn.user.clone(), room.clone());
+            self.state
+                .intake
+                .run(async move {
+                    let turn = state.reconnects.clone().acquire_owned().await;
+                    let delivered = state.hub.delivered_seq(&room);
+                    let admission = state.chat.subscribe(&user, &room).await?;
+                    Ok((turn, delivered, admission))
+                })
+                .await?
+        };
         // A subscribe to a room already subscribed starts its subscription over.
         self.leave(&room);
         let tag = crate::hub::subscription_tag();
@@ -402,21 +410,18 @@ impl Reader {
         let subscribed = online.subscribed(&room, last_seq, &self.conn.user, presence);
         drop(online);
         self.subscribed.insert(room.clone());
-        if must_readmit(delivered, last_seq) {
-            if let Err(err) = self.state.chat.readmit(&self.conn.user, &admission).await {
-                self.leave(&room);
-                return Err(err);
-            }
-        }
-        let replayed = replay(
-            &self.state,
-            &admission,
-            room.clone(),
-            after,
-            last_seq,
-            subscribed,
-        )
-        .await;
+        let replayed = {
+            let (state, user, room) = (self.state.clone(), self.conn.user.clone(), room.clone());
+            self.state
+                .intake
+                .run(async move {
+                    if must_readmit(delivered, last_seq) {
+                        state.chat.readmit(&user, &admission).await?;
+                    }
+                    replay(&state, &admission, room, after, last_seq, subscribed).await
+                })
+                .await
+        };
         match replayed {
             Ok(replay) => {
                 self.conn.push(Outbound::Replay(Box::new(replay)));

@@ -17,6 +17,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tracing::instrument::WithSubscriber;
 
 use super::frames;
 use super::reader::Reader;
@@ -114,7 +115,8 @@ async fn upgrade(
         }
     };
     let tracker = state.tracker.clone();
-    tokio::spawn(tracker.track_future(async move {
+    let live = state.live.clone();
+    let connection = async move {
         let Some(mut socket) = socket::socket(on_upgrade, ws_config).await else {
             return;
         };
@@ -130,7 +132,10 @@ async fn upgrade(
                     .await;
             }
         }
-    }));
+    };
+    // The socket runs on the main runtime, apart from the intake where this request is answered
+    // (see `serve::intake`), logging where this request logs.
+    live.spawn(tracker.track_future(connection.with_current_subscriber()));
     response
 }
 

@@ -25,6 +25,7 @@
 //! and wait for them. Upgraded sockets are not HTTP connections any more: the hub closes those.
 
 mod body;
+pub mod intake;
 pub mod memory;
 mod shed;
 
@@ -49,6 +50,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
+use tracing::instrument::WithSubscriber;
 
 use crate::error::Error;
 
@@ -194,13 +196,16 @@ fn over_cap_response() -> String {
     )
 }
 
-/// Serves `router` on `listener` until `signal` completes, then shuts down gracefully.
+/// Serves `router` on `listener` until `signal` completes, then shuts down gracefully. The loop
+/// accepts on the caller's runtime; each connection is served on `intake`'s ([`intake`]).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     options: ServeOptions,
+    intake: &intake::Intake,
     signal: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
+    let intake = intake.handle();
     let counts = Arc::new(AddressCounts::default());
     let live = Arc::new(shed::Live::default());
     let mut reserve = shed::reserve();
@@ -255,7 +260,7 @@ pub async fn serve(
             .serve_connection(TokioIo::new(stream), service)
             .with_upgrades();
         let stopping = stopping.clone();
-        connections.spawn(async move {
+        let serving = async move {
             tokio::pin!(connection);
             let result = tokio::select! {
                 result = connection.as_mut() => result,
@@ -270,7 +275,8 @@ pub async fn serve(
             if let Err(err) = result {
                 tracing::trace!(error = %err, %peer, "connection ended with an error");
             }
-        });
+        };
+        connections.spawn_on(serving.with_current_subscriber(), &intake);
     }
     drop(listener);
     stopping.cancel();
