@@ -7,7 +7,8 @@
 //! runtime, both share tokio's run queues, and a sender's frame waits its turn behind thousands
 //! of upgrades and replays ready to run.
 //!
-//! So the intake runs on a runtime of its own, with as many threads as the main one:
+//! So the intake runs on a runtime of its own (by default with a thread per two CPUs: see
+//! `PALAVER_INTAKE_THREADS`):
 //! - every HTTP connection is served there ([`crate::serve::serve`]), which covers REST, long
 //!   polls and the upgrade request of a socket;
 //! - an upgraded socket's reader and writer run on the main runtime, where the accept loop, the
