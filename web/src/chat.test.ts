@@ -32,6 +32,8 @@ const lounge: Room = { ...room, id: "r3", name: "Lounge" };
 const hall: Room = { ...room, id: "r4", name: "Hall", member_count: 3000, online_count: 900 };
 /** What GET /api/me/unread answers. */
 let serverUnread: unknown[] = [];
+/** When set, GET /api/me/unread waits for it before answering what was counted when asked. */
+let unreadHeld: Promise<void> | null = null;
 /** Every request made, in order. */
 const requested: { url: string; init?: RequestInit }[] = [];
 const dm: Room = { ...room, id: "dm1", name: "alice, bob", kind: "direct", owner_id: null, member: true, my_role: "member" };
@@ -65,7 +67,11 @@ beforeAll(() => {
     const method = init?.method ?? "GET";
     if (url === "/api/me") return json(alice);
     if (url === "/api/rooms") return json([room]);
-    if (url === "/api/me/unread") return json(serverUnread);
+    if (url === "/api/me/unread") {
+      const counted = serverUnread;
+      if (unreadHeld) await unreadHeld;
+      return json(counted);
+    }
     if (url === "/api/rooms/r1" && method === "GET") return json(room);
     if (url.startsWith("/api/rooms/r1/messages") && method === "GET") return json({ messages: [], has_more: false });
     if (url.startsWith("/api/rooms/r1/members")) return json([]);
@@ -345,5 +351,31 @@ describe("the chat controller", () => {
     socket.receive({ type: "presence", room_id: "r4", joined: [], left: [], online_count: 950 });
     expect(onlineCountOf(useChat.getState().views.r4)).toBe(950);
     expect(useChat.getState().views.r4.online).toEqual([]);
+  });
+  it("a message counted while the counts were asked for is not lost to an answer taken before it", async () => {
+    const { loadUnread } = await import("./unread");
+    const { useChat } = await import("./store");
+    const socket = sockets[0];
+    useChat.setState({ activeRoomId: null });
+    serverUnread = [{ room_id: "r4", last_read_seq: 0, unread: 0, mentions: 0 }];
+    await loadUnread();
+    const counts = () => requested.filter((r) => r.url === "/api/me/unread").length;
+    const before = counts();
+    // Asked for; the server counts 0 unread, and its answer is slow to arrive.
+    let answer = () => {};
+    unreadHeld = new Promise((r) => (answer = r));
+    const loading = loadUnread();
+    await until(() => counts() === before + 1);
+    // Meanwhile a message arrives and is counted; the server now counts it too.
+    socket.receive({ type: "event", event: created(1, { ...message("h1", 1, "a1", bob), room_id: "r4" }) });
+    expect(useChat.getState().unread.r4).toMatchObject({ unread: 1 });
+    serverUnread = [{ room_id: "r4", last_read_seq: 0, unread: 1, mentions: 0 }];
+    unreadHeld = null;
+    answer();
+    await loading;
+    // The late answer took the count back to 0; the counts are asked for again, and it is 1.
+    await until(() => counts() === before + 2);
+    await until(() => useChat.getState().unread.r4?.unread === 1);
+    serverUnread = [];
   });
 });

@@ -15,8 +15,19 @@ const get = useChat.getState;
 
 // ---- counts ---------------------------------------------------------------------------------
 
+/** Counts asked for and not yet answered. */
+let loading = 0;
+/**
+ * A message was counted here while counts were being asked for. The answer replaces the counts,
+ * and the server may have taken it before that message was committed: the message would be lost
+ * from the count. So the counts are asked for again once every answer is in (a message is
+ * delivered after its commit, so a question asked after it arrived counts it).
+ */
+let countedWhileLoading = false;
+
 /** Ask the server for every room's counts (at session start, and when a marker can't be applied). */
 export async function loadUnread(): Promise<void> {
+  loading += 1;
   try {
     const list = await api.unread();
     const unread: Record<string, UnreadEntry> = {};
@@ -41,6 +52,12 @@ export async function loadUnread(): Promise<void> {
     retellReads(list);
   } catch {
     // An older server: the counts fall back to what this browser has seen.
+  } finally {
+    loading -= 1;
+    if (loading === 0 && countedWhileLoading) {
+      countedWhileLoading = false;
+      loadUnreadSoon();
+    }
   }
 }
 
@@ -96,6 +113,7 @@ export function onUnreadEvent(event: Event, looking: boolean): void {
   set((s) => {
     const e = s.unread[event.room_id] ?? { room_id: event.room_id, last_read_seq: 0, unread: 0, mentions: 0 };
     if (m.seq <= e.last_read_seq) return s;
+    if (loading > 0) countedWhileLoading = true;
     const next = { ...e, unread: e.unread + 1, mentions: e.mentions + (mentionsMe(m) ? 1 : 0) };
     return { unread: { ...s.unread, [event.room_id]: next } };
   });
